@@ -1,0 +1,1 @@
+"""Local runtime launchers (single-node Kafka from Maven Central jars)."""

@@ -1,0 +1,102 @@
+"""The bulletin's SQL, read off SPEC.md's rules; every read deduplicates with FINAL.
+
+Cohort columns come from each order's events (first dispatch decides the month,
+latest dispatch the unit and deadline, first completion after it the outcome);
+event columns count events by their own month and unit.
+"""
+
+from __future__ import annotations
+
+ORDER_COLUMNS = """
+SELECT unit_id,
+       count() AS dispatched,
+       countIf(done AND completed_at <= due) AS on_time,
+       countIf((done AND completed_at > due) OR (NOT done AND due < now64(3))) AS overdue,
+       countIf(NOT done AND due >= now64(3)) AS open_not_due
+FROM (
+    SELECT order_id,
+           minIf(occurred_at, type = 'order.dispatched') AS first_dispatch,
+           maxIf(occurred_at, type = 'order.dispatched') AS last_dispatch,
+           argMaxIf(unit_id, occurred_at, type = 'order.dispatched') AS unit_id,
+           argMaxIf(assumeNotNull(due_at), occurred_at, type = 'order.dispatched') AS due,
+           arraySort(arrayFilter(t -> t >= last_dispatch,
+                     groupArrayIf(occurred_at, type = 'order.completed'))) AS completions,
+           length(completions) > 0 AS done,
+           completions[1] AS completed_at
+    FROM {db}.events FINAL
+    WHERE type IN ('order.dispatched', 'order.completed')
+    GROUP BY order_id
+    HAVING countIf(type = 'order.dispatched') > 0
+)
+WHERE toYYYYMM(first_dispatch) = %(month)s
+GROUP BY unit_id
+"""
+
+EVENT_COLUMNS = """
+SELECT unit_id,
+       countIf(type = 'order.returned') AS returned,
+       countIf(type = 'order.visited' AND outcome IN ('satisfied', 'unsatisfied')) AS visits,
+       countIf(type = 'order.visited' AND outcome = 'unreached') AS visits_unreached,
+       countIf(type = 'order.visited' AND outcome = 'satisfied') AS visits_satisfied,
+       countIf(type = 'order.visited' AND outcome IN ('satisfied', 'unsatisfied')
+               AND citizen_replied = false) AS not_replied,
+       countIf(type = 'order.supervised' AND method = 'phone') AS phone_supervised,
+       countIf(type = 'order.supervision_replied' AND method = 'phone') AS phone_supervised_replied,
+       countIf(type = 'order.supervision_replied' AND method = 'phone' AND satisfied) AS phone_satisfied,
+       countIf(type = 'order.supervised' AND method = 'written') AS written_supervised,
+       countIf(type = 'order.supervision_replied' AND method = 'written') AS written_supervised_replied,
+       countIf(type = 'order.supervision_replied' AND method = 'written' AND satisfied) AS written_satisfied,
+       countIf(type IN ('order.visited', 'order.supervised', 'order.supervision_replied')) AS feedback_events
+FROM {db}.events FINAL
+WHERE toYYYYMM(occurred_at) = %(month)s
+  AND type IN ('order.returned', 'order.visited', 'order.supervised', 'order.supervision_replied')
+GROUP BY unit_id
+"""
+
+CALLS = """
+SELECT countIf(type = 'call.received') AS received,
+       countIf(type = 'call.received' AND answered) AS answered,
+       countIf(type = 'call.handled' AND valid) AS valid,
+       countIf(type = 'call.handled' AND valid AND order_id = '') AS answered_directly,
+       countIf(type = 'call.handled' AND resolved_online) AS resolved_online
+FROM {db}.events FINAL
+WHERE toYYYYMM(occurred_at) = %(month)s AND type IN ('call.received', 'call.handled')
+"""
+
+CATEGORIES = """
+SELECT category, count() AS calls
+FROM {db}.events FINAL
+WHERE toYYYYMM(occurred_at) = %(month)s AND type = 'call.handled'
+GROUP BY category
+ORDER BY calls DESC, category
+LIMIT 5
+"""
+
+ORDER_TYPES = """
+SELECT order_type, count() AS orders
+FROM (
+    SELECT order_id, argMin(order_type, occurred_at) AS order_type, min(occurred_at) AS first_dispatch
+    FROM {db}.events FINAL
+    WHERE type = 'order.dispatched'
+    GROUP BY order_id
+)
+WHERE toYYYYMM(first_dispatch) = %(month)s
+GROUP BY order_type
+"""
+
+TIMES_RETURNED = """
+SELECT times, count() AS orders
+FROM (
+    SELECT order_id,
+           countIf(toYYYYMM(occurred_at) <= %(month)s) AS times,
+           countIf(toYYYYMM(occurred_at) = %(month)s) AS in_month
+    FROM {db}.events FINAL
+    WHERE type = 'order.returned'
+    GROUP BY order_id
+    HAVING in_month > 0
+)
+GROUP BY times
+ORDER BY times DESC
+"""
+
+DEADLETTERS = "SELECT count() FROM {db}.deadletter FINAL"

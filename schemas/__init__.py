@@ -1,0 +1,1 @@
+"""The contract: pydantic models of every hotline event, and the unit registry."""

@@ -1,0 +1,1 @@
+"""ClickHouse sink: tables, idempotent batch writes, and the queries the bulletin reads."""

@@ -1,0 +1,1 @@
+"""Faust app and agents: events in, per-order state, per-unit counters, sink batches out."""

@@ -1,0 +1,175 @@
+"""The Faust app: topics, the per-order table, the two agents and the worker's HTTP pages.
+
+Delivery is at-least-once (faust-streaming's exactly-once mode has open bugs):
+a batch is written to ClickHouse *before* its events are acked and before the
+order table changes, so a crash at any point replays the batch, and the sink's
+event-keyed tables make the replay a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import faust
+from faust.types import EventT, StreamT
+
+from hotline.settings import Settings
+from schemas.registry import Registry, default_registry
+from sinks.clickhouse import Batch, ClickHouseSink, DeadLetter
+from streams.deadlines import DEFAULT_LIMITS
+from streams.processing import OrderState, Source, apply_order_event, decode, event_row
+
+log = logging.getLogger(__name__)
+
+
+def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+    """SASL/SSL for a managed cluster; ``None`` for the local PLAINTEXT broker."""
+    context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile) if "SSL" in settings.kafka_security_protocol else None
+    if settings.kafka_sasl_mechanism:
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password,
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=context,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+class Pipeline:
+    """One worker's wiring: the app, its topics and table, and the process's only sink."""
+
+    def __init__(self, settings: Settings, registry: Registry | None = None,
+                 sink: ClickHouseSink | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or default_registry()
+        self._sink = sink
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+        self.app = faust.App(
+            settings.app_id,
+            broker=[f"kafka://{b}" for b in settings.kafka_bootstrap.split(",")],
+            broker_credentials=broker_credentials(settings),
+            store=settings.table_store,
+            topic_partitions=settings.partitions,
+            topic_replication_factor=1,
+            processing_guarantee="at_least_once",
+            web_host=settings.web_host,
+            web_port=settings.web_port,
+            web_in_thread=False,
+            datadir=str(settings.var_path / "faust"),
+            consumer_auto_offset_reset="earliest",
+            broker_commit_every=settings.batch_size,
+            broker_commit_interval=1.0,
+        )
+        topic = dict(key_type=bytes, value_type=bytes, key_serializer="raw",
+                     value_serializer="raw", partitions=settings.partitions)
+        self.calls_topic = self.app.topic(settings.calls_topic, **topic)
+        self.orders_topic = self.app.topic(settings.orders_topic, **topic)
+        self.deadletter_topic = self.app.topic(settings.deadletter_topic, **topic)
+        # use_partitioner: a batch writes keys from several partitions, so each
+        # changelog record must go where the key hashes, as the order topic does.
+        self.orders = self.app.Table(
+            "order-state", default=None, key_type=str, value_type=dict,
+            partitions=settings.partitions, use_partitioner=True,
+        )
+        self.limits = dict(DEFAULT_LIMITS)
+        self.app.agent(self.calls_topic, name="calls")(self._calls_agent)
+        self.app.agent(self.orders_topic, name="orders")(self._orders_agent)
+        self.app.task(self._on_start)
+
+    # -- sink ---------------------------------------------------------------------------
+    @property
+    def sink(self) -> ClickHouseSink:
+        if self._sink is None:
+            self._sink = ClickHouseSink(self.settings)
+            self._sink.migrate()
+        return self._sink
+
+    async def in_sink_thread(self, fn: Any, *args: Any) -> Any:
+        """chDB calls block; run them off the event loop, one at a time."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def _on_start(self) -> None:
+        await self.in_sink_thread(lambda: self.sink)
+        log.info("sink ready: %s", self.settings.resolved_clickhouse_dsn.split("@")[-1])
+
+    # -- agents -------------------------------------------------------------------------
+    async def _calls_agent(self, stream: StreamT[bytes]) -> None:
+        async for events in stream.take_events(self.settings.batch_size, within=self.settings.batch_within_s):
+            await self.process_calls(events)
+
+    async def _orders_agent(self, stream: StreamT[bytes]) -> None:
+        async for events in stream.take_events(self.settings.batch_size, within=self.settings.batch_within_s):
+            await self.process_orders(events)
+
+    async def process_calls(self, events: Sequence[EventT]) -> Batch:
+        batch = Batch([], [], [], {})
+        for ev in events:
+            source = _source(ev)
+            decoded = decode(ev.message.value, source, self.registry, ("call.",))
+            if isinstance(decoded, DeadLetter):
+                batch.deadletters.append(decoded)
+            else:
+                batch.events.append(event_row(decoded, source))
+            _checkpoint(batch, source)
+        await self._commit(batch, events)
+        return batch
+
+    async def process_orders(self, events: Sequence[EventT]) -> Batch:
+        batch = Batch([], [], [], {})
+        changed: dict[str, OrderState] = {}
+        for ev in events:
+            source = _source(ev)
+            decoded = decode(ev.message.value, source, self.registry, ("order.",))
+            _checkpoint(batch, source)
+            if isinstance(decoded, DeadLetter):
+                batch.deadletters.append(decoded)
+                continue
+            order_id: str = getattr(decoded, "order_id")
+            state = changed[order_id] if order_id in changed else self.orders.get(order_id)
+            step = apply_order_event(state, decoded, source, self.limits)
+            if step.duplicate:
+                log.debug("duplicate %s of order %s at %s", decoded.event_id, order_id, source)
+                continue
+            changed[order_id] = step.state
+            if step.row is not None:
+                batch.events.append(step.row)
+            batch.counters.extend(step.counters)
+        await self._commit(batch, events)
+        # One table write per order per batch, after the sink holds the batch.
+        for order_id, state in changed.items():
+            self.orders[order_id] = state
+        return batch
+
+    async def _commit(self, batch: Batch, events: Sequence[EventT]) -> None:
+        await self.in_sink_thread(self.sink.write, batch)
+        for dead in batch.deadletters:
+            log.warning("dead letter %s[%s]@%s: %s", dead.source_topic, dead.source_partition,
+                        dead.source_offset, dead.error)
+            await self.deadletter_topic.send(
+                key=None, value=dead.raw,
+                headers={
+                    "hotline.error": dead.error.encode(),
+                    "hotline.source.topic": dead.source_topic.encode(),
+                    "hotline.source.partition": str(dead.source_partition).encode(),
+                    "hotline.source.offset": str(dead.source_offset).encode(),
+                },
+            )
+        if events:
+            log.info("sank %d records (%d events, %d counters, %d dead letters)", len(events),
+                     len(batch.events), len(batch.counters), len(batch.deadletters))
+
+
+def _source(ev: EventT) -> Source:
+    return Source(ev.message.topic, ev.message.partition, ev.message.offset)
+
+
+def _checkpoint(batch: Batch, source: Source) -> None:
+    key = (source.topic, source.partition)
+    batch.offsets[key] = max(batch.offsets.get(key, -1), source.offset)

@@ -1,0 +1,174 @@
+"""Pure stream logic: decode a record, fold an order event into its state, derive counters.
+
+No Faust and no I/O here, so every rule is unit-tested directly and the agents
+stay thin. Order state is a plain dict because it lives in a Faust table with
+the JSON codec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from schemas.events import (
+    Event,
+    InvalidEvent,
+    OrderCompleted,
+    OrderDispatched,
+    OrderReturned,
+    OrderSupervised,
+    OrderSupervisionReplied,
+    OrderVisited,
+    parse_event,
+)
+from schemas.registry import Registry
+from sinks.clickhouse import CounterDelta, DeadLetter, strip_personal
+from streams.deadlines import TZ, due_at
+
+OrderState = dict[str, Any]
+
+# Counter metrics, in the bulletin's column order (cohort columns first).
+COHORT_METRICS = ("dispatched", "completed_on_time", "completed_late")
+EVENT_METRICS = (
+    "returned", "visits", "visits_unreached", "visits_satisfied", "not_replied",
+    "phone_supervised", "phone_supervised_replied", "phone_supervision_satisfied",
+    "written_supervised", "written_supervised_replied", "written_supervision_satisfied",
+)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a record came from: logged, dead-lettered and checkpointed with it."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+def local_day(ts: datetime) -> date:
+    return ts.astimezone(TZ).date()
+
+
+def decode(raw: bytes | None, source: Source, registry: Registry, expected: tuple[str, ...]) -> Event | DeadLetter:
+    """An event, or the dead letter that says why it is not one."""
+    try:
+        if raw is None:
+            raise InvalidEvent("empty record (null value)")
+        event = parse_event(raw)
+        if not event.type.startswith(expected):
+            raise InvalidEvent(f"event type {event.type!r} does not belong on topic {source.topic}")
+        unit_id = getattr(event, "unit_id", None)
+        if unit_id is not None and unit_id not in registry:
+            raise InvalidEvent(f"unknown unit_id {unit_id!r}: not in the unit registry")
+        return event
+    except InvalidEvent as exc:
+        return DeadLetter(source.topic, source.partition, source.offset, exc.reason, raw or b"")
+
+
+def event_row(event: Event, source: Source, due: datetime | None = None, due_computed: bool = False) -> dict[str, Any]:
+    """The audit row of an event for ClickHouse; the caller's personal data is dropped."""
+    data = event.model_dump()
+    row: dict[str, Any] = {k: v for k, v in data.items() if k != "caller"}
+    for text_col in ("call_id", "order_id", "unit_id", "call_type", "category", "order_type",
+                     "reason", "outcome", "method"):
+        row[text_col] = row.get(text_col) or ""
+    if due is not None:
+        row["due_at"] = due
+    row["due_computed"] = due_computed
+    row["payload"] = strip_personal(event.model_dump(mode="json", exclude_none=True))
+    row["source_topic"] = source.topic
+    row["source_partition"] = source.partition
+    row["source_offset"] = source.offset
+    return row
+
+
+@dataclass
+class OrderStep:
+    """The outcome of folding one order event into the order's state."""
+
+    state: OrderState
+    row: dict[str, Any] | None
+    counters: list[CounterDelta] = field(default_factory=list)
+    duplicate: bool = False
+
+
+def _delta(unit: str, day: date, metric: str, event_id: str, value: int = 1) -> CounterDelta:
+    return CounterDelta(unit, day, metric, event_id, value)
+
+
+def _cohort_metrics(state: OrderState) -> list[str]:
+    metrics = ["dispatched"]
+    if state.get("completed_on_time") is True:
+        metrics.append("completed_on_time")
+    elif state.get("completed_on_time") is False:
+        metrics.append("completed_late")
+    return metrics
+
+
+def _dispatch(state: OrderState | None, ev: OrderDispatched, limits: dict[str, int] | None) -> tuple[OrderState, list[CounterDelta], datetime, bool]:
+    due = ev.due_at or due_at(ev.occurred_at, ev.order_type, limits)
+    computed = ev.due_at is None
+    deltas: list[CounterDelta] = []
+    new: OrderState = dict(state or {})
+    if not new.get("unit"):
+        new["cohort_day"] = local_day(ev.occurred_at).isoformat()
+    else:
+        # A re-dispatch moves the order (and any completion) to the new unit and reopens it.
+        old_day = date.fromisoformat(new["cohort_day"])
+        for metric in _cohort_metrics(new):
+            deltas.append(_delta(new["unit"], old_day, metric, ev.event_id, -1))
+    new.update(unit=ev.unit_id, due=due.isoformat(), order_type=ev.order_type, completed_on_time=None)
+    deltas.append(_delta(ev.unit_id, date.fromisoformat(new["cohort_day"]), "dispatched", ev.event_id))
+    return new, deltas, due, computed
+
+
+def _event_metrics(ev: Event) -> list[str]:
+    if isinstance(ev, OrderReturned):
+        return ["returned"]
+    if isinstance(ev, OrderVisited):
+        if ev.outcome == "unreached":
+            return ["visits_unreached"]
+        metrics = ["visits"]
+        if ev.outcome == "satisfied":
+            metrics.append("visits_satisfied")
+        if not ev.citizen_replied:
+            metrics.append("not_replied")
+        return metrics
+    if isinstance(ev, OrderSupervised):
+        return [f"{ev.method}_supervised"]
+    if isinstance(ev, OrderSupervisionReplied):
+        metrics = [f"{ev.method}_supervised_replied"]
+        if ev.satisfied:
+            metrics.append(f"{ev.method}_supervision_satisfied")
+        return metrics
+    return []
+
+
+def apply_order_event(state: OrderState | None, ev: Event, source: Source,
+                      limits: dict[str, int] | None = None) -> OrderStep:
+    """Fold one order event: each event id counts once, whatever the redelivery."""
+    seen: list[str] = list((state or {}).get("seen", []))
+    if ev.event_id in seen:
+        return OrderStep(state or {}, None, duplicate=True)
+    seen.append(ev.event_id)
+    deltas: list[CounterDelta] = []
+    due: datetime | None = None
+    computed = False
+    new: OrderState = dict(state or {})
+    if isinstance(ev, OrderDispatched):
+        new, deltas, due, computed = _dispatch(state, ev, limits)
+    elif isinstance(ev, OrderCompleted):
+        if new.get("unit") and new.get("completed_on_time") is None:
+            on_time = ev.occurred_at <= datetime.fromisoformat(new["due"])
+            new["completed_on_time"] = on_time
+            metric = "completed_on_time" if on_time else "completed_late"
+            deltas.append(_delta(new["unit"], date.fromisoformat(new["cohort_day"]), metric, ev.event_id))
+    else:
+        if isinstance(ev, OrderReturned):
+            new["returns"] = int(new.get("returns", 0)) + 1
+        day = local_day(ev.occurred_at)
+        unit = getattr(ev, "unit_id")
+        deltas.extend(_delta(unit, day, m, ev.event_id) for m in _event_metrics(ev))
+    new["seen"] = seen
+    return OrderStep(new, event_row(ev, source, due, computed), deltas)
