@@ -18,7 +18,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
+import fcntl
 import os
+import re
 import shutil
 import signal
 import socket
@@ -27,7 +30,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +51,7 @@ STORAGE_TOOL = "kafka.tools.StorageTool"
 JVM_OPTS = ("-Xmx512m", "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true")
 _TOPIC_ALREADY_EXISTS = 36
 _VERSION_MARKER = ".kafka-version"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 T = TypeVar("T")
 
@@ -81,6 +85,7 @@ class KafkaPaths:
     cluster_id: Path
     pid: Path
     log: Path
+    lock: Path
 
 
 def paths(settings: Settings) -> KafkaPaths:
@@ -94,6 +99,7 @@ def paths(settings: Settings) -> KafkaPaths:
         cluster_id=home / "cluster.id",
         pid=home / "kafka.pid",
         log=home / "kafka.log",
+        lock=home / "launcher.lock",
     )
 
 
@@ -128,9 +134,7 @@ def client_options(settings: Settings) -> dict[str, Any]:
         opts["sasl_plain_username"] = settings.kafka_sasl_username
         opts["sasl_plain_password"] = settings.kafka_sasl_password
     if settings.kafka_security_protocol in {"SSL", "SASL_SSL"}:
-        opts["ssl_context"] = ssl.create_default_context(
-            cafile=settings.kafka_ssl_cafile
-        )
+        opts["ssl_context"] = ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
     return opts
 
 
@@ -143,9 +147,7 @@ def _java() -> str:
         return str(Path(java_home) / "bin" / "java")
     java = shutil.which("java")
     if java is None:
-        raise RuntimeError(
-            "java not found (JAVA_HOME or PATH): Kafka 4.x needs Java 17+"
-        )
+        raise RuntimeError("java not found (JAVA_HOME or PATH): Kafka 4.x needs Java 17+")
     return java
 
 
@@ -159,26 +161,18 @@ def ensure_jars(settings: Settings) -> Path:
     version = settings.kafka_version
     jar_name = f"kafka_2.13-{version}.jar"
     marker = p.libs / _VERSION_MARKER
-    if (
-        (p.libs / jar_name).is_file()
-        and marker.is_file()
-        and marker.read_text().strip() == version
-    ):
+    if (p.libs / jar_name).is_file() and marker.is_file() and marker.read_text().strip() == version:
         return p.libs
     if _live_pid(p) is not None:
-        raise RuntimeError(
-            f"Kafka is running from {p.libs}; stop it before switching to {version}"
-        )
+        raise RuntimeError(f"Kafka is running from {p.libs}; stop it before switching to {version}")
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise RuntimeError(
-            "mvn not found on PATH: Maven 3.8+ is needed to fetch the Kafka jars"
-        )
+        raise RuntimeError("mvn not found on PATH: Maven 3.8+ is needed to fetch the Kafka jars")
     _java()
     staging = p.home / "libs.partial"
     shutil.rmtree(staging, ignore_errors=True)
     cmd = [
-        mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(POM),
+        mvn, "-q", "-B", "-f", str(POM),
         "dependency:copy-dependencies",
         f"-DoutputDirectory={staging}",
         "-DincludeScope=runtime",
@@ -187,9 +181,7 @@ def ensure_jars(settings: Settings) -> Path:
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0 or not (staging / jar_name).is_file():
         tail = _tail_text(proc.stdout + proc.stderr)
-        raise RuntimeError(
-            f"maven could not fetch Kafka {version} ({' '.join(cmd)}):\n{tail}"
-        )
+        raise RuntimeError(f"maven could not fetch Kafka {version} ({' '.join(cmd)}):\n{tail}")
     (staging / _VERSION_MARKER).write_text(version + "\n")
     shutil.rmtree(p.libs, ignore_errors=True)
     staging.rename(p.libs)
@@ -200,10 +192,18 @@ def ensure_jars(settings: Settings) -> Path:
 
 
 def _cluster_id(p: KafkaPaths) -> str:
-    """Kafka wants a base64url (no padding) UUID: 22 chars, as ``kafka-storage random-uuid``."""
+    """Kafka wants a base64url (no padding) UUID: 22 chars, as ``kafka-storage random-uuid``.
+
+    Like Kafka's ``Uuid.randomUuid`` we reject ids starting with "-": the storage
+    tool's argument parser would read them as an option ("-t: expected one argument").
+    """
     if p.cluster_id.is_file():
-        return p.cluster_id.read_text().strip()
-    cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cid = p.cluster_id.read_text().strip()
+        if len(cid) == 22 and not cid.startswith("-"):
+            return cid
+    cid = "-"
+    while cid.startswith("-"):
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     p.cluster_id.write_text(cid + "\n")
     return cid
 
@@ -240,9 +240,7 @@ def server_properties(settings: Settings, port: int) -> str:
         "log.retention.bytes": str(1024 * 1024 * 1024),
         "log.retention.check.interval.ms": "60000",
     }
-    lines = [
-        "# Written by deploy/kafka.py on every start; edit Settings, not this file."
-    ]
+    lines = ["# Written by deploy/kafka.py on every start; edit Settings, not this file."]
     lines += [f"{k}={v}" for k, v in props.items()]
     return "\n".join(lines) + "\n"
 
@@ -257,9 +255,7 @@ def _format_storage(settings: Settings, p: KafkaPaths, java: str) -> None:
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=p.home)
     if proc.returncode != 0:
-        raise RuntimeError(
-            f"kafka storage format failed:\n{_tail_text(proc.stdout + proc.stderr)}"
-        )
+        raise RuntimeError(f"kafka storage format failed:\n{_tail_text(proc.stdout + proc.stderr)}")
 
 
 # --------------------------------------------------------------------------- process
@@ -282,22 +278,41 @@ def _alive(pid: int) -> bool:
 
 def _is_our_broker(pid: int, p: KafkaPaths) -> bool:
     """Guard against pid reuse: the process must be kafka.Kafka with our server.properties."""
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if not cmdline.parent.is_dir():
+    if not Path("/proc/self").is_dir():
         return True  # no procfs (macOS): trust the pid file
     try:
-        args = cmdline.read_bytes().split(b"\0")
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
     return BROKER_MAIN.encode() in args and str(p.props).encode() in args
 
 
 def _live_pid(p: KafkaPaths) -> int | None:
+    """Pid of our broker: from kafka.pid, else found in /proc (pid file lost or stale)."""
     try:
         pid = int(p.pid.read_text().strip())
+        if _alive(pid) and _is_our_broker(pid, p):
+            return pid
     except (OSError, ValueError):
-        return None
-    return pid if _alive(pid) and _is_our_broker(pid, p) else None
+        pass
+    for entry in Path("/proc").glob("[0-9]*"):
+        found = int(entry.name)
+        if found != os.getpid() and _is_our_broker(found, p) and _alive(found):
+            p.pid.write_text(f"{found}\n")
+            return found
+    return None
+
+
+@contextlib.contextmanager
+def _locked(p: KafkaPaths) -> Iterator[None]:
+    """Serialise start/stop across processes: two racing starts must not spawn two JVMs."""
+    p.home.mkdir(parents=True, exist_ok=True)
+    with p.lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _port_open(port: int, timeout: float = 0.5) -> bool:
@@ -319,13 +334,11 @@ def _run(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 
 async def _answers_async(settings: Settings, timeout: float) -> bool:
-    admin = AIOKafkaAdminClient(
-        request_timeout_ms=int(timeout * 1000), **client_options(settings)
-    )
+    admin = AIOKafkaAdminClient(request_timeout_ms=int(timeout * 1000), **client_options(settings))
     try:
         await asyncio.wait_for(_list_topics(admin), timeout)
         return True
-    except Exception:  # noqa: BLE001 - any failure just means "not answering yet"
+    except Exception:  # any failure just means "not answering (yet)"
         return False
     finally:
         await admin.close()
@@ -353,21 +366,18 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 
 def _tail_text(text: str, lines: int = 40) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:]) or "(no output)"
+    text = _ANSI.sub("", text).rstrip()  # mvn 3.8 colours even with -B
+    return "\n".join(text.splitlines()[-lines:]) or "(no output)"
 
 
 def _wait_ready(settings: Settings, p: KafkaPaths, pid: int, deadline: float) -> None:
     while time.monotonic() < deadline:
         if not _alive(pid):
-            raise RuntimeError(
-                f"Kafka (pid {pid}) exited during startup; tail of {p.log}:\n{_tail(p.log)}"
-            )
+            raise RuntimeError(f"Kafka (pid {pid}) exited during startup; tail of {p.log}:\n{_tail(p.log)}")
         if answers(settings, timeout=min(5.0, max(0.5, deadline - time.monotonic()))):
             return
         time.sleep(0.3)
-    raise RuntimeError(
-        f"Kafka (pid {pid}) did not answer in time; tail of {p.log}:\n{_tail(p.log)}"
-    )
+    raise RuntimeError(f"Kafka (pid {pid}) did not answer in time; tail of {p.log}:\n{_tail(p.log)}")
 
 
 def _external(settings: Settings, action: str) -> str:
@@ -381,6 +391,11 @@ def start(settings: Settings, timeout: float = 90) -> str:
     if port is None:
         return _external(settings, "start")
     p = paths(settings)
+    with _locked(p):
+        return _start_locked(settings, p, port, timeout)
+
+
+def _start_locked(settings: Settings, p: KafkaPaths, port: int, timeout: float) -> str:
     where = f"127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     pid = _live_pid(p)
@@ -393,9 +408,7 @@ def start(settings: Settings, timeout: float = 90) -> str:
         return f"already running (pid {pid}) at {where}"
     for busy in (port, settings.kafka_controller_port):
         if _port_open(busy):
-            raise RuntimeError(
-                f"port {busy} is in use by something that is not a Kafka broker we manage"
-            )
+            raise RuntimeError(f"port {busy} is in use by something that is not a Kafka broker we manage")
 
     t0 = time.monotonic()
     ensure_jars(settings)
@@ -460,6 +473,11 @@ def stop(settings: Settings, timeout: float = 30) -> str:
     if port is None:
         return _external(settings, "stop")
     p = paths(settings)
+    with _locked(p):
+        return _stop_locked(p, port, timeout)
+
+
+def _stop_locked(p: KafkaPaths, port: int, timeout: float) -> str:
     pid = _live_pid(p)
     if pid is None:
         p.pid.unlink(missing_ok=True)
@@ -468,11 +486,7 @@ def stop(settings: Settings, timeout: float = 30) -> str:
         return "not running"
     graceful = _terminate(pid, timeout)
     p.pid.unlink(missing_ok=True)
-    return (
-        f"stopped (pid {pid})"
-        if graceful
-        else f"killed (pid {pid}): no exit {timeout:g}s after SIGTERM"
-    )
+    return f"stopped (pid {pid})" if graceful else f"killed (pid {pid}): no exit {timeout:g}s after SIGTERM"
 
 
 def status(settings: Settings) -> str:
@@ -493,18 +507,14 @@ def status(settings: Settings) -> str:
 # --------------------------------------------------------------------------- topics
 
 
-async def ensure_topics_async(
-    settings: Settings, topics: dict[str, int], timeout: float = 30
-) -> list[str]:
+async def ensure_topics_async(settings: Settings, topics: dict[str, int], timeout: float = 30) -> list[str]:
     """Create the missing topics with the given partition counts; return the names created.
 
     Existing topics are left as they are, even with fewer partitions: adding partitions
     silently remaps keys, which must be a deliberate decision.  Replication is
     min(3, brokers), i.e. 1 on the local single node.
     """
-    admin = AIOKafkaAdminClient(
-        request_timeout_ms=int(timeout * 1000), **client_options(settings)
-    )
+    admin = AIOKafkaAdminClient(request_timeout_ms=int(timeout * 1000), **client_options(settings))
     try:
         await admin.start()
         existing = set(await admin.list_topics())
@@ -522,9 +532,7 @@ async def ensure_topics_async(
             if code == 0:
                 created.append(name)
             elif code != _TOPIC_ALREADY_EXISTS:  # "exists" = lost a race: fine
-                raise RuntimeError(
-                    f"creating topic {name} failed: error {code} {rest[0] if rest else ''}"
-                )
+                raise RuntimeError(f"creating topic {name} failed: error {code} {rest[0] if rest else ''}")
         return created
     finally:
         await admin.close()
@@ -547,9 +555,7 @@ def pipeline_topics(settings: Settings) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m deploy.kafka", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m deploy.kafka", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["start", "stop", "status", "topics", "jars"])
     args = parser.parse_args(argv)
     settings = Settings()

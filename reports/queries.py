@@ -8,7 +8,7 @@ event columns count events by their own month and unit.
 from __future__ import annotations
 
 ORDER_COLUMNS = """
-SELECT unit_id,
+SELECT final_unit,
        count() AS dispatched,
        countIf(done AND completed_at <= due) AS on_time,
        countIf((done AND completed_at > due) OR (NOT done AND due < now64(3))) AS overdue,
@@ -17,7 +17,7 @@ FROM (
     SELECT order_id,
            minIf(occurred_at, type = 'order.dispatched') AS first_dispatch,
            maxIf(occurred_at, type = 'order.dispatched') AS last_dispatch,
-           argMaxIf(unit_id, occurred_at, type = 'order.dispatched') AS unit_id,
+           argMaxIf(unit_id, occurred_at, type = 'order.dispatched') AS final_unit,
            argMaxIf(assumeNotNull(due_at), occurred_at, type = 'order.dispatched') AS due,
            arraySort(arrayFilter(t -> t >= last_dispatch,
                      groupArrayIf(occurred_at, type = 'order.completed'))) AS completions,
@@ -29,7 +29,7 @@ FROM (
     HAVING countIf(type = 'order.dispatched') > 0
 )
 WHERE toYYYYMM(first_dispatch) = %(month)s
-GROUP BY unit_id
+GROUP BY final_unit
 """
 
 EVENT_COLUMNS = """
@@ -54,11 +54,11 @@ GROUP BY unit_id
 """
 
 CALLS = """
-SELECT countIf(type = 'call.received') AS received,
-       countIf(type = 'call.received' AND answered) AS answered,
-       countIf(type = 'call.handled' AND valid) AS valid,
-       countIf(type = 'call.handled' AND valid AND order_id = '') AS answered_directly,
-       countIf(type = 'call.handled' AND resolved_online) AS resolved_online
+SELECT countIf(type = 'call.received') AS n_received,
+       countIf(type = 'call.received' AND answered) AS n_answered,
+       countIf(type = 'call.handled' AND valid) AS n_valid,
+       countIf(type = 'call.handled' AND valid AND order_id = '') AS n_answered_directly,
+       countIf(type = 'call.handled' AND resolved_online) AS n_resolved_online
 FROM {db}.events FINAL
 WHERE toYYYYMM(occurred_at) = %(month)s AND type IN ('call.received', 'call.handled')
 """
@@ -73,15 +73,15 @@ LIMIT 5
 """
 
 ORDER_TYPES = """
-SELECT order_type, count() AS orders
+SELECT first_type, count() AS orders
 FROM (
-    SELECT order_id, argMin(order_type, occurred_at) AS order_type, min(occurred_at) AS first_dispatch
+    SELECT order_id, argMin(order_type, occurred_at) AS first_type, min(occurred_at) AS first_dispatch
     FROM {db}.events FINAL
     WHERE type = 'order.dispatched'
     GROUP BY order_id
 )
 WHERE toYYYYMM(first_dispatch) = %(month)s
-GROUP BY order_type
+GROUP BY first_type
 """
 
 TIMES_RETURNED = """

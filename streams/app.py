@@ -82,6 +82,9 @@ class Pipeline:
         self.app.agent(self.calls_topic, name="calls")(self._calls_agent)
         self.app.agent(self.orders_topic, name="orders")(self._orders_agent)
         self.app.task(self._on_start)
+        from streams import web
+
+        web.register(self)
 
     # -- sink ---------------------------------------------------------------------------
     @property

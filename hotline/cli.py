@@ -1,0 +1,271 @@
+"""``hotline``: the one command a hotline office and its engineers use."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hotline.settings import Settings, get_settings
+
+app = typer.Typer(help="12345 热线工单数据管道 (12345 hotline work-order pipeline).", no_args_is_help=True)
+kafka_app = typer.Typer(help="A local single-node Kafka (KRaft) for development and tests.", no_args_is_help=True)
+app.add_typer(kafka_app, name="kafka")
+err = Console(stderr=True)
+SEED_DIR = Path(__file__).resolve().parent.parent / "seed"
+
+
+class UnitsFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+
+
+class BulletinFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    xlsx = "xlsx"
+    docx = "docx"
+    md = "md"
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(1)
+
+
+# -- kafka ----------------------------------------------------------------------------
+@kafka_app.command("start")
+def kafka_start() -> None:
+    """Start the broker (formats storage the first time; safe to call twice)."""
+    from deploy import kafka
+
+    settings = get_settings()
+    with err.status("starting Kafka (first run downloads the jars with Maven)…"):
+        print(kafka.start(settings))
+        kafka.ensure_topics(settings, kafka.pipeline_topics(settings))
+
+
+@kafka_app.command("stop")
+def kafka_stop() -> None:
+    """Stop the local broker."""
+    from deploy import kafka
+
+    print(kafka.stop(get_settings()))
+
+
+@kafka_app.command("status")
+def kafka_status() -> None:
+    """Say whether the local broker runs."""
+    from deploy import kafka
+
+    print(kafka.status(get_settings()))
+
+
+# -- contract -------------------------------------------------------------------------
+@app.command()
+def units(fmt: Annotated[UnitsFormat, typer.Option("--format")] = UnitsFormat.table) -> None:
+    """The unit registry (id, name, group, order)."""
+    from schemas.registry import default_registry
+
+    registry = default_registry()
+    if fmt is UnitsFormat.csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["id", "name", "group", "order"])
+        writer.writerows([u.id, u.name, u.group, u.order] for u in registry)
+        return
+    table = Table("id", "单位", "分组", "顺序", title=f"成员单位 ({len(registry)})")
+    for u in registry:
+        table.add_row(u.id, u.name, u.group, str(u.order))
+    Console().print(table)
+
+
+@app.command()
+def schema(out: Annotated[Path | None, typer.Option(help="Write here instead of the repo's file.")] = None) -> None:
+    """Export the event contract as JSON Schema."""
+    from schemas.events import SCHEMA_PATH, write_json_schema
+
+    print(write_json_schema(out or SCHEMA_PATH))
+
+
+# -- pipeline -------------------------------------------------------------------------
+@app.command()
+def worker(loglevel: str = "info") -> None:
+    """Run the pipeline: consume, keep state, sink to ClickHouse, serve HTTP."""
+    import faust
+
+    from streams.app import Pipeline
+
+    pipeline = Pipeline(get_settings())
+    faust.Worker(pipeline.app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL of events")],
+    wait: Annotated[bool, typer.Option(help="Return once ClickHouse reflects every event.")] = False,
+    timeout: float = 600,
+) -> None:
+    """Produce a file of events to Kafka, with a progress bar."""
+    from hotline.replay import produce, read_records, wait_until_sunk
+
+    settings = get_settings()
+    try:
+        records = list(read_records(file, settings))
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err) as progress:
+        task = progress.add_task("发送 producing", total=len(records))
+        last = asyncio.run(produce(records, settings, lambda n: progress.advance(task, n)))
+        if wait:
+            sink_task = progress.add_task("入库 sinking", total=sum(o + 1 for o in last.values()))
+            try:
+                wait_until_sunk(last, settings, timeout,
+                                lambda done, total: progress.update(sink_task, completed=done, total=total))
+            except (RuntimeError, TimeoutError) as exc:
+                raise _fail(str(exc)) from exc
+    err.print(f"replayed {len(records)} records from {file}")
+
+
+@app.command()
+def bulletin(
+    month: Annotated[str, typer.Option(help="YYYY-MM, in Asia/Shanghai")],
+    fmt: Annotated[BulletinFormat, typer.Option("--format")] = BulletinFormat.table,
+    out: Annotated[Path | None, typer.Option(help="Write to a file (required for xlsx/docx on a terminal).")] = None,
+) -> None:
+    """The month's bulletin (通报): from the running worker, or from ClickHouse directly."""
+    body = _bulletin_bytes(get_settings(), month, fmt.value)
+    if out is not None:
+        out.write_bytes(body)
+        err.print(f"wrote {out}")
+    elif fmt.value in ("xlsx", "docx") and sys.stdout.isatty():
+        raise _fail(f"{fmt.value} is binary: add --out FILE")
+    else:
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+
+
+def _bulletin_bytes(settings: Settings, month: str, fmt: str) -> bytes:
+    """Ask the worker when one runs: it owns the on-disk chDB, which one process may open."""
+    from hotline.replay import worker_get
+    from reports.bulletin import build_bulletin, month_key
+
+    try:
+        month_key(month)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    try:
+        body = worker_get(settings, f"/bulletin/{month}?format={fmt}", timeout=120)
+        return json.dumps(body, ensure_ascii=False, indent=2).encode() if isinstance(body, dict) else bytes(body)
+    except urllib.error.HTTPError as exc:
+        raise _fail(f"the worker at {settings.web_url} refused: {exc.code} {exc.read().decode(errors='replace')}") from exc
+    except OSError:
+        pass
+    from reports.render import render
+    from sinks.clickhouse import ClickHouseSink
+
+    try:
+        sink = ClickHouseSink(settings)
+        sink.migrate()
+    except Exception as exc:  # chDB refuses a directory another process holds
+        raise _fail(f"cannot open ClickHouse at {settings.resolved_clickhouse_dsn} and no worker answers "
+                    f"at {settings.web_url}: {exc}") from exc
+    try:
+        return render(build_bulletin(sink, month), fmt)
+    finally:
+        sink.close()
+
+
+@app.command()
+def generate(
+    table: Annotated[Path, typer.Option(exists=True, help="Per-unit table CSV (seed format)")] = SEED_DIR / "xiangtan-2019-11-units.csv",
+    headline: Annotated[Path, typer.Option(exists=True, help="Headline JSON (seed format)")] = SEED_DIR / "xiangtan-2019-11-headline.json",
+    out: Annotated[Path, typer.Option(help="JSONL to write")] = Path("var/demo/2019-11.jsonl"),
+    seed: int = 2019,
+) -> None:
+    """Write a realistic month of events whose aggregates reproduce the given bulletin."""
+    from hotline.generate import generate as make, write_jsonl
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with err.status("generating…"):
+        records = make(table, headline, seed=seed)
+        count = write_jsonl(records, out)
+    err.print(f"wrote {count} records to {out}")
+
+
+@app.command()
+def demo(month: str = "2019-11", fmt: Annotated[BulletinFormat, typer.Option("--format")] = BulletinFormat.table) -> None:
+    """The whole pipeline once: Kafka, a worker, the seed month replayed, the bulletin printed."""
+    settings = get_settings()
+    events = settings.var_path / "demo" / f"{month}.jsonl"
+    err.rule("1/4 Kafka")
+    kafka_start()
+    err.rule("2/4 生成事件 generating the month")
+    generate(out=events)
+    err.rule("3/4 worker + replay")
+    proc = start_worker_process(settings)
+    try:
+        replay(events, wait=True, timeout=900)
+        err.rule("4/4 通报 bulletin")
+        sys.stdout.buffer.write(_bulletin_bytes(settings, month, fmt.value))
+        sys.stdout.flush()
+    finally:
+        stop_worker_process(proc)
+
+
+def start_worker_process(settings: Settings, timeout: float = 120) -> subprocess.Popen[bytes]:
+    """A worker in the background, logging to var/worker.log; returns once its HTTP answers."""
+    from hotline.replay import worker_get
+
+    log_path = settings.var_path / "worker.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "hotline", "worker"], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise _fail(f"worker exited with {proc.returncode}; see {log_path}")
+        try:
+            worker_get(settings, "/status", timeout=5)
+            return proc
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise _fail(f"worker did not answer within {timeout:.0f}s; see {log_path}")
+
+
+def stop_worker_process(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@app.command()
+def status() -> None:
+    """What the running worker has sunk: events, dead letters, offsets."""
+    from hotline.replay import worker_get
+
+    try:
+        print(json.dumps(worker_get(get_settings(), "/status"), ensure_ascii=False, indent=2))
+    except OSError as exc:
+        raise _fail(f"no worker answers at {get_settings().web_url}: {exc}") from exc
+
+
+def main() -> None:
+    app()
