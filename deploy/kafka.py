@@ -36,10 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from aiokafka.admin import (  # type: ignore[import-untyped, unused-ignore]
-    AIOKafkaAdminClient,
-    NewTopic,
-)
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from hotline.settings import Settings
 

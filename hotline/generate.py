@@ -352,10 +352,24 @@ def visit_time(day: date, rng: random.Random) -> datetime:
     return at(day, rng.randint(VISIT_START_S, VISIT_END_S))
 
 
-def on_time_completion(dispatched: datetime, order_type: str, rng: random.Random) -> datetime:
-    """1-4 working days after dispatch and never after the deadline."""
+def on_time_completion(
+    dispatched: datetime, order_type: str, rng: random.Random, close_by: date | None = None
+) -> datetime:
+    """1-4 working days after dispatch, never after the deadline.
+
+    With ``close_by`` (the month's last day) units hurry to close the month, as
+    they do: the delay is capped so the completion stays in the month, down to
+    a same-day completion for orders that arrive on the last working day.
+    """
     limit = DEFAULT_LIMITS.get(order_type, DEFAULT_LIMITS["other"])
-    done = work_time(workday_after(dispatched.date(), rng.randint(1, max(1, min(4, limit - 1)))), rng)
+    day = dispatched.date()
+    delays = range(1, max(1, min(4, limit - 1)) + 1)
+    if close_by is not None:
+        delays = range(1, 1 + sum(workday_after(day, d) <= close_by for d in delays)) or range(1, 2)
+        seconds = dispatched.hour * 3600 + dispatched.minute * 60 + dispatched.second
+        if workday_after(day, 1) > close_by and seconds + 3600 <= WORK_END_S:
+            return at(day, rng.randint(seconds + 1800, WORK_END_S))
+    done = work_time(workday_after(day, rng.choice(delays)), rng)
     deadline = due_at(dispatched, order_type)
     return done if dispatched < done <= deadline else deadline
 
@@ -560,7 +574,8 @@ def schedule_november(world: World, slot: Slot) -> OrderPlan:
         if final < month.end and (slot.status != "open" or deadline < month.end):
             break
     if slot.status == "on_time":
-        steps.append(Step(on_time_completion(final, slot.order_type, rng), "completed", slot.unit_id))
+        done = on_time_completion(final, slot.order_type, rng, month.last_day)
+        steps.append(Step(done, "completed", slot.unit_id))
     elif slot.status == "late":
         steps.append(Step(late_completion(final, slot.order_type, rng), "completed", slot.unit_id))
     category = pick_category(world, slot.unit_id, consume=True)
@@ -595,7 +610,7 @@ def october_chain(world: World, unit_id: str, times: int) -> OrderPlan:
     again = work_after(back, rng, 10, 240)
     order_type = random_type(rng, world.targets)
     steps += [Step(back, "returned", unit_id), Step(again, "dispatched", final_unit)]
-    steps.append(Step(on_time_completion(again, order_type, rng), "completed", final_unit))
+    steps.append(Step(on_time_completion(again, order_type, rng, month.last_day), "completed", final_unit))
     return OrderPlan(order_type, pick_category(world, final_unit, consume=False), steps)
 
 
@@ -606,7 +621,7 @@ def october_completed(world: World, unit_id: str, latest_done: date) -> OrderPla
     order_type = random_type(rng, world.targets)
     while True:
         dispatched = work_time(rng.choice(workdays), rng)
-        done = on_time_completion(dispatched, order_type, rng)
+        done = on_time_completion(dispatched, order_type, rng, latest_done)
         if done.date() <= latest_done:
             break
     steps = [Step(dispatched, "dispatched", unit_id), Step(done, "completed", unit_id)]

@@ -30,10 +30,11 @@ def register(pipeline: Pipeline) -> None:
         except ValueError as exc:
             return self.error(400, str(exc))
         body = await pipeline.in_sink_thread(_render_bulletin, pipeline, month, fmt)
-        headers = {}
+        # aiohttp refuses a charset inside content_type: pass the whole header instead.
+        headers = {"Content-Type": MEDIA_TYPES[fmt]}
         if fmt in ("xlsx", "docx", "csv", "md"):
             headers["Content-Disposition"] = f'attachment; filename="bulletin-{month}.{fmt}"'
-        return self.bytes(body, content_type=MEDIA_TYPES[fmt], headers=headers)
+        return self.bytes(body, content_type=None, headers=headers)
 
     @app.page("/status")
     async def status(self: View, request: Request) -> Response:

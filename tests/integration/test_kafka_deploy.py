@@ -11,15 +11,13 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from aiokafka import (  # type: ignore[import-untyped, unused-ignore]
-    AIOKafkaConsumer,
-    AIOKafkaProducer,
-    TopicPartition,
-)
-from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped, unused-ignore]
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from deploy import kafka
 from hotline.settings import Settings
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")

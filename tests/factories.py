@@ -1,0 +1,35 @@
+"""Factory helpers: contract events with sensible defaults, overridable per test."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+_ids = itertools.count(1)
+
+
+def event(type_: str, **fields: Any) -> dict[str, Any]:
+    """A contract-v1 event as a dict; unspecified fields get valid defaults."""
+    base: dict[str, Any] = {
+        "event_id": f"ev-{next(_ids)}",
+        "type": type_,
+        "occurred_at": "2019-11-04T09:31:00+08:00",
+        "schema_version": 1,
+    }
+    defaults: dict[str, dict[str, Any]] = {
+        "call.received": {"call_id": "C1", "answered": True},
+        "call.handled": {"call_id": "C1", "valid": True, "call_type": "complaint", "category": "环境保护",
+                         "resolved_online": False},
+        "order.dispatched": {"order_id": "O1", "unit_id": "yuhu", "order_type": "complaint", "category": "环境保护"},
+        "order.returned": {"order_id": "O1", "unit_id": "yuhu", "reason": "非本单位职责"},
+        "order.completed": {"order_id": "O1", "unit_id": "yuhu"},
+        "order.visited": {"order_id": "O1", "unit_id": "yuhu", "outcome": "satisfied", "citizen_replied": True},
+        "order.supervised": {"order_id": "O1", "unit_id": "yuhu", "method": "phone"},
+        "order.supervision_replied": {"order_id": "O1", "unit_id": "yuhu", "method": "phone", "satisfied": True},
+    }
+    return {**base, **defaults.get(type_, {}), **fields}
+
+
+def raw(ev: dict[str, Any]) -> bytes:
+    return json.dumps(ev, ensure_ascii=False).encode()

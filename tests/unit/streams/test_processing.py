@@ -1,0 +1,101 @@
+from datetime import date
+
+from schemas.events import parse_event
+from schemas.registry import default_registry
+from sinks.clickhouse import DeadLetter
+from streams.processing import OrderState, Source, apply_order_event, decode
+from tests.factories import event, raw
+
+SRC = Source("hotline.orders", 0, 7)
+
+
+def fold(*events: dict) -> tuple[OrderState, list[tuple[str, str, int]], list[bool]]:
+    state: OrderState | None = None
+    deltas: list[tuple[str, str, int]] = []
+    duplicates: list[bool] = []
+    for ev in events:
+        step = apply_order_event(state, parse_event(raw(ev)), SRC)
+        state = step.state
+        deltas += [(d.unit_id, d.metric, d.value) for d in step.counters]
+        duplicates.append(step.duplicate)
+    assert state is not None
+    return state, deltas, duplicates
+
+
+def test_dispatch_counts_for_the_unit_at_the_cohort_day() -> None:
+    ev = event("order.dispatched")
+    step = apply_order_event(None, parse_event(raw(ev)), SRC)
+    assert [(d.unit_id, d.day, d.metric, d.value) for d in step.counters] == [
+        ("yuhu", date(2019, 11, 4), "dispatched", 1)
+    ]
+    assert step.row is not None and step.row["due_computed"] is True
+    assert step.state["due"] == "2019-11-11T09:31:00+08:00"  # five working days
+
+
+def test_same_event_twice_counts_once() -> None:
+    ev = event("order.dispatched")
+    _, deltas, duplicates = fold(ev, ev)
+    assert deltas == [("yuhu", "dispatched", 1)]
+    assert duplicates == [False, True]
+
+
+def test_redispatch_moves_the_order_and_its_completion_to_the_new_unit() -> None:
+    _, deltas, _ = fold(
+        event("order.dispatched", due_at="2019-11-05T09:00:00+08:00"),
+        event("order.returned", occurred_at="2019-11-04T10:00:00+08:00"),
+        event("order.dispatched", unit_id="yuetang", occurred_at="2019-11-04T11:00:00+08:00",
+              due_at="2019-11-08T09:00:00+08:00"),
+        event("order.completed", unit_id="yuetang", occurred_at="2019-11-07T09:00:00+08:00"),
+    )
+    totals: dict[tuple[str, str], int] = {}
+    for unit, metric, value in deltas:
+        totals[unit, metric] = totals.get((unit, metric), 0) + value
+    assert totals == {
+        ("yuhu", "dispatched"): 0,
+        ("yuhu", "returned"): 1,
+        ("yuetang", "dispatched"): 1,
+        ("yuetang", "completed_on_time"): 1,
+    }
+
+
+def test_completion_after_the_deadline_is_late() -> None:
+    state, deltas, _ = fold(
+        event("order.dispatched", due_at="2019-11-05T09:00:00+08:00"),
+        event("order.completed", occurred_at="2019-11-05T09:00:01+08:00"),
+    )
+    assert ("yuhu", "completed_late", 1) in deltas
+    assert state["completed_on_time"] is False
+
+
+def test_visit_and_supervision_counters() -> None:
+    _, deltas, _ = fold(
+        event("order.visited", outcome="unsatisfied", citizen_replied=False),
+        event("order.visited", outcome="unreached", citizen_replied=False),
+        event("order.visited", outcome="satisfied"),
+        event("order.supervised", method="written"),
+        event("order.supervision_replied", method="written", satisfied=True),
+    )
+    assert sorted(m for _, m, _ in deltas) == sorted([
+        "visits", "not_replied", "visits_unreached", "visits", "visits_satisfied",
+        "written_supervised", "written_supervised_replied", "written_supervision_satisfied",
+    ])
+
+
+def test_unknown_unit_and_wrong_topic_are_dead_letters() -> None:
+    registry = default_registry()
+    unknown = decode(raw(event("order.completed", unit_id="nowhere")), SRC, registry, ("order.",))
+    assert isinstance(unknown, DeadLetter) and "unknown unit_id 'nowhere'" in unknown.error
+    wrong = decode(raw(event("call.received")), SRC, registry, ("order.",))
+    assert isinstance(wrong, DeadLetter) and "does not belong on topic" in wrong.error
+    assert (wrong.source_topic, wrong.source_partition, wrong.source_offset) == ("hotline.orders", 0, 7)
+
+
+def test_the_audit_row_drops_the_callers_personal_data() -> None:
+    ev = parse_event(raw(event("call.received", caller={"phone": "13800000000", "name": "张三"})))
+    step_row = decode(raw(event("call.received", caller={"phone": "13800000000", "name": "张三"})), SRC,
+                      default_registry(), ("call.",))
+    assert not isinstance(step_row, DeadLetter)
+    from streams.processing import event_row
+
+    row = event_row(ev, SRC)
+    assert "13800000000" not in repr(row) and "张三" not in repr(row)
