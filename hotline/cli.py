@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.error
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -27,12 +27,12 @@ err = Console(stderr=True)
 SEED_DIR = Path(__file__).resolve().parent.parent / "seed"
 
 
-class UnitsFormat(str, Enum):
+class UnitsFormat(StrEnum):
     table = "table"
     csv = "csv"
 
 
-class BulletinFormat(str, Enum):
+class BulletinFormat(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
@@ -133,8 +133,9 @@ def replay(
         if wait:
             sink_task = progress.add_task("入库 sinking", total=sum(o + 1 for o in last.values()))
             try:
-                wait_until_sunk(last, settings, timeout,
-                                lambda done, total: progress.update(sink_task, completed=done, total=total))
+                wait_until_sunk(
+                    last, settings, timeout, lambda done, total: progress.update(sink_task, completed=done, total=total)
+                )
             except (RuntimeError, TimeoutError) as exc:
                 raise _fail(str(exc)) from exc
     err.print(f"replayed {len(records)} records from {file}")
@@ -171,7 +172,9 @@ def _bulletin_bytes(settings: Settings, month: str, fmt: str) -> bytes:
         body = worker_get(settings, f"/bulletin/{month}?format={fmt}", timeout=120)
         return json.dumps(body, ensure_ascii=False, indent=2).encode() if isinstance(body, dict) else bytes(body)
     except urllib.error.HTTPError as exc:
-        raise _fail(f"the worker at {settings.web_url} refused: {exc.code} {exc.read().decode(errors='replace')}") from exc
+        raise _fail(
+            f"the worker at {settings.web_url} refused: {exc.code} {exc.read().decode(errors='replace')}"
+        ) from exc
     except OSError:
         pass
     from reports.render import render
@@ -181,8 +184,10 @@ def _bulletin_bytes(settings: Settings, month: str, fmt: str) -> bytes:
         sink = ClickHouseSink(settings)
         sink.migrate()
     except Exception as exc:  # chDB refuses a directory another process holds
-        raise _fail(f"cannot open ClickHouse at {settings.resolved_clickhouse_dsn} and no worker answers "
-                    f"at {settings.web_url}: {exc}") from exc
+        raise _fail(
+            f"cannot open ClickHouse at {settings.resolved_clickhouse_dsn} and no worker answers "
+            f"at {settings.web_url}: {exc}"
+        ) from exc
     try:
         return render(build_bulletin(sink, month), fmt)
     finally:
@@ -191,13 +196,16 @@ def _bulletin_bytes(settings: Settings, month: str, fmt: str) -> bytes:
 
 @app.command()
 def generate(
-    table: Annotated[Path, typer.Option(exists=True, help="Per-unit table CSV (seed format)")] = SEED_DIR / "xiangtan-2019-11-units.csv",
-    headline: Annotated[Path, typer.Option(exists=True, help="Headline JSON (seed format)")] = SEED_DIR / "xiangtan-2019-11-headline.json",
+    table: Annotated[Path, typer.Option(exists=True, help="Per-unit table CSV (seed format)")] = SEED_DIR
+    / "xiangtan-2019-11-units.csv",
+    headline: Annotated[Path, typer.Option(exists=True, help="Headline JSON (seed format)")] = SEED_DIR
+    / "xiangtan-2019-11-headline.json",
     out: Annotated[Path, typer.Option(help="JSONL to write")] = Path("var/demo/2019-11.jsonl"),
     seed: int = 2019,
 ) -> None:
     """Write a realistic month of events whose aggregates reproduce the given bulletin."""
-    from hotline.generate import generate as make, write_jsonl
+    from hotline.generate import generate as make
+    from hotline.generate import write_jsonl
 
     out.parent.mkdir(parents=True, exist_ok=True)
     with err.status("generating…"):
@@ -207,7 +215,9 @@ def generate(
 
 
 @app.command()
-def demo(month: str = "2019-11", fmt: Annotated[BulletinFormat, typer.Option("--format")] = BulletinFormat.table) -> None:
+def demo(
+    month: str = "2019-11", fmt: Annotated[BulletinFormat, typer.Option("--format")] = BulletinFormat.table
+) -> None:
     """The whole pipeline once: Kafka, a worker, the seed month replayed, the bulletin printed."""
     settings = get_settings()
     events = settings.var_path / "demo" / f"{month}.jsonl"

@@ -80,12 +80,28 @@ NOV_VISIT_SHARE = 0.85  # of a unit's visitable November orders; the rest of its
 # Categories after the headline's top five; their counts are spread flatly so
 # that each stays below the fifth category, as the bulletin's ranking implies.
 OTHER_CATEGORIES: tuple[tuple[str, float], ...] = (
-    ("社会保障", 1.35), ("医疗卫生", 1.3), ("市场监管", 1.25), ("教育培训", 1.2),
-    ("公安政法", 1.15), ("劳动就业", 1.1), ("民政服务", 1.05), ("农业农村", 1.0),
-    ("国土资源", 0.95), ("规划建设", 0.95), ("文化旅游", 0.9), ("水利水务", 0.85),
-    ("邮政通信", 0.85), ("金融保险", 0.8), ("食品药品", 0.8), ("户籍证照", 0.75),
-    ("税务", 0.7), ("消防安全", 0.65), ("企业服务", 0.6), ("退役军人", 0.55),
-    ("宗教民族", 0.45), ("其他", 1.0),
+    ("社会保障", 1.35),
+    ("医疗卫生", 1.3),
+    ("市场监管", 1.25),
+    ("教育培训", 1.2),
+    ("公安政法", 1.15),
+    ("劳动就业", 1.1),
+    ("民政服务", 1.05),
+    ("农业农村", 1.0),
+    ("国土资源", 0.95),
+    ("规划建设", 0.95),
+    ("文化旅游", 0.9),
+    ("水利水务", 0.85),
+    ("邮政通信", 0.85),
+    ("金融保险", 0.8),
+    ("食品药品", 0.8),
+    ("户籍证照", 0.75),
+    ("税务", 0.7),
+    ("消防安全", 0.65),
+    ("企业服务", 0.6),
+    ("退役军人", 0.55),
+    ("宗教民族", 0.45),
+    ("其他", 1.0),
 )
 
 DISTRICT_CATEGORIES = ("环境保护", "城市管理", "住建房管", "交通管理")
@@ -146,10 +162,16 @@ RETURN_REASONS = (
 )
 CALLER_NAMES = ("张先生", "李女士", "王先生", "刘女士", "陈先生", "杨女士", "赵先生", "周女士")
 DIRECT_TYPES: tuple[tuple[CallType, float], ...] = (
-    ("consultation", 0.7), ("suggestion", 0.15), ("help", 0.1), ("complaint", 0.05),
+    ("consultation", 0.7),
+    ("suggestion", 0.15),
+    ("help", 0.1),
+    ("complaint", 0.05),
 )
 INVALID_TYPES: tuple[tuple[CallType, float], ...] = (
-    ("other", 0.45), ("consultation", 0.35), ("help", 0.1), ("complaint", 0.1),
+    ("other", 0.45),
+    ("consultation", 0.35),
+    ("help", 0.1),
+    ("complaint", 0.1),
 )
 
 
@@ -542,7 +564,7 @@ def return_slots(world: World) -> tuple[list[str], list[tuple[str, int]]]:
         raise ValueError(f"{sum(dist.values())} returned orders but {len(units)} return events in M")
     world.rng.shuffle(units)
     multi = [k for k in sorted(dist, reverse=True) if k > 1 for _ in range(dist[k])]
-    return units[len(multi):], list(zip(units[: len(multi)], multi, strict=True))
+    return units[len(multi) :], list(zip(units[: len(multi)], multi, strict=True))
 
 
 def mark_returns(world: World, slots: list[Slot], returners: list[str]) -> None:
@@ -693,7 +715,9 @@ def visit_outcomes(world: World, row: UnitRow, free: int) -> list[Outcome]:
     if unsatisfied < 0:
         raise ValueError(f"{row.unit_id}: fewer unsatisfied visits than supervised orders")
     counts: tuple[tuple[Outcome, int], ...] = (
-        ("satisfied", satisfied), ("unsatisfied", unsatisfied), ("unreached", row.unreached or 0),
+        ("satisfied", satisfied),
+        ("unsatisfied", unsatisfied),
+        ("unreached", row.unreached or 0),
     )
     outcomes = [outcome for outcome, n in counts for _ in range(n)]
     world.rng.shuffle(outcomes)
@@ -706,12 +730,14 @@ def plan_unit_visits(world: World, row: UnitRow, supervised: list[OrderPlan]) ->
     free = (row.visits or 0) + (row.unreached or 0) - len(supervised)
     outcomes = visit_outcomes(world, row, free)
     visitable = [
-        o for o in world.november
+        o
+        for o in world.november
         if o.final_unit() == row.unit_id and (c := o.completion()) is not None and c.date() < month.last_day
     ]
     chosen = rng.sample(visitable, min(free, round(len(visitable) * NOV_VISIT_SHARE)))
-    carry = [october_completed(world, row.unit_id, month.start.date() - timedelta(days=1))
-             for _ in range(free - len(chosen))]
+    carry = [
+        october_completed(world, row.unit_id, month.start.date() - timedelta(days=1)) for _ in range(free - len(chosen))
+    ]
     world.october += carry
     spans = [3] * len(chosen) + [20] * len(carry)  # carry-over orders wait for the new visit desk
     for order, outcome, span in zip(chosen + carry, outcomes, spans, strict=True):
@@ -728,8 +754,7 @@ def mark_not_replied(world: World, row: UnitRow, orders: list[OrderPlan]) -> Non
     """成员单位未答复当事人: mostly on unsatisfied visits, where it is most plausible."""
     rng, month = world.rng, world.month
     counted = [
-        s for o in orders for s in o.steps
-        if s.kind == "visited" and s.at >= month.start and s.outcome != "unreached"
+        s for o in orders for s in o.steps if s.kind == "visited" and s.at >= month.start and s.outcome != "unreached"
     ]
     if (row.not_replied or 0) > len(counted):
         raise ValueError(f"{row.unit_id}: more 未答复 than satisfied/unsatisfied visits")
@@ -790,7 +815,13 @@ def plan_calls(world: World) -> None:
         received = order.first_dispatch - timedelta(seconds=rng.randint(10 * 60, 90 * 60))
         handled = received + timedelta(seconds=rng.randint(90, 8 * 60))
         order.call = CallPlan(
-            received, handled, True, order.order_type, order.category, i in online_ordered, order,
+            received,
+            handled,
+            True,
+            order.order_type,
+            order.category,
+            i in online_ordered,
+            order,
             fake_caller(rng),
         )
         world.calls.append(order.call)
@@ -844,8 +875,12 @@ def order_event(plan: OrderPlan, step: Step, ids: Ids, rng: random.Random) -> Co
     if step.kind == "dispatched":
         first = step is plan.steps[0]
         return OrderDispatched(
-            event_id=eid, occurred_at=when, order_id=oid, unit_id=uid,
-            order_type=plan.order_type, category=plan.category,
+            event_id=eid,
+            occurred_at=when,
+            order_id=oid,
+            unit_id=uid,
+            order_type=plan.order_type,
+            category=plan.category,
             due_at=due_at(when, plan.order_type) if step.with_due else None,
             call_id=plan.call.call_id if plan.call is not None and first else None,
         )
@@ -858,8 +893,12 @@ def order_event(plan: OrderPlan, step: Step, ids: Ids, rng: random.Random) -> Co
     if step.kind == "visited":
         assert step.outcome is not None
         return OrderVisited(
-            event_id=eid, occurred_at=when, order_id=oid, unit_id=uid,
-            outcome=step.outcome, citizen_replied=step.citizen_replied,
+            event_id=eid,
+            occurred_at=when,
+            order_id=oid,
+            unit_id=uid,
+            outcome=step.outcome,
+            citizen_replied=step.citizen_replied,
         )
     assert step.method is not None
     if step.kind == "supervised":
@@ -872,15 +911,23 @@ def order_event(plan: OrderPlan, step: Step, ids: Ids, rng: random.Random) -> Co
 def call_events(call: CallPlan, ids: Ids) -> list[ContractEvent]:
     events: list[ContractEvent] = [
         CallReceived(
-            event_id=ids.next(), occurred_at=call.received, call_id=call.call_id,
-            answered=call.handled is not None, caller=call.caller,
+            event_id=ids.next(),
+            occurred_at=call.received,
+            call_id=call.call_id,
+            answered=call.handled is not None,
+            caller=call.caller,
         )
     ]
     if call.handled is not None:
         events.append(
             CallHandled(
-                event_id=ids.next(), occurred_at=call.handled, call_id=call.call_id, valid=call.valid,
-                call_type=call.call_type, category=call.category, resolved_online=call.resolved_online,
+                event_id=ids.next(),
+                occurred_at=call.handled,
+                call_id=call.call_id,
+                valid=call.valid,
+                call_type=call.call_type,
+                category=call.category,
+                resolved_online=call.resolved_online,
                 order_id=call.order.order_id if call.order is not None else None,
             )
         )

@@ -38,8 +38,11 @@ def _topic(name: str, settings: Settings) -> str:
 def _record(line: str, settings: Settings) -> Record:
     data: Any = json.loads(line)
     if isinstance(data, dict) and ("event" in data or "raw" in data):
-        value = data["raw"].encode() if "raw" in data else json.dumps(
-            data["event"], ensure_ascii=False, separators=(",", ":")).encode()
+        value = (
+            data["raw"].encode()
+            if "raw" in data
+            else json.dumps(data["event"], ensure_ascii=False, separators=(",", ":")).encode()
+        )
         key = data.get("key")
         return Record(_topic(data["topic"], settings), key.encode() if key else None, value)
     kind = str(data.get("type", ""))
@@ -60,16 +63,22 @@ def read_records(path: Path, settings: Settings) -> Iterator[Record]:
 
 
 def producer_options(settings: Settings) -> dict[str, Any]:
-    options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap,
-                               "security_protocol": settings.kafka_security_protocol}
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "security_protocol": settings.kafka_security_protocol,
+    }
     if settings.kafka_sasl_mechanism:
-        options.update(sasl_mechanism=settings.kafka_sasl_mechanism,
-                       sasl_plain_username=settings.kafka_sasl_username,
-                       sasl_plain_password=settings.kafka_sasl_password)
+        options.update(
+            sasl_mechanism=settings.kafka_sasl_mechanism,
+            sasl_plain_username=settings.kafka_sasl_username,
+            sasl_plain_password=settings.kafka_sasl_password,
+        )
     return options
 
 
-async def produce(records: list[Record], settings: Settings, progress: Progress | None = None) -> dict[tuple[str, int], int]:
+async def produce(
+    records: list[Record], settings: Settings, progress: Progress | None = None
+) -> dict[tuple[str, int], int]:
     """Send every record (key order kept by Kafka's partitioner); return the last offset per partition."""
     producer = AIOKafkaProducer(acks="all", linger_ms=5, max_batch_size=256 * 1024, **producer_options(settings))
     await producer.start()
@@ -77,7 +86,7 @@ async def produce(records: list[Record], settings: Settings, progress: Progress 
     try:
         chunk = 2000
         for start in range(0, len(records), chunk):
-            futures = [await producer.send(r.topic, r.value, key=r.key) for r in records[start:start + chunk]]
+            futures = [await producer.send(r.topic, r.value, key=r.key) for r in records[start : start + chunk]]
             for meta in await asyncio.gather(*futures):
                 tp = (meta.topic, meta.partition)
                 last[tp] = max(last.get(tp, -1), meta.offset)
@@ -95,8 +104,12 @@ def worker_get(settings: Settings, path: str, timeout: float = 30) -> Any:
         return json.loads(body) if "json" in response.headers.get("Content-Type", "") else body
 
 
-def wait_until_sunk(expected: dict[tuple[str, int], int], settings: Settings, timeout: float = 600,
-                    progress: Callable[[int, int], None] | None = None) -> None:
+def wait_until_sunk(
+    expected: dict[tuple[str, int], int],
+    settings: Settings,
+    timeout: float = 600,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
     """Poll the worker until ClickHouse holds every offset replayed."""
     deadline = time.monotonic() + timeout
     total = sum(o + 1 for o in expected.values())
@@ -104,7 +117,9 @@ def wait_until_sunk(expected: dict[tuple[str, int], int], settings: Settings, ti
         try:
             status = worker_get(settings, "/status")
         except OSError as exc:
-            raise RuntimeError(f"no worker answers at {settings.web_url} ({exc}); start it with `hotline worker`") from exc
+            raise RuntimeError(
+                f"no worker answers at {settings.web_url} ({exc}); start it with `hotline worker`"
+            ) from exc
         sunk = {(t, p): o for t, p, o in status["offsets"]}
         done = sum(min(sunk.get(tp, -1), o) + 1 for tp, o in expected.items())
         if progress:
@@ -112,6 +127,8 @@ def wait_until_sunk(expected: dict[tuple[str, int], int], settings: Settings, ti
         if all(sunk.get(tp, -1) >= o for tp, o in expected.items()):
             return
         if time.monotonic() > deadline:
-            missing = {f"{t}[{p}]": f"{sunk.get((t, p), -1)}/{o}" for (t, p), o in expected.items() if sunk.get((t, p), -1) < o}
+            missing = {
+                f"{t}[{p}]": f"{sunk.get((t, p), -1)}/{o}" for (t, p), o in expected.items() if sunk.get((t, p), -1) < o
+            }
             raise TimeoutError(f"worker has not sunk everything after {timeout:.0f}s: {missing}")
         time.sleep(0.5)

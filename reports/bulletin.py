@@ -38,9 +38,18 @@ COLUMNS: list[tuple[str, str]] = [
     ("written_supervised", "书面督办数"),
     ("written_supervised_replied", "书面督办回复数"),
 ]
-FEEDBACK_KEYS = ("visits", "visits_unreached", "visit_rate", "visits_satisfied", "satisfaction_rate",
-                 "not_replied", "phone_supervised", "phone_supervised_replied", "written_supervised",
-                 "written_supervised_replied")
+FEEDBACK_KEYS = (
+    "visits",
+    "visits_unreached",
+    "visit_rate",
+    "visits_satisfied",
+    "satisfaction_rate",
+    "not_replied",
+    "phone_supervised",
+    "phone_supervised_replied",
+    "written_supervised",
+    "written_supervised_replied",
+)
 DASH = "-"
 
 
@@ -144,15 +153,22 @@ def _unit_counts(db: Queryable, month: int, registry: Registry) -> list[UnitCoun
     def get(unit_id: str) -> UnitCounts:
         if unit_id not in units:
             known = registry.by_id.get(unit_id)
-            units[unit_id] = UnitCounts(unit_id, known.name if known else unit_id,
-                                        known.group if known else "", known.order if known else 10_000)
+            units[unit_id] = UnitCounts(
+                unit_id,
+                known.name if known else unit_id,
+                known.group if known else "",
+                known.order if known else 10_000,
+            )
         return units[unit_id]
 
     for unit_id, dispatched, on_time, overdue, open_not_due in db.query(queries.ORDER_COLUMNS, {"month": month}):
         u = get(unit_id)
         u.dispatched, u.completed_on_time, u.overdue, u.open_not_due = dispatched, on_time, overdue, open_not_due
-    names = [n for n in UnitCounts.__dataclass_fields__ if n not in (
-        "unit_id", "name", "group", "order", "dispatched", "completed_on_time", "overdue", "open_not_due")]
+    names = [
+        n
+        for n in UnitCounts.__dataclass_fields__
+        if n not in ("unit_id", "name", "group", "order", "dispatched", "completed_on_time", "overdue", "open_not_due")
+    ]
     for unit_id, *values in db.query(queries.EVENT_COLUMNS, {"month": month}):
         u = get(unit_id)
         for name, value in zip(names, values, strict=True):
@@ -174,7 +190,7 @@ def total_of(units: list[UnitCounts]) -> UnitCounts:
 
 
 def _headline(db: Queryable, month: int, units: list[UnitCounts], total: UnitCounts) -> dict[str, Any]:
-    (received, answered, valid, direct, online), = db.query(queries.CALLS, {"month": month})
+    ((received, answered, valid, direct, online),) = db.query(queries.CALLS, {"month": month})
     types = dict(db.query(queries.ORDER_TYPES, {"month": month}))
     categories = db.query(queries.CATEGORIES, {"month": month})
     times = {str(t): int(n) for t, n in db.query(queries.TIMES_RETURNED, {"month": month})}
@@ -246,18 +262,25 @@ def data_quality(headline: dict[str, Any], printed: dict[str, Any] | None, deadl
     if "share_as_printed" in returns and returns["share_as_printed"] != ours["share_of_dispatched"]:
         notes.append(
             f"退单占交办工单比例：原通报印为 {returns['share_as_printed']}，按数据计算应为 "
-            f"{ours['return_events']}/{headline['calls']['dispatched_to_units']} = {ours['share_of_dispatched']}。")
-    if "returns_as_printed" in returns and ours["return_events_to_date_of_those_orders"] != returns["returns_as_printed"]:
+            f"{ours['return_events']}/{headline['calls']['dispatched_to_units']} = {ours['share_of_dispatched']}。"
+        )
+    if (
+        "returns_as_printed" in returns
+        and ours["return_events_to_date_of_those_orders"] != returns["returns_as_printed"]
+    ):
         notes.append(
             f"退单次数：原通报称 {returns['returns_as_printed']} 单次，即本月退单事件数；按退单次数分布，"
             f"这 {ours['orders_returned']} 件工单截至月底共退单 {ours['return_events_to_date_of_those_orders']} 次"
-            f"（部分退单发生在本月之前）。")
+            f"（部分退单发生在本月之前）。"
+        )
     for key, entry in printed.get("dispatched_by_type", {}).items():
         computed = headline["dispatched_by_type"].get(key, {})
         if "share_as_printed" in entry and entry["share_as_printed"] != computed.get("share"):
+            fraction = f"{computed.get('count')}/{headline['calls']['dispatched_to_units']}"
             notes.append(
                 f"{TYPE_LABELS.get(key, key)}类占比：原通报印为 {entry['share_as_printed']}，"
-                f"按 {computed.get('count')}/{headline['calls']['dispatched_to_units']} 计算应为 {computed.get('share')}。")
+                f"按 {fraction} 计算应为 {computed.get('share')}。"
+            )
     return notes
 
 
@@ -270,12 +293,13 @@ def printed_headline(month: str) -> dict[str, Any] | None:
     return None
 
 
-def build_bulletin(db: Queryable, month: str, registry: Registry | None = None,
-                   printed: dict[str, Any] | None = None) -> Bulletin:
+def build_bulletin(
+    db: Queryable, month: str, registry: Registry | None = None, printed: dict[str, Any] | None = None
+) -> Bulletin:
     key = month_key(month)
     units = _unit_counts(db, key, registry or default_registry())
     total = total_of(units)
     headline = _headline(db, key, units, total)
-    (dead,), = db.query(queries.DEADLETTERS)
+    ((dead,),) = db.query(queries.DEADLETTERS)
     reference = printed if printed is not None else printed_headline(month)
     return Bulletin(month, units, total, headline, data_quality(headline, reference, int(dead)))

@@ -159,11 +159,13 @@ def _hotspots(bulletin: Bulletin) -> str:
     if not categories:
         return f"{month}月份没有已分类的来电。"
     parts = [
-        f"{c['category']}{c['share']}" if c["share"] != DASH else f"{c['category']}{c['count']}件"
-        for c in categories
+        f"{c['category']}{c['share']}" if c["share"] != DASH else f"{c['category']}{c['count']}件" for c in categories
     ]
-    return (f"{month}月份热线受理量列前{_cn_number(len(categories))}位的大类（占来电总数的比例）为："
-            + "、".join(parts) + "。")
+    return (
+        f"{month}月份热线受理量列前{_cn_number(len(categories))}位的大类（占来电总数的比例）为："
+        + "、".join(parts)
+        + "。"
+    )
 
 
 def _visits(bulletin: Bulletin) -> tuple[str, ...]:
@@ -194,8 +196,7 @@ def _returns(bulletin: Bulletin) -> str:
         text += f"，占交办工单数的{r['share_of_dispatched']}"
     times = sorted(((int(t), n) for t, n in r["orders_by_times_returned"].items()), reverse=True)
     if times:
-        text += (f"，涉及工单{r['orders_returned']}件，其中"
-                 + "、".join(f"退单{t}次的工单{n}起" for t, n in times))
+        text += f"，涉及工单{r['orders_returned']}件，其中" + "、".join(f"退单{t}次的工单{n}起" for t, n in times)
     return text + "。"
 
 
@@ -214,7 +215,8 @@ def _supervision(bulletin: Bulletin) -> str:
     )[:TOP_UNITS]
     if supervised:
         text += "。其中督办较多的单位为：" + _counted(
-            {u.name: u.phone_supervised + u.written_supervised for u in supervised})
+            {u.name: u.phone_supervised + u.written_supervised for u in supervised}
+        )
     return text + "。"
 
 

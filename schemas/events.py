@@ -112,14 +112,7 @@ class AlertOverdue(_Alert):
 
 
 CallEvent = CallReceived | CallHandled
-OrderEvent = (
-    OrderDispatched
-    | OrderReturned
-    | OrderCompleted
-    | OrderVisited
-    | OrderSupervised
-    | OrderSupervisionReplied
-)
+OrderEvent = OrderDispatched | OrderReturned | OrderCompleted | OrderVisited | OrderSupervised | OrderSupervisionReplied
 AlertEvent = AlertDueSoon | AlertOverdue
 Event = Annotated[CallEvent | OrderEvent | AlertEvent, Field(discriminator="type")]
 

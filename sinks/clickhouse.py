@@ -23,10 +23,29 @@ from hotline.settings import Settings
 log = logging.getLogger(__name__)
 
 EVENT_COLUMNS = [
-    "event_id", "type", "occurred_at", "call_id", "order_id", "unit_id",
-    "answered", "valid", "call_type", "category", "resolved_online",
-    "order_type", "due_at", "due_computed", "reason", "outcome", "citizen_replied",
-    "method", "satisfied", "payload", "source_topic", "source_partition", "source_offset",
+    "event_id",
+    "type",
+    "occurred_at",
+    "call_id",
+    "order_id",
+    "unit_id",
+    "answered",
+    "valid",
+    "call_type",
+    "category",
+    "resolved_online",
+    "order_type",
+    "due_at",
+    "due_computed",
+    "reason",
+    "outcome",
+    "citizen_replied",
+    "method",
+    "satisfied",
+    "payload",
+    "source_topic",
+    "source_partition",
+    "source_offset",
 ]
 
 MIGRATIONS: list[str] = [
@@ -147,8 +166,16 @@ class ClickHouseSink:
             if batch.deadletters:
                 self.client.insert(
                     f"{self.db}.deadletter",
-                    [[d.source_topic, d.source_partition, d.source_offset, d.error,
-                      d.raw.decode("utf-8", errors="replace")] for d in batch.deadletters],
+                    [
+                        [
+                            d.source_topic,
+                            d.source_partition,
+                            d.source_offset,
+                            d.error,
+                            d.raw.decode("utf-8", errors="replace"),
+                        ]
+                        for d in batch.deadletters
+                    ],
                     column_names=["source_topic", "source_partition", "source_offset", "error", "raw"],
                 )
             # Offsets last: a reader that sees an offset sees everything before it.
@@ -161,7 +188,9 @@ class ClickHouseSink:
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         with self._lock:
-            return list(self.client.query(sql.replace("{db}", self.db), parameters=parameters).result_rows)
+            return [
+                tuple(r) for r in self.client.query(sql.replace("{db}", self.db), parameters=parameters).result_rows
+            ]
 
     def sunk_offsets(self) -> dict[tuple[str, int], int]:
         rows = self.query(
@@ -172,8 +201,8 @@ class ClickHouseSink:
 
     def counts(self) -> dict[str, int]:
         """Distinct events and dead letters stored: what ``hotline status`` shows."""
-        (events,), = self.query("SELECT count() FROM {db}.events FINAL")
-        (dead,), = self.query("SELECT count() FROM {db}.deadletter FINAL")
+        ((events,),) = self.query("SELECT count() FROM {db}.events FINAL")
+        ((dead,),) = self.query("SELECT count() FROM {db}.deadletter FINAL")
         return {"events": int(events), "deadletter": int(dead)}
 
     def deadletters(self, limit: int = 100) -> list[dict[str, Any]]:

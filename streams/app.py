@@ -29,7 +29,11 @@ log = logging.getLogger(__name__)
 
 def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
     """SASL/SSL for a managed cluster; ``None`` for the local PLAINTEXT broker."""
-    context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile) if "SSL" in settings.kafka_security_protocol else None
+    context = (
+        ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
+        if "SSL" in settings.kafka_security_protocol
+        else None
+    )
     if settings.kafka_sasl_mechanism:
         return faust.SASLCredentials(
             username=settings.kafka_sasl_username,
@@ -45,8 +49,9 @@ def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | No
 class Pipeline:
     """One worker's wiring: the app, its topics and table, and the process's only sink."""
 
-    def __init__(self, settings: Settings, registry: Registry | None = None,
-                 sink: ClickHouseSink | None = None) -> None:
+    def __init__(
+        self, settings: Settings, registry: Registry | None = None, sink: ClickHouseSink | None = None
+    ) -> None:
         self.settings = settings
         self.registry = registry or default_registry()
         self._sink = sink
@@ -67,16 +72,18 @@ class Pipeline:
             broker_commit_every=settings.batch_size,
             broker_commit_interval=1.0,
         )
-        topic = dict(key_type=bytes, value_type=bytes, key_serializer="raw",
-                     value_serializer="raw", partitions=settings.partitions)
-        self.calls_topic = self.app.topic(settings.calls_topic, **topic)
-        self.orders_topic = self.app.topic(settings.orders_topic, **topic)
-        self.deadletter_topic = self.app.topic(settings.deadletter_topic, **topic)
+        self.calls_topic = self._raw_topic(settings.calls_topic)
+        self.orders_topic = self._raw_topic(settings.orders_topic)
+        self.deadletter_topic = self._raw_topic(settings.deadletter_topic)
         # use_partitioner: a batch writes keys from several partitions, so each
         # changelog record must go where the key hashes, as the order topic does.
         self.orders = self.app.Table(
-            "order-state", default=None, key_type=str, value_type=dict,
-            partitions=settings.partitions, use_partitioner=True,
+            "order-state",
+            default=None,
+            key_type=str,
+            value_type=dict,
+            partitions=settings.partitions,
+            use_partitioner=True,
         )
         self.limits = dict(DEFAULT_LIMITS)
         self.app.agent(self.calls_topic, name="calls")(self._calls_agent)
@@ -85,6 +92,17 @@ class Pipeline:
         from streams import web
 
         web.register(self)
+
+    def _raw_topic(self, name: str) -> faust.TopicT:
+        """Bytes in, bytes out: decoding is ours, so a bad record becomes a dead letter, not a crash."""
+        return self.app.topic(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=self.settings.partitions,
+        )
 
     # -- sink ---------------------------------------------------------------------------
     @property
@@ -104,11 +122,15 @@ class Pipeline:
 
     # -- agents -------------------------------------------------------------------------
     async def _calls_agent(self, stream: StreamT[bytes]) -> None:
-        async for events in stream.take_events(self.settings.batch_size, within=self.settings.batch_within_s):
+        async for events in stream.take_events(  # type: ignore[attr-defined]  # faust-streaming API, not in StreamT
+            self.settings.batch_size, within=self.settings.batch_within_s
+        ):
             await self.process_calls(events)
 
     async def _orders_agent(self, stream: StreamT[bytes]) -> None:
-        async for events in stream.take_events(self.settings.batch_size, within=self.settings.batch_within_s):
+        async for events in stream.take_events(  # type: ignore[attr-defined]  # faust-streaming API, not in StreamT
+            self.settings.batch_size, within=self.settings.batch_within_s
+        ):
             await self.process_orders(events)
 
     async def process_calls(self, events: Sequence[EventT]) -> Batch:
@@ -134,7 +156,7 @@ class Pipeline:
             if isinstance(decoded, DeadLetter):
                 batch.deadletters.append(decoded)
                 continue
-            order_id: str = getattr(decoded, "order_id")
+            order_id = str(decoded.order_id)  # type: ignore[union-attr]  # decode() checked the topic
             state = changed[order_id] if order_id in changed else self.orders.get(order_id)
             step = apply_order_event(state, decoded, source, self.limits)
             if step.duplicate:
@@ -153,10 +175,12 @@ class Pipeline:
     async def _commit(self, batch: Batch, events: Sequence[EventT]) -> None:
         await self.in_sink_thread(self.sink.write, batch)
         for dead in batch.deadletters:
-            log.warning("dead letter %s[%s]@%s: %s", dead.source_topic, dead.source_partition,
-                        dead.source_offset, dead.error)
+            log.warning(
+                "dead letter %s[%s]@%s: %s", dead.source_topic, dead.source_partition, dead.source_offset, dead.error
+            )
             await self.deadletter_topic.send(
-                key=None, value=dead.raw,
+                key=None,
+                value=dead.raw,
                 headers={
                     "hotline.error": dead.error.encode(),
                     "hotline.source.topic": dead.source_topic.encode(),
@@ -165,8 +189,13 @@ class Pipeline:
                 },
             )
         if events:
-            log.info("sank %d records (%d events, %d counters, %d dead letters)", len(events),
-                     len(batch.events), len(batch.counters), len(batch.deadletters))
+            log.info(
+                "sank %d records (%d events, %d counters, %d dead letters)",
+                len(events),
+                len(batch.events),
+                len(batch.counters),
+                len(batch.deadletters),
+            )
 
 
 def _source(ev: EventT) -> Source:

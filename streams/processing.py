@@ -31,9 +31,17 @@ OrderState = dict[str, Any]
 # Counter metrics, in the bulletin's column order (cohort columns first).
 COHORT_METRICS = ("dispatched", "completed_on_time", "completed_late")
 EVENT_METRICS = (
-    "returned", "visits", "visits_unreached", "visits_satisfied", "not_replied",
-    "phone_supervised", "phone_supervised_replied", "phone_supervision_satisfied",
-    "written_supervised", "written_supervised_replied", "written_supervision_satisfied",
+    "returned",
+    "visits",
+    "visits_unreached",
+    "visits_satisfied",
+    "not_replied",
+    "phone_supervised",
+    "phone_supervised_replied",
+    "phone_supervision_satisfied",
+    "written_supervised",
+    "written_supervised_replied",
+    "written_supervision_satisfied",
 )
 
 
@@ -70,8 +78,17 @@ def event_row(event: Event, source: Source, due: datetime | None = None, due_com
     """The audit row of an event for ClickHouse; the caller's personal data is dropped."""
     data = event.model_dump()
     row: dict[str, Any] = {k: v for k, v in data.items() if k != "caller"}
-    for text_col in ("call_id", "order_id", "unit_id", "call_type", "category", "order_type",
-                     "reason", "outcome", "method"):
+    for text_col in (
+        "call_id",
+        "order_id",
+        "unit_id",
+        "call_type",
+        "category",
+        "order_type",
+        "reason",
+        "outcome",
+        "method",
+    ):
         row[text_col] = row.get(text_col) or ""
     if due is not None:
         row["due_at"] = due
@@ -106,7 +123,9 @@ def _cohort_metrics(state: OrderState) -> list[str]:
     return metrics
 
 
-def _dispatch(state: OrderState | None, ev: OrderDispatched, limits: dict[str, int] | None) -> tuple[OrderState, list[CounterDelta], datetime, bool]:
+def _dispatch(
+    state: OrderState | None, ev: OrderDispatched, limits: dict[str, int] | None
+) -> tuple[OrderState, list[CounterDelta], datetime, bool]:
     due = ev.due_at or due_at(ev.occurred_at, ev.order_type, limits)
     computed = ev.due_at is None
     deltas: list[CounterDelta] = []
@@ -145,8 +164,9 @@ def _event_metrics(ev: Event) -> list[str]:
     return []
 
 
-def apply_order_event(state: OrderState | None, ev: Event, source: Source,
-                      limits: dict[str, int] | None = None) -> OrderStep:
+def apply_order_event(
+    state: OrderState | None, ev: Event, source: Source, limits: dict[str, int] | None = None
+) -> OrderStep:
     """Fold one order event: each event id counts once, whatever the redelivery."""
     seen: list[str] = list((state or {}).get("seen", []))
     if ev.event_id in seen:
@@ -168,7 +188,7 @@ def apply_order_event(state: OrderState | None, ev: Event, source: Source,
         if isinstance(ev, OrderReturned):
             new["returns"] = int(new.get("returns", 0)) + 1
         day = local_day(ev.occurred_at)
-        unit = getattr(ev, "unit_id")
+        unit: str = ev.unit_id  # type: ignore[union-attr]  # every other order event has one
         deltas.extend(_delta(unit, day, m, ev.event_id) for m in _event_metrics(ev))
     new["seen"] = seen
     return OrderStep(new, event_row(ev, source, due, computed), deltas)

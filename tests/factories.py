@@ -19,8 +19,13 @@ def event(type_: str, **fields: Any) -> dict[str, Any]:
     }
     defaults: dict[str, dict[str, Any]] = {
         "call.received": {"call_id": "C1", "answered": True},
-        "call.handled": {"call_id": "C1", "valid": True, "call_type": "complaint", "category": "环境保护",
-                         "resolved_online": False},
+        "call.handled": {
+            "call_id": "C1",
+            "valid": True,
+            "call_type": "complaint",
+            "category": "环境保护",
+            "resolved_online": False,
+        },
         "order.dispatched": {"order_id": "O1", "unit_id": "yuhu", "order_type": "complaint", "category": "环境保护"},
         "order.returned": {"order_id": "O1", "unit_id": "yuhu", "reason": "非本单位职责"},
         "order.completed": {"order_id": "O1", "unit_id": "yuhu"},

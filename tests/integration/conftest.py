@@ -58,8 +58,13 @@ class Worker:
     def start(self, timeout: float = 120) -> Worker:
         self.settings.var_path.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "hotline", "worker"], cwd=REPO,
-                                         env=settings_env(self.settings), stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "hotline", "worker"],
+                cwd=REPO,
+                env=settings_env(self.settings),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -94,15 +99,17 @@ class Worker:
 def isolated(broker: Settings, tmp_path: Path) -> Settings:
     """Settings of one test: fresh topics, group, chDB directory and port on the shared broker."""
     tag = uuid.uuid4().hex[:8]
-    settings = broker.model_copy(update={
-        "var_dir": tmp_path / "var",
-        "app_id": f"hotline-test-{tag}",
-        "calls_topic": f"t{tag}.calls",
-        "orders_topic": f"t{tag}.orders",
-        "alerts_topic": f"t{tag}.alerts",
-        "deadletter_topic": f"t{tag}.deadletter",
-        "web_port": _free_port(),
-    })
+    settings = broker.model_copy(
+        update={
+            "var_dir": tmp_path / "var",
+            "app_id": f"hotline-test-{tag}",
+            "calls_topic": f"t{tag}.calls",
+            "orders_topic": f"t{tag}.orders",
+            "alerts_topic": f"t{tag}.alerts",
+            "deadletter_topic": f"t{tag}.deadletter",
+            "web_port": _free_port(),
+        }
+    )
     kafka.ensure_topics(settings, kafka.pipeline_topics(settings))
     return settings
 
@@ -116,7 +123,12 @@ def worker(isolated: Settings) -> Iterator[Worker]:
 
 def hotline(settings: Settings, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[bytes]:
     """Run the CLI as a user would, with this test's settings."""
-    result = subprocess.run([sys.executable, "-m", "hotline", *args], cwd=REPO, env=settings_env(settings),
-                            capture_output=True, timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-m", "hotline", *args],
+        cwd=REPO,
+        env=settings_env(settings),
+        capture_output=True,
+        timeout=timeout,
+    )
     assert result.returncode == 0, result.stderr.decode(errors="replace")[-3000:]
     return result

@@ -18,8 +18,10 @@ pytestmark = pytest.mark.integration
 
 
 def _write(path: Path, lines: list[dict | str]) -> Path:
-    path.write_text("\n".join(json.dumps(x, ensure_ascii=False) if isinstance(x, dict) else x for x in lines) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        "\n".join(json.dumps(x, ensure_ascii=False) if isinstance(x, dict) else x for x in lines) + "\n",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -30,11 +32,22 @@ def _small_month() -> list[dict | str]:
         event("call.handled", call_id="C1", order_id="O1"),
         event("order.dispatched", order_id="O1", unit_id="yuhu", due_at="2019-11-08T09:00:00+08:00"),
         event("order.returned", order_id="O1", unit_id="yuhu", occurred_at="2019-11-05T09:00:00+08:00"),
-        event("order.dispatched", order_id="O1", unit_id="police", occurred_at="2019-11-05T10:00:00+08:00",
-              due_at="2019-11-12T10:00:00+08:00"),
+        event(
+            "order.dispatched",
+            order_id="O1",
+            unit_id="police",
+            occurred_at="2019-11-05T10:00:00+08:00",
+            due_at="2019-11-12T10:00:00+08:00",
+        ),
         event("order.completed", order_id="O1", unit_id="police", occurred_at="2019-11-06T10:00:00+08:00"),
-        event("order.visited", order_id="O1", unit_id="police", occurred_at="2019-11-07T10:00:00+08:00",
-              outcome="unsatisfied", citizen_replied=False),
+        event(
+            "order.visited",
+            order_id="O1",
+            unit_id="police",
+            occurred_at="2019-11-07T10:00:00+08:00",
+            outcome="unsatisfied",
+            citizen_replied=False,
+        ),
         {"topic": "orders", "key": "O8", "raw": "{this is not json"},
         {"topic": "orders", "key": "O9", "event": event("order.visited", order_id="O9", outcome="meh")},
         event("order.dispatched", order_id="O2", unit_id="police", occurred_at="2019-11-20T10:00:00+08:00"),
@@ -48,8 +61,12 @@ def _bulletin(settings: Settings) -> dict:
 
 
 async def _dead_letters(settings: Settings, expected: int) -> list[tuple[bytes, dict[str, bytes]]]:
-    consumer = AIOKafkaConsumer(settings.deadletter_topic, bootstrap_servers=settings.kafka_bootstrap,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        settings.deadletter_topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     found: list[tuple[bytes, dict[str, bytes]]] = []
     try:
@@ -74,8 +91,9 @@ def test_events_through_the_pipeline_make_the_table(isolated: Settings, worker: 
     assert (yuhu["dispatched"], yuhu["returned"], yuhu["visits"]) == ("0", "1", "-")
 
 
-def test_bad_records_are_dead_lettered_and_the_rest_processed(isolated: Settings, worker: Worker,
-                                                              tmp_path: Path) -> None:
+def test_bad_records_are_dead_lettered_and_the_rest_processed(
+    isolated: Settings, worker: Worker, tmp_path: Path
+) -> None:
     hotline(isolated, "replay", str(_write(tmp_path / "m.jsonl", _small_month())), "--wait")
     letters = asyncio.run(_dead_letters(isolated, 2))
     by_value = {value: headers for value, headers in letters}

@@ -99,8 +99,7 @@ def test_xlsx_cells_equal_csv_cells(bulletin: Bulletin, csv_rows: list[list[str]
     assert ws.page_setup.orientation == "landscape"
     assert int(ws.page_setup.paperSize) == int(ws.PAPERSIZE_A4)
 
-    cells = [[c.value for c in row]
-             for row in ws.iter_rows(min_row=3, max_row=2 + len(csv_rows), max_col=len(COLUMNS))]
+    cells = [[c.value for c in row] for row in ws.iter_rows(min_row=3, max_row=2 + len(csv_rows), max_col=len(COLUMNS))]
     assert [[str(v) for v in row] for row in cells] == csv_rows
     assert ws.cell(row=3 + len(csv_rows), column=1).value is None  # nothing glued to the table
     # integers are numbers, rates and '-' the printed strings
@@ -126,9 +125,16 @@ def test_docx_table_and_text(bulletin: Bulletin, csv_rows: list[list[str]]) -> N
 
     text = "\n".join(p.text for p in doc.paragraphs)
     assert "2019年11月湘潭市12345热线工作情况通报" in text
-    for heading in (documents.SECTION_BASICS, documents.SECTION_TYPES, documents.SECTION_HOTSPOTS,
-                    documents.SECTION_VISITS, documents.SECTION_RETURNS, documents.SECTION_SUPERVISION,
-                    documents.SECTION_DATA_QUALITY, "附件：2019年11月市长热线办理情况统计表"):
+    for heading in (
+        documents.SECTION_BASICS,
+        documents.SECTION_TYPES,
+        documents.SECTION_HOTSPOTS,
+        documents.SECTION_VISITS,
+        documents.SECTION_RETURNS,
+        documents.SECTION_SUPERVISION,
+        documents.SECTION_DATA_QUALITY,
+        "附件：2019年11月市长热线办理情况统计表",
+    ):
         assert heading in text
     assert "共接到群众各类来电100件" in text and "接通率97.00%" in text
     assert "回访满意率在80%以上（含80%）的单位有：市交通局；" in text
@@ -152,9 +158,16 @@ def test_markdown(bulletin: Bulletin, csv_rows: list[list[str]]) -> None:
     md = documents.to_markdown(bulletin).decode("utf-8")
     lines = md.splitlines()
     assert lines[0] == "# 2019年11月湘潭市12345热线工作情况通报"
-    for heading in ("## 一、热线运行基本情况", "### （一）交办工单话务类型", "### （二）交办工单热点问题",
-                    "### （三）回访情况", "### （四）退单情况", "### （五）督办情况", "## 数据质量说明",
-                    "## 附件：2019年11月市长热线办理情况统计表"):
+    for heading in (
+        "## 一、热线运行基本情况",
+        "### （一）交办工单话务类型",
+        "### （二）交办工单热点问题",
+        "### （三）回访情况",
+        "### （四）退单情况",
+        "### （五）督办情况",
+        "## 数据质量说明",
+        "## 附件：2019年11月市长热线办理情况统计表",
+    ):
         assert heading in lines
     assert "| " + " | ".join(label for _, label in COLUMNS) + " |" in lines
     for row in csv_rows:
@@ -165,8 +178,7 @@ def test_markdown(bulletin: Bulletin, csv_rows: list[list[str]]) -> None:
 def test_docx_and_markdown_share_the_same_prose(bulletin: Bulletin) -> None:
     doc = Document(io.BytesIO(documents.to_docx(bulletin)))
     md = documents.to_markdown(bulletin).decode("utf-8")
-    paragraphs = [p.text for p in doc.paragraphs
-                  if p.text and p.style is not None and p.style.name == "Normal"]
+    paragraphs = [p.text for p in doc.paragraphs if p.text and p.style is not None and p.style.name == "Normal"]
     assert len(paragraphs) >= 6
     for paragraph in paragraphs:
         assert paragraph in md

@@ -12,8 +12,16 @@ from schemas.events import (
 )
 from tests.factories import event, raw
 
-ALL_TYPES = ["call.received", "call.handled", "order.dispatched", "order.returned", "order.completed",
-             "order.visited", "order.supervised", "order.supervision_replied"]
+ALL_TYPES = [
+    "call.received",
+    "call.handled",
+    "order.dispatched",
+    "order.returned",
+    "order.completed",
+    "order.visited",
+    "order.supervised",
+    "order.supervision_replied",
+]
 
 
 @pytest.mark.parametrize("type_", ALL_TYPES)

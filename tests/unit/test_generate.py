@@ -140,8 +140,14 @@ def unit_figures(events: list[Event], orders: dict[str, list[Event]]) -> dict[st
 
 COUNT_COLUMNS = ("dispatched", "completed_on_time", "overdue", "returned")
 VISIT_COLUMNS = (
-    "visits", "visits_unreached", "visits_satisfied", "not_replied",
-    "phone_supervised", "phone_supervised_replied", "written_supervised", "written_supervised_replied",
+    "visits",
+    "visits_unreached",
+    "visits_satisfied",
+    "not_replied",
+    "phone_supervised",
+    "phone_supervised_replied",
+    "written_supervised",
+    "written_supervised_replied",
 )
 
 
@@ -243,8 +249,7 @@ def test_supervision(events: list[Event], orders: dict[str, list[Event]], headli
     for method in ("phone", "written"):
         issued = [e for e in events if e["type"] == "order.supervised" and e["method"] == method and in_month(e)]
         replies = [
-            e for e in events
-            if e["type"] == "order.supervision_replied" and e["method"] == method and in_month(e)
+            e for e in events if e["type"] == "order.supervision_replied" and e["method"] == method and in_month(e)
         ]
         assert len(issued) == headline["supervision"][method]["issued"]
         assert sum(e.get("satisfied") is True for e in replies) == headline["supervision"][method]["satisfied_after"]
@@ -325,7 +330,11 @@ def test_write_jsonl(records: list[bytes], tmp_path: Path) -> None:
 
 
 OFFICE_EVENTS = {
-    "order.dispatched", "order.returned", "order.completed", "order.supervised", "order.supervision_replied",
+    "order.dispatched",
+    "order.returned",
+    "order.completed",
+    "order.supervised",
+    "order.supervision_replied",
 }
 
 

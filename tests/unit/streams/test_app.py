@@ -51,11 +51,15 @@ async def _put_all(pipeline: Pipeline, agent_name: str, records: list[tuple[byte
 
 async def test_orders_agent_sinks_events_counters_and_state(pipeline: Pipeline) -> None:
     dispatched = event("order.dispatched", order_id="O1")
-    await _put_all(pipeline, "orders", [
-        (b"O1", raw(dispatched)),
-        (b"O1", raw(event("order.completed", order_id="O1", occurred_at="2019-11-05T09:00:00+08:00"))),
-        (b"O1", raw(dispatched)),  # sent twice
-    ])
+    await _put_all(
+        pipeline,
+        "orders",
+        [
+            (b"O1", raw(dispatched)),
+            (b"O1", raw(event("order.completed", order_id="O1", occurred_at="2019-11-05T09:00:00+08:00"))),
+            (b"O1", raw(dispatched)),  # sent twice
+        ],
+    )
     sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
     events = [row["event_id"] for b in sink.batches for row in b.events]
     metrics = [d.metric for b in sink.batches for d in b.counters]
@@ -68,13 +72,17 @@ async def test_orders_agent_sinks_events_counters_and_state(pipeline: Pipeline) 
 
 async def test_bad_records_go_to_the_dead_letter_topic_and_the_rest_is_processed(pipeline: Pipeline) -> None:
     good = event("order.dispatched", order_id="O2")
-    await _put_all(pipeline, "orders", [
-        (b"O9", b"{not json"),
-        (b"O9", raw(event("order.visited", order_id="O9", outcome="meh"))),
-        (b"O2", raw(good)),
-    ])
+    await _put_all(
+        pipeline,
+        "orders",
+        [
+            (b"O9", b"{not json"),
+            (b"O9", raw(event("order.visited", order_id="O9", outcome="meh"))),
+            (b"O2", raw(good)),
+        ],
+    )
     sent = pipeline.deadletter_topic.sent  # type: ignore[attr-defined]
-    assert [s["value"] for s in sent][0] == b"{not json"
+    assert sent[0]["value"] == b"{not json"
     reasons = [s["headers"]["hotline.error"].decode() for s in sent]
     assert reasons[0].startswith("not JSON") and "outcome" in reasons[1]
     assert sent[1]["headers"]["hotline.source.offset"] == b"1"

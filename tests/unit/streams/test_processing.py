@@ -43,8 +43,12 @@ def test_redispatch_moves_the_order_and_its_completion_to_the_new_unit() -> None
     _, deltas, _ = fold(
         event("order.dispatched", due_at="2019-11-05T09:00:00+08:00"),
         event("order.returned", occurred_at="2019-11-04T10:00:00+08:00"),
-        event("order.dispatched", unit_id="yuetang", occurred_at="2019-11-04T11:00:00+08:00",
-              due_at="2019-11-08T09:00:00+08:00"),
+        event(
+            "order.dispatched",
+            unit_id="yuetang",
+            occurred_at="2019-11-04T11:00:00+08:00",
+            due_at="2019-11-08T09:00:00+08:00",
+        ),
         event("order.completed", unit_id="yuetang", occurred_at="2019-11-07T09:00:00+08:00"),
     )
     totals: dict[tuple[str, str], int] = {}
@@ -75,10 +79,18 @@ def test_visit_and_supervision_counters() -> None:
         event("order.supervised", method="written"),
         event("order.supervision_replied", method="written", satisfied=True),
     )
-    assert sorted(m for _, m, _ in deltas) == sorted([
-        "visits", "not_replied", "visits_unreached", "visits", "visits_satisfied",
-        "written_supervised", "written_supervised_replied", "written_supervision_satisfied",
-    ])
+    assert sorted(m for _, m, _ in deltas) == sorted(
+        [
+            "visits",
+            "not_replied",
+            "visits_unreached",
+            "visits",
+            "visits_satisfied",
+            "written_supervised",
+            "written_supervised_replied",
+            "written_supervision_satisfied",
+        ]
+    )
 
 
 def test_unknown_unit_and_wrong_topic_are_dead_letters() -> None:
@@ -92,8 +104,12 @@ def test_unknown_unit_and_wrong_topic_are_dead_letters() -> None:
 
 def test_the_audit_row_drops_the_callers_personal_data() -> None:
     ev = parse_event(raw(event("call.received", caller={"phone": "13800000000", "name": "张三"})))
-    step_row = decode(raw(event("call.received", caller={"phone": "13800000000", "name": "张三"})), SRC,
-                      default_registry(), ("call.",))
+    step_row = decode(
+        raw(event("call.received", caller={"phone": "13800000000", "name": "张三"})),
+        SRC,
+        default_registry(),
+        ("call.",),
+    )
     assert not isinstance(step_row, DeadLetter)
     from streams.processing import event_row
 
