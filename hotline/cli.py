@@ -54,7 +54,7 @@ def kafka_start() -> None:
 
     settings = get_settings()
     with err.status("starting Kafka (first run downloads the jars with Maven)…"):
-        print(kafka.start(settings))
+        err.print(kafka.start(settings))
         kafka.ensure_topics(settings, kafka.pipeline_topics(settings))
 
 

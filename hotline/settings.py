@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     table_store: str = "memory://"
     web_host: str = "127.0.0.1"
     web_port: int = 6066
+    session_timeout_s: float = 10.0  # how long a killed worker's partitions wait before moving
     batch_size: int = 1000
     batch_within_s: float = 0.5
 

@@ -71,6 +71,8 @@ class Pipeline:
             consumer_auto_offset_reset="earliest",
             broker_commit_every=settings.batch_size,
             broker_commit_interval=1.0,
+            broker_session_timeout=settings.session_timeout_s,
+            broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         )
         self.calls_topic = self._raw_topic(settings.calls_topic)
         self.orders_topic = self._raw_topic(settings.orders_topic)
@@ -81,7 +83,6 @@ class Pipeline:
             "order-state",
             default=None,
             key_type=str,
-            value_type=dict,
             partitions=settings.partitions,
             use_partitioner=True,
         )
