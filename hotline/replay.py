@@ -62,25 +62,11 @@ def read_records(path: Path, settings: Settings) -> Iterator[Record]:
                 raise ValueError(f"{path}:{number}: not a replay line ({exc})") from exc
 
 
-def producer_options(settings: Settings) -> dict[str, Any]:
-    options: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap,
-        "security_protocol": settings.kafka_security_protocol,
-    }
-    if settings.kafka_sasl_mechanism:
-        options.update(
-            sasl_mechanism=settings.kafka_sasl_mechanism,
-            sasl_plain_username=settings.kafka_sasl_username,
-            sasl_plain_password=settings.kafka_sasl_password,
-        )
-    return options
-
-
 async def produce(
     records: list[Record], settings: Settings, progress: Progress | None = None
 ) -> dict[tuple[str, int], int]:
     """Send every record (key order kept by Kafka's partitioner); return the last offset per partition."""
-    producer = AIOKafkaProducer(acks="all", linger_ms=5, max_batch_size=256 * 1024, **producer_options(settings))
+    producer = AIOKafkaProducer(acks="all", linger_ms=5, max_batch_size=256 * 1024, **settings.kafka_client_options())
     await producer.start()
     last: dict[tuple[str, int], int] = {}
     try:

@@ -52,6 +52,21 @@ class Settings(BaseSettings):
 
     timezone: str = "Asia/Shanghai"
 
+    # Deadlines and alerts
+    deadline_days: dict[str, int] = Field(
+        default_factory=lambda: {"complaint": 5, "help": 5, "suggestion": 10, "consultation": 3, "other": 5},
+        description="办理时限 in working days by order type, when a dispatch carries no due_at.",
+    )
+    alert_leads_s: list[float] = Field(default_factory=lambda: [86400.0, 7200.0])
+    alert_horizon_s: float = Field(default=86400.0, description="Older alert times are counted, not delivered.")
+    alert_tick_s: float = 0.05
+
+    # Access to the worker's pages: token -> unit_id, or "*" for a supervisor.
+    access_tokens: dict[str, str] = Field(default_factory=dict)
+    # Optional webhook per unit: unit_id -> URL that receives each alert as a JSON POST.
+    webhooks: dict[str, str] = Field(default_factory=dict)
+    webhook_attempts: int = 6
+
     @property
     def var_path(self) -> Path:
         return self.var_dir.resolve()
@@ -62,6 +77,24 @@ class Settings(BaseSettings):
         if self.clickhouse_dsn:
             return self.clickhouse_dsn
         return f"chdb://{self.var_path / 'clickhouse'}"
+
+    def kafka_client_options(self) -> dict[str, object]:
+        """Connection options for aiokafka clients (producers, plain consumers)."""
+        options: dict[str, object] = {
+            "bootstrap_servers": self.kafka_bootstrap,
+            "security_protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            options.update(
+                sasl_mechanism=self.kafka_sasl_mechanism,
+                sasl_plain_username=self.kafka_sasl_username,
+                sasl_plain_password=self.kafka_sasl_password,
+            )
+        if "SSL" in self.kafka_security_protocol:
+            import ssl
+
+            options["ssl_context"] = ssl.create_default_context(cafile=self.kafka_ssl_cafile)
+        return options
 
     @property
     def web_url(self) -> str:

@@ -16,11 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
-from faust.types import EventT, StreamT
+from faust.types import TP, EventT, StreamT
 
 from hotline.settings import Settings
 from schemas.registry import Registry, default_registry
 from sinks.clickhouse import Batch, ClickHouseSink, DeadLetter
+from streams.alerts import AlertFeed, AlertScheduler, key_partition
 from streams.deadlines import DEFAULT_LIMITS
 from streams.processing import OrderState, Source, apply_order_event, decode, event_row
 
@@ -86,7 +87,15 @@ class Pipeline:
             partitions=settings.partitions,
             use_partitioner=True,
         )
-        self.limits = dict(DEFAULT_LIMITS)
+        self.limits = {**DEFAULT_LIMITS, **settings.deadline_days}
+        self.alerts_topic = self._raw_topic(settings.alerts_topic)
+        self.feed = AlertFeed(settings.alerts_topic, settings.kafka_client_options())
+        self.scheduler = AlertScheduler(
+            self.feed, self.orders.get, self._owns, self._send_alert, settings.alert_leads_s, settings.alert_horizon_s
+        )
+        self.orders.on_recover(self._on_recover)
+        self.app.task(self.feed.run)
+        self.app.task(self._run_scheduler)
         self.app.agent(self.calls_topic, name="calls")(self._calls_agent)
         self.app.agent(self.orders_topic, name="orders")(self._orders_agent)
         self.app.task(self._on_start)
@@ -171,7 +180,25 @@ class Pipeline:
         # One table write per order per batch, after the sink holds the batch.
         for order_id, state in changed.items():
             self.orders[order_id] = state
+            self.scheduler.schedule(order_id, state)
         return batch
+
+    # -- alerts -------------------------------------------------------------------------
+    async def _on_recover(self) -> None:
+        """After a rebalance the table holds the orders of our partitions: owe their alerts."""
+        self.scheduler.rebuild(list(self.orders.items()))
+        log.info("alert schedule rebuilt from %d orders", len(self.scheduler.heap))
+
+    async def _run_scheduler(self) -> None:
+        await self.scheduler.run(self.settings.alert_tick_s)
+
+    def _owns(self, order_id: str) -> bool:
+        """Only the worker that owns an order's partition alerts for it."""
+        partition = key_partition(order_id, self.settings.partitions)
+        return TP(self.settings.orders_topic, partition) in self.app.consumer.assignment()
+
+    async def _send_alert(self, unit_id: str, value: bytes) -> None:
+        await self.alerts_topic.send(key=unit_id.encode(), value=value)
 
     async def _commit(self, batch: Batch, events: Sequence[EventT]) -> None:
         await self.in_sink_thread(self.sink.write, batch)

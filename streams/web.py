@@ -6,12 +6,17 @@ here instead of opening the on-disk chDB themselves, which only one process may.
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 
 from reports.bulletin import build_bulletin, month_key
 from reports.render import FORMATS, MEDIA_TYPES, render
+from streams.access import SUPERVISOR, Denied, bearer, require_unit, scope
 
 if TYPE_CHECKING:
     from streams.app import Pipeline
@@ -36,6 +41,22 @@ def register(pipeline: Pipeline) -> None:
             headers["Content-Disposition"] = f'attachment; filename="bulletin-{month}.{fmt}"'
         return self.bytes(body, content_type=None, headers=headers)
 
+    @app.page("/units/{unit_id}/alerts")
+    async def unit_alerts(self: View, request: Request, unit_id: str) -> Any:
+        try:
+            require_unit(pipeline.settings.access_tokens, bearer(request.headers, request.query), unit_id)
+        except Denied as exc:
+            return self.json({"error": exc.reason}, status=exc.status)
+        return await event_stream(request, pipeline, lambda alert: alert["unit_id"] == unit_id)
+
+    @app.page("/alerts")
+    async def all_alerts(self: View, request: Request) -> Any:
+        try:
+            granted = scope(pipeline.settings.access_tokens, bearer(request.headers, request.query))
+        except Denied as exc:
+            return self.json({"error": exc.reason}, status=exc.status)
+        return await event_stream(request, pipeline, lambda alert: granted in (SUPERVISOR, alert["unit_id"]))
+
     @app.page("/status")
     async def status(self: View, request: Request) -> Response:
         return self.json(await pipeline.in_sink_thread(_status, pipeline))
@@ -51,3 +72,34 @@ def _status(pipeline: Pipeline) -> dict[str, Any]:
         "counts": sink.counts(),
         "offsets": [[t, p, o] for (t, p), o in sorted(sink.sunk_offsets().items())],
     }
+
+
+async def event_stream(
+    request: Any, pipeline: Pipeline, visible: Callable[[dict[str, Any]], bool], keepalive_s: float = 15.0
+) -> aioweb.StreamResponse:
+    """Server-sent events: the recent alerts this caller may see, then each new one as it is sent."""
+    response = aioweb.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    queue = pipeline.feed.subscribe()
+    try:
+        for alert in list(pipeline.feed.recent):
+            if visible(alert):
+                await response.write(_sse(alert))
+        while True:
+            try:
+                alert = await asyncio.wait_for(queue.get(), timeout=keepalive_s)
+            except TimeoutError:
+                await response.write(b": keepalive\n\n")
+                continue
+            if visible(alert):
+                await response.write(_sse(alert))
+    except ConnectionResetError:
+        pass  # the client went away
+    finally:
+        pipeline.feed.unsubscribe(queue)
+    return response
+
+
+def _sse(alert: dict[str, Any]) -> bytes:
+    data = json.dumps(alert, ensure_ascii=False, separators=(",", ":"))
+    return f"id: {alert['alert_id']}\nevent: {alert['type']}\ndata: {data}\n\n".encode()

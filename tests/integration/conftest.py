@@ -6,6 +6,7 @@ tests never see each other's events and the broker is shared.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -41,9 +42,9 @@ def _free_port() -> int:
 def settings_env(settings: Settings) -> dict[str, str]:
     """The settings as ``HOTLINE_*`` variables, for a worker or CLI subprocess."""
     env = dict(os.environ)
-    for name, value in settings.model_dump().items():
+    for name, value in settings.model_dump(mode="json").items():
         if value is not None:
-            env[f"HOTLINE_{name.upper()}"] = str(value)
+            env[f"HOTLINE_{name.upper()}"] = json.dumps(value) if isinstance(value, dict | list) else str(value)
     return env
 
 

@@ -1,0 +1,233 @@
+"""Overdue alerts to units: before the deadline and at it, each sent once.
+
+Decisions never mutate the order table from a timer (faust #216): the timer only
+*reads* order state. What has been sent is recorded where it is sent, in the
+alerts topic itself: every worker follows that topic from the beginning (the
+:class:`AlertFeed`), so after a crash or a rebalance the worker that owns an
+order knows which of its alerts already went out, and sends only the others.
+Alert ids are deterministic, so a consumer can also tell repeats apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import heapq
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.partitioner import murmur2
+
+from schemas.events import AlertDueSoon, AlertOverdue, dump_event, parse_event
+from streams.deadlines import TZ
+
+log = logging.getLogger(__name__)
+
+OVERDUE = "overdue"
+
+
+def alert_id(order_id: str, unit_id: str, due_iso: str, kind: str) -> str:
+    """Same order, unit, deadline and kind: same id, so the same alert is recognised anywhere."""
+    return hashlib.sha1(f"{order_id}|{unit_id}|{due_iso}|{kind}".encode()).hexdigest()[:32]
+
+
+def key_partition(key: str, partitions: int) -> int:
+    """Kafka's default partitioner (murmur2), as producers keyed by order_id use."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+def is_open(state: dict[str, Any] | None) -> bool:
+    return bool(state and state.get("unit") and state.get("due") and state.get("completed_on_time") is None)
+
+
+@dataclass(order=True)
+class Pending:
+    fire_at: float
+    order_id: str = field(compare=False)
+    unit_id: str = field(compare=False)
+    due: str = field(compare=False)
+    kind: str = field(compare=False)
+
+
+def pending_alerts(order_id: str, state: dict[str, Any], leads_s: Iterable[float]) -> list[Pending]:
+    """The alerts an open order is owed: one per lead time before the deadline, one at it."""
+    if not is_open(state):
+        return []
+    due = datetime.fromisoformat(state["due"]).timestamp()
+    kinds = [(due - lead, f"due_soon:{int(lead)}") for lead in leads_s] + [(due, OVERDUE)]
+    return [Pending(at, order_id, state["unit"], state["due"], kind) for at, kind in kinds]
+
+
+def make_alert(p: Pending, now: float) -> AlertDueSoon | AlertOverdue:
+    emitted = datetime.fromtimestamp(now, TZ)
+    aid = alert_id(p.order_id, p.unit_id, p.due, p.kind)
+    cls = AlertOverdue if p.kind == OVERDUE else AlertDueSoon
+    return cls(
+        event_id=aid,
+        occurred_at=emitted,
+        alert_id=aid,
+        order_id=p.order_id,
+        unit_id=p.unit_id,
+        due_at=datetime.fromisoformat(p.due),
+        emitted_at=emitted,
+    )
+
+
+class AlertFeed:
+    """Follows the alerts topic from the start: what was sent, and live fan-out to subscribers."""
+
+    def __init__(self, topic: str, consumer_options: dict[str, Any], recent: int = 200) -> None:
+        self.topic = topic
+        self.options = consumer_options or {}
+        self.sent: set[str] = set()
+        self.recent: deque[dict[str, Any]] = deque(maxlen=recent)
+        self.subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self.ready = asyncio.Event()
+
+    def note(self, alert: dict[str, Any]) -> None:
+        """Remember an alert (ours as we send it, anyone's as the topic shows it) and fan it out once."""
+        if alert["alert_id"] in self.sent:
+            return
+        self.sent.add(alert["alert_id"])
+        self.recent.append(alert)
+        for queue in list(self.subscribers):
+            queue.put_nowait(alert)
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=10_000)
+        self.subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        self.subscribers.discard(queue)
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(enable_auto_commit=False, auto_offset_reset="earliest", **self.options)
+        await consumer.start()
+        try:
+            partitions = await self._partitions(consumer)
+            tps = [TopicPartition(self.topic, p) for p in partitions]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            while True:
+                batch = await consumer.getmany(timeout_ms=200)
+                for records in batch.values():
+                    for record in records:
+                        self._read(record.value)
+                if not self.ready.is_set() and await self._caught_up(consumer, ends):
+                    log.info("alert feed caught up: %d alerts already sent", len(self.sent))
+                    self.ready.set()
+        finally:
+            await consumer.stop()
+
+    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[int]:
+        for _ in range(100):
+            partitions = consumer.partitions_for_topic(self.topic)
+            if partitions:
+                return sorted(partitions)
+            await consumer._client.force_metadata_update()
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"alerts topic {self.topic} does not exist")
+
+    @staticmethod
+    async def _caught_up(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+        for tp, end in ends.items():
+            if await consumer.position(tp) < end:
+                return False
+        return True
+
+    def _read(self, value: bytes | None) -> None:
+        try:
+            alert = parse_event(value or b"")
+        except ValueError:
+            log.warning("unreadable record on the alerts topic ignored")
+            return
+        self.note(alert.model_dump(mode="json"))
+
+
+StateLookup = Callable[[str], dict[str, Any] | None]
+Owns = Callable[[str], bool]
+Send = Callable[[str, bytes], Any]
+
+
+class AlertScheduler:
+    """Wall-clock timer over event-time deadlines; re-checks each order's state when an alert falls due."""
+
+    def __init__(
+        self,
+        feed: AlertFeed,
+        lookup: StateLookup,
+        owns: Owns,
+        send: Send,
+        leads_s: Iterable[float],
+        horizon_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.feed = feed
+        self.lookup = lookup
+        self.owns = owns
+        self.send = send
+        self.leads_s = tuple(leads_s)
+        self.horizon_s = horizon_s
+        self.clock = clock
+        self.heap: list[Pending] = []
+        self.wakeup = asyncio.Event()
+        self.suppressed = 0
+        self.lateness: deque[float] = deque(maxlen=100_000)
+
+    def schedule(self, order_id: str, state: dict[str, Any] | None) -> None:
+        for p in pending_alerts(order_id, state or {}, self.leads_s):
+            heapq.heappush(self.heap, p)
+        self.wakeup.set()
+
+    def rebuild(self, orders: Iterable[tuple[str, dict[str, Any] | None]]) -> None:
+        self.heap = [p for order_id, state in orders for p in pending_alerts(order_id, state or {}, self.leads_s)]
+        heapq.heapify(self.heap)
+        self.wakeup.set()
+
+    def still_owed(self, p: Pending) -> bool:
+        state = self.lookup(p.order_id)
+        return (
+            is_open(state)
+            and state is not None
+            and state["unit"] == p.unit_id
+            and state["due"] == p.due
+            and self.owns(p.order_id)
+        )
+
+    async def fire_due(self) -> int:
+        """Send every alert whose time has come; return how many went out."""
+        now = self.clock()
+        sent = 0
+        while self.heap and self.heap[0].fire_at <= now:
+            p = heapq.heappop(self.heap)
+            aid = alert_id(p.order_id, p.unit_id, p.due, p.kind)
+            if aid in self.feed.sent or not self.still_owed(p):
+                continue
+            if now - p.fire_at > self.horizon_s:
+                self.suppressed += 1  # history being replayed: counted overdue, not delivered
+                continue
+            alert = make_alert(p, now)
+            self.feed.note(alert.model_dump(mode="json"))
+            await self.send(p.unit_id, dump_event(alert))
+            self.lateness.append(now - p.fire_at)
+            log.info("alert %s for order %s of unit %s (due %s)", p.kind, p.order_id, p.unit_id, p.due)
+            sent += 1
+        return sent
+
+    async def run(self, tick_s: float = 0.05) -> None:
+        await self.feed.ready.wait()
+        while True:
+            await self.fire_due()
+            self.wakeup.clear()
+            delay = tick_s if not self.heap else max(0.0, min(tick_s * 20, self.heap[0].fire_at - self.clock()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wakeup.wait(), timeout=max(delay, 0.001))
