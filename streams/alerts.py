@@ -170,6 +170,7 @@ class AlertScheduler:
         leads_s: Iterable[float],
         horizon_s: float,
         clock: Callable[[], float] = time.time,
+        observe: Callable[[str, float], None] | None = None,
     ) -> None:
         self.feed = feed
         self.lookup = lookup
@@ -181,7 +182,7 @@ class AlertScheduler:
         self.heap: list[Pending] = []
         self.wakeup = asyncio.Event()
         self.suppressed = 0
-        self.lateness: deque[float] = deque(maxlen=100_000)
+        self.observe = observe
 
     def schedule(self, order_id: str, state: dict[str, Any] | None) -> None:
         for p in pending_alerts(order_id, state or {}, self.leads_s):
@@ -214,11 +215,14 @@ class AlertScheduler:
                 continue
             if now - p.fire_at > self.horizon_s:
                 self.suppressed += 1  # history being replayed: counted overdue, not delivered
+                if self.observe:
+                    self.observe("suppressed", now - p.fire_at)
                 continue
             alert = make_alert(p, now)
             self.feed.note(alert.model_dump(mode="json"))
             await self.send(p.unit_id, dump_event(alert))
-            self.lateness.append(now - p.fire_at)
+            if self.observe:
+                self.observe(p.kind, now - p.fire_at)
             log.info("alert %s for order %s of unit %s (due %s)", p.kind, p.order_id, p.unit_id, p.due)
             sent += 1
         return sent

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -21,8 +22,9 @@ from faust.types import TP, EventT, StreamT
 from hotline.settings import Settings
 from schemas.registry import Registry, default_registry
 from sinks.clickhouse import Batch, ClickHouseSink, DeadLetter
-from streams.alerts import AlertFeed, AlertScheduler, key_partition
+from streams.alerts import OVERDUE, AlertFeed, AlertScheduler, key_partition
 from streams.deadlines import DEFAULT_LIMITS
+from streams.metrics import Metrics
 from streams.processing import OrderState, Source, apply_order_event, decode, event_row
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,8 @@ class Pipeline:
         self.registry = registry or default_registry()
         self._sink = sink
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+        self.metrics = Metrics()
+        self.positions: dict[tuple[str, int], int] = {}
         self.app = faust.App(
             settings.app_id,
             broker=[f"kafka://{b}" for b in settings.kafka_bootstrap.split(",")],
@@ -91,11 +95,18 @@ class Pipeline:
         self.alerts_topic = self._raw_topic(settings.alerts_topic)
         self.feed = AlertFeed(settings.alerts_topic, settings.kafka_client_options())
         self.scheduler = AlertScheduler(
-            self.feed, self.orders.get, self._owns, self._send_alert, settings.alert_leads_s, settings.alert_horizon_s
+            self.feed,
+            self.orders.get,
+            self._owns,
+            self._send_alert,
+            settings.alert_leads_s,
+            settings.alert_horizon_s,
+            observe=self._observe_alert,
         )
         self.orders.on_recover(self._on_recover)
         self.app.task(self.feed.run)
         self.app.task(self._run_scheduler)
+        self.app.timer(1.0)(self._update_lag)
         self.app.agent(self.calls_topic, name="calls")(self._calls_agent)
         self.app.agent(self.orders_topic, name="orders")(self._orders_agent)
         self.app.task(self._on_start)
@@ -170,6 +181,7 @@ class Pipeline:
             state = changed[order_id] if order_id in changed else self.orders.get(order_id)
             step = apply_order_event(state, decoded, source, self.limits)
             if step.duplicate:
+                self.metrics.duplicates.inc()
                 log.debug("duplicate %s of order %s at %s", decoded.event_id, order_id, source)
                 continue
             changed[order_id] = step.state
@@ -182,6 +194,23 @@ class Pipeline:
             self.orders[order_id] = state
             self.scheduler.schedule(order_id, state)
         return batch
+
+    async def _update_lag(self) -> None:
+        """Consumer lag per topic: the broker's high-water mark minus what this worker has sunk."""
+        lag: Counter[str] = Counter()
+        for tp in self.app.consumer.assignment():
+            if tp.topic in (self.settings.calls_topic, self.settings.orders_topic):
+                highwater = self.app.consumer.highwater(tp) or 0
+                lag[tp.topic] += max(0, highwater - self.positions.get((tp.topic, tp.partition), -1) - 1)
+        for topic in (self.settings.calls_topic, self.settings.orders_topic):
+            self.metrics.lag.labels(topic).set(lag[topic])
+
+    def _observe_alert(self, kind: str, lateness_s: float) -> None:
+        if kind == "suppressed":
+            self.metrics.alerts_suppressed.inc()
+            return
+        self.metrics.alerts.labels("alert.overdue" if kind == OVERDUE else "alert.due_soon").inc()
+        self.metrics.alert_lateness.observe(lateness_s)
 
     # -- alerts -------------------------------------------------------------------------
     async def _on_recover(self) -> None:
@@ -201,8 +230,13 @@ class Pipeline:
         await self.alerts_topic.send(key=unit_id.encode(), value=value)
 
     async def _commit(self, batch: Batch, events: Sequence[EventT]) -> None:
-        await self.in_sink_thread(self.sink.write, batch)
+        with self.metrics.sink_latency.time():
+            await self.in_sink_thread(self.sink.write, batch)
+        self.positions.update(batch.offsets)
+        for (topic, _), count in Counter((ev.message.topic, 0) for ev in events).items():
+            self.metrics.events.labels(topic).inc(count)
         for dead in batch.deadletters:
+            self.metrics.deadletters.labels(dead.source_topic).inc()
             log.warning(
                 "dead letter %s[%s]@%s: %s", dead.source_topic, dead.source_partition, dead.source_offset, dead.error
             )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web as aioweb
 from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from reports.bulletin import build_bulletin, month_key
 from reports.render import FORMATS, MEDIA_TYPES, render
@@ -56,6 +57,12 @@ def register(pipeline: Pipeline) -> None:
         except Denied as exc:
             return self.json({"error": exc.reason}, status=exc.status)
         return await event_stream(request, pipeline, lambda alert: granted in (SUPERVISOR, alert["unit_id"]))
+
+    @app.page("/metrics")
+    async def metrics(self: View, request: Request) -> Response:
+        return self.bytes(
+            generate_latest(pipeline.metrics.registry), content_type=None, headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
 
     @app.page("/status")
     async def status(self: View, request: Request) -> Response:

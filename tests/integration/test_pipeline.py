@@ -104,6 +104,10 @@ def test_bad_records_are_dead_lettered_and_the_rest_processed(
     assert int(invalid["hotline.source.offset"]) >= 0
     status = worker_get(isolated, "/status")
     assert status["counts"] == {"events": 10, "deadletter": 2}
+    metrics = worker_get(isolated, "/metrics").decode()
+    assert f'hotline_deadlettered_records_total{{topic="{isolated.orders_topic}"}} 2.0' in metrics
+    assert f'hotline_events_processed_total{{topic="{isolated.orders_topic}"}} 10.0' in metrics
+    assert "hotline_sink_batch_seconds_count" in metrics and "hotline_consumer_lag" in metrics
     # the order after the bad records was processed
     assert {row["unit_id"] for row in _bulletin(isolated)["units"]} == {"yuhu", "police"}
 

@@ -1,0 +1,44 @@
+"""Prometheus metrics of a worker, served at ``/metrics``.
+
+One registry per pipeline (not the global one) so several pipelines in one
+test process do not collide.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.events = Counter(
+            "hotline_events_processed", "Records consumed and sunk, by topic.", ["topic"], registry=self.registry
+        )
+        self.duplicates = Counter(
+            "hotline_duplicate_events", "Order events seen before (counted once).", registry=self.registry
+        )
+        self.deadletters = Counter(
+            "hotline_deadlettered_records", "Records sent to the dead-letter topic.", ["topic"], registry=self.registry
+        )
+        self.sink_latency = Histogram(
+            "hotline_sink_batch_seconds",
+            "Time to write one batch to ClickHouse.",
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.lag = Gauge(
+            "hotline_consumer_lag", "Records not yet consumed, by topic.", ["topic"], registry=self.registry
+        )
+        self.alert_lateness = Histogram(
+            "hotline_alert_lateness_seconds",
+            "emitted_at - the time the alert was due.",
+            registry=self.registry,
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 60),
+        )
+        self.alerts = Counter("hotline_alerts_sent", "Alerts sent, by type.", ["type"], registry=self.registry)
+        self.alerts_suppressed = Counter(
+            "hotline_alerts_suppressed",
+            "Alerts older than the horizon: counted, not delivered.",
+            registry=self.registry,
+        )
