@@ -9,6 +9,7 @@ event-keyed tables make the replay a no-op.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import ssl
 from collections import Counter
@@ -26,6 +27,7 @@ from streams.alerts import OVERDUE, AlertFeed, AlertScheduler, key_partition
 from streams.deadlines import DEFAULT_LIMITS
 from streams.metrics import Metrics
 from streams.processing import OrderState, Source, apply_order_event, decode, event_row
+from streams.webhooks import WebhookDelivery
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +105,11 @@ class Pipeline:
             settings.alert_horizon_s,
             observe=self._observe_alert,
         )
+        self.webhooks = WebhookDelivery(settings.webhooks, settings.webhook_attempts)
         self.orders.on_recover(self._on_recover)
         self.app.task(self.feed.run)
         self.app.task(self._run_scheduler)
+        self.app.task(self.webhooks.run)
         self.app.timer(1.0)(self._update_lag)
         self.app.agent(self.calls_topic, name="calls")(self._calls_agent)
         self.app.agent(self.orders_topic, name="orders")(self._orders_agent)
@@ -228,6 +232,7 @@ class Pipeline:
 
     async def _send_alert(self, unit_id: str, value: bytes) -> None:
         await self.alerts_topic.send(key=unit_id.encode(), value=value)
+        self.webhooks.offer(json.loads(value))
 
     async def _commit(self, batch: Batch, events: Sequence[EventT]) -> None:
         with self.metrics.sink_latency.time():

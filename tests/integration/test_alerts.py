@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from hotline.replay import produce, read_records
+from hotline.replay import produce, read_records, worker_get
 from hotline.settings import Settings
 from streams.deadlines import TZ
 from tests.factories import event
@@ -253,3 +253,33 @@ def test_the_sse_stream_shows_each_unit_only_its_own_alerts(
     assert {a["unit_id"] for a in police} == {"police"} and {a["order_id"] for a in police} == {"E2"}
     assert {a["order_id"] for a in office} == {"E1", "E2"}
     assert any(a["type"] == "alert.overdue" for a in yuhu)
+
+
+def test_replayed_history_is_counted_but_does_not_flood_units(
+    alerting: Settings, alert_worker: Worker, tmp_path: Path
+) -> None:
+    long_ago = datetime.now(TZ) - timedelta(days=3)
+    now = datetime.now(TZ)
+    _send(
+        alerting,
+        tmp_path,
+        [
+            event(
+                "order.dispatched", order_id="H1", unit_id="police", due_at=_iso(long_ago), occurred_at=_iso(long_ago)
+            ),
+            event(
+                "order.dispatched",
+                order_id="H2",
+                unit_id="yuhu",
+                due_at=_iso(now + timedelta(seconds=2)),
+                occurred_at=_iso(now),
+            ),
+        ],
+    )
+    wait_for_alerts(alerting, lambda f: ("alert.overdue", "yuhu") in kinds(f, "H2"))
+    assert kinds(alerts(alerting), "H1") == []
+    metrics = worker_get(alerting, "/metrics").decode()
+    assert "hotline_alerts_suppressed_total 3.0" in metrics  # two lead times and the deadline of H1
+    bulletin = worker_get(alerting, f"/bulletin/{long_ago:%Y-%m}?format=json")
+    police = next(u for u in bulletin["units"] if u["unit_id"] == "police")
+    assert (police["dispatched"], police["overdue"]) == ("1", "1")  # counted overdue all the same

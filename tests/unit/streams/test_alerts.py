@@ -1,0 +1,106 @@
+"""The alert scheduler with a fake clock: what fires, when, once, to whom."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from streams.alerts import AlertFeed, AlertScheduler, alert_id, pending_alerts
+from streams.deadlines import TZ
+
+T0 = datetime(2026, 11, 26, 10, 0, tzinfo=TZ).timestamp()
+
+
+def state(unit: str = "yuhu", due_in: float = 10.0, completed: bool | None = None) -> dict[str, Any]:
+    return {
+        "unit": unit,
+        "due": datetime.fromtimestamp(T0 + due_in, TZ).isoformat(),
+        "completed_on_time": completed,
+        "cohort_day": "2026-11-26",
+    }
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def world() -> dict[str, Any]:
+    orders: dict[str, dict[str, Any]] = {}
+    sent: list[tuple[str, bytes]] = []
+    clock = Clock()
+
+    async def send(unit: str, value: bytes) -> None:
+        sent.append((unit, value))
+
+    scheduler = AlertScheduler(
+        AlertFeed("alerts", {}), orders.get, lambda order_id: True, send, leads_s=[5.0], horizon_s=60.0, clock=clock
+    )
+    return {"orders": orders, "sent": sent, "clock": clock, "scheduler": scheduler}
+
+
+def test_ids_are_deterministic_and_distinct_per_kind() -> None:
+    a = alert_id("O1", "yuhu", "2026-11-26T10:00:00+08:00", "overdue")
+    assert a == alert_id("O1", "yuhu", "2026-11-26T10:00:00+08:00", "overdue")
+    assert a != alert_id("O1", "yuhu", "2026-11-26T10:00:00+08:00", "due_soon:7200")
+    assert a != alert_id("O1", "police", "2026-11-26T10:00:00+08:00", "overdue")
+
+
+def test_closed_orders_owe_nothing() -> None:
+    assert pending_alerts("O1", state(completed=True), [60.0]) == []
+    assert [p.kind for p in pending_alerts("O1", state(), [60.0, 5.0])] == ["due_soon:60", "due_soon:5", "overdue"]
+
+
+async def test_due_soon_then_overdue_each_once(world: dict[str, Any]) -> None:
+    world["orders"]["O1"] = state(due_in=10)
+    world["scheduler"].schedule("O1", world["orders"]["O1"])
+    world["scheduler"].schedule("O1", world["orders"]["O1"])  # scheduled twice: still one alert each
+    sched, clock, sent = world["scheduler"], world["clock"], world["sent"]
+    assert await sched.fire_due() == 0
+    clock.now = T0 + 5
+    assert await sched.fire_due() == 1
+    clock.now = T0 + 10
+    assert await sched.fire_due() == 1
+    clock.now = T0 + 100
+    assert await sched.fire_due() == 0
+    assert [b'"alert.due_soon"' in v for _, v in sent] == [True, False]
+    assert all(unit == "yuhu" for unit, _ in sent)
+
+
+async def test_completion_and_redispatch_are_seen_when_the_alert_falls_due(world: dict[str, Any]) -> None:
+    orders, sched, clock, sent = world["orders"], world["scheduler"], world["clock"], world["sent"]
+    orders["A"] = state(due_in=3)
+    orders["B"] = state(due_in=3)
+    sched.schedule("A", orders["A"])
+    sched.schedule("B", orders["B"])
+    orders["A"] = state(due_in=3, completed=True)  # completed before the deadline
+    orders["B"] = state(unit="police", due_in=8)  # moved to another unit with a new deadline
+    sched.schedule("B", orders["B"])
+    clock.now = T0 + 8
+    await sched.fire_due()
+    assert {unit for unit, _ in sent} == {"police"}
+    assert sum(b'"alert.overdue"' in v for _, v in sent) == 1
+
+
+async def test_alerts_older_than_the_horizon_are_not_delivered(world: dict[str, Any]) -> None:
+    orders, sched, sent = world["orders"], world["scheduler"], world["sent"]
+    orders["OLD"] = state(due_in=-3600)  # a replayed order, due an hour ago
+    sched.schedule("OLD", orders["OLD"])
+    await sched.fire_due()
+    assert sent == [] and sched.suppressed == 2
+
+
+async def test_alerts_already_on_the_topic_are_not_sent_again(world: dict[str, Any]) -> None:
+    orders, sched, clock, sent = world["orders"], world["scheduler"], world["clock"], world["sent"]
+    orders["O1"] = state(due_in=1)
+    sched.feed.sent.add(alert_id("O1", "yuhu", orders["O1"]["due"], "overdue"))  # seen on the topic after a restart
+    sched.rebuild([("O1", orders["O1"])])
+    clock.now = T0 + 2
+    await sched.fire_due()
+    assert [b'"alert.due_soon"' in v for _, v in sent] == [True]
