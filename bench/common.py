@@ -1,0 +1,294 @@
+"""What both benchmarks share: the broker, an isolated worker process, cleanup, statistics.
+
+An isolated run has its own topics, consumer group (app id), var dir (chDB, worker
+log) and HTTP port on the shared local broker, as the integration tests have; the
+helpers are re-done here because benchmarks do not import from ``tests/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from deploy import kafka
+from hotline.replay import worker_get
+from hotline.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH_VAR = REPO / "var" / "bench"
+
+_T0 = time.monotonic()
+
+
+def say(message: str) -> None:
+    """Progress on stderr, so stdout keeps only the results."""
+    print(f"[{time.monotonic() - _T0:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def machine() -> str:
+    """One line about where the figures come from."""
+    load = os.getloadavg()
+    return f"{os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, Python {sys.version.split()[0]}"
+
+
+# --------------------------------------------------------------------------- signals
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def interrupt_on_sigterm() -> None:
+    """SIGTERM (and SIGHUP) behave like Ctrl-C, so every ``finally`` runs and the worker is stopped."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_interrupt)
+
+
+# --------------------------------------------------------------------------- broker and settings
+
+
+def broker(settings: Settings | None = None) -> Settings:
+    """The configured broker, started first if it is the local one (idempotent)."""
+    settings = settings or Settings()
+    say(f"kafka: {kafka.start(settings)}")
+    return settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def isolated(base: Settings, label: str, **overrides: Any) -> Settings:
+    """Settings of one benchmark run: fresh topics, group, var dir and port on ``base``'s broker."""
+    tag = f"{label}-{uuid.uuid4().hex[:8]}"
+    update: dict[str, Any] = {
+        "var_dir": BENCH_VAR / tag,
+        "app_id": f"bench-{tag}",
+        "calls_topic": f"bench-{tag}.calls",
+        "orders_topic": f"bench-{tag}.orders",
+        "alerts_topic": f"bench-{tag}.alerts",
+        "deadletter_topic": f"bench-{tag}.deadletter",
+        "web_port": free_port(),
+    }
+    update.update(overrides)
+    return base.model_copy(update=update)
+
+
+def create_topics(settings: Settings) -> None:
+    kafka.ensure_topics(settings, kafka.pipeline_topics(settings))
+
+
+async def _delete_topics(settings: Settings) -> list[str]:
+    admin = AIOKafkaAdminClient(request_timeout_ms=30_000, **kafka.client_options(settings))
+    await admin.start()
+    try:
+        prefixes = (settings.app_id, settings.calls_topic.rsplit(".", 1)[0] + ".")
+        ours = [t for t in await admin.list_topics() if t.startswith(prefixes)]
+        if ours:
+            await admin.delete_topics(ours, timeout_ms=30_000)
+        return ours
+    finally:
+        await admin.close()
+
+
+def delete_topics(settings: Settings) -> list[str]:
+    """The run's topics, and Faust's internal ones (``<app_id>-…``); nothing else."""
+    try:
+        return asyncio.run(_delete_topics(settings))
+    except Exception as exc:  # cleanup is best effort: say so, don't hide the run's own error
+        say(f"could not delete the run's topics: {exc!r}")
+        return []
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as ``HOTLINE_*`` variables, for the worker subprocess."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+    for name, value in settings.model_dump(mode="json").items():
+        if value is not None:
+            env[f"HOTLINE_{name.upper()}"] = json.dumps(value) if isinstance(value, dict | list) else str(value)
+    return env
+
+
+# --------------------------------------------------------------------------- worker process
+
+
+class WorkerProcess:
+    """``python -m hotline worker`` with the run's settings, logging to ``<var>/worker.log``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = settings.var_path / "worker.log"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "worker not started"
+        return self.proc.pid
+
+    def start(self, timeout: float = 120) -> WorkerProcess:
+        self.settings.var_path.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "hotline", "worker"],
+                cwd=REPO,
+                env=settings_env(self.settings),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited {self.proc.returncode}:\n{self.tail()}")
+            try:
+                worker_get(self.settings, "/status", timeout=5)
+                return self
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError(f"worker did not answer in {timeout:.0f}s:\n{self.tail()}")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM, then SIGKILL; only this process, by its pid."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def status_kib(self, field: str) -> int | None:
+        """A ``/proc/<pid>/status`` figure in KiB (``VmHWM`` peak RSS, ``VmRSS``), None if unavailable."""
+        if not self.alive():
+            return None
+        try:
+            text = Path(f"/proc/{self.pid}/status").read_text()
+        except OSError:
+            return None
+        found = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
+        return int(found.group(1)) if found else None
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time of the worker so far (``/proc/<pid>/stat``)."""
+        if not self.alive():
+            return None
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    def metrics(self) -> dict[str, float]:
+        """The worker's Prometheus samples without labels, plus ``name{labels}`` keys."""
+        text = worker_get(self.settings, "/metrics")
+        body = text.decode() if isinstance(text, bytes) else str(text)
+        samples: dict[str, float] = {}
+        for line in body.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                with contextlib.suppress(ValueError):
+                    samples[name] = float(value)
+        return samples
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
+
+
+@contextlib.contextmanager
+def run_dir(settings: Settings, keep: bool) -> Iterator[None]:
+    """Create the run's topics; on the way out delete them and the var dir (kept on failure or ``keep``)."""
+    create_topics(settings)
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        deleted = delete_topics(settings)
+        say(f"deleted {len(deleted)} topics of the run")
+        if ok and not keep:
+            shutil.rmtree(settings.var_path, ignore_errors=True)
+        else:
+            say(f"kept {settings.var_path} (worker.log, chDB)")
+
+
+@contextlib.contextmanager
+def worker_process(settings: Settings) -> Iterator[WorkerProcess]:
+    worker = WorkerProcess(settings)
+    try:
+        say(f"starting worker (app {settings.app_id}, port {settings.web_port}, var {settings.var_path})")
+        started = time.monotonic()
+        worker.start()
+        say(f"worker pid {worker.pid} answers after {time.monotonic() - started:.1f}s")
+        yield worker
+    except BaseException:
+        if worker.log.exists():
+            say(f"tail of {worker.log}:\n{worker.tail(20)}")
+        raise
+    finally:
+        worker.stop()
+        say("worker stopped")
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default); ``q`` in [0, 100]."""
+    if not sorted_values:
+        return math.nan
+    rank = (len(sorted_values) - 1) * q / 100
+    low = math.floor(rank)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (rank - low)
+
+
+@dataclass(frozen=True)
+class Summary:
+    count: int
+    p50: float
+    p99: float
+    max: float
+    min: float
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Summary:
+        ordered = sorted(values)
+        if not ordered:
+            return cls(0, math.nan, math.nan, math.nan, math.nan)
+        return cls(len(ordered), percentile(ordered, 50), percentile(ordered, 99), ordered[-1], ordered[0])
+
+
+def ratio(value: float, baseline: float) -> str:
+    """``value / baseline`` as text, ``n/a`` when the baseline is zero or missing."""
+    if not math.isfinite(value) or not math.isfinite(baseline) or baseline <= 0:
+        return "n/a"
+    return f"{value / baseline:,.1f}x"
+
+
+def ms(seconds: float) -> str:
+    return "n/a" if not math.isfinite(seconds) else f"{seconds * 1000:,.1f} ms"
