@@ -550,3 +550,13 @@ def to_markdown(bulletin: Bulletin) -> bytes:
             lines += [paragraph, ""]
     lines += [f"## {text.attachment_heading}", "", *_md_table(bulletin), "", text.table_notes, ""]
     return "\n".join(lines).encode("utf-8")
+
+
+def prose(bulletin: Bulletin) -> str:
+    """The bulletin's sections as plain text, for the terminal (the table follows it there)."""
+    text = _compose(bulletin)
+    lines = [text.title, ""]
+    for section in text.sections:
+        lines += [section.heading, *(f"    {p}" for p in section.paragraphs), ""]
+    lines.append(text.attachment_heading)
+    return "\n".join(lines)

@@ -37,6 +37,9 @@ def to_json(bulletin: Bulletin) -> bytes:
 
 
 def to_table(bulletin: Bulletin) -> bytes:
+    """The whole bulletin for a terminal: the sections' text, then the attachment table."""
+    from reports.documents import prose
+
     year, month = bulletin.month.split("-")
     table = Table(title=f"{year}年{int(month)}月市长热线办理情况统计表", show_lines=False)
     for key, label in COLUMNS:
@@ -45,9 +48,8 @@ def to_table(bulletin: Bulletin) -> bytes:
     for i, row in enumerate(rows):
         table.add_row(*(row[key] for key, _ in COLUMNS), end_section=i == len(rows) - 2)
     console = Console(file=io.StringIO(), width=240, force_terminal=False, color_system=None)
+    console.print(prose(bulletin), highlight=False)
     console.print(table)
-    for note in bulletin.data_quality:
-        console.print(f"数据质量：{note}")
     return console.file.getvalue().encode("utf-8")  # type: ignore[attr-defined]
 
 
