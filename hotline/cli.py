@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import subprocess
 import sys
-import time
 import urllib.error
 from enum import StrEnum
 from pathlib import Path
@@ -226,44 +224,20 @@ def demo(
     err.rule("2/4 生成事件 generating the month")
     generate(out=events)
     err.rule("3/4 worker + replay")
-    proc = start_worker_process(settings)
+    from deploy.worker import WorkerProcess
+
+    worker = WorkerProcess(settings)
+    try:
+        worker.start()
+    except RuntimeError as exc:
+        raise _fail(f"{exc}\n(see {worker.log})") from exc
     try:
         replay(events, wait=True, timeout=900)
         err.rule("4/4 通报 bulletin")
         sys.stdout.buffer.write(_bulletin_bytes(settings, month, fmt.value))
         sys.stdout.flush()
     finally:
-        stop_worker_process(proc)
-
-
-def start_worker_process(settings: Settings, timeout: float = 120) -> subprocess.Popen[bytes]:
-    """A worker in the background, logging to var/worker.log; returns once its HTTP answers."""
-    from hotline.replay import worker_get
-
-    log_path = settings.var_path / "worker.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "hotline", "worker"], stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise _fail(f"worker exited with {proc.returncode}; see {log_path}")
-        try:
-            worker_get(settings, "/status", timeout=5)
-            return proc
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise _fail(f"worker did not answer within {timeout:.0f}s; see {log_path}")
-
-
-def stop_worker_process(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        worker.stop()
 
 
 @app.command()

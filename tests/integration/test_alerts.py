@@ -40,6 +40,17 @@ def _iso(dt: datetime) -> str:
     return dt.astimezone(TZ).isoformat()
 
 
+def dispatch(order_id: str, unit_id: str, at: datetime, due_in_s: float) -> dict[str, Any]:
+    """A dispatch at ``at`` with a deadline ``due_in_s`` seconds later."""
+    return event(
+        "order.dispatched",
+        order_id=order_id,
+        unit_id=unit_id,
+        occurred_at=_iso(at),
+        due_at=_iso(at + timedelta(seconds=due_in_s)),
+    )
+
+
 def _send(settings: Settings, tmp_path: Path, events: list[dict[str, Any]]) -> None:
     path = tmp_path / f"e{time.monotonic_ns()}.jsonl"
     path.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in events) + "\n", encoding="utf-8")
@@ -110,20 +121,8 @@ def test_completion_before_the_deadline_cancels_the_overdue_alert(
         alerting,
         tmp_path,
         [
-            event(
-                "order.dispatched",
-                order_id="B1",
-                unit_id="yuhu",
-                due_at=_iso(now + timedelta(seconds=6)),
-                occurred_at=_iso(now),
-            ),
-            event(
-                "order.dispatched",
-                order_id="B2",
-                unit_id="police",
-                due_at=_iso(now + timedelta(seconds=6)),
-                occurred_at=_iso(now),
-            ),
+            dispatch("B1", "yuhu", now, 6),
+            dispatch("B2", "police", now, 6),
         ],
     )
     time.sleep(1)
@@ -141,21 +140,9 @@ def test_a_redispatched_order_alerts_the_new_unit(alerting: Settings, alert_work
         alerting,
         tmp_path,
         [
-            event(
-                "order.dispatched",
-                order_id="C1",
-                unit_id="yuhu",
-                due_at=_iso(now + timedelta(seconds=5)),
-                occurred_at=_iso(now),
-            ),
+            dispatch("C1", "yuhu", now, 5),
             event("order.returned", order_id="C1", unit_id="yuhu", occurred_at=_iso(now + timedelta(seconds=1))),
-            event(
-                "order.dispatched",
-                order_id="C1",
-                unit_id="police",
-                due_at=_iso(now + timedelta(seconds=8)),
-                occurred_at=_iso(now + timedelta(seconds=1)),
-            ),
+            dispatch("C1", "police", now + timedelta(seconds=1), 7),
         ],
     )
     found = wait_for_alerts(alerting, lambda f: any(a["type"] == "alert.overdue" for a in f))
@@ -172,15 +159,7 @@ def test_sigkill_across_the_deadline_still_delivers_exactly_one_overdue_alert(
     _send(
         alerting,
         tmp_path,
-        [
-            event(
-                "order.dispatched",
-                order_id="D1",
-                unit_id="yuhu",
-                due_at=_iso(now + timedelta(seconds=5)),
-                occurred_at=_iso(now),
-            )
-        ],
+        [dispatch("D1", "yuhu", now, 5)],
     )
     time.sleep(1.5)
     alert_worker.kill()  # before the deadline
@@ -216,20 +195,8 @@ def test_the_sse_stream_shows_each_unit_only_its_own_alerts(
         alerting,
         tmp_path,
         [
-            event(
-                "order.dispatched",
-                order_id="E1",
-                unit_id="yuhu",
-                due_at=_iso(now + timedelta(seconds=3)),
-                occurred_at=_iso(now),
-            ),
-            event(
-                "order.dispatched",
-                order_id="E2",
-                unit_id="police",
-                due_at=_iso(now + timedelta(seconds=3)),
-                occurred_at=_iso(now),
-            ),
+            dispatch("E1", "yuhu", now, 3),
+            dispatch("E2", "police", now, 3),
         ],
     )
     base = alerting.web_url
@@ -267,13 +234,7 @@ def test_replayed_history_is_counted_but_does_not_flood_units(
             event(
                 "order.dispatched", order_id="H1", unit_id="police", due_at=_iso(long_ago), occurred_at=_iso(long_ago)
             ),
-            event(
-                "order.dispatched",
-                order_id="H2",
-                unit_id="yuhu",
-                due_at=_iso(now + timedelta(seconds=2)),
-                occurred_at=_iso(now),
-            ),
+            dispatch("H2", "yuhu", now, 2),
         ],
     )
     wait_for_alerts(alerting, lambda f: ("alert.overdue", "yuhu") in kinds(f, "H2"))

@@ -1,0 +1,92 @@
+"""A ``hotline worker`` as a child process: what the demo, the tests and the benchmarks start.
+
+It waits for the worker's HTTP to answer (the worker is ready for events then) and
+can stop it politely or SIGKILL it, as the recovery tests do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from hotline.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as ``HOTLINE_*`` variables (JSON for lists and maps), over this environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+    for name, value in settings.model_dump(mode="json").items():
+        if value is not None:
+            env[f"HOTLINE_{name.upper()}"] = json.dumps(value) if isinstance(value, dict | list) else str(value)
+    return env
+
+
+class WorkerProcess:
+    """``python -m hotline worker`` with the given settings, logging to ``<var>/worker.log``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = settings.var_path / "worker.log"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "worker not started"
+        return self.proc.pid
+
+    def start(self, timeout: float = 120) -> WorkerProcess:
+        """Start and return once ``/status`` answers; raise with the log's tail if it never does."""
+        self.settings.var_path.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "hotline", "worker"],
+                cwd=REPO,
+                env=settings_env(self.settings),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.tail()}")
+            if self.answers():
+                return self
+            time.sleep(0.3)
+        self.kill()
+        raise RuntimeError(f"worker did not answer within {timeout:.0f}s:\n{self.tail()}")
+
+    def answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.settings.web_url}/status", timeout=5):
+                return True
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook runs, nothing is flushed."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self, timeout: float = 60) -> None:
+        """SIGTERM, so Faust commits and leaves the group; SIGKILL if it hangs."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def tail(self, lines: int = 60) -> str:
+        if not self.log.exists():
+            return ""
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
