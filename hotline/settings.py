@@ -6,6 +6,7 @@ nothing else reads the environment.
 
 from __future__ import annotations
 
+import ssl
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,6 +37,7 @@ class Settings(BaseSettings):
     alerts_topic: str = "hotline.alerts"
     deadletter_topic: str = "hotline.deadletter"
     partitions: int = 4
+    replication_factor: int = 1  # 3 on a production cluster
 
     # Faust
     app_id: str = "hotline"
@@ -90,11 +92,16 @@ class Settings(BaseSettings):
                 sasl_plain_username=self.kafka_sasl_username,
                 sasl_plain_password=self.kafka_sasl_password,
             )
-        if "SSL" in self.kafka_security_protocol:
-            import ssl
-
-            options["ssl_context"] = ssl.create_default_context(cafile=self.kafka_ssl_cafile)
+        context = self.kafka_ssl_context()
+        if context is not None:
+            options["ssl_context"] = context
         return options
+
+    def kafka_ssl_context(self) -> ssl.SSLContext | None:
+        """TLS for SSL and SASL_SSL clusters, trusting ``kafka_ssl_cafile`` (or the system CAs)."""
+        if "SSL" not in self.kafka_security_protocol:
+            return None
+        return ssl.create_default_context(cafile=self.kafka_ssl_cafile)
 
     @property
     def web_url(self) -> str:

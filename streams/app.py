@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import ssl
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,11 +33,7 @@ log = logging.getLogger(__name__)
 
 def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
     """SASL/SSL for a managed cluster; ``None`` for the local PLAINTEXT broker."""
-    context = (
-        ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
-        if "SSL" in settings.kafka_security_protocol
-        else None
-    )
+    context = settings.kafka_ssl_context()
     if settings.kafka_sasl_mechanism:
         return faust.SASLCredentials(
             username=settings.kafka_sasl_username,
@@ -69,7 +64,7 @@ class Pipeline:
             broker_credentials=broker_credentials(settings),
             store=settings.table_store,
             topic_partitions=settings.partitions,
-            topic_replication_factor=1,
+            topic_replication_factor=settings.replication_factor,
             processing_guarantee="at_least_once",
             web_host=settings.web_host,
             web_port=settings.web_port,
