@@ -1,22 +1,21 @@
 """What both benchmarks share: the broker, an isolated worker process, cleanup, statistics.
 
 An isolated run has its own topics, consumer group (app id), var dir (chDB, worker
-log) and HTTP port on the shared local broker, as the integration tests have; the
-helpers are re-done here because benchmarks do not import from ``tests/``.
+log) and HTTP port on the shared local broker, as the integration tests have (the
+fixtures are re-done here: benchmarks do not import from ``tests/``); the worker is
+``deploy.worker``'s child process, with figures read from ``/proc`` and ``/metrics``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import os
 import re
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -29,6 +28,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient
 
 from deploy import kafka
+from deploy import worker as deploy_worker
 from hotline.replay import worker_get
 from hotline.settings import Settings
 
@@ -46,7 +46,8 @@ def say(message: str) -> None:
 def machine() -> str:
     """One line about where the figures come from."""
     load = os.getloadavg()
-    return f"{os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, Python {sys.version.split()[0]}"
+    python = sys.version.split()[0]
+    return f"{os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, Python {python}"
 
 
 # --------------------------------------------------------------------------- signals
@@ -120,66 +121,30 @@ def delete_topics(settings: Settings) -> list[str]:
         return []
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The settings as ``HOTLINE_*`` variables, for the worker subprocess."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
-    for name, value in settings.model_dump(mode="json").items():
-        if value is not None:
-            env[f"HOTLINE_{name.upper()}"] = json.dumps(value) if isinstance(value, dict | list) else str(value)
-    return env
+async def wait_sunk_async(
+    expected: dict[tuple[str, int], int], settings: Settings, timeout: float, poll_s: float = 0.5
+) -> None:
+    """:func:`hotline.replay.wait_until_sunk` without blocking the event loop (nor its shutdown on Ctrl-C)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = await asyncio.to_thread(worker_get, settings, "/status", 10)
+        sunk = {(t, p): o for t, p, o in status["offsets"]}
+        if all(sunk.get(tp, -1) >= o for tp, o in expected.items()):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"worker has not sunk everything after {timeout:.0f}s")
+        await asyncio.sleep(poll_s)
 
 
 # --------------------------------------------------------------------------- worker process
 
 
-class WorkerProcess:
-    """``python -m hotline worker`` with the run's settings, logging to ``<var>/worker.log``."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = settings.var_path / "worker.log"
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None, "worker not started"
-        return self.proc.pid
-
-    def start(self, timeout: float = 120) -> WorkerProcess:
-        self.settings.var_path.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hotline", "worker"],
-                cwd=REPO,
-                env=settings_env(self.settings),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited {self.proc.returncode}:\n{self.tail()}")
-            try:
-                worker_get(self.settings, "/status", timeout=5)
-                return self
-            except OSError:
-                time.sleep(0.3)
-        raise RuntimeError(f"worker did not answer in {timeout:.0f}s:\n{self.tail()}")
+class WorkerProcess(deploy_worker.WorkerProcess):
+    """``deploy.worker.WorkerProcess`` (``python -m hotline worker``, log in ``<var>/worker.log``) plus what
+    benchmarks read from it: memory and CPU from ``/proc``, Prometheus samples from ``/metrics``."""
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout: float = 30) -> None:
-        """SIGTERM, then SIGKILL; only this process, by its pid."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
     def status_kib(self, field: str) -> int | None:
         """A ``/proc/<pid>/status`` figure in KiB (``VmHWM`` peak RSS, ``VmRSS``), None if unavailable."""
@@ -215,18 +180,18 @@ class WorkerProcess:
                     samples[name] = float(value)
         return samples
 
-    def tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
-
 
 @contextlib.contextmanager
 def run_dir(settings: Settings, keep: bool) -> Iterator[None]:
-    """Create the run's topics; on the way out delete them and the var dir (kept on failure or ``keep``)."""
+    """Create the run's topics; on the way out delete them and the var dir (kept on an error, or with ``keep``)."""
     create_topics(settings)
     ok = False
     try:
         yield
         ok = True
+    except KeyboardInterrupt:
+        ok = True  # Ctrl-C / SIGTERM: nothing to diagnose, leave nothing behind
+        raise
     finally:
         deleted = delete_topics(settings)
         say(f"deleted {len(deleted)} topics of the run")
@@ -287,7 +252,10 @@ def ratio(value: float, baseline: float) -> str:
     """``value / baseline`` as text, ``n/a`` when the baseline is zero or missing."""
     if not math.isfinite(value) or not math.isfinite(baseline) or baseline <= 0:
         return "n/a"
-    return f"{value / baseline:,.1f}x"
+    r = value / baseline
+    if 0 < r < 0.1:
+        return f"{r:.2g}x (1/{1 / r:,.0f})"
+    return f"{r:,.1f}x"
 
 
 def ms(seconds: float) -> str:

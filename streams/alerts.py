@@ -54,6 +54,7 @@ class Pending:
     unit_id: str = field(compare=False)
     due: str = field(compare=False)
     kind: str = field(compare=False)
+    due_ts: float = field(compare=False)
 
 
 def pending_alerts(order_id: str, state: dict[str, Any], leads_s: Iterable[float]) -> list[Pending]:
@@ -62,7 +63,7 @@ def pending_alerts(order_id: str, state: dict[str, Any], leads_s: Iterable[float
         return []
     due = datetime.fromisoformat(state["due"]).timestamp()
     kinds = [(due - lead, f"due_soon:{int(lead)}") for lead in leads_s] + [(due, OVERDUE)]
-    return [Pending(at, order_id, state["unit"], state["due"], kind) for at, kind in kinds]
+    return [Pending(at, order_id, state["unit"], state["due"], kind, due) for at, kind in kinds]
 
 
 def make_alert(p: Pending, now: float) -> AlertDueSoon | AlertOverdue:
@@ -213,6 +214,8 @@ class AlertScheduler:
             aid = alert_id(p.order_id, p.unit_id, p.due, p.kind)
             if aid in self.feed.sent or not self.still_owed(p):
                 continue
+            if p.kind != OVERDUE and now >= p.due_ts:
+                continue  # past the deadline a "due soon" says nothing the overdue alert does not
             if now - p.fire_at > self.horizon_s:
                 self.suppressed += 1  # history being replayed: counted overdue, not delivered
                 if self.observe:

@@ -68,6 +68,10 @@ def register(pipeline: Pipeline) -> None:
     async def status(self: View, request: Request) -> Response:
         return self.json(await pipeline.in_sink_thread(_status, pipeline))
 
+    from streams import monitor
+
+    monitor.register(pipeline)
+
 
 def _render_bulletin(pipeline: Pipeline, month: str, fmt: str) -> bytes:
     return render(build_bulletin(pipeline.sink, month, pipeline.registry), fmt)

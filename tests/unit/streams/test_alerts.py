@@ -93,14 +93,26 @@ async def test_alerts_older_than_the_horizon_are_not_delivered(world: dict[str, 
     orders["OLD"] = state(due_in=-3600)  # a replayed order, due an hour ago
     sched.schedule("OLD", orders["OLD"])
     await sched.fire_due()
-    assert sent == [] and sched.suppressed == 2
+    assert sent == [] and sched.suppressed == 1  # the overdue alert; the due-soon one is moot
 
 
 async def test_alerts_already_on_the_topic_are_not_sent_again(world: dict[str, Any]) -> None:
     orders, sched, clock, sent = world["orders"], world["scheduler"], world["clock"], world["sent"]
-    orders["O1"] = state(due_in=1)
-    sched.feed.sent.add(alert_id("O1", "yuhu", orders["O1"]["due"], "overdue"))  # seen on the topic after a restart
+    orders["O1"] = state(due_in=10)
+    sched.feed.sent.add(alert_id("O1", "yuhu", orders["O1"]["due"], "due_soon:5"))  # seen on the topic after a restart
     sched.rebuild([("O1", orders["O1"])])
-    clock.now = T0 + 2
-    await sched.fire_due()
-    assert [b'"alert.due_soon"' in v for _, v in sent] == [True]
+    clock.now = T0 + 6
+    assert await sched.fire_due() == 0
+    clock.now = T0 + 10
+    assert await sched.fire_due() == 1
+    assert [b'"alert.overdue"' in v for _, v in sent] == [True]
+
+
+async def test_no_due_soon_alert_once_the_deadline_has_passed(world: dict[str, Any]) -> None:
+    """A worker back after the deadline sends the overdue alert alone, not a stale 'due soon' first."""
+    orders, sched, clock, sent = world["orders"], world["scheduler"], world["clock"], world["sent"]
+    orders["O1"] = state(due_in=10)
+    sched.schedule("O1", orders["O1"])
+    clock.now = T0 + 12
+    assert await sched.fire_due() == 1
+    assert [b'"alert.overdue"' in v for _, v in sent] == [True]

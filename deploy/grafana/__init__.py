@@ -1,0 +1,1 @@
+"""Grafana dashboards over ClickHouse, generated from the bulletin's SQL."""

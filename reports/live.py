@@ -1,0 +1,250 @@
+"""Live figures of every unit for one day: what the supervisors' monitor shows.
+
+Two sources for two kinds of figure:
+
+* what *happened* (dispatched, returned, visits, not replied, supervision) is summed
+  from ``unit_counters``, which the stream keeps per unit, day and metric as it sinks
+  each batch: a small table, cheap to read twice a second, with the bulletin's rules
+  already applied (cohort day for dispatches, event day for the rest);
+* the state of orders *now* (open, due within 24 h, overdue) depends on the wall
+  clock, so it is read off the ``events`` table with the idiom of
+  ``reports/queries.py``: the latest dispatch decides an order's unit and deadline,
+  and only a completion after that dispatch closes it.
+
+Viewing another day (``day`` not today) shows that day's counts and the month up to
+it, and the orders as they stood at the end of it: events after that instant are
+left out, and "now" for the deadlines is the end of the day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from reports.bulletin import Queryable, rate
+from schemas.registry import Registry
+from streams.deadlines import TZ
+
+DUE_SOON_S = 86_400  # "即将到期": due within 24 hours
+LOW_SATISFACTION_PERCENT = 50  # the bulletin's "< 50%" list
+
+# Counter metrics the screen shows; supervision counts phone and written together.
+SHOWN_METRICS = ("dispatched", "returned", "visits", "visits_satisfied", "not_replied")
+SUPERVISION_METRICS = ("phone_supervised", "written_supervised")
+
+COUNTERS = """
+SELECT unit_id, metric, sumIf(value, day = %(day)s) AS today, sum(value) AS month_to_date
+FROM {db}.unit_counters FINAL
+WHERE day >= %(month_start)s AND day <= %(day)s AND metric IN %(metrics)s
+GROUP BY unit_id, metric
+"""
+
+# Open orders per unit as of ``now``: the latest dispatch before the cutoff decides unit
+# and deadline; a completion at or after it (and before the cutoff) closes the order.
+# next_due / next_due_soon: when the clock alone will next move a figure.
+OPEN_ORDERS = """
+SELECT final_unit,
+       count() AS open,
+       countIf(due >= now_ AND due < now_ + toIntervalSecond(%(soon_s)s)) AS due_soon,
+       countIf(due < now_) AS overdue,
+       minIfOrNull(toUnixTimestamp64Milli(due), due >= now_) AS next_due_ms,
+       minIfOrNull(toUnixTimestamp64Milli(due) - %(soon_s)s * 1000,
+                   due >= now_ + toIntervalSecond(%(soon_s)s)) AS next_due_soon_ms
+FROM (
+    SELECT order_id,
+           fromUnixTimestamp64Milli(toInt64(%(now_ms)s), 'Asia/Shanghai') AS now_,
+           maxIf(occurred_at, type = 'order.dispatched') AS last_dispatch,
+           argMaxIf(unit_id, occurred_at, type = 'order.dispatched') AS final_unit,
+           argMaxIf(assumeNotNull(due_at), occurred_at, type = 'order.dispatched') AS due,
+           arrayExists(t -> t >= last_dispatch, groupArrayIf(occurred_at, type = 'order.completed')) AS done
+    FROM {db}.events FINAL
+    WHERE type IN ('order.dispatched', 'order.completed')
+      AND occurred_at < fromUnixTimestamp64Milli(toInt64(%(cutoff_ms)s), 'Asia/Shanghai')
+    GROUP BY order_id
+    HAVING countIf(type = 'order.dispatched') > 0
+)
+WHERE NOT done
+GROUP BY final_unit
+"""
+
+# Months with any event, before the current one: their bulletins are final.
+CLOSED_MONTHS = """
+SELECT DISTINCT toYYYYMM(occurred_at) AS month
+FROM {db}.events FINAL
+WHERE toYYYYMM(occurred_at) < %(current)s
+ORDER BY month DESC
+"""
+
+
+@dataclass
+class Figures:
+    """Counts over one period (a day, or the month to date) for one unit."""
+
+    dispatched: int = 0
+    returned: int = 0
+    visits: int = 0
+    visits_satisfied: int = 0
+    not_replied: int = 0
+    supervised: int = 0
+
+    def add(self, metric: str, value: int) -> None:
+        name = "supervised" if metric in SUPERVISION_METRICS else metric
+        setattr(self, name, getattr(self, name) + value)
+
+    def __iadd__(self, other: Figures) -> Figures:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["satisfaction_rate"] = rate(self.visits_satisfied, self.visits)
+        return out
+
+
+@dataclass
+class UnitLive:
+    """One row of the screen: a unit's counts today and this month, and its orders now."""
+
+    unit_id: str
+    name: str
+    group: str
+    order: int
+    today: Figures = field(default_factory=Figures)
+    month: Figures = field(default_factory=Figures)
+    open: int = 0
+    due_soon: int = 0
+    overdue: int = 0
+
+    @property
+    def low_satisfaction(self) -> bool:
+        """Below 50% over the month to date, as the bulletin's list counts it (no visits: no verdict)."""
+        m = self.month
+        return m.visits > 0 and m.visits_satisfied * 100 < LOW_SATISFACTION_PERCENT * m.visits
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "unit_id": self.unit_id,
+            "name": self.name,
+            "group": self.group,
+            "order": self.order,
+            "today": self.today.to_json(),
+            "month": self.month.to_json(),
+            "open": self.open,
+            "due_soon": self.due_soon,
+            "overdue": self.overdue,
+            "flags": {"low_satisfaction": self.low_satisfaction, "overdue": self.overdue > 0},
+        }
+
+
+@dataclass
+class Snapshot:
+    """Every unit's figures for one day, as of one instant."""
+
+    day: date
+    as_of: datetime
+    live: bool
+    units: list[UnitLive]
+    groups: list[str]
+    closed_months: list[str]
+    next_change_at: float | None = None  # epoch seconds when the clock alone changes due-soon/overdue
+
+    def to_json(self, only: Collection[str] | None = None) -> dict[str, Any]:
+        """The snapshot as sent; ``only`` limits it to those units, totals included."""
+        units = [u for u in self.units if only is None or u.unit_id in only]
+        total = UnitLive("total", "合计", "", 0)
+        for u in units:
+            total.today += u.today
+            total.month += u.month
+            total.open += u.open
+            total.due_soon += u.due_soon
+            total.overdue += u.overdue
+        return {
+            "date": self.day.isoformat(),
+            "as_of": self.as_of.isoformat(timespec="seconds"),
+            "live": self.live,
+            "groups": self.groups,
+            "units": [u.to_json() for u in units],
+            "total": total.to_json(),
+            "closed_months": self.closed_months,
+            "bulletins": [
+                {"month": m, "docx": f"/bulletin/{m}?format=docx", "csv": f"/bulletin/{m}?format=csv"}
+                for m in self.closed_months
+            ],
+        }
+
+
+def today(now: datetime) -> date:
+    """The hotline's day: the Asia/Shanghai date of ``now``."""
+    return now.astimezone(TZ).date()
+
+
+def end_of_day(day: date) -> datetime:
+    return datetime.combine(day + timedelta(days=1), time(), TZ)
+
+
+def as_of(day: date, now: datetime) -> datetime:
+    """The instant a view of ``day`` shows: now for today, the end of the day otherwise."""
+    return now.astimezone(TZ) if day == today(now) else end_of_day(day)
+
+
+def _ms(ts: datetime) -> int:
+    return int(ts.timestamp() * 1000)
+
+
+def _rows(registry: Registry) -> dict[str, UnitLive]:
+    """Every registered unit, activity or not: the screen shows all of them."""
+    return {u.id: UnitLive(u.id, u.name, u.group, u.order) for u in registry}
+
+
+def _unit(rows: dict[str, UnitLive], unit_id: str) -> UnitLive:
+    """A unit the registry does not know (renamed, retired) still shows, at the end."""
+    if unit_id not in rows:
+        rows[unit_id] = UnitLive(unit_id, unit_id, "", 10_000)
+    return rows[unit_id]
+
+
+def read_counters(db: Queryable, day: date, rows: dict[str, UnitLive]) -> None:
+    params = {"day": day, "month_start": day.replace(day=1), "metrics": (*SHOWN_METRICS, *SUPERVISION_METRICS)}
+    for unit_id, metric, on_day, month_to_date in db.query(COUNTERS, params):
+        u = _unit(rows, str(unit_id))
+        u.today.add(str(metric), int(on_day))
+        u.month.add(str(metric), int(month_to_date))
+
+
+def read_open_orders(db: Queryable, now: datetime, cutoff: datetime, rows: dict[str, UnitLive]) -> float | None:
+    """Fill open/due-soon/overdue; return when the clock alone next changes one of them."""
+    params = {"now_ms": _ms(now), "cutoff_ms": _ms(cutoff), "soon_s": DUE_SOON_S}
+    changes: list[int] = []
+    for unit_id, n_open, due_soon, overdue, next_due, next_due_soon in db.query(OPEN_ORDERS, params):
+        u = _unit(rows, str(unit_id))
+        u.open, u.due_soon, u.overdue = int(n_open), int(due_soon), int(overdue)
+        changes += [int(t) for t in (next_due, next_due_soon) if t is not None]
+    return min(changes) / 1000 if changes else None
+
+
+def closed_months(db: Queryable, now: datetime) -> list[str]:
+    current = today(now)
+    rows = db.query(CLOSED_MONTHS, {"current": current.year * 100 + current.month})
+    return [f"{int(m) // 100:04d}-{int(m) % 100:02d}" for (m,) in rows]
+
+
+def groups_of(registry: Registry) -> list[str]:
+    """The registry's unit groups, in the order their first unit appears."""
+    return list(dict.fromkeys(u.group for u in registry))
+
+
+def build_snapshot(db: Queryable, registry: Registry, day: date | None, now: datetime) -> Snapshot:
+    """Every unit's figures for ``day`` (today when None) as of ``now`` or the end of that day."""
+    live = day is None or day == today(now)
+    shown = today(now) if day is None else day
+    instant = as_of(shown, now)
+    rows = _rows(registry)
+    read_counters(db, shown, rows)
+    next_change = read_open_orders(db, instant, end_of_day(shown), rows)
+    units = sorted(rows.values(), key=lambda u: (u.order, u.unit_id))
+    # Another day's view is fixed at its end: the clock moves nothing there.
+    clock_change = next_change if live else None
+    return Snapshot(shown, instant, live, units, groups_of(registry), closed_months(db, now), clock_change)

@@ -1,0 +1,333 @@
+"""The supervisors' live screen on the worker: every unit's figures, pushed as they change.
+
+Routes (all need a token; a unit token sees its own unit only, filtered here on the
+server, so another unit's figures are never sent to it):
+
+* ``GET /monitor``           the page (``streams/static/monitor.html``), in Chinese;
+* ``GET /monitor/stream``    server-sent events: ``snapshot`` (the figures) and ``alert``;
+* ``GET /monitor/snapshot``  the same figures once, as JSON, for scripts.
+
+``?date=YYYY-MM-DD`` views another day; without it the view follows today
+(Asia/Shanghai) across midnight.
+
+Why poll instead of hooking the agents: the figures live in ClickHouse, where any
+worker of the group may have written them. So a :class:`Board` per viewed day
+recomputes its snapshot when the sink moved (this worker's sunk positions, checked
+every tick for free, and ClickHouse's ``sink_offsets``, which other workers also
+write), when an order crosses a deadline, or when the day changes; at most once per
+``min_interval_s``, and only while someone watches. A snapshot is pushed only when
+its figures differ from the last one pushed, and a slow client gets the latest one,
+never a backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web as aioweb
+from faust.web import Request, Response, View
+
+from reports.live import Snapshot, build_snapshot, today
+from streams.access import SUPERVISOR, Denied, bearer, scope
+from streams.deadlines import TZ
+
+if TYPE_CHECKING:
+    from streams.app import Pipeline
+
+log = logging.getLogger(__name__)
+
+PAGE = Path(__file__).parent / "static" / "monitor.html"
+TICK_S = 0.1  # how often the cheap local change check runs
+MIN_INTERVAL_S = 0.5  # at most two recomputes a second per viewed day
+SAFETY_REFRESH_S = 60.0  # recompute anyway now and then: nothing is missed for long
+RECENT_ALERTS = 50
+KEEPALIVE_S = 15.0
+
+Payload = dict[str, Any]
+
+
+def parse_day(raw: str | None) -> date | None:
+    """``?date=`` as a date; None (follow today) when absent; ValueError when malformed."""
+    if raw is None or raw == "":
+        return None
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+        raise ValueError(f"date must look like 2019-11-04, got {raw!r}")
+    return date.fromisoformat(raw)
+
+
+def visible_units(granted: str) -> set[str] | None:
+    """What a token's scope lets through: every unit (None) for a supervisor, else its own."""
+    return None if granted == SUPERVISOR else {granted}
+
+
+def alert_visible(granted: str, alert: Payload) -> bool:
+    return granted in (SUPERVISOR, alert.get("unit_id"))
+
+
+def figures_key(payload: Payload) -> str:
+    """What must differ for a push: the figures, not the instant they were read at."""
+    return json.dumps({k: v for k, v in payload.items() if k != "as_of"}, sort_keys=True, ensure_ascii=False)
+
+
+@dataclass(eq=False)
+class Watcher:
+    """One open stream: its scope and what is waiting to be written to it (latest snapshot only)."""
+
+    granted: str
+    snapshot: Payload | None = None
+    alerts: deque[Payload] = field(default_factory=lambda: deque(maxlen=RECENT_ALERTS))
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    last_key: str | None = None
+
+    def offer_snapshot(self, payload: Payload) -> None:
+        """Only when this caller's own view changed: another unit's activity moves nothing here."""
+        key = figures_key(payload)
+        if key == self.last_key:
+            return
+        self.last_key = key
+        self.snapshot = payload
+        self.wake.set()
+
+    def offer_alert(self, alert: Payload) -> None:
+        if alert_visible(self.granted, alert):
+            self.alerts.append(alert)
+            self.wake.set()
+
+    def take(self) -> list[tuple[str, Payload]]:
+        """The latest figures first (what the screen is for), then alerts oldest first (each goes on top)."""
+        out: list[tuple[str, Payload]] = []
+        if self.snapshot is not None:
+            out.append(("snapshot", self.snapshot))
+            self.snapshot = None
+        out += [("alert", a) for a in self.alerts]
+        self.alerts.clear()
+        self.wake.clear()
+        return out
+
+
+@dataclass(eq=False)
+class Board:
+    """One viewed day (None: today, whatever day that is) and everyone watching it."""
+
+    day: date | None
+    watchers: set[Watcher] = field(default_factory=set)
+    snapshot: Snapshot | None = None
+    fingerprint: object = None
+    computed_at: float = 0.0
+    pushed_key: str | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def stale(self, fingerprint: object, now: float) -> bool:
+        """Whether the figures may have changed since the last recompute."""
+        if self.snapshot is None or fingerprint != self.fingerprint:
+            return True
+        if self.snapshot.next_change_at is not None and now >= self.snapshot.next_change_at:
+            return True
+        if self.day is None and today(datetime.now(TZ)) != self.snapshot.day:
+            return True
+        return now - self.computed_at >= SAFETY_REFRESH_S
+
+    def payload_for(self, granted: str) -> Payload:
+        assert self.snapshot is not None
+        return self.snapshot.to_json(visible_units(granted))
+
+
+class LiveMonitor:
+    """Keeps one :class:`Board` per viewed day fresh while it has watchers, and fans out alerts."""
+
+    def __init__(
+        self, pipeline: Pipeline, min_interval_s: float = MIN_INTERVAL_S, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.pipeline = pipeline
+        self.min_interval_s = min_interval_s
+        self.clock = clock
+        self.boards: dict[date | None, Board] = {}
+        self._remote: tuple[Any, ...] = ()
+        self._remote_at = 0.0
+
+    # -- watchers -------------------------------------------------------------------------
+    def watch(self, day: date | None, granted: str) -> tuple[Board, Watcher]:
+        board = self.boards.setdefault(day, Board(day))
+        watcher = Watcher(granted)
+        board.watchers.add(watcher)
+        for alert in list(self.pipeline.feed.recent)[-RECENT_ALERTS:]:
+            watcher.offer_alert(alert)
+        return board, watcher
+
+    def unwatch(self, board: Board, watcher: Watcher) -> None:
+        board.watchers.discard(watcher)
+        if not board.watchers and self.boards.get(board.day) is board:
+            del self.boards[board.day]
+
+    async def prime(self, board: Board, watcher: Watcher) -> None:
+        """A new watcher gets the current figures at once, computed if the board has none yet."""
+        async with board.lock:
+            if board.snapshot is None:
+                await self._recompute(board, await self._fingerprint(force_remote=True))
+        watcher.offer_snapshot(board.payload_for(watcher.granted))
+
+    # -- one-off reads --------------------------------------------------------------------
+    async def snapshot(self, day: date | None) -> Snapshot:
+        return await self.pipeline.in_sink_thread(self._build, day)  # type: ignore[no-any-return]
+
+    def _build(self, day: date | None) -> Snapshot:
+        return build_snapshot(self.pipeline.sink, self.pipeline.registry, day, datetime.now(TZ))
+
+    # -- the loop -------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Recompute what is watched when it may have changed; push what did change."""
+        forward = asyncio.ensure_future(self._forward_alerts())
+        try:
+            while True:
+                await asyncio.sleep(TICK_S)
+                if self.boards:
+                    try:
+                        await self.tick()
+                    except Exception:  # a failed read must not end live updates for good
+                        log.exception("monitor refresh failed; retrying")
+                        await asyncio.sleep(1.0)
+        finally:
+            forward.cancel()
+
+    async def tick(self) -> None:
+        fingerprint = await self._fingerprint()
+        now = self.clock()
+        for board in list(self.boards.values()):
+            if now - board.computed_at < self.min_interval_s or not board.stale(fingerprint, now):
+                continue
+            async with board.lock:
+                await self._recompute(board, fingerprint)
+
+    async def _fingerprint(self, force_remote: bool = False) -> tuple[Any, ...]:
+        """What moves when a batch is sunk: ours in memory, anyone's in ClickHouse (polled less often)."""
+        now = self.clock()
+        if force_remote or now - self._remote_at >= self.min_interval_s:
+            offsets = await self.pipeline.in_sink_thread(self.pipeline.sink.sunk_offsets)
+            self._remote = tuple(sorted(offsets.items()))
+            self._remote_at = now
+        return tuple(sorted(self.pipeline.positions.items())), self._remote
+
+    async def _recompute(self, board: Board, fingerprint: object) -> None:
+        board.snapshot = await self.snapshot(board.day)
+        board.fingerprint = fingerprint
+        board.computed_at = self.clock()
+        key = figures_key(board.snapshot.to_json())
+        if key != board.pushed_key:
+            board.pushed_key = key
+            self._publish(board)
+
+    @staticmethod
+    def _publish(board: Board) -> None:
+        """Each scope's view is built once per push, whatever the number of watchers."""
+        views: dict[str, Payload] = {}
+        for watcher in list(board.watchers):
+            if watcher.granted not in views:
+                views[watcher.granted] = board.payload_for(watcher.granted)
+            watcher.offer_snapshot(views[watcher.granted])
+
+    async def _forward_alerts(self) -> None:
+        queue = self.pipeline.feed.subscribe()
+        try:
+            while True:
+                alert = await queue.get()
+                for board in list(self.boards.values()):
+                    for watcher in list(board.watchers):
+                        watcher.offer_alert(alert)
+        finally:
+            self.pipeline.feed.unsubscribe(queue)
+
+
+def recent_alerts(alerts: Iterable[Payload], granted: str, limit: int = RECENT_ALERTS) -> list[Payload]:
+    """Newest first, only those the caller may see."""
+    return [a for a in reversed(list(alerts)) if alert_visible(granted, a)][:limit]
+
+
+def _sse(kind: str, payload: Payload) -> bytes:
+    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return f"event: {kind}\ndata: {data}\n\n".encode()
+
+
+async def stream(request: Any, monitor: LiveMonitor, day: date | None, granted: str) -> aioweb.StreamResponse:
+    """The SSE response: the recent alerts and the figures now, then every change."""
+    response = aioweb.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+    await response.prepare(request)
+    board, watcher = monitor.watch(day, granted)
+    try:
+        await response.write(b"retry: 1000\n\n")
+        await monitor.prime(board, watcher)
+        while True:
+            try:
+                await asyncio.wait_for(watcher.wake.wait(), timeout=KEEPALIVE_S)
+            except TimeoutError:
+                await response.write(b": keepalive\n\n")
+                continue
+            for kind, payload in watcher.take():
+                await response.write(_sse(kind, payload))
+    except ConnectionResetError:
+        pass  # the browser went away
+    finally:
+        monitor.unwatch(board, watcher)
+    return response
+
+
+def _granted(request: Request, pipeline: Pipeline) -> str:
+    return scope(pipeline.settings.access_tokens, bearer(request.headers, request.query))
+
+
+DENIED_PAGE = (
+    '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>需要令牌</title>'
+    "<p>访问实时监测需要有效令牌：请在地址后加 <code>?token=…</code>。</p></html>"
+)
+
+
+def register(pipeline: Pipeline) -> LiveMonitor:
+    """Add the monitor's routes and its refresh task to the worker."""
+    app = pipeline.app
+    monitor = LiveMonitor(pipeline)
+    app.task(monitor.run)
+
+    @app.page("/monitor")
+    async def page(self: View, request: Request) -> Response:
+        try:
+            _granted(request, pipeline)
+        except Denied as exc:
+            return self.html(DENIED_PAGE, status=exc.status)
+        return self.html(PAGE.read_text(encoding="utf-8"), headers={"Cache-Control": "no-store"})
+
+    @app.page("/monitor/stream")
+    async def live(self: View, request: Request) -> Any:
+        try:
+            granted = _granted(request, pipeline)
+            day = parse_day(request.query.get("date"))
+        except Denied as exc:
+            return self.json({"error": exc.reason}, status=exc.status)
+        except ValueError as exc:
+            return self.json({"error": str(exc)}, status=400)
+        return await stream(request, monitor, day, granted)
+
+    @app.page("/monitor/snapshot")
+    async def snapshot(self: View, request: Request) -> Response:
+        try:
+            granted = _granted(request, pipeline)
+            day = parse_day(request.query.get("date"))
+        except Denied as exc:
+            return self.json({"error": exc.reason}, status=exc.status)
+        except ValueError as exc:
+            return self.json({"error": str(exc)}, status=400)
+        figures = (await monitor.snapshot(day)).to_json(visible_units(granted))
+        figures["alerts"] = recent_alerts(pipeline.feed.recent, granted)
+        return self.json(figures)
+
+    return monitor

@@ -1,0 +1,341 @@
+"""The live monitor's figures (reports/live.py) and push logic (streams/monitor.py) on a real chDB.
+
+Events go through the stream's own fold (``apply_order_event``) into the sink, as the
+worker writes them, so the counters and audit rows are the real ones. The seed month
+checks the two monthly readings against the bulletin: the monitor's month-to-date on
+the last day of the month, and the Grafana dashboard's SQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploy.grafana import dashboard
+from hotline.generate import generate
+from hotline.settings import Settings
+from reports.bulletin import build_bulletin
+from reports.live import Figures, Snapshot, UnitLive, build_snapshot
+from schemas.registry import default_registry
+from sinks.clickhouse import Batch, ClickHouseSink, CounterDelta
+from streams.alerts import AlertFeed
+from streams.deadlines import TZ
+from streams.monitor import LiveMonitor, Watcher, figures_key, parse_day, recent_alerts
+from streams.processing import OrderState, Source, apply_order_event, decode, event_row
+from tests.factories import event, raw
+
+REPO = Path(__file__).resolve().parents[2]
+SEED = REPO / "seed"
+NOW = datetime(2026, 3, 10, 10, 0, tzinfo=TZ)  # a Tuesday, mid-morning in 湘潭
+
+
+@pytest.fixture
+def sink(tmp_path: Path) -> Iterator[ClickHouseSink]:
+    s = ClickHouseSink(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}"))
+    s.migrate()
+    yield s
+    s.close()  # chDB holds one path per process at a time
+
+
+class Loader:
+    """Folds events as the orders agent does and writes each call's events as one batch."""
+
+    def __init__(self, sink: ClickHouseSink) -> None:
+        self.sink = sink
+        self.states: dict[str, OrderState] = {}
+        self.offset = 0
+        self.positions: dict[tuple[str, int], int] = {}
+
+    def batch(self, records: list[bytes]) -> Batch:
+        batch = Batch([], [], [], {})
+        registry = default_registry()
+        for value in records:
+            source = Source("orders", 0, self.offset)
+            self.offset += 1
+            ev = decode(value, source, registry, ("order.", "call."))
+            assert not hasattr(ev, "error"), ev
+            if ev.type.startswith("call."):  # type: ignore[union-attr]
+                batch.events.append(event_row(ev, source))  # type: ignore[arg-type]
+                continue
+            order_id = str(ev.order_id)  # type: ignore[union-attr]
+            step = apply_order_event(self.states.get(order_id), ev, source)  # type: ignore[arg-type]
+            if step.duplicate:
+                continue
+            self.states[order_id] = step.state
+            assert step.row is not None
+            batch.events.append(step.row)
+            batch.counters.extend(step.counters)
+        batch.offsets[("orders", 0)] = self.offset - 1
+        return batch
+
+    def write(self, events: list[dict[str, Any]]) -> Batch:
+        batch = self.batch([raw(e) for e in events])
+        self.sink.write(batch)
+        self.positions.update(batch.offsets)
+        return batch
+
+
+def at(day: int, hour: int, minute: int = 0) -> str:
+    return datetime(2026, 3, day, hour, minute, tzinfo=TZ).isoformat()
+
+
+def march(loader: Loader) -> Batch:
+    """雨湖区 and 市公安局 in March 2026, as of 10:00 on the 10th (see the expected figures below)."""
+    events = [
+        event("order.dispatched", order_id="A1", occurred_at=at(10, 9), due_at=at(10, 12)),  # due within 24 h
+        event("order.dispatched", order_id="A2", occurred_at=at(9, 9), due_at=at(10, 8)),  # overdue, yesterday's
+        event("order.dispatched", order_id="A3", occurred_at=at(10, 8), due_at=at(13, 8)),
+        event("order.completed", order_id="A3", occurred_at=at(10, 9, 30)),  # closed
+        event("order.dispatched", order_id="A4", occurred_at=at(2, 9), due_at=at(20, 9)),  # open, far off
+        event("order.dispatched", order_id="A5", occurred_at=at(10, 8), due_at=at(11, 9)),
+        event("order.returned", order_id="A5", occurred_at=at(10, 8, 30)),
+        event("order.dispatched", order_id="A5", unit_id="police", occurred_at=at(10, 9), due_at=at(12, 9)),
+        event("order.dispatched", order_id="A6", occurred_at=at(10, 7), due_at=at(10, 9)),
+        event("order.completed", order_id="A6", occurred_at=at(10, 8)),
+        event("order.dispatched", order_id="A6", occurred_at=at(10, 8, 30), due_at=at(10, 9, 30)),  # reopened
+        event("order.visited", order_id="A3", occurred_at=at(10, 9, 40), outcome="satisfied"),
+        event("order.visited", order_id="A3", occurred_at=at(10, 9, 45), outcome="unsatisfied", citizen_replied=False),
+        event("order.visited", order_id="A2", occurred_at=at(5, 10), outcome="satisfied"),
+        event("order.visited", order_id="A2", occurred_at=at(5, 11), outcome="unreached"),
+        event("order.supervised", order_id="A2", occurred_at=at(10, 9, 50), method="phone"),
+        event("order.supervised", order_id="A4", occurred_at=at(4, 9), method="written"),
+        event("order.dispatched", order_id="F1", occurred_at="2026-02-27T09:00:00+08:00", due_at=at(6, 9)),
+        event("order.completed", order_id="F1", occurred_at=at(5, 9)),
+    ]
+    return loader.write(events)
+
+
+def units(snapshot: Snapshot) -> dict[str, UnitLive]:
+    return {u.unit_id: u for u in snapshot.units}
+
+
+def test_counts_today_and_month_to_date_per_unit(sink: ClickHouseSink) -> None:
+    march(Loader(sink))
+    snap = build_snapshot(sink, default_registry(), None, NOW)
+    assert (snap.day, snap.live, snap.as_of) == (date(2026, 3, 10), True, NOW)
+    yuhu, police = units(snap)["yuhu"], units(snap)["police"]
+    # A5 went back and on to 市公安局: it counts there, in its cohort day.
+    assert yuhu.today == Figures(dispatched=3, returned=1, visits=2, visits_satisfied=1, not_replied=1, supervised=1)
+    assert yuhu.month == Figures(dispatched=5, returned=1, visits=3, visits_satisfied=2, not_replied=1, supervised=2)
+    assert police.today == police.month == Figures(dispatched=1)
+    row = yuhu.to_json()
+    assert (row["today"]["satisfaction_rate"], row["month"]["satisfaction_rate"]) == ("50.00%", "66.67%")
+    assert snap.closed_months == ["2026-02"]
+
+
+def test_open_orders_follow_the_latest_dispatch_and_the_clock(sink: ClickHouseSink) -> None:
+    march(Loader(sink))
+    snap = build_snapshot(sink, default_registry(), None, NOW)
+    yuhu, police = units(snap)["yuhu"], units(snap)["police"]
+    # Open: A1 (due 12:00), A2 (overdue), A4 (due on the 20th), A6 (re-dispatched after its completion).
+    assert (yuhu.open, yuhu.due_soon, yuhu.overdue) == (4, 1, 2)
+    assert (police.open, police.due_soon, police.overdue) == (1, 0, 0)
+    assert yuhu.to_json()["flags"] == {"low_satisfaction": False, "overdue": True}
+    # The clock alone next changes a figure when A1 falls due at noon.
+    assert snap.next_change_at == datetime(2026, 3, 10, 12, 0, tzinfo=TZ).timestamp()
+
+    later = units(build_snapshot(sink, default_registry(), None, NOW + timedelta(hours=2, minutes=30)))
+    assert (later["yuhu"].open, later["yuhu"].due_soon, later["yuhu"].overdue) == (4, 0, 3)
+    tomorrow = units(build_snapshot(sink, default_registry(), None, NOW + timedelta(hours=23, minutes=30)))
+    assert tomorrow["police"].due_soon == 1  # A5 due on the 12th at 09:00, within 24 h of 09:30 on the 11th
+    assert (tomorrow["yuhu"].today.dispatched, tomorrow["yuhu"].month.dispatched) == (0, 5)
+
+
+def test_another_day_is_read_as_of_its_end(sink: ClickHouseSink) -> None:
+    march(Loader(sink))
+    snap = build_snapshot(sink, default_registry(), date(2026, 3, 9), NOW)
+    assert (snap.live, snap.as_of, snap.next_change_at) == (False, datetime(2026, 3, 10, tzinfo=TZ), None)
+    yuhu = units(snap)["yuhu"]
+    assert (yuhu.today.dispatched, yuhu.month.dispatched, yuhu.month.visits, yuhu.month.supervised) == (1, 2, 1, 1)
+    # At midnight A2 (due 08:00 on the 10th) was due within 24 h and A4 open; nothing dispatched later exists.
+    assert (yuhu.open, yuhu.due_soon, yuhu.overdue) == (2, 1, 0)
+    assert units(snap)["police"].open == 0
+
+
+def test_a_unit_scope_gets_its_own_row_and_totals_only(sink: ClickHouseSink) -> None:
+    march(Loader(sink))
+    snap = build_snapshot(sink, default_registry(), None, NOW)
+    everyone = snap.to_json()
+    assert len(everyone["units"]) == 54 and everyone["total"]["today"]["dispatched"] == 4
+    assert everyone["total"]["overdue"] == 2
+    assert everyone["groups"] == ["县市区园区", "市直部门", "国有企业", "公用事业"]
+    police = snap.to_json({"police"})
+    assert [u["unit_id"] for u in police["units"]] == ["police"]
+    assert police["total"]["today"]["dispatched"] == 1 and police["total"]["overdue"] == 0
+    text = json.dumps(police, ensure_ascii=False)
+    assert "yuhu" not in text and "雨湖区" not in text
+    assert police["bulletins"] == [
+        {"month": "2026-02", "docx": "/bulletin/2026-02?format=docx", "csv": "/bulletin/2026-02?format=csv"}
+    ]
+
+
+def test_every_registered_unit_shows_and_an_unknown_one_too(sink: ClickHouseSink) -> None:
+    sink.write(Batch([], [CounterDelta("ghost", date(2026, 3, 10), "dispatched", "g1", 1)], [], {}))
+    snap = build_snapshot(sink, default_registry(), None, NOW)
+    assert len(snap.units) == 55 and snap.units[0].unit_id == "yuhu" and snap.units[-1].unit_id == "ghost"
+    assert all(u.open == u.today.dispatched == 0 for u in snap.units[:-1])
+    assert snap.units[-1].today.dispatched == 1 and snap.closed_months == []
+
+
+def test_a_replayed_batch_changes_no_figure(sink: ClickHouseSink) -> None:
+    batch = march(Loader(sink))
+    before = build_snapshot(sink, default_registry(), None, NOW).to_json()
+    sink.write(batch)
+    assert build_snapshot(sink, default_registry(), None, NOW).to_json() == before
+
+
+def test_low_satisfaction_means_below_half_over_the_month() -> None:
+    def unit(satisfied: int, visits: int) -> UnitLive:
+        return UnitLive("u", "u", "g", 1, month=Figures(visits=visits, visits_satisfied=satisfied))
+
+    assert unit(0, 1).low_satisfaction and unit(49, 100).low_satisfaction
+    assert not unit(1, 2).low_satisfaction and not unit(0, 0).low_satisfaction
+
+
+def test_the_seed_month_to_date_and_the_grafana_sql_equal_the_bulletin(sink: ClickHouseSink) -> None:
+    loader = Loader(sink)
+    sink.write(loader.batch(generate(SEED / "xiangtan-2019-11-units.csv", SEED / "xiangtan-2019-11-headline.json")))
+    registry = default_registry()
+    bulletin = build_bulletin(sink, "2019-11", registry)
+    month_end = units(build_snapshot(sink, registry, date(2019, 11, 30), NOW))
+    for u in bulletin.units:
+        m = month_end[u.unit_id].month
+        assert (m.dispatched, m.returned, m.visits, m.visits_satisfied, m.not_replied, m.supervised) == (
+            u.dispatched,
+            u.returned,
+            u.visits,
+            u.visits_satisfied,
+            u.not_replied,
+            u.phone_supervised + u.written_supervised,
+        ), u.name
+
+    def grafana(sql: str) -> list[tuple[Any, ...]]:
+        return sink.query(sql.replace("${database}", sink.db).replace("${month}", "2019-11"))
+
+    table = grafana(dashboard.per_unit_sql(registry))
+    printed = [r for r in bulletin.rows()[:-1]]
+    assert [r[0] for r in table] == [r["unit"] for r in printed]  # the bulletin's row order
+    for row, want in zip(table, printed, strict=True):
+        got = [str(v) if v is not None else "-" for v in row[1:5]] + [
+            "-" if row[6] is None else str(row[6]),
+            "-" if row[9] is None else f"{row[9]:.2f}%",
+        ]
+        expected = [want[k] for k in ("dispatched", "completed_on_time", "overdue", "returned", "visits")]
+        assert got == [*expected, want["satisfaction_rate"]], want["unit"]
+    ((dispatched, on_time, overdue, returned, visits, on_time_rate, satisfaction),) = grafana(
+        dashboard.totals_sql(registry)
+    )
+    assert (dispatched, on_time, overdue, returned, visits) == (3297, 3265, 32, 301, 2251)
+    assert (on_time_rate, satisfaction) == (99.03, 54.11)
+
+
+def test_the_committed_dashboard_is_the_generated_one() -> None:
+    path = REPO / "deploy" / "grafana" / "hotline-monthly.json"
+    assert path.read_text(encoding="utf-8") == dashboard.render()
+    board = json.loads(path.read_text(encoding="utf-8"))
+    assert {v["name"] for v in board["templating"]["list"]} == {"datasource", "database", "month"}
+    for panel in board["panels"]:
+        for target in [panel, *panel["targets"]]:
+            assert target["datasource"] == {"type": "grafana-clickhouse-datasource", "uid": "${datasource}"}
+
+
+# -- streams/monitor.py: what is pushed, when, and to whom ------------------------------------
+
+
+class FakePipeline:
+    """What the monitor uses of a Pipeline, with a real sink and no Kafka."""
+
+    def __init__(self, sink: ClickHouseSink, loader: Loader) -> None:
+        self.sink = sink
+        self.registry = default_registry()
+        self.positions = loader.positions
+        self.feed = AlertFeed("alerts", {})
+
+    async def in_sink_thread(self, fn: Any, *args: Any) -> Any:
+        return fn(*args)
+
+
+def _now_iso(**delta: float) -> str:
+    return (datetime.now(TZ) + timedelta(**delta)).isoformat()
+
+
+def _snapshots(watcher: Watcher) -> list[dict[str, Any]]:
+    return [payload for kind, payload in watcher.take() if kind == "snapshot"]
+
+
+def _dispatched(payload: dict[str, Any], unit_id: str) -> int:
+    return int(next(u for u in payload["units"] if u["unit_id"] == unit_id)["today"]["dispatched"])
+
+
+async def test_the_monitor_pushes_a_change_once_and_only_to_whom_it_concerns(sink: ClickHouseSink) -> None:
+    loader = Loader(sink)
+    monitor = LiveMonitor(FakePipeline(sink, loader), min_interval_s=0.0)  # type: ignore[arg-type]
+    board, yuhu = monitor.watch(None, "yuhu")
+    same_board, office = monitor.watch(None, "*")
+    assert same_board is board
+    await monitor.prime(board, yuhu)
+    await monitor.prime(board, office)
+    (first,) = _snapshots(yuhu)
+    assert [u["unit_id"] for u in first["units"]] == ["yuhu"] and _dispatched(first, "yuhu") == 0
+    assert len(_snapshots(office)) == 1
+
+    await monitor.tick()  # nothing was sunk: nothing is pushed
+    assert _snapshots(yuhu) == [] and _snapshots(office) == []
+
+    far = _now_iso(days=3)
+    loader.write([event("order.dispatched", order_id="Q1", unit_id="police", occurred_at=_now_iso(), due_at=far)])
+    await monitor.tick()
+    assert _snapshots(yuhu) == []  # 市公安局's order changes nothing on 雨湖区's screen
+    (pushed,) = _snapshots(office)
+    assert _dispatched(pushed, "police") == 1
+
+    loader.write([event("order.dispatched", order_id="Q2", occurred_at=_now_iso(), due_at=far)])
+    await monitor.tick()
+    (mine,) = _snapshots(yuhu)
+    assert _dispatched(mine, "yuhu") == 1 and "police" not in json.dumps(mine)
+    assert _dispatched(_snapshots(office)[0], "yuhu") == 1
+
+    monitor.unwatch(board, yuhu)
+    monitor.unwatch(board, office)
+    assert monitor.boards == {}
+
+
+async def test_alerts_reach_only_the_screens_that_may_see_them(sink: ClickHouseSink) -> None:
+    pipeline = FakePipeline(sink, Loader(sink))
+    monitor = LiveMonitor(pipeline, min_interval_s=0.0)  # type: ignore[arg-type]
+    old = {"alert_id": "a0", "unit_id": "yuhu", "type": "alert.due_soon"}
+    pipeline.feed.note(old)
+    _, yuhu = monitor.watch(None, "yuhu")
+    _, police = monitor.watch(None, "police")
+    assert yuhu.take() == [("alert", old)] and police.take() == []  # the recent ones, on connect
+    forward = asyncio.ensure_future(monitor._forward_alerts())
+    await asyncio.sleep(0)
+    new = {"alert_id": "a1", "unit_id": "police", "type": "alert.overdue"}
+    pipeline.feed.note(new)
+    await asyncio.sleep(0)
+    forward.cancel()
+    assert yuhu.take() == [] and police.take() == [("alert", new)]
+    assert recent_alerts([old, new], "*") == [new, old] and recent_alerts([old, new], "yuhu") == [old]
+
+
+def test_a_watcher_keeps_only_the_latest_figures() -> None:
+    w = Watcher("*")
+    w.offer_snapshot({"units": [1], "as_of": "10:00"})
+    w.offer_snapshot({"units": [2], "as_of": "10:01"})
+    w.offer_snapshot({"units": [2], "as_of": "10:02"})  # same figures, later instant: not news
+    assert w.take() == [("snapshot", {"units": [2], "as_of": "10:01"})]
+    assert figures_key({"a": 1, "as_of": "x"}) == figures_key({"a": 1, "as_of": "y"})
+
+
+def test_the_date_parameter() -> None:
+    assert parse_day(None) is None and parse_day("") is None
+    assert parse_day("2019-11-04") == date(2019, 11, 4)
+    for bad in ("2019-11-4", "2019-13-01", "yesterday", "2019-11-04T00:00"):
+        with pytest.raises(ValueError):
+            parse_day(bad)
