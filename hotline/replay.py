@@ -101,7 +101,7 @@ def wait_until_sunk(
     total = sum(o + 1 for o in expected.values())
     while True:
         try:
-            status = worker_get(settings, "/status")
+            status = worker_get(settings, "/offsets")
         except OSError as exc:
             raise RuntimeError(
                 f"no worker answers at {settings.web_url} ({exc}); start it with `hotline worker`"

@@ -62,7 +62,7 @@ def pending_alerts(order_id: str, state: dict[str, Any], leads_s: Iterable[float
     if not is_open(state):
         return []
     due = datetime.fromisoformat(state["due"]).timestamp()
-    kinds = [(due - lead, f"due_soon:{int(lead)}") for lead in leads_s] + [(due, OVERDUE)]
+    kinds = [(due - lead, f"due_soon:{lead:g}") for lead in leads_s] + [(due, OVERDUE)]
     return [Pending(at, order_id, state["unit"], state["due"], kind, due) for at, kind in kinds]
 
 
@@ -221,11 +221,12 @@ class AlertScheduler:
                 if self.observe:
                     self.observe("suppressed", now - p.fire_at)
                 continue
-            alert = make_alert(p, now)
+            emitted = self.clock()  # per alert: in a burst the last one really goes out later
+            alert = make_alert(p, emitted)
             self.feed.note(alert.model_dump(mode="json"))
             await self.send(p.unit_id, dump_event(alert))
             if self.observe:
-                self.observe(p.kind, now - p.fire_at)
+                self.observe(p.kind, emitted - p.fire_at)
             log.info("alert %s for order %s of unit %s (due %s)", p.kind, p.order_id, p.unit_id, p.due)
             sent += 1
         return sent

@@ -226,7 +226,9 @@ class Pipeline:
         return TP(self.settings.orders_topic, partition) in self.app.consumer.assignment()
 
     async def _send_alert(self, unit_id: str, value: bytes) -> None:
-        await self.alerts_topic.send(key=unit_id.encode(), value=value)
+        # Buffered: Faust flushes its producer before every offset commit, and a burst of
+        # deadlines (a restart, rounded due times) must not wait on one round trip per alert.
+        self.alerts_topic.send_soon(key=unit_id.encode(), value=value)
         self.webhooks.offer(json.loads(value))
 
     async def _commit(self, batch: Batch, events: Sequence[EventT]) -> None:

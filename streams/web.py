@@ -64,6 +64,12 @@ def register(pipeline: Pipeline) -> None:
             generate_latest(pipeline.metrics.registry), content_type=None, headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
 
+    @app.page("/offsets")
+    async def offsets(self: View, request: Request) -> Response:
+        """What ``replay --wait`` polls: cheap, unlike the counts of /status."""
+        sunk = await pipeline.in_sink_thread(pipeline.sink.sunk_offsets)
+        return self.json({"offsets": [[t, p, o] for (t, p), o in sorted(sunk.items())]})
+
     @app.page("/status")
     async def status(self: View, request: Request) -> Response:
         return self.json(await pipeline.in_sink_thread(_status, pipeline))
