@@ -227,8 +227,10 @@ class AlertScheduler:
             await self.send(p.unit_id, dump_event(alert))
             if self.observe:
                 self.observe(p.kind, emitted - p.fire_at)
-            log.info("alert %s for order %s of unit %s (due %s)", p.kind, p.order_id, p.unit_id, p.due)
+            log.debug("alert %s for order %s of unit %s (due %s)", p.kind, p.order_id, p.unit_id, p.due)
             sent += 1
+        if sent:
+            log.info("sent %d alerts (%d still scheduled)", sent, len(self.heap))
         return sent
 
     async def run(self, tick_s: float = 0.05) -> None:

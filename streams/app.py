@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaProducer
 from faust.types import TP, EventT, StreamT
 
 from hotline.settings import Settings
@@ -58,6 +59,7 @@ class Pipeline:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
         self.metrics = Metrics()
         self.positions: dict[tuple[str, int], int] = {}
+        self._alert_producer: AIOKafkaProducer | None = None
         self.app = faust.App(
             settings.app_id,
             broker=[f"kafka://{b}" for b in settings.kafka_bootstrap.split(",")],
@@ -89,7 +91,6 @@ class Pipeline:
             use_partitioner=True,
         )
         self.limits = {**DEFAULT_LIMITS, **settings.deadline_days}
-        self.alerts_topic = self._raw_topic(settings.alerts_topic)
         self.feed = AlertFeed(settings.alerts_topic, settings.kafka_client_options())
         self.scheduler = AlertScheduler(
             self.feed,
@@ -218,7 +219,14 @@ class Pipeline:
         log.info("alert schedule rebuilt from %d orders", len(self.scheduler.heap))
 
     async def _run_scheduler(self) -> None:
-        await self.scheduler.run(self.settings.alert_tick_s)
+        # Alerts go out through a producer of their own: Faust's buffer sends one record per
+        # round trip, which a burst of deadlines (a restart, rounded due times) would queue behind.
+        self._alert_producer = AIOKafkaProducer(acks="all", linger_ms=2, **self.settings.kafka_client_options())
+        await self._alert_producer.start()
+        try:
+            await self.scheduler.run(self.settings.alert_tick_s)
+        finally:
+            await self._alert_producer.stop()
 
     def _owns(self, order_id: str) -> bool:
         """Only the worker that owns an order's partition alerts for it."""
@@ -226,9 +234,10 @@ class Pipeline:
         return TP(self.settings.orders_topic, partition) in self.app.consumer.assignment()
 
     async def _send_alert(self, unit_id: str, value: bytes) -> None:
-        # Buffered: Faust flushes its producer before every offset commit, and a burst of
-        # deadlines (a restart, rounded due times) must not wait on one round trip per alert.
-        self.alerts_topic.send_soon(key=unit_id.encode(), value=value)
+        """Queue the alert and return; a failed delivery is logged (the restart's feed resends it)."""
+        assert self._alert_producer is not None, "scheduler not started"
+        delivery = await self._alert_producer.send(self.settings.alerts_topic, value=value, key=unit_id.encode())
+        delivery.add_done_callback(_log_failed_alert)
         self.webhooks.offer(json.loads(value))
 
     async def _commit(self, batch: Batch, events: Sequence[EventT]) -> None:
@@ -260,6 +269,11 @@ class Pipeline:
                 len(batch.counters),
                 len(batch.deadletters),
             )
+
+
+def _log_failed_alert(delivery: asyncio.Future[Any]) -> None:
+    if not delivery.cancelled() and delivery.exception() is not None:
+        log.error("alert not delivered to Kafka: %r", delivery.exception())
 
 
 def _source(ev: EventT) -> Source:
