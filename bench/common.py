@@ -127,7 +127,7 @@ async def wait_sunk_async(
     """:func:`hotline.replay.wait_until_sunk` without blocking the event loop (nor its shutdown on Ctrl-C)."""
     deadline = time.monotonic() + timeout
     while True:
-        status = await asyncio.to_thread(worker_get, settings, "/status", 10)
+        status = await asyncio.to_thread(worker_get, settings, "/offsets", 10)
         sunk = {(t, p): o for t, p, o in status["offsets"]}
         if all(sunk.get(tp, -1) >= o for tp, o in expected.items()):
             return

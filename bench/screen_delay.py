@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.events < 1 or not 0 <= args.gap_min_s <= args.gap_max_s:
         parser.error("--events must be >= 1 and 0 <= --gap-min-s <= --gap-max-s")
     interrupt_on_sigterm()
-    settings = isolated(broker(), "screen", access_tokens={TOKEN: "*"})
+    settings = isolated(broker(), "screen", access_tokens={TOKEN: "*"}, api_token=TOKEN)
     try:
         with run_dir(settings, args.keep), worker_process(settings):
             figures = measure(settings, args)

@@ -43,7 +43,7 @@ class WorkerProcess:
         return self.proc.pid
 
     def start(self, timeout: float = 120) -> WorkerProcess:
-        """Start and return once ``/status`` answers; raise with the log's tail if it never does."""
+        """Start and return once its HTTP answers; raise with the log's tail if it never does."""
         self.settings.var_path.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
@@ -65,8 +65,9 @@ class WorkerProcess:
         raise RuntimeError(f"worker did not answer within {timeout:.0f}s:\n{self.tail()}")
 
     def answers(self) -> bool:
+        """Its HTTP is up (``/metrics`` needs no token): the worker has started its services."""
         try:
-            with urllib.request.urlopen(f"{self.settings.web_url}/status", timeout=5):
+            with urllib.request.urlopen(f"{self.settings.web_url}/metrics", timeout=5):
                 return True
         except OSError:
             return False

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
 
     # Access to the worker's pages: token -> unit_id, or "*" for a supervisor.
     access_tokens: dict[str, str] = Field(default_factory=dict)
+    # The token the CLI sends to the worker (a supervisor's), when access_tokens is set.
+    api_token: str | None = None
     # Optional webhook per unit: unit_id -> URL that receives each alert as a JSON POST.
     webhooks: dict[str, str] = Field(default_factory=dict)
     webhook_attempts: int = 6

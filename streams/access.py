@@ -34,3 +34,13 @@ def require_unit(tokens: Mapping[str, str], token: str | None, unit_id: str) -> 
     if granted not in (SUPERVISOR, unit_id):
         raise Denied(403, f"this token is for unit {granted!r}, not {unit_id!r}")
     return granted
+
+
+def require_supervisor(tokens: Mapping[str, str], token: str | None) -> None:
+    """Office-wide pages (the bulletin, sink status): a supervisor token, once tokens are configured.
+
+    With no tokens configured (a single-machine install, the demo) these pages stay open,
+    as the local CLI needs them; the live monitor and alert streams always need a token.
+    """
+    if tokens and scope(tokens, token) != SUPERVISOR:
+        raise Denied(403, "this page needs a supervisor token")

@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from reports.bulletin import build_bulletin, month_key
 from reports.render import FORMATS, MEDIA_TYPES, render
-from streams.access import SUPERVISOR, Denied, bearer, require_unit, scope
+from streams.access import SUPERVISOR, Denied, bearer, require_supervisor, require_unit, scope
 
 if TYPE_CHECKING:
     from streams.app import Pipeline
@@ -28,6 +28,8 @@ def register(pipeline: Pipeline) -> None:
 
     @app.page("/bulletin/{month}")
     async def bulletin(self: View, request: Request, month: str) -> Response:
+        if denied := _office_only(self, request, pipeline):
+            return denied
         fmt = request.query.get("format", "json")
         if fmt not in FORMATS:
             return self.error(400, f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -67,16 +69,28 @@ def register(pipeline: Pipeline) -> None:
     @app.page("/offsets")
     async def offsets(self: View, request: Request) -> Response:
         """What ``replay --wait`` polls: cheap, unlike the counts of /status."""
+        if denied := _office_only(self, request, pipeline):
+            return denied
         sunk = await pipeline.in_sink_thread(pipeline.sink.sunk_offsets)
         return self.json({"offsets": [[t, p, o] for (t, p), o in sorted(sunk.items())]})
 
     @app.page("/status")
     async def status(self: View, request: Request) -> Response:
+        if denied := _office_only(self, request, pipeline):
+            return denied
         return self.json(await pipeline.in_sink_thread(_status, pipeline))
 
     from streams import monitor
 
     monitor.register(pipeline)
+
+
+def _office_only(view: View, request: Request, pipeline: Pipeline) -> Response | None:
+    try:
+        require_supervisor(pipeline.settings.access_tokens, bearer(request.headers, request.query))
+    except Denied as exc:
+        return view.json({"error": exc.reason}, status=exc.status)
+    return None
 
 
 def _render_bulletin(pipeline: Pipeline, month: str, fmt: str) -> bytes:

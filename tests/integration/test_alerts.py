@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.error
+import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,14 @@ TOKENS = {"tok-yuhu": "yuhu", "tok-police": "police", "tok-office": "*"}
 
 @pytest.fixture
 def alerting(isolated: Settings) -> Settings:
-    return isolated.model_copy(update={"alert_leads_s": [4.0, 2.0], "access_tokens": TOKENS, "session_timeout_s": 6.0})
+    return isolated.model_copy(
+        update={
+            "alert_leads_s": [4.0, 2.0],
+            "access_tokens": TOKENS,
+            "api_token": "tok-office",
+            "session_timeout_s": 6.0,
+        }
+    )
 
 
 @pytest.fixture
@@ -244,3 +253,17 @@ def test_replayed_history_is_counted_but_does_not_flood_units(
     bulletin = worker_get(alerting, f"/bulletin/{long_ago:%Y-%m}?format=json")
     police = next(u for u in bulletin["units"] if u["unit_id"] == "police")
     assert (police["dispatched"], police["overdue"]) == ("1", "1")  # counted overdue all the same
+
+
+def test_office_pages_need_a_supervisor_token(alerting: Settings, alert_worker: Worker) -> None:
+    def status(token: str | None) -> int:
+        request = urllib.request.Request(f"{alerting.web_url}/bulletin/2019-11?format=csv")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert [status(None), status("tok-yuhu"), status("tok-office")] == [401, 403, 200]
