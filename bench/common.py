@@ -29,7 +29,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from deploy import kafka
 from deploy import worker as deploy_worker
-from hotline.replay import worker_get
+from hotline.client import worker_get
 from hotline.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]

@@ -44,8 +44,9 @@ from bench.common import (
     say,
     worker_process,
 )
+from hotline.client import worker_get
 from hotline.generate import generate, write_jsonl
-from hotline.replay import Record, produce, read_records, wait_until_sunk, worker_get
+from hotline.replay import Record, produce, read_records, wait_until_sunk
 from hotline.settings import Settings
 from schemas.events import CallReceived, OrderDispatched, dump_event, parse_event
 from streams.deadlines import TZ

@@ -159,7 +159,7 @@ def bulletin(
 
 def _bulletin_bytes(settings: Settings, month: str, fmt: str) -> bytes:
     """Ask the worker when one runs: it owns the on-disk chDB, which one process may open."""
-    from hotline.replay import worker_get
+    from hotline.client import worker_get
     from reports.bulletin import build_bulletin, month_key
 
     try:
@@ -243,7 +243,7 @@ def demo(
 @app.command()
 def status() -> None:
     """What the running worker has sunk: events, dead letters, offsets."""
-    from hotline.replay import worker_get
+    from hotline.client import worker_get
 
     try:
         print(json.dumps(worker_get(get_settings(), "/status"), ensure_ascii=False, indent=2))

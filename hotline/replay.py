@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from hotline.client import worker_get
 from hotline.settings import Settings
 
 Progress = Callable[[int], None]
@@ -81,16 +80,6 @@ async def produce(
     finally:
         await producer.stop()
     return last
-
-
-def worker_get(settings: Settings, path: str, timeout: float = 30) -> Any:
-    """GET from the running worker; JSON decoded unless ``path`` asks for another format."""
-    request = urllib.request.Request(f"{settings.web_url}{path}")
-    if settings.api_token:
-        request.add_header("Authorization", f"Bearer {settings.api_token}")
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        body = response.read()
-        return json.loads(body) if "json" in response.headers.get("Content-Type", "") else body
 
 
 def wait_until_sunk(

@@ -15,7 +15,8 @@ import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from hotline.replay import produce, read_records, worker_get
+from hotline.client import worker_get
+from hotline.replay import produce, read_records
 from hotline.settings import Settings
 from streams.deadlines import TZ
 from tests.factories import event

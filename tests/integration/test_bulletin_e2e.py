@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
+from hotline.client import worker_get
 from hotline.generate import generate, write_jsonl
-from hotline.replay import produce, read_records, wait_until_sunk, worker_get
+from hotline.replay import produce, read_records, wait_until_sunk
 from hotline.settings import Settings
 from schemas.registry import default_registry
 from tests.integration.conftest import Worker, hotline

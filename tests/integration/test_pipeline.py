@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from hotline.replay import worker_get
+from hotline.client import worker_get
 from hotline.settings import Settings
 from tests.factories import event
 from tests.integration.conftest import Worker, hotline
