@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import signal
 import sys
+import time
 import urllib.error
 from enum import StrEnum
 from pathlib import Path
@@ -117,9 +119,12 @@ def replay(
     timeout: float = 600,
 ) -> None:
     """Produce a file of events to Kafka, with a progress bar."""
+    _replay(get_settings(), file, wait, timeout)
+
+
+def _replay(settings: Settings, file: Path, wait: bool, timeout: float) -> None:
     from hotline.replay import produce, read_records, wait_until_sunk
 
-    settings = get_settings()
     try:
         records = list(read_records(file, settings))
     except ValueError as exc:
@@ -214,30 +219,69 @@ def generate(
 
 @app.command()
 def demo(
-    month: str = "2019-11", fmt: Annotated[BulletinFormat, typer.Option("--format")] = BulletinFormat.table
+    fmt: Annotated[BulletinFormat, typer.Option("--format")] = BulletinFormat.table,
+    serve: Annotated[
+        bool, typer.Option(help="Keep the worker running afterwards, for /monitor (Ctrl-C stops).")
+    ] = False,
 ) -> None:
     """The whole pipeline once: Kafka, a worker, the seed month replayed, the bulletin printed."""
+    import secrets
+
+    from deploy.worker import WorkerProcess
+
     settings = get_settings()
+    if serve and not settings.access_tokens:
+        token = secrets.token_urlsafe(16)  # the monitor always needs one: a supervisor's, for this run
+        settings = settings.model_copy(update={"access_tokens": {token: "*"}, "api_token": token})
+    seed = json.loads((SEED_DIR / "xiangtan-2019-11-headline.json").read_text(encoding="utf-8"))
+    month = str(seed["period"])
     events = settings.var_path / "demo" / f"{month}.jsonl"
     err.rule("1/4 Kafka")
     kafka_start()
     err.rule("2/4 生成事件 generating the month")
     generate(out=events)
     err.rule("3/4 worker + replay")
-    from deploy.worker import WorkerProcess
-
     worker = WorkerProcess(settings)
     try:
         worker.start()
     except RuntimeError as exc:
         raise _fail(f"{exc}\n(see {worker.log})") from exc
     try:
-        replay(events, wait=True, timeout=900)
+        _replay(settings, events, wait=True, timeout=900)
         err.rule("4/4 通报 bulletin")
         sys.stdout.buffer.write(_bulletin_bytes(settings, month, fmt.value))
         sys.stdout.flush()
+        if serve:
+            _serve(settings, f"{month}-{_last_day(month)}")
     finally:
         worker.stop()
+
+
+def _last_day(month: str) -> str:
+    import calendar
+
+    year, mon = (int(x) for x in month.split("-"))
+    return f"{calendar.monthrange(year, mon)[1]:02d}"
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _serve(settings: Settings, day: str) -> None:
+    """Point at the live pages and wait for Ctrl-C."""
+    token = settings.api_token or next(iter(settings.access_tokens), "")
+    err.rule("实时监测 live monitor")
+    err.print(f"{settings.web_url}/monitor?token={token}&date={day}")
+    err.print(f"{settings.web_url}/alerts?token={token}   (server-sent events)")
+    err.print(f"{settings.web_url}/bulletin/{day[:7]}?format=docx&token={token}")
+    err.print("Ctrl-C stops the worker.")
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the worker too, not only Ctrl-C
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
 
 
 @app.command()

@@ -101,6 +101,12 @@ def test_seed_month_through_the_pipeline_matches_the_published_bulletin(
     assert "66.22%" in quality and "66.21%" in quality and "4.24%" in quality and "4.15%" in quality
 
 
+def test_the_readme_demo_prints_the_published_table(isolated: Settings) -> None:
+    """`./run demo` runs `hotline demo`: Kafka, generate, a worker, replay, bulletin, in one command."""
+    out = hotline(isolated, "demo", "--format", "csv").stdout.decode()
+    assert_table_matches_seed(out)
+
+
 def test_the_table_equals_counts_computed_directly_from_the_event_file(
     isolated: Settings, worker: Worker, month_file: Path
 ) -> None:
