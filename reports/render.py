@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 from collections.abc import Callable
 
 from rich.console import Console
@@ -47,7 +48,9 @@ def to_table(bulletin: Bulletin) -> bytes:
     rows = bulletin.rows()
     for i, row in enumerate(rows):
         table.add_row(*(row[key] for key, _ in COLUMNS), end_section=i == len(rows) - 2)
-    console = Console(file=io.StringIO(), width=240, force_terminal=False, color_system=None)
+    # As wide as the terminal (rich shrinks and folds columns to fit), 240 when there is none.
+    width = max(shutil.get_terminal_size((240, 40)).columns, 100)
+    console = Console(file=io.StringIO(), width=width, force_terminal=False, color_system=None)
     console.print(prose(bulletin), highlight=False)
     console.print(table)
     return console.file.getvalue().encode("utf-8")  # type: ignore[attr-defined]
