@@ -286,6 +286,16 @@ def _granted(request: Request, pipeline: Pipeline) -> str:
     return scope(pipeline.settings.access_tokens, bearer(request.headers, request.query))
 
 
+def _scope_and_day(view: View, request: Request, pipeline: Pipeline) -> tuple[str, date | None] | Response:
+    """Who asks and for which day, or the JSON refusal (401/403 for the token, 400 for the date)."""
+    try:
+        return _granted(request, pipeline), parse_day(request.query.get("date"))
+    except Denied as exc:
+        return view.json({"error": exc.reason}, status=exc.status)
+    except ValueError as exc:
+        return view.json({"error": str(exc)}, status=400)
+
+
 DENIED_PAGE = (
     '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>需要令牌</title>'
     "<p>访问实时监测需要有效令牌：请在地址后加 <code>?token=…</code>。</p></html>"
@@ -308,24 +318,18 @@ def register(pipeline: Pipeline) -> LiveMonitor:
 
     @app.page("/monitor/stream")
     async def live(self: View, request: Request) -> Any:
-        try:
-            granted = _granted(request, pipeline)
-            day = parse_day(request.query.get("date"))
-        except Denied as exc:
-            return self.json({"error": exc.reason}, status=exc.status)
-        except ValueError as exc:
-            return self.json({"error": str(exc)}, status=400)
+        asked = _scope_and_day(self, request, pipeline)
+        if isinstance(asked, Response):
+            return asked
+        granted, day = asked
         return await stream(request, monitor, day, granted)
 
     @app.page("/monitor/snapshot")
     async def snapshot(self: View, request: Request) -> Response:
-        try:
-            granted = _granted(request, pipeline)
-            day = parse_day(request.query.get("date"))
-        except Denied as exc:
-            return self.json({"error": exc.reason}, status=exc.status)
-        except ValueError as exc:
-            return self.json({"error": str(exc)}, status=400)
+        asked = _scope_and_day(self, request, pipeline)
+        if isinstance(asked, Response):
+            return asked
+        granted, day = asked
         figures = (await monitor.snapshot(day)).to_json(visible_units(granted))
         figures["alerts"] = recent_alerts(pipeline.feed.recent, granted)
         return self.json(figures)
