@@ -319,16 +319,16 @@ def register(pipeline: Pipeline) -> LiveMonitor:
     @app.page("/monitor/stream")
     async def live(self: View, request: Request) -> Any:
         asked = _scope_and_day(self, request, pipeline)
-        if isinstance(asked, Response):
-            return asked
+        if not isinstance(asked, tuple):
+            return asked  # the refusal
         granted, day = asked
         return await stream(request, monitor, day, granted)
 
     @app.page("/monitor/snapshot")
     async def snapshot(self: View, request: Request) -> Response:
         asked = _scope_and_day(self, request, pipeline)
-        if isinstance(asked, Response):
-            return asked
+        if not isinstance(asked, tuple):
+            return asked  # the refusal
         granted, day = asked
         figures = (await monitor.snapshot(day)).to_json(visible_units(granted))
         figures["alerts"] = recent_alerts(pipeline.feed.recent, granted)
