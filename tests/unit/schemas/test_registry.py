@@ -3,7 +3,7 @@ from pathlib import Path
 
 from schemas.registry import DISTRICT_GROUP, default_registry
 
-SEED_TABLE = Path(__file__).resolve().parents[2] / "seed" / "xiangtan-2019-11-units.csv"
+SEED_TABLE = Path(__file__).resolve().parents[3] / "seed" / "xiangtan-2019-11-units.csv"
 
 
 def test_registry_holds_the_seed_units_in_bulletin_order() -> None:

@@ -30,7 +30,7 @@ from streams.monitor import LiveMonitor, Watcher, figures_key, parse_day, recent
 from streams.processing import OrderState, Source, apply_order_event, decode, event_row
 from tests.factories import event, raw
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SEED = REPO / "seed"
 NOW = datetime(2026, 3, 10, 10, 0, tzinfo=TZ)  # a Tuesday, mid-morning in 湘潭
 

@@ -35,7 +35,7 @@ from tests.reference import (
     unit_figures,
 )
 
-SEED = Path(__file__).resolve().parents[2] / "seed"
+SEED = Path(__file__).resolve().parents[3] / "seed"
 TABLE = SEED / "xiangtan-2019-11-units.csv"
 HEADLINE = SEED / "xiangtan-2019-11-headline.json"
 
