@@ -8,7 +8,6 @@ silently wrong figure.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -165,7 +164,3 @@ def json_schema() -> dict[str, Any]:
 def write_json_schema(path: Path = SCHEMA_PATH) -> Path:
     path.write_text(json.dumps(json_schema(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return path
-
-
-def event_time(event: Event) -> datetime:
-    return event.occurred_at

@@ -28,22 +28,6 @@ from streams.deadlines import TZ, due_at
 
 OrderState = dict[str, Any]
 
-# Counter metrics, in the bulletin's column order (cohort columns first).
-COHORT_METRICS = ("dispatched", "completed_on_time", "completed_late")
-EVENT_METRICS = (
-    "returned",
-    "visits",
-    "visits_unreached",
-    "visits_satisfied",
-    "not_replied",
-    "phone_supervised",
-    "phone_supervised_replied",
-    "phone_supervision_satisfied",
-    "written_supervised",
-    "written_supervised_replied",
-    "written_supervision_satisfied",
-)
-
 
 @dataclass(frozen=True)
 class Source:

@@ -102,6 +102,7 @@ def _status(pipeline: Pipeline) -> dict[str, Any]:
     return {
         "counts": sink.counts(),
         "offsets": [[t, p, o] for (t, p), o in sorted(sink.sunk_offsets().items())],
+        "recent_deadletters": sink.deadletters(limit=20),  # what `hotline status` shows an operator
     }
 
 

@@ -104,6 +104,7 @@ def test_bad_records_are_dead_lettered_and_the_rest_processed(
     assert int(invalid["hotline.source.offset"]) >= 0
     status = worker_get(isolated, "/status")
     assert status["counts"] == {"events": 10, "deadletter": 2}
+    assert sorted(d["error"][:8] for d in status["recent_deadletters"]) == ["not JSON", "order.vi"]
     metrics = worker_get(isolated, "/metrics").decode()
     assert f'hotline_deadlettered_records_total{{topic="{isolated.orders_topic}"}} 2.0' in metrics
     assert f'hotline_events_processed_total{{topic="{isolated.orders_topic}"}} 10.0' in metrics
