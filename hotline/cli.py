@@ -109,6 +109,10 @@ def worker(loglevel: str = "info") -> None:
     from streams.app import Pipeline
 
     pipeline = Pipeline(get_settings())
+    try:
+        _ = pipeline.sink  # open ClickHouse before joining Kafka: a locked chDB directory fails here, clearly
+    except Exception as exc:
+        raise _fail(f"cannot open ClickHouse at {pipeline.settings.resolved_clickhouse_dsn}: {exc}") from exc
     faust.Worker(pipeline.app, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 

@@ -140,11 +140,13 @@ def connect(settings: Settings) -> Client:
 class ClickHouseSink:
     """Owns the one client of this process; a lock serialises chDB calls across threads."""
 
+    # chDB is one engine per process: serialise every call, whichever instance makes it.
+    _lock = threading.Lock()
+
     def __init__(self, settings: Settings, client: Client | None = None) -> None:
         self.settings = settings
         self.db = settings.clickhouse_database
         self.client = client or connect(settings)
-        self._lock = threading.Lock()
 
     def migrate(self) -> None:
         with self._lock:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -56,6 +58,7 @@ class Pipeline:
         self.settings = settings
         self.registry = registry or default_registry()
         self._sink = sink
+        self._sink_guard = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
         self.metrics = Metrics()
         self.positions: dict[tuple[str, int], int] = {}
@@ -128,10 +131,13 @@ class Pipeline:
     # -- sink ---------------------------------------------------------------------------
     @property
     def sink(self) -> ClickHouseSink:
-        if self._sink is None:
-            self._sink = ClickHouseSink(self.settings)
-            self._sink.migrate()
-        return self._sink
+        """The process's one sink, opened once: a second chDB client racing the first lost writes."""
+        with self._sink_guard:
+            if self._sink is None:
+                sink = ClickHouseSink(self.settings)
+                sink.migrate()
+                self._sink = sink
+            return self._sink
 
     async def in_sink_thread(self, fn: Any, *args: Any) -> Any:
         """chDB calls block; run them off the event loop, one at a time."""
@@ -146,13 +152,13 @@ class Pipeline:
         async for events in stream.take_events(  # type: ignore[attr-defined]  # faust-streaming API, not in StreamT
             self.settings.batch_size, within=self.settings.batch_within_s
         ):
-            await self.process_calls(events)
+            await _or_exit(self.process_calls(events))
 
     async def _orders_agent(self, stream: StreamT[bytes]) -> None:
         async for events in stream.take_events(  # type: ignore[attr-defined]  # faust-streaming API, not in StreamT
             self.settings.batch_size, within=self.settings.batch_within_s
         ):
-            await self.process_orders(events)
+            await _or_exit(self.process_orders(events))
 
     async def process_calls(self, events: Sequence[EventT]) -> Batch:
         batch = Batch([], [], [], {})
@@ -263,12 +269,34 @@ class Pipeline:
             )
         if events:
             log.info(
-                "sank %d records (%d events, %d counters, %d dead letters)",
+                "sank %d records (%d events, %d counters, %d dead letters) from %s",
                 len(events),
                 len(batch.events),
                 len(batch.counters),
                 len(batch.deadletters),
+                _ranges(events),
             )
+
+
+async def _or_exit(batch: Coroutine[Any, Any, Batch]) -> None:
+    """A batch that fails must not be acked: Faust's ``take_events`` acks in a ``finally``, and a
+    restarted agent would go on past it. Exiting at once leaves its offsets uncommitted, so the
+    restarted worker (systemd, the supervisor) reads the batch again."""
+    try:
+        await batch
+    except Exception:
+        log.critical("batch failed; exiting so that it is not acknowledged", exc_info=True)
+        logging.shutdown()
+        os._exit(70)
+
+
+def _ranges(events: Sequence[EventT]) -> str:
+    """``topic[partition] first-last`` of a batch: where to look when a figure is questioned."""
+    spans: dict[tuple[str, int], list[int]] = {}
+    for ev in events:
+        span = spans.setdefault((ev.message.topic, ev.message.partition), [ev.message.offset, ev.message.offset])
+        span[0], span[1] = min(span[0], ev.message.offset), max(span[1], ev.message.offset)
+    return ", ".join(f"{t}[{p}] {lo}-{hi}" for (t, p), (lo, hi) in sorted(spans.items()))
 
 
 def _log_failed_alert(delivery: asyncio.Future[Any]) -> None:
