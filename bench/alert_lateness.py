@@ -31,7 +31,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from bench.common import (
     isolated,
     machine,
     ms,
+    publish,
     ratio,
     run_dir,
     say,
@@ -429,9 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         say("interrupted: worker and topics cleaned up")
         return 130
-    print(report(figures))
-    if args.json:
-        args.json.write_text(json.dumps(asdict(figures), ensure_ascii=False, indent=2) + "\n")
+    publish(report(figures), figures, args.json)
     return 0 if figures.ok else 1
 
 

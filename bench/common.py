@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import os
 import re
@@ -20,7 +21,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -220,6 +221,13 @@ def worker_process(settings: Settings) -> Iterator[WorkerProcess]:
 
 
 # --------------------------------------------------------------------------- statistics
+
+
+def publish(text: str, figures: Any, json_path: Path | None) -> None:
+    """The report on stdout and, when asked, the figures as JSON."""
+    print(text)
+    if json_path:
+        json_path.write_text(json.dumps(asdict(figures), ensure_ascii=False, indent=2) + "\n")
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:

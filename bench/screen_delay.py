@@ -35,7 +35,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ from bench.common import (
     isolated,
     machine,
     ms,
+    publish,
     ratio,
     run_dir,
     say,
@@ -344,9 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         say("interrupted: browser, worker and topics cleaned up")
         return 130
-    print(report(figures))
-    if args.json:
-        args.json.write_text(json.dumps(asdict(figures), ensure_ascii=False, indent=2) + "\n")
+    publish(report(figures), figures, args.json)
     return 0 if figures.ok else 1
 
 

@@ -25,7 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -39,6 +39,7 @@ from bench.common import (
     interrupt_on_sigterm,
     isolated,
     machine,
+    publish,
     ratio,
     run_dir,
     say,
@@ -303,9 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         say("interrupted: worker and topics cleaned up")
         return 130
     figures = summarise(len(month), started, generate_s, args.batch_size or base.batch_size, runs)
-    print(report(figures))
-    if args.json:
-        args.json.write_text(json.dumps(asdict(figures), ensure_ascii=False, indent=2) + "\n")
+    publish(report(figures), figures, args.json)
     return 0
 
 
