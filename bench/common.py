@@ -31,6 +31,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from deploy import kafka
 from deploy import worker as deploy_worker
 from hotline.client import worker_get
+from hotline.replay import behind, sunk_offsets
 from hotline.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -128,12 +129,11 @@ async def wait_sunk_async(
     """:func:`hotline.replay.wait_until_sunk` without blocking the event loop (nor its shutdown on Ctrl-C)."""
     deadline = time.monotonic() + timeout
     while True:
-        status = await asyncio.to_thread(worker_get, settings, "/offsets", 10)
-        sunk = {(t, p): o for t, p, o in status["offsets"]}
-        if all(sunk.get(tp, -1) >= o for tp, o in expected.items()):
+        missing = behind(expected, await asyncio.to_thread(sunk_offsets, settings))
+        if not missing:
             return
         if time.monotonic() > deadline:
-            raise TimeoutError(f"worker has not sunk everything after {timeout:.0f}s")
+            raise TimeoutError(f"worker has not sunk everything after {timeout:.0f}s: {missing}")
         await asyncio.sleep(poll_s)
 
 

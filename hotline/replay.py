@@ -82,6 +82,16 @@ async def produce(
     return last
 
 
+def behind(expected: dict[tuple[str, int], int], sunk: dict[tuple[str, int], int]) -> dict[str, str]:
+    """The partitions ClickHouse has not caught up on, as ``topic[p]: sunk/expected``."""
+    return {f"{t}[{p}]": f"{sunk.get((t, p), -1)}/{o}" for (t, p), o in expected.items() if sunk.get((t, p), -1) < o}
+
+
+def sunk_offsets(settings: Settings) -> dict[tuple[str, int], int]:
+    """The last offset per partition that the worker's ClickHouse holds."""
+    return {(t, p): o for t, p, o in worker_get(settings, "/offsets")["offsets"]}
+
+
 def wait_until_sunk(
     expected: dict[tuple[str, int], int],
     settings: Settings,
@@ -93,20 +103,16 @@ def wait_until_sunk(
     total = sum(o + 1 for o in expected.values())
     while True:
         try:
-            status = worker_get(settings, "/offsets")
+            sunk = sunk_offsets(settings)
         except OSError as exc:
             raise RuntimeError(
                 f"no worker answers at {settings.web_url} ({exc}); start it with `hotline worker`"
             ) from exc
-        sunk = {(t, p): o for t, p, o in status["offsets"]}
-        done = sum(min(sunk.get(tp, -1), o) + 1 for tp, o in expected.items())
         if progress:
-            progress(done, total)
-        if all(sunk.get(tp, -1) >= o for tp, o in expected.items()):
+            progress(sum(min(sunk.get(tp, -1), o) + 1 for tp, o in expected.items()), total)
+        missing = behind(expected, sunk)
+        if not missing:
             return
         if time.monotonic() > deadline:
-            missing = {
-                f"{t}[{p}]": f"{sunk.get((t, p), -1)}/{o}" for (t, p), o in expected.items() if sunk.get((t, p), -1) < o
-            }
             raise TimeoutError(f"worker has not sunk everything after {timeout:.0f}s: {missing}")
         time.sleep(0.5)
