@@ -24,6 +24,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from reports.bulletin import Queryable, rate
+from reports.queries import LATEST_DISPATCH
 from schemas.registry import Registry
 from streams.deadlines import TZ
 
@@ -55,9 +56,7 @@ SELECT final_unit,
 FROM (
     SELECT order_id,
            fromUnixTimestamp64Milli(toInt64(%(now_ms)s), 'Asia/Shanghai') AS now_,
-           maxIf(occurred_at, type = 'order.dispatched') AS last_dispatch,
-           argMaxIf(unit_id, occurred_at, type = 'order.dispatched') AS final_unit,
-           argMaxIf(assumeNotNull(due_at), occurred_at, type = 'order.dispatched') AS due,
+           {LATEST_DISPATCH},
            arrayExists(t -> t >= last_dispatch, groupArrayIf(occurred_at, type = 'order.completed')) AS done
     FROM {db}.events FINAL
     WHERE type IN ('order.dispatched', 'order.completed')
@@ -67,7 +66,7 @@ FROM (
 )
 WHERE NOT done
 GROUP BY final_unit
-"""
+""".replace("{LATEST_DISPATCH}", LATEST_DISPATCH)
 
 # Months with any event, before the current one: their bulletins are final.
 CLOSED_MONTHS = """

@@ -7,6 +7,12 @@ event columns count events by their own month and unit.
 
 from __future__ import annotations
 
+# An order's latest dispatch decides its unit and deadline (used per order_id, over
+# its dispatch and completion events); the bulletin and the live monitor share it.
+LATEST_DISPATCH = """maxIf(occurred_at, type = 'order.dispatched') AS last_dispatch,
+           argMaxIf(unit_id, occurred_at, type = 'order.dispatched') AS final_unit,
+           argMaxIf(assumeNotNull(due_at), occurred_at, type = 'order.dispatched') AS due"""
+
 ORDER_COLUMNS = """
 SELECT final_unit,
        count() AS dispatched,
@@ -16,9 +22,7 @@ SELECT final_unit,
 FROM (
     SELECT order_id,
            minIf(occurred_at, type = 'order.dispatched') AS first_dispatch,
-           maxIf(occurred_at, type = 'order.dispatched') AS last_dispatch,
-           argMaxIf(unit_id, occurred_at, type = 'order.dispatched') AS final_unit,
-           argMaxIf(assumeNotNull(due_at), occurred_at, type = 'order.dispatched') AS due,
+           {LATEST_DISPATCH},
            arraySort(arrayFilter(t -> t >= last_dispatch,
                      groupArrayIf(occurred_at, type = 'order.completed'))) AS completions,
            length(completions) > 0 AS done,
@@ -30,7 +34,7 @@ FROM (
 )
 WHERE toYYYYMM(first_dispatch) = %(month)s
 GROUP BY final_unit
-"""
+""".replace("{LATEST_DISPATCH}", LATEST_DISPATCH)
 
 EVENT_COLUMNS = """
 SELECT unit_id,
