@@ -8,14 +8,39 @@ silently wrong figure.
 from __future__ import annotations
 
 import json
+import unicodedata
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 SCHEMA_PATH = Path(__file__).with_name("contract-v1.schema.json")
 
+# What storage and date arithmetic can hold: ClickHouse ``Date`` ends in 2149, Python's
+# datetime in year 9999, the holiday calendar covers a few years. Events outside these
+# years are refused at the door, so no later step can overflow on them.
+FIRST_YEAR, LAST_YEAR = 2000, 2099
+# A contract event is well under 2 KiB; anything this large is not one (and re-sending it
+# whole to the dead-letter topic would exceed the producer's request size).
+MAX_RECORD_BYTES = 64 * 1024
+REASON_LIMIT = 1000  # characters of a dead-letter reason
+
+
+def _within_years(value: datetime) -> datetime:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"year {value.year} is outside {FIRST_YEAR}-{LAST_YEAR}")
+    return value
+
+
 Id = Annotated[str, Field(min_length=1, max_length=64)]
+Timestamp = Annotated[
+    AwareDatetime,
+    AfterValidator(_within_years),
+    Field(description=f"RFC 3339 date-time with its UTC offset, in the years {FIRST_YEAR}-{LAST_YEAR}"),
+]
+# The integer 1: strict, so neither ``1.0`` nor ``true`` passes for it.
+SchemaVersion = Annotated[int, Field(strict=True, ge=1, le=1, json_schema_extra={"const": 1})]
 CallType = Literal["complaint", "help", "suggestion", "consultation", "other"]
 Method = Literal["phone", "written"]
 Outcome = Literal["satisfied", "unsatisfied", "unreached"]
@@ -25,8 +50,8 @@ class _Event(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
     event_id: Id
-    occurred_at: AwareDatetime
-    schema_version: Literal[1] = 1
+    occurred_at: Timestamp
+    schema_version: SchemaVersion = 1
 
 
 class Caller(BaseModel):
@@ -64,7 +89,7 @@ class OrderDispatched(_OrderEvent):
     type: Literal["order.dispatched"] = "order.dispatched"
     order_type: CallType
     category: Annotated[str, Field(min_length=1, max_length=64)]
-    due_at: AwareDatetime | None = None
+    due_at: Timestamp | None = None
     call_id: Id | None = None
 
 
@@ -98,8 +123,8 @@ class _Alert(_Event):
     alert_id: Id
     order_id: Id
     unit_id: Id
-    due_at: AwareDatetime
-    emitted_at: AwareDatetime
+    due_at: Timestamp
+    emitted_at: Timestamp
 
 
 class AlertDueSoon(_Alert):
@@ -119,33 +144,53 @@ EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 
 class InvalidEvent(ValueError):
-    """A record that cannot become an :data:`Event`; ``reason`` is for the dead-letter topic."""
+    """A record that cannot become an :data:`Event`; ``reason`` is for the dead-letter topic.
+
+    The reason is made printable here, once: it often quotes the input, and it goes to
+    logs, Kafka headers and ClickHouse, none of which should carry raw control characters.
+    """
 
     def __init__(self, reason: str) -> None:
+        reason = printable(reason, REASON_LIMIT)
         super().__init__(reason)
         self.reason = reason
+
+
+def printable(text: str, limit: int | None = None) -> str:
+    """``text`` with control and line-separator characters escaped, cut to ``limit`` characters."""
+    out = "".join(
+        ch if ch == " " or unicodedata.category(ch)[0] not in "CZ" else ch.encode("unicode_escape").decode("ascii")
+        for ch in (text if limit is None else text[: limit + 1])
+    )
+    return out if limit is None or len(out) <= limit else out[: limit - 1] + "…"
 
 
 def _describe(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors(include_url=False):
         loc = ".".join(str(p) for p in err["loc"]) or "<record>"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
+        if err["type"] == "json_invalid":
+            parts.append(f"not JSON: {err['msg']}")
+        elif err["type"] == "dict_type" and not err["loc"]:
+            parts.append("not a JSON object")
+        elif err["loc"][-1:] == ("schema_version",):
+            parts.append(f"unsupported schema_version {err.get('input')!r} (this build reads the integer 1)")
+        else:
+            parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(dict.fromkeys(parts))
 
 
 def parse_event(raw: bytes | str) -> Event:
-    """Decode one Kafka record value; raise :class:`InvalidEvent` with a readable reason."""
+    """Decode one Kafka record value; raise :class:`InvalidEvent` with a readable reason.
+
+    One pass of pydantic's JSON parser: it refuses bad UTF-8 and nesting deeper than its
+    recursion limit with a ValidationError, where ``json.loads`` raised RecursionError.
+    """
+    data = raw if isinstance(raw, bytes) else raw.encode("utf-8", errors="surrogateescape")
+    if len(data) > MAX_RECORD_BYTES:
+        raise InvalidEvent(f"record of {len(data)} bytes exceeds the limit of {MAX_RECORD_BYTES}")
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidEvent(f"not JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidEvent(f"not a JSON object: {type(data).__name__}")
-    if data.get("schema_version", 1) != 1:
-        raise InvalidEvent(f"unsupported schema_version {data.get('schema_version')!r} (this build reads 1)")
-    try:
-        return EVENT_ADAPTER.validate_json(raw if isinstance(raw, bytes) else raw.encode(), strict=True)
+        return EVENT_ADAPTER.validate_json(data, strict=True)
     except ValidationError as exc:
         raise InvalidEvent(_describe(exc)) from exc
 

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from hotline.settings import Settings
+from schemas.events import FIRST_YEAR, LAST_YEAR
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +50,7 @@ EVENT_COLUMNS = [
     "source_offset",
 ]
 
-MIGRATIONS: list[str] = [
-    "CREATE DATABASE IF NOT EXISTS {db}",
-    """CREATE TABLE IF NOT EXISTS {db}.events (
+EVENTS_DDL = """CREATE TABLE IF NOT EXISTS {db}.events (
         event_id String,
         type LowCardinality(String),
         occurred_at DateTime64(3, 'Asia/Shanghai'),
@@ -75,7 +75,15 @@ MIGRATIONS: list[str] = [
         source_partition Int32,
         source_offset Int64,
         ingested_at DateTime64(3, 'Asia/Shanghai') DEFAULT now64(3)
-    ) ENGINE = ReplacingMergeTree ORDER BY event_id""",
+    ) ENGINE = ReplacingMergeTree ORDER BY event_id"""
+
+DEADLETTER_COLUMNS = ["source_topic", "source_partition", "source_offset", "error", "raw", "key", "occurred_at"]
+
+MIGRATIONS: list[str] = [
+    "CREATE DATABASE IF NOT EXISTS {db}",
+    EVENTS_DDL,
+    # ``raw`` holds a redacted copy (see :func:`redact`); the original bytes stay only in the
+    # dead-letter topic, bounded by its retention.
     """CREATE TABLE IF NOT EXISTS {db}.deadletter (
         source_topic LowCardinality(String),
         source_partition Int32,
@@ -84,6 +92,10 @@ MIGRATIONS: list[str] = [
         raw String,
         received_at DateTime64(3, 'Asia/Shanghai') DEFAULT now64(3)
     ) ENGINE = ReplacingMergeTree ORDER BY (source_topic, source_partition, source_offset)""",
+    "ALTER TABLE {db}.deadletter ADD COLUMN IF NOT EXISTS key String DEFAULT ''",
+    "ALTER TABLE {db}.deadletter ADD COLUMN IF NOT EXISTS occurred_at Nullable(DateTime64(3, 'Asia/Shanghai'))",
+    # The progress ledger: per source partition, the last offset processed with every offset
+    # before it. The truth on restart and rebalance (not the consumer group's commits).
     """CREATE TABLE IF NOT EXISTS {db}.sink_offsets (
         source_topic LowCardinality(String),
         source_partition Int32,
@@ -97,6 +109,8 @@ MIGRATIONS: list[str] = [
         value Int8
     ) ENGINE = ReplacingMergeTree ORDER BY (unit_id, day, metric, event_id, value)""",
 ]
+
+TABLES = ("events", "deadletter", "sink_offsets", "unit_counters")
 
 
 @dataclass(frozen=True)
@@ -112,21 +126,34 @@ class CounterDelta:
 
 @dataclass(frozen=True)
 class DeadLetter:
+    """A record that did not become counted events, with why; ``raw`` is the original bytes."""
+
     source_topic: str
     source_partition: int
     source_offset: int
     error: str
     raw: bytes
+    key: bytes | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()  # extra context, e.g. the coordinates of a conflict
 
 
 @dataclass
 class Batch:
-    """What one stream batch hands to the sink; written together, in one call."""
+    """The rows one stream batch hands to the sink; written together, in one call."""
 
-    events: list[dict[str, Any]]
-    counters: list[CounterDelta]
-    deadletters: list[DeadLetter]
-    offsets: dict[tuple[str, int], int]
+    events: list[dict[str, Any]] = field(default_factory=list)
+    counters: list[CounterDelta] = field(default_factory=list)
+    deadletters: list[DeadLetter] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the events table holds under an event id: its content and where it came from."""
+
+    payload: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
 
 
 def connect(settings: Settings) -> Client:
@@ -154,7 +181,11 @@ class ClickHouseSink:
                 self.client.command(statement.replace("{db}", self.db))
 
     def write(self, batch: Batch) -> None:
-        """Idempotent: the same batch written again leaves every table unchanged."""
+        """Idempotent: the same batch written again leaves every table unchanged.
+
+        Progress is not written here: the caller records it with :meth:`record_progress`
+        once everything the batch produced (the order table's changelog too) is durable.
+        """
         with self._lock:
             if batch.events:
                 rows = [[row.get(c) for c in EVENT_COLUMNS] for row in batch.events]
@@ -168,25 +199,45 @@ class ClickHouseSink:
             if batch.deadletters:
                 self.client.insert(
                     f"{self.db}.deadletter",
-                    [
-                        [
-                            d.source_topic,
-                            d.source_partition,
-                            d.source_offset,
-                            d.error,
-                            d.raw.decode("utf-8", errors="replace"),
-                        ]
-                        for d in batch.deadletters
-                    ],
-                    column_names=["source_topic", "source_partition", "source_offset", "error", "raw"],
+                    [_deadletter_row(d) for d in batch.deadletters],
+                    column_names=DEADLETTER_COLUMNS,
                 )
-            # Offsets last: a reader that sees an offset sees everything before it.
-            if batch.offsets:
-                self.client.insert(
-                    f"{self.db}.sink_offsets",
-                    [[t, p, o] for (t, p), o in batch.offsets.items()],
-                    column_names=["source_topic", "source_partition", "source_offset"],
-                )
+
+    def record_progress(self, offsets: dict[tuple[str, int], int]) -> None:
+        """Advance the ledger: every offset up to these, per partition, is processed and stored."""
+        if not offsets:
+            return
+        with self._lock:
+            self.client.insert(
+                f"{self.db}.sink_offsets",
+                [[t, p, o] for (t, p), o in offsets.items()],
+                column_names=["source_topic", "source_partition", "source_offset"],
+            )
+
+    def stored(self, event_ids: list[str]) -> dict[str, Stored]:
+        """What the events table already holds under these ids: one primary-key lookup per batch."""
+        if not event_ids:
+            return {}
+        rows = self.query_rows(
+            "SELECT event_id, any(payload) AS payload, any(source_topic) AS source_topic, "
+            "any(source_partition) AS source_partition, any(source_offset) AS source_offset "
+            "FROM {db}.events WHERE event_id IN %(ids)s GROUP BY event_id",
+            {"ids": list(set(event_ids))},
+        )
+        return {
+            r["event_id"]: Stored(r["payload"], r["source_topic"], int(r["source_partition"]), int(r["source_offset"]))
+            for r in rows
+        }
+
+    def healthy(self) -> bool:
+        """Every table answers a trivial query: a failed write is then the rows', not the store's."""
+        try:
+            with self._lock:
+                for table in TABLES:
+                    self.client.query(f"SELECT 1 FROM {self.db}.{table} LIMIT 0")
+        except Exception:
+            return False
+        return True
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -194,7 +245,14 @@ class ClickHouseSink:
                 tuple(r) for r in self.client.query(sql.replace("{db}", self.db), parameters=parameters).result_rows
             ]
 
+    def query_rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Rows as dicts, read by column name."""
+        with self._lock:
+            result = self.client.query(sql.replace("{db}", self.db), parameters=parameters)
+            return [dict(zip(result.column_names, r, strict=True)) for r in result.result_rows]
+
     def sunk_offsets(self) -> dict[tuple[str, int], int]:
+        """The ledger: per partition, the last offset processed with every one before it."""
         rows = self.query(
             "SELECT source_topic, source_partition, max(source_offset) FROM {db}.sink_offsets "
             "GROUP BY source_topic, source_partition"
@@ -218,6 +276,53 @@ class ClickHouseSink:
     def close(self) -> None:
         with self._lock:
             self.client.close()
+
+
+def _deadletter_row(dead: DeadLetter) -> list[Any]:
+    redacted, occurred_at = redact(dead.raw)
+    key = redact_text(dead.key.decode("utf-8", errors="replace")) if dead.key else ""
+    return [dead.source_topic, dead.source_partition, dead.source_offset, dead.error, redacted, key, occurred_at]
+
+
+# A run of 7 or more digits, spaces and hyphens allowed between them (a phone number, with
+# or without area code or +86), unless it is an ISO date or timestamp (kept: group 1); and
+# the text of a "caller"/"phone"/"name" member of a record that is not valid JSON.
+_DIGITS = re.compile(r"(\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?)|(\+?\d(?:[\s-]?\d){6,})")
+_PERSONAL_MEMBER = re.compile(r'"(caller|phone|name)"\s*:\s*(\{[^{}]*\}|"(?:[^"\\]|\\.)*"|[^,}\]]*)', re.IGNORECASE)
+REDACTED_CHARS = 4096  # of a dead letter kept in ClickHouse; the topic keeps the whole record
+
+
+def redact_text(text: str) -> str:
+    """Mask what could be personal in text we cannot parse: phone-like digit runs, caller members."""
+    text = _PERSONAL_MEMBER.sub(lambda m: f'"{m.group(1)}":"***"', text)
+    return _DIGITS.sub(lambda m: m.group(1) or "*" * len(m.group(0)), text)
+
+
+def redact(raw: bytes) -> tuple[str, datetime | None]:
+    """The dead letter's copy for ClickHouse, and its event time when the record has one.
+
+    A record that parses loses its ``caller``; one that does not gets phone-like digit runs
+    and caller members masked. Either way at most :data:`REDACTED_CHARS` characters are kept.
+    """
+    text = raw[: REDACTED_CHARS * 4].decode("utf-8", errors="replace")
+    occurred_at: datetime | None = None
+    try:
+        data = json.loads(raw) if len(raw) <= REDACTED_CHARS * 4 else None
+    except (ValueError, RecursionError):
+        data = None
+    if isinstance(data, dict):
+        occurred_at = _timestamp(data.get("occurred_at"))
+        text = strip_personal(data)
+    return redact_text(text)[:REDACTED_CHARS], occurred_at
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """An aware timestamp within the years storage holds, or None."""
+    try:
+        ts = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return ts if ts.tzinfo is not None and FIRST_YEAR <= ts.year <= LAST_YEAR else None
 
 
 def strip_personal(payload: dict[str, Any]) -> str:

@@ -11,24 +11,40 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import threading
+import time
 from collections import Counter
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
-from faust.types import TP, EventT, StreamT
+from faust.types import TP, ConsumerT, EventT, StreamT
 
 from hotline.settings import Settings
+from schemas.events import Event, InvalidEvent
 from schemas.registry import Registry, default_registry
 from sinks.clickhouse import Batch, ClickHouseSink, DeadLetter
 from streams.alerts import OVERDUE, AlertFeed, AlertScheduler, key_partition
+from streams.deadletters import CONFLICT_HEADER, deadletter_record
 from streams.deadlines import DEFAULT_LIMITS
+from streams.gaps import GapReader
+from streams.ledger import Ledger, last_offsets
 from streams.metrics import Metrics
-from streams.processing import OrderState, Source, apply_order_event, decode, event_row
+from streams.processing import (
+    Folded,
+    Identity,
+    Record,
+    Source,
+    Verdict,
+    apply_order_event,
+    decode,
+    event_row,
+    identify,
+    split_by_source,
+)
 from streams.webhooks import WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -49,6 +65,59 @@ def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | No
     return None
 
 
+CALLS, ORDERS = "calls", "orders"
+
+Positions = Mapping[TP, int]
+
+
+class LedgerApp(faust.App):
+    """A Faust app whose stream partitions start where the ledger says, not where the group committed.
+
+    Faust positions its stream partitions after every assignment through its consumer's
+    ``seek_to_committed`` (in ``perform_seek``), and takes the offsets it returns as the
+    committed baseline for its own acks. ``resume_at`` replaces those offsets with the
+    ledger's, and seeks there, so a partition resumes right after its last contiguous
+    processed offset, whatever the group committed.
+    """
+
+    resume_at: Callable[[Positions], Awaitable[Positions]] | None = None
+
+    def _new_consumer(self) -> ConsumerT:
+        consumer: Any = super()._new_consumer()  # faust's Consumer: seek_to_committed is not in ConsumerT
+        committed = consumer.seek_to_committed
+
+        async def seek_to_ledger() -> Positions:
+            positions = await committed()
+            return await self.resume_at(positions) if self.resume_at else positions
+
+        consumer.seek_to_committed = seek_to_ledger
+        return consumer  # type: ignore[no-any-return]
+
+
+@dataclass
+class StoreHealth:
+    """Whether batches are being stored, for ``/status``: an outage is said, not hidden in a log."""
+
+    ok: bool = True
+    since: float = 0.0
+    attempts: int = 0
+    error: str = ""
+
+    def failing(self, exc: Exception, attempt: int) -> None:
+        if self.ok:
+            self.since = time.time()
+        self.ok, self.attempts = False, attempt
+        self.error = InvalidEvent(f"{type(exc).__name__}: {exc}").reason
+
+    def recovered(self) -> None:
+        self.ok, self.attempts, self.error = True, 0, ""
+
+    def as_json(self) -> dict[str, Any]:
+        if self.ok:
+            return {"ok": True}
+        return {"ok": False, "failing_since": self.since, "attempts": self.attempts, "error": self.error}
+
+
 class Pipeline:
     """One worker's wiring: the app, its topics and table, and the process's only sink."""
 
@@ -62,8 +131,12 @@ class Pipeline:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
         self.metrics = Metrics()
         self.positions: dict[tuple[str, int], int] = {}
+        self.ledger = Ledger()
+        self.gaps = GapReader(settings.kafka_client_options())
+        self.health = StoreHealth()
+        self._batch_lock = asyncio.Lock()
         self._alert_producer: AIOKafkaProducer | None = None
-        self.app = faust.App(
+        self.app = LedgerApp(
             settings.app_id,
             broker=[f"kafka://{b}" for b in settings.kafka_bootstrap.split(",")],
             broker_credentials=broker_credentials(settings),
@@ -72,7 +145,15 @@ class Pipeline:
             topic_replication_factor=settings.replication_factor,
             processing_guarantee="at_least_once",
             web_host=settings.web_host,
+            web_bind=settings.web_host,  # listen where web_url says, not on every interface
             web_port=settings.web_port,
+            # Faust's own pages (/table: order state; /router, /graph, /, /stats, /performance) stay off:
+            # streams/web.py serves only the project's pages, each behind its token rule.
+            web_tables_enabled=False,
+            web_router_enabled=False,
+            web_graph_enabled=False,
+            web_stats_enabled=False,
+            web_metrics_enabled=False,
             web_in_thread=False,
             datadir=str(settings.var_path / "faust"),
             consumer_auto_offset_reset="earliest",
@@ -81,6 +162,7 @@ class Pipeline:
             broker_session_timeout=settings.session_timeout_s,
             broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         )
+        self.app.resume_at = self._resume_at
         self.calls_topic = self._raw_topic(settings.calls_topic)
         self.orders_topic = self._raw_topic(settings.orders_topic)
         self.deadletter_topic = self._raw_topic(settings.deadletter_topic)
@@ -147,59 +229,258 @@ class Pipeline:
         await self.in_sink_thread(lambda: self.sink)
         log.info("sink ready: %s", self.settings.resolved_clickhouse_dsn.split("@")[-1])
 
+    async def _resume_at(self, committed: Positions) -> Positions:
+        """Each assigned source partition resumes right after the ledger's last processed offset."""
+        sources = {self.settings.calls_topic, self.settings.orders_topic}
+        assigned = [tp for tp in self.app.consumer.assignment() if tp.topic in sources]
+        if not assigned:
+            return committed
+        stored = await self.in_sink_thread(self.sink.sunk_offsets)
+        self.ledger.load(stored, [(tp.topic, tp.partition) for tp in assigned])
+        positions = dict(committed)
+        for tp in assigned:
+            offset = self.ledger.next_offset[(tp.topic, tp.partition)]
+            if committed.get(tp) != offset:
+                log.info(
+                    "%s[%d]: resuming at ledger offset %d (group committed %s)",
+                    tp.topic,
+                    tp.partition,
+                    offset,
+                    committed.get(tp),
+                )
+            await self.app.consumer.seek(tp, offset)
+            positions[tp] = offset
+        return positions
+
     # -- agents -------------------------------------------------------------------------
     async def _calls_agent(self, stream: StreamT[bytes]) -> None:
         async for events in stream.take_events(  # type: ignore[attr-defined]  # faust-streaming API, not in StreamT
             self.settings.batch_size, within=self.settings.batch_within_s
         ):
-            await _or_exit(self.process_calls(events))
+            await self.process([_record(ev) for ev in events], CALLS)
 
     async def _orders_agent(self, stream: StreamT[bytes]) -> None:
         async for events in stream.take_events(  # type: ignore[attr-defined]  # faust-streaming API, not in StreamT
             self.settings.batch_size, within=self.settings.batch_within_s
         ):
-            await _or_exit(self.process_orders(events))
+            await self.process([_record(ev) for ev in events], ORDERS)
 
-    async def process_calls(self, events: Sequence[EventT]) -> Batch:
-        batch = Batch([], [], [], {})
-        for ev in events:
-            source = _source(ev)
-            decoded = decode(ev.message.value, source, self.registry, ("call.",))
-            if isinstance(decoded, DeadLetter):
-                batch.deadletters.append(decoded)
-            else:
-                batch.events.append(event_row(decoded, source))
-            _checkpoint(batch, source)
-        await self._commit(batch, events)
-        return batch
+    async def process(self, records: list[Record], kind: str) -> Folded | None:
+        """Process one delivered batch until it is stored; never raises for a record's content.
 
-    async def process_orders(self, events: Sequence[EventT]) -> Batch:
-        batch = Batch([], [], [], {})
-        changed: dict[str, OrderState] = {}
-        for ev in events:
-            source = _source(ev)
-            decoded = decode(ev.message.value, source, self.registry, ("order.",))
-            _checkpoint(batch, source)
-            if isinstance(decoded, DeadLetter):
-                batch.deadletters.append(decoded)
-                continue
-            order_id = str(decoded.order_id)  # type: ignore[union-attr]  # decode() checked the topic
-            state = changed[order_id] if order_id in changed else self.orders.get(order_id)
-            step = apply_order_event(state, decoded, source, self.limits)
-            if step.duplicate:
-                self.metrics.duplicates.inc()
-                log.debug("duplicate %s of order %s at %s", decoded.event_id, order_id, source)
-                continue
-            changed[order_id] = step.state
-            if step.row is not None:
-                batch.events.append(step.row)
-            batch.counters.extend(step.counters)
-        await self._commit(batch, events)
-        # One table write per order per batch, after the sink holds the batch.
-        for order_id, state in changed.items():
+        Returns once the batch's events, counters, dead letters, order states and progress
+        are durable, so Faust may ack it. Only an outage of ClickHouse or Kafka keeps it
+        here, retried with backoff and shown on ``/status`` and ``/metrics``.
+        """
+        attempt = 0
+        async with self._batch_lock:  # one batch at a time: identity checks see every earlier write
+            while True:
+                try:
+                    folded = await self._process_once(records, kind)
+                except Exception as exc:
+                    attempt += 1
+                    await self._back_off(exc, attempt)
+                    continue
+                if attempt:
+                    self.health.recovered()
+                    self.metrics.store_up.set(1)
+                return folded
+
+    async def _process_once(self, delivered: list[Record], kind: str) -> Folded | None:
+        records = await self._admit(delivered)
+        if not records:
+            return None
+        folded = await self._store(records, kind)
+        # Order states after the sink holds the batch, one table write per order, and their
+        # changelog flushed before the ledger moves: a crash in between replays the batch,
+        # and the states' seen-ids make that replay a no-op.
+        for order_id, state in folded.orders.items():
             self.orders[order_id] = state
+        if folded.orders:
+            await self.flush_changelog()
+        progress = last_offsets(records)
+        await self.in_sink_thread(self.sink.record_progress, progress)
+        self.ledger.advance(progress)
+        self.positions.update(progress)
+        for order_id, state in folded.orders.items():
             self.scheduler.schedule(order_id, state)
-        return batch
+        self._observe(records, folded)
+        return folded
+
+    async def flush_changelog(self) -> None:
+        """Wait until the order table's changelog records are acknowledged by Kafka."""
+        await self.app.producer.flush()
+
+    async def _admit(self, delivered: list[Record]) -> list[Record]:
+        """What the ledger has not seen, in offset order, with any skipped offsets read back in."""
+        unknown = {(r.source.topic, r.source.partition) for r in delivered} - set(self.ledger.next_offset)
+        if unknown:
+            self.ledger.load(await self.in_sink_thread(self.sink.sunk_offsets), unknown)
+        admitted = self.ledger.admit(delivered)
+        records = list(admitted.records)
+        for gap in admitted.gaps:
+            self.metrics.gaps.labels(gap.topic).inc(gap.end - gap.start)
+            records.extend(await self.gaps.read(gap))
+        return sorted(records, key=lambda r: (r.source.topic, r.source.partition, r.source.offset))
+
+    async def _store(self, records: list[Record], kind: str) -> Folded:
+        """Fold and write; a record the store refuses is dead-lettered and the batch folded again."""
+        prefix = ("call.",) if kind == CALLS else ("order.",)
+        decoded = {r.source: decode(r.value, r.source, self.registry, prefix) for r in records if r.value is not None}
+        events = [(source, d) for source, d in decoded.items() if not isinstance(d, DeadLetter)]
+        stored = await self.in_sink_thread(self.sink.stored, [e.event_id for _, e in events])
+        identities = identify(events, stored)
+        refused: dict[Source, DeadLetter] = {}
+        sent: set[Source] = set()
+        while True:
+            folded = self._fold(records, decoded, identities, refused, kind)
+            await self._send_deadletters([d for d in folded.batch.deadletters if _source_of(d) not in sent])
+            sent.update(_source_of(d) for d in folded.batch.deadletters)
+            try:
+                with self.metrics.sink_latency.time():
+                    await self.in_sink_thread(self.sink.write, folded.batch)
+                return folded
+            except Exception as exc:
+                culprits = await self.in_sink_thread(self._culprits, folded.batch, records, exc)
+                refused.update(culprits)
+
+    def _fold(
+        self,
+        records: list[Record],
+        decoded: dict[Source, Event | DeadLetter],
+        identities: dict[Source, Identity],
+        refused: dict[Source, DeadLetter],
+        kind: str,
+    ) -> Folded:
+        """The batch's rows and order states; each record's failure is that record's dead letter."""
+        folded = Folded(Batch())
+        for record in records:
+            source = record.source
+            try:
+                dead = self._dead_letter_of(record, decoded, identities, refused)
+                if dead is not None:
+                    folded.batch.deadletters.append(dead)
+                    continue
+                event = decoded[source]
+                assert not isinstance(event, DeadLetter)
+                identity = identities[source]
+                if identity.verdict is Verdict.DUPLICATE:
+                    folded.duplicates += 1
+                    continue
+                if kind == CALLS:
+                    folded.batch.events.append(event_row(event, source))
+                else:
+                    self._fold_order(folded, event, source, replay=identity.verdict is Verdict.REPLAY)
+            except Exception as exc:  # a rule that cannot take this record: it, not the city, stops
+                reason = InvalidEvent(f"could not process: {type(exc).__name__}: {exc}").reason
+                folded.batch.deadletters.append(_dead(record, reason))
+        return folded
+
+    def _dead_letter_of(
+        self,
+        record: Record,
+        decoded: dict[Source, Event | DeadLetter],
+        identities: dict[Source, Identity],
+        refused: dict[Source, DeadLetter],
+    ) -> DeadLetter | None:
+        source = record.source
+        if record.unreadable_from is not None:
+            first, last = record.unreadable_from, source.offset
+            return _dead(
+                record,
+                f"offsets {first}-{last} ({last - first + 1}) cannot be read from Kafka any more "
+                "(deleted by retention, or transaction markers): not processed",
+            )
+        if source in refused:
+            return refused[source]
+        event = decoded[source]
+        if isinstance(event, DeadLetter):
+            return DeadLetter(**{**event.__dict__, "key": record.key})
+        identity = identities[source]
+        if identity.verdict is Verdict.CONFLICT:
+            other = identity.other
+            assert other is not None
+            return _dead(
+                record,
+                f"event_id {event.event_id!r} already names another event, first read at {other}: "
+                "an event id must name one event",
+                conflict_with=other,
+            )
+        return None
+
+    def _fold_order(self, folded: Folded, event: Event, source: Source, replay: bool) -> None:
+        order_id = str(event.order_id)  # type: ignore[union-attr]  # decode() checked the topic
+        state = folded.orders[order_id] if order_id in folded.orders else self.orders.get(order_id)
+        step = apply_order_event(state, event, source, self.limits)
+        if step.duplicate:
+            # Already in the order's state: a replay after a crash, or the same event again.
+            if not replay:
+                folded.duplicates += 1
+            log.debug("order %s already holds event %s (%s)", order_id, event.event_id, source)
+            return
+        folded.orders[order_id] = step.state
+        if step.row is not None:
+            folded.batch.events.append(step.row)
+        folded.batch.counters.extend(step.counters)
+
+    def _culprits(self, batch: Batch, records: list[Record], exc: Exception) -> dict[Source, DeadLetter]:
+        """Which records the store refuses, written one by one; re-raise if the store itself is down."""
+        if not self.sink.healthy():
+            raise exc
+        raw = {r.source: r for r in records}
+        culprits: dict[Source, DeadLetter] = {}
+        for source, part in split_by_source(batch).items():
+            try:
+                self.sink.write(part)
+            except Exception as one:
+                reason = InvalidEvent(f"could not store: {type(one).__name__}: {one}").reason
+                culprits[source] = _dead(raw[source], reason)
+        log.warning("batch refused by the store (%s); dead-lettering %d record(s)", type(exc).__name__, len(culprits))
+        return culprits
+
+    async def _back_off(self, exc: Exception, attempt: int) -> None:
+        """An outage, not a record: wait (0.5 s doubling to 30 s), say so, and try the batch again."""
+        delay = min(30.0, 0.5 * 2 ** min(attempt - 1, 6))
+        self.health.failing(exc, attempt)
+        self.metrics.store_up.set(0)
+        self.metrics.store_retries.inc()
+        log.warning("batch not stored (attempt %d: %s: %s); retrying in %.1fs", attempt, type(exc).__name__, exc, delay)
+        await asyncio.sleep(delay)
+
+    async def _send_deadletters(self, letters: list[DeadLetter]) -> None:
+        """Each to the dead-letter topic, delivered before the batch is stored (at least once)."""
+        deliveries = []
+        for dead in letters:
+            value, headers = deadletter_record(dead)
+            deliveries.append(await self.deadletter_topic.send(key=dead.key, value=value, headers=headers))
+        for delivery in deliveries:
+            if delivery is not None:
+                await delivery
+
+    def _observe(self, records: list[Record], folded: Folded) -> None:
+        """Metrics and one log line per batch, naming its offset ranges."""
+        topic = records[0].source.topic
+        self.metrics.events.labels(topic).inc(len(records))
+        self.metrics.duplicates.labels(topic).inc(folded.duplicates)
+        for dead in folded.batch.deadletters:
+            self.metrics.deadletters.labels(dead.source_topic).inc()
+            if dict(dead.headers).get(CONFLICT_HEADER):
+                self.metrics.conflicts.labels(dead.source_topic).inc()
+            log.warning(
+                "dead letter %s[%s]@%s: %s", dead.source_topic, dead.source_partition, dead.source_offset, dead.error
+            )
+        for record in records:
+            if record.unreadable_from is not None:
+                self.metrics.unreadable.labels(topic).inc(record.source.offset - record.unreadable_from + 1)
+        log.info(
+            "sank %d records (%d events, %d counters, %d dead letters, %d duplicates) from %s",
+            len(records),
+            len(folded.batch.events),
+            len(folded.batch.counters),
+            len(folded.batch.deadletters),
+            folded.duplicates,
+            _ranges(records),
+        )
 
     async def _update_lag(self) -> None:
         """Consumer lag per topic: the broker's high-water mark minus what this worker has sunk."""
@@ -246,56 +527,14 @@ class Pipeline:
         delivery.add_done_callback(_log_failed_alert)
         self.webhooks.offer(json.loads(value))
 
-    async def _commit(self, batch: Batch, events: Sequence[EventT]) -> None:
-        with self.metrics.sink_latency.time():
-            await self.in_sink_thread(self.sink.write, batch)
-        self.positions.update(batch.offsets)
-        for (topic, _), count in Counter((ev.message.topic, 0) for ev in events).items():
-            self.metrics.events.labels(topic).inc(count)
-        for dead in batch.deadletters:
-            self.metrics.deadletters.labels(dead.source_topic).inc()
-            log.warning(
-                "dead letter %s[%s]@%s: %s", dead.source_topic, dead.source_partition, dead.source_offset, dead.error
-            )
-            await self.deadletter_topic.send(
-                key=None,
-                value=dead.raw,
-                headers={
-                    "hotline.error": dead.error.encode(),
-                    "hotline.source.topic": dead.source_topic.encode(),
-                    "hotline.source.partition": str(dead.source_partition).encode(),
-                    "hotline.source.offset": str(dead.source_offset).encode(),
-                },
-            )
-        if events:
-            log.info(
-                "sank %d records (%d events, %d counters, %d dead letters) from %s",
-                len(events),
-                len(batch.events),
-                len(batch.counters),
-                len(batch.deadletters),
-                _ranges(events),
-            )
 
-
-async def _or_exit(batch: Coroutine[Any, Any, Batch]) -> None:
-    """A batch that fails must not be acked: Faust's ``take_events`` acks in a ``finally``, and a
-    restarted agent would go on past it. Exiting at once leaves its offsets uncommitted, so the
-    restarted worker (systemd, the supervisor) reads the batch again."""
-    try:
-        await batch
-    except Exception:
-        log.critical("batch failed; exiting so that it is not acknowledged", exc_info=True)
-        logging.shutdown()
-        os._exit(70)
-
-
-def _ranges(events: Sequence[EventT]) -> str:
+def _ranges(records: Sequence[Record]) -> str:
     """``topic[partition] first-last`` of a batch: where to look when a figure is questioned."""
     spans: dict[tuple[str, int], list[int]] = {}
-    for ev in events:
-        span = spans.setdefault((ev.message.topic, ev.message.partition), [ev.message.offset, ev.message.offset])
-        span[0], span[1] = min(span[0], ev.message.offset), max(span[1], ev.message.offset)
+    for r in records:
+        offset = r.source.offset
+        span = spans.setdefault((r.source.topic, r.source.partition), [offset, offset])
+        span[0], span[1] = min(span[0], offset), max(span[1], offset)
     return ", ".join(f"{t}[{p}] {lo}-{hi}" for (t, p), (lo, hi) in sorted(spans.items()))
 
 
@@ -304,10 +543,18 @@ def _log_failed_alert(delivery: asyncio.Future[Any]) -> None:
         log.error("alert not delivered to Kafka: %r", delivery.exception())
 
 
-def _source(ev: EventT) -> Source:
-    return Source(ev.message.topic, ev.message.partition, ev.message.offset)
+def _record(ev: EventT) -> Record:
+    message = ev.message
+    return Record(Source(message.topic, message.partition, message.offset), message.key, message.value)
 
 
-def _checkpoint(batch: Batch, source: Source) -> None:
-    key = (source.topic, source.partition)
-    batch.offsets[key] = max(batch.offsets.get(key, -1), source.offset)
+def _source_of(dead: DeadLetter) -> Source:
+    return Source(dead.source_topic, dead.source_partition, dead.source_offset)
+
+
+def _dead(record: Record, reason: str, conflict_with: Source | None = None) -> DeadLetter:
+    source = record.source
+    headers: tuple[tuple[str, bytes], ...] = ()
+    if conflict_with is not None:
+        headers = ((CONFLICT_HEADER, str(conflict_with).encode()),)
+    return DeadLetter(source.topic, source.partition, source.offset, reason, record.value or b"", record.key, headers)

@@ -16,7 +16,36 @@ class Metrics:
             "hotline_events_processed", "Records consumed and sunk, by topic.", ["topic"], registry=self.registry
         )
         self.duplicates = Counter(
-            "hotline_duplicate_events", "Order events seen before (counted once).", registry=self.registry
+            "hotline_duplicate_events",
+            "Events sent again under the same id with the same content (counted once), by topic.",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.conflicts = Counter(
+            "hotline_event_id_conflicts",
+            "Events whose id already names another event: dead-lettered, by topic.",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.unreadable = Counter(
+            "hotline_unreadable_offsets",
+            "Source offsets Kafka could not return any more (retention): reported, not processed.",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.gaps = Counter(
+            "hotline_offset_gaps",
+            "Offsets the stream skipped and the worker re-read from Kafka, by topic.",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.store_up = Gauge(
+            "hotline_store_up",
+            "1 while ClickHouse and Kafka take the worker's writes; 0 while it retries with backoff.",
+            registry=self.registry,
+        )
+        self.store_retries = Counter(
+            "hotline_store_retries", "Batches retried after an infrastructure failure.", registry=self.registry
         )
         self.deadletters = Counter(
             "hotline_deadlettered_records", "Records sent to the dead-letter topic.", ["topic"], registry=self.registry

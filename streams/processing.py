@@ -7,8 +7,10 @@ the JSON codec.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import Enum
 from typing import Any
 
 from schemas.events import (
@@ -23,7 +25,7 @@ from schemas.events import (
     parse_event,
 )
 from schemas.registry import Registry
-from sinks.clickhouse import CounterDelta, DeadLetter, strip_personal
+from sinks.clickhouse import Batch, CounterDelta, DeadLetter, Stored, strip_personal
 from streams.deadlines import TZ, due_at
 
 OrderState = dict[str, Any]
@@ -37,13 +39,46 @@ class Source:
     partition: int
     offset: int
 
+    def __str__(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One Kafka record as the pipeline sees it, whoever read it (Faust's stream or the gap reader).
+
+    ``unreadable_from`` marks a run of offsets Kafka could not return any more (up to and
+    including ``source.offset``): reported and counted, so the ledger can move past it.
+    """
+
+    source: Source
+    key: bytes | None
+    value: bytes | None
+    unreadable_from: int | None = None
+
+
+class Verdict(Enum):
+    """What an event id means against what is stored and what came earlier in the batch."""
+
+    NEW = "new"
+    REPLAY = "replay"  # this very record was stored before a crash: process it again, idempotently
+    DUPLICATE = "duplicate"  # the same event sent again: counted once, skipped
+    CONFLICT = "conflict"  # another event under the same id: dead-lettered
+
+
+@dataclass(frozen=True)
+class Identity:
+    verdict: Verdict
+    other: Source | None = None  # for a duplicate or a conflict: where the first one came from
+
 
 def local_day(ts: datetime) -> date:
     return ts.astimezone(TZ).date()
 
 
 def decode(raw: bytes | None, source: Source, registry: Registry, expected: tuple[str, ...]) -> Event | DeadLetter:
-    """An event, or the dead letter that says why it is not one."""
+    """An event, or the dead letter that says why it is not one. Never raises: a record's
+    content must not be able to stop the worker, whatever it holds."""
     try:
         if raw is None:
             raise InvalidEvent("empty record (null value)")
@@ -56,6 +91,40 @@ def decode(raw: bytes | None, source: Source, registry: Registry, expected: tupl
         return event
     except InvalidEvent as exc:
         return DeadLetter(source.topic, source.partition, source.offset, exc.reason, raw or b"")
+    except Exception as exc:  # a bug or a limit of a library, triggered by this record alone
+        reason = InvalidEvent(f"could not decode: {type(exc).__name__}: {exc}").reason
+        return DeadLetter(source.topic, source.partition, source.offset, reason, raw or b"")
+
+
+def payload(event: Event) -> str:
+    """The audit copy of an event (no caller): what is stored, and what identity compares."""
+    return strip_personal(event.model_dump(mode="json", exclude_none=True))
+
+
+def identify(events: list[tuple[Source, Event]], stored: Mapping[str, Stored]) -> dict[Source, Identity]:
+    """An event id names one event: classify each against the store and the batch before it.
+
+    The same id with the same content is a duplicate, unless it is the stored record itself
+    (same coordinates: a batch replayed after a crash); with other content it is a conflict.
+    """
+    first: dict[str, tuple[str, Source]] = {
+        event_id: (s.payload, Source(s.source_topic, s.source_partition, s.source_offset))
+        for event_id, s in stored.items()
+    }
+    out: dict[Source, Identity] = {}
+    for source, event in events:
+        content = payload(event)
+        known = first.get(event.event_id)
+        if known is None:
+            first[event.event_id] = (content, source)
+            out[source] = Identity(Verdict.NEW)
+        elif known[1] == source:
+            out[source] = Identity(Verdict.REPLAY)
+        elif known[0] == content:
+            out[source] = Identity(Verdict.DUPLICATE, known[1])
+        else:
+            out[source] = Identity(Verdict.CONFLICT, known[1])
+    return out
 
 
 def event_row(event: Event, source: Source, due: datetime | None = None, due_computed: bool = False) -> dict[str, Any]:
@@ -77,7 +146,7 @@ def event_row(event: Event, source: Source, due: datetime | None = None, due_com
     if due is not None:
         row["due_at"] = due
     row["due_computed"] = due_computed
-    row["payload"] = strip_personal(event.model_dump(mode="json", exclude_none=True))
+    row["payload"] = payload(event)
     row["source_topic"] = source.topic
     row["source_partition"] = source.partition
     row["source_offset"] = source.offset
@@ -176,3 +245,28 @@ def apply_order_event(
         deltas.extend(_delta(unit, day, m, ev.event_id) for m in _event_metrics(ev))
     new["seen"] = seen
     return OrderStep(new, event_row(ev, source, due, computed), deltas)
+
+
+@dataclass
+class Folded:
+    """A batch folded: the rows for the sink, the orders whose state changed, duplicates skipped."""
+
+    batch: Batch
+    orders: dict[str, OrderState] = field(default_factory=dict)
+    duplicates: int = 0
+
+
+def split_by_source(batch: Batch) -> dict[Source, Batch]:
+    """The batch's rows per source record, to find which record the store refuses."""
+    parts: dict[Source, Batch] = {}
+    origin: dict[str, Source] = {}
+    for row in batch.events:
+        source = Source(row["source_topic"], row["source_partition"], row["source_offset"])
+        origin[row["event_id"]] = source
+        parts.setdefault(source, Batch()).events.append(row)
+    for delta in batch.counters:
+        parts.setdefault(origin[delta.event_id], Batch()).counters.append(delta)
+    for dead in batch.deadletters:
+        source = Source(dead.source_topic, dead.source_partition, dead.source_offset)
+        parts.setdefault(source, Batch()).deadletters.append(dead)
+    return parts

@@ -53,7 +53,7 @@ class Loader:
         self.positions: dict[tuple[str, int], int] = {}
 
     def batch(self, records: list[bytes]) -> Batch:
-        batch = Batch([], [], [], {})
+        batch = Batch()
         registry = default_registry()
         for value in records:
             source = Source("orders", 0, self.offset)
@@ -71,13 +71,13 @@ class Loader:
             assert step.row is not None
             batch.events.append(step.row)
             batch.counters.extend(step.counters)
-        batch.offsets[("orders", 0)] = self.offset - 1
         return batch
 
     def write(self, events: list[dict[str, Any]]) -> Batch:
         batch = self.batch([raw(e) for e in events])
         self.sink.write(batch)
-        self.positions.update(batch.offsets)
+        self.positions[("orders", 0)] = self.offset - 1
+        self.sink.record_progress(self.positions)
         return batch
 
 
@@ -176,7 +176,7 @@ def test_a_unit_scope_gets_its_own_row_and_totals_only(sink: ClickHouseSink) -> 
 
 
 def test_every_registered_unit_shows_and_an_unknown_one_too(sink: ClickHouseSink) -> None:
-    sink.write(Batch([], [CounterDelta("ghost", date(2026, 3, 10), "dispatched", "g1", 1)], [], {}))
+    sink.write(Batch(counters=[CounterDelta("ghost", date(2026, 3, 10), "dispatched", "g1", 1)]))
     snap = build_snapshot(sink, default_registry(), None, NOW)
     assert len(snap.units) == 55 and snap.units[0].unit_id == "yuhu" and snap.units[-1].unit_id == "ghost"
     assert all(u.open == u.today.dispatched == 0 for u in snap.units[:-1])

@@ -26,7 +26,7 @@ def sink(tmp_path: Path) -> Iterator[ClickHouseSink]:
 
 
 def _month_batch() -> Batch:
-    batch = Batch([], [], [], {})
+    batch = Batch()
     state = None
     for offset, ev in enumerate(
         [
@@ -40,7 +40,6 @@ def _month_batch() -> Batch:
         assert step.row is not None
         batch.events.append(step.row)
         batch.counters.extend(step.counters)
-        batch.offsets[("orders", 0)] = offset
     batch.deadletters.append(DeadLetter("orders", 0, 3, "not JSON", b"{"))
     return batch
 
@@ -66,8 +65,8 @@ def test_a_batch_written_twice_counts_once(sink: ClickHouseSink) -> None:
 
 
 def test_offsets_only_move_forward(sink: ClickHouseSink) -> None:
-    sink.write(Batch([], [], [], {("orders", 0): 9, ("calls", 1): 4}))
-    sink.write(Batch([], [], [], {("orders", 0): 5}))  # an older batch redelivered after a restart
+    sink.record_progress({("orders", 0): 9, ("calls", 1): 4})
+    sink.record_progress({("orders", 0): 5})  # an older batch redelivered after a restart
     assert sink.sunk_offsets() == {("orders", 0): 9, ("calls", 1): 4}
 
 
@@ -79,8 +78,8 @@ def test_opposite_counter_steps_cancel_out(sink: ClickHouseSink) -> None:
         CounterDelta("yuhu", day, "dispatched", "e2", -1),
         CounterDelta("police", day, "dispatched", "e2", 1),
     ]
-    sink.write(Batch([], moves, [], {}))
-    sink.write(Batch([], moves, [], {}))
+    sink.write(Batch(counters=moves))
+    sink.write(Batch(counters=moves))
     totals = sink.query("SELECT unit_id, sum(value) FROM {db}.unit_counters FINAL GROUP BY unit_id ORDER BY unit_id")
     assert totals == [("police", 1), ("yuhu", 0)]
 
@@ -89,6 +88,38 @@ def test_personal_data_never_reaches_clickhouse(sink: ClickHouseSink) -> None:
     from streams.processing import event_row
 
     received = parse_event(raw(event("call.received", caller={"phone": "13800000000", "name": "张三"})))
-    sink.write(Batch([event_row(received, Source("calls", 0, 0))], [], [], {}))
+    sink.write(Batch([event_row(received, Source("calls", 0, 0))]))
     dump = sink.query("SELECT * FROM {db}.events FINAL")
     assert "13800000000" not in repr(dump) and "张三" not in repr(dump)
+
+
+def test_stored_returns_content_and_coordinates_by_event_id(sink: ClickHouseSink) -> None:
+    from streams.processing import event_row, payload
+
+    completed = parse_event(raw(event("order.completed", order_id="O7")))
+    sink.write(Batch([event_row(completed, Source("orders", 2, 41))]))
+    found = sink.stored([completed.event_id, "never-sent"])
+    assert list(found) == [completed.event_id]
+    stored = found[completed.event_id]
+    assert (stored.payload, stored.source_topic, stored.source_partition, stored.source_offset) == (
+        payload(completed),
+        "orders",
+        2,
+        41,
+    )
+
+
+def test_a_dead_letter_keeps_a_redacted_copy_its_key_and_its_event_time(sink: ClickHouseSink) -> None:
+    bad = event("call.received", answered="yes", caller={"phone": "13912345678", "name": "李四"})
+    sink.write(Batch(deadletters=[DeadLetter("calls", 0, 7, "answered: not a boolean", raw(bad), b"C1")]))
+    sink.write(Batch(deadletters=[DeadLetter("calls", 0, 8, "not JSON", b'{"caller": {"phone": "13912345678"')]))
+    rows = sink.query_rows("SELECT raw, key, occurred_at FROM {db}.deadletter FINAL ORDER BY source_offset")
+    assert "13912345678" not in repr(rows) and "李四" not in repr(rows)
+    assert rows[0]["key"] == "C1" and rows[0]["occurred_at"].year == 2019 and '"answered":"yes"' in rows[0]["raw"]
+    assert rows[1]["occurred_at"] is None
+
+
+def test_the_store_reports_itself_unhealthy_when_a_table_is_missing(sink: ClickHouseSink) -> None:
+    assert sink.healthy()
+    sink.query("DROP TABLE {db}.unit_counters")
+    assert not sink.healthy()
