@@ -104,8 +104,11 @@ def schema(out: Annotated[Path | None, typer.Option(help="Write here instead of 
 @app.command()
 def worker(loglevel: str = "info") -> None:
     """Run the pipeline: consume, keep state, sink to ClickHouse, serve HTTP."""
+    import logging
+
     import faust
 
+    from hotline.logs import install
     from streams.app import Pipeline
 
     pipeline = Pipeline(get_settings())
@@ -113,7 +116,14 @@ def worker(loglevel: str = "info") -> None:
         _ = pipeline.sink  # open ClickHouse before joining Kafka: a locked chDB directory fails here, clearly
     except Exception as exc:
         raise _fail(f"cannot open ClickHouse at {pipeline.settings.resolved_clickhouse_dsn}: {exc}") from exc
-    faust.Worker(pipeline.app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+    class Worker(faust.Worker):
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            """Faust has just replaced the root handlers: from here on, escape and rate-limit what they write."""
+            super().on_setup_root_logger(logger, level)
+            install(logger, pipeline.settings.log_repeat_interval_s)
+
+    Worker(pipeline.app, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 
 @app.command()
@@ -127,6 +137,8 @@ def replay(
 
 
 def _replay(settings: Settings, file: Path, wait: bool, timeout: float) -> None:
+    from rich.markup import escape
+
     from hotline.replay import produce, read_records, wait_until_sunk
 
     try:
@@ -139,10 +151,27 @@ def _replay(settings: Settings, file: Path, wait: bool, timeout: float) -> None:
         last = asyncio.run(produce(records, settings, lambda n: progress.advance(task, n)))
         if wait:
             sink_task = progress.add_task("入库 sinking", total=sum(o + 1 for o in last.values()))
+            absent = False  # the last poll found no worker: say so once per absence, not on every poll
+
+            def sinking(done: int, total: int) -> None:
+                nonlocal absent
+                absent = False
+                progress.update(sink_task, completed=done, total=total, description="入库 sinking")
+
+            def waiting(reason: str) -> None:
+                """A worker starting or restarting is waited for; the user should see what for."""
+                nonlocal absent
+                if not absent:
+                    progress.console.print(
+                        f"no worker answers at {settings.web_url} ({reason}); waiting up to {timeout:.0f}s "
+                        "for one: start it with `hotline worker`",
+                        markup=False,
+                    )
+                absent = True
+                progress.update(sink_task, description=escape(f"入库 sinking: waiting for a worker ({reason})"))
+
             try:
-                wait_until_sunk(
-                    last, settings, timeout, lambda done, total: progress.update(sink_task, completed=done, total=total)
-                )
+                wait_until_sunk(last, settings, timeout, sinking, waiting)
             except (RuntimeError, TimeoutError) as exc:
                 raise _fail(str(exc)) from exc
     err.print(f"replayed {len(records)} records from {file}")

@@ -63,10 +63,19 @@ class Settings(BaseSettings):
     alert_horizon_s: float = Field(default=86400.0, description="Older alert times are counted, not delivered.")
     alert_tick_s: float = 0.05
 
+    # Logging
+    log_repeat_interval_s: float = Field(
+        default=30.0, description="A repeated Kafka client line (same logger, template, first argument) once per this."
+    )
+
     # Access to the worker's pages: token -> unit_id, or "*" for a supervisor.
     access_tokens: dict[str, str] = Field(default_factory=dict)
     # The token the CLI sends to the worker (a supervisor's), when access_tokens is set.
     api_token: str | None = None
+    # The monitor's sign-in ticket (an HttpOnly cookie instead of ?token= in addresses): signed with this
+    # secret when set, else with a key derived from access_tokens; valid for ticket_ttl_s seconds.
+    ticket_secret: str | None = None
+    ticket_ttl_s: float = 12 * 3600.0
     # Optional webhook per unit: unit_id -> URL that receives each alert as a JSON POST.
     webhooks: dict[str, str] = Field(default_factory=dict)
     webhook_attempts: int = 6

@@ -251,10 +251,12 @@ def _headline(db: Queryable, month: int, units: list[UnitCounts], total: UnitCou
 
 
 def data_quality(headline: dict[str, Any], printed: dict[str, Any] | None, deadletters: int) -> list[str]:
-    """Where a printed figure differs from what the counts imply; plus what the pipeline refused."""
+    """Where a printed figure differs from what the counts imply; plus what the pipeline refused this month."""
     notes: list[str] = []
     if deadletters:
-        notes.append(f"死信队列中有 {deadletters} 条无法解析或校验失败的记录，未计入本期统计。")
+        notes.append(
+            f"本月（{headline['period']}）死信队列中有 {deadletters} 条无法解析或校验失败的记录，未计入本期统计。"
+        )
     if not printed:
         return notes
     returns = printed.get("returns", {})
@@ -300,6 +302,6 @@ def build_bulletin(
     units = _unit_counts(db, key, registry or default_registry())
     total = total_of(units)
     headline = _headline(db, key, units, total)
-    ((dead,),) = db.query(queries.DEADLETTERS)
+    ((dead,),) = db.query(queries.DEADLETTERS, {"month": key})
     reference = printed if printed is not None else printed_headline(month)
     return Bulletin(month, units, total, headline, data_quality(headline, reference, int(dead)))

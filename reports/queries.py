@@ -103,4 +103,10 @@ GROUP BY times
 ORDER BY times DESC
 """
 
-DEADLETTERS = "SELECT count() FROM {db}.deadletter FINAL"
+# The month's dead letters: by the event's own time when the record parsed far enough to
+# carry one, by the time the pipeline received it otherwise (not JSON, no timestamp).
+DEADLETTERS = """
+SELECT count()
+FROM {db}.deadletter FINAL
+WHERE toYYYYMM(ifNull(occurred_at, received_at)) = %(month)s
+"""

@@ -8,12 +8,13 @@ silently wrong figure.
 from __future__ import annotations
 
 import json
-import unicodedata
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from hotline.logs import printable
 
 SCHEMA_PATH = Path(__file__).with_name("contract-v1.schema.json")
 
@@ -154,15 +155,6 @@ class InvalidEvent(ValueError):
         reason = printable(reason, REASON_LIMIT)
         super().__init__(reason)
         self.reason = reason
-
-
-def printable(text: str, limit: int | None = None) -> str:
-    """``text`` with control and line-separator characters escaped, cut to ``limit`` characters."""
-    out = "".join(
-        ch if ch == " " or unicodedata.category(ch)[0] not in "CZ" else ch.encode("unicode_escape").decode("ascii")
-        for ch in (text if limit is None else text[: limit + 1])
-    )
-    return out if limit is None or len(out) <= limit else out[: limit - 1] + "…"
 
 
 def _describe(exc: ValidationError) -> str:

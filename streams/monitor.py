@@ -7,8 +7,13 @@ server, so another unit's figures are never sent to it):
 * ``GET /monitor/stream``    server-sent events: ``snapshot`` (the figures) and ``alert``;
 * ``GET /monitor/snapshot``  the same figures once, as JSON, for scripts.
 
-``?date=YYYY-MM-DD`` views another day; without it the view follows today
-(Asia/Shanghai) across midnight.
+The link people are given is ``/monitor?token=…``: the page checks the token, sets a
+signed sign-in ticket as an HttpOnly, SameSite=Strict cookie and redirects (303) to
+``/monitor`` without it, so the token does not stay in the address bar, the history or
+any URL the page requests; the stream and the bulletin links then go by the cookie.
+
+``?date=YYYY-MM-DD`` views another day (2000-01-01 to 2099-12-31; anything else is a
+400); without it the view follows today (Asia/Shanghai) across midnight.
 
 Why poll instead of hooking the agents: the figures live in ClickHouse, where any
 worker of the group may have written them. So a :class:`Board` per viewed day
@@ -38,7 +43,7 @@ from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 
 from reports.live import Snapshot, build_snapshot, today
-from streams.access import SUPERVISOR, Denied, bearer, scope
+from streams.access import SUPERVISOR, TICKET_COOKIE, Access, Credential, Denied, bearer
 from streams.deadlines import TZ
 
 if TYPE_CHECKING:
@@ -53,16 +58,26 @@ SAFETY_REFRESH_S = 60.0  # recompute anyway now and then: nothing is missed for 
 RECENT_ALERTS = 50
 KEEPALIVE_S = 15.0
 
+FIRST_DAY = date(2000, 1, 1)  # the views a hotline can have data for; beyond, date arithmetic
+LAST_DAY = date(2099, 12, 31)  # (the day after, the month after) would overflow into a 500
+
 Payload = dict[str, Any]
 
 
 def parse_day(raw: str | None) -> date | None:
-    """``?date=`` as a date; None (follow today) when absent; ValueError when malformed."""
+    """``?date=`` as a date; None (follow today) when absent; ValueError (a 400) when malformed,
+    impossible (2019-02-30) or outside 2000-01-01..2099-12-31."""
     if raw is None or raw == "":
         return None
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
         raise ValueError(f"date must look like 2019-11-04, got {raw!r}")
-    return date.fromisoformat(raw)
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError as exc:
+        raise ValueError(f"no such day: {raw!r} ({exc})") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"date must be between {FIRST_DAY} and {LAST_DAY}, got {raw!r}")
+    return day
 
 
 def visible_units(granted: str) -> set[str] | None:
@@ -72,6 +87,20 @@ def visible_units(granted: str) -> set[str] | None:
 
 def alert_visible(granted: str, alert: Payload) -> bool:
     return granted in (SUPERVISOR, alert.get("unit_id"))
+
+
+def figures_for(snapshot: Snapshot, granted: str) -> Payload:
+    """A snapshot as one scope may see it.
+
+    The bulletins are city-wide pages that need a supervisor once tokens exist (and the
+    monitor is only reached with a token), so a unit's view carries no links it could
+    not open, and ``bulletins_open`` tells the page to say why.
+    """
+    payload = snapshot.to_json(visible_units(granted))
+    payload["bulletins_open"] = granted == SUPERVISOR
+    if granted != SUPERVISOR:
+        payload["bulletins"] = []
+    return payload
 
 
 def figures_key(payload: Payload) -> str:
@@ -139,7 +168,7 @@ class Board:
 
     def payload_for(self, granted: str) -> Payload:
         assert self.snapshot is not None
-        return self.snapshot.to_json(visible_units(granted))
+        return figures_for(self.snapshot, granted)
 
 
 class LiveMonitor:
@@ -282,14 +311,14 @@ async def stream(request: Any, monitor: LiveMonitor, day: date | None, granted: 
     return response
 
 
-def _granted(request: Request, pipeline: Pipeline) -> str:
-    return scope(pipeline.settings.access_tokens, bearer(request.headers, request.query))
+def _credential(request: Request) -> Credential:
+    return bearer(request.headers, request.query, request.cookies)
 
 
-def _scope_and_day(view: View, request: Request, pipeline: Pipeline) -> tuple[str, date | None] | Response:
-    """Who asks and for which day, or the JSON refusal (401/403 for the token, 400 for the date)."""
+def _scope_and_day(view: View, request: Request, access: Access) -> tuple[str, date | None] | Response:
+    """Who asks and for which day, or the JSON refusal (401/403 for the token first, then 400 for the date)."""
     try:
-        return _granted(request, pipeline), parse_day(request.query.get("date"))
+        return access.scope(_credential(request)), parse_day(request.query.get("date"))
     except Denied as exc:
         return view.json({"error": exc.reason}, status=exc.status)
     except ValueError as exc:
@@ -298,39 +327,86 @@ def _scope_and_day(view: View, request: Request, pipeline: Pipeline) -> tuple[st
 
 DENIED_PAGE = (
     '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>需要令牌</title>'
-    "<p>访问实时监测需要有效令牌：请在地址后加 <code>?token=…</code>。</p></html>"
+    "<p>访问实时监测需要有效令牌：请用发给您的带 <code>?token=…</code> 的链接打开。"
+    "登录凭据有效期有限，过期或令牌更换后请重新打开该链接。</p></html>"
 )
 
 
-def register(pipeline: Pipeline) -> LiveMonitor:
-    """Add the monitor's routes and its refresh task to the worker."""
+def monitor_address(day: date | None) -> str:
+    """Where the sign-in redirect goes: the page, with its day but without the token."""
+    return "/monitor" + (f"?date={day.isoformat()}" if day else "")
+
+
+def signed_in(access: Access, granted: str, location: str, secure: bool) -> aioweb.Response:
+    """303 to ``location`` with the sign-in ticket as a cookie no script can read and no other site can send.
+
+    Path ``/`` so that the stream and the bulletin links carry it too; ``Secure`` when
+    the request came over HTTPS (the worker itself serves plain HTTP on its host).
+    """
+    response = aioweb.Response(
+        status=303,
+        headers={"Location": location, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+    set_ticket(response, access, granted, secure)
+    return response
+
+
+def set_ticket(response: aioweb.StreamResponse, access: Access, granted: str, secure: bool) -> None:
+    response.set_cookie(
+        TICKET_COOKIE,
+        access.issue(granted),
+        max_age=int(access.ttl_s),
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=secure,
+    )
+
+
+def register(pipeline: Pipeline, access: Access, page: Callable[[str], Callable[[Any], Any]]) -> LiveMonitor:
+    """Add the monitor's routes (through ``page``, which lets them past the worker's gate) and its refresh task."""
     app = pipeline.app
     monitor = LiveMonitor(pipeline)
     app.task(monitor.run)
 
-    @app.page("/monitor")
-    async def page(self: View, request: Request) -> Response:
+    @page("/monitor")
+    async def monitor_page(self: View, request: Request) -> Any:
+        presented = _credential(request)
         try:
-            _granted(request, pipeline)
+            granted = access.scope(presented)
         except Denied as exc:
             return self.html(DENIED_PAGE, status=exc.status)
-        return self.html(PAGE.read_text(encoding="utf-8"), headers={"Cache-Control": "no-store"})
+        try:
+            day = parse_day(request.query.get("date"))
+        except ValueError as exc:
+            return self.json({"error": str(exc)}, status=400)
+        secure = request.url.scheme == "https"
+        if "token" in request.query:  # the token leaves the address bar: a ticket takes its place
+            return signed_in(access, granted, monitor_address(day), secure)
+        html = aioweb.Response(
+            text=PAGE.read_text(encoding="utf-8"),
+            content_type="text/html",
+            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+        )
+        if presented.token is not None:  # Authorization: Bearer (a script or proxy): the page's stream needs a ticket
+            set_ticket(html, access, granted, secure)
+        return html
 
-    @app.page("/monitor/stream")
+    @page("/monitor/stream")
     async def live(self: View, request: Request) -> Any:
-        asked = _scope_and_day(self, request, pipeline)
+        asked = _scope_and_day(self, request, access)
         if not isinstance(asked, tuple):
             return asked  # the refusal
         granted, day = asked
         return await stream(request, monitor, day, granted)
 
-    @app.page("/monitor/snapshot")
+    @page("/monitor/snapshot")
     async def snapshot(self: View, request: Request) -> Response:
-        asked = _scope_and_day(self, request, pipeline)
+        asked = _scope_and_day(self, request, access)
         if not isinstance(asked, tuple):
             return asked  # the refusal
         granted, day = asked
-        figures = (await monitor.snapshot(day)).to_json(visible_units(granted))
+        figures = figures_for(await monitor.snapshot(day), granted)
         figures["alerts"] = recent_alerts(pipeline.feed.recent, granted)
         return self.json(figures)
 

@@ -12,23 +12,73 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web as aioweb
+from aiohttp.typedefs import Handler, Middleware
+from faust.types import AppT
+from faust.types.web import PageArg
 from faust.web import Request, Response, View
+from faust.web.drivers.aiohttp import Web as AiohttpWeb
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from reports.bulletin import build_bulletin, month_key
 from reports.render import FORMATS, MEDIA_TYPES, render
-from streams.access import SUPERVISOR, Denied, bearer, require_supervisor, require_unit, scope
+from streams.access import SUPERVISOR, Access, Credential, Denied, bearer
 
 if TYPE_CHECKING:
     from streams.app import Pipeline
 
 
-def register(pipeline: Pipeline) -> None:
-    app = pipeline.app
+class Surface:
+    """The worker's routes: the project's pages and nothing else.
 
-    @app.page("/bulletin/{month}")
+    Faust adds views of its own (``/table/…`` reads any key of the order table, ``/router``
+    shows the cluster, ``/`` answers): they are switched off in ``streams/app.py``, and this
+    gate answers 404 to any route not registered through :meth:`page`, so a built-in view
+    that a later Faust adds, or turns on by default, is closed too.
+    """
+
+    def __init__(self, app: AppT) -> None:
+        self.app = app
+        self.paths: set[str] = set()
+
+    def page(self, path: str) -> Callable[[PageArg], type[View]]:
+        """``app.page``, remembering the path as one the gate lets through."""
+        self.paths.add(path)
+        return self.app.page(path)
+
+    def close(self) -> None:
+        """Install the gate; before the server starts, when aiohttp still accepts middlewares."""
+        web = self.app.web
+        if not isinstance(web, AiohttpWeb):
+            raise RuntimeError("the worker's pages need Faust's aiohttp web driver")
+        web.web_app.middlewares.append(_gate(frozenset(self.paths)))
+
+
+def _gate(paths: frozenset[str]) -> Middleware:
+    @aioweb.middleware
+    async def gate(request: aioweb.Request, handler: Handler) -> aioweb.StreamResponse:
+        info = request.match_info
+        if info.http_exception is None:  # a route matched: is it one of ours?
+            resource = info.route.resource
+            if resource is None or resource.canonical not in paths:
+                return aioweb.json_response({"error": "not found"}, status=404)
+        return await handler(request)
+
+    return gate
+
+
+def access_of(pipeline: Pipeline) -> Access:
+    """Tokens and ticket signing from the settings: the same on every worker of one configuration."""
+    s = pipeline.settings
+    return Access.configure(s.access_tokens, s.ticket_secret, s.ticket_ttl_s)
+
+
+def register(pipeline: Pipeline) -> None:
+    surface = Surface(pipeline.app)
+    access = access_of(pipeline)
+
+    @surface.page("/bulletin/{month}")
     async def bulletin(self: View, request: Request, month: str) -> Response:
-        if denied := _office_only(self, request, pipeline):
+        if denied := _office_only(self, request, access):
             return denied
         fmt = request.query.get("format", "json")
         if fmt not in FORMATS:
@@ -44,50 +94,56 @@ def register(pipeline: Pipeline) -> None:
             headers["Content-Disposition"] = f'attachment; filename="bulletin-{month}.{fmt}"'
         return self.bytes(body, content_type=None, headers=headers)
 
-    @app.page("/units/{unit_id}/alerts")
+    @surface.page("/units/{unit_id}/alerts")
     async def unit_alerts(self: View, request: Request, unit_id: str) -> Any:
         try:
-            require_unit(pipeline.settings.access_tokens, bearer(request.headers, request.query), unit_id)
+            access.require_unit(credential(request), unit_id)
         except Denied as exc:
             return self.json({"error": exc.reason}, status=exc.status)
         return await event_stream(request, pipeline, lambda alert: alert["unit_id"] == unit_id)
 
-    @app.page("/alerts")
+    @surface.page("/alerts")
     async def all_alerts(self: View, request: Request) -> Any:
         try:
-            granted = scope(pipeline.settings.access_tokens, bearer(request.headers, request.query))
+            granted = access.scope(credential(request))
         except Denied as exc:
             return self.json({"error": exc.reason}, status=exc.status)
         return await event_stream(request, pipeline, lambda alert: granted in (SUPERVISOR, alert["unit_id"]))
 
-    @app.page("/metrics")
+    @surface.page("/metrics")
     async def metrics(self: View, request: Request) -> Response:
         return self.bytes(
             generate_latest(pipeline.metrics.registry), content_type=None, headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
 
-    @app.page("/offsets")
+    @surface.page("/offsets")
     async def offsets(self: View, request: Request) -> Response:
         """What ``replay --wait`` polls: cheap, unlike the counts of /status."""
-        if denied := _office_only(self, request, pipeline):
+        if denied := _office_only(self, request, access):
             return denied
         sunk = await pipeline.in_sink_thread(pipeline.sink.sunk_offsets)
         return self.json({"offsets": [[t, p, o] for (t, p), o in sorted(sunk.items())]})
 
-    @app.page("/status")
+    @surface.page("/status")
     async def status(self: View, request: Request) -> Response:
-        if denied := _office_only(self, request, pipeline):
+        if denied := _office_only(self, request, access):
             return denied
         return self.json(await pipeline.in_sink_thread(_status, pipeline))
 
     from streams import monitor
 
-    monitor.register(pipeline)
+    monitor.register(pipeline, access, surface.page)
+    surface.close()
 
 
-def _office_only(view: View, request: Request, pipeline: Pipeline) -> Response | None:
+def credential(request: Request) -> Credential:
+    """What the request presents: a token (header or ``?token=``) or the sign-in cookie."""
+    return bearer(request.headers, request.query, request.cookies)
+
+
+def _office_only(view: View, request: Request, access: Access) -> Response | None:
     try:
-        require_supervisor(pipeline.settings.access_tokens, bearer(request.headers, request.query))
+        access.require_supervisor(credential(request))
     except Denied as exc:
         return view.json({"error": exc.reason}, status=exc.status)
     return None

@@ -18,71 +18,23 @@ from typing import Any
 import pytest
 
 from hotline.client import worker_get
-from hotline.generate import generate, write_jsonl
 from hotline.replay import produce, read_records, wait_until_sunk
 from hotline.settings import Settings
 from schemas.registry import default_registry
 from tests.integration.conftest import Worker, hotline
+from tests.integration.seed import HEADLINE, assert_table_matches_seed, headline_differences, write_month
 from tests.reference import distinct_events, orders_of, pct, unit_figures
 
 pytestmark = pytest.mark.integration
 
-SEED = Path(__file__).resolve().parents[2] / "seed"
-TABLE = SEED / "xiangtan-2019-11-units.csv"
-HEADLINE = SEED / "xiangtan-2019-11-headline.json"
-
 
 @pytest.fixture(scope="module")
 def month_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("month") / "2019-11.jsonl"
-    write_jsonl(generate(TABLE, HEADLINE), path)
-    return path
+    return write_month(tmp_path_factory.mktemp("month") / "2019-11.jsonl")
 
 
 def _rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
-
-
-def differing_cells(got: list[dict[str, str]], expected: list[dict[str, str]]) -> list[str]:
-    """Every cell that differs, as 'unit / column: got != expected'."""
-    diffs = [f"row count: {len(got)} != {len(expected)}"] if len(got) != len(expected) else []
-    for g, e in zip(got, expected, strict=False):
-        for column, value in e.items():
-            if g.get(column) != value:
-                diffs.append(f"{e['unit']} / {column}: {g.get(column)!r} != {value!r}")
-    return diffs
-
-
-def assert_table_matches_seed(csv_text: str) -> None:
-    expected = _rows(TABLE.read_text(encoding="utf-8"))
-    got = _rows(csv_text)
-    assert list(got[0]) == list(expected[0]), "CSV columns differ from the seed's"
-    diffs = differing_cells(got, expected)
-    assert not diffs, "cells differ:\n" + "\n".join(diffs)
-    assert len(got) == 55 and len(got[0]) == 16
-
-
-def headline_differences(ours: dict[str, Any], seed: dict[str, Any]) -> list[str]:
-    checks: list[tuple[str, Any, Any]] = [
-        *((f"calls.{k}", ours["calls"][k], v) for k, v in seed["calls"].items()),
-        *((f"orders.{k}", ours["orders"][k], v) for k, v in seed["orders"].items()),
-        *((f"visits.{k}", ours["visits"][k], v) for k, v in seed["visits"].items() if k != "note"),
-        *(
-            (f"type.{k}", ours["dispatched_by_type"][k]["count"], v["count"])
-            for k, v in seed["dispatched_by_type"].items()
-        ),
-        (
-            "top categories",
-            [(c["category"], c["share"]) for c in ours["top_categories_share_of_all_received_calls"]],
-            [(c["category"], c["share"]) for c in seed["top_categories_share_of_all_received_calls"]],
-        ),
-        ("times returned", ours["returns"]["orders_by_times_returned"], seed["returns"]["orders_by_times_returned"]),
-        ("return events", ours["returns"]["return_events"], seed["returns"]["returns_as_printed"]),
-        ("not replied", ours["not_replied_to_citizen"], seed["not_replied_to_citizen"]),
-        ("supervision", ours["supervision"], {k: v for k, v in seed["supervision"].items() if k != "trigger"}),
-        ("satisfaction lists", ours["satisfaction_lists"], seed["satisfaction_lists"]),
-    ]
-    return [f"{name}: {got!r} != {want!r}" for name, got, want in checks if got != want]
 
 
 def test_seed_month_through_the_pipeline_matches_the_published_bulletin(

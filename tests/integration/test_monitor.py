@@ -1,10 +1,12 @@
 """The live monitor (issue 5) on the real broker, a real worker and Debian's headless Chromium.
 
-The browser test opens the page as a supervisor, produces events stamped now (so
-they count for today), and waits until the cells show the expected figures; then it
-checks the highlights, the alert ticker, sorting and the group filter, and saves a
-screenshot under ``test-artifacts/``. The access test reads the JSON snapshot and
-the SSE stream with unit tokens and without one.
+The browser test opens the page as a supervisor (the ``?token=`` link, which the worker
+swaps for an HttpOnly sign-in cookie), produces events stamped now (so they count for
+today), and waits until the cells show the expected figures; then it checks the
+highlights, the alert ticker, sorting and the group filter, and saves a screenshot
+under ``test-artifacts/``. Two more browser tests follow the bulletin links through the
+cookie. The access test reads the JSON snapshot and the SSE stream with unit tokens and
+without one.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from hotline.replay import Record, produce
 from hotline.settings import Settings
+from streams.access import TICKET_COOKIE
 from streams.deadlines import TZ
 from tests.factories import event
 from tests.integration.conftest import REPO, Worker
@@ -183,6 +186,7 @@ def test_the_page_shows_every_unit_and_follows_the_events(
 ) -> None:
     browser.get(f"{monitored.web_url}/monitor?token=tok-office")
     wait_for_cells(browser, {("yuhu", "today.dispatched"): "0", ("police", "open"): "0"})
+    assert browser.current_url == f"{monitored.web_url}/monitor"  # the token left the address bar
     assert "实时监测" in browser.title
     header = text_of(browser, "#units thead")
     labels = "单位 交办 在办 即将到期 已逾期 退单 回访 满意率 未答复当事人 督办 今日 本月"
@@ -228,6 +232,57 @@ def test_the_page_shows_every_unit_and_follows_the_events(
     assert cell(browser, "police", "today.dispatched") == "1" and cell(browser, "yuhu", "open") == ""
     assert text_of(browser, "#units tfoot").startswith("合计")
     assert str(js(browser, "return document.querySelector('tfoot td[data-col=\"open\"]').textContent")) == "1"
+
+
+def closed_month_order(settings: Settings) -> None:
+    """One order of November 2019, dispatched and completed: a closed month whose bulletin the screen links."""
+    at = "2019-11-04T09:31:00+08:00"
+    send(
+        settings,
+        [
+            event("order.dispatched", order_id="B2019", unit_id="yuhu", occurred_at=at),
+            event("order.completed", order_id="B2019", unit_id="yuhu", occurred_at=at),
+        ],
+    )
+
+
+def bulletin_panel(driver: WebDriver) -> list[dict[str, str]]:
+    script = (
+        """return [...document.querySelectorAll('#bulletins a')].map(a => ({text: a.textContent, href: a.href}));"""
+    )
+    return list(js(driver, script))
+
+
+def test_the_bulletin_links_download_through_the_sign_in_cookie(
+    monitored: Settings, monitor_worker: Worker, browser: WebDriver
+) -> None:
+    """What a supervisor clicks: the links carry no token, the HttpOnly cookie opens them."""
+    closed_month_order(monitored)
+    browser.get(f"{monitored.web_url}/monitor?token=tok-office&date=2019-11-04")
+    WebDriverWait(browser, 45, poll_frequency=0.1).until(lambda d: len(bulletin_panel(d)) == 2)
+    links = bulletin_panel(browser)
+    assert [link["text"] for link in links] == ["Word", "CSV"]
+    assert all("token" not in link["href"] for link in links)
+    ticket = browser.get_cookie(TICKET_COOKIE)
+    assert ticket is not None and ticket["httpOnly"] is True and ticket["sameSite"] == "Strict"
+    assert TICKET_COOKIE not in str(js(browser, "return document.cookie"))  # no script on the page can read it
+    script = """const done = arguments[arguments.length - 1];
+        Promise.all([...document.querySelectorAll('#bulletins a')].map(a => fetch(a.href).then(
+            r => ({status: r.status, disposition: r.headers.get('Content-Disposition') || ''})))).then(done);"""
+    downloads = browser.execute_async_script(script)
+    assert [d["status"] for d in downloads] == [200, 200]
+    assert "bulletin-2019-11.docx" in downloads[0]["disposition"]
+    assert "bulletin-2019-11.csv" in downloads[1]["disposition"]
+
+
+def test_a_unit_screen_shows_no_bulletin_links(monitored: Settings, monitor_worker: Worker, browser: WebDriver) -> None:
+    """The bulletins are city-wide, a supervisor's: a unit's screen says so instead of links that answer 403."""
+    closed_month_order(monitored)
+    browser.get(f"{monitored.web_url}/monitor?token=tok-yuhu&date=2019-11-04")
+    WebDriverWait(browser, 45, poll_frequency=0.1).until(
+        lambda d: "仅市级督办账号可查看" in text_of(d, "#bulletins") and cell(d, "yuhu", "today.dispatched") == "1"
+    )
+    assert bulletin_panel(browser) == []
 
 
 async def _read_stream(url: str, headers: dict[str, str], seconds: float) -> tuple[int, bytes]:

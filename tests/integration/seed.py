@@ -1,0 +1,85 @@
+"""The seed month (November 2019) as the integration tests replay and check it.
+
+The published table and headline are the expected values; a failure lists every
+differing cell.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from hotline.generate import generate, write_jsonl
+from hotline.settings import Settings
+from sinks.clickhouse import ClickHouseSink
+
+SEED = Path(__file__).resolve().parents[2] / "seed"
+TABLE = SEED / "xiangtan-2019-11-units.csv"
+HEADLINE = SEED / "xiangtan-2019-11-headline.json"
+
+
+def write_month(path: Path) -> Path:
+    """The generated month whose aggregates reproduce the seed bulletin, as a replay file."""
+    write_jsonl(generate(TABLE, HEADLINE), path)
+    return path
+
+
+def stored_event_ids(settings: Settings) -> list[str]:
+    """Every event id in ClickHouse, read directly (the worker must be stopped: chDB is one process)."""
+    sink = ClickHouseSink(settings)
+    try:
+        return [r["event_id"] for r in sink.query_rows("SELECT event_id FROM {db}.events FINAL")]
+    finally:
+        sink.close()
+
+
+
+
+def _rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def differing_cells(got: list[dict[str, str]], expected: list[dict[str, str]]) -> list[str]:
+    """Every cell that differs, as 'unit / column: got != expected'."""
+    diffs = [f"row count: {len(got)} != {len(expected)}"] if len(got) != len(expected) else []
+    for g, e in zip(got, expected, strict=False):
+        for column, value in e.items():
+            if g.get(column) != value:
+                diffs.append(f"{e['unit']} / {column}: {g.get(column)!r} != {value!r}")
+    return diffs
+
+
+def assert_table_matches_seed(csv_text: str) -> None:
+    expected = _rows(TABLE.read_text(encoding="utf-8"))
+    got = _rows(csv_text)
+    assert list(got[0]) == list(expected[0]), "CSV columns differ from the seed's"
+    diffs = differing_cells(got, expected)
+    assert not diffs, "cells differ:\n" + "\n".join(diffs)
+    assert len(got) == 55 and len(got[0]) == 16
+
+
+def headline_differences(ours: dict[str, Any], seed: dict[str, Any]) -> list[str]:
+    checks: list[tuple[str, Any, Any]] = [
+        *((f"calls.{k}", ours["calls"][k], v) for k, v in seed["calls"].items()),
+        *((f"orders.{k}", ours["orders"][k], v) for k, v in seed["orders"].items()),
+        *((f"visits.{k}", ours["visits"][k], v) for k, v in seed["visits"].items() if k != "note"),
+        *(
+            (f"type.{k}", ours["dispatched_by_type"][k]["count"], v["count"])
+            for k, v in seed["dispatched_by_type"].items()
+        ),
+        (
+            "top categories",
+            [(c["category"], c["share"]) for c in ours["top_categories_share_of_all_received_calls"]],
+            [(c["category"], c["share"]) for c in seed["top_categories_share_of_all_received_calls"]],
+        ),
+        ("times returned", ours["returns"]["orders_by_times_returned"], seed["returns"]["orders_by_times_returned"]),
+        ("return events", ours["returns"]["return_events"], seed["returns"]["returns_as_printed"]),
+        ("not replied", ours["not_replied_to_citizen"], seed["not_replied_to_citizen"]),
+        ("supervision", ours["supervision"], {k: v for k, v in seed["supervision"].items() if k != "trigger"}),
+        ("satisfaction lists", ours["satisfaction_lists"], seed["satisfaction_lists"]),
+    ]
+    return [f"{name}: {got!r} != {want!r}" for name, got, want in checks if got != want]
+
+

@@ -1,0 +1,102 @@
+"""Every event once through crashes: the seed month while the worker is SIGKILLed five times.
+
+Four kills land at different points of the month's processing, one while the restarted
+worker is joining the group and being assigned its partitions. What ClickHouse holds is
+then compared with what was sent event by event (not only the totals a table shows),
+and the bulletin with the seed cell by cell and headline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from deploy.worker import REPO, settings_env
+from hotline.client import worker_get
+from hotline.replay import produce, read_records, wait_until_sunk
+from hotline.settings import Settings
+from tests.integration.conftest import Worker
+from tests.integration.seed import (
+    HEADLINE,
+    assert_table_matches_seed,
+    headline_differences,
+    stored_event_ids,
+    write_month,
+)
+
+pytestmark = pytest.mark.integration
+
+KILL_AT = (0.15, 0.35, 0.55, 0.8)  # shares of the month's records stored when the worker is killed
+
+
+@pytest.fixture(scope="module")
+def month_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_month(tmp_path_factory.mktemp("month") / "2019-11.jsonl")
+
+
+def _stored(settings: Settings) -> int:
+    """Records the worker's ledger covers; 0 while it does not answer (restarting)."""
+    try:
+        return sum(o + 1 for _, _, o in worker_get(settings, "/offsets", timeout=5)["offsets"])
+    except OSError:
+        return 0
+
+
+def _wait_for(condition: str, check: object, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {condition}"
+        time.sleep(0.02)
+
+
+def _kill_during_assignment(worker: Worker) -> None:
+    """Start the worker and SIGKILL it as soon as it logs that partitions are being assigned."""
+    marks = worker.log.read_text(errors="replace").count("Setting newly assigned partitions")
+    worker.settings.var_path.mkdir(parents=True, exist_ok=True)
+    with worker.log.open("ab") as log:
+        worker.proc = subprocess.Popen(
+            [sys.executable, "-m", "hotline", "worker"],
+            cwd=REPO,
+            env=settings_env(worker.settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    _wait_for(
+        "the partition assignment",
+        lambda: worker.log.read_text(errors="replace").count("Setting newly assigned partitions") > marks,
+    )
+    worker.kill()
+
+
+def test_five_sigkills_lose_and_double_no_event(isolated: Settings, worker: Worker, month_file: Path) -> None:
+    month = list(read_records(month_file, isolated))
+    total = len(month)
+    last = asyncio.run(produce(month, isolated))
+    for n, share in enumerate(KILL_AT):
+        _wait_for(f"{share:.0%} stored", lambda share=share: _stored(isolated) >= share * total, timeout=300)
+        worker.kill()
+        if n == 1:
+            _kill_during_assignment(worker)
+        worker.start()
+    wait_until_sunk(last, isolated, timeout=600)
+
+    bulletin = worker_get(isolated, "/bulletin/2019-11?format=json")
+    csv_text = worker_get(isolated, "/bulletin/2019-11?format=csv").decode()
+    worker.stop()
+    assert_table_matches_seed(csv_text)
+    diffs = headline_differences(bulletin["headline"], json.loads(HEADLINE.read_text(encoding="utf-8")))
+    assert not diffs, "headline differs:\n" + "\n".join(diffs)
+
+    sent = {json.loads(r.value)["event_id"] for r in month}
+    stored = stored_event_ids(isolated)
+    assert len(stored) == len(set(stored)), "an event id is stored twice"
+    missing, extra = sorted(sent - set(stored)), sorted(set(stored) - sent)
+    assert not missing and not extra, f"missing {missing[:20]}, unexpected {extra[:20]}"
+    log = Path(worker.log).read_text(errors="replace")
+    assert log.count("Setting newly assigned partitions") >= len(KILL_AT) + 2
