@@ -268,7 +268,7 @@ class ClickHouseSink:
     def deadletters(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = self.query(
             "SELECT source_topic, source_partition, source_offset, error FROM {db}.deadletter FINAL "
-            "ORDER BY source_topic, source_partition, source_offset LIMIT %(limit)s",
+            "ORDER BY received_at DESC, source_topic, source_partition, source_offset LIMIT %(limit)s",
             {"limit": limit},
         )
         return [dict(zip(("topic", "partition", "offset", "error"), r, strict=True)) for r in rows]

@@ -130,6 +130,7 @@ class Pipeline:
         self._sink_guard = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
         self.metrics = Metrics()
+        self.metrics.store_up.set(1)
         self.positions: dict[tuple[str, int], int] = {}
         self.ledger = Ledger()
         self.gaps = GapReader(settings.kafka_client_options())

@@ -19,6 +19,7 @@ from faust.web import Request, Response, View
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from hotline.logs import printable
 from reports.bulletin import build_bulletin, month_key
 from reports.render import FORMATS, MEDIA_TYPES, render
 from streams.access import SUPERVISOR, Access, Credential, Denied, bearer
@@ -128,7 +129,14 @@ def register(pipeline: Pipeline) -> None:
     async def status(self: View, request: Request) -> Response:
         if denied := _office_only(self, request, access):
             return denied
-        return self.json(await pipeline.in_sink_thread(_status, pipeline))
+        # The store's health comes from the event loop: during an outage the sink thread is
+        # the thing that hangs, and this page must still say what is wrong.
+        body: dict[str, Any] = {"store": pipeline.health.as_json()}
+        try:
+            body.update(await asyncio.wait_for(pipeline.in_sink_thread(_status, pipeline), STATUS_TIMEOUT_S))
+        except Exception as exc:
+            body["error"] = printable(f"ClickHouse did not answer: {type(exc).__name__}: {exc}", 500)
+        return self.json(body)
 
     from streams import monitor
 
@@ -151,6 +159,9 @@ def _office_only(view: View, request: Request, access: Access) -> Response | Non
 
 def _render_bulletin(pipeline: Pipeline, month: str, fmt: str) -> bytes:
     return render(build_bulletin(pipeline.sink, month, pipeline.registry), fmt)
+
+
+STATUS_TIMEOUT_S = 5.0
 
 
 def _status(pipeline: Pipeline) -> dict[str, Any]:
