@@ -297,7 +297,7 @@ class Pipeline:
         # and the states' seen-ids make that replay a no-op.
         for order_id, state in folded.orders.items():
             self.orders[order_id] = state
-        if folded.orders:
+        if kind == ORDERS:  # also when this attempt changed nothing: an earlier one may have
             await self.flush_changelog()
         progress = last_offsets(records)
         await self.in_sink_thread(self.sink.record_progress, progress)
@@ -327,7 +327,9 @@ class Pipeline:
     async def _store(self, records: list[Record], kind: str) -> Folded:
         """Fold and write; a record the store refuses is dead-lettered and the batch folded again."""
         prefix = ("call.",) if kind == CALLS else ("order.",)
-        decoded = {r.source: decode(r.value, r.source, self.registry, prefix) for r in records if r.value is not None}
+        decoded = {
+            r.source: decode(r.value, r.source, self.registry, prefix) for r in records if r.unreadable_from is None
+        }
         events = [(source, d) for source, d in decoded.items() if not isinstance(d, DeadLetter)]
         stored = await self.in_sink_thread(self.sink.stored, [e.event_id for _, e in events])
         identities = identify(events, stored)
@@ -436,6 +438,8 @@ class Pipeline:
             except Exception as one:
                 reason = InvalidEvent(f"could not store: {type(one).__name__}: {one}").reason
                 culprits[source] = _dead(raw[source], reason)
+        if not culprits:
+            raise exc  # every record stores on its own: not the records' fault, retry with backoff
         log.warning("batch refused by the store (%s); dead-lettering %d record(s)", type(exc).__name__, len(culprits))
         return culprits
 

@@ -49,6 +49,16 @@ def test_round_trip_keeps_the_contract_json() -> None:
         (raw(event("order.completed", extra_field=1)), "extra_field: Extra inputs are not permitted"),
         (raw(event("order.teleported")), "type"),
         (raw(event("order.completed", schema_version=2)), "unsupported schema_version 2"),
+        (raw(event("order.completed", schema_version=1.0)), "unsupported schema_version 1.0"),
+        (raw(event("order.completed", schema_version=True)), "unsupported schema_version True"),
+        (raw(event("order.completed", occurred_at="1900-01-01T00:00:00+08:00")), "year 1900 is outside 2000-2099"),
+        (raw(event("order.completed", occurred_at="2150-01-01T00:00:00+08:00")), "year 2150 is outside"),
+        (raw(event("order.completed", occurred_at="9999-12-31T23:00:00-12:00")), "year 9999 is outside"),
+        (raw(event("order.completed", occurred_at="0001-01-01T00:00:00+14:00")), "year 1 is outside"),
+        (raw(event("order.dispatched", due_at="9999-12-30T00:00:00+08:00")), "due_at: Value error, year 9999"),
+        (b"[" * 5000 + b"]" * 5000, "not JSON: Invalid JSON: recursion limit exceeded"),
+        (b"{" + b" " * 70_000 + b"}", "exceeds the limit of 65536"),
+        (b"\xff\xfe{}", "not JSON"),
         (raw(event("order.completed", event_id="x" * 65)), "event_id"),
     ],
 )
@@ -71,3 +81,11 @@ def test_exported_json_schema_is_current() -> None:
 def test_json_schema_names_every_type() -> None:
     mapping = json_schema()["discriminator"]["mapping"]
     assert set(ALL_TYPES) <= set(mapping)
+
+
+def test_a_reason_never_carries_control_characters() -> None:
+    """The reason quotes the input and goes to logs and headers: a newline must not forge a line."""
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(raw(event("order.x\nINFO forged\u0000")))
+    assert "\n" not in info.value.reason and "\x00" not in info.value.reason
+    assert "order.x\\nINFO forged\\x00" in info.value.reason
