@@ -31,7 +31,7 @@ from streams.alerts import OVERDUE, AlertFeed, AlertScheduler, key_partition
 from streams.deadletters import CONFLICT_HEADER, deadletter_record
 from streams.deadlines import DEFAULT_LIMITS
 from streams.gaps import GapReader
-from streams.ledger import Ledger, last_offsets
+from streams.ledger import Gap, Ledger, last_offsets
 from streams.metrics import Metrics
 from streams.processing import (
     Folded,
@@ -288,7 +288,7 @@ class Pipeline:
                 return folded
 
     async def _process_once(self, delivered: list[Record], kind: str) -> Folded | None:
-        records = await self._admit(delivered)
+        records, gaps = await self._admit(delivered)
         if not records:
             return None
         folded = await self._store(records, kind)
@@ -305,6 +305,11 @@ class Pipeline:
         self.positions.update(progress)
         for order_id, state in folded.orders.items():
             self.scheduler.schedule(order_id, state)
+        for order_id in folded.replayed - set(folded.orders):
+            # Stored by an attempt that failed after the table write: its alerts are still owed.
+            self.scheduler.schedule(order_id, self.orders.get(order_id))
+        for gap in gaps:
+            self.metrics.gaps.labels(gap.topic).inc(gap.end - gap.start)
         self._observe(records, folded)
         return folded
 
@@ -312,7 +317,7 @@ class Pipeline:
         """Wait until the order table's changelog records are acknowledged by Kafka."""
         await self.app.producer.flush()
 
-    async def _admit(self, delivered: list[Record]) -> list[Record]:
+    async def _admit(self, delivered: list[Record]) -> tuple[list[Record], list[Gap]]:
         """What the ledger has not seen, in offset order, with any skipped offsets read back in."""
         unknown = {(r.source.topic, r.source.partition) for r in delivered} - set(self.ledger.next_offset)
         if unknown:
@@ -320,9 +325,8 @@ class Pipeline:
         admitted = self.ledger.admit(delivered)
         records = list(admitted.records)
         for gap in admitted.gaps:
-            self.metrics.gaps.labels(gap.topic).inc(gap.end - gap.start)
             records.extend(await self.gaps.read(gap))
-        return sorted(records, key=lambda r: (r.source.topic, r.source.partition, r.source.offset))
+        return sorted(records, key=lambda r: (r.source.topic, r.source.partition, r.source.offset)), admitted.gaps
 
     async def _store(self, records: list[Record], kind: str) -> Folded:
         """Fold and write; a record the store refuses is dead-lettered and the batch folded again."""
@@ -417,7 +421,9 @@ class Pipeline:
         step = apply_order_event(state, event, source, self.limits)
         if step.duplicate:
             # Already in the order's state: a replay after a crash, or the same event again.
-            if not replay:
+            if replay:
+                folded.replayed.add(order_id)
+            else:
                 folded.duplicates += 1
             log.debug("order %s already holds event %s (%s)", order_id, event.event_id, source)
             return

@@ -254,6 +254,7 @@ class Folded:
     batch: Batch
     orders: dict[str, OrderState] = field(default_factory=dict)
     duplicates: int = 0
+    replayed: set[str] = field(default_factory=set)  # orders whose events an earlier attempt stored
 
 
 def split_by_source(batch: Batch) -> dict[Source, Batch]:

@@ -1,6 +1,7 @@
 """The agents driven through Faust's ``test_context``: no broker, a recording sink."""
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -123,3 +124,227 @@ async def test_calls_agent_sinks_calls_without_personal_data(pipeline: Pipeline)
     rows = [row for b in sink.batches for row in b.events]
     assert [r["type"] for r in rows] == ["call.received", "call.handled"]
     assert "13800000000" not in repr(rows)
+
+
+# -- identity, dead letters and store outages through the agents ---------------------------
+
+
+def _sample(pipeline: Pipeline, name: str, labels: dict[str, str] | None = None) -> float:
+    value = pipeline.metrics.registry.get_sample_value(name, labels or {})
+    return 0.0 if value is None else value
+
+
+async def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+async def _put_until_processed(
+    pipeline: Pipeline, agent_name: str, records: list[tuple[bytes, bytes]], topic: str
+) -> None:
+    """Put the records and return once the ledger is past the last of them (so it is all observed)."""
+    agent = pipeline.app.agents[agent_name]
+    async with agent.test_context() as ctx:
+        for key, value in records:
+            await ctx.put(value, key=key)
+        await _wait_for(lambda: pipeline.ledger.next_offset.get((topic, 0), 0) >= len(records), f"{topic} processed")
+
+
+def _stored_ids(sink: RecordingSink) -> list[str]:
+    return [row["event_id"] for b in sink.batches for row in b.events]
+
+
+async def test_a_second_event_under_the_same_id_is_a_dead_letter_naming_the_first(pipeline: Pipeline) -> None:
+    first = event("order.dispatched", event_id="ev-same", order_id="O1")
+    other = event("order.dispatched", event_id="ev-same", order_id="O2", unit_id="yuetang")
+    await _put_until_processed(pipeline, "orders", [(b"O1", raw(first)), (b"O2", raw(other))], "hotline.orders")
+    sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
+    assert _stored_ids(sink) == ["ev-same"]
+    assert sink.events["ev-same"].source_offset == 0
+    assert [d.metric for b in sink.batches for d in b.counters] == ["dispatched"]
+    assert pipeline.orders["O1"]["unit"] == "yuhu"
+    assert pipeline.orders.get("O2") is None
+    sent = pipeline.deadletter_topic.sent  # type: ignore[attr-defined]
+    assert len(sent) == 1
+    assert sent[0]["value"] == raw(other)
+    assert sent[0]["headers"]["hotline.conflict.source"] == b"hotline.orders[0]@0"
+    assert sent[0]["headers"]["hotline.source.offset"] == b"1"
+    assert "already names another event" in sent[0]["headers"]["hotline.error"].decode()
+    assert _sample(pipeline, "hotline_event_id_conflicts_total", {"topic": "hotline.orders"}) == 1
+    assert [d.source_offset for b in sink.batches for d in b.deadletters] == [1]
+
+
+async def test_a_call_sent_twice_is_stored_once_and_counted_as_a_duplicate(pipeline: Pipeline) -> None:
+    received = event("call.received", call_id="C7")
+    await _put_until_processed(pipeline, "calls", [(b"C7", raw(received)), (b"C7", raw(received))], "hotline.calls")
+    sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
+    assert _stored_ids(sink) == [received["event_id"]]
+    assert _sample(pipeline, "hotline_duplicate_events_total", {"topic": "hotline.calls"}) == 1
+    assert _sample(pipeline, "hotline_event_id_conflicts_total", {"topic": "hotline.calls"}) == 0
+    assert pipeline.deadletter_topic.sent == []  # type: ignore[attr-defined]
+    assert sink.progress == {("hotline.calls", 0): 1}
+
+
+@pytest.mark.parametrize("kind", ["invalid", "conflict"])
+async def test_a_dead_letter_keeps_the_original_kafka_key(pipeline: Pipeline, kind: str) -> None:
+    first = event("order.dispatched", event_id="ev-k", order_id="O1")
+    bad = b"{not json" if kind == "invalid" else raw(event("order.dispatched", event_id="ev-k", order_id="O77"))
+    await _put_until_processed(pipeline, "orders", [(b"O1", raw(first)), (b"K-77", bad)], "hotline.orders")
+    sent = pipeline.deadletter_topic.sent  # type: ignore[attr-defined]
+    assert [(s["key"], s["value"]) for s in sent] == [(b"K-77", bad)]
+    sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
+    assert [d.key for b in sink.batches for d in b.deadletters] == [b"K-77"]
+
+
+class FlakySink(RecordingSink):
+    """ClickHouse down for the first ``outage`` writes: they fail, and the store says it is unhealthy."""
+
+    def __init__(self, outage: int) -> None:
+        super().__init__()
+        self.outage = outage
+        self.writes = 0
+
+    def write(self, batch: Batch) -> None:
+        self.writes += 1
+        if self.writes <= self.outage:
+            raise ConnectionError("Connection refused")
+        super().write(batch)
+
+    def healthy(self) -> bool:
+        return self.writes > self.outage
+
+
+class FastSleep:
+    """``asyncio`` for streams.app, whose ``sleep`` (the back-off) notes what the worker shows and returns."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.delays: list[float] = []
+        self.seen: list[tuple[dict[str, Any], float]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    async def sleep(self, delay: float, result: Any = None) -> Any:
+        self.delays.append(delay)
+        self.seen.append((self.pipeline.health.as_json(), _sample(self.pipeline, "hotline_store_up")))
+        await asyncio.sleep(0)
+        return result
+
+
+async def test_a_store_outage_is_retried_until_the_batch_is_stored_once(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import streams.app
+
+    sink = FlakySink(outage=2)
+    pipeline._sink = sink  # type: ignore[assignment]
+    fast = FastSleep(pipeline)
+    monkeypatch.setattr(streams.app, "asyncio", fast)
+    calls = [event("call.received", call_id=f"C{i}") for i in range(3)]
+    later = event("call.handled", call_id="C9")
+    agent = pipeline.app.agents["calls"]
+    async with agent.test_context() as ctx:
+        for ev in calls:
+            await ctx.put(raw(ev), key=ev["call_id"].encode())
+        await _wait_for(lambda: sink.progress.get(("hotline.calls", 0)) == 2, "the batch stored after the outage")
+        assert pipeline.health.as_json() == {"ok": True}
+        assert _sample(pipeline, "hotline_store_up") == 1
+        # The agent is still there: the next record goes through.
+        await ctx.put(raw(later), key=b"C9")
+        await _wait_for(lambda: sink.progress.get(("hotline.calls", 0)) == 3, "a record after the outage")
+
+    assert [(h["ok"], h["attempts"], up) for h, up in fast.seen] == [(False, 1, 0.0), (False, 2, 0.0)]
+    assert all("ConnectionError: Connection refused" in h["error"] for h, _ in fast.seen)
+    assert fast.delays == [0.5, 1.0]
+    assert _sample(pipeline, "hotline_store_retries_total") == 2
+    ids = _stored_ids(sink)
+    assert sorted(ids) == sorted(e["event_id"] for e in [*calls, later])
+    assert len(ids) == len(set(ids)), f"an event written twice: {ids}"
+    assert sink.writes == 2 + len(sink.batches)
+    assert pipeline.deadletter_topic.sent == []  # type: ignore[attr-defined]
+    assert _sample(pipeline, "hotline_events_processed_total", {"topic": "hotline.calls"}) == 4
+
+
+class PickySink(RecordingSink):
+    """A healthy store that refuses any batch holding one event (say, a value it cannot take)."""
+
+    def __init__(self, refused_id: str) -> None:
+        super().__init__()
+        self.refused_id = refused_id
+
+    def write(self, batch: Batch) -> None:
+        if any(row["event_id"] == self.refused_id for row in batch.events):
+            raise ValueError(f"cannot insert {self.refused_id}")
+        super().write(batch)
+
+
+async def test_a_record_the_store_refuses_is_a_dead_letter_and_the_rest_is_stored(pipeline: Pipeline) -> None:
+    calls = [event("call.received", call_id=f"C{i}") for i in range(4)]
+    poison = calls[1]
+    sink = PickySink(poison["event_id"])
+    pipeline._sink = sink  # type: ignore[assignment]
+    records = [(ev["call_id"].encode(), raw(ev)) for ev in calls]
+    await _put_until_processed(pipeline, "calls", records, "hotline.calls")
+
+    assert set(_stored_ids(sink)) == {e["event_id"] for e in calls if e is not poison}
+    sent = pipeline.deadletter_topic.sent  # type: ignore[attr-defined]
+    assert [(s["key"], s["value"]) for s in sent] == [(b"C1", raw(poison))]
+    reason = sent[0]["headers"]["hotline.error"].decode()
+    assert reason.startswith("could not store"), reason
+    assert f"ValueError: cannot insert {poison['event_id']}" in reason
+    assert sent[0]["headers"]["hotline.source.offset"] == b"1"
+    dead = [d for b in sink.batches for d in b.deadletters]
+    assert [(d.source_offset, d.error) for d in dead] == [(1, reason)]
+    assert pipeline.health.as_json() == {"ok": True}
+    assert _sample(pipeline, "hotline_store_retries_total") == 0
+    assert sink.progress == {("hotline.calls", 0): 3}
+
+
+class ProgressOutageSink(RecordingSink):
+    """The batch's rows are written, then the store goes down before its progress is recorded."""
+
+    def __init__(self, outage: int) -> None:
+        super().__init__()
+        self.outage = outage
+        self.progress_calls = 0
+
+    def record_progress(self, offsets: dict[tuple[str, int], int]) -> None:
+        self.progress_calls += 1
+        if self.progress_calls <= self.outage:
+            raise ConnectionError("Connection refused")
+        super().record_progress(offsets)
+
+    def healthy(self) -> bool:
+        return self.progress_calls > self.outage
+
+
+async def test_an_order_stored_across_an_outage_still_gets_its_alerts_scheduled(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retry finds the order's table state already updated: its alerts must be owed all the same."""
+    import streams.app
+
+    sink = ProgressOutageSink(outage=1)
+    pipeline._sink = sink  # type: ignore[assignment]
+    monkeypatch.setattr(streams.app, "asyncio", FastSleep(pipeline))
+    dispatched = event("order.dispatched", order_id="O5")
+    await _put_until_processed(pipeline, "orders", [(b"O5", raw(dispatched))], "hotline.orders")
+
+    assert sink.progress == {("hotline.orders", 0): 0}
+    assert _stored_ids(sink) == [dispatched["event_id"]]
+    assert pipeline.orders["O5"]["unit"] == "yuhu"
+    owed = sorted(p.kind for p in pipeline.scheduler.heap if p.order_id == "O5")
+    assert owed == ["due_soon:7200", "due_soon:86400", "overdue"], (
+        "the order's deadline alerts were never scheduled: the retry saw its event in the table state "
+        "(written before the failed progress write) and folded no order"
+    )
+
+
+async def test_an_order_stored_without_an_outage_gets_its_alerts_scheduled(pipeline: Pipeline) -> None:
+    dispatched = event("order.dispatched", order_id="O6")
+    await _put_until_processed(pipeline, "orders", [(b"O6", raw(dispatched))], "hotline.orders")
+    owed = sorted(p.kind for p in pipeline.scheduler.heap if p.order_id == "O6")
+    assert owed == ["due_soon:7200", "due_soon:86400", "overdue"]
