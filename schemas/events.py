@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from hotline.logs import printable
+from schemas.personal import mask_personal
 
 SCHEMA_PATH = Path(__file__).with_name("contract-v1.schema.json")
 
@@ -30,7 +31,7 @@ REASON_LIMIT = 1000  # characters of a dead-letter reason
 
 def _within_years(value: datetime) -> datetime:
     if not FIRST_YEAR <= value.year <= LAST_YEAR:
-        raise ValueError(f"year {value.year} is outside {FIRST_YEAR}-{LAST_YEAR}")
+        raise ValueError(f"year {value.year} is outside the years {FIRST_YEAR} to {LAST_YEAR}")
     return value
 
 
@@ -147,12 +148,13 @@ EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 class InvalidEvent(ValueError):
     """A record that cannot become an :data:`Event`; ``reason`` is for the dead-letter topic.
 
-    The reason is made printable here, once: it often quotes the input, and it goes to
-    logs, Kafka headers and ClickHouse, none of which should carry raw control characters.
+    The reason is made printable and masked here, once: it often quotes the input, and it
+    goes to logs, Kafka headers and ClickHouse, none of which may carry raw control
+    characters or a caller's phone number.
     """
 
     def __init__(self, reason: str) -> None:
-        reason = printable(reason, REASON_LIMIT)
+        reason = printable(mask_personal(reason), REASON_LIMIT)
         super().__init__(reason)
         self.reason = reason
 
@@ -180,7 +182,7 @@ def parse_event(raw: bytes | str) -> Event:
     """
     data = raw if isinstance(raw, bytes) else raw.encode("utf-8", errors="surrogateescape")
     if len(data) > MAX_RECORD_BYTES:
-        raise InvalidEvent(f"record of {len(data)} bytes exceeds the limit of {MAX_RECORD_BYTES}")
+        raise InvalidEvent(f"record of {len(data):,} bytes exceeds the limit of {MAX_RECORD_BYTES:,}")
     try:
         return EVENT_ADAPTER.validate_json(data, strict=True)
     except ValidationError as exc:

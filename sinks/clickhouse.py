@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -21,6 +20,7 @@ from clickhouse_connect.driver.client import Client
 
 from hotline.settings import Settings
 from schemas.events import FIRST_YEAR, LAST_YEAR
+from schemas.personal import mask_personal
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,7 @@ class DeadLetter:
     raw: bytes
     key: bytes | None = None
     headers: tuple[tuple[str, bytes], ...] = ()  # extra context, e.g. the coordinates of a conflict
+    store_copy: bool = True  # False when even the redacted copy could not be stored: reason only
 
 
 @dataclass
@@ -281,21 +282,17 @@ class ClickHouseSink:
 def _deadletter_row(dead: DeadLetter) -> list[Any]:
     redacted, occurred_at = redact(dead.raw)
     key = redact_text(dead.key.decode("utf-8", errors="replace")) if dead.key else ""
-    return [dead.source_topic, dead.source_partition, dead.source_offset, dead.error, redacted, key, occurred_at]
+    copy = redacted if dead.store_copy else ""
+    error = redact_text(dead.error)
+    return [dead.source_topic, dead.source_partition, dead.source_offset, error, copy, key, occurred_at]
 
 
-# A run of 7 or more digits, spaces and hyphens allowed between them (a phone number, with
-# or without area code or +86), unless it is an ISO date or timestamp (kept: group 1); and
-# the text of a "caller"/"phone"/"name" member of a record that is not valid JSON.
-_DIGITS = re.compile(r"(\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?)|(\+?\d(?:[\s-]?\d){6,})")
-_PERSONAL_MEMBER = re.compile(r'"(caller|phone|name)"\s*:\s*(\{[^{}]*\}|"(?:[^"\\]|\\.)*"|[^,}\]]*)', re.IGNORECASE)
 REDACTED_CHARS = 4096  # of a dead letter kept in ClickHouse; the topic keeps the whole record
 
 
 def redact_text(text: str) -> str:
-    """Mask what could be personal in text we cannot parse: phone-like digit runs, caller members."""
-    text = _PERSONAL_MEMBER.sub(lambda m: f'"{m.group(1)}":"***"', text)
-    return _DIGITS.sub(lambda m: m.group(1) or "*" * len(m.group(0)), text)
+    """Text from outside (a key, a reason), as it may be stored: personal data masked."""
+    return mask_personal(text)
 
 
 def redact(raw: bytes) -> tuple[str, datetime | None]:

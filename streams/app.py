@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import faust
@@ -24,7 +24,8 @@ from aiokafka import AIOKafkaProducer
 from faust.types import TP, ConsumerT, EventT, StreamT
 
 from hotline.settings import Settings
-from schemas.events import Event, InvalidEvent
+from schemas.events import REASON_LIMIT, Event, InvalidEvent
+from schemas.personal import mask_personal
 from schemas.registry import Registry, default_registry
 from sinks.clickhouse import Batch, ClickHouseSink, DeadLetter
 from streams.alerts import OVERDUE, AlertFeed, AlertScheduler, key_partition
@@ -443,7 +444,11 @@ class Pipeline:
                 self.sink.write(part)
             except Exception as one:
                 reason = InvalidEvent(f"could not store: {type(one).__name__}: {one}").reason
-                culprits[source] = _dead(raw[source], reason)
+                dead = _dead(raw[source], reason)
+                if part.deadletters:  # its dead letter was refused: keep the reason, not the copy
+                    first = part.deadletters[0].error
+                    dead = replace(dead, error=f"{reason}; {first}"[:REASON_LIMIT], store_copy=False)
+                culprits[source] = dead
         if not culprits:
             raise exc  # every record stores on its own: not the records' fault, retry with backoff
         log.warning("batch refused by the store (%s); dead-lettering %d record(s)", type(exc).__name__, len(culprits))
@@ -478,7 +483,11 @@ class Pipeline:
             if dict(dead.headers).get(CONFLICT_HEADER):
                 self.metrics.conflicts.labels(dead.source_topic).inc()
             log.warning(
-                "dead letter %s[%s]@%s: %s", dead.source_topic, dead.source_partition, dead.source_offset, dead.error
+                "dead letter %s[%s]@%s: %s",
+                dead.source_topic,
+                dead.source_partition,
+                dead.source_offset,
+                mask_personal(dead.error),
             )
         for record in records:
             if record.unreadable_from is not None:
