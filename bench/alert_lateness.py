@@ -54,11 +54,11 @@ from bench.common import (
     worker_process,
 )
 from hotline.replay import Record, produce
+from hotline.schemas.events import OrderDispatched, dump_event
+from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
-from schemas.events import OrderDispatched, dump_event
-from schemas.registry import default_registry
-from streams.alerts import OVERDUE, alert_id
-from streams.deadlines import TZ
+from hotline.streams.alerts import OVERDUE, alert_id
+from hotline.streams.deadlines import TZ
 
 DUE_SOON = "alert.due_soon"
 OVERDUE_TYPE = "alert.overdue"

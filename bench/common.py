@@ -3,7 +3,7 @@
 An isolated run has its own topics, consumer group (app id), var dir (chDB, worker
 log) and HTTP port on the shared local broker, as the integration tests have (the
 fixtures are re-done here: benchmarks do not import from ``tests/``); the worker is
-``deploy.worker``'s child process, with figures read from ``/proc`` and ``/metrics``.
+``hotline.deploy.worker``'s child process, with figures read from ``/proc`` and ``/metrics``.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from deploy import kafka
-from deploy import worker as deploy_worker
 from hotline.client import worker_get
+from hotline.deploy import kafka
+from hotline.deploy import worker as deploy_worker
 from hotline.replay import behind, sunk_offsets
 from hotline.settings import Settings
 
@@ -141,7 +141,7 @@ async def wait_sunk_async(
 
 
 class WorkerProcess(deploy_worker.WorkerProcess):
-    """``deploy.worker.WorkerProcess`` (``python -m hotline worker``, log in ``<var>/worker.log``) plus what
+    """``hotline.deploy.worker.WorkerProcess`` (``python -m hotline worker``, log in ``<var>/worker.log``) plus what
     benchmarks read from it: memory and CPU from ``/proc``, Prometheus samples from ``/metrics``."""
 
     def alive(self) -> bool:

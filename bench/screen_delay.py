@@ -60,10 +60,10 @@ from bench.common import (
     say,
     worker_process,
 )
+from hotline.schemas.events import OrderDispatched, dump_event
+from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
-from schemas.events import OrderDispatched, dump_event
-from schemas.registry import default_registry
-from streams.deadlines import TZ
+from hotline.streams.deadlines import TZ
 
 TOKEN = "bench-office"
 CHROMIUM = "/usr/bin/chromium"

@@ -48,9 +48,9 @@ from bench.common import (
 from hotline.client import worker_get
 from hotline.generate import generate, write_jsonl
 from hotline.replay import Record, produce, read_records, wait_until_sunk
+from hotline.schemas.events import CallReceived, OrderDispatched, dump_event, parse_event
 from hotline.settings import Settings
-from schemas.events import CallReceived, OrderDispatched, dump_event, parse_event
-from streams.deadlines import TZ
+from hotline.streams.deadlines import TZ
 
 SEED = REPO / "seed"
 

@@ -10,7 +10,7 @@ metadata), ``server.properties``, ``log4j2.properties``, ``cluster.id``, ``kafka
 ``kafka.log`` (the previous run's output is kept as ``kafka.log.1``).
 
 Only a single bootstrap on 127.0.0.1/localhost is managed; any other broker is external
-and ``start``/``stop`` leave it alone.  CLI: ``python -m deploy.kafka start|stop|status|topics``.
+and ``start``/``stop`` leave it alone.  CLI: ``python -m hotline.deploy.kafka start|stop|status|topics``.
 """
 
 from __future__ import annotations
@@ -397,7 +397,7 @@ def _start_locked(settings: Settings, p: KafkaPaths, port: int, timeout: float) 
     deadline = time.monotonic() + timeout
     pid = _live_pid(p)
     if answers(settings):
-        owner = f"pid {pid}" if pid else "not started by deploy.kafka"
+        owner = f"pid {pid}" if pid else "not started by hotline.deploy.kafka"
         return f"already running ({owner}) at {where}"
     if pid is not None:
         # Launched (e.g. by a concurrent start) but still booting: don't spawn a twin.
@@ -479,7 +479,7 @@ def _stop_locked(p: KafkaPaths, port: int, timeout: float) -> str:
     if pid is None:
         p.pid.unlink(missing_ok=True)
         if _port_open(port):
-            return f"not running under deploy.kafka, but something listens on 127.0.0.1:{port}; left alone"
+            return f"not running under hotline.deploy.kafka, but something listens on 127.0.0.1:{port}; left alone"
         return "not running"
     graceful = _terminate(pid, timeout)
     p.pid.unlink(missing_ok=True)
@@ -494,7 +494,7 @@ def status(settings: Settings) -> str:
     pid = _live_pid(paths(settings))
     if pid is None:
         if _port_open(port):
-            return f"stopped (but something not started by deploy.kafka listens on 127.0.0.1:{port})"
+            return f"stopped (but something not started by hotline.deploy.kafka listens on 127.0.0.1:{port})"
         return "stopped"
     if not _port_open(port):
         return f"starting (pid {pid}) at 127.0.0.1:{port}"
@@ -552,7 +552,7 @@ def pipeline_topics(settings: Settings) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deploy.kafka", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m hotline.deploy.kafka", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["start", "stop", "status", "topics", "jars"])
     args = parser.parse_args(argv)
     settings = Settings()

@@ -50,7 +50,7 @@ def _fail(message: str) -> typer.Exit:
 @kafka_app.command("start")
 def kafka_start() -> None:
     """Start the broker (formats storage the first time; safe to call twice)."""
-    from deploy import kafka
+    from hotline.deploy import kafka
 
     settings = get_settings()
     with err.status("starting Kafka (first run downloads the jars with Maven)…"):
@@ -61,7 +61,7 @@ def kafka_start() -> None:
 @kafka_app.command("stop")
 def kafka_stop() -> None:
     """Stop the local broker."""
-    from deploy import kafka
+    from hotline.deploy import kafka
 
     print(kafka.stop(get_settings()))
 
@@ -69,7 +69,7 @@ def kafka_stop() -> None:
 @kafka_app.command("status")
 def kafka_status() -> None:
     """Say whether the local broker runs."""
-    from deploy import kafka
+    from hotline.deploy import kafka
 
     print(kafka.status(get_settings()))
 
@@ -78,7 +78,7 @@ def kafka_status() -> None:
 @app.command()
 def units(fmt: Annotated[UnitsFormat, typer.Option("--format")] = UnitsFormat.table) -> None:
     """The unit registry (id, name, group, order)."""
-    from schemas.registry import default_registry
+    from hotline.schemas.registry import default_registry
 
     registry = default_registry()
     if fmt is UnitsFormat.csv:
@@ -95,7 +95,7 @@ def units(fmt: Annotated[UnitsFormat, typer.Option("--format")] = UnitsFormat.ta
 @app.command()
 def schema(out: Annotated[Path | None, typer.Option(help="Write here instead of the repo's file.")] = None) -> None:
     """Export the event contract as JSON Schema."""
-    from schemas.events import SCHEMA_PATH, write_json_schema
+    from hotline.schemas.events import SCHEMA_PATH, write_json_schema
 
     print(write_json_schema(out or SCHEMA_PATH))
 
@@ -109,7 +109,7 @@ def worker(loglevel: str = "info") -> None:
     import faust
 
     from hotline.logs import install
-    from streams.app import Pipeline
+    from hotline.streams.app import Pipeline
 
     pipeline = Pipeline(get_settings())
     try:
@@ -198,7 +198,7 @@ def bulletin(
 def _bulletin_bytes(settings: Settings, month: str, fmt: str) -> bytes:
     """Ask the worker when one runs: it owns the on-disk chDB, which one process may open."""
     from hotline.client import worker_get
-    from reports.bulletin import build_bulletin, month_key
+    from hotline.reports.bulletin import build_bulletin, month_key
 
     try:
         month_key(month)
@@ -213,8 +213,8 @@ def _bulletin_bytes(settings: Settings, month: str, fmt: str) -> bytes:
         ) from exc
     except OSError:
         pass
-    from reports.render import render
-    from sinks.clickhouse import ClickHouseSink
+    from hotline.reports.render import render
+    from hotline.sinks.clickhouse import ClickHouseSink
 
     try:
         sink = ClickHouseSink(settings)
@@ -260,7 +260,7 @@ def demo(
     """The whole pipeline once: Kafka, a worker, the seed month replayed, the bulletin printed."""
     import secrets
 
-    from deploy.worker import WorkerProcess
+    from hotline.deploy.worker import WorkerProcess
 
     settings = get_settings()
     if serve and not settings.access_tokens:

@@ -35,7 +35,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from schemas.events import (
+from hotline.schemas.events import (
     Caller,
     CallHandled,
     CallReceived,
@@ -50,8 +50,8 @@ from schemas.events import (
     Outcome,
     dump_event,
 )
-from schemas.registry import DISTRICT_GROUP, Registry, default_registry
-from streams.deadlines import DEFAULT_LIMITS, TZ, due_at, is_workday
+from hotline.schemas.registry import DISTRICT_GROUP, Registry, default_registry
+from hotline.streams.deadlines import DEFAULT_LIMITS, TZ, due_at, is_workday
 
 Progress = Callable[[str], None]
 ContractEvent = (

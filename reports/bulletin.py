@@ -13,8 +13,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-from reports import queries
-from schemas.registry import DISTRICT_GROUP, Registry, default_registry
+from hotline.reports import queries
+from hotline.schemas.registry import DISTRICT_GROUP, Registry, default_registry
 
 SEED_DIR = Path(__file__).resolve().parent.parent / "seed"
 TYPE_LABELS = {"complaint": "投诉", "help": "求助", "suggestion": "建议", "consultation": "咨询", "other": "其他"}

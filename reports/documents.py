@@ -8,7 +8,7 @@ the 退单分析 commentary) are left out on purpose: a generated document must 
 pretend to have an opinion.
 
 No figure is recomputed in this module.  Counts and rates are taken exactly as
-``reports.bulletin`` printed them (``'99.53%'``, ``'-'``), so the documents agree
+``hotline.reports.bulletin`` printed them (``'99.53%'``, ``'-'``), so the documents agree
 with the CSV and JSON outputs to the character.  The Chinese prose is built once by
 :func:`_compose` and laid out by both :func:`to_docx` and :func:`to_markdown`, so the
 two formats cannot drift apart.
@@ -38,7 +38,7 @@ from openpyxl.styles import Alignment, Border, Font, Side  # type: ignore[import
 from openpyxl.utils import get_column_letter  # type: ignore[import-untyped, unused-ignore]
 from openpyxl.worksheet.worksheet import Worksheet  # type: ignore[import-untyped, unused-ignore]
 
-from reports.bulletin import COLUMNS, DASH, TYPE_LABELS, Bulletin, month_key
+from hotline.reports.bulletin import COLUMNS, DASH, TYPE_LABELS, Bulletin, month_key
 
 CITY = "湘潭市"
 # A font every Chinese Windows/Office install has; WPS and LibreOffice map it too.
@@ -257,7 +257,7 @@ def _cell_value(key: str, text: str) -> int | str:
     ``str()`` of the number gives back the printed text.  Rates stay the printed
     strings: storing ``0.9953`` with a percent format would hand the rounding to
     Excel (binary floats, its own rounding rule), and the bulletin's rule — half up
-    on the exact fraction — is decided once in ``reports.bulletin``.  ``'-'`` has no
+    on the exact fraction — is decided once in ``hotline.reports.bulletin``.  ``'-'`` has no
     numeric meaning and stays text.  Unit names are never converted, even if a
     unit id standing in for an unknown name happens to be digits.
     """

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from reports.bulletin import Queryable, rate
-from reports.queries import LATEST_DISPATCH
-from schemas.registry import Registry
-from streams.deadlines import TZ
+from hotline.reports.bulletin import Queryable, rate
+from hotline.reports.queries import LATEST_DISPATCH
+from hotline.schemas.registry import Registry
+from hotline.streams.deadlines import TZ
 
 DUE_SOON_S = 86_400  # "即将到期": due within 24 hours
 LOW_SATISFACTION_PERCENT = 50  # the bulletin's "< 50%" list

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
-from reports.bulletin import COLUMNS, Bulletin
+from hotline.reports.bulletin import COLUMNS, Bulletin
 
 FORMATS = ("table", "csv", "json", "xlsx", "docx", "md")
 MEDIA_TYPES = {
@@ -39,7 +39,7 @@ def to_json(bulletin: Bulletin) -> bytes:
 
 def to_table(bulletin: Bulletin) -> bytes:
     """The whole bulletin for a terminal: the sections' text, then the attachment table."""
-    from reports.documents import prose
+    from hotline.reports.documents import prose
 
     year, month = bulletin.month.split("-")
     table = Table(title=f"{year}年{int(month)}月市长热线办理情况统计表", show_lines=False)
@@ -60,7 +60,7 @@ def renderer(fmt: str) -> Callable[[Bulletin], bytes]:
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt in ("xlsx", "docx", "md"):
-        from reports import documents
+        from hotline.reports import documents
 
         return {"xlsx": documents.to_xlsx, "docx": documents.to_docx, "md": documents.to_markdown}[fmt]
     return {"csv": to_csv, "json": to_json, "table": to_table}[fmt]

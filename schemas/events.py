@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from hotline.logs import printable
-from schemas.personal import mask_personal
+from hotline.schemas.personal import mask_personal
 
 SCHEMA_PATH = Path(__file__).with_name("contract-v1.schema.json")
 

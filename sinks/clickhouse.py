@@ -18,9 +18,9 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
+from hotline.schemas.events import FIRST_YEAR, LAST_YEAR
+from hotline.schemas.personal import mask_personal
 from hotline.settings import Settings
-from schemas.events import FIRST_YEAR, LAST_YEAR
-from schemas.personal import mask_personal
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import murmur2
 
-from schemas.events import AlertDueSoon, AlertOverdue, dump_event, parse_event
-from streams.deadlines import TZ
+from hotline.schemas.events import AlertDueSoon, AlertOverdue, dump_event, parse_event
+from hotline.streams.deadlines import TZ
 
 log = logging.getLogger(__name__)
 

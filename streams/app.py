@@ -23,18 +23,18 @@ import faust
 from aiokafka import AIOKafkaProducer
 from faust.types import TP, ConsumerT, EventT, StreamT
 
+from hotline.schemas.events import REASON_LIMIT, Event, InvalidEvent
+from hotline.schemas.personal import mask_personal
+from hotline.schemas.registry import Registry, default_registry
 from hotline.settings import Settings
-from schemas.events import REASON_LIMIT, Event, InvalidEvent
-from schemas.personal import mask_personal
-from schemas.registry import Registry, default_registry
-from sinks.clickhouse import Batch, ClickHouseSink, DeadLetter
-from streams.alerts import OVERDUE, AlertFeed, AlertScheduler, key_partition
-from streams.deadletters import CONFLICT_HEADER, deadletter_record
-from streams.deadlines import DEFAULT_LIMITS
-from streams.gaps import GapReader
-from streams.ledger import Gap, Ledger, last_offsets
-from streams.metrics import Metrics
-from streams.processing import (
+from hotline.sinks.clickhouse import Batch, ClickHouseSink, DeadLetter
+from hotline.streams.alerts import OVERDUE, AlertFeed, AlertScheduler, key_partition
+from hotline.streams.deadletters import CONFLICT_HEADER, deadletter_record
+from hotline.streams.deadlines import DEFAULT_LIMITS
+from hotline.streams.gaps import GapReader
+from hotline.streams.ledger import Gap, Ledger, last_offsets
+from hotline.streams.metrics import Metrics
+from hotline.streams.processing import (
     Folded,
     Identity,
     Record,
@@ -46,7 +46,7 @@ from streams.processing import (
     identify,
     split_by_source,
 )
-from streams.webhooks import WebhookDelivery
+from hotline.streams.webhooks import WebhookDelivery
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ class Pipeline:
         self.app.agent(self.calls_topic, name="calls")(self._calls_agent)
         self.app.agent(self.orders_topic, name="orders")(self._orders_agent)
         self.app.task(self._on_start)
-        from streams import web
+        from hotline.streams import web
 
         web.register(self)
 

@@ -1,7 +1,7 @@
 """How a dead letter goes to the dead-letter topic: the original record, and why, in headers.
 
 The value is the record's original bytes, so an operator can fix and re-send it. A record
-above :data:`schemas.events.MAX_RECORD_BYTES` is sent as a truncated copy with its size
+above :data:`hotline.schemas.events.MAX_RECORD_BYTES` is sent as a truncated copy with its size
 and SHA-256, so that re-sending it can never exceed the producer's request size.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 
-from schemas.events import MAX_RECORD_BYTES
-from sinks.clickhouse import DeadLetter
+from hotline.schemas.events import MAX_RECORD_BYTES
+from hotline.sinks.clickhouse import DeadLetter
 
 ERROR_HEADER = "hotline.error"
 CONFLICT_HEADER = "hotline.conflict.source"  # topic[partition]@offset of the event that holds the id

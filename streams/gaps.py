@@ -14,8 +14,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.ledger import Gap
-from streams.processing import Record, Source
+from hotline.streams.ledger import Gap
+from hotline.streams.processing import Record, Source
 
 log = logging.getLogger(__name__)
 

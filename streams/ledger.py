@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from streams.processing import Record
+from hotline.streams.processing import Record
 
 TopicPartition = tuple[str, int]
 

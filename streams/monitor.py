@@ -42,12 +42,12 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 
-from reports.live import Snapshot, build_snapshot, today
-from streams.access import SUPERVISOR, TICKET_COOKIE, Access, Credential, Denied, bearer
-from streams.deadlines import TZ
+from hotline.reports.live import Snapshot, build_snapshot, today
+from hotline.streams.access import SUPERVISOR, TICKET_COOKIE, Access, Credential, Denied, bearer
+from hotline.streams.deadlines import TZ
 
 if TYPE_CHECKING:
-    from streams.app import Pipeline
+    from hotline.streams.app import Pipeline
 
 log = logging.getLogger(__name__)
 

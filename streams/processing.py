@@ -13,7 +13,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from schemas.events import (
+from hotline.schemas.events import (
     Event,
     InvalidEvent,
     OrderCompleted,
@@ -24,9 +24,9 @@ from schemas.events import (
     OrderVisited,
     parse_event,
 )
-from schemas.registry import Registry
-from sinks.clickhouse import Batch, CounterDelta, DeadLetter, Stored, strip_personal
-from streams.deadlines import TZ, due_at
+from hotline.schemas.registry import Registry
+from hotline.sinks.clickhouse import Batch, CounterDelta, DeadLetter, Stored, strip_personal
+from hotline.streams.deadlines import TZ, due_at
 
 OrderState = dict[str, Any]
 

@@ -20,12 +20,12 @@ from faust.web.drivers.aiohttp import Web as AiohttpWeb
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hotline.logs import printable
-from reports.bulletin import build_bulletin, month_key
-from reports.render import FORMATS, MEDIA_TYPES, render
-from streams.access import SUPERVISOR, Access, Credential, Denied, bearer
+from hotline.reports.bulletin import build_bulletin, month_key
+from hotline.reports.render import FORMATS, MEDIA_TYPES, render
+from hotline.streams.access import SUPERVISOR, Access, Credential, Denied, bearer
 
 if TYPE_CHECKING:
-    from streams.app import Pipeline
+    from hotline.streams.app import Pipeline
 
 
 class Surface:
@@ -138,7 +138,7 @@ def register(pipeline: Pipeline) -> None:
             body["error"] = printable(f"ClickHouse did not answer: {type(exc).__name__}: {exc}", 500)
         return self.json(body)
 
-    from streams import monitor
+    from hotline.streams import monitor
 
     monitor.register(pipeline, access, surface.page)
     surface.close()

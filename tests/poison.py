@@ -12,7 +12,7 @@ dead-letter topic and table:
 - :func:`conflict_records`: events reusing an event id of the month with other content.
 
 Every record but the conflicts carries an event id of its own (never one of the month's),
-so none can shadow a real event; each must be refused by ``streams.processing.decode``.
+so none can shadow a real event; each must be refused by ``hotline.streams.processing.decode``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.events import (
+from hotline.schemas.events import (
     MAX_RECORD_BYTES,
     CallHandled,
     CallReceived,

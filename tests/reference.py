@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from streams.deadlines import TZ, due_at
+from hotline.streams.deadlines import TZ, due_at
 
 MONTH_START = datetime(2019, 11, 1, tzinfo=TZ)
 MONTH_END = datetime(2019, 12, 1, tzinfo=TZ)

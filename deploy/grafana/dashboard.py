@@ -7,7 +7,7 @@ test runs the generated SQL on chDB and compares it with the bulletin, and check
 that the committed JSON is what this module produces. Regenerate after changing
 either::
 
-    python -m deploy.grafana.dashboard > deploy/grafana/hotline-monthly.json
+    python -m hotline.deploy.grafana.dashboard > deploy/grafana/hotline-monthly.json
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import json
 import sys
 from typing import Any
 
-from reports import queries
-from schemas.registry import DISTRICT_GROUP, Registry, default_registry
+from hotline.reports import queries
+from hotline.schemas.registry import DISTRICT_GROUP, Registry, default_registry
 
 PLUGIN = "grafana-clickhouse-datasource"
 DATASOURCE = {"type": PLUGIN, "uid": "${datasource}"}

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy import kafka
-from deploy.worker import REPO, WorkerProcess, settings_env
+from hotline.deploy import kafka
+from hotline.deploy.worker import REPO, WorkerProcess, settings_env
 from hotline.settings import Settings
 
 

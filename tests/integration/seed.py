@@ -13,7 +13,7 @@ from typing import Any
 
 from hotline.generate import generate, write_jsonl
 from hotline.settings import Settings
-from sinks.clickhouse import ClickHouseSink
+from hotline.sinks.clickhouse import ClickHouseSink
 
 SEED = Path(__file__).resolve().parents[2] / "seed"
 TABLE = SEED / "xiangtan-2019-11-units.csv"

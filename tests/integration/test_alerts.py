@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer
 from hotline.client import worker_get
 from hotline.replay import produce, read_records
 from hotline.settings import Settings
-from streams.deadlines import TZ
+from hotline.streams.deadlines import TZ
 from tests.factories import event
 from tests.integration.conftest import Worker
 

@@ -19,8 +19,8 @@ import pytest
 
 from hotline.client import worker_get
 from hotline.replay import produce, read_records, wait_until_sunk
+from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
-from schemas.registry import default_registry
 from tests.integration.conftest import Worker, hotline
 from tests.integration.seed import HEADLINE, assert_table_matches_seed, headline_differences, write_month
 from tests.reference import distinct_events, orders_of, pct, unit_figures
@@ -82,7 +82,7 @@ def test_the_table_equals_counts_computed_directly_from_the_event_file(
 
 def assert_counters_agree(settings: Settings, bulletin: dict[str, Any]) -> None:
     """The agents' rolling per-unit counters, summed over the month, give the bulletin's columns too."""
-    from sinks.clickhouse import ClickHouseSink
+    from hotline.sinks.clickhouse import ClickHouseSink
 
     sink = ClickHouseSink(settings)
     try:

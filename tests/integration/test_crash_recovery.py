@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy.worker import REPO, settings_env
 from hotline.client import worker_get
+from hotline.deploy.worker import REPO, settings_env
 from hotline.replay import produce, read_records, wait_until_sunk
 from hotline.settings import Settings
 from tests.integration.conftest import Worker

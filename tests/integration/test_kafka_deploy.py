@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from deploy import kafka
+from hotline.deploy import kafka
 from hotline.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -20,12 +20,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from prometheus_client.parser import text_string_to_metric_families
 
-from deploy import kafka
 from hotline.client import worker_get
+from hotline.deploy import kafka
 from hotline.replay import Record, produce, sunk_offsets, wait_until_sunk
 from hotline.settings import Settings
-from streams.gaps import GapReader
-from streams.ledger import Gap
+from hotline.streams.gaps import GapReader
+from hotline.streams.ledger import Gap
 from tests.factories import event
 from tests.integration.conftest import Worker
 from tests.integration.seed import stored_event_ids

@@ -32,8 +32,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from hotline.replay import Record, produce
 from hotline.settings import Settings
-from streams.access import TICKET_COOKIE
-from streams.deadlines import TZ
+from hotline.streams.access import TICKET_COOKIE
+from hotline.streams.deadlines import TZ
 from tests.factories import event
 from tests.integration.conftest import REPO, Worker
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy.worker import REPO, settings_env
 from hotline.client import worker_get
+from hotline.deploy.worker import REPO, settings_env
 from hotline.settings import Settings
 from tests.factories import event
 from tests.integration.conftest import Worker

@@ -31,12 +31,12 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from deploy import kafka
 from hotline.client import worker_get
+from hotline.deploy import kafka
 from hotline.replay import read_records, wait_until_sunk
+from hotline.schemas.events import MAX_RECORD_BYTES
 from hotline.settings import Settings
-from schemas.events import MAX_RECORD_BYTES
-from sinks.clickhouse import ClickHouseSink
+from hotline.sinks.clickhouse import ClickHouseSink
 from tests.integration.conftest import Worker, _free_port
 from tests.integration.seed import HEADLINE, assert_table_matches_seed, headline_differences, write_month
 from tests.poison import FORGED, Bad, callers, conflict_records, malformed_corpus, poison_records

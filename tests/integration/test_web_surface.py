@@ -23,10 +23,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from deploy import kafka
+from hotline.deploy import kafka
 from hotline.replay import Record, produce
 from hotline.settings import Settings
-from streams.access import TICKET_COOKIE, Access
+from hotline.streams.access import TICKET_COOKIE, Access
 from tests.factories import event
 from tests.integration.conftest import Worker, _free_port
 

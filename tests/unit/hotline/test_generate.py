@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from hotline.generate import generate, write_jsonl
-from schemas.events import parse_event
-from schemas.registry import default_registry
-from streams.deadlines import TZ, is_workday
+from hotline.schemas.events import parse_event
+from hotline.schemas.registry import default_registry
+from hotline.streams.deadlines import TZ, is_workday
 from tests.reference import (
     MONTH_END,
     MONTH_START,

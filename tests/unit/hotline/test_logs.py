@@ -70,17 +70,17 @@ def test_printable_cuts_to_the_limit_between_escapes() -> None:
 
 
 def test_a_newline_in_a_message_argument_does_not_forge_a_line(log: Log) -> None:
-    log.child("streams.app").warning("dead letter %s: %s", "orders[0]@7", "bad\nINFO forged line\x00")
-    assert log.lines() == ["WARNING streams.app dead letter orders[0]@7: bad\\nINFO forged line\\x00"]
+    log.child("hotline.streams.app").warning("dead letter %s: %s", "orders[0]@7", "bad\nINFO forged line\x00")
+    assert log.lines() == ["WARNING hotline.streams.app dead letter orders[0]@7: bad\\nINFO forged line\\x00"]
 
 
 def test_the_traceback_stays_on_its_own_lines(log: Log) -> None:
     try:
         raise ValueError("boom")
     except ValueError:
-        log.child("streams.app").exception("batch failed for %s", "x\ny")
+        log.child("hotline.streams.app").exception("batch failed for %s", "x\ny")
     lines = log.lines()
-    assert lines[0] == "ERROR streams.app batch failed for x\\ny"
+    assert lines[0] == "ERROR hotline.streams.app batch failed for x\\ny"
     assert lines[1] == "Traceback (most recent call last):"
     assert lines[-1] == "ValueError: boom"
 
@@ -88,7 +88,7 @@ def test_the_traceback_stays_on_its_own_lines(log: Log) -> None:
 def test_other_handlers_still_get_the_records_template_and_arguments(log: Log) -> None:
     seen: list[logging.LogRecord] = []
     log.root.handlers[0].addFilter(lambda record: seen.append(record) or True)
-    log.child("streams.app").info("sank %d records", 3)
+    log.child("hotline.streams.app").info("sank %d records", 3)
     assert (seen[0].msg, seen[0].args) == ("sank %d records", (3,))
 
 
@@ -116,7 +116,7 @@ def test_each_node_gets_its_own_line(log: Log) -> None:
 
 def test_the_pipelines_own_lines_are_never_suppressed(log: Log) -> None:
     for _ in range(3):
-        log.child("streams.app").warning("dead letter %s", "orders[0]@7")
+        log.child("hotline.streams.app").warning("dead letter %s", "orders[0]@7")
     assert len(log.lines()) == 3
 
 

@@ -3,10 +3,10 @@ from pathlib import Path
 
 import pytest
 
+from hotline.reports import queries
+from hotline.reports.bulletin import DASH, UnitCounts, build_bulletin, month_key, rate, sort_units, total_of
 from hotline.settings import Settings
-from reports import queries
-from reports.bulletin import DASH, UnitCounts, build_bulletin, month_key, rate, sort_units, total_of
-from sinks.clickhouse import ClickHouseSink
+from hotline.sinks.clickhouse import ClickHouseSink
 
 
 @pytest.mark.parametrize(

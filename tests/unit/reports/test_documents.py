@@ -1,7 +1,7 @@
 """The xlsx/docx/md bulletin documents against the CSV, from a bulletin built on canned query rows.
 
-No ClickHouse: a fake ``db`` answers each query constant of ``reports.queries`` with
-fixed rows shaped as ``reports.bulletin`` reads them.  The units cover a normal
+No ClickHouse: a fake ``db`` answers each query constant of ``hotline.reports.queries`` with
+fixed rows shaped as ``hotline.reports.bulletin`` reads them.  The units cover a normal
 district (satisfaction below 50%), a department at or above 80%, a unit with no
 feedback events (prints '-'), and a unit with events but nothing dispatched
 (zero-denominator rates print '-').
@@ -18,9 +18,9 @@ from docx import Document
 from docx.oxml.ns import qn
 from openpyxl import load_workbook  # type: ignore[import-untyped, unused-ignore]
 
-from reports import documents, queries
-from reports.bulletin import COLUMNS, Bulletin, build_bulletin
-from reports.render import render, to_csv
+from hotline.reports import documents, queries
+from hotline.reports.bulletin import COLUMNS, Bulletin, build_bulletin
+from hotline.reports.render import render, to_csv
 
 # unit_id, dispatched, on_time, overdue, open_not_due
 ORDER_ROWS = [

@@ -17,17 +17,17 @@ from typing import Any
 
 import pytest
 
-from deploy.grafana import dashboard
+from hotline.deploy.grafana import dashboard
 from hotline.generate import generate
+from hotline.reports.bulletin import build_bulletin
+from hotline.reports.live import Figures, Snapshot, UnitLive, build_snapshot
+from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
-from reports.bulletin import build_bulletin
-from reports.live import Figures, Snapshot, UnitLive, build_snapshot
-from schemas.registry import default_registry
-from sinks.clickhouse import Batch, ClickHouseSink, CounterDelta
-from streams.alerts import AlertFeed
-from streams.deadlines import TZ
-from streams.monitor import LiveMonitor, Watcher, figures_key, parse_day, recent_alerts
-from streams.processing import OrderState, Source, apply_order_event, decode, event_row
+from hotline.sinks.clickhouse import Batch, ClickHouseSink, CounterDelta
+from hotline.streams.alerts import AlertFeed
+from hotline.streams.deadlines import TZ
+from hotline.streams.monitor import LiveMonitor, Watcher, figures_key, parse_day, recent_alerts
+from hotline.streams.processing import OrderState, Source, apply_order_event, decode, event_row
 from tests.factories import event, raw
 
 REPO = Path(__file__).resolve().parents[3]

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from schemas.events import (
+from hotline.schemas.events import (
     SCHEMA_PATH,
     InvalidEvent,
     OrderDispatched,

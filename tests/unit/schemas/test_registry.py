@@ -1,7 +1,7 @@
 import csv
 from pathlib import Path
 
-from schemas.registry import DISTRICT_GROUP, default_registry
+from hotline.schemas.registry import DISTRICT_GROUP, default_registry
 
 SEED_TABLE = Path(__file__).resolve().parents[3] / "seed" / "xiangtan-2019-11-units.csv"
 

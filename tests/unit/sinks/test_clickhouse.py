@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from hotline.reports.bulletin import build_bulletin
+from hotline.schemas.events import parse_event
 from hotline.settings import Settings
-from reports.bulletin import build_bulletin
-from schemas.events import parse_event
-from sinks.clickhouse import Batch, ClickHouseSink, CounterDelta, DeadLetter
-from streams.processing import Source, apply_order_event
+from hotline.sinks.clickhouse import Batch, ClickHouseSink, CounterDelta, DeadLetter
+from hotline.streams.processing import Source, apply_order_event
 from tests.factories import event, raw
 
 
@@ -85,7 +85,7 @@ def test_opposite_counter_steps_cancel_out(sink: ClickHouseSink) -> None:
 
 
 def test_personal_data_never_reaches_clickhouse(sink: ClickHouseSink) -> None:
-    from streams.processing import event_row
+    from hotline.streams.processing import event_row
 
     received = parse_event(raw(event("call.received", caller={"phone": "13800000000", "name": "张三"})))
     sink.write(Batch([event_row(received, Source("calls", 0, 0))]))
@@ -94,7 +94,7 @@ def test_personal_data_never_reaches_clickhouse(sink: ClickHouseSink) -> None:
 
 
 def test_stored_returns_content_and_coordinates_by_event_id(sink: ClickHouseSink) -> None:
-    from streams.processing import event_row, payload
+    from hotline.streams.processing import event_row, payload
 
     completed = parse_event(raw(event("order.completed", order_id="O7")))
     sink.write(Batch([event_row(completed, Source("orders", 2, 41))]))

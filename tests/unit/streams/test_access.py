@@ -2,8 +2,8 @@ import hmac
 
 import pytest
 
-from streams import access as access_module
-from streams.access import TICKET_COOKIE, Access, Credential, Denied, bearer, ticket_key, token_scope
+from hotline.streams import access as access_module
+from hotline.streams.access import TICKET_COOKIE, Access, Credential, Denied, bearer, ticket_key, token_scope
 
 TOKENS = {"t-yuhu": "yuhu", "t-office": "*"}
 NOW = 1_700_000_000.0

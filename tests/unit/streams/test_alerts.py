@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from streams.alerts import AlertFeed, AlertScheduler, alert_id, pending_alerts
-from streams.deadlines import TZ
+from hotline.streams.alerts import AlertFeed, AlertScheduler, alert_id, pending_alerts
+from hotline.streams.deadlines import TZ
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=TZ).timestamp()
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from hotline.settings import Settings
-from sinks.clickhouse import Batch, Stored
-from streams.app import Pipeline
+from hotline.sinks.clickhouse import Batch, Stored
+from hotline.streams.app import Pipeline
 from tests.factories import event, raw
 
 
@@ -217,7 +217,7 @@ class FlakySink(RecordingSink):
 
 
 class FastSleep:
-    """``asyncio`` for streams.app, whose ``sleep`` (the back-off) notes what the worker shows and returns."""
+    """``asyncio`` for hotline.streams.app, whose ``sleep`` (the back-off) notes what the worker shows and returns."""
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
@@ -237,12 +237,12 @@ class FastSleep:
 async def test_a_store_outage_is_retried_until_the_batch_is_stored_once(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import streams.app
+    import hotline.streams.app
 
     sink = FlakySink(outage=2)
     pipeline._sink = sink  # type: ignore[assignment]
     fast = FastSleep(pipeline)
-    monkeypatch.setattr(streams.app, "asyncio", fast)
+    monkeypatch.setattr(hotline.streams.app, "asyncio", fast)
     calls = [event("call.received", call_id=f"C{i}") for i in range(3)]
     later = event("call.handled", call_id="C9")
     agent = pipeline.app.agents["calls"]
@@ -325,11 +325,11 @@ async def test_an_order_stored_across_an_outage_still_gets_its_alerts_scheduled(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The retry finds the order's table state already updated: its alerts must be owed all the same."""
-    import streams.app
+    import hotline.streams.app
 
     sink = ProgressOutageSink(outage=1)
     pipeline._sink = sink  # type: ignore[assignment]
-    monkeypatch.setattr(streams.app, "asyncio", FastSleep(pipeline))
+    monkeypatch.setattr(hotline.streams.app, "asyncio", FastSleep(pipeline))
     dispatched = event("order.dispatched", order_id="O5")
     await _put_until_processed(pipeline, "orders", [(b"O5", raw(dispatched))], "hotline.orders")
 

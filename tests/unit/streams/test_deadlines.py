@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from streams.deadlines import TZ, add_working_days, due_at, is_workday
+from hotline.streams.deadlines import TZ, add_working_days, due_at, is_workday
 
 
 def test_national_day_holidays_and_the_make_up_saturday() -> None:

@@ -9,10 +9,10 @@ from typing import Any, get_args
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas.events import MAX_RECORD_BYTES, CallEvent, OrderEvent, parse_event
-from schemas.registry import default_registry
-from sinks.clickhouse import DeadLetter, redact, redact_text
-from streams.processing import Source, decode
+from hotline.schemas.events import MAX_RECORD_BYTES, CallEvent, OrderEvent, parse_event
+from hotline.schemas.registry import default_registry
+from hotline.sinks.clickhouse import DeadLetter, redact, redact_text
+from hotline.streams.processing import Source, decode
 from tests.factories import event
 
 REGISTRY = default_registry()

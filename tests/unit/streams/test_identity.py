@@ -2,9 +2,9 @@
 
 from typing import Any
 
-from schemas.events import Event, parse_event
-from sinks.clickhouse import Stored
-from streams.processing import Identity, Source, Verdict, identify, payload
+from hotline.schemas.events import Event, parse_event
+from hotline.sinks.clickhouse import Stored
+from hotline.streams.processing import Identity, Source, Verdict, identify, payload
 from tests.factories import event, raw
 
 A = Source("hotline.orders", 0, 10)

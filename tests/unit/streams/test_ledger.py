@@ -1,7 +1,7 @@
 """The ledger alone: which delivered offsets a batch may process, and how the ledger moves."""
 
-from streams.ledger import Gap, Ledger, last_offsets
-from streams.processing import Record, Source
+from hotline.streams.ledger import Gap, Ledger, last_offsets
+from hotline.streams.processing import Record, Source
 
 ORDERS, CALLS = "hotline.orders", "hotline.calls"
 

@@ -1,9 +1,9 @@
 from datetime import date
 
-from schemas.events import parse_event
-from schemas.registry import default_registry
-from sinks.clickhouse import DeadLetter
-from streams.processing import OrderState, Source, apply_order_event, decode
+from hotline.schemas.events import parse_event
+from hotline.schemas.registry import default_registry
+from hotline.sinks.clickhouse import DeadLetter
+from hotline.streams.processing import OrderState, Source, apply_order_event, decode
 from tests.factories import event, raw
 
 SRC = Source("hotline.orders", 0, 7)
@@ -111,7 +111,7 @@ def test_the_audit_row_drops_the_callers_personal_data() -> None:
         ("call.",),
     )
     assert not isinstance(step_row, DeadLetter)
-    from streams.processing import event_row
+    from hotline.streams.processing import event_row
 
     row = event_row(ev, SRC)
     assert "13800000000" not in repr(row) and "张三" not in repr(row)

@@ -6,7 +6,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from streams.webhooks import WebhookDelivery
+from hotline.streams.webhooks import WebhookDelivery
 
 ALERT = {"alert_id": "a1", "unit_id": "yuhu", "type": "alert.overdue", "order_id": "O1"}
 
