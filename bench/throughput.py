@@ -33,7 +33,6 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.common import (
     BENCH_VAR,
-    REPO,
     WorkerProcess,
     broker,
     interrupt_on_sigterm,
@@ -49,10 +48,9 @@ from hotline.client import worker_get
 from hotline.generate import generate, write_jsonl
 from hotline.replay import Record, produce, read_records, wait_until_sunk
 from hotline.schemas.events import CallReceived, OrderDispatched, dump_event, parse_event
+from hotline.seed import HEADLINE, TABLE
 from hotline.settings import Settings
 from hotline.streams.deadlines import TZ
-
-SEED = REPO / "seed"
 
 
 async def consume_all(settings: Settings, last: dict[tuple[str, int], int], decode: bool) -> tuple[int, float]:
@@ -260,8 +258,8 @@ def report(f: Figures) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__.splitlines()[0])
-    parser.add_argument("--table", type=Path, default=SEED / "xiangtan-2019-11-units.csv")
-    parser.add_argument("--headline", type=Path, default=SEED / "xiangtan-2019-11-headline.json")
+    parser.add_argument("--table", type=Path, default=TABLE)
+    parser.add_argument("--headline", type=Path, default=HEADLINE)
     parser.add_argument("--seed", type=int, default=2019, help="generator seed")
     parser.add_argument("--runs", type=int, default=3, help="pipeline runs, each with fresh topics and worker")
     parser.add_argument("--baseline-runs", type=int, default=5, help="raw getmany runs per pipeline run (median)")

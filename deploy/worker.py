@@ -13,24 +13,29 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 from hotline.settings import Settings
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The settings as ``HOTLINE_*`` variables (JSON for lists and maps), over this environment."""
+    """The settings as ``HOTLINE_*`` variables (JSON for lists and maps), over this environment.
+
+    The var directory is passed absolute, so a child finds the same one from any working directory.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
     for name, value in settings.model_dump(mode="json").items():
         if value is not None:
             env[f"HOTLINE_{name.upper()}"] = json.dumps(value) if isinstance(value, dict | list) else str(value)
+    env["HOTLINE_VAR_DIR"] = str(settings.var_path)
     return env
 
 
 class WorkerProcess:
-    """``python -m hotline worker`` with the given settings, logging to ``<var>/worker.log``."""
+    """``python -m hotline worker`` with the given settings, logging to ``<var>/worker.log``.
+
+    The child runs the installed ``hotline`` (``-P``: not a ``hotline/`` folder that happens to be in the
+    working directory), in this process's working directory.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -47,8 +52,7 @@ class WorkerProcess:
         self.settings.var_path.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hotline", "worker"],
-                cwd=REPO,
+                [sys.executable, "-P", "-m", "hotline", "worker"],
                 env=settings_env(self.settings),
                 stdin=subprocess.DEVNULL,
                 stdout=log,

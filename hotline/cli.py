@@ -24,7 +24,6 @@ app = typer.Typer(help="12345 热线工单数据管道 (12345 hotline work-order
 kafka_app = typer.Typer(help="A local single-node Kafka (KRaft) for development and tests.", no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka")
 err = Console(stderr=True)
-SEED_DIR = Path(__file__).resolve().parent.parent / "seed"
 
 
 class UnitsFormat(StrEnum):
@@ -232,20 +231,23 @@ def _bulletin_bytes(settings: Settings, month: str, fmt: str) -> bytes:
 
 @app.command()
 def generate(
-    table: Annotated[Path, typer.Option(exists=True, help="Per-unit table CSV (seed format)")] = SEED_DIR
-    / "xiangtan-2019-11-units.csv",
-    headline: Annotated[Path, typer.Option(exists=True, help="Headline JSON (seed format)")] = SEED_DIR
-    / "xiangtan-2019-11-headline.json",
+    table: Annotated[
+        Path | None, typer.Option(exists=True, help="Per-unit table CSV (seed format) [default: the seed's]")
+    ] = None,
+    headline: Annotated[
+        Path | None, typer.Option(exists=True, help="Headline JSON (seed format) [default: the seed's]")
+    ] = None,
     out: Annotated[Path, typer.Option(help="JSONL to write")] = Path("var/demo/2019-11.jsonl"),
     seed: int = 2019,
 ) -> None:
     """Write a realistic month of events whose aggregates reproduce the given bulletin."""
+    from hotline import seed as published
     from hotline.generate import generate as make
     from hotline.generate import write_jsonl
 
     out.parent.mkdir(parents=True, exist_ok=True)
     with err.status("generating…"):
-        records = make(table, headline, seed=seed)
+        records = make(table or published.TABLE, headline or published.HEADLINE, seed=seed)
         count = write_jsonl(records, out)
     err.print(f"wrote {count} records to {out}")
 
@@ -260,14 +262,14 @@ def demo(
     """The whole pipeline once: Kafka, a worker, the seed month replayed, the bulletin printed."""
     import secrets
 
+    from hotline import seed
     from hotline.deploy.worker import WorkerProcess
 
     settings = get_settings()
     if serve and not settings.access_tokens:
         token = secrets.token_urlsafe(16)  # the monitor always needs one: a supervisor's, for this run
         settings = settings.model_copy(update={"access_tokens": {token: "*"}, "api_token": token})
-    seed = json.loads((SEED_DIR / "xiangtan-2019-11-headline.json").read_text(encoding="utf-8"))
-    month = str(seed["period"])
+    month = str(json.loads(seed.HEADLINE.read_text(encoding="utf-8"))["period"])
     events = settings.var_path / "demo" / f"{month}.jsonl"
     err.rule("1/4 Kafka")
     kafka_start()

@@ -2,8 +2,8 @@
 
 The pipeline computes every figure of the monthly table from raw events, so the
 only convincing end-to-end test is a stream whose aggregates are known in
-advance. This module reads the seed table (``seed/*-units.csv``) and headline
-(``seed/*-headline.json``) and plans, order by order and call by call, a
+advance. This module reads the seed table (``seed/*-units.csv``, :data:`hotline.seed.TABLE`) and headline
+(``seed/*-headline.json``, :data:`hotline.seed.HEADLINE`) and plans, order by order and call by call, a
 realistic history whose counts reproduce every cell exactly under the counting
 rules of SPEC.md:
 
@@ -24,6 +24,7 @@ interleaved, each key's events in time order) with a few exact duplicates.
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import json
 import random
@@ -32,6 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -239,10 +241,9 @@ def _cell(value: str) -> int | None:
     return None if value.strip() == "-" else int(value)
 
 
-def load_table(path: Path, registry: Registry) -> list[UnitRow]:
+def load_table(path: Traversable, registry: Registry) -> list[UnitRow]:
     """Seed table rows in table order; the 总计 row is checked against the sum, not returned."""
-    with path.open(encoding="utf-8", newline="") as fh:
-        raw = list(csv.DictReader(fh))
+    raw = list(csv.DictReader(io.StringIO(path.read_bytes().decode("utf-8"), newline="")))
     rows = [_unit_row(r, registry) for r in raw if r["unit"] != "总计"]
     total = next((r for r in raw if r["unit"] == "总计"), None)
     if total is not None:
@@ -276,7 +277,7 @@ def _unit_row(r: dict[str, str], registry: Registry) -> UnitRow:
     return row
 
 
-def load_targets(path: Path) -> Targets:
+def load_targets(path: Traversable) -> Targets:
     """Exact counts behind the headline's printed rates and shares."""
     head: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     year, month = (int(x) for x in head["period"].split("-"))
@@ -967,8 +968,8 @@ def arrival_order(seqs: Sequence[list[ContractEvent]], rng: random.Random, dupli
 
 
 def generate(
-    table_csv: Path,
-    headline_json: Path,
+    table_csv: Traversable,
+    headline_json: Traversable,
     seed: int = 2019,
     duplicate_share: float = 0.03,
     progress: Progress | None = None,

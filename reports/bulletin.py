@@ -6,17 +6,15 @@ decided here, once, so every output format shows the same figures.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Any, Protocol
 
+from hotline import seed
 from hotline.reports import queries
 from hotline.schemas.registry import DISTRICT_GROUP, Registry, default_registry
 
-SEED_DIR = Path(__file__).resolve().parent.parent / "seed"
 TYPE_LABELS = {"complaint": "投诉", "help": "求助", "suggestion": "建议", "consultation": "咨询", "other": "其他"}
 
 # CSV column keys (the seed CSV's header) and the attachment's Chinese headers.
@@ -288,11 +286,7 @@ def data_quality(headline: dict[str, Any], printed: dict[str, Any] | None, deadl
 
 def printed_headline(month: str) -> dict[str, Any] | None:
     """The published headline for ``month``, when the project ships it (the seed month)."""
-    for path in SEED_DIR.glob("*-headline.json"):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("period") == month:
-            return dict(data)
-    return None
+    return next((data for data in seed.headlines() if data.get("period") == month), None)
 
 
 def build_bulletin(

@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from hotline.deploy import kafka
-from hotline.deploy.worker import REPO, WorkerProcess, settings_env
+from hotline.deploy.worker import WorkerProcess, settings_env
 from hotline.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")

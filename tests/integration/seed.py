@@ -12,12 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from hotline.generate import generate, write_jsonl
+from hotline.seed import HEADLINE, TABLE
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import ClickHouseSink
-
-SEED = Path(__file__).resolve().parents[2] / "seed"
-TABLE = SEED / "xiangtan-2019-11-units.csv"
-HEADLINE = SEED / "xiangtan-2019-11-headline.json"
 
 
 def write_month(path: Path) -> Path:

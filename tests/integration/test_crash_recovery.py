@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from hotline.client import worker_get
-from hotline.deploy.worker import REPO, settings_env
+from hotline.deploy.worker import settings_env
 from hotline.replay import produce, read_records, wait_until_sunk
 from hotline.settings import Settings
-from tests.integration.conftest import Worker
+from tests.integration.conftest import REPO, Worker
 from tests.integration.seed import (
     HEADLINE,
     assert_table_matches_seed,

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from hotline.client import worker_get
-from hotline.deploy.worker import REPO, settings_env
+from hotline.deploy.worker import settings_env
 from hotline.settings import Settings
 from tests.factories import event
-from tests.integration.conftest import Worker
+from tests.integration.conftest import REPO, Worker
 
 pytestmark = pytest.mark.integration
 

@@ -21,6 +21,7 @@ import pytest
 from hotline.generate import generate, write_jsonl
 from hotline.schemas.events import parse_event
 from hotline.schemas.registry import default_registry
+from hotline.seed import HEADLINE, TABLE
 from hotline.streams.deadlines import TZ, is_workday
 from tests.reference import (
     MONTH_END,
@@ -34,10 +35,6 @@ from tests.reference import (
     ts,
     unit_figures,
 )
-
-SEED = Path(__file__).resolve().parents[3] / "seed"
-TABLE = SEED / "xiangtan-2019-11-units.csv"
-HEADLINE = SEED / "xiangtan-2019-11-headline.json"
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from hotline import seed
 from hotline.deploy.grafana import dashboard
 from hotline.generate import generate
 from hotline.reports.bulletin import build_bulletin
@@ -31,7 +32,6 @@ from hotline.streams.processing import OrderState, Source, apply_order_event, de
 from tests.factories import event, raw
 
 REPO = Path(__file__).resolve().parents[3]
-SEED = REPO / "seed"
 NOW = datetime(2026, 3, 10, 10, 0, tzinfo=TZ)  # a Tuesday, mid-morning in 湘潭
 
 
@@ -200,7 +200,7 @@ def test_low_satisfaction_means_below_half_over_the_month() -> None:
 
 def test_the_seed_month_to_date_and_the_grafana_sql_equal_the_bulletin(sink: ClickHouseSink) -> None:
     loader = Loader(sink)
-    sink.write(loader.batch(generate(SEED / "xiangtan-2019-11-units.csv", SEED / "xiangtan-2019-11-headline.json")))
+    sink.write(loader.batch(generate(seed.TABLE, seed.HEADLINE)))
     registry = default_registry()
     bulletin = build_bulletin(sink, "2019-11", registry)
     month_end = units(build_snapshot(sink, registry, date(2019, 11, 30), NOW))

@@ -1,13 +1,11 @@
 import csv
-from pathlib import Path
 
 from hotline.schemas.registry import DISTRICT_GROUP, default_registry
-
-SEED_TABLE = Path(__file__).resolve().parents[3] / "seed" / "xiangtan-2019-11-units.csv"
+from hotline.seed import TABLE
 
 
 def test_registry_holds_the_seed_units_in_bulletin_order() -> None:
-    with SEED_TABLE.open(encoding="utf-8") as fh:
+    with TABLE.open(encoding="utf-8") as fh:
         names = [row["unit"] for row in csv.DictReader(fh) if row["unit"] != "总计"]
     registry = default_registry()
     assert [u.name for u in registry] == names
