@@ -40,6 +40,33 @@ class BulletinFormat(StrEnum):
     md = "md"
 
 
+def version() -> str:
+    """The installed distribution's version (``hotline12345``), as ``pip`` knows it."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("hotline12345")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"hotline {version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    pass
+
+
 def _fail(message: str) -> typer.Exit:
     err.print(f"[red]error:[/red] {message}")
     return typer.Exit(1)
@@ -290,6 +317,22 @@ def demo(
             _serve(settings, f"{month}-{_last_day(month)}")
     finally:
         worker.stop()
+    left = _kafka_left_running(settings)
+    if left:
+        err.print(left, markup=False, soft_wrap=True)
+
+
+def _kafka_left_running(settings: Settings) -> str | None:
+    """What to say about the broker the demo started (or found) and leaves running, if it is ours."""
+    from hotline.deploy import kafka
+
+    if kafka.managed_port(settings) is None:
+        return None
+    state = kafka.status(settings)
+    if not state.startswith(("running", "starting")):
+        return None  # external, or a broker some other var directory manages
+    same_var = f" (with HOTLINE_VAR_DIR={settings.var_path})" if settings.var_dir != Path("var") else ""
+    return f"Kafka keeps running in the background ({state}); stop it with `hotline kafka stop`{same_var}."
 
 
 def _last_day(month: str) -> str:
