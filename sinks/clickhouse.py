@@ -24,93 +24,106 @@ from hotline.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EVENT_COLUMNS = [
-    "event_id",
-    "type",
-    "occurred_at",
-    "call_id",
-    "order_id",
-    "unit_id",
-    "answered",
-    "valid",
-    "call_type",
-    "category",
-    "resolved_online",
-    "order_type",
-    "due_at",
-    "due_computed",
-    "reason",
-    "outcome",
-    "citizen_replied",
-    "method",
-    "satisfied",
-    "payload",
-    "source_topic",
-    "source_partition",
-    "source_offset",
-]
+TS = "DateTime64(3, 'Asia/Shanghai')"
 
-EVENTS_DDL = """CREATE TABLE IF NOT EXISTS {db}.events (
-        event_id String,
-        type LowCardinality(String),
-        occurred_at DateTime64(3, 'Asia/Shanghai'),
-        call_id String,
-        order_id String,
-        unit_id LowCardinality(String),
-        answered Nullable(Bool),
-        valid Nullable(Bool),
-        call_type LowCardinality(String),
-        category LowCardinality(String),
-        resolved_online Nullable(Bool),
-        order_type LowCardinality(String),
-        due_at Nullable(DateTime64(3, 'Asia/Shanghai')),
-        due_computed Bool,
-        reason String,
-        outcome LowCardinality(String),
-        citizen_replied Nullable(Bool),
-        method LowCardinality(String),
-        satisfied Nullable(Bool),
-        payload String,
-        source_topic LowCardinality(String),
-        source_partition Int32,
-        source_offset Int64,
-        ingested_at DateTime64(3, 'Asia/Shanghai') DEFAULT now64(3)
-    ) ENGINE = ReplacingMergeTree ORDER BY event_id"""
 
-DEADLETTER_COLUMNS = ["source_topic", "source_partition", "source_offset", "error", "raw", "key", "occurred_at"]
+@dataclass(frozen=True)
+class Table:
+    """A table's columns, defined once: its DDL and every insert's column names and types derive
+    from them (with the types given, clickhouse-connect skips the DESCRIBE it runs per insert)."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]  # what the sink inserts: (name, ClickHouse type)
+    engine: str
+    defaults: tuple[str, ...] = ()  # columns ClickHouse fills itself
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+    @property
+    def types(self) -> list[str]:
+        return [kind for _, kind in self.columns]
+
+    def ddl(self) -> str:
+        body = ",\n        ".join([*(f"{n} {t}" for n, t in self.columns), *self.defaults])
+        return f"CREATE TABLE IF NOT EXISTS {{db}}.{self.name} (\n        {body}\n    ) ENGINE = {self.engine}"
+
+
+EVENTS = Table(
+    "events",
+    (
+        ("event_id", "String"),
+        ("type", "LowCardinality(String)"),
+        ("occurred_at", TS),
+        ("call_id", "String"),
+        ("order_id", "String"),
+        ("unit_id", "LowCardinality(String)"),
+        ("answered", "Nullable(Bool)"),
+        ("valid", "Nullable(Bool)"),
+        ("call_type", "LowCardinality(String)"),
+        ("category", "LowCardinality(String)"),
+        ("resolved_online", "Nullable(Bool)"),
+        ("order_type", "LowCardinality(String)"),
+        ("due_at", f"Nullable({TS})"),
+        ("due_computed", "Bool"),
+        ("reason", "String"),
+        ("outcome", "LowCardinality(String)"),
+        ("citizen_replied", "Nullable(Bool)"),
+        ("method", "LowCardinality(String)"),
+        ("satisfied", "Nullable(Bool)"),
+        ("payload", "String"),
+        ("source_topic", "LowCardinality(String)"),
+        ("source_partition", "Int32"),
+        ("source_offset", "Int64"),
+    ),
+    "ReplacingMergeTree ORDER BY event_id",
+    (f"ingested_at {TS} DEFAULT now64(3)",),
+)
+# ``raw`` holds a redacted copy (see :func:`redact`); the original bytes stay only in the
+# dead-letter topic, bounded by its retention.
+DEADLETTER = Table(
+    "deadletter",
+    (
+        ("source_topic", "LowCardinality(String)"),
+        ("source_partition", "Int32"),
+        ("source_offset", "Int64"),
+        ("error", "String"),
+        ("raw", "String"),
+        ("key", "String"),
+        ("occurred_at", f"Nullable({TS})"),
+    ),
+    "ReplacingMergeTree ORDER BY (source_topic, source_partition, source_offset)",
+    (f"received_at {TS} DEFAULT now64(3)",),
+)
+# The progress ledger: per source partition, the last offset processed with every offset
+# before it. The truth on restart and rebalance (not the consumer group's commits).
+SINK_OFFSETS = Table(
+    "sink_offsets",
+    (("source_topic", "LowCardinality(String)"), ("source_partition", "Int32"), ("source_offset", "Int64")),
+    "ReplacingMergeTree(source_offset) ORDER BY (source_topic, source_partition)",
+)
+UNIT_COUNTERS = Table(
+    "unit_counters",
+    (
+        ("unit_id", "LowCardinality(String)"),
+        ("day", "Date"),
+        ("metric", "LowCardinality(String)"),
+        ("event_id", "String"),
+        ("value", "Int8"),
+    ),
+    "ReplacingMergeTree ORDER BY (unit_id, day, metric, event_id, value)",
+)
+ALL_TABLES = (EVENTS, DEADLETTER, SINK_OFFSETS, UNIT_COUNTERS)
+TABLES = tuple(t.name for t in ALL_TABLES)
 
 MIGRATIONS: list[str] = [
     "CREATE DATABASE IF NOT EXISTS {db}",
-    EVENTS_DDL,
-    # ``raw`` holds a redacted copy (see :func:`redact`); the original bytes stay only in the
-    # dead-letter topic, bounded by its retention.
-    """CREATE TABLE IF NOT EXISTS {db}.deadletter (
-        source_topic LowCardinality(String),
-        source_partition Int32,
-        source_offset Int64,
-        error String,
-        raw String,
-        received_at DateTime64(3, 'Asia/Shanghai') DEFAULT now64(3)
-    ) ENGINE = ReplacingMergeTree ORDER BY (source_topic, source_partition, source_offset)""",
+    *(t.ddl() for t in ALL_TABLES),
+    # Directories written before these columns existed.
     "ALTER TABLE {db}.deadletter ADD COLUMN IF NOT EXISTS key String DEFAULT ''",
-    "ALTER TABLE {db}.deadletter ADD COLUMN IF NOT EXISTS occurred_at Nullable(DateTime64(3, 'Asia/Shanghai'))",
-    # The progress ledger: per source partition, the last offset processed with every offset
-    # before it. The truth on restart and rebalance (not the consumer group's commits).
-    """CREATE TABLE IF NOT EXISTS {db}.sink_offsets (
-        source_topic LowCardinality(String),
-        source_partition Int32,
-        source_offset Int64
-    ) ENGINE = ReplacingMergeTree(source_offset) ORDER BY (source_topic, source_partition)""",
-    """CREATE TABLE IF NOT EXISTS {db}.unit_counters (
-        unit_id LowCardinality(String),
-        day Date,
-        metric LowCardinality(String),
-        event_id String,
-        value Int8
-    ) ENGINE = ReplacingMergeTree ORDER BY (unit_id, day, metric, event_id, value)""",
+    f"ALTER TABLE {{db}}.deadletter ADD COLUMN IF NOT EXISTS occurred_at Nullable({TS})",
 ]
-
-TABLES = ("events", "deadletter", "sink_offsets", "unit_counters")
 
 
 @dataclass(frozen=True)
@@ -189,31 +202,21 @@ class ClickHouseSink:
         """
         with self._lock:
             if batch.events:
-                rows = [[row.get(c) for c in EVENT_COLUMNS] for row in batch.events]
-                self.client.insert(f"{self.db}.events", rows, column_names=EVENT_COLUMNS)
+                self._insert(EVENTS, [[row.get(c) for c in EVENTS.names] for row in batch.events])
             if batch.counters:
-                self.client.insert(
-                    f"{self.db}.unit_counters",
-                    [[d.unit_id, d.day, d.metric, d.event_id, d.value] for d in batch.counters],
-                    column_names=["unit_id", "day", "metric", "event_id", "value"],
-                )
+                self._insert(UNIT_COUNTERS, [[d.unit_id, d.day, d.metric, d.event_id, d.value] for d in batch.counters])
             if batch.deadletters:
-                self.client.insert(
-                    f"{self.db}.deadletter",
-                    [_deadletter_row(d) for d in batch.deadletters],
-                    column_names=DEADLETTER_COLUMNS,
-                )
+                self._insert(DEADLETTER, [_deadletter_row(d) for d in batch.deadletters])
 
     def record_progress(self, offsets: dict[tuple[str, int], int]) -> None:
         """Advance the ledger: every offset up to these, per partition, is processed and stored."""
         if not offsets:
             return
         with self._lock:
-            self.client.insert(
-                f"{self.db}.sink_offsets",
-                [[t, p, o] for (t, p), o in offsets.items()],
-                column_names=["source_topic", "source_partition", "source_offset"],
-            )
+            self._insert(SINK_OFFSETS, [[t, p, o] for (t, p), o in offsets.items()])
+
+    def _insert(self, table: Table, rows: list[list[Any]]) -> None:
+        self.client.insert(f"{self.db}.{table.name}", rows, column_names=table.names, column_type_names=table.types)
 
     def stored(self, event_ids: list[str]) -> dict[str, Stored]:
         """What the events table already holds under these ids: one primary-key lookup per batch."""
