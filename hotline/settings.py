@@ -9,6 +9,7 @@ from __future__ import annotations
 import ssl
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,6 +48,9 @@ class Settings(BaseSettings):
     session_timeout_s: float = 10.0  # how long a killed worker's partitions wait before moving
     batch_size: int = 1000
     batch_within_s: float = 0.5
+    # How source records reach the pipeline: "batch" reads them in batches past Faust's
+    # per-event stream (streams/reader.py); "stream" uses Faust's agents (take_events).
+    ingest: Literal["batch", "stream"] = "batch"
 
     # ClickHouse: empty means embedded chDB under var_dir/clickhouse
     clickhouse_dsn: str = ""

@@ -223,15 +223,17 @@ class ClickHouseSink:
         if not event_ids:
             return {}
         rows = self.query_rows(
-            "SELECT event_id, any(payload) AS payload, any(source_topic) AS source_topic, "
-            "any(source_partition) AS source_partition, any(source_offset) AS source_offset "
-            "FROM {db}.events WHERE event_id IN %(ids)s GROUP BY event_id",
+            "SELECT event_id, payload, source_topic, source_partition, source_offset "
+            "FROM {db}.events WHERE event_id IN %(ids)s",
             {"ids": list(set(event_ids))},
         )
-        return {
-            r["event_id"]: Stored(r["payload"], r["source_topic"], int(r["source_partition"]), int(r["source_offset"]))
-            for r in rows
-        }
+        found: dict[str, Stored] = {}
+        for r in rows:  # copies not merged yet are the same event: the first is enough
+            found.setdefault(
+                r["event_id"],
+                Stored(r["payload"], r["source_topic"], int(r["source_partition"]), int(r["source_offset"])),
+            )
+        return found
 
     def healthy(self) -> bool:
         """Every table answers a trivial query: a failed write is then the rows', not the store's."""

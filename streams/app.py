@@ -46,6 +46,7 @@ from hotline.streams.processing import (
     identify,
     split_by_source,
 )
+from hotline.streams.reader import BatchReader
 from hotline.streams.webhooks import WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -197,6 +198,14 @@ class Pipeline:
         self.app.agent(self.calls_topic, name="calls")(self._calls_agent)
         self.app.agent(self.orders_topic, name="orders")(self._orders_agent)
         self.app.task(self._on_start)
+        self.reader: BatchReader | None = None
+        if settings.ingest == "batch":
+            kinds = {settings.calls_topic: CALLS, settings.orders_topic: ORDERS}
+            self.reader = BatchReader(
+                settings.kafka_client_options(), kinds, self.process, settings.batch_size, settings.batch_within_s
+            )
+            self.app.task(self.reader.run)
+            self.app.on_partitions_revoked.connect(self._on_revoked)
         from hotline.streams import web
 
         web.register(self)
@@ -236,6 +245,8 @@ class Pipeline:
         sources = {self.settings.calls_topic, self.settings.orders_topic}
         assigned = [tp for tp in self.app.consumer.assignment() if tp.topic in sources]
         if not assigned:
+            if self.reader is not None:
+                self.reader.assign({})
             return committed
         stored = await self.in_sink_thread(self.sink.sunk_offsets)
         self.ledger.load(stored, [(tp.topic, tp.partition) for tp in assigned])
@@ -252,7 +263,16 @@ class Pipeline:
                 )
             await self.app.consumer.seek(tp, offset)
             positions[tp] = offset
+        if self.reader is not None:
+            # Read them in batches here, not through Faust's per-event stream (streams/reader.py).
+            self.app.consumer.pause_partitions(assigned)
+            self.reader.assign({(tp.topic, tp.partition): positions[tp] for tp in assigned})
         return positions
+
+    async def _on_revoked(self, sender: Any, /, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        """Stop reading at once: the partitions may be another worker's from now on."""
+        if self.reader is not None:
+            self.reader.assign({})
 
     # -- agents -------------------------------------------------------------------------
     async def _calls_agent(self, stream: StreamT[bytes]) -> None:
