@@ -207,27 +207,27 @@ def _unit(rows: dict[str, UnitLive], unit_id: str) -> UnitLive:
 
 def read_counters(db: Queryable, day: date, rows: dict[str, UnitLive]) -> None:
     params = {"day": day, "month_start": day.replace(day=1), "metrics": (*SHOWN_METRICS, *SUPERVISION_METRICS)}
-    for unit_id, metric, on_day, month_to_date in db.query(COUNTERS, params):
-        u = _unit(rows, str(unit_id))
-        u.today.add(str(metric), int(on_day))
-        u.month.add(str(metric), int(month_to_date))
+    for r in db.query_rows(COUNTERS, params):
+        u = _unit(rows, str(r["unit_id"]))
+        u.today.add(str(r["metric"]), int(r["today"]))
+        u.month.add(str(r["metric"]), int(r["month_to_date"]))
 
 
 def read_open_orders(db: Queryable, now: datetime, cutoff: datetime, rows: dict[str, UnitLive]) -> float | None:
     """Fill open/due-soon/overdue; return when the clock alone next changes one of them."""
     params = {"now_ms": _ms(now), "cutoff_ms": _ms(cutoff), "soon_s": DUE_SOON_S}
     changes: list[int] = []
-    for unit_id, n_open, due_soon, overdue, next_due, next_due_soon in db.query(OPEN_ORDERS, params):
-        u = _unit(rows, str(unit_id))
-        u.open, u.due_soon, u.overdue = int(n_open), int(due_soon), int(overdue)
-        changes += [int(t) for t in (next_due, next_due_soon) if t is not None]
+    for r in db.query_rows(OPEN_ORDERS, params):
+        u = _unit(rows, str(r["final_unit"]))
+        u.open, u.due_soon, u.overdue = int(r["open"]), int(r["due_soon"]), int(r["overdue"])
+        changes += [int(r[t]) for t in ("next_due_ms", "next_due_soon_ms") if r[t] is not None]
     return min(changes) / 1000 if changes else None
 
 
 def closed_months(db: Queryable, now: datetime) -> list[str]:
     current = today(now)
-    rows = db.query(CLOSED_MONTHS, {"current": current.year * 100 + current.month})
-    return [f"{int(m) // 100:04d}-{int(m) % 100:02d}" for (m,) in rows]
+    rows = db.query_rows(CLOSED_MONTHS, {"current": current.year * 100 + current.month})
+    return [f"{int(r['month']) // 100:04d}-{int(r['month']) % 100:02d}" for r in rows]
 
 
 def groups_of(registry: Registry) -> list[str]:

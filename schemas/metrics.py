@@ -304,7 +304,9 @@ class OrderCount(Metric):
         if self.statuses == EVERY_STATUS:
             return "1"
         values = sorted(s.value for s in self.statuses)
-        return f"{status} IN ({', '.join(sql_literal(v) for v in values)})"
+        if len(values) == 1:
+            return Eq(status, values[0]).sql()
+        return In(status, tuple(values)).sql()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -580,14 +582,14 @@ def stored_names(metrics: Iterable[Metric]) -> tuple[str, ...]:
 
 
 class Tally:
-    """Counts of a fixed set of catalogue metrics (``metrics``), by name.
+    """Counts of a fixed set of catalogue metrics (``counted``), by name.
 
     Read as ``t.visits``, ``t["visits"]`` or ``t[VISITS]``; built as ``T(visits=2)`` (an
     unknown name is a TypeError, so no figure can hide under a misspelling); ``add`` folds
     a part of a :class:`Total` into it. A total's value is its own count, not derived.
     """
 
-    metrics: ClassVar[tuple[Metric, ...]] = ()
+    counted: ClassVar[tuple[Metric, ...]] = ()
     _values: dict[str, int]
 
     def __init__(self, **values: int) -> None:
@@ -599,7 +601,7 @@ class Tally:
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
-        return tuple(m.name for m in cls.metrics)
+        return tuple(m.name for m in cls.counted)
 
     def __getattr__(self, name: str) -> int:
         values = self.__dict__.get("_values", {})
@@ -628,7 +630,7 @@ class Tally:
         if name in self._values:
             self._values[name] += int(value)
             return
-        totals = [m.name for m in self.metrics if isinstance(m, Total) and name in {p.name for p in m.parts}]
+        totals = [m.name for m in self.counted if isinstance(m, Total) and name in {p.name for p in m.parts}]
         if not totals:
             raise KeyError(f"{type(self).__name__} has no metric {name!r}")
         for total in totals:

@@ -45,16 +45,16 @@ def _joined(registry: Registry) -> str:
     """Order columns and event columns of the month, one row per unit with any activity."""
     ids = [u.id for u in registry]
     return f"""
-SELECT if(o.final_unit != '', o.final_unit, e.unit_id) AS unit,
+SELECT if(o.unit_id != '', o.unit_id, e.unit_id) AS unit,
        transform(unit, {_array(ids)}, {_array([u.name for u in registry])}, unit) AS name,
        transform(unit, {_array(ids)}, {_array([u.group for u in registry])}, '') AS unit_group,
        transform(unit, {_array(ids)}, {_array([u.order for u in registry])}, 10000) AS unit_order,
-       o.dispatched AS dispatched, o.on_time AS on_time, o.overdue AS overdue, e.returned AS returned,
+       o.dispatched AS dispatched, o.completed_on_time AS on_time, o.overdue AS overdue, e.returned AS returned,
        e.visits AS visits, e.visits_unreached AS visits_unreached, e.visits_satisfied AS visits_satisfied,
        e.not_replied AS not_replied, e.phone_supervised AS phone_supervised,
        e.written_supervised AS written_supervised, e.feedback_events AS feedback_events
 FROM ({_sql(queries.ORDER_COLUMNS)}) AS o
-FULL OUTER JOIN ({_sql(queries.EVENT_COLUMNS)}) AS e ON o.final_unit = e.unit_id"""
+FULL OUTER JOIN ({_sql(queries.EVENT_COLUMNS)}) AS e ON o.unit_id = e.unit_id"""
 
 
 def per_unit_sql(registry: Registry) -> str:

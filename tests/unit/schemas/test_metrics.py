@@ -190,7 +190,7 @@ def _ms(ts: datetime) -> int:
 
 
 class Pair(m.Tally):
-    metrics = (m.VISITS, m.SUPERVISED)
+    counted = (m.VISITS, m.SUPERVISED)
 
 
 def test_a_tally_holds_its_metrics_by_name_and_refuses_others() -> None:
