@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, Self
 
 DASH = "-"  # what the bulletin prints for a rate without a denominator, or a unit's late data
 DUE_SOON_S = 86_400  # "即将到期": an open order due within 24 hours
@@ -639,6 +639,10 @@ class Tally:
     def add_counts(self, other: Tally) -> None:
         for name in self._values:
             self._values[name] += other[name]
+
+    def __iadd__(self, other: Tally) -> Self:
+        self.add_counts(other)
+        return self
 
     def counts(self) -> dict[str, int]:
         return dict(self._values)
