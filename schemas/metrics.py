@@ -445,7 +445,7 @@ FEEDBACK_EVENTS = EventCount(
 )
 SUPERVISED = Total(name="supervised", label="督办数", short="督办", parts=(PHONE_SUPERVISED, WRITTEN_SUPERVISED))
 
-# Calls, by their own day, city-wide (the bulletin's headline).
+# Calls, by their own day, city-wide (the bulletin's headline; labelled as its figures sheet prints them).
 CALLS_RECEIVED = EventCount(
     name="calls_received", label="来电总数", short="来电", rule=on("call.received"), per_unit=False, counter=False
 )
@@ -467,7 +467,7 @@ CALLS_VALID = EventCount(
 )
 CALLS_ANSWERED_DIRECTLY = EventCount(
     name="calls_answered_directly",
-    label="咨询建议类直接答复",
+    label="咨询建议类电话（直接答复）",
     short="直接答复",
     rule=on("call.handled", Eq("valid", True), Empty("order_id")),
     per_unit=False,
@@ -475,7 +475,7 @@ CALLS_ANSWERED_DIRECTLY = EventCount(
 )
 CALLS_RESOLVED_ONLINE = EventCount(
     name="calls_resolved_online",
-    label="在线办结数",
+    label="在线办结",
     short="在线办结",
     rule=on("call.handled", Eq("resolved_online", True)),
     per_unit=False,
