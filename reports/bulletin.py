@@ -1,66 +1,50 @@
 """The bulletin as data: per-unit table, headline (section 一) and data-quality notes.
 
-Counts come from ClickHouse; everything printed (rates, '-', order, lists) is
-decided here, once, so every output format shows the same figures.
+Counts come from ClickHouse, read by column name; everything printed (rates, '-', order,
+lists) is decided here, once, so every output format shows the same figures. Which
+figures, their keys, labels and rates are the metric catalogue's (``hotline.schemas.metrics``).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hotline import seed
 from hotline.reports import queries
+from hotline.schemas import metrics as mc
+from hotline.schemas.metrics import DASH, Metric, Rate, Tally, rate
 from hotline.schemas.registry import DISTRICT_GROUP, Registry, default_registry
 
 TYPE_LABELS = {"complaint": "投诉", "help": "求助", "suggestion": "建议", "consultation": "咨询", "other": "其他"}
 
-# CSV column keys (the seed CSV's header) and the attachment's Chinese headers.
-COLUMNS: list[tuple[str, str]] = [
-    ("unit", "单位"),
-    ("dispatched", "交办数"),
-    ("completed_on_time", "按期办结数"),
-    ("overdue", "逾期数"),
-    ("returned", "退单数"),
-    ("on_time_rate", "按期办结率"),
-    ("visits", "回访数"),
-    ("visits_unreached", "回访未应答"),
-    ("visit_rate", "回访率"),
-    ("visits_satisfied", "回访满意数"),
-    ("satisfaction_rate", "回访满意率"),
-    ("not_replied", "成员单位未答复当事人数"),
-    ("phone_supervised", "电话督办数"),
-    ("phone_supervised_replied", "电话督办回复数"),
-    ("written_supervised", "书面督办数"),
-    ("written_supervised_replied", "书面督办回复数"),
-]
-FEEDBACK_KEYS = (
-    "visits",
-    "visits_unreached",
-    "visit_rate",
-    "visits_satisfied",
-    "satisfaction_rate",
-    "not_replied",
-    "phone_supervised",
-    "phone_supervised_replied",
-    "written_supervised",
-    "written_supervised_replied",
+# The attachment's columns after 单位, in the seed's order: catalogue metrics, whose names are
+# the CSV keys (the seed CSV's header) and whose labels the Chinese headers.
+TABLE: tuple[Metric, ...] = (
+    mc.DISPATCHED,
+    mc.COMPLETED_ON_TIME,
+    mc.OVERDUE,
+    mc.RETURNED,
+    mc.ON_TIME_RATE,
+    mc.VISITS,
+    mc.VISITS_UNREACHED,
+    mc.VISIT_RATE,
+    mc.VISITS_SATISFIED,
+    mc.SATISFACTION_RATE,
+    mc.NOT_REPLIED,
+    mc.PHONE_SUPERVISED,
+    mc.PHONE_SUPERVISED_REPLIED,
+    mc.WRITTEN_SUPERVISED,
+    mc.WRITTEN_SUPERVISED_REPLIED,
 )
-DASH = "-"
+COLUMNS: list[tuple[str, str]] = [("unit", mc.UNIT_LABEL), *((m.name, m.label) for m in TABLE)]
+# Columns printed '-' for a unit none of whose feedback (visits, supervision) arrived this month.
+FEEDBACK_KEYS = tuple(m.name for m in TABLE if mc.needs_feedback(m))
 
 
 class Queryable(Protocol):
-    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]: ...
-
-
-def rate(numerator: int, denominator: int) -> str:
-    """``99.53%``, rounded half up on the exact fraction; ``-`` for a zero denominator."""
-    if denominator == 0:
-        return DASH
-    value = Decimal(numerator * 100) / Decimal(denominator)
-    return f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)}%"
+    def query_rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
 
 
 def month_key(month: str) -> int:
@@ -69,57 +53,40 @@ def month_key(month: str) -> int:
     return int(month.replace("-", ""))
 
 
-@dataclass
-class UnitCounts:
+class UnitCounts(Tally):
+    """One unit's counts of the month: every catalogue count the bulletin holds per unit."""
+
+    counted = mc.UNIT_COUNTS
     unit_id: str
     name: str
     group: str
     order: int
-    dispatched: int = 0
-    completed_on_time: int = 0
-    overdue: int = 0
-    open_not_due: int = 0
-    returned: int = 0
-    visits: int = 0
-    visits_unreached: int = 0
-    visits_satisfied: int = 0
-    not_replied: int = 0
-    phone_supervised: int = 0
-    phone_supervised_replied: int = 0
-    phone_satisfied: int = 0
-    written_supervised: int = 0
-    written_supervised_replied: int = 0
-    written_satisfied: int = 0
-    feedback_events: int = 0
+
+    def __init__(self, unit_id: str, name: str, group: str, order: int, **counts: int) -> None:
+        super().__init__(**counts)
+        self.unit_id, self.name, self.group, self.order = unit_id, name, group, order
 
     @property
     def has_feedback(self) -> bool:
         """No visit and no supervision data: the unit's data is late and prints '-'."""
-        return self.feedback_events > 0
+        return self[mc.FEEDBACK_EVENTS] > 0
 
     def row(self) -> dict[str, str]:
         """The printed row: the seed CSV's keys, the bulletin's formatting."""
-        out: dict[str, str] = {
-            "unit": self.name,
-            "dispatched": str(self.dispatched),
-            "completed_on_time": str(self.completed_on_time),
-            "overdue": str(self.overdue),
-            "returned": str(self.returned),
-            "on_time_rate": rate(self.completed_on_time, self.dispatched),
-            "visits": str(self.visits),
-            "visits_unreached": str(self.visits_unreached),
-            "visit_rate": rate(self.visits + self.visits_unreached, self.dispatched),
-            "visits_satisfied": str(self.visits_satisfied),
-            "satisfaction_rate": rate(self.visits_satisfied, self.visits),
-            "not_replied": str(self.not_replied),
-            "phone_supervised": str(self.phone_supervised),
-            "phone_supervised_replied": str(self.phone_supervised_replied),
-            "written_supervised": str(self.written_supervised),
-            "written_supervised_replied": str(self.written_supervised_replied),
-        }
+        out: dict[str, str] = {"unit": self.name}
+        for m in TABLE:
+            out[m.name] = m.of(self) if isinstance(m, Rate) else str(self[m])
         if not self.has_feedback:
             out.update(dict.fromkeys(FEEDBACK_KEYS, DASH))
         return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"unit_id": self.unit_id, "name": self.name, "group": self.group, "order": self.order, **self.counts()}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, UnitCounts) and self.to_json() == other.to_json()
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass
@@ -141,7 +108,7 @@ class Bulletin:
             "total": self.total.row(),
             "headline": self.headline,
             "data_quality": self.data_quality,
-            "counts": [asdict(u) for u in self.units],
+            "counts": [u.to_json() for u in self.units],
         }
 
 
@@ -159,18 +126,11 @@ def _unit_counts(db: Queryable, month: int, registry: Registry) -> list[UnitCoun
             )
         return units[unit_id]
 
-    for unit_id, dispatched, on_time, overdue, open_not_due in db.query(queries.ORDER_COLUMNS, {"month": month}):
-        u = get(unit_id)
-        u.dispatched, u.completed_on_time, u.overdue, u.open_not_due = dispatched, on_time, overdue, open_not_due
-    names = [
-        n
-        for n in UnitCounts.__dataclass_fields__
-        if n not in ("unit_id", "name", "group", "order", "dispatched", "completed_on_time", "overdue", "open_not_due")
-    ]
-    for unit_id, *values in db.query(queries.EVENT_COLUMNS, {"month": month}):
-        u = get(unit_id)
-        for name, value in zip(names, values, strict=True):
-            setattr(u, name, int(value))
+    for sql, counted in queries.PER_UNIT:
+        for row in db.query_rows(sql, {"month": month}):
+            u = get(str(row["unit_id"]))
+            for m in counted:
+                u[m] = int(row[m.name])
     return sort_units(list(units.values()))
 
 
@@ -181,35 +141,42 @@ def sort_units(units: list[UnitCounts]) -> list[UnitCounts]:
 
 def total_of(units: list[UnitCounts]) -> UnitCounts:
     total = UnitCounts("total", "总计", "", 0)
-    for name in UnitCounts.__dataclass_fields__:
-        if name not in ("unit_id", "name", "group", "order"):
-            setattr(total, name, sum(getattr(u, name) for u in units))
+    for u in units:
+        total.add_counts(u)
     return total
 
 
+def _one(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The single row of an aggregate without GROUP BY."""
+    if len(rows) != 1:
+        raise ValueError(f"expected one row, got {len(rows)}")
+    return rows[0]
+
+
 def _headline(db: Queryable, month: int, units: list[UnitCounts], total: UnitCounts) -> dict[str, Any]:
-    ((received, answered, valid, direct, online),) = db.query(queries.CALLS, {"month": month})
-    types = dict(db.query(queries.ORDER_TYPES, {"month": month}))
-    categories = db.query(queries.CATEGORIES, {"month": month})
-    times = {str(t): int(n) for t, n in db.query(queries.TIMES_RETURNED, {"month": month})}
+    calls = {name: int(n) for name, n in _one(db.query_rows(queries.CALLS, {"month": month})).items()}
+    received = calls[mc.CALLS_RECEIVED.name]
+    types = {r["first_type"]: int(r["orders"]) for r in db.query_rows(queries.ORDER_TYPES, {"month": month})}
+    categories = [(r["category"], int(r["calls"])) for r in db.query_rows(queries.CATEGORIES, {"month": month})]
+    times = {str(r["times"]): int(r["orders"]) for r in db.query_rows(queries.TIMES_RETURNED, {"month": month})}
     with_feedback = [u for u in units if u.has_feedback and u.visits]
     not_replied = sorted((u for u in units if u.has_feedback and u.not_replied), key=lambda u: -u.not_replied)
     return {
         "period": f"{str(month)[:4]}-{str(month)[4:]}",
         "calls": {
             "received": received,
-            "valid": valid,
-            "consult_or_suggest_answered_directly": direct,
+            "valid": calls[mc.CALLS_VALID.name],
+            "consult_or_suggest_answered_directly": calls[mc.CALLS_ANSWERED_DIRECTLY.name],
             "dispatched_to_units": total.dispatched,
-            "connection_rate": rate(answered, received),
-            "online_resolution_rate": rate(online, valid),
-            "answered": answered,
-            "resolved_online": online,
+            "connection_rate": mc.CONNECTION_RATE.of(calls),
+            "online_resolution_rate": mc.ONLINE_RESOLUTION_RATE.of(calls),
+            "answered": calls[mc.CALLS_ANSWERED.name],
+            "resolved_online": calls[mc.CALLS_RESOLVED_ONLINE.name],
         },
         "orders": {
             "completed": total.completed_on_time,
             "overdue": total.overdue,
-            "on_time_completion_rate": rate(total.completed_on_time, total.dispatched),
+            "on_time_completion_rate": mc.ON_TIME_RATE.of(total),
         },
         "visits": {
             "visited_completed_orders": total.visits + total.visits_unreached,
@@ -217,7 +184,7 @@ def _headline(db: Queryable, month: int, units: list[UnitCounts], total: UnitCou
             "unreached": total.visits_unreached,
             "satisfied": total.visits_satisfied,
             "unsatisfied": total.visits - total.visits_satisfied,
-            "satisfaction_rate": rate(total.visits_satisfied, total.visits),
+            "satisfaction_rate": mc.SATISFACTION_RATE.of(total),
         },
         "dispatched_by_type": {
             t: {"count": int(types.get(t, 0)), "share": rate(int(types.get(t, 0)), total.dispatched)}
@@ -238,8 +205,8 @@ def _headline(db: Queryable, month: int, units: list[UnitCounts], total: UnitCou
             "top_units": {u.name: u.not_replied for u in not_replied[:5]},
         },
         "supervision": {
-            "phone": {"issued": total.phone_supervised, "satisfied_after": total.phone_satisfied},
-            "written": {"issued": total.written_supervised, "satisfied_after": total.written_satisfied},
+            "phone": {"issued": total.phone_supervised, "satisfied_after": total.phone_supervision_satisfied},
+            "written": {"issued": total.written_supervised, "satisfied_after": total.written_supervision_satisfied},
         },
         "satisfaction_lists": {
             "at_or_above_80_percent": [u.name for u in with_feedback if u.visits_satisfied * 100 >= 80 * u.visits],
@@ -296,6 +263,6 @@ def build_bulletin(
     units = _unit_counts(db, key, registry or default_registry())
     total = total_of(units)
     headline = _headline(db, key, units, total)
-    ((dead,),) = db.query(queries.DEADLETTERS, {"month": key})
+    dead = int(_one(db.query_rows(queries.DEADLETTERS, {"month": key}))["deadletters"])
     reference = printed if printed is not None else printed_headline(month)
-    return Bulletin(month, units, total, headline, data_quality(headline, reference, int(dead)))
+    return Bulletin(month, units, total, headline, data_quality(headline, reference, dead))

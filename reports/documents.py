@@ -39,6 +39,7 @@ from openpyxl.utils import get_column_letter  # type: ignore[import-untyped, unu
 from openpyxl.worksheet.worksheet import Worksheet  # type: ignore[import-untyped, unused-ignore]
 
 from hotline.reports.bulletin import COLUMNS, DASH, TYPE_LABELS, Bulletin, month_key
+from hotline.schemas import metrics as mc
 
 CITY = "湘潭市"
 # A font every Chinese Windows/Office install has; WPS and LibreOffice map it too.
@@ -333,16 +334,16 @@ def _headline_rows(bulletin: Bulletin) -> list[tuple[str, int | str | None, str]
     calls, orders, visits = h["calls"], h["orders"], h["visits"]
     rows: list[tuple[str, int | str | None, str]] = [
         (SECTION_BASICS, None, ""),
-        ("来电总数", calls["received"], ""),
-        ("接通数", calls["answered"], ""),
-        ("有效电话", calls["valid"], ""),
-        ("咨询建议类电话（直接答复）", calls["consult_or_suggest_answered_directly"], ""),
+        (mc.CALLS_RECEIVED.label, calls["received"], ""),
+        (mc.CALLS_ANSWERED.label, calls["answered"], ""),
+        (mc.CALLS_VALID.label, calls["valid"], ""),
+        (mc.CALLS_ANSWERED_DIRECTLY.label, calls["consult_or_suggest_answered_directly"], ""),
         ("交办成员单位工单", calls["dispatched_to_units"], ""),
-        ("在线办结", calls["resolved_online"], ""),
+        (mc.CALLS_RESOLVED_ONLINE.label, calls["resolved_online"], ""),
         ("办结工单", orders["completed"], ""),
         ("逾期工单", orders["overdue"], ""),
-        ("接通率", calls["connection_rate"], ""),
-        ("在线办结率", calls["online_resolution_rate"], ""),
+        (mc.CONNECTION_RATE.label, calls["connection_rate"], ""),
+        (mc.ONLINE_RESOLUTION_RATE.label, calls["online_resolution_rate"], ""),
         ("按时办结率", orders["on_time_completion_rate"], ""),
         (SECTION_TYPES, None, ""),
     ]

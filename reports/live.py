@@ -7,9 +7,13 @@ Two sources for two kinds of figure:
   each batch: a small table, cheap to read twice a second, with the bulletin's rules
   already applied (cohort day for dispatches, event day for the rest);
 * the state of orders *now* (open, due within 24 h, overdue) depends on the wall
-  clock, so it is read off the ``events`` table with the idiom of
+  clock, so it is read off the ``events`` table with the order rows of
   ``reports/queries.py``: the latest dispatch decides an order's unit and deadline,
-  and only a completion after that dispatch closes it.
+  only a completion after that dispatch closes it, and the catalogue's order status
+  at the instant decides which gauges it counts in.
+
+Every figure, its name and its label are the metric catalogue's (``hotline.schemas.metrics``);
+the snapshot tells the page its columns (``screen``), so the page names no metric itself.
 
 Viewing another day (``day`` not today) shows that day's counts and the month up to
 it, and the orders as they stood at the end of it: events after that instant are
@@ -19,21 +23,63 @@ left out, and "now" for the deadlines is the end of the day.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from hotline.reports.bulletin import Queryable, rate
-from hotline.reports.queries import LATEST_DISPATCH
+from hotline.reports.bulletin import Queryable
+from hotline.reports.queries import order_rows, select_counts
+from hotline.schemas import metrics as mc
+from hotline.schemas.metrics import Metric, OrderCount, Rate, Tally
 from hotline.schemas.registry import Registry
 from hotline.streams.deadlines import TZ
 
-DUE_SOON_S = 86_400  # "即将到期": due within 24 hours
+DUE_SOON_S = mc.DUE_SOON_S  # "即将到期": due within 24 hours
 LOW_SATISFACTION_PERCENT = 50  # the bulletin's "< 50%" list
 
-# Counter metrics the screen shows; supervision counts phone and written together.
-SHOWN_METRICS = ("dispatched", "returned", "visits", "visits_satisfied", "not_replied")
-SUPERVISION_METRICS = ("phone_supervised", "written_supervised")
+# What the screen shows, all from the metric catalogue: per period (the day, the month to
+# date) counts the stream keeps, and rates over them; for the open orders, gauges now.
+PERIOD_COUNTS: tuple[Metric, ...] = (
+    mc.DISPATCHED,
+    mc.RETURNED,
+    mc.VISITS,
+    mc.VISITS_SATISFIED,
+    mc.NOT_REPLIED,
+    mc.SUPERVISED,  # phone and written together
+)
+PERIOD_RATES: tuple[Rate, ...] = (mc.SATISFACTION_RATE,)
+GAUGES: tuple[OrderCount, ...] = (mc.OPEN_ORDERS, mc.DUE_SOON, mc.OVERDUE)
+PERIODS: tuple[tuple[str, str], ...] = (("today", "今日"), ("month", "本月"))
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of the screen's table: a catalogue metric, labelled by it; ``col`` is the
+    page's cell and sort key where it is not the metric's name."""
+
+    metric: Metric
+    col: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        m = self.metric
+        out: dict[str, Any] = {"col": self.col or m.name, "metric": m.name, "label": m.short, "bulletin_label": m.label}
+        out["per_period"] = m not in GAUGES
+        if isinstance(m, Rate):
+            out["numerator"] = [p.name for p in m.numerator]
+            out["denominator"] = m.denominator.name
+        return out
+
+
+# Left to right. The satisfaction rate's cells have been ``satisfaction`` since the page shipped.
+COLUMNS: tuple[Column, ...] = (
+    Column(mc.DISPATCHED),
+    *(Column(g) for g in GAUGES),
+    Column(mc.RETURNED),
+    Column(mc.VISITS),
+    Column(mc.SATISFACTION_RATE, col="satisfaction"),
+    Column(mc.NOT_REPLIED),
+    Column(mc.SUPERVISED),
+)
 
 COUNTERS = """
 SELECT unit_id, metric, sumIf(value, day = %(day)s) AS today, sum(value) AS month_to_date
@@ -45,28 +91,20 @@ GROUP BY unit_id, metric
 # Open orders per unit as of ``now``: the latest dispatch before the cutoff decides unit
 # and deadline; a completion at or after it (and before the cutoff) closes the order.
 # next_due / next_due_soon: when the clock alone will next move a figure.
-OPEN_ORDERS = """
-SELECT final_unit,
-       count() AS open,
-       countIf(due >= now_ AND due < now_ + toIntervalSecond(%(soon_s)s)) AS due_soon,
-       countIf(due < now_) AS overdue,
+_NOW = "fromUnixTimestamp64Milli(toInt64(%(now_ms)s), 'Asia/Shanghai') AS now_,\n           "
+_CUTOFF = " AND occurred_at < fromUnixTimestamp64Milli(toInt64(%(cutoff_ms)s), 'Asia/Shanghai')"
+OPEN_ORDERS = f"""
+SELECT final_unit AS unit_id,
+       {select_counts(GAUGES)},
        minIfOrNull(toUnixTimestamp64Milli(due), due >= now_) AS next_due_ms,
        minIfOrNull(toUnixTimestamp64Milli(due) - %(soon_s)s * 1000,
                    due >= now_ + toIntervalSecond(%(soon_s)s)) AS next_due_soon_ms
 FROM (
-    SELECT order_id,
-           fromUnixTimestamp64Milli(toInt64(%(now_ms)s), 'Asia/Shanghai') AS now_,
-           {LATEST_DISPATCH},
-           arrayExists(t -> t >= last_dispatch, groupArrayIf(occurred_at, type = 'order.completed')) AS done
-    FROM {db}.events FINAL
-    WHERE type IN ('order.dispatched', 'order.completed')
-      AND occurred_at < fromUnixTimestamp64Milli(toInt64(%(cutoff_ms)s), 'Asia/Shanghai')
-    GROUP BY order_id
-    HAVING countIf(type = 'order.dispatched') > 0
+    {order_rows(now="now_", soon="%(soon_s)s", columns=_NOW, where=_CUTOFF)}
 )
 WHERE NOT done
 GROUP BY final_unit
-""".replace("{LATEST_DISPATCH}", LATEST_DISPATCH)
+"""
 
 # Months with any event, before the current one: their bulletins are final.
 CLOSED_MONTHS = """
@@ -77,51 +115,46 @@ ORDER BY month DESC
 """
 
 
-@dataclass
-class Figures:
+class Figures(Tally):
     """Counts over one period (a day, or the month to date) for one unit."""
 
-    dispatched: int = 0
-    returned: int = 0
-    visits: int = 0
-    visits_satisfied: int = 0
-    not_replied: int = 0
-    supervised: int = 0
-
-    def add(self, metric: str, value: int) -> None:
-        name = "supervised" if metric in SUPERVISION_METRICS else metric
-        setattr(self, name, getattr(self, name) + value)
-
-    def __iadd__(self, other: Figures) -> Figures:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-        return self
+    counted = PERIOD_COUNTS
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["satisfaction_rate"] = rate(self.visits_satisfied, self.visits)
-        return out
+        return {**self.counts(), **{r.name: r.of(self) for r in PERIOD_RATES}}
 
 
-@dataclass
-class UnitLive:
-    """One row of the screen: a unit's counts today and this month, and its orders now."""
+class UnitLive(Tally):
+    """One row of the screen: a unit's counts today and this month, and its orders now (the gauges)."""
 
+    counted = GAUGES
     unit_id: str
     name: str
     group: str
     order: int
-    today: Figures = field(default_factory=Figures)
-    month: Figures = field(default_factory=Figures)
-    open: int = 0
-    due_soon: int = 0
-    overdue: int = 0
+    today: Figures
+    month: Figures
+
+    def __init__(
+        self,
+        unit_id: str,
+        name: str,
+        group: str,
+        order: int,
+        today: Figures | None = None,
+        month: Figures | None = None,
+        **gauges: int,
+    ) -> None:
+        super().__init__(**gauges)
+        self.unit_id, self.name, self.group, self.order = unit_id, name, group, order
+        self.today = today if today is not None else Figures()
+        self.month = month if month is not None else Figures()
 
     @property
     def low_satisfaction(self) -> bool:
         """Below 50% over the month to date, as the bulletin's list counts it (no visits: no verdict)."""
-        m = self.month
-        return m.visits > 0 and m.visits_satisfied * 100 < LOW_SATISFACTION_PERCENT * m.visits
+        satisfied, visits = mc.SATISFACTION_RATE.terms(self.month)
+        return visits > 0 and satisfied * 100 < LOW_SATISFACTION_PERCENT * visits
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -131,11 +164,25 @@ class UnitLive:
             "order": self.order,
             "today": self.today.to_json(),
             "month": self.month.to_json(),
-            "open": self.open,
-            "due_soon": self.due_soon,
-            "overdue": self.overdue,
-            "flags": {"low_satisfaction": self.low_satisfaction, "overdue": self.overdue > 0},
+            **self.counts(),
+            "flags": {"low_satisfaction": self.low_satisfaction, "overdue": self[mc.OVERDUE] > 0},
         }
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, UnitLive) and self.to_json() == other.to_json()
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def screen() -> dict[str, Any]:
+    """What the page is told about its columns: the catalogue's names and labels, and the thresholds."""
+    return {
+        "unit_label": mc.UNIT_LABEL,
+        "columns": [c.to_json() for c in COLUMNS],
+        "periods": [{"key": key, "label": label} for key, label in PERIODS],
+        "low_satisfaction_percent": LOW_SATISFACTION_PERCENT,
+        "due_soon_s": DUE_SOON_S,
+    }
 
 
 @dataclass
@@ -157,9 +204,7 @@ class Snapshot:
         for u in units:
             total.today += u.today
             total.month += u.month
-            total.open += u.open
-            total.due_soon += u.due_soon
-            total.overdue += u.overdue
+            total += u
         return {
             "date": self.day.isoformat(),
             "as_of": self.as_of.isoformat(timespec="seconds"),
@@ -172,6 +217,7 @@ class Snapshot:
                 {"month": m, "docx": f"/bulletin/{m}?format=docx", "csv": f"/bulletin/{m}?format=csv"}
                 for m in self.closed_months
             ],
+            "screen": screen(),
         }
 
 
@@ -206,28 +252,29 @@ def _unit(rows: dict[str, UnitLive], unit_id: str) -> UnitLive:
 
 
 def read_counters(db: Queryable, day: date, rows: dict[str, UnitLive]) -> None:
-    params = {"day": day, "month_start": day.replace(day=1), "metrics": (*SHOWN_METRICS, *SUPERVISION_METRICS)}
-    for unit_id, metric, on_day, month_to_date in db.query(COUNTERS, params):
-        u = _unit(rows, str(unit_id))
-        u.today.add(str(metric), int(on_day))
-        u.month.add(str(metric), int(month_to_date))
+    params = {"day": day, "month_start": day.replace(day=1), "metrics": mc.stored_names(PERIOD_COUNTS)}
+    for r in db.query_rows(COUNTERS, params):
+        u = _unit(rows, str(r["unit_id"]))
+        u.today.add(str(r["metric"]), int(r["today"]))
+        u.month.add(str(r["metric"]), int(r["month_to_date"]))
 
 
 def read_open_orders(db: Queryable, now: datetime, cutoff: datetime, rows: dict[str, UnitLive]) -> float | None:
     """Fill open/due-soon/overdue; return when the clock alone next changes one of them."""
     params = {"now_ms": _ms(now), "cutoff_ms": _ms(cutoff), "soon_s": DUE_SOON_S}
     changes: list[int] = []
-    for unit_id, n_open, due_soon, overdue, next_due, next_due_soon in db.query(OPEN_ORDERS, params):
-        u = _unit(rows, str(unit_id))
-        u.open, u.due_soon, u.overdue = int(n_open), int(due_soon), int(overdue)
-        changes += [int(t) for t in (next_due, next_due_soon) if t is not None]
+    for r in db.query_rows(OPEN_ORDERS, params):
+        u = _unit(rows, str(r["unit_id"]))
+        for g in GAUGES:
+            u[g] = int(r[g.name])
+        changes += [int(r[t]) for t in ("next_due_ms", "next_due_soon_ms") if r[t] is not None]
     return min(changes) / 1000 if changes else None
 
 
 def closed_months(db: Queryable, now: datetime) -> list[str]:
     current = today(now)
-    rows = db.query(CLOSED_MONTHS, {"current": current.year * 100 + current.month})
-    return [f"{int(m) // 100:04d}-{int(m) % 100:02d}" for (m,) in rows]
+    rows = db.query_rows(CLOSED_MONTHS, {"current": current.year * 100 + current.month})
+    return [f"{int(r['month']) // 100:04d}-{int(r['month']) % 100:02d}" for r in rows]
 
 
 def groups_of(registry: Registry) -> list[str]:

@@ -259,25 +259,27 @@ class ClickHouseSink:
 
     def sunk_offsets(self) -> dict[tuple[str, int], int]:
         """The ledger: per partition, the last offset processed with every one before it."""
-        rows = self.query(
-            "SELECT source_topic, source_partition, max(source_offset) FROM {db}.sink_offsets "
+        rows = self.query_rows(
+            "SELECT source_topic, source_partition, max(source_offset) AS last_offset FROM {db}.sink_offsets "
             "GROUP BY source_topic, source_partition"
         )
-        return {(str(t), int(p)): int(o) for t, p, o in rows}
+        return {(str(r["source_topic"]), int(r["source_partition"])): int(r["last_offset"]) for r in rows}
 
     def counts(self) -> dict[str, int]:
         """Distinct events and dead letters stored: what ``hotline status`` shows."""
-        ((events,),) = self.query("SELECT count() FROM {db}.events FINAL")
-        ((dead,),) = self.query("SELECT count() FROM {db}.deadletter FINAL")
-        return {"events": int(events), "deadletter": int(dead)}
+        rows = self.query_rows(
+            "SELECT (SELECT count() FROM {db}.events FINAL) AS events, "
+            "(SELECT count() FROM {db}.deadletter FINAL) AS deadletter"
+        )
+        return {name: int(n) for name, n in rows[0].items()}
 
     def deadletters(self, limit: int = 100) -> list[dict[str, Any]]:
-        rows = self.query(
-            "SELECT source_topic, source_partition, source_offset, error FROM {db}.deadletter FINAL "
+        return self.query_rows(
+            "SELECT source_topic AS topic, source_partition AS partition, source_offset AS offset, error "
+            "FROM {db}.deadletter FINAL "
             "ORDER BY received_at DESC, source_topic, source_partition, source_offset LIMIT %(limit)s",
             {"limit": limit},
         )
-        return [dict(zip(("topic", "partition", "offset", "error"), r, strict=True)) for r in rows]
 
     def close(self) -> None:
         with self._lock:

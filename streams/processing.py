@@ -1,5 +1,9 @@
 """Pure stream logic: decode a record, fold an order event into its state, derive counters.
 
+Which counters an event moves is the metric catalogue's (``hotline.schemas.metrics``): a
+cohort counter by the order's state at its cohort day and current unit, an event counter
+by the event's rule at the event's own day and unit; nothing here names a metric.
+
 No Faust and no I/O here, so every rule is unit-tested directly and the agents
 stay thin. Order state is a plain dict because it lives in a Faust table with
 the JSON codec.
@@ -13,15 +17,13 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
+from hotline.schemas import metrics
 from hotline.schemas.events import (
     Event,
     InvalidEvent,
     OrderCompleted,
     OrderDispatched,
     OrderReturned,
-    OrderSupervised,
-    OrderSupervisionReplied,
-    OrderVisited,
     parse_event,
 )
 from hotline.schemas.registry import Registry
@@ -174,12 +176,8 @@ def _delta(unit: str, day: date, metric: str, event_id: str, value: int = 1) -> 
 
 
 def _cohort_metrics(state: OrderState) -> list[str]:
-    metrics = ["dispatched"]
-    if state.get("completed_on_time") is True:
-        metrics.append("completed_on_time")
-    elif state.get("completed_on_time") is False:
-        metrics.append("completed_late")
-    return metrics
+    """The catalogue's cohort counters this order's state counts in (no clock: open is open)."""
+    return [m.name for m in metrics.COHORT_COUNTERS if m.holds_unclocked(state.get("completed_on_time"))]
 
 
 def _dispatch(
@@ -197,30 +195,14 @@ def _dispatch(
         for metric in _cohort_metrics(new):
             deltas.append(_delta(new["unit"], old_day, metric, ev.event_id, -1))
     new.update(unit=ev.unit_id, due=due.isoformat(), order_type=ev.order_type, completed_on_time=None)
-    deltas.append(_delta(ev.unit_id, date.fromisoformat(new["cohort_day"]), "dispatched", ev.event_id))
+    day = date.fromisoformat(new["cohort_day"])
+    deltas.extend(_delta(ev.unit_id, day, metric, ev.event_id) for metric in _cohort_metrics(new))
     return new, deltas, due, computed
 
 
 def _event_metrics(ev: Event) -> list[str]:
-    if isinstance(ev, OrderReturned):
-        return ["returned"]
-    if isinstance(ev, OrderVisited):
-        if ev.outcome == "unreached":
-            return ["visits_unreached"]
-        metrics = ["visits"]
-        if ev.outcome == "satisfied":
-            metrics.append("visits_satisfied")
-        if not ev.citizen_replied:
-            metrics.append("not_replied")
-        return metrics
-    if isinstance(ev, OrderSupervised):
-        return [f"{ev.method}_supervised"]
-    if isinstance(ev, OrderSupervisionReplied):
-        metrics = [f"{ev.method}_supervised_replied"]
-        if ev.satisfied:
-            metrics.append(f"{ev.method}_supervision_satisfied")
-        return metrics
-    return []
+    """The catalogue's event counters this event moves, at its own day and unit."""
+    return [m.name for m in metrics.EVENT_COUNTERS if m.moved_by(ev)]
 
 
 def apply_order_event(
@@ -239,10 +221,12 @@ def apply_order_event(
         new, deltas, due, computed = _dispatch(state, ev, limits)
     elif isinstance(ev, OrderCompleted):
         if new.get("unit") and new.get("completed_on_time") is None:
-            on_time = ev.occurred_at <= datetime.fromisoformat(new["due"])
-            new["completed_on_time"] = on_time
-            metric = "completed_on_time" if on_time else "completed_late"
-            deltas.append(_delta(new["unit"], date.fromisoformat(new["cohort_day"]), metric, ev.event_id))
+            before = _cohort_metrics(new)
+            new["completed_on_time"] = ev.occurred_at <= datetime.fromisoformat(new["due"])
+            after = _cohort_metrics(new)
+            cohort = (new["unit"], date.fromisoformat(new["cohort_day"]))
+            deltas += [_delta(*cohort, m, ev.event_id, -1) for m in before if m not in after]
+            deltas += [_delta(*cohort, m, ev.event_id) for m in after if m not in before]
     else:
         if isinstance(ev, OrderReturned):
             new["returns"] = int(new.get("returns", 0)) + 1

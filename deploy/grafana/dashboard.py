@@ -2,7 +2,8 @@
 
 Generated rather than hand-written so that its SQL is the bulletin's own
 (``reports/queries.py``: cohort month, latest dispatch's unit and deadline, first
-completion after it) and its unit names and row order are the registry's; a unit
+completion after it), its figures, column titles and rates the metric catalogue's
+(``hotline.schemas.metrics``) and its unit names and row order the registry's; a unit
 test runs the generated SQL on chDB and compares it with the bulletin, and checks
 that the committed JSON is what this module produces. Regenerate after changing
 either::
@@ -17,13 +18,47 @@ import sys
 from typing import Any
 
 from hotline.reports import queries
+from hotline.schemas import metrics as mc
+from hotline.schemas.metrics import Metric, Rate
 from hotline.schemas.registry import DISTRICT_GROUP, Registry, default_registry
 
 PLUGIN = "grafana-clickhouse-datasource"
 DATASOURCE = {"type": PLUGIN, "uid": "${datasource}"}
 MONTH_SQL = "toYYYYMM(toDate('${month}-01'))"
-SATISFACTION_COLUMN = "回访满意率(%)"
-OVERDUE_COLUMN = "逾期数"
+
+# The catalogue's figures each panel shows, in column order.
+TABLE: tuple[Metric, ...] = (
+    mc.DISPATCHED,
+    mc.COMPLETED_ON_TIME,
+    mc.OVERDUE,
+    mc.RETURNED,
+    mc.ON_TIME_RATE,
+    mc.VISITS,
+    mc.VISITS_UNREACHED,
+    mc.VISITS_SATISFIED,
+    mc.SATISFACTION_RATE,
+    mc.NOT_REPLIED,
+    mc.PHONE_SUPERVISED,
+    mc.WRITTEN_SUPERVISED,
+)
+TOTALS: tuple[Metric, ...] = (
+    mc.DISPATCHED,
+    mc.COMPLETED_ON_TIME,
+    mc.OVERDUE,
+    mc.RETURNED,
+    mc.VISITS,
+    mc.ON_TIME_RATE,
+    mc.SATISFACTION_RATE,
+)
+
+
+def column(m: Metric) -> str:
+    """A figure's column title: the bulletin's label; a rate is a number of percent here."""
+    return f"{m.label}(%)" if isinstance(m, Rate) else m.label
+
+
+SATISFACTION_COLUMN = column(mc.SATISFACTION_RATE)
+OVERDUE_COLUMN = column(mc.OVERDUE)
 
 
 def _sql(template: str) -> str:
@@ -32,9 +67,7 @@ def _sql(template: str) -> str:
 
 
 def _literal(value: str | int) -> str:
-    if isinstance(value, int):
-        return str(value)
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return mc.sql_literal(value)
 
 
 def _array(values: list[str] | list[int]) -> str:
@@ -44,43 +77,41 @@ def _array(values: list[str] | list[int]) -> str:
 def _joined(registry: Registry) -> str:
     """Order columns and event columns of the month, one row per unit with any activity."""
     ids = [u.id for u in registry]
+    counts = ",\n       ".join(
+        [f"o.{m.name} AS {m.name}" for m in mc.COHORT_COUNTS]
+        + [f"e.{m.name} AS {m.name}" for m in mc.UNIT_EVENT_COUNTS]
+    )
     return f"""
-SELECT if(o.final_unit != '', o.final_unit, e.unit_id) AS unit,
+SELECT if(o.unit_id != '', o.unit_id, e.unit_id) AS unit,
        transform(unit, {_array(ids)}, {_array([u.name for u in registry])}, unit) AS name,
        transform(unit, {_array(ids)}, {_array([u.group for u in registry])}, '') AS unit_group,
        transform(unit, {_array(ids)}, {_array([u.order for u in registry])}, 10000) AS unit_order,
-       o.dispatched AS dispatched, o.on_time AS on_time, o.overdue AS overdue, e.returned AS returned,
-       e.visits AS visits, e.visits_unreached AS visits_unreached, e.visits_satisfied AS visits_satisfied,
-       e.not_replied AS not_replied, e.phone_supervised AS phone_supervised,
-       e.written_supervised AS written_supervised, e.feedback_events AS feedback_events
+       {counts}
 FROM ({_sql(queries.ORDER_COLUMNS)}) AS o
-FULL OUTER JOIN ({_sql(queries.EVENT_COLUMNS)}) AS e ON o.final_unit = e.unit_id"""
+FULL OUTER JOIN ({_sql(queries.EVENT_COLUMNS)}) AS e ON o.unit_id = e.unit_id"""
+
+
+def _per_unit(m: Metric) -> str:
+    """A figure over one unit's row: NULL ('-') where the bulletin prints '-'."""
+    expr = m.sql() if isinstance(m, Rate) else m.name
+    return f"if({mc.FEEDBACK_EVENTS.name} = 0, NULL, {expr})" if mc.needs_feedback(m) else expr
 
 
 def per_unit_sql(registry: Registry) -> str:
     """The attachment table: '-' (NULL) where the bulletin prints '-', its row order."""
-
-    def feedback(expr: str) -> str:
-        return f"if(feedback_events = 0, NULL, {expr})"
-
-    return f"""SELECT name AS "单位",
-       dispatched AS "交办数", on_time AS "按期办结数", overdue AS "{OVERDUE_COLUMN}", returned AS "退单数",
-       if(dispatched = 0, NULL, round(100 * on_time / dispatched, 2)) AS "按期办结率(%)",
-       {feedback("visits")} AS "回访数", {feedback("visits_unreached")} AS "回访未应答",
-       {feedback("visits_satisfied")} AS "回访满意数",
-       {feedback("if(visits = 0, NULL, round(100 * visits_satisfied / visits, 2))")} AS "{SATISFACTION_COLUMN}",
-       {feedback("not_replied")} AS "未答复当事人数",
-       {feedback("phone_supervised")} AS "电话督办数", {feedback("written_supervised")} AS "书面督办数"
+    columns = ",\n       ".join([f'name AS "{mc.UNIT_LABEL}"', *(f'{_per_unit(m)} AS "{column(m)}"' for m in TABLE)])
+    return f"""SELECT {columns}
 FROM ({_joined(registry)})
 ORDER BY if(unit_group = '{DISTRICT_GROUP}', 0, 1), if(unit_group = '{DISTRICT_GROUP}', unit_order, 0),
-         dispatched DESC, unit_order"""
+         {mc.DISPATCHED.name} DESC, unit_order"""
 
 
 def totals_sql(registry: Registry) -> str:
-    return f"""SELECT sum(dispatched) AS "交办", sum(on_time) AS "按期办结", sum(overdue) AS "逾期",
-       sum(returned) AS "退单", sum(visits) AS "有效回访",
-       if(sum(dispatched) = 0, NULL, round(100 * sum(on_time) / sum(dispatched), 2)) AS "按期办结率(%)",
-       if(sum(visits) = 0, NULL, round(100 * sum(visits_satisfied) / sum(visits), 2)) AS "回访满意率(%)"
+    def total(m: Metric) -> str:
+        return m.sql(lambda p: f"sum({p.name})") if isinstance(m, Rate) else f"sum({m.name})"
+
+    columns = ",\n       ".join(f'{total(m)} AS "{column(m)}"' for m in TOTALS)
+    return f"""SELECT {columns}
 FROM ({_joined(registry)})"""
 
 

@@ -1,7 +1,7 @@
 """The xlsx/docx/md bulletin documents against the CSV, from a bulletin built on canned query rows.
 
 No ClickHouse: a fake ``db`` answers each query constant of ``hotline.reports.queries`` with
-fixed rows shaped as ``hotline.reports.bulletin`` reads them.  The units cover a normal
+fixed rows keyed by column name, as ``hotline.reports.bulletin`` reads them.  The units cover a normal
 district (satisfaction below 50%), a department at or above 80%, a unit with no
 feedback events (prints '-'), and a unit with events but nothing dispatched
 (zero-denominator rates print '-').
@@ -22,49 +22,90 @@ from hotline.reports import documents, queries
 from hotline.reports.bulletin import COLUMNS, Bulletin, build_bulletin
 from hotline.reports.render import render, to_csv
 
-# unit_id, dispatched, on_time, overdue, open_not_due
 ORDER_ROWS = [
-    ("yuhu", 20, 18, 2, 0),
-    ("xiangxiang", 7, 7, 0, 0),
-    ("transport", 12, 12, 0, 0),
+    {
+        "unit_id": "yuhu",
+        "dispatched": 20,
+        "completed_on_time": 18,
+        "completed_late": 2,
+        "overdue": 2,
+        "open_not_due": 0,
+    },
+    {
+        "unit_id": "xiangxiang",
+        "dispatched": 7,
+        "completed_on_time": 7,
+        "completed_late": 0,
+        "overdue": 0,
+        "open_not_due": 0,
+    },
+    {
+        "unit_id": "transport",
+        "dispatched": 12,
+        "completed_on_time": 12,
+        "completed_late": 0,
+        "overdue": 0,
+        "open_not_due": 0,
+    },
 ]
-# unit_id, returned, visits, visits_unreached, visits_satisfied, not_replied, phone_supervised,
-# phone_supervised_replied, phone_satisfied, written_supervised, written_supervised_replied,
-# written_satisfied, feedback_events
+EVENT_NAMES = (
+    "unit_id",
+    "returned",
+    "visits",
+    "visits_unreached",
+    "visits_satisfied",
+    "not_replied",
+    "phone_supervised",
+    "phone_supervised_replied",
+    "phone_supervision_satisfied",
+    "written_supervised",
+    "written_supervised_replied",
+    "written_supervision_satisfied",
+    "feedback_events",
+)
 EVENT_ROWS = [
-    ("yuhu", 3, 10, 4, 4, 6, 5, 5, 3, 2, 2, 1, 30),
-    ("transport", 1, 10, 1, 9, 2, 1, 1, 1, 0, 0, 0, 12),
-    ("police", 2, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 2),
+    dict(zip(EVENT_NAMES, values, strict=True))
+    for values in [
+        ("yuhu", 3, 10, 4, 4, 6, 5, 5, 3, 2, 2, 1, 30),
+        ("transport", 1, 10, 1, 9, 2, 1, 1, 1, 0, 0, 0, 12),
+        ("police", 2, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 2),
+    ]
 ]
-CANNED: dict[str, list[tuple[Any, ...]]] = {
+CALL_NAMES = ("calls_received", "calls_answered", "calls_valid", "calls_answered_directly", "calls_resolved_online")
+Rows = list[dict[str, Any]]
+CANNED: dict[str, Rows] = {
     queries.ORDER_COLUMNS: ORDER_ROWS,
     queries.EVENT_COLUMNS: EVENT_ROWS,
-    queries.CALLS: [(100, 97, 80, 41, 60)],
-    queries.ORDER_TYPES: [("complaint", 25), ("help", 10), ("other", 4)],
-    queries.CATEGORIES: [("环境保护", 13), ("住建房管", 9)],
-    queries.TIMES_RETURNED: [(3, 1), (1, 3)],
-    queries.DEADLETTERS: [(2,)],
+    queries.CALLS: [dict(zip(CALL_NAMES, (100, 97, 80, 41, 60), strict=True))],
+    queries.ORDER_TYPES: [
+        {"first_type": "complaint", "orders": 25},
+        {"first_type": "help", "orders": 10},
+        {"first_type": "other", "orders": 4},
+    ],
+    queries.CATEGORIES: [{"category": "环境保护", "calls": 13}, {"category": "住建房管", "calls": 9}],
+    queries.TIMES_RETURNED: [{"times": 3, "orders": 1}, {"times": 1, "orders": 3}],
+    queries.DEADLETTERS: [{"deadletters": 2}],
 }
-EMPTY: dict[str, list[tuple[Any, ...]]] = {
+EMPTY: dict[str, Rows] = {
     queries.ORDER_COLUMNS: [],
     queries.EVENT_COLUMNS: [],
-    queries.CALLS: [(0, 0, 0, 0, 0)],
+    queries.CALLS: [dict.fromkeys(CALL_NAMES, 0)],
     queries.ORDER_TYPES: [],
     queries.CATEGORIES: [],
     queries.TIMES_RETURNED: [],
-    queries.DEADLETTERS: [(0,)],
+    queries.DEADLETTERS: [{"deadletters": 0}],
 }
 
 
 class FakeDB:
-    """Answers each known query constant with canned rows; anything else is a test bug."""
+    """Answers each known query constant with canned rows, by column name; anything else is a test bug."""
 
-    def __init__(self, canned: dict[str, list[tuple[Any, ...]]]) -> None:
+    def __init__(self, canned: dict[str, Rows]) -> None:
         self.canned = canned
 
-    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    def query_rows(self, sql: str, parameters: dict[str, Any] | None = None) -> Rows:
         assert sql in self.canned, f"unexpected query: {sql[:60]!r}"
-        return list(self.canned[sql])
+        return [dict(r) for r in self.canned[sql]]
 
 
 @pytest.fixture(scope="module")
