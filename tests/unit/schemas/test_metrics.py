@@ -15,7 +15,7 @@ import pytest
 from hotline.schemas import metrics as m
 from hotline.schemas.events import Event, parse_event
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import EVENT_COLUMNS, Batch, ClickHouseSink
+from hotline.sinks.clickhouse import EVENTS, Batch, ClickHouseSink
 from hotline.streams.deadlines import TZ
 from hotline.streams.processing import Source, event_row
 from tests.factories import event, raw
@@ -64,7 +64,7 @@ def test_rules_name_contract_types_and_fields_the_events_table_stores() -> None:
             assert t in models, (x.name, t)
             for f in x.rule.fields:
                 assert f in models[t].model_fields, (x.name, t, f)
-                assert f in EVENT_COLUMNS, (x.name, f)
+                assert f in EVENTS.names, (x.name, f)
         assert x.per_unit == all("unit_id" in models[t].model_fields for t in x.rule.types), x.name
 
 
