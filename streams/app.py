@@ -44,6 +44,7 @@ from hotline.streams.processing import (
     decode,
     event_row,
     identify,
+    payload,
     split_by_source,
 )
 from hotline.streams.reader import BatchReader
@@ -357,11 +358,12 @@ class Pipeline:
         }
         events = [(source, d) for source, d in decoded.items() if not isinstance(d, DeadLetter)]
         stored = await self.in_sink_thread(self.sink.stored, [e.event_id for _, e in events])
-        identities = identify(events, stored)
+        contents = {source: payload(event) for source, event in events}  # serialised once per event
+        identities = identify(events, stored, contents)
         refused: dict[Source, DeadLetter] = {}
         sent: set[Source] = set()
         while True:
-            folded = self._fold(records, decoded, identities, refused, kind)
+            folded = self._fold(records, decoded, identities, refused, kind, contents)
             await self._send_deadletters([d for d in folded.batch.deadletters if _source_of(d) not in sent])
             sent.update(_source_of(d) for d in folded.batch.deadletters)
             try:
@@ -379,6 +381,7 @@ class Pipeline:
         identities: dict[Source, Identity],
         refused: dict[Source, DeadLetter],
         kind: str,
+        contents: dict[Source, str],
     ) -> Folded:
         """The batch's rows and order states; each record's failure is that record's dead letter."""
         folded = Folded(Batch())
@@ -396,9 +399,10 @@ class Pipeline:
                     folded.duplicates += 1
                     continue
                 if kind == CALLS:
-                    folded.batch.events.append(event_row(event, source))
+                    folded.batch.events.append(event_row(event, source, content=contents[source]))
                 else:
-                    self._fold_order(folded, event, source, replay=identity.verdict is Verdict.REPLAY)
+                    replay = identity.verdict is Verdict.REPLAY
+                    self._fold_order(folded, event, source, replay, contents[source])
             except Exception as exc:  # a rule that cannot take this record: it, not the city, stops
                 reason = InvalidEvent(f"could not process: {type(exc).__name__}: {exc}").reason
                 folded.batch.deadletters.append(_dead(record, reason))
@@ -436,10 +440,10 @@ class Pipeline:
             )
         return None
 
-    def _fold_order(self, folded: Folded, event: Event, source: Source, replay: bool) -> None:
+    def _fold_order(self, folded: Folded, event: Event, source: Source, replay: bool, content: str) -> None:
         order_id = str(event.order_id)  # type: ignore[union-attr]  # decode() checked the topic
         state = folded.orders[order_id] if order_id in folded.orders else self.orders.get(order_id)
-        step = apply_order_event(state, event, source, self.limits)
+        step = apply_order_event(state, event, source, self.limits, content)
         if step.duplicate:
             # Already in the order's state: a replay after a crash, or the same event again.
             if replay:

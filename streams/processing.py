@@ -90,7 +90,8 @@ def decode(raw: bytes | None, source: Source, registry: Registry, expected: tupl
         event = parse_event(raw)
         if not event.type.startswith(expected):
             raise InvalidEvent(f"event type {event.type!r} does not belong on topic {source.topic}")
-        unit_id = getattr(event, "unit_id", None)
+        # Call events have no unit: ask the model's fields, not getattr (a miss costs an exception).
+        unit_id = event.unit_id if "unit_id" in type(event).model_fields else None  # type: ignore[union-attr]
         if unit_id is not None and unit_id not in registry:
             raise InvalidEvent(f"unknown unit_id {unit_id!r}: not in the unit registry")
         return event
@@ -110,7 +111,9 @@ def payload(event: Event) -> str:
     return event.model_dump_json(exclude=_PERSONAL, exclude_none=True)
 
 
-def identify(events: list[tuple[Source, Event]], stored: Mapping[str, Stored]) -> dict[Source, Identity]:
+def identify(
+    events: list[tuple[Source, Event]], stored: Mapping[str, Stored], contents: Mapping[Source, str] | None = None
+) -> dict[Source, Identity]:
     """An event id names one event: classify each against the store and the batch before it.
 
     The same id with the same content is a duplicate, unless it is the stored record itself
@@ -122,7 +125,7 @@ def identify(events: list[tuple[Source, Event]], stored: Mapping[str, Stored]) -
     }
     out: dict[Source, Identity] = {}
     for source, event in events:
-        content = payload(event)
+        content = contents[source] if contents is not None else payload(event)
         known = first.get(event.event_id)
         if known is None:
             first[event.event_id] = (content, source)
@@ -136,7 +139,13 @@ def identify(events: list[tuple[Source, Event]], stored: Mapping[str, Stored]) -
     return out
 
 
-def event_row(event: Event, source: Source, due: datetime | None = None, due_computed: bool = False) -> dict[str, Any]:
+def event_row(
+    event: Event,
+    source: Source,
+    due: datetime | None = None,
+    due_computed: bool = False,
+    content: str | None = None,
+) -> dict[str, Any]:
     """The audit row of an event for ClickHouse; the caller's personal data is dropped."""
     row: dict[str, Any] = event.model_dump(exclude=_PERSONAL)
     for text_col in (
@@ -154,7 +163,7 @@ def event_row(event: Event, source: Source, due: datetime | None = None, due_com
     if due is not None:
         row["due_at"] = due
     row["due_computed"] = due_computed
-    row["payload"] = payload(event)
+    row["payload"] = payload(event) if content is None else content
     row["source_topic"] = source.topic
     row["source_partition"] = source.partition
     row["source_offset"] = source.offset
@@ -206,7 +215,11 @@ def _event_metrics(ev: Event) -> list[str]:
 
 
 def apply_order_event(
-    state: OrderState | None, ev: Event, source: Source, limits: dict[str, int] | None = None
+    state: OrderState | None,
+    ev: Event,
+    source: Source,
+    limits: dict[str, int] | None = None,
+    content: str | None = None,
 ) -> OrderStep:
     """Fold one order event: each event id counts once, whatever the redelivery."""
     seen: list[str] = list((state or {}).get("seen", []))
@@ -234,7 +247,7 @@ def apply_order_event(
         unit: str = ev.unit_id  # type: ignore[union-attr]  # every other order event has one
         deltas.extend(_delta(unit, day, m, ev.event_id) for m in _event_metrics(ev))
     new["seen"] = seen
-    return OrderStep(new, event_row(ev, source, due, computed), deltas)
+    return OrderStep(new, event_row(ev, source, due, computed, content), deltas)
 
 
 @dataclass
