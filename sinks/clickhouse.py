@@ -117,13 +117,102 @@ UNIT_COUNTERS = Table(
 ALL_TABLES = (EVENTS, DEADLETTER, SINK_OFFSETS, UNIT_COUNTERS)
 TABLES = tuple(t.name for t in ALL_TABLES)
 
-MIGRATIONS: list[str] = [
-    "CREATE DATABASE IF NOT EXISTS {db}",
-    *(t.ddl() for t in ALL_TABLES),
-    # Directories written before these columns existed.
-    "ALTER TABLE {db}.deadletter ADD COLUMN IF NOT EXISTS key String DEFAULT ''",
-    f"ALTER TABLE {{db}}.deadletter ADD COLUMN IF NOT EXISTS occurred_at Nullable({TS})",
-]
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema version: the statements that bring the previous version to this one.
+
+    Statements must be idempotent (``IF NOT EXISTS``): a crash between them and the version's
+    row in ``schema_version`` runs them again at the next start. A shipped migration is never
+    edited; a change is a new one appended to :data:`MIGRATIONS` (a new table may use its
+    :meth:`Table.ddl`, a new column an ``ALTER TABLE … ADD COLUMN IF NOT EXISTS``).
+    """
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+# Version 1 is the previous release's DDL, frozen here: those directories have no
+# ``schema_version`` table and are recognised by their events table.
+_V1 = (
+    f"""CREATE TABLE IF NOT EXISTS {{db}}.events (
+        event_id String,
+        type LowCardinality(String),
+        occurred_at {TS},
+        call_id String,
+        order_id String,
+        unit_id LowCardinality(String),
+        answered Nullable(Bool),
+        valid Nullable(Bool),
+        call_type LowCardinality(String),
+        category LowCardinality(String),
+        resolved_online Nullable(Bool),
+        order_type LowCardinality(String),
+        due_at Nullable({TS}),
+        due_computed Bool,
+        reason String,
+        outcome LowCardinality(String),
+        citizen_replied Nullable(Bool),
+        method LowCardinality(String),
+        satisfied Nullable(Bool),
+        payload String,
+        source_topic LowCardinality(String),
+        source_partition Int32,
+        source_offset Int64,
+        ingested_at {TS} DEFAULT now64(3)
+    ) ENGINE = ReplacingMergeTree ORDER BY event_id""",
+    f"""CREATE TABLE IF NOT EXISTS {{db}}.deadletter (
+        source_topic LowCardinality(String),
+        source_partition Int32,
+        source_offset Int64,
+        error String,
+        raw String,
+        received_at {TS} DEFAULT now64(3)
+    ) ENGINE = ReplacingMergeTree ORDER BY (source_topic, source_partition, source_offset)""",
+    """CREATE TABLE IF NOT EXISTS {db}.sink_offsets (
+        source_topic LowCardinality(String),
+        source_partition Int32,
+        source_offset Int64
+    ) ENGINE = ReplacingMergeTree(source_offset) ORDER BY (source_topic, source_partition)""",
+    """CREATE TABLE IF NOT EXISTS {db}.unit_counters (
+        unit_id LowCardinality(String),
+        day Date,
+        metric LowCardinality(String),
+        event_id String,
+        value Int8
+    ) ENGINE = ReplacingMergeTree ORDER BY (unit_id, day, metric, event_id, value)""",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "events, deadletter, sink_offsets, unit_counters", _V1),
+    Migration(
+        2,
+        "deadletter: key and occurred_at",
+        (
+            "ALTER TABLE {db}.deadletter ADD COLUMN IF NOT EXISTS key String DEFAULT ''",
+            f"ALTER TABLE {{db}}.deadletter ADD COLUMN IF NOT EXISTS occurred_at Nullable({TS})",
+        ),
+    ),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version  # what this build writes and reads
+SCHEMA_VERSION_DDL = f"""CREATE TABLE IF NOT EXISTS {{db}}.schema_version (
+        version UInt32,
+        applied_at {TS} DEFAULT now64(3),
+        description String
+    ) ENGINE = ReplacingMergeTree ORDER BY version"""
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer build: reading it with this one could misread it."""
+
+    def __init__(self, where: str, found: int, known: int, remedy: str) -> None:
+        super().__init__(
+            f"{where} is at schema version {found}, newer than this build's {known}: "
+            f"run a hotline release that knows version {found}, or {remedy}"
+        )
+        self.found = found
+        self.known = known
 
 
 @dataclass(frozen=True)
@@ -188,11 +277,68 @@ class ClickHouseSink:
         self.settings = settings
         self.db = settings.clickhouse_database
         self.client = client or connect(settings)
+        self.schema_version: int | None = None  # known once :meth:`migrate` has run
 
     def migrate(self) -> None:
+        """Bring the database to :data:`SCHEMA_VERSION`, each missing version in order, each recorded once.
+
+        Raises :class:`SchemaTooNew`, touching nothing, when a newer build wrote it.
+        """
         with self._lock:
-            for statement in MIGRATIONS:
-                self.client.command(statement.replace("{db}", self.db))
+            self._command("CREATE DATABASE IF NOT EXISTS {db}")
+            current = self._found_version()
+            if current > SCHEMA_VERSION:
+                raise SchemaTooNew(f"ClickHouse database {self.db}", current, SCHEMA_VERSION, self._remedy())
+            self._command(SCHEMA_VERSION_DDL)
+            if current and not self._recorded():
+                # The previous release's tables, from before versions were recorded.
+                self._record(current, "found: tables of a release before schema_version")
+            for migration in MIGRATIONS:
+                if migration.version > current:
+                    for statement in migration.statements:
+                        self._command(statement)
+                    self._record(migration.version, migration.description)
+                    log.info("ClickHouse schema: version %d (%s)", migration.version, migration.description)
+            self.schema_version = max(current, SCHEMA_VERSION)
+
+    def _command(self, statement: str) -> None:
+        self.client.command(statement.replace("{db}", self.db))
+
+    def _tables(self) -> set[str]:
+        rows = self.client.query("SELECT name FROM system.tables WHERE database = %(db)s", {"db": self.db})
+        return {str(r[0]) for r in rows.result_rows}
+
+    def _recorded(self) -> int:
+        """The highest version recorded in ``schema_version``; 0 without a row."""
+        rows = self.client.query(f"SELECT max(version), count() FROM {self.db}.schema_version FINAL").result_rows
+        return int(rows[0][0]) if rows and int(rows[0][1]) else 0
+
+    def _found_version(self) -> int:
+        """The database's version: recorded, or 1 for the tables of the release before versions, or 0 (empty)."""
+        tables = self._tables()
+        recorded = self._recorded() if "schema_version" in tables else 0
+        return max(recorded, 1 if "events" in tables else 0)
+
+    def _record(self, version: int, description: str) -> None:
+        self.client.insert(
+            f"{self.db}.schema_version",
+            [[version, description]],
+            column_names=["version", "description"],
+            column_type_names=["UInt32", "String"],
+        )
+
+    def _remedy(self) -> str:
+        """How to start over with this build: a new, empty store that the worker refills from Kafka."""
+        dsn = self.settings.resolved_clickhouse_dsn
+        new = (
+            f"move {dsn.removeprefix('chdb://')} aside"
+            if dsn.startswith("chdb:")
+            else "set HOTLINE_CLICKHOUSE_DATABASE to a new database name"
+        )
+        return (
+            f"to rebuild it with this one, {new} with the worker stopped and start it again: it refills "
+            "the store from the Kafka topics, as far back as their retention reaches"
+        )
 
     def write(self, batch: Batch) -> None:
         """Idempotent: the same batch written again leaves every table unchanged.

@@ -167,6 +167,7 @@ STATUS_TIMEOUT_S = 5.0
 def _status(pipeline: Pipeline) -> dict[str, Any]:
     sink = pipeline.sink
     return {
+        "schema_version": sink.schema_version,
         "counts": sink.counts(),
         "offsets": [[t, p, o] for (t, p), o in sorted(sink.sunk_offsets().items())],
         "recent_deadletters": sink.deadletters(limit=20),  # what `hotline status` shows an operator
