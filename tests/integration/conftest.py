@@ -38,23 +38,29 @@ def _free_port() -> int:
 Worker = WorkerProcess
 
 
-@pytest.fixture
-def isolated(broker: Settings, tmp_path: Path) -> Settings:
-    """Settings of one test: fresh topics, group, chDB directory and port on the shared broker."""
+def isolated_settings(broker: Settings, var_root: Path, **extra: object) -> Settings:
+    """Fresh topics, group, chDB directory and port on the shared broker (``extra``: more settings)."""
     tag = uuid.uuid4().hex[:8]
     settings = broker.model_copy(
         update={
-            "var_dir": tmp_path / "var",
+            "var_dir": var_root / "var",
             "app_id": f"hotline-test-{tag}",
             "calls_topic": f"t{tag}.calls",
             "orders_topic": f"t{tag}.orders",
             "alerts_topic": f"t{tag}.alerts",
             "deadletter_topic": f"t{tag}.deadletter",
             "web_port": _free_port(),
+            **extra,
         }
     )
     kafka.ensure_topics(settings, kafka.pipeline_topics(settings))
     return settings
+
+
+@pytest.fixture
+def isolated(broker: Settings, tmp_path: Path) -> Settings:
+    """Settings of one test: fresh topics, group, chDB directory and port on the shared broker."""
+    return isolated_settings(broker, tmp_path)
 
 
 @pytest.fixture

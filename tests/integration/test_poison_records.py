@@ -22,7 +22,6 @@ import json
 import random
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,12 +31,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from hotline.client import worker_get
-from hotline.deploy import kafka
 from hotline.replay import read_records, wait_until_sunk
 from hotline.schemas.events import MAX_RECORD_BYTES
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import ClickHouseSink
-from tests.integration.conftest import Worker, _free_port
+from tests.integration.conftest import Worker, isolated_settings
 from tests.integration.seed import HEADLINE, assert_table_matches_seed, headline_differences, write_month
 from tests.poison import FORGED, Bad, callers, conflict_records, malformed_corpus, poison_records
 
@@ -96,20 +94,7 @@ class Run:
 @pytest.fixture(scope="module")
 def poison_settings(broker: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Like conftest's ``isolated``, for the module: fresh topics, group, chDB directory and port."""
-    tag = uuid.uuid4().hex[:8]
-    settings = broker.model_copy(
-        update={
-            "var_dir": tmp_path_factory.mktemp("poison") / "var",
-            "app_id": f"hotline-test-{tag}",
-            "calls_topic": f"t{tag}.calls",
-            "orders_topic": f"t{tag}.orders",
-            "alerts_topic": f"t{tag}.alerts",
-            "deadletter_topic": f"t{tag}.deadletter",
-            "web_port": _free_port(),
-        }
-    )
-    kafka.ensure_topics(settings, kafka.pipeline_topics(settings))
-    return settings
+    return isolated_settings(broker, tmp_path_factory.mktemp("poison"))
 
 
 async def _produce(records: list[tuple[str, bytes | None, bytes | None]], settings: Settings) -> list[Coordinates]:

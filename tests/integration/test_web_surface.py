@@ -23,12 +23,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from hotline.deploy import kafka
 from hotline.replay import Record, produce
 from hotline.settings import Settings
 from hotline.streams.access import TICKET_COOKIE, Access
 from tests.factories import event
-from tests.integration.conftest import Worker, _free_port
+from tests.integration.conftest import Worker, isolated_settings
 
 pytestmark = pytest.mark.integration
 
@@ -40,22 +39,9 @@ MONITOR_ROUTES = ["/monitor", "/monitor/snapshot", "/monitor/stream"]
 
 @pytest.fixture(scope="module")
 def guarded(broker: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    tag = uuid.uuid4().hex[:8]
-    settings = broker.model_copy(
-        update={
-            "var_dir": Path(tmp_path_factory.mktemp("surface")) / "var",
-            "app_id": f"hotline-test-{tag}",
-            "calls_topic": f"t{tag}.calls",
-            "orders_topic": f"t{tag}.orders",
-            "alerts_topic": f"t{tag}.alerts",
-            "deadletter_topic": f"t{tag}.deadletter",
-            "web_port": _free_port(),
-            "access_tokens": TOKENS,
-            "api_token": "tok-office",
-        }
+    return isolated_settings(
+        broker, Path(tmp_path_factory.mktemp("surface")), access_tokens=TOKENS, api_token="tok-office"
     )
-    kafka.ensure_topics(settings, kafka.pipeline_topics(settings))
-    return settings
 
 
 @pytest.fixture(scope="module")
