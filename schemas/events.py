@@ -29,7 +29,8 @@ MAX_RECORD_BYTES = 64 * 1024
 REASON_LIMIT = 1000  # characters of a dead-letter reason
 
 
-def _within_years(value: datetime) -> datetime:
+def within_years(value: datetime) -> datetime:
+    """``value`` if its year is one storage and date arithmetic hold; ValueError otherwise."""
     if not FIRST_YEAR <= value.year <= LAST_YEAR:
         raise ValueError(f"year {value.year} is outside the years {FIRST_YEAR} to {LAST_YEAR}")
     return value
@@ -38,7 +39,7 @@ def _within_years(value: datetime) -> datetime:
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 Timestamp = Annotated[
     AwareDatetime,
-    AfterValidator(_within_years),
+    AfterValidator(within_years),
     Field(description=f"RFC 3339 date-time with its UTC offset, in the years {FIRST_YEAR}-{LAST_YEAR}"),
 ]
 # The integer 1: strict, so neither ``1.0`` nor ``true`` passes for it.

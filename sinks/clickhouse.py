@@ -18,7 +18,7 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
-from hotline.schemas.events import FIRST_YEAR, LAST_YEAR
+from hotline.schemas.events import within_years
 from hotline.schemas.personal import mask_personal
 from hotline.settings import Settings
 
@@ -444,18 +444,13 @@ class ClickHouseSink:
 
 def _deadletter_row(dead: DeadLetter) -> list[Any]:
     redacted, occurred_at = redact(dead.raw)
-    key = redact_text(dead.key.decode("utf-8", errors="replace")) if dead.key else ""
+    key = mask_personal(dead.key.decode("utf-8", errors="replace")) if dead.key else ""
     copy = redacted if dead.store_copy else ""
-    error = redact_text(dead.error)
+    error = mask_personal(dead.error)
     return [dead.source_topic, dead.source_partition, dead.source_offset, error, copy, key, occurred_at]
 
 
 REDACTED_CHARS = 4096  # of a dead letter kept in ClickHouse; the topic keeps the whole record
-
-
-def redact_text(text: str) -> str:
-    """Text from outside (a key, a reason), as it may be stored: personal data masked."""
-    return mask_personal(text)
 
 
 def redact(raw: bytes) -> tuple[str, datetime | None]:
@@ -473,7 +468,7 @@ def redact(raw: bytes) -> tuple[str, datetime | None]:
     if isinstance(data, dict):
         occurred_at = _timestamp(data.get("occurred_at"))
         text = strip_personal(data)
-    return redact_text(text)[:REDACTED_CHARS], occurred_at
+    return mask_personal(text)[:REDACTED_CHARS], occurred_at
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -482,7 +477,12 @@ def _timestamp(value: Any) -> datetime | None:
         ts = datetime.fromisoformat(str(value))
     except ValueError:
         return None
-    return ts if ts.tzinfo is not None and FIRST_YEAR <= ts.year <= LAST_YEAR else None
+    if ts.tzinfo is None:
+        return None
+    try:
+        return within_years(ts)
+    except ValueError:
+        return None
 
 
 def strip_personal(payload: dict[str, Any]) -> str:

@@ -45,6 +45,7 @@ from hotline.streams.processing import (
     event_row,
     identify,
     payload,
+    source_of,
     split_by_source,
 )
 from hotline.streams.reader import BatchReader
@@ -167,6 +168,7 @@ class Pipeline:
             broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         )
         self.app.resume_at = self._resume_at
+        self.kinds = {settings.calls_topic: CALLS, settings.orders_topic: ORDERS}  # the source topics
         self.calls_topic = self._raw_topic(settings.calls_topic)
         self.orders_topic = self._raw_topic(settings.orders_topic)
         self.deadletter_topic = self._raw_topic(settings.deadletter_topic)
@@ -201,9 +203,8 @@ class Pipeline:
         self.app.task(self._on_start)
         self.reader: BatchReader | None = None
         if settings.ingest == "batch":
-            kinds = {settings.calls_topic: CALLS, settings.orders_topic: ORDERS}
             self.reader = BatchReader(
-                settings.kafka_client_options(), kinds, self.process, settings.batch_size, settings.batch_within_s
+                settings.kafka_client_options(), self.kinds, self.process, settings.batch_size, settings.batch_within_s
             )
             self.app.task(self.reader.run)
             self.app.on_partitions_revoked.connect(self._on_revoked)
@@ -243,8 +244,7 @@ class Pipeline:
 
     async def _resume_at(self, committed: Positions) -> Positions:
         """Each assigned source partition resumes right after the ledger's last processed offset."""
-        sources = {self.settings.calls_topic, self.settings.orders_topic}
-        assigned = [tp for tp in self.app.consumer.assignment() if tp.topic in sources]
+        assigned = [tp for tp in self.app.consumer.assignment() if tp.topic in self.kinds]
         if not assigned:
             if self.reader is not None:
                 self.reader.assign({})
@@ -364,8 +364,8 @@ class Pipeline:
         sent: set[Source] = set()
         while True:
             folded = self._fold(records, decoded, identities, refused, kind, contents)
-            await self._send_deadletters([d for d in folded.batch.deadletters if _source_of(d) not in sent])
-            sent.update(_source_of(d) for d in folded.batch.deadletters)
+            await self._send_deadletters([d for d in folded.batch.deadletters if source_of(d) not in sent])
+            sent.update(source_of(d) for d in folded.batch.deadletters)
             try:
                 with self.metrics.sink_latency.time():
                     await self.in_sink_thread(self.sink.write, folded.batch)
@@ -427,7 +427,7 @@ class Pipeline:
             return refused[source]
         event = decoded[source]
         if isinstance(event, DeadLetter):
-            return DeadLetter(**{**event.__dict__, "key": record.key})
+            return replace(event, key=record.key)
         identity = identities[source]
         if identity.verdict is Verdict.CONFLICT:
             other = identity.other
@@ -530,10 +530,10 @@ class Pipeline:
         """Consumer lag per topic: the broker's high-water mark minus what this worker has sunk."""
         lag: Counter[str] = Counter()
         for tp in self.app.consumer.assignment():
-            if tp.topic in (self.settings.calls_topic, self.settings.orders_topic):
+            if tp.topic in self.kinds:
                 highwater = self.app.consumer.highwater(tp) or 0
                 lag[tp.topic] += max(0, highwater - self.positions.get((tp.topic, tp.partition), -1) - 1)
-        for topic in (self.settings.calls_topic, self.settings.orders_topic):
+        for topic in self.kinds:
             self.metrics.lag.labels(topic).set(lag[topic])
 
     def _observe_alert(self, kind: str, lateness_s: float) -> None:
@@ -590,10 +590,6 @@ def _log_failed_alert(delivery: asyncio.Future[Any]) -> None:
 def _record(ev: EventT) -> Record:
     message = ev.message
     return Record(Source(message.topic, message.partition, message.offset), message.key, message.value)
-
-
-def _source_of(dead: DeadLetter) -> Source:
-    return Source(dead.source_topic, dead.source_partition, dead.source_offset)
 
 
 def _dead(record: Record, reason: str, conflict_with: Source | None = None) -> DeadLetter:

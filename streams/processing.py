@@ -260,6 +260,11 @@ class Folded:
     replayed: set[str] = field(default_factory=set)  # orders whose events an earlier attempt stored
 
 
+def source_of(dead: DeadLetter) -> Source:
+    """Where a dead letter's record came from."""
+    return Source(dead.source_topic, dead.source_partition, dead.source_offset)
+
+
 def split_by_source(batch: Batch) -> dict[Source, Batch]:
     """The batch's rows per source record, to find which record the store refuses."""
     parts: dict[Source, Batch] = {}
@@ -271,6 +276,5 @@ def split_by_source(batch: Batch) -> dict[Source, Batch]:
     for delta in batch.counters:
         parts.setdefault(origin[delta.event_id], Batch()).counters.append(delta)
     for dead in batch.deadletters:
-        source = Source(dead.source_topic, dead.source_partition, dead.source_offset)
-        parts.setdefault(source, Batch()).deadletters.append(dead)
+        parts.setdefault(source_of(dead), Batch()).deadletters.append(dead)
     return parts

@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hotline.schemas.events import MAX_RECORD_BYTES, CallEvent, OrderEvent, parse_event
+from hotline.schemas.personal import mask_personal
 from hotline.schemas.registry import default_registry
-from hotline.sinks.clickhouse import DeadLetter, redact, redact_text
+from hotline.sinks.clickhouse import DeadLetter, redact
 from hotline.streams.processing import Source, decode
 from tests.factories import event
 
@@ -196,7 +197,7 @@ def _storable(dead: DeadLetter) -> None:
     redacted, _ = redact(dead.raw)
     redacted.encode("utf-8")
     dead.error.encode("utf-8")
-    redact_text((dead.key or b"").decode("utf-8", errors="replace")).encode("utf-8")
+    mask_personal((dead.key or b"").decode("utf-8", errors="replace")).encode("utf-8")
 
 
 lone_surrogates = st.integers(min_value=0xD800, max_value=0xDFFF).map(chr)
