@@ -62,13 +62,12 @@ from bench.common import (
     say,
 )
 from bench.peers_job import REPORT_FD
-from bench.throughput import warm_up
+from bench.throughput import warm_up, warmup_records
 from hotline.client import worker_get
 from hotline.deploy import kafka
 from hotline.deploy.worker import settings_env
 from hotline.generate import generate, route
 from hotline.replay import Record, behind, produce, sunk_offsets
-from hotline.schemas.events import CallReceived, OrderDispatched, dump_event
 from hotline.seed import HEADLINE, TABLE
 from hotline.settings import Settings
 from hotline.streams.deadlines import TZ
@@ -123,24 +122,6 @@ def rekeyed(month: list[bytes], copies: int) -> Month:
 def for_topics(month: Month, settings: Settings) -> list[Record]:
     topics = {"calls": settings.calls_topic, "orders": settings.orders_topic}
     return [Record(topics[t], key, value) for t, key, value in month.records]
-
-
-def warmup_records(settings: Settings) -> list[Record]:
-    """One call and one order, as ``bench.throughput.warm_up`` sends them."""
-    now = datetime.now(TZ)
-    call = CallReceived(event_id="warmup-call", occurred_at=now, call_id="warmup", answered=True)
-    order = OrderDispatched(
-        event_id="warmup-order",
-        occurred_at=now,
-        order_id="warmup",
-        unit_id="yuhu",
-        order_type="complaint",
-        category="环境保护",
-    )
-    return [
-        Record(settings.calls_topic, b"warmup", dump_event(call)),
-        Record(settings.orders_topic, b"warmup", dump_event(order)),
-    ]
 
 
 # --------------------------------------------------------------------------- machine figures

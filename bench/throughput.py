@@ -114,8 +114,8 @@ class Figures:
     worker_cpu_us_per_record: float | None
 
 
-def warm_up(settings: Settings) -> float:
-    """Sink one call and one order first, so the timing starts with the group joined and the sink open."""
+def warmup_records(settings: Settings) -> list[Record]:
+    """One call and one order: what every contender gets before it is timed."""
     now = datetime.now(TZ)
     call = CallReceived(event_id="warmup-call", occurred_at=now, call_id="warmup", answered=True)
     order = OrderDispatched(
@@ -126,12 +126,16 @@ def warm_up(settings: Settings) -> float:
         order_type="complaint",
         category="环境保护",
     )
-    records = [
+    return [
         Record(settings.calls_topic, b"warmup", dump_event(call)),
         Record(settings.orders_topic, b"warmup", dump_event(order)),
     ]
+
+
+def warm_up(settings: Settings) -> float:
+    """Sink one call and one order first, so the timing starts with the group joined and the sink open."""
     t0 = time.perf_counter()
-    wait_until_sunk(asyncio.run(produce(records, settings)), settings, timeout=120)
+    wait_until_sunk(asyncio.run(produce(warmup_records(settings), settings)), settings, timeout=120)
     return time.perf_counter() - t0
 
 
