@@ -135,7 +135,6 @@ class Pipeline:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
         self.metrics = Metrics()
         self.metrics.store_up.set(1)
-        self.positions: dict[tuple[str, int], int] = {}
         self.ledger = Ledger()
         self.gaps = GapReader(settings.kafka_client_options())
         self.health = StoreHealth()
@@ -242,6 +241,11 @@ class Pipeline:
         await self.in_sink_thread(lambda: self.sink)
         log.info("sink ready: %s", self.settings.resolved_clickhouse_dsn.split("@")[-1])
 
+    @property
+    def positions(self) -> dict[tuple[str, int], int]:
+        """The last offset stored per source partition, as the ledger knows it (for lag and the screen)."""
+        return {tp: offset - 1 for tp, offset in self.ledger.next_offset.items()}
+
     async def _resume_at(self, committed: Positions) -> Positions:
         """Each assigned source partition resumes right after the ledger's last processed offset."""
         assigned = [tp for tp in self.app.consumer.assignment() if tp.topic in self.kinds]
@@ -324,7 +328,6 @@ class Pipeline:
         progress = last_offsets(records)
         await self.in_sink_thread(self.sink.record_progress, progress)
         self.ledger.advance(progress)
-        self.positions.update(progress)
         for order_id, state in folded.orders.items():
             self.scheduler.schedule(order_id, state)
         for order_id in folded.replayed - set(folded.orders):
@@ -341,7 +344,7 @@ class Pipeline:
 
     async def _admit(self, delivered: list[Record]) -> tuple[list[Record], list[Gap]]:
         """What the ledger has not seen, in offset order, with any skipped offsets read back in."""
-        unknown = {(r.source.topic, r.source.partition) for r in delivered} - set(self.ledger.next_offset)
+        unknown = {tp for tp in {(r.source.topic, r.source.partition) for r in delivered} if not self.ledger.knows(tp)}
         if unknown:
             self.ledger.load(await self.in_sink_thread(self.sink.sunk_offsets), unknown)
         admitted = self.ledger.admit(delivered)
