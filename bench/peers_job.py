@@ -5,7 +5,7 @@ built from the same functions (``hotline.streams.processing``): decode each reco
 contract (``decode``: ``parse_event`` + topic and unit checks, a dead letter otherwise),
 classify each event id against what is "stored" and what came earlier in the batch
 (``identify``: new, replay, duplicate, conflict), fold order events into the per-order
-state (``apply_order_event``: seen ids, deadlines, per-unit day ``CounterDelta`` rows), build
+state (``apply_order_event``: seen ids, deadlines, per-unit day window steps), build
 the audit rows (``event_row``) and dead letters. What the worker asks ClickHouse (``stored``
 ids) is asked of an in-memory map here, filled with the rows of every folded batch.
 
@@ -50,6 +50,7 @@ from hotline.streams.processing import (
     event_row,
     identify,
 )
+from hotline.streams.windows import Step
 
 CALLS, ORDERS = "calls", "orders"
 REPORT_FD = "PEERS_REPORT_FD"
@@ -111,7 +112,7 @@ class Job:
             orders[order_id] = state
         self.records += len(records)
         self.events += len(folded.batch.events)
-        self.counters += len(folded.batch.counters)
+        self.counters += len(folded.steps)
         self.duplicates += folded.duplicates
         self.deadletters += len(folded.batch.deadletters)
         return folded
@@ -131,7 +132,7 @@ class Job:
         folded.orders[order_id] = step.state
         if step.row is not None:
             folded.batch.events.append(step.row)
-        folded.batch.counters.extend(step.counters)
+        folded.steps.extend(Step((source.topic, source.partition), source.offset, d) for d in step.counters)
 
     def summary(self) -> dict[str, int]:
         return {

@@ -34,9 +34,11 @@ from quixstreams.sinks import BatchingSink, SinkBatch
 from bench.peers_job import Tracker, child_tracker
 from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import Batch, ClickHouseSink, CounterDelta, DeadLetter
+from hotline.sinks.clickhouse import Batch, ClickHouseSink, DeadLetter
 from hotline.streams.deadlines import DEFAULT_LIMITS
 from hotline.streams.processing import Source, apply_order_event, decode, event_row
+from hotline.streams.windows import CounterDelta, Step, Windows
+from hotline.streams.windows import rows as window_rows
 
 COMMIT_INTERVAL = "PEERS_QUIX_COMMIT_INTERVAL"
 
@@ -46,7 +48,7 @@ class Out:
     """What one record produced, for the sink."""
 
     row: dict[str, Any] | None = None
-    counters: list[CounterDelta] = field(default_factory=list)
+    counters: list[CounterDelta] = field(default_factory=list)  # staged into day windows by the sink
     dead: DeadLetter | None = None
     duplicate: bool = False
 
@@ -60,6 +62,7 @@ class ClickHouseBatchingSink(BatchingSink):
         self.tracker = tracker
         self.store: ClickHouseSink | None = None
         self.writes = 0
+        self.windows = Windows()  # the day windows, as the worker keeps them
 
     def setup(self) -> None:
         store = ClickHouseSink(self.settings)
@@ -70,15 +73,19 @@ class ClickHouseBatchingSink(BatchingSink):
         assert self.store is not None, "sink not set up"
         rows = Batch()
         last = -1
+        steps: list[Step] = []
         for item in batch:
             out: Out = item.value
             if out.row is not None:
                 rows.events.append(out.row)
-            rows.counters.extend(out.counters)
+            steps.extend(Step((batch.topic, batch.partition), item.offset, d) for d in out.counters)
             if out.dead is not None:
                 rows.deadletters.append(out.dead)
             last = max(last, item.offset)
+        staged = self.windows.stage(steps)
+        rows.windows = window_rows(staged)
         self.store.write(rows)
+        self.windows.commit(staged)
         self.writes += 1
         self.tracker.advance(batch.topic, batch.partition, last, batch.size)
 

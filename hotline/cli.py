@@ -11,7 +11,7 @@ import time
 import urllib.error
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from hotline.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from hotline.sinks.clickhouse import ClickHouseSink
 
 app = typer.Typer(help="12345 热线工单数据管道 (12345 hotline work-order pipeline).", no_args_is_help=True)
 kafka_app = typer.Typer(help="A local single-node Kafka (KRaft) for development and tests.", no_args_is_help=True)
@@ -243,20 +246,103 @@ def _bulletin_bytes(settings: Settings, month: str, fmt: str) -> bytes:
     except OSError:
         pass
     from hotline.reports.render import render
+
+    sink = _open_store(settings, f"and no worker answers at {settings.web_url}")
+    try:
+        if sink.generation().restate_pending:
+            raise _fail("this store's day windows are not built yet: run `hotline restate` (or start the worker)")
+        return render(build_bulletin(sink, month), fmt)
+    finally:
+        sink.close()
+
+
+def _open_store(settings: Settings, why: str = "") -> ClickHouseSink:
+    """The store, opened and migrated here; a clear error when another process holds it."""
     from hotline.sinks.clickhouse import ClickHouseSink
 
     try:
         sink = ClickHouseSink(settings)
         sink.migrate()
     except Exception as exc:  # chDB refuses a directory another process holds
-        raise _fail(
-            f"cannot open ClickHouse at {settings.resolved_clickhouse_dsn} and no worker answers "
-            f"at {settings.web_url}: {exc}"
-        ) from exc
+        hint = why or "(is the worker running? stop it first: embedded chDB is one process's)"
+        raise _fail(f"cannot open ClickHouse at {settings.resolved_clickhouse_dsn} {hint}: {exc}") from exc
+    return sink
+
+
+def _progress(what: str) -> Progress:
+    return Progress(
+        TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=False
+    )
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines of contract events (.gz too).")],
+) -> None:
+    """Load history straight into ClickHouse, as if streamed (run it with the worker stopped).
+
+    Each line is validated as the stream validates it: a bad line becomes a dead letter with its
+    line number and reason, and the rest loads. Importing a file twice equals importing it once;
+    an interrupted import resumes where it stopped.
+    """
+    from hotline.schemas.registry import default_registry
+    from hotline.streams.deadlines import DEFAULT_LIMITS
+    from hotline.streams.history import fingerprint, import_file
+
+    settings = get_settings()
+    sink = _open_store(settings)
     try:
-        return render(build_bulletin(sink, month), fmt)
+        digest, lines = fingerprint(file)
+        started = time.monotonic()
+        with _progress(f"importing {file.name}") as bar:
+            task = bar.add_task("import", total=lines)
+            limits = {**DEFAULT_LIMITS, **settings.deadline_days}
+            tally = import_file(sink, file, default_registry(), limits, lambda n: bar.advance(task, n), digest=digest)
+        elapsed = max(time.monotonic() - started, 1e-9)
     finally:
         sink.close()
+    for dead in tally.deadletters[:20]:
+        err.print(f"line {dead.source_offset}: {dead.error}", markup=False, highlight=False)
+    if len(tally.deadletters) > 20:
+        err.print(f"… and {len(tally.deadletters) - 20} more dead letters (table deadletter, source_topic 'import')")
+    err.print(
+        f"imported {tally.events} events from {tally.records} lines of {file} in {elapsed:.1f}s "
+        f"({tally.records / elapsed:,.0f}/s): {tally.duplicates} already stored, {len(tally.deadletters)} dead letters"
+    )
+
+
+@app.command()
+def restate(
+    month: Annotated[str | None, typer.Option(help="One month, YYYY-MM.")] = None,
+    from_month: Annotated[str | None, typer.Option("--from", help="First month, YYYY-MM.")] = None,
+    to_month: Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM.")] = None,
+) -> None:
+    """Rebuild the day windows and order states from the events table (all months by default),
+    after a rule or registry change; idempotent. Run it with the worker stopped."""
+    from hotline.reports.bulletin import month_key
+    from hotline.streams.deadlines import DEFAULT_LIMITS
+    from hotline.streams.history import event_months
+    from hotline.streams.history import restate as rebuild
+
+    try:
+        start, end = month or from_month, month or to_month
+        first = month_key(start) if start else None
+        last = month_key(end) if end else None
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    settings = get_settings()
+    sink = _open_store(settings)
+    try:
+        total = sum(int(r["n"]) for r in sink.query_rows("SELECT count() AS n FROM {db}.events"))
+        with _progress("restating") as bar:
+            task = bar.add_task("restate", total=total)
+            limits = {**DEFAULT_LIMITS, **settings.deadline_days}
+            months = rebuild(sink, limits, first, last, lambda n: bar.advance(task, n))
+        known = event_months(sink)
+    finally:
+        sink.close()
+    shown = ", ".join(f"{m // 100}-{m % 100:02d}" for m in months) or "none"
+    err.print(f"restated {len(months)} of {len(known)} months with events: {shown}")
 
 
 @app.command()

@@ -25,14 +25,15 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from hotline.reports.bulletin import Queryable
-from hotline.reports.queries import order_rows, select_counts
+from hotline.reports.queries import CITY, order_rows, select_counts, select_sums
 from hotline.schemas import metrics as mc
 from hotline.schemas.metrics import Metric, OrderCount, Rate, Tally
 from hotline.schemas.registry import Registry
 from hotline.streams.deadlines import TZ
+from hotline.streams.gauges import Reading
 
 DUE_SOON_S = mc.DUE_SOON_S  # "即将到期": due within 24 hours
 LOW_SATISFACTION_PERCENT = 50  # the bulletin's "< 50%" list
@@ -50,6 +51,10 @@ PERIOD_COUNTS: tuple[Metric, ...] = (
 PERIOD_RATES: tuple[Rate, ...] = (mc.SATISFACTION_RATE,)
 GAUGES: tuple[OrderCount, ...] = (mc.OPEN_ORDERS, mc.DUE_SOON, mc.OVERDUE)
 PERIODS: tuple[tuple[str, str], ...] = (("today", "今日"), ("month", "本月"))
+# Also in the snapshot (for scripts and charts), not columns of the page: rolling 7 and 30 days.
+ROLLING: tuple[tuple[str, str], ...] = (("days7", "近7日"), ("days30", "近30日"))
+# The windowed counts behind the period columns (a total's parts), as the windows hold them.
+PERIOD_STORED = tuple(m for m in mc.WINDOWED if m.name in mc.stored_names(PERIOD_COUNTS))
 
 
 @dataclass(frozen=True)
@@ -81,38 +86,54 @@ COLUMNS: tuple[Column, ...] = (
     Column(mc.SUPERVISED),
 )
 
-COUNTERS = """
-SELECT unit_id, metric, sumIf(value, day = %(day)s) AS today, sum(value) AS month_to_date
-FROM {db}.unit_counters FINAL
-WHERE day >= %(month_start)s AND day <= %(day)s AND metric IN %(metrics)s
-GROUP BY unit_id, metric
+COUNTS = f"""
+SELECT unit_id, {select_sums(PERIOD_STORED)}
+FROM {{db}}.unit_windows FINAL
+WHERE day >= %(first)s AND day <= %(last)s AND unit_id != {CITY}
+GROUP BY unit_id
 """
 
-# Open orders per unit as of ``now``: the latest dispatch before the cutoff decides unit
-# and deadline; a completion at or after it (and before the cutoff) closes the order.
-# next_due / next_due_soon: when the clock alone will next move a figure.
-_NOW = "fromUnixTimestamp64Milli(toInt64(%(now_ms)s), 'Asia/Shanghai') AS now_,\n           "
-_CUTOFF = " AND occurred_at < fromUnixTimestamp64Milli(toInt64(%(cutoff_ms)s), 'Asia/Shanghai')"
+# The orders open at ``cutoff`` (first dispatched by then, not completed before it), each at
+# its current unit and deadline, by status at ``now``; next_due / next_due_soon: when the
+# clock alone will next move a figure.
+_AS_OF = "fromUnixTimestamp64Milli(toInt64(%(cutoff_ms)s), 'Asia/Shanghai')"
+_NOW = "fromUnixTimestamp64Milli(toInt64(%(now_ms)s), 'Asia/Shanghai')"
 OPEN_ORDERS = f"""
-SELECT final_unit AS unit_id,
+SELECT unit_id,
        {select_counts(GAUGES)},
-       minIfOrNull(toUnixTimestamp64Milli(due), due >= now_) AS next_due_ms,
+       minIfOrNull(toUnixTimestamp64Milli(due), due >= {_NOW}) AS next_due_ms,
        minIfOrNull(toUnixTimestamp64Milli(due) - %(soon_s)s * 1000,
-                   due >= now_ + toIntervalSecond(%(soon_s)s)) AS next_due_soon_ms
+                   due >= {_NOW} + toIntervalSecond(%(soon_s)s)) AS next_due_soon_ms
 FROM (
-    {order_rows(now="now_", soon="%(soon_s)s", columns=_NOW, where=_CUTOFF)}
+    {
+    order_rows(
+        now=_NOW,
+        soon="%(soon_s)s",
+        done="false",
+        where=f" WHERE cohort_day <= %(day)s AND (completed_at IS NULL OR completed_at >= {_AS_OF})",
+    )
+}
 )
-WHERE NOT done
-GROUP BY final_unit
+GROUP BY unit_id
 """
 
-# Months with any event, before the current one: their bulletins are final.
-CLOSED_MONTHS = """
-SELECT DISTINCT toYYYYMM(occurred_at) AS month
-FROM {db}.events FINAL
-WHERE toYYYYMM(occurred_at) < %(current)s
-ORDER BY month DESC
+# Months with data, before the current one: their bulletins are final. Read off the
+# partitions of the day windows, not their rows.
+MONTHS = """
+SELECT DISTINCT partition
+FROM system.parts
+WHERE database = '{db}' AND table = 'unit_windows' AND active
 """
+
+
+class LiveFigures(Protocol):
+    """What the agents hold for the screen: day windows summed, open orders by deadline."""
+
+    def totals(self, first: date, last: date) -> dict[str, dict[str, int]]: ...
+
+    def gauges(self, now: float) -> Reading: ...
+
+    def months(self) -> set[int]: ...
 
 
 class Figures(Tally):
@@ -134,6 +155,8 @@ class UnitLive(Tally):
     order: int
     today: Figures
     month: Figures
+    days7: Figures
+    days30: Figures
 
     def __init__(
         self,
@@ -149,6 +172,7 @@ class UnitLive(Tally):
         self.unit_id, self.name, self.group, self.order = unit_id, name, group, order
         self.today = today if today is not None else Figures()
         self.month = month if month is not None else Figures()
+        self.days7, self.days30 = Figures(), Figures()
 
     @property
     def low_satisfaction(self) -> bool:
@@ -164,6 +188,7 @@ class UnitLive(Tally):
             "order": self.order,
             "today": self.today.to_json(),
             "month": self.month.to_json(),
+            **{period: getattr(self, period).to_json() for period, _ in ROLLING},
             **self.counts(),
             "flags": {"low_satisfaction": self.low_satisfaction, "overdue": self[mc.OVERDUE] > 0},
         }
@@ -180,6 +205,7 @@ def screen() -> dict[str, Any]:
         "unit_label": mc.UNIT_LABEL,
         "columns": [c.to_json() for c in COLUMNS],
         "periods": [{"key": key, "label": label} for key, label in PERIODS],
+        "rolling": [{"key": key, "label": label} for key, label in ROLLING],
         "low_satisfaction_percent": LOW_SATISFACTION_PERCENT,
         "due_soon_s": DUE_SOON_S,
     }
@@ -204,6 +230,8 @@ class Snapshot:
         for u in units:
             total.today += u.today
             total.month += u.month
+            total.days7 += u.days7
+            total.days30 += u.days30
             total += u
         return {
             "date": self.day.isoformat(),
@@ -251,17 +279,38 @@ def _unit(rows: dict[str, UnitLive], unit_id: str) -> UnitLive:
     return rows[unit_id]
 
 
-def read_counters(db: Queryable, day: date, rows: dict[str, UnitLive]) -> None:
-    params = {"day": day, "month_start": day.replace(day=1), "metrics": mc.stored_names(PERIOD_COUNTS)}
-    for r in db.query_rows(COUNTERS, params):
-        u = _unit(rows, str(r["unit_id"]))
-        u.today.add(str(r["metric"]), int(r["today"]))
-        u.month.add(str(r["metric"]), int(r["month_to_date"]))
+def _add_counts(rows: dict[str, UnitLive], period: str, totals: dict[str, dict[str, int]]) -> None:
+    names = [m.name for m in PERIOD_STORED]
+    for unit_id, counts in totals.items():
+        figures: Figures = getattr(_unit(rows, unit_id), period)
+        for name in names:
+            if counts.get(name):
+                figures.add(name, counts[name])
+
+
+def periods(day: date) -> dict[str, tuple[date, date]]:
+    """Each period of the screen as a span of days ending on ``day``."""
+    return {
+        "today": (day, day),
+        "month": (day.replace(day=1), day),
+        "days7": (day - timedelta(days=6), day),
+        "days30": (day - timedelta(days=29), day),
+    }
+
+
+def read_counts(db: Queryable, day: date, rows: dict[str, UnitLive]) -> None:
+    """Each period's counts per unit from the day windows in ClickHouse (a past day's view)."""
+    for period, (first, last) in periods(day).items():
+        found = db.query_rows(COUNTS, {"first": first, "last": last})
+        _add_counts(
+            rows, period, {str(r["unit_id"]): {k: int(v) for k, v in r.items() if k != "unit_id"} for r in found}
+        )
 
 
 def read_open_orders(db: Queryable, now: datetime, cutoff: datetime, rows: dict[str, UnitLive]) -> float | None:
-    """Fill open/due-soon/overdue; return when the clock alone next changes one of them."""
-    params = {"now_ms": _ms(now), "cutoff_ms": _ms(cutoff), "soon_s": DUE_SOON_S}
+    """Fill open/due-soon/overdue from the order states; return when the clock alone next changes one."""
+    day = (cutoff - timedelta(microseconds=1)).astimezone(TZ).date()
+    params = {"now_ms": _ms(now), "cutoff_ms": _ms(cutoff), "soon_s": DUE_SOON_S, "day": day}
     changes: list[int] = []
     for r in db.query_rows(OPEN_ORDERS, params):
         u = _unit(rows, str(r["unit_id"]))
@@ -271,10 +320,14 @@ def read_open_orders(db: Queryable, now: datetime, cutoff: datetime, rows: dict[
     return min(changes) / 1000 if changes else None
 
 
-def closed_months(db: Queryable, now: datetime) -> list[str]:
+def closed(months: set[int], now: datetime) -> list[str]:
     current = today(now)
-    rows = db.query_rows(CLOSED_MONTHS, {"current": current.year * 100 + current.month})
-    return [f"{int(r['month']) // 100:04d}-{int(r['month']) % 100:02d}" for r in rows]
+    key = current.year * 100 + current.month
+    return [f"{m // 100:04d}-{m % 100:02d}" for m in sorted(months, reverse=True) if m < key]
+
+
+def closed_months(db: Queryable, now: datetime) -> list[str]:
+    return closed({int(r["partition"]) for r in db.query_rows(MONTHS) if str(r["partition"]).isdigit()}, now)
 
 
 def groups_of(registry: Registry) -> list[str]:
@@ -283,14 +336,32 @@ def groups_of(registry: Registry) -> list[str]:
 
 
 def build_snapshot(db: Queryable, registry: Registry, day: date | None, now: datetime) -> Snapshot:
-    """Every unit's figures for ``day`` (today when None) as of ``now`` or the end of that day."""
+    """Every unit's figures for ``day`` (today when None) as of ``now`` or the end of that day,
+    read from ClickHouse's day windows and order states (past days, and where no agent runs)."""
     live = day is None or day == today(now)
     shown = today(now) if day is None else day
     instant = as_of(shown, now)
     rows = _rows(registry)
-    read_counters(db, shown, rows)
-    next_change = read_open_orders(db, instant, end_of_day(shown), rows)
+    read_counts(db, shown, rows)
+    next_change = read_open_orders(db, instant, end_of_day(shown) if not live else instant, rows)
     units = sorted(rows.values(), key=lambda u: (u.order, u.unit_id))
     # Another day's view is fixed at its end: the clock moves nothing there.
     clock_change = next_change if live else None
     return Snapshot(shown, instant, live, units, groups_of(registry), closed_months(db, now), clock_change)
+
+
+def build_live_snapshot(figures: LiveFigures, registry: Registry, now: datetime) -> Snapshot:
+    """Today's figures from the agents' tables: day windows and open orders, no ClickHouse read."""
+    shown = today(now)
+    rows = _rows(registry)
+    for period, (first, last) in periods(shown).items():
+        _add_counts(rows, period, {u: c for u, c in figures.totals(first, last).items() if u != mc.CITY})
+    reading = figures.gauges(now.timestamp())
+    for unit_id, gauges in reading.gauges.items():
+        u = _unit(rows, unit_id)
+        for g in GAUGES:
+            u[g] = gauges[g.name]
+    units = sorted(rows.values(), key=lambda u: (u.order, u.unit_id))
+    return Snapshot(
+        shown, now.astimezone(TZ), True, units, groups_of(registry), closed(figures.months(), now), reading.next_change
+    )

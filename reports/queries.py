@@ -1,10 +1,15 @@
-"""The bulletin's SQL, read off SPEC.md's rules; every read deduplicates with FINAL.
+"""The bulletin's SQL: the month's day windows and the cohort month's order states, never the whole history.
 
-Cohort columns come from each order's events (first dispatch decides the month,
-latest dispatch the unit and deadline, first completion after it the outcome);
-event columns count events by their own month and unit. Every figure's column is
-generated from the metric catalogue (``hotline.schemas.metrics``) and named after it:
-results are read by column name.
+* cohort columns (交办数, 按期办结数, 逾期数, …) count the orders first dispatched in the month,
+  from ``order_states`` (one partition: the cohort month), each at the unit and deadline of
+  its latest dispatch, by its catalogue :class:`~hotline.schemas.metrics.OrderStatus` now;
+* event columns (退单数, 回访数, 督办数, …) and the calls sum the month's ``unit_windows`` (one
+  partition), which the stream keeps per unit (calls: ``metrics.CITY``) and day;
+* the returns headline reads ``order_returns`` of the month, the top categories the month's
+  partition of ``events``.
+
+Every figure's column is generated from the metric catalogue (``hotline.schemas.metrics``)
+and named after it: results are read by column name. Reads deduplicate with ``FINAL``.
 """
 
 from __future__ import annotations
@@ -13,64 +18,51 @@ from collections.abc import Iterable
 
 from hotline.schemas import metrics
 
-# An order's latest dispatch decides its unit and deadline (used per order_id, over
-# its dispatch and completion events); the bulletin and the live monitor share it.
-LATEST_DISPATCH = """maxIf(occurred_at, type = 'order.dispatched') AS last_dispatch,
-           argMaxIf(unit_id, occurred_at, type = 'order.dispatched') AS final_unit,
-           argMaxIf(assumeNotNull(due_at), occurred_at, type = 'order.dispatched') AS due"""
+CITY = metrics.sql_literal(metrics.CITY)
 
 
-def order_rows(now: str = "now64(3)", soon: str = str(metrics.DUE_SOON_S), columns: str = "", where: str = "") -> str:
-    """One row per dispatched order: its first dispatch, its unit (``final_unit``) and deadline
-    (``due``), whether a completion after that dispatch closed it (``done``, ``completed_at``: the
-    first one) and its catalogue :class:`~hotline.schemas.metrics.OrderStatus` at ``now`` (``status``).
-    """
-    return f"""SELECT order_id,
-           {columns}minIf(occurred_at, type = 'order.dispatched') AS first_dispatch,
-           {LATEST_DISPATCH},
-           arraySort(arrayFilter(t -> t >= last_dispatch,
-                     groupArrayIf(occurred_at, type = 'order.completed'))) AS completions,
-           length(completions) > 0 AS done,
-           completions[1] AS completed_at,
+def order_rows(
+    now: str = "now64(3)", soon: str = str(metrics.DUE_SOON_S), where: str = "", done: str = "completed_at IS NOT NULL"
+) -> str:
+    """One row per dispatched order of ``order_states``: its unit and deadline (of its latest
+    dispatch), whether it is ``done`` and when (``completed_at``), and its catalogue status at ``now``."""
+    return f"""SELECT order_id, unit_id, cohort_day, order_type, due, completed_at,
+           {done} AS done,
            {metrics.status_sql(now, soon)} AS status
-    FROM {{db}}.events FINAL
-    WHERE type IN ('order.dispatched', 'order.completed'){where}
-    GROUP BY order_id
-    HAVING countIf(type = 'order.dispatched') > 0"""
+    FROM {{db}}.order_states FINAL{where}"""
 
 
-def count_sql(m: metrics.EventCount | metrics.OrderCount) -> str:
-    """The aggregate that counts ``m`` over event rows (its rule) or order rows (its statuses)."""
-    condition = m.rule.sql() if isinstance(m, metrics.EventCount) else m.sql()
+def count_sql(m: metrics.OrderCount) -> str:
+    """The aggregate that counts ``m`` over order rows (its statuses)."""
+    condition = m.sql()
     return "count()" if condition == "1" else f"countIf({condition})"
 
 
-def select_counts(counted: Iterable[metrics.EventCount | metrics.OrderCount]) -> str:
+def select_counts(counted: Iterable[metrics.OrderCount]) -> str:
     return ",\n       ".join(f"{count_sql(m)} AS {m.name}" for m in counted)
 
 
-def event_types(counted: Iterable[metrics.EventCount]) -> str:
-    types = dict.fromkeys(t for m in counted for t in m.rule.types)
-    return ", ".join(metrics.sql_literal(t) for t in types)
+def select_sums(counted: Iterable[metrics.EventCount | metrics.OrderCount]) -> str:
+    """Windowed counts summed over the windows selected."""
+    return ",\n       ".join(f"sum({m.name}) AS {m.name}" for m in counted)
 
 
 ORDER_COLUMNS = f"""
-SELECT final_unit AS unit_id,
+SELECT unit_id,
        {select_counts(metrics.COHORT_COUNTS)}
 FROM (
-    {order_rows()}
+    {order_rows(where=" WHERE toYYYYMM(cohort_day) = %(month)s")}
 )
-WHERE toYYYYMM(first_dispatch) = %(month)s
-GROUP BY final_unit
+GROUP BY unit_id
 """
 
 EVENT_COLUMNS = f"""
 SELECT unit_id,
-       {select_counts(metrics.UNIT_EVENT_COUNTS)}
-FROM {{db}}.events FINAL
-WHERE toYYYYMM(occurred_at) = %(month)s
-  AND type IN ({event_types(metrics.UNIT_EVENT_COUNTS)})
+       {select_sums(metrics.UNIT_EVENT_COUNTS)}
+FROM {{db}}.unit_windows FINAL
+WHERE toYYYYMM(day) = %(month)s AND unit_id != {CITY}
 GROUP BY unit_id
+HAVING {" OR ".join(f"{m.name} != 0" for m in metrics.UNIT_EVENT_COUNTS)}
 """
 
 # The per-unit queries and the counts each one's columns hold.
@@ -80,9 +72,9 @@ PER_UNIT: tuple[tuple[str, tuple[metrics.EventCount | metrics.OrderCount, ...]],
 )
 
 CALLS = f"""
-SELECT {select_counts(metrics.CALL_COUNTS)}
-FROM {{db}}.events FINAL
-WHERE toYYYYMM(occurred_at) = %(month)s AND type IN ({event_types(metrics.CALL_COUNTS)})
+SELECT {select_sums(metrics.CALL_COUNTS)}
+FROM {{db}}.unit_windows FINAL
+WHERE toYYYYMM(day) = %(month)s AND unit_id = {CITY}
 """
 
 CATEGORIES = """
@@ -95,28 +87,16 @@ LIMIT 5
 """
 
 ORDER_TYPES = """
-SELECT first_type, count() AS orders
-FROM (
-    SELECT order_id, argMin(order_type, occurred_at) AS first_type, min(occurred_at) AS first_dispatch
-    FROM {db}.events FINAL
-    WHERE type = 'order.dispatched'
-    GROUP BY order_id
-)
-WHERE toYYYYMM(first_dispatch) = %(month)s
-GROUP BY first_type
+SELECT order_type AS first_type, count() AS orders
+FROM {db}.order_states FINAL
+WHERE toYYYYMM(cohort_day) = %(month)s
+GROUP BY order_type
 """
 
 TIMES_RETURNED = """
 SELECT times, count() AS orders
-FROM (
-    SELECT order_id,
-           countIf(toYYYYMM(occurred_at) <= %(month)s) AS times,
-           countIf(toYYYYMM(occurred_at) = %(month)s) AS in_month
-    FROM {db}.events FINAL
-    WHERE type = 'order.returned'
-    GROUP BY order_id
-    HAVING in_month > 0
-)
+FROM {db}.order_returns FINAL
+WHERE month = %(month)s
 GROUP BY times
 ORDER BY times DESC
 """

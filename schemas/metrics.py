@@ -1,7 +1,7 @@
 """The metric catalogue: every figure of the bulletin and the live screen, declared once.
 
 A metric has one name, spelled the same everywhere it appears (the stream's
-``unit_counters`` rows, the SQL column aliases, the bulletin's CSV keys and JSON, the
+day windows' columns, the SQL column aliases, the bulletin's CSV keys and JSON, the
 screen's snapshot and page, the Grafana dashboard), the Chinese ``label`` the bulletin
 prints and the shorter ``short`` the screen shows, what moves it and how it aggregates:
 
@@ -238,12 +238,16 @@ class Metric:
 class EventCount(Metric):
     """Events that ``rule`` holds for, by their own day and unit (``per_unit``) or city-wide.
 
-    ``counter``: the stream keeps it per unit and day in ``unit_counters``.
+    Every event count is a window counter: the stream keeps it per unit (or city-wide,
+    ``CITY``) and local day in the day windows (``unit_windows``).
     """
 
     rule: Rule
     per_unit: bool = True
-    counter: bool = True
+
+    @property
+    def counter(self) -> bool:
+        return True
 
     @property
     def kind(self) -> Kind:
@@ -434,36 +438,21 @@ WRITTEN_SUPERVISION_SATISFIED = EventCount(
     rule=on(_REPLIED, Eq("method", "written"), Eq("satisfied", True)),
 )
 # Whether a unit's feedback (visits, supervision) arrived this month at all: without any,
-# the bulletin prints '-' in every feedback column (SPEC: their data arrives late). Not
-# kept by the stream's counters (yet): the bulletin counts it in SQL.
+# the bulletin prints '-' in every feedback column (SPEC: their data arrives late).
 FEEDBACK_EVENTS = EventCount(
-    name="feedback_events",
-    label="回访督办事件数",
-    short="回访督办事件",
-    rule=on((_VISIT, _SUPERVISED, _REPLIED)),
-    counter=False,
+    name="feedback_events", label="回访督办事件数", short="回访督办事件", rule=on((_VISIT, _SUPERVISED, _REPLIED))
 )
 SUPERVISED = Total(name="supervised", label="督办数", short="督办", parts=(PHONE_SUPERVISED, WRITTEN_SUPERVISED))
 
 # Calls, by their own day, city-wide (the bulletin's headline; labelled as its figures sheet prints them).
 CALLS_RECEIVED = EventCount(
-    name="calls_received", label="来电总数", short="来电", rule=on("call.received"), per_unit=False, counter=False
+    name="calls_received", label="来电总数", short="来电", rule=on("call.received"), per_unit=False
 )
 CALLS_ANSWERED = EventCount(
-    name="calls_answered",
-    label="接通数",
-    short="接通",
-    rule=on("call.received", Eq("answered", True)),
-    per_unit=False,
-    counter=False,
+    name="calls_answered", label="接通数", short="接通", rule=on("call.received", Eq("answered", True)), per_unit=False
 )
 CALLS_VALID = EventCount(
-    name="calls_valid",
-    label="有效电话",
-    short="有效",
-    rule=on("call.handled", Eq("valid", True)),
-    per_unit=False,
-    counter=False,
+    name="calls_valid", label="有效电话", short="有效", rule=on("call.handled", Eq("valid", True)), per_unit=False
 )
 CALLS_ANSWERED_DIRECTLY = EventCount(
     name="calls_answered_directly",
@@ -471,7 +460,6 @@ CALLS_ANSWERED_DIRECTLY = EventCount(
     short="直接答复",
     rule=on("call.handled", Eq("valid", True), Empty("order_id")),
     per_unit=False,
-    counter=False,
 )
 CALLS_RESOLVED_ONLINE = EventCount(
     name="calls_resolved_online",
@@ -479,7 +467,6 @@ CALLS_RESOLVED_ONLINE = EventCount(
     short="在线办结",
     rule=on("call.handled", Eq("resolved_online", True)),
     per_unit=False,
-    counter=False,
 )
 
 # Rates.
@@ -544,10 +531,11 @@ UNIT_EVENT_COUNTS: tuple[EventCount, ...] = tuple(m for m in CATALOGUE if isinst
 CALL_COUNTS: tuple[EventCount, ...] = tuple(m for m in CATALOGUE if isinstance(m, EventCount) and not m.per_unit)
 # What the bulletin holds per unit: every cohort count and every unit event count.
 UNIT_COUNTS: tuple[EventCount | OrderCount, ...] = (*COHORT_COUNTS, *UNIT_EVENT_COUNTS)
-# What the stream keeps per unit and day (``unit_counters``).
-COUNTERS: tuple[EventCount | OrderCount, ...] = tuple(m for m in UNIT_COUNTS if m.counter)
 COHORT_COUNTERS: tuple[OrderCount, ...] = tuple(m for m in COHORT_COUNTS if m.counter)
 EVENT_COUNTERS: tuple[EventCount, ...] = tuple(m for m in UNIT_EVENT_COUNTS if m.counter)
+# What the stream keeps per unit (calls: city-wide) and local day: the day windows' columns.
+WINDOWED: tuple[EventCount | OrderCount, ...] = (*COHORT_COUNTERS, *EVENT_COUNTERS, *CALL_COUNTS)
+CITY = ""  # the unit_id of the city-wide windows (calls have no unit)
 
 
 def metric(name: str) -> Metric:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
+from hotline.schemas import metrics
 from hotline.schemas.events import within_years
 from hotline.schemas.personal import mask_personal
 from hotline.settings import Settings
@@ -77,7 +79,8 @@ EVENTS = Table(
         ("source_partition", "Int32"),
         ("source_offset", "Int64"),
     ),
-    "ReplacingMergeTree ORDER BY event_id",
+    # Partitioned by month: the audit record and the source of restatement, read a month at a time.
+    "ReplacingMergeTree PARTITION BY toYYYYMM(occurred_at) ORDER BY event_id",
     (f"ingested_at {TS} DEFAULT now64(3)",),
 )
 # ``raw`` holds a redacted copy (see :func:`redact`); the original bytes stay only in the
@@ -114,7 +117,55 @@ UNIT_COUNTERS = Table(
     ),
     "ReplacingMergeTree ORDER BY (unit_id, day, metric, event_id, value)",
 )
-ALL_TABLES = (EVENTS, DEADLETTER, SINK_OFFSETS, UNIT_COUNTERS)
+# The day windows: per unit (calls: ``metrics.CITY``), local day and source partition, every
+# windowed catalogue count as an absolute value. A source partition's windows are owned by
+# the one worker that reads it, so each row is that partition's whole contribution, and
+# ``version`` (the last source offset applied) makes a batch written twice change nothing.
+UNIT_WINDOWS = Table(
+    "unit_windows",
+    (
+        ("unit_id", "LowCardinality(String)"),
+        ("day", "Date"),
+        ("source_topic", "LowCardinality(String)"),
+        ("source_partition", "Int32"),
+        ("version", "Int64"),
+        *((m.name, "Int64") for m in metrics.WINDOWED),
+    ),
+    "ReplacingMergeTree(version) PARTITION BY toYYYYMM(day) ORDER BY (unit_id, day, source_topic, source_partition)",
+)
+# Each dispatched order's current state, in the partition of its cohort month (its first
+# dispatch never moves); ``version`` is the number of its events folded in, so the latest
+# state wins and a replay of the same events writes the same row.
+ORDER_STATES = Table(
+    "order_states",
+    (
+        ("order_id", "String"),
+        ("cohort_day", "Date"),
+        ("unit_id", "LowCardinality(String)"),
+        ("order_type", "LowCardinality(String)"),
+        ("due", TS),
+        ("completed_at", f"Nullable({TS})"),
+        ("returns", "UInt16"),
+        ("seen", "Array(String)"),
+        ("version", "UInt32"),
+    ),
+    "ReplacingMergeTree(version) PARTITION BY toYYYYMM(cohort_day) ORDER BY order_id",
+)
+# Per month, each returned order's number of returns to date (the headline's 退单次数分布).
+ORDER_RETURNS = Table(
+    "order_returns",
+    (("month", "UInt32"), ("order_id", "String"), ("times", "UInt16")),
+    "ReplacingMergeTree(times) PARTITION BY month ORDER BY order_id",
+)
+# Who wrote state besides the stream (imports, restatements), and whether the windows are
+# still to be built from the events table (a directory of the release before windows).
+GENERATIONS = Table(
+    "generations",
+    (("gen", "UInt32"), ("kind", "LowCardinality(String)"), ("description", "String")),
+    "ReplacingMergeTree ORDER BY gen",
+    (f"at {TS} DEFAULT now64(3)",),
+)
+ALL_TABLES = (EVENTS, DEADLETTER, SINK_OFFSETS, UNIT_COUNTERS, UNIT_WINDOWS, ORDER_STATES, ORDER_RETURNS, GENERATIONS)
 TABLES = tuple(t.name for t in ALL_TABLES)
 
 
@@ -131,6 +182,8 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]
+    # Steps SQL alone cannot make idempotent (copying a table), each checking where it stands.
+    steps: tuple[Callable[[ClickHouseSink], None], ...] = ()
 
 
 # Version 1 is the previous release's DDL, frozen here: those directories have no
@@ -184,6 +237,33 @@ _V1 = (
     ) ENGINE = ReplacingMergeTree ORDER BY (unit_id, day, metric, event_id, value)""",
 )
 
+
+def _partition_events(sink: ClickHouseSink) -> None:
+    """Copy an unpartitioned events table into one partitioned by month, then swap them.
+
+    Safe to run again after a crash at any point: the copy deduplicates by event id, and
+    the swap happens only while ``events`` still has no partition key.
+    """
+    copy = f"{sink.db}.events_by_month"
+    if sink.partition_key("events") == "":
+        sink.command(EVENTS.ddl().replace("{db}.events", copy))
+        columns = ", ".join([*EVENTS.names, "ingested_at"])
+        sink.command(f"INSERT INTO {copy} ({columns}) SELECT {columns} FROM {{db}}.events")
+        sink.command(f"EXCHANGE TABLES {{db}}.events AND {copy}")
+    sink.command(f"DROP TABLE IF EXISTS {copy}")
+
+
+RESTATE_PENDING = "pending-restate"
+
+
+def _windows_pending(sink: ClickHouseSink) -> None:
+    """Events stored before the windows existed: the windows are built from them (``hotline restate``)."""
+    if sink.query_rows("SELECT count() AS n FROM {db}.generations")[0]["n"]:
+        return
+    if sink.query_rows("SELECT count() AS n FROM {db}.events")[0]["n"]:
+        sink.record_generation(RESTATE_PENDING, "events stored before day windows and order states: restate them")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, deadletter, sink_offsets, unit_counters", _V1),
     Migration(
@@ -193,6 +273,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE {db}.deadletter ADD COLUMN IF NOT EXISTS key String DEFAULT ''",
             f"ALTER TABLE {{db}}.deadletter ADD COLUMN IF NOT EXISTS occurred_at Nullable({TS})",
         ),
+    ),
+    Migration(
+        3,
+        "day windows, order states, order returns, generations; events partitioned by month",
+        tuple(t.ddl() for t in (UNIT_WINDOWS, ORDER_STATES, ORDER_RETURNS, GENERATIONS)),
+        (_partition_events, _windows_pending),
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version  # what this build writes and reads
@@ -216,17 +302,6 @@ class SchemaTooNew(RuntimeError):
 
 
 @dataclass(frozen=True)
-class CounterDelta:
-    """One step of a per-unit counter, keyed by the event that caused it."""
-
-    unit_id: str
-    day: date
-    metric: str
-    event_id: str
-    value: int
-
-
-@dataclass(frozen=True)
 class DeadLetter:
     """A record that did not become counted events, with why; ``raw`` is the original bytes."""
 
@@ -240,13 +315,80 @@ class DeadLetter:
     store_copy: bool = True  # False when even the redacted copy could not be stored: reason only
 
 
+@dataclass(frozen=True)
+class WindowRow:
+    """One source partition's whole contribution to a unit's day: every windowed count."""
+
+    unit_id: str
+    day: date
+    source_topic: str
+    source_partition: int
+    version: int  # the last source offset applied
+    counts: dict[str, int]
+
+    def values(self) -> list[Any]:
+        head = [self.unit_id, self.day, self.source_topic, self.source_partition, self.version]
+        return head + [self.counts.get(m.name, 0) for m in metrics.WINDOWED]
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    """A dispatched order's current state, as ClickHouse keeps it."""
+
+    order_id: str
+    cohort_day: date
+    unit_id: str
+    order_type: str  # of its first dispatch
+    due: datetime
+    completed_at: datetime | None
+    returns: int
+    seen: tuple[str, ...]
+    version: int  # events folded in
+
+    def values(self) -> list[Any]:
+        return [
+            self.order_id,
+            self.cohort_day,
+            self.unit_id,
+            self.order_type,
+            self.due,
+            self.completed_at,
+            self.returns,
+            list(self.seen),
+            self.version,
+        ]
+
+
+@dataclass(frozen=True)
+class ReturnRow:
+    """An order returned in ``month`` (YYYYMM), ``times`` times up to then."""
+
+    month: int
+    order_id: str
+    times: int
+
+
+@dataclass(frozen=True)
+class Generation:
+    """The latest writer of state besides the stream: 0 when there was none."""
+
+    gen: int = 0
+    kind: str = ""
+
+    @property
+    def restate_pending(self) -> bool:
+        return self.kind == RESTATE_PENDING
+
+
 @dataclass
 class Batch:
     """The rows one stream batch hands to the sink; written together, in one call."""
 
     events: list[dict[str, Any]] = field(default_factory=list)
-    counters: list[CounterDelta] = field(default_factory=list)
     deadletters: list[DeadLetter] = field(default_factory=list)
+    windows: list[WindowRow] = field(default_factory=list)
+    orders: list[OrderRow] = field(default_factory=list)
+    returns: list[ReturnRow] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -271,7 +413,7 @@ class ClickHouseSink:
     """Owns the one client of this process; a lock serialises chDB calls across threads."""
 
     # chDB is one engine per process: serialise every call, whichever instance makes it.
-    _lock = threading.Lock()
+    _lock = threading.RLock()  # re-entered by migration steps
 
     def __init__(self, settings: Settings, client: Client | None = None) -> None:
         self.settings = settings
@@ -297,12 +439,26 @@ class ClickHouseSink:
                 if migration.version > current:
                     for statement in migration.statements:
                         self._command(statement)
+                    for step in migration.steps:
+                        step(self)
                     self._record(migration.version, migration.description)
                     log.info("ClickHouse schema: version %d (%s)", migration.version, migration.description)
             self.schema_version = max(current, SCHEMA_VERSION)
 
     def _command(self, statement: str) -> None:
         self.client.command(statement.replace("{db}", self.db))
+
+    def command(self, statement: str) -> None:
+        """A statement (``{db}`` replaced), under the process's lock."""
+        with self._lock:
+            self._command(statement)
+
+    def partition_key(self, table: str) -> str:
+        rows = self.query_rows(
+            "SELECT partition_key FROM system.tables WHERE database = %(db)s AND name = %(table)s",
+            {"db": self.db, "table": table},
+        )
+        return str(rows[0]["partition_key"]) if rows else ""
 
     def _tables(self) -> set[str]:
         rows = self.client.query("SELECT name FROM system.tables WHERE database = %(db)s", {"db": self.db})
@@ -349,10 +505,14 @@ class ClickHouseSink:
         with self._lock:
             if batch.events:
                 self._insert_columns(EVENTS, [[row.get(c) for row in batch.events] for c in EVENTS.names])
-            if batch.counters:
-                self._insert(UNIT_COUNTERS, [[d.unit_id, d.day, d.metric, d.event_id, d.value] for d in batch.counters])
             if batch.deadletters:
                 self._insert(DEADLETTER, [_deadletter_row(d) for d in batch.deadletters])
+            if batch.orders:
+                self._insert(ORDER_STATES, [o.values() for o in batch.orders])
+            if batch.returns:
+                self._insert(ORDER_RETURNS, [[r.month, r.order_id, r.times] for r in batch.returns])
+            if batch.windows:
+                self._insert(UNIT_WINDOWS, [w.values() for w in batch.windows])
 
     def record_progress(self, offsets: dict[tuple[str, int], int]) -> None:
         """Advance the ledger: every offset up to these, per partition, is processed and stored."""
@@ -374,14 +534,24 @@ class ClickHouseSink:
             column_oriented=True,
         )
 
-    def stored(self, event_ids: list[str]) -> dict[str, Stored]:
-        """What the events table already holds under these ids: one primary-key lookup per batch."""
+    def stored(self, event_ids: list[str], months: Iterable[int] = ()) -> dict[str, Stored]:
+        """What the events table already holds under these ids: one primary-key lookup per batch.
+
+        With ``months`` (YYYYMM of the events' own times), only those partitions are read, so
+        the lookup costs the same in year five as in month one: a re-sent event has its time,
+        so it lies in its month. (An id reused for another event in another month is then not
+        seen as a conflict here; for an order event the order's seen ids still catch it.)
+        """
         if not event_ids:
             return {}
+        where = "event_id IN %(ids)s"
+        params: dict[str, Any] = {"ids": list(set(event_ids))}
+        if months:
+            where += " AND toYYYYMM(occurred_at) IN %(months)s"
+            params["months"] = sorted(set(months))
         rows = self.query_rows(
-            "SELECT event_id, payload, source_topic, source_partition, source_offset "
-            "FROM {db}.events WHERE event_id IN %(ids)s",
-            {"ids": list(set(event_ids))},
+            f"SELECT event_id, payload, source_topic, source_partition, source_offset FROM {{db}}.events WHERE {where}",
+            params,
         )
         found: dict[str, Stored] = {}
         for r in rows:  # copies not merged yet are the same event: the first is enough
@@ -390,6 +560,42 @@ class ClickHouseSink:
                 Stored(r["payload"], r["source_topic"], int(r["source_partition"]), int(r["source_offset"])),
             )
         return found
+
+    def order_states(self, order_ids: Iterable[str]) -> dict[str, OrderRow]:
+        """The stored states of these orders (imported, restated, or written by the stream)."""
+        ids = list(set(order_ids))
+        if not ids:
+            return {}
+        rows = self.query_rows(
+            f"SELECT {', '.join(ORDER_STATES.names)} FROM {{db}}.order_states FINAL WHERE order_id IN %(ids)s",
+            {"ids": ids},
+        )
+        return {str(r["order_id"]): _order_row(r) for r in rows}
+
+    def open_orders(self) -> list[OrderRow]:
+        """Every order still open, whatever its cohort: the live gauges and the alerts start from them."""
+        rows = self.query_rows(
+            f"SELECT {', '.join(ORDER_STATES.names)} FROM {{db}}.order_states FINAL WHERE completed_at IS NULL"
+        )
+        return [_order_row(r) for r in rows]
+
+    def windows(self, where: str, parameters: dict[str, Any] | None = None) -> list[WindowRow]:
+        """Day windows, latest version of each, selected by a condition over the table's columns."""
+        rows = self.query_rows(
+            f"SELECT {', '.join(UNIT_WINDOWS.names)} FROM {{db}}.unit_windows FINAL WHERE {where}", parameters
+        )
+        return [_window_row(r) for r in rows]
+
+    def generation(self) -> Generation:
+        rows = self.query_rows("SELECT gen, kind FROM {db}.generations FINAL ORDER BY gen DESC LIMIT 1")
+        return Generation(int(rows[0]["gen"]), str(rows[0]["kind"])) if rows else Generation()
+
+    def record_generation(self, kind: str, description: str) -> int:
+        """A new generation of state written besides the stream; returns its number."""
+        with self._lock:
+            gen = self.generation().gen + 1
+            self._insert(GENERATIONS, [[gen, kind, description]])
+            return gen
 
     def healthy(self) -> bool:
         """Every table answers a trivial query: a failed write is then the rows', not the store's."""
@@ -440,6 +646,27 @@ class ClickHouseSink:
     def close(self) -> None:
         with self._lock:
             self.client.close()
+
+
+def _order_row(r: dict[str, Any]) -> OrderRow:
+    return OrderRow(
+        str(r["order_id"]),
+        r["cohort_day"],
+        str(r["unit_id"]),
+        str(r["order_type"]),
+        r["due"],
+        r["completed_at"],
+        int(r["returns"]),
+        tuple(r["seen"]),
+        int(r["version"]),
+    )
+
+
+def _window_row(r: dict[str, Any]) -> WindowRow:
+    counts = {m.name: int(r[m.name]) for m in metrics.WINDOWED if r[m.name]}
+    return WindowRow(
+        str(r["unit_id"]), r["day"], str(r["source_topic"]), int(r["source_partition"]), int(r["version"]), counts
+    )
 
 
 def _deadletter_row(dead: DeadLetter) -> list[Any]:

@@ -17,7 +17,7 @@ import heapq
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -43,7 +43,7 @@ def key_partition(key: str, partitions: int) -> int:
     return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
-def is_open(state: dict[str, Any] | None) -> bool:
+def is_open(state: Mapping[str, Any] | None) -> bool:
     return bool(state and state.get("unit") and state.get("due") and state.get("completed_on_time") is None)
 
 
@@ -57,7 +57,7 @@ class Pending:
     due_ts: float = field(compare=False)
 
 
-def pending_alerts(order_id: str, state: dict[str, Any], leads_s: Iterable[float]) -> list[Pending]:
+def pending_alerts(order_id: str, state: Mapping[str, Any], leads_s: Iterable[float]) -> list[Pending]:
     """The alerts an open order is owed: one per lead time before the deadline, one at it."""
     if not is_open(state):
         return []
@@ -154,7 +154,7 @@ class AlertFeed:
         self.note(alert.model_dump(mode="json"))
 
 
-StateLookup = Callable[[str], dict[str, Any] | None]
+StateLookup = Callable[[str], Mapping[str, Any] | None]
 Owns = Callable[[str], bool]
 Send = Callable[[str, bytes], Any]
 
@@ -185,12 +185,12 @@ class AlertScheduler:
         self.suppressed = 0
         self.observe = observe
 
-    def schedule(self, order_id: str, state: dict[str, Any] | None) -> None:
+    def schedule(self, order_id: str, state: Mapping[str, Any] | None) -> None:
         for p in pending_alerts(order_id, state or {}, self.leads_s):
             heapq.heappush(self.heap, p)
         self.wakeup.set()
 
-    def rebuild(self, orders: Iterable[tuple[str, dict[str, Any] | None]]) -> None:
+    def rebuild(self, orders: Iterable[tuple[str, Mapping[str, Any] | None]]) -> None:
         self.heap = [p for order_id, state in orders for p in pending_alerts(order_id, state or {}, self.leads_s)]
         heapq.heapify(self.heap)
         self.wakeup.set()

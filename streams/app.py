@@ -17,39 +17,43 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
 from faust.types import TP, ConsumerT, EventT, StreamT
 
-from hotline.schemas.events import REASON_LIMIT, Event, InvalidEvent
+from hotline.schemas.events import REASON_LIMIT, InvalidEvent
 from hotline.schemas.personal import mask_personal
 from hotline.schemas.registry import Registry, default_registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import Batch, ClickHouseSink, DeadLetter
+from hotline.sinks.clickhouse import Batch, ClickHouseSink, DeadLetter, Generation
+from hotline.streams import history
 from hotline.streams.alerts import OVERDUE, AlertFeed, AlertScheduler, key_partition
 from hotline.streams.deadletters import CONFLICT_HEADER, deadletter_record
 from hotline.streams.deadlines import DEFAULT_LIMITS
+from hotline.streams.folding import Inputs, dead_letter, fold, order_ids
 from hotline.streams.gaps import GapReader
+from hotline.streams.gauges import AgentFigures, OpenOrders
 from hotline.streams.ledger import Gap, Ledger, last_offsets
 from hotline.streams.metrics import Metrics
 from hotline.streams.processing import (
     Folded,
-    Identity,
+    OrderState,
     Record,
     Source,
-    Verdict,
-    apply_order_event,
     decode,
-    event_row,
     identify,
+    month_of,
     payload,
     source_of,
     split_by_source,
+    state_of,
 )
 from hotline.streams.reader import BatchReader
 from hotline.streams.webhooks import WebhookDelivery
+from hotline.streams.windows import Staged, Step, Windows, rows
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,7 @@ def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | No
 
 
 CALLS, ORDERS = "calls", "orders"
+LIVE_DAYS = 40  # the windows held for the screen: a month to date and a rolling 30 days
 
 Positions = Mapping[TP, int]
 
@@ -140,6 +145,13 @@ class Pipeline:
         self.health = StoreHealth()
         self._batch_lock = asyncio.Lock()
         self._alert_producer: AIOKafkaProducer | None = None
+        # The agents' live figures: day windows of the partitions read here (and of imports),
+        # open orders by deadline; and the state generation (imports, restatements) they follow.
+        self.windows = Windows()
+        self.open_orders = OpenOrders()
+        self.figures = AgentFigures(self.windows, self.open_orders, set())
+        self.generation = Generation()
+        self._foreign: dict[str, OrderState] = {}  # open orders imported or restated, not yet in the table
         self.app = LedgerApp(
             settings.app_id,
             broker=[f"kafka://{b}" for b in settings.kafka_bootstrap.split(",")],
@@ -184,7 +196,7 @@ class Pipeline:
         self.feed = AlertFeed(settings.alerts_topic, settings.kafka_client_options())
         self.scheduler = AlertScheduler(
             self.feed,
-            self.orders.get,
+            self.order_state,
             self._owns,
             self._send_alert,
             settings.alert_leads_s,
@@ -238,8 +250,25 @@ class Pipeline:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def _on_start(self) -> None:
-        await self.in_sink_thread(lambda: self.sink)
+        async with self._batch_lock:  # no batch before the store is ready (and restated, if it must be)
+            self.generation = await self.in_sink_thread(self._prepare_store)
         log.info("sink ready: %s", self.settings.resolved_clickhouse_dsn.split("@")[-1])
+
+    def _prepare_store(self) -> Generation:
+        """Open and migrate the store; build the windows from stored events if a migration asks for it."""
+        generation = self.sink.generation()
+        if generation.restate_pending:
+            log.warning("this store holds events from before the day windows: restating them (hotline restate)")
+            history.restate(self.sink, self.limits)
+            generation = self.sink.generation()
+        return generation
+
+    def order_state(self, order_id: str) -> OrderState | None:
+        """An order's current state: the table's, unless an import or restatement wrote a newer one."""
+        state = self.orders.get(order_id)
+        if state is not None and state.get("gen", 0) >= self.generation.gen:
+            return state  # type: ignore[no-any-return]
+        return self._foreign.get(order_id, state)
 
     @property
     def positions(self) -> dict[tuple[str, int], int]:
@@ -268,11 +297,39 @@ class Pipeline:
                 )
             await self.app.consumer.seek(tp, offset)
             positions[tp] = offset
+        await self._load_live(assigned)
         if self.reader is not None:
             # Read them in batches here, not through Faust's per-event stream (streams/reader.py).
             self.app.consumer.pause_partitions(assigned)
             self.reader.assign({(tp.topic, tp.partition): positions[tp] for tp in assigned})
         return positions
+
+    async def _load_live(self, assigned: list[TP]) -> None:
+        """The live figures of what this worker now reads: recent windows, open orders, and the
+        generation; ClickHouse holds them durably (written before the ledger moves)."""
+        owned = {(tp.topic, tp.partition) for tp in assigned}
+        since = history.today() - timedelta(days=LIVE_DAYS)
+        self.generation = await self.in_sink_thread(self.sink.generation)
+        loaded = await self.in_sink_thread(self.sink.windows, "day >= %(since)s", {"since": since})
+        months = set(await self.in_sink_thread(history.event_months, self.sink))
+        self.windows = Windows()
+        self.windows.load(
+            w for w in loaded if w.source_topic not in self.kinds or (w.source_topic, w.source_partition) in owned
+        )
+        self.open_orders = OpenOrders()
+        self._foreign = {}
+        for row in await self.in_sink_thread(self.sink.open_orders):
+            if TP(self.settings.orders_topic, key_partition(row.order_id, self.settings.partitions)) not in assigned:
+                continue
+            self.open_orders.update(row.order_id, row.unit_id, row.due)
+            table_state = self.orders.get(row.order_id)
+            if table_state is None or table_state.get("gen", 0) < self.generation.gen:
+                self._foreign[row.order_id] = state_of(row, self.generation.gen)
+                self.scheduler.schedule(row.order_id, self._foreign[row.order_id])
+        self.figures = AgentFigures(self.windows, self.open_orders, months)
+        log.info(
+            "live figures loaded: %d open orders, %d imported or restated", len(self.open_orders), len(self._foreign)
+        )
 
     async def _on_revoked(self, sender: Any, /, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         """Stop reading at once: the partitions may be another worker's from now on."""
@@ -317,7 +374,7 @@ class Pipeline:
         records, gaps = await self._admit(delivered)
         if not records:
             return None
-        folded = await self._store(records, kind)
+        folded, staged = await self._store(records, kind)
         # Order states after the sink holds the batch, one table write per order, and their
         # changelog flushed before the ledger moves: a crash in between replays the batch,
         # and the states' seen-ids make that replay a no-op.
@@ -328,15 +385,22 @@ class Pipeline:
         progress = last_offsets(records)
         await self.in_sink_thread(self.sink.record_progress, progress)
         self.ledger.advance(progress)
+        self.windows.commit(staged)
         for order_id, state in folded.orders.items():
-            self.scheduler.schedule(order_id, state)
+            self._foreign.pop(order_id, None)
+            self._track(order_id, state)
         for order_id in folded.replayed - set(folded.orders):
             # Stored by an attempt that failed after the table write: its alerts are still owed.
-            self.scheduler.schedule(order_id, self.orders.get(order_id))
+            self._track(order_id, self.order_state(order_id))
         for gap in gaps:
             self.metrics.gaps.labels(gap.topic).inc(gap.end - gap.start)
         self._observe(records, folded)
         return folded
+
+    def _track(self, order_id: str, state: OrderState | None) -> None:
+        """An order changed: its alerts and its place among the open orders."""
+        self.scheduler.schedule(order_id, state)
+        self.open_orders.follow(order_id, state)
 
     async def flush_changelog(self) -> None:
         """Wait until the order table's changelog records are acknowledged by Kafka."""
@@ -353,112 +417,62 @@ class Pipeline:
             records.extend(await self.gaps.read(gap))
         return sorted(records, key=lambda r: (r.source.topic, r.source.partition, r.source.offset)), admitted.gaps
 
-    async def _store(self, records: list[Record], kind: str) -> Folded:
+    async def _store(self, records: list[Record], kind: str) -> tuple[Folded, Staged]:
         """Fold and write; a record the store refuses is dead-lettered and the batch folded again."""
         prefix = ("call.",) if kind == CALLS else ("order.",)
         decoded = {
             r.source: decode(r.value, r.source, self.registry, prefix) for r in records if r.unreadable_from is None
         }
         events = [(source, d) for source, d in decoded.items() if not isinstance(d, DeadLetter)]
-        stored = await self.in_sink_thread(self.sink.stored, [e.event_id for _, e in events])
+        ids, months = [e.event_id for _, e in events], {month_of(e.occurred_at) for _, e in events}
+        stored = await self.in_sink_thread(self.sink.stored, ids, months)
         contents = {source: payload(event) for source, event in events}  # serialised once per event
         identities = identify(events, stored, contents)
+        states = await self._states(order_ids(records, decoded))
         refused: dict[Source, DeadLetter] = {}
         sent: set[Source] = set()
         while True:
-            folded = self._fold(records, decoded, identities, refused, kind, contents)
+            inputs = Inputs(decoded, identities, contents, states, refused)
+            folded = fold(records, inputs, self.limits, self.generation.gen)
+            staged = await self._stage(folded.steps)
+            folded.batch.windows = rows(staged)
             await self._send_deadletters([d for d in folded.batch.deadletters if source_of(d) not in sent])
             sent.update(source_of(d) for d in folded.batch.deadletters)
             try:
                 with self.metrics.sink_latency.time():
                     await self.in_sink_thread(self.sink.write, folded.batch)
-                return folded
+                return folded, staged
             except Exception as exc:
                 culprits = await self.in_sink_thread(self._culprits, folded.batch, records, exc)
                 refused.update(culprits)
 
-    def _fold(
-        self,
-        records: list[Record],
-        decoded: dict[Source, Event | DeadLetter],
-        identities: dict[Source, Identity],
-        refused: dict[Source, DeadLetter],
-        kind: str,
-        contents: dict[Source, str],
-    ) -> Folded:
-        """The batch's rows and order states; each record's failure is that record's dead letter."""
-        folded = Folded(Batch())
-        for record in records:
-            source = record.source
-            try:
-                dead = self._dead_letter_of(record, decoded, identities, refused)
-                if dead is not None:
-                    folded.batch.deadletters.append(dead)
-                    continue
-                event = decoded[source]
-                assert not isinstance(event, DeadLetter)
-                identity = identities[source]
-                if identity.verdict is Verdict.DUPLICATE:
-                    folded.duplicates += 1
-                    continue
-                if kind == CALLS:
-                    folded.batch.events.append(event_row(event, source, content=contents[source]))
-                else:
-                    replay = identity.verdict is Verdict.REPLAY
-                    self._fold_order(folded, event, source, replay, contents[source])
-            except Exception as exc:  # a rule that cannot take this record: it, not the city, stops
-                reason = InvalidEvent(f"could not process: {type(exc).__name__}: {exc}").reason
-                folded.batch.deadletters.append(_dead(record, reason))
-        return folded
+    async def _states(self, ids: set[str]) -> dict[str, OrderState | None]:
+        """The batch's orders before it: the table's, or ClickHouse's where an import or a
+        restatement may have written a newer state (one lookup per batch, only then)."""
+        states: dict[str, OrderState | None] = {}
+        lookup: list[str] = []
+        for order_id in ids:
+            state = self.orders.get(order_id)
+            states[order_id] = state
+            if self.generation.gen and (state is None or state.get("gen", 0) < self.generation.gen):
+                lookup.append(order_id)
+        if lookup:
+            found = await self.in_sink_thread(self.sink.order_states, lookup)
+            for order_id, row in found.items():
+                states[order_id] = state_of(row, self.generation.gen)
+        return states
 
-    def _dead_letter_of(
-        self,
-        record: Record,
-        decoded: dict[Source, Event | DeadLetter],
-        identities: dict[Source, Identity],
-        refused: dict[Source, DeadLetter],
-    ) -> DeadLetter | None:
-        source = record.source
-        if record.unreadable_from is not None:
-            first, last = record.unreadable_from, source.offset
-            return _dead(
-                record,
-                f"offsets {first}-{last} ({last - first + 1}) cannot be read from Kafka any more "
-                "(deleted by retention, or transaction markers): not processed",
+    async def _stage(self, steps: list[Step]) -> Staged:
+        """The windows these steps change, reading the ones not held here from ClickHouse first."""
+        missing = self.windows.missing(steps)
+        if missing:
+            where = "(source_topic, source_partition) IN %(tps)s AND day IN %(days)s"
+            params = {"tps": sorted({w[0] for w in missing}), "days": sorted({w[1][1] for w in missing})}
+            loaded = await self.in_sink_thread(self.sink.windows, where, params)
+            self.windows.load(
+                [w for w in loaded if ((w.source_topic, w.source_partition), (w.unit_id, w.day)) in missing], missing
             )
-        if source in refused:
-            return refused[source]
-        event = decoded[source]
-        if isinstance(event, DeadLetter):
-            return replace(event, key=record.key)
-        identity = identities[source]
-        if identity.verdict is Verdict.CONFLICT:
-            other = identity.other
-            assert other is not None
-            return _dead(
-                record,
-                f"event_id {event.event_id!r} already names another event, first read at {other}: "
-                "an event id must name one event",
-                conflict_with=other,
-            )
-        return None
-
-    def _fold_order(self, folded: Folded, event: Event, source: Source, replay: bool, content: str) -> None:
-        order_id = str(event.order_id)  # type: ignore[union-attr]  # decode() checked the topic
-        state = folded.orders[order_id] if order_id in folded.orders else self.orders.get(order_id)
-        step = apply_order_event(state, event, source, self.limits, content)
-        if step.duplicate:
-            # Already in the order's state: a replay after a crash, or the same event again.
-            if replay:
-                folded.replayed.add(order_id)
-            else:
-                folded.duplicates += 1
-            log.debug("order %s already holds event %s (%s)", order_id, event.event_id, source)
-            return
-        folded.orders[order_id] = step.state
-        if step.row is not None:
-            folded.batch.events.append(step.row)
-        folded.batch.counters.extend(step.counters)
+        return self.windows.stage(steps)
 
     def _culprits(self, batch: Batch, records: list[Record], exc: Exception) -> dict[Source, DeadLetter]:
         """Which records the store refuses, written one by one; re-raise if the store itself is down."""
@@ -471,7 +485,7 @@ class Pipeline:
                 self.sink.write(part)
             except Exception as one:
                 reason = InvalidEvent(f"could not store: {type(one).__name__}: {one}").reason
-                dead = _dead(raw[source], reason)
+                dead = dead_letter(raw[source], reason)
                 if part.deadletters:  # its dead letter was refused: keep the reason, not the copy
                     first = part.deadletters[0].error
                     dead = replace(dead, error=f"{reason}; {first}"[:REASON_LIMIT], store_copy=False)
@@ -520,10 +534,10 @@ class Pipeline:
             if record.unreadable_from is not None:
                 self.metrics.unreadable.labels(topic).inc(record.source.offset - record.unreadable_from + 1)
         log.info(
-            "sank %d records (%d events, %d counters, %d dead letters, %d duplicates) from %s",
+            "sank %d records (%d events, %d window steps, %d dead letters, %d duplicates) from %s",
             len(records),
             len(folded.batch.events),
-            len(folded.batch.counters),
+            len(folded.steps),
             len(folded.batch.deadletters),
             folded.duplicates,
             _ranges(records),
@@ -549,7 +563,7 @@ class Pipeline:
     # -- alerts -------------------------------------------------------------------------
     async def _on_recover(self) -> None:
         """After a rebalance the table holds the orders of our partitions: owe their alerts."""
-        self.scheduler.rebuild(list(self.orders.items()))
+        self.scheduler.rebuild([*self.orders.items(), *self._foreign.items()])
         log.info("alert schedule rebuilt from %d orders", len(self.scheduler.heap))
 
     async def _run_scheduler(self) -> None:
@@ -593,11 +607,3 @@ def _log_failed_alert(delivery: asyncio.Future[Any]) -> None:
 def _record(ev: EventT) -> Record:
     message = ev.message
     return Record(Source(message.topic, message.partition, message.offset), message.key, message.value)
-
-
-def _dead(record: Record, reason: str, conflict_with: Source | None = None) -> DeadLetter:
-    source = record.source
-    headers: tuple[tuple[str, bytes], ...] = ()
-    if conflict_with is not None:
-        headers = ((CONFLICT_HEADER, str(conflict_with).encode()),)
-    return DeadLetter(source.topic, source.partition, source.offset, reason, record.value or b"", record.key, headers)

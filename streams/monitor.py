@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 
-from hotline.reports.live import Snapshot, build_snapshot, today
+from hotline.reports.live import Snapshot, build_live_snapshot, build_snapshot, today
 from hotline.streams.access import SUPERVISOR, TICKET_COOKIE, Access, Credential, Denied, bearer
 from hotline.streams.deadlines import TZ
 
@@ -181,8 +181,6 @@ class LiveMonitor:
         self.min_interval_s = min_interval_s
         self.clock = clock
         self.boards: dict[date | None, Board] = {}
-        self._remote: tuple[Any, ...] = ()
-        self._remote_at = 0.0
 
     # -- watchers -------------------------------------------------------------------------
     def watch(self, day: date | None, granted: str) -> tuple[Board, Watcher]:
@@ -207,6 +205,11 @@ class LiveMonitor:
 
     # -- one-off reads --------------------------------------------------------------------
     async def snapshot(self, day: date | None) -> Snapshot:
+        """Today from the agents' tables, on the event loop (no ClickHouse, never the sink's
+        lock); another day from ClickHouse's day windows and order states."""
+        now = datetime.now(TZ)
+        if day is None or day == today(now):
+            return build_live_snapshot(self.pipeline.figures, self.pipeline.registry, now)
         return await self.pipeline.in_sink_thread(self._build, day)  # type: ignore[no-any-return]
 
     def _build(self, day: date | None) -> Snapshot:
@@ -238,13 +241,8 @@ class LiveMonitor:
                 await self._recompute(board, fingerprint)
 
     async def _fingerprint(self, force_remote: bool = False) -> tuple[Any, ...]:
-        """What moves when a batch is sunk: ours in memory, anyone's in ClickHouse (polled less often)."""
-        now = self.clock()
-        if force_remote or now - self._remote_at >= self.min_interval_s:
-            offsets = await self.pipeline.in_sink_thread(self.pipeline.sink.sunk_offsets)
-            self._remote = tuple(sorted(offsets.items()))
-            self._remote_at = now
-        return tuple(sorted(self.pipeline.positions.items())), self._remote
+        """What moves when a batch is sunk: this worker's positions, in memory (a read of them is free)."""
+        return tuple(sorted(self.pipeline.positions.items())), id(self.pipeline.figures.windows)
 
     async def _recompute(self, board: Board, fingerprint: object) -> None:
         board.snapshot = await self.snapshot(board.day)

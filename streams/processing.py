@@ -5,7 +5,7 @@ cohort counter by the order's state at its cohort day and current unit, an event
 by the event's rule at the event's own day and unit; nothing here names a metric.
 
 No Faust and no I/O here, so every rule is unit-tested directly and the agents
-stay thin. Order state is a plain dict because it lives in a Faust table with
+stay thin. Order state is a TypedDict because it lives in a Faust table with
 the JSON codec.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypedDict
 
 from hotline.schemas import metrics
 from hotline.schemas.events import (
@@ -27,10 +27,28 @@ from hotline.schemas.events import (
     parse_event,
 )
 from hotline.schemas.registry import Registry
-from hotline.sinks.clickhouse import Batch, CounterDelta, DeadLetter, Stored
+from hotline.sinks.clickhouse import Batch, DeadLetter, OrderRow, ReturnRow, Stored
 from hotline.streams.deadlines import TZ, due_at
+from hotline.streams.windows import CounterDelta, Step
 
-OrderState = dict[str, Any]
+
+class OrderState(TypedDict, total=False):
+    """An order as the fold keeps it (JSON in the Faust table, so plain values).
+
+    ``gen``: the state generation it was written in (see ``generations``); a state older
+    than an import or a restatement is read again from ClickHouse.
+    """
+
+    seen: list[str]  # event ids folded in: a redelivery is a no-op
+    unit: str  # of the latest dispatch
+    due: str  # ISO deadline of the latest dispatch
+    order_type: str  # of the latest dispatch
+    first_type: str  # of the first dispatch (the headline's split by type)
+    cohort_day: str  # ISO local day of the first dispatch
+    completed_on_time: bool | None  # None while open
+    completed_at: str  # ISO, once completed
+    returns: int
+    gen: int
 
 
 @dataclass(frozen=True)
@@ -79,6 +97,12 @@ _PERSONAL = {"caller"}
 
 def local_day(ts: datetime) -> date:
     return ts.astimezone(TZ).date()
+
+
+def month_of(ts: datetime) -> int:
+    """YYYYMM of an instant's local day: the events table's partition."""
+    day = local_day(ts)
+    return day.year * 100 + day.month
 
 
 def decode(raw: bytes | None, source: Source, registry: Registry, expected: tuple[str, ...]) -> Event | DeadLetter:
@@ -178,6 +202,7 @@ class OrderStep:
     row: dict[str, Any] | None
     counters: list[CounterDelta] = field(default_factory=list)
     duplicate: bool = False
+    returned: ReturnRow | None = None  # for a return: the order's returns to date in its month
 
 
 def _delta(unit: str, day: date, metric: str, event_id: str, value: int = 1) -> CounterDelta:
@@ -195,23 +220,37 @@ def _dispatch(
     due = ev.due_at or due_at(ev.occurred_at, ev.order_type, limits)
     computed = ev.due_at is None
     deltas: list[CounterDelta] = []
-    new: OrderState = dict(state or {})
+    new = OrderState(**(state or {}))  # type: ignore[typeddict-item]
     if not new.get("unit"):
         new["cohort_day"] = local_day(ev.occurred_at).isoformat()
+        new["first_type"] = ev.order_type
     else:
         # A re-dispatch moves the order (and any completion) to the new unit and reopens it.
         old_day = date.fromisoformat(new["cohort_day"])
         for metric in _cohort_metrics(new):
             deltas.append(_delta(new["unit"], old_day, metric, ev.event_id, -1))
-    new.update(unit=ev.unit_id, due=due.isoformat(), order_type=ev.order_type, completed_on_time=None)
+    new["unit"], new["due"], new["order_type"] = ev.unit_id, due.isoformat(), ev.order_type
+    new["completed_on_time"] = None
+    new.pop("completed_at", None)
     day = date.fromisoformat(new["cohort_day"])
     deltas.extend(_delta(ev.unit_id, day, metric, ev.event_id) for metric in _cohort_metrics(new))
     return new, deltas, due, computed
 
 
 def _event_metrics(ev: Event) -> list[str]:
-    """The catalogue's event counters this event moves, at its own day and unit."""
+    """The catalogue's event counters this event moves, at its own day and unit (calls: the city's)."""
     return [m.name for m in metrics.EVENT_COUNTERS if m.moved_by(ev)]
+
+
+def event_deltas(ev: Event) -> list[CounterDelta]:
+    """What an event moves by itself, whatever its order's state: its own day's event counters."""
+    if ev.type.startswith("call."):
+        names = [m.name for m in metrics.CALL_COUNTS if m.moved_by(ev)]
+        return [_delta(metrics.CITY, local_day(ev.occurred_at), n, ev.event_id) for n in names]
+    if isinstance(ev, OrderDispatched | OrderCompleted):
+        return []
+    unit: str = ev.unit_id  # type: ignore[union-attr]  # every other order event has one
+    return [_delta(unit, local_day(ev.occurred_at), n, ev.event_id) for n in _event_metrics(ev)]
 
 
 def apply_order_event(
@@ -224,18 +263,20 @@ def apply_order_event(
     """Fold one order event: each event id counts once, whatever the redelivery."""
     seen: list[str] = list((state or {}).get("seen", []))
     if ev.event_id in seen:
-        return OrderStep(state or {}, None, duplicate=True)
+        return OrderStep(state or OrderState(), None, duplicate=True)
     seen.append(ev.event_id)
     deltas: list[CounterDelta] = []
     due: datetime | None = None
     computed = False
-    new: OrderState = dict(state or {})
+    returned: ReturnRow | None = None
+    new = OrderState(**(state or {}))  # type: ignore[typeddict-item]
     if isinstance(ev, OrderDispatched):
         new, deltas, due, computed = _dispatch(state, ev, limits)
     elif isinstance(ev, OrderCompleted):
         if new.get("unit") and new.get("completed_on_time") is None:
             before = _cohort_metrics(new)
             new["completed_on_time"] = ev.occurred_at <= datetime.fromisoformat(new["due"])
+            new["completed_at"] = ev.occurred_at.isoformat()
             after = _cohort_metrics(new)
             cohort = (new["unit"], date.fromisoformat(new["cohort_day"]))
             deltas += [_delta(*cohort, m, ev.event_id, -1) for m in before if m not in after]
@@ -243,11 +284,51 @@ def apply_order_event(
     else:
         if isinstance(ev, OrderReturned):
             new["returns"] = int(new.get("returns", 0)) + 1
-        day = local_day(ev.occurred_at)
-        unit: str = ev.unit_id  # type: ignore[union-attr]  # every other order event has one
-        deltas.extend(_delta(unit, day, m, ev.event_id) for m in _event_metrics(ev))
+            returned = ReturnRow(month_of(ev.occurred_at), ev.order_id, new["returns"])
+        deltas = event_deltas(ev)
     new["seen"] = seen
-    return OrderStep(new, event_row(ev, source, due, computed, content), deltas)
+    return OrderStep(new, event_row(ev, source, due, computed, content), deltas, returned=returned)
+
+
+def order_row(order_id: str, state: OrderState) -> OrderRow | None:
+    """The order's state as ClickHouse keeps it; None before its first dispatch (no cohort yet)."""
+    if not state.get("unit") or "cohort_day" not in state:
+        return None
+    completed = state.get("completed_at")
+    return OrderRow(
+        order_id,
+        date.fromisoformat(state["cohort_day"]),
+        state["unit"],
+        state.get("first_type") or state.get("order_type", ""),
+        datetime.fromisoformat(state["due"]),
+        datetime.fromisoformat(completed) if completed else None,
+        int(state.get("returns", 0)),
+        tuple(state.get("seen", ())),
+        len(state.get("seen", ())),
+    )
+
+
+def state_of(row: OrderRow, gen: int) -> OrderState:
+    """An order's state as the fold keeps it, from its ClickHouse row (imported or restated)."""
+    state = OrderState(
+        seen=list(row.seen),
+        unit=row.unit_id,
+        due=_aware(row.due).isoformat(),
+        order_type=row.order_type,
+        first_type=row.order_type,
+        cohort_day=row.cohort_day.isoformat(),
+        completed_on_time=None,
+        returns=row.returns,
+        gen=gen,
+    )
+    if row.completed_at is not None:
+        state["completed_at"] = _aware(row.completed_at).isoformat()
+        state["completed_on_time"] = row.completed_at <= row.due
+    return state
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=TZ)
 
 
 @dataclass
@@ -256,6 +337,7 @@ class Folded:
 
     batch: Batch
     orders: dict[str, OrderState] = field(default_factory=dict)
+    steps: list[Step] = field(default_factory=list)  # what the events move in the day windows
     duplicates: int = 0
     replayed: set[str] = field(default_factory=set)  # orders whose events an earlier attempt stored
 
@@ -266,15 +348,12 @@ def source_of(dead: DeadLetter) -> Source:
 
 
 def split_by_source(batch: Batch) -> dict[Source, Batch]:
-    """The batch's rows per source record, to find which record the store refuses."""
+    """The batch's content rows per source record, to find which record the store refuses
+    (windows, order states and returns are numbers and validated ids, derived from them)."""
     parts: dict[Source, Batch] = {}
-    origin: dict[str, Source] = {}
     for row in batch.events:
         source = Source(row["source_topic"], row["source_partition"], row["source_offset"])
-        origin[row["event_id"]] = source
         parts.setdefault(source, Batch()).events.append(row)
-    for delta in batch.counters:
-        parts.setdefault(origin[delta.event_id], Batch()).counters.append(delta)
     for dead in batch.deadletters:
         parts.setdefault(source_of(dead), Batch()).deadletters.append(dead)
     return parts

@@ -38,3 +38,22 @@ def event(type_: str, **fields: Any) -> dict[str, Any]:
 
 def raw(ev: dict[str, Any]) -> bytes:
     return json.dumps(ev, ensure_ascii=False).encode()
+
+
+def folded(events: list[dict[str, Any]], topic: str = "hotline.orders", partition: int = 0) -> Any:
+    """These events folded by the stream's engine into the batch a worker would write, from an
+    empty store: audit rows, order states, returns, day windows (a ``sinks.clickhouse.Batch``)."""
+    from hotline.schemas.events import parse_event
+    from hotline.streams.deadlines import DEFAULT_LIMITS
+    from hotline.streams.folding import Inputs, fold
+    from hotline.streams.processing import Identity, Record, Source, Verdict, payload
+    from hotline.streams.windows import Windows, rows
+
+    records = [Record(Source(topic, partition, offset), None, raw(ev)) for offset, ev in enumerate(events)]
+    decoded = {r.source: parse_event(r.value or b"") for r in records}
+    identities = {r.source: Identity(Verdict.NEW) for r in records}
+    contents = {s: payload(e) for s, e in decoded.items()}
+    result = fold(records, Inputs(decoded, identities, contents, {}, {}), dict(DEFAULT_LIMITS), 0)  # type: ignore[arg-type]
+    windows = Windows()
+    result.batch.windows = rows(windows.stage(result.steps))
+    return result.batch

@@ -32,8 +32,6 @@ def stored_event_ids(settings: Settings) -> list[str]:
         sink.close()
 
 
-
-
 def _rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
@@ -78,5 +76,3 @@ def headline_differences(ours: dict[str, Any], seed: dict[str, Any]) -> list[str
         ("satisfaction lists", ours["satisfaction_lists"], seed["satisfaction_lists"]),
     ]
     return [f"{name}: {got!r} != {want!r}" for name, got, want in checks if got != want]
-
-

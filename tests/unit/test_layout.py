@@ -67,7 +67,9 @@ def test_no_python_file_imports_a_bare_subpackage_name() -> None:
 
 def test_the_docs_name_modules_by_their_import_names() -> None:
     pattern = re.compile(
-        r"(?<![\w./-])(" + "|".join(SUBPACKAGES) + r")\.("
+        r"(?<![\w./-])("
+        + "|".join(SUBPACKAGES)
+        + r")\.("
         + "|".join(sorted({c for sub in SUBPACKAGES for c in _children(sub)}, key=len, reverse=True))
         + r")\b"
     )

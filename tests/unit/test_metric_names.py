@@ -20,13 +20,11 @@ from hotline.reports import live
 from hotline.reports.bulletin import COLUMNS, TABLE, Bulletin, build_bulletin
 from hotline.reports.render import render
 from hotline.schemas import metrics as m
-from hotline.schemas.events import parse_event
 from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import Batch, ClickHouseSink
+from hotline.sinks.clickhouse import ClickHouseSink
 from hotline.streams.deadlines import TZ
-from hotline.streams.processing import OrderState, Source, apply_order_event, event_row
-from tests.factories import event, raw
+from tests.factories import event, folded
 
 REPO = Path(__file__).resolve().parents[2]
 NAMES = set(m.BY_NAME)
@@ -53,19 +51,7 @@ def sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseSink]:
         event("call.received", occurred_at=at(4)),
         event("call.handled", occurred_at=at(4)),
     ]
-    batch, states = Batch(), dict[str, OrderState]()
-    for offset, e in enumerate(events):
-        ev = parse_event(raw(e))
-        source = Source("t", 0, offset)
-        if ev.type.startswith("call."):
-            batch.events.append(event_row(ev, source))
-            continue
-        step = apply_order_event(states.get(e["order_id"]), ev, source)
-        states[e["order_id"]] = step.state
-        assert step.row is not None
-        batch.events.append(step.row)
-        batch.counters.extend(step.counters)
-    s.write(batch)
+    s.write(folded(events, topic="t"))
     yield s
     s.close()  # chDB holds one path per process
 
@@ -105,7 +91,7 @@ def _snapshot(sink: ClickHouseSink) -> dict[str, Any]:
 def test_the_screens_figures_are_catalogue_metrics(sink: ClickHouseSink) -> None:
     snap = _snapshot(sink)
     identity = {"unit_id", "name", "group", "order", "flags"}
-    periods = [p["key"] for p in snap["screen"]["periods"]]
+    periods = [p["key"] for p in (*snap["screen"]["periods"], *snap["screen"]["rolling"])]
     for unit in [*snap["units"], snap["total"]]:
         assert set(unit) - identity - set(periods) == {g.name for g in live.GAUGES} <= NAMES
         for period in periods:

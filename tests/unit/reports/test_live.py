@@ -24,11 +24,14 @@ from hotline.reports.bulletin import build_bulletin
 from hotline.reports.live import Figures, Snapshot, UnitLive, build_snapshot
 from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import Batch, ClickHouseSink, CounterDelta
+from hotline.sinks.clickhouse import Batch, ClickHouseSink, WindowRow
+from hotline.streams import history
 from hotline.streams.alerts import AlertFeed
-from hotline.streams.deadlines import TZ
+from hotline.streams.deadlines import DEFAULT_LIMITS, TZ
+from hotline.streams.gauges import AgentFigures, OpenOrders
+from hotline.streams.history import Tally
 from hotline.streams.monitor import LiveMonitor, Watcher, figures_key, parse_day, recent_alerts
-from hotline.streams.processing import OrderState, Source, apply_order_event, decode, event_row
+from hotline.streams.processing import Record, Source
 from tests.factories import event, raw
 
 REPO = Path(__file__).resolve().parents[3]
@@ -44,41 +47,38 @@ def sink(tmp_path: Path) -> Iterator[ClickHouseSink]:
 
 
 class Loader:
-    """Folds events as the orders agent does and writes each call's events as one batch."""
+    """Folds and writes events with the stream's own engine (``streams/history.Loader``), one
+    batch per call, and keeps the agents' live figures (day windows, open orders) as a worker does."""
 
     def __init__(self, sink: ClickHouseSink) -> None:
         self.sink = sink
-        self.states: dict[str, OrderState] = {}
+        self.engine = history.Loader(sink, default_registry(), dict(DEFAULT_LIMITS), 0)
+        self.open_orders = OpenOrders()
         self.offset = 0
         self.positions: dict[tuple[str, int], int] = {}
 
-    def batch(self, records: list[bytes]) -> Batch:
+    @property
+    def figures(self) -> AgentFigures:
+        return AgentFigures(self.engine.windows, self.open_orders, set())
+
+    def load(self, records: list[bytes]) -> Batch:
         batch = Batch()
-        registry = default_registry()
-        for value in records:
-            source = Source("orders", 0, self.offset)
-            self.offset += 1
-            ev = decode(value, source, registry, ("order.", "call."))
-            assert not hasattr(ev, "error"), ev
-            if ev.type.startswith("call."):  # type: ignore[union-attr]
-                batch.events.append(event_row(ev, source))  # type: ignore[arg-type]
-                continue
-            order_id = str(ev.order_id)  # type: ignore[union-attr]
-            step = apply_order_event(self.states.get(order_id), ev, source)  # type: ignore[arg-type]
-            if step.duplicate:
-                continue
-            self.states[order_id] = step.state
-            assert step.row is not None
-            batch.events.append(step.row)
-            batch.counters.extend(step.counters)
+        for start in range(0, len(records), 5000):
+            chunk = records[start : start + 5000]
+            sources = [Source("hotline.orders", 0, self.offset + i) for i in range(len(chunk))]
+            self.offset += len(chunk)
+            folded = self.engine.load([Record(s, None, r) for s, r in zip(sources, chunk, strict=True)], Tally())
+            assert not folded.batch.deadletters, folded.batch.deadletters
+            for order_id, state in folded.orders.items():
+                self.open_orders.follow(order_id, state)
+            batch.events += folded.batch.events
+            batch.windows += folded.batch.windows
+            batch.orders += folded.batch.orders
+        self.positions[("hotline.orders", 0)] = self.offset - 1
         return batch
 
     def write(self, events: list[dict[str, Any]]) -> Batch:
-        batch = self.batch([raw(e) for e in events])
-        self.sink.write(batch)
-        self.positions[("orders", 0)] = self.offset - 1
-        self.sink.record_progress(self.positions)
-        return batch
+        return self.load([raw(e) for e in events])
 
 
 def at(day: int, hour: int, minute: int = 0) -> str:
@@ -176,7 +176,7 @@ def test_a_unit_scope_gets_its_own_row_and_totals_only(sink: ClickHouseSink) -> 
 
 
 def test_every_registered_unit_shows_and_an_unknown_one_too(sink: ClickHouseSink) -> None:
-    sink.write(Batch(counters=[CounterDelta("ghost", date(2026, 3, 10), "dispatched", "g1", 1)]))
+    sink.write(Batch(windows=[WindowRow("ghost", date(2026, 3, 10), "hotline.orders", 0, 1, {"dispatched": 1})]))
     snap = build_snapshot(sink, default_registry(), None, NOW)
     assert len(snap.units) == 55 and snap.units[0].unit_id == "yuhu" and snap.units[-1].unit_id == "ghost"
     assert all(u.open == u.today.dispatched == 0 for u in snap.units[:-1])
@@ -200,7 +200,7 @@ def test_low_satisfaction_means_below_half_over_the_month() -> None:
 
 def test_the_seed_month_to_date_and_the_grafana_sql_equal_the_bulletin(sink: ClickHouseSink) -> None:
     loader = Loader(sink)
-    sink.write(loader.batch(generate(seed.TABLE, seed.HEADLINE)))
+    loader.load(generate(seed.TABLE, seed.HEADLINE))
     registry = default_registry()
     bulletin = build_bulletin(sink, "2019-11", registry)
     month_end = units(build_snapshot(sink, registry, date(2019, 11, 30), NOW))
@@ -256,6 +256,11 @@ class FakePipeline:
         self.registry = default_registry()
         self.positions = loader.positions
         self.feed = AlertFeed("alerts", {})
+        self.loader = loader
+
+    @property
+    def figures(self) -> AgentFigures:
+        return self.loader.figures
 
     async def in_sink_thread(self, fn: Any, *args: Any) -> Any:
         return fn(*args)

@@ -11,9 +11,9 @@ import pytest
 from hotline.reports.bulletin import build_bulletin
 from hotline.schemas.events import parse_event
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import Batch, ClickHouseSink, CounterDelta, DeadLetter
-from hotline.streams.processing import Source, apply_order_event
-from tests.factories import event, raw
+from hotline.sinks.clickhouse import Batch, ClickHouseSink, DeadLetter, WindowRow
+from hotline.streams.processing import Source
+from tests.factories import event, folded, raw
 
 
 @pytest.fixture
@@ -26,20 +26,13 @@ def sink(tmp_path: Path) -> Iterator[ClickHouseSink]:
 
 
 def _month_batch() -> Batch:
-    batch = Batch()
-    state = None
-    for offset, ev in enumerate(
+    batch: Batch = folded(
         [
             event("order.dispatched", order_id="O1", due_at="2019-11-08T09:00:00+08:00"),
             event("order.completed", order_id="O1", occurred_at="2019-11-07T09:00:00+08:00"),
             event("order.visited", order_id="O1", occurred_at="2019-11-09T09:00:00+08:00", citizen_replied=False),
         ]
-    ):
-        step = apply_order_event(state, parse_event(raw(ev)), Source("orders", 0, offset))
-        state = step.state
-        assert step.row is not None
-        batch.events.append(step.row)
-        batch.counters.extend(step.counters)
+    )
     batch.deadletters.append(DeadLetter("orders", 0, 3, "not JSON", b"{"))
     return batch
 
@@ -54,14 +47,13 @@ def test_a_batch_written_twice_counts_once(sink: ClickHouseSink) -> None:
     assert sink.counts() == {"events": 3, "deadletter": 1}
     (row,) = [r for r in second.rows() if r["unit"] == "雨湖区人民政府"]
     assert (row["dispatched"], row["completed_on_time"], row["visits"], row["not_replied"]) == ("1", "1", "1", "1")
-    counters = sink.query("SELECT metric, sum(value) FROM {db}.unit_counters FINAL GROUP BY metric ORDER BY metric")
-    assert counters == [
-        ("completed_on_time", 1),
-        ("dispatched", 1),
-        ("not_replied", 1),
-        ("visits", 1),
-        ("visits_satisfied", 1),
-    ]
+    windows = sink.query_rows(
+        "SELECT sum(completed_on_time) AS on_time, sum(dispatched) AS dispatched, sum(not_replied) AS not_replied, "
+        "sum(visits) AS visits, sum(visits_satisfied) AS satisfied, sum(returned) AS returned "
+        "FROM {db}.unit_windows FINAL"
+    )
+    assert windows == [{"on_time": 1, "dispatched": 1, "not_replied": 1, "visits": 1, "satisfied": 1, "returned": 0}]
+    assert [o.version for o in sink.order_states(["O1"]).values()] == [3]
 
 
 def test_offsets_only_move_forward(sink: ClickHouseSink) -> None:
@@ -70,18 +62,15 @@ def test_offsets_only_move_forward(sink: ClickHouseSink) -> None:
     assert sink.sunk_offsets() == {("orders", 0): 9, ("calls", 1): 4}
 
 
-def test_opposite_counter_steps_cancel_out(sink: ClickHouseSink) -> None:
-    """A re-dispatch moves an order: -1 for the old unit and +1 for the new one, keyed by the same event."""
+def test_a_window_keeps_its_latest_version(sink: ClickHouseSink) -> None:
+    """A window is a partition's absolute contribution: the row with the highest offset wins,
+    whatever order the writes arrive in (a batch replayed after a crash writes an older one)."""
     day = date(2019, 11, 4)
-    moves = [
-        CounterDelta("yuhu", day, "dispatched", "e1", 1),
-        CounterDelta("yuhu", day, "dispatched", "e2", -1),
-        CounterDelta("police", day, "dispatched", "e2", 1),
-    ]
-    sink.write(Batch(counters=moves))
-    sink.write(Batch(counters=moves))
-    totals = sink.query("SELECT unit_id, sum(value) FROM {db}.unit_counters FINAL GROUP BY unit_id ORDER BY unit_id")
-    assert totals == [("police", 1), ("yuhu", 0)]
+    newer = WindowRow("yuhu", day, "orders", 0, 9, {"dispatched": 2, "returned": 1})
+    older = WindowRow("yuhu", day, "orders", 0, 5, {"dispatched": 1})
+    sink.write(Batch(windows=[newer]))
+    sink.write(Batch(windows=[older]))
+    assert sink.windows("unit_id = 'yuhu'") == [newer]
 
 
 def test_personal_data_never_reaches_clickhouse(sink: ClickHouseSink) -> None:

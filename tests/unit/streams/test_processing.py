@@ -89,6 +89,7 @@ def test_visit_and_supervision_counters() -> None:
             "written_supervised",
             "written_supervised_replied",
             "written_supervision_satisfied",
+            *["feedback_events"] * 5,  # whether a unit's feedback arrived at all (else '-')
         ]
     )
 
@@ -121,7 +122,7 @@ def test_the_payload_is_what_earlier_versions_stored() -> None:
     """Identity compares payloads with stored ones: the fast serialiser must match the old one byte for byte."""
     record = event(
         "order.returned",
-        reason="a\tb\u0001é😀 \u2028 \"/",
+        reason='a\tb\u0001é😀 \u2028 "/',
         occurred_at="2019-11-01T00:00:00.123456+08:00",
     )
     received = event("call.received", caller={"phone": "13800000000", "name": "张三"})

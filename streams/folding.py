@@ -1,0 +1,142 @@
+"""A batch of records folded into what the sink stores: one engine for the stream, imports and restatements.
+
+Given the batch's records, each one's decoded event (or dead letter), its identity against
+the store, and the current state of the orders it touches, :func:`fold` yields the audit
+rows, the dead letters, the new order states (and their ClickHouse rows), the returns, and
+the window steps. No I/O: the caller fetches what it reads (identities, order states) and
+writes what comes out, so the worker (Kafka records), ``hotline import`` (lines of a file)
+and ``hotline restate`` (stored events) count exactly alike.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from hotline.schemas.events import Event, InvalidEvent
+from hotline.sinks.clickhouse import Batch, DeadLetter
+from hotline.streams.deadletters import CONFLICT_HEADER
+from hotline.streams.processing import (
+    Folded,
+    Identity,
+    OrderState,
+    Record,
+    Source,
+    Verdict,
+    apply_order_event,
+    event_deltas,
+    event_row,
+    order_row,
+)
+from hotline.streams.windows import Step
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a fold reads besides the records: decoded events, identities, refusals, states."""
+
+    decoded: Mapping[Source, Event | DeadLetter]
+    identities: Mapping[Source, Identity]
+    contents: Mapping[Source, str]  # each event's audit payload, serialised once
+    states: Mapping[str, OrderState | None]  # the orders of the batch as they stand before it
+    refused: Mapping[Source, DeadLetter]  # records the store refused on an earlier attempt
+
+
+def fold(records: list[Record], inputs: Inputs, limits: dict[str, int], gen: int) -> Folded:
+    """The batch's rows and order states; each record's failure is that record's dead letter."""
+    folded = Folded(Batch())
+    for record in records:
+        try:
+            dead = dead_letter_of(record, inputs)
+            if dead is not None:
+                folded.batch.deadletters.append(dead)
+                continue
+            _fold_event(folded, record.source, inputs, limits, gen)
+        except Exception as exc:  # a rule that cannot take this record: it, not the city, stops
+            reason = InvalidEvent(f"could not process: {type(exc).__name__}: {exc}").reason
+            folded.batch.deadletters.append(dead_letter(record, reason))
+    for order_id, state in folded.orders.items():
+        row = order_row(order_id, state)
+        if row is not None:
+            folded.batch.orders.append(row)
+    return folded
+
+
+def _fold_event(folded: Folded, source: Source, inputs: Inputs, limits: dict[str, int], gen: int) -> None:
+    event = inputs.decoded[source]
+    assert not isinstance(event, DeadLetter)
+    identity = inputs.identities[source]
+    if identity.verdict is Verdict.DUPLICATE:
+        folded.duplicates += 1
+        return
+    tp = (source.topic, source.partition)
+    if event.type.startswith("call."):
+        folded.batch.events.append(event_row(event, source, content=inputs.contents[source]))
+        folded.steps.extend(Step(tp, source.offset, d) for d in event_deltas(event))
+        return
+    order_id = str(event.order_id)  # type: ignore[union-attr]  # decode() checked the type
+    state = folded.orders[order_id] if order_id in folded.orders else inputs.states.get(order_id)
+    step = apply_order_event(state, event, source, limits, inputs.contents[source])
+    if step.duplicate:
+        # Already in the order's state: a replay after a crash, or the same event again.
+        if identity.verdict is Verdict.REPLAY:
+            folded.replayed.add(order_id)
+        else:
+            folded.duplicates += 1
+        log.debug("order %s already holds event %s (%s)", order_id, event.event_id, source)
+        return
+    step.state["gen"] = gen
+    folded.orders[order_id] = step.state
+    if step.row is not None:
+        folded.batch.events.append(step.row)
+    if step.returned is not None:
+        folded.batch.returns.append(step.returned)
+    folded.steps.extend(Step(tp, source.offset, d) for d in step.counters)
+
+
+def dead_letter_of(record: Record, inputs: Inputs) -> DeadLetter | None:
+    source = record.source
+    if record.unreadable_from is not None:
+        first, last = record.unreadable_from, source.offset
+        return dead_letter(
+            record,
+            f"offsets {first}-{last} ({last - first + 1}) cannot be read from Kafka any more "
+            "(deleted by retention, or transaction markers): not processed",
+        )
+    if source in inputs.refused:
+        return inputs.refused[source]
+    event = inputs.decoded[source]
+    if isinstance(event, DeadLetter):
+        return replace(event, key=record.key)
+    identity = inputs.identities[source]
+    if identity.verdict is Verdict.CONFLICT:
+        other = identity.other
+        assert other is not None
+        return dead_letter(
+            record,
+            f"event_id {event.event_id!r} already names another event, first read at {other}: "
+            "an event id must name one event",
+            conflict_with=other,
+        )
+    return None
+
+
+def dead_letter(record: Record, reason: str, conflict_with: Source | None = None) -> DeadLetter:
+    source = record.source
+    headers: tuple[tuple[str, bytes], ...] = ()
+    if conflict_with is not None:
+        headers = ((CONFLICT_HEADER, str(conflict_with).encode()),)
+    return DeadLetter(source.topic, source.partition, source.offset, reason, record.value or b"", record.key, headers)
+
+
+def order_ids(records: list[Record], decoded: Mapping[Source, Event | DeadLetter]) -> set[str]:
+    """The orders a batch's events touch."""
+    out: set[str] = set()
+    for r in records:
+        event = decoded.get(r.source)
+        if event is not None and not isinstance(event, DeadLetter) and event.type.startswith("order."):
+            out.add(str(event.order_id))  # type: ignore[union-attr]
+    return out
