@@ -409,6 +409,10 @@ def connect(settings: Settings) -> Client:
     return clickhouse_connect.get_client(dsn=dsn)
 
 
+# A batch's identity and state lookups list its ids (tens of thousands in an import's chunk).
+_LONG_LISTS = {"max_query_size": 64 << 20}
+
+
 class ClickHouseSink:
     """Owns the one client of this process; a lock serialises chDB calls across threads."""
 
@@ -544,6 +548,8 @@ class ClickHouseSink:
         """
         if not event_ids:
             return {}
+        if months and not self._any_events(months):
+            return {}  # nothing stored in those months (an import of new history): no id to look up
         where = "event_id IN %(ids)s"
         params: dict[str, Any] = {"ids": list(set(event_ids))}
         if months:
@@ -560,6 +566,15 @@ class ClickHouseSink:
                 Stored(r["payload"], r["source_topic"], int(r["source_partition"]), int(r["source_offset"])),
             )
         return found
+
+    def _any_events(self, months: Iterable[int]) -> bool:
+        """Whether the events table has a part in any of these months (from its parts: no scan)."""
+        rows = self.query_rows(
+            "SELECT count() AS n FROM system.parts WHERE database = %(db)s AND table = 'events' AND active "
+            "AND partition IN %(months)s",
+            {"db": self.db, "months": [str(m) for m in set(months)]},
+        )
+        return bool(rows[0]["n"])
 
     def order_states(self, order_ids: Iterable[str]) -> dict[str, OrderRow]:
         """The stored states of these orders (imported, restated, or written by the stream)."""
@@ -616,7 +631,7 @@ class ClickHouseSink:
     def query_rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Rows as dicts, read by column name."""
         with self._lock:
-            result = self.client.query(sql.replace("{db}", self.db), parameters=parameters)
+            result = self.client.query(sql.replace("{db}", self.db), parameters=parameters, settings=_LONG_LISTS)
             return [dict(zip(result.column_names, r, strict=True)) for r in result.result_rows]
 
     def sunk_offsets(self) -> dict[tuple[str, int], int]:

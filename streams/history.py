@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -126,12 +127,27 @@ def fingerprint(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), lines
 
 
+ENVELOPE = b'{"topic"'  # a replay line (``hotline generate``): the event is its "event" member
+
+
+def unwrap(line: bytes) -> bytes:
+    """The event of a line: the line itself, or the event of a replay envelope."""
+    if not line.startswith(ENVELOPE):
+        return line
+    try:
+        envelope = json.loads(line)
+    except ValueError:
+        return line  # not JSON after all: its dead letter says so
+    event = envelope.get("event") if isinstance(envelope, dict) else None
+    return json.dumps(event, ensure_ascii=False).encode() if isinstance(event, dict) else line
+
+
 def _lines(path: Path, start: int) -> Iterator[tuple[int, bytes]]:
     """Non-blank lines with their 1-based numbers, from line ``start`` on."""
     with _open(path) as fh:
         for number, line in enumerate(fh, 1):
             if number >= start and line.strip():
-                yield number, line.rstrip(b"\r\n")
+                yield number, unwrap(line.rstrip(b"\r\n"))
 
 
 def _chunks(items: Iterable[tuple[int, bytes]], size: int) -> Iterator[list[tuple[int, bytes]]]:

@@ -209,9 +209,25 @@ def _delta(unit: str, day: date, metric: str, event_id: str, value: int = 1) -> 
     return CounterDelta(unit, day, metric, event_id, value)
 
 
+# Per outcome (open, on time, late): the catalogue's cohort counters an order counts in.
+_COHORT_BY_OUTCOME: dict[bool | None, list[str]] = {
+    outcome: [m.name for m in metrics.COHORT_COUNTERS if m.holds_unclocked(outcome)] for outcome in (None, True, False)
+}
+
+
 def _cohort_metrics(state: OrderState) -> list[str]:
     """The catalogue's cohort counters this order's state counts in (no clock: open is open)."""
-    return [m.name for m in metrics.COHORT_COUNTERS if m.holds_unclocked(state.get("completed_on_time"))]
+    return _COHORT_BY_OUTCOME[state.get("completed_on_time")]
+
+
+def _by_type(counted: tuple[metrics.EventCount, ...]) -> dict[str, tuple[metrics.EventCount, ...]]:
+    """The counts each event type can move: an event is tested against its own type's rules only."""
+    types = {t for m in counted for t in m.rule.types}
+    return {t: tuple(m for m in counted if t in m.rule.types) for t in types}
+
+
+_EVENT_COUNTS_BY_TYPE = _by_type(metrics.EVENT_COUNTERS)
+_CALL_COUNTS_BY_TYPE = _by_type(metrics.CALL_COUNTS)
 
 
 def _dispatch(
@@ -239,13 +255,13 @@ def _dispatch(
 
 def _event_metrics(ev: Event) -> list[str]:
     """The catalogue's event counters this event moves, at its own day and unit (calls: the city's)."""
-    return [m.name for m in metrics.EVENT_COUNTERS if m.moved_by(ev)]
+    return [m.name for m in _EVENT_COUNTS_BY_TYPE.get(ev.type, ()) if m.moved_by(ev)]
 
 
 def event_deltas(ev: Event) -> list[CounterDelta]:
     """What an event moves by itself, whatever its order's state: its own day's event counters."""
     if ev.type.startswith("call."):
-        names = [m.name for m in metrics.CALL_COUNTS if m.moved_by(ev)]
+        names = [m.name for m in _CALL_COUNTS_BY_TYPE.get(ev.type, ()) if m.moved_by(ev)]
         return [_delta(metrics.CITY, local_day(ev.occurred_at), n, ev.event_id) for n in names]
     if isinstance(ev, OrderDispatched | OrderCompleted):
         return []

@@ -1,0 +1,194 @@
+"""History brought in and rebuilt: ``hotline import`` and ``hotline restate`` on the real engine.
+
+The seed month imported, half imported and half streamed (completions and re-sent copies of
+imported orders' events in the streamed half, with the worker SIGKILLed during it), and
+restated, each gives the published bulletin cell by cell and headline; what ClickHouse holds
+is compared with the file event by event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hotline.client import worker_get
+from hotline.replay import produce, read_records, wait_until_sunk
+from hotline.settings import Settings
+from hotline.sinks.clickhouse import ClickHouseSink
+from tests.integration.conftest import Worker, hotline
+from tests.integration.seed import (
+    HEADLINE,
+    assert_table_matches_seed,
+    headline_differences,
+    stored_event_ids,
+    write_month,
+)
+
+pytestmark = pytest.mark.integration
+
+CUT = datetime.fromisoformat("2019-11-16T00:00:00+08:00")  # imported before, streamed after
+RESENT = 300  # imported events sent again in the streamed half
+
+
+@pytest.fixture(scope="module")
+def month_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_month(tmp_path_factory.mktemp("month") / "2019-11.jsonl")
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def _when(line: str) -> datetime:
+    return datetime.fromisoformat(json.loads(line)["event"]["occurred_at"])
+
+
+def _event_ids(lines: list[str]) -> set[str]:
+    return {json.loads(line)["event"]["event_id"] for line in lines}
+
+
+def _direct(settings: Settings, fmt: str) -> str:
+    """The bulletin read straight from ClickHouse (no worker running)."""
+    return hotline(settings, "bulletin", "--month", "2019-11", "--format", fmt).stdout.decode()
+
+
+def _assert_seed(settings: Settings) -> None:
+    assert_table_matches_seed(_direct(settings, "csv"))
+    ours = json.loads(_direct(settings, "json"))["headline"]
+    diffs = headline_differences(ours, json.loads(HEADLINE.read_text(encoding="utf-8")))
+    assert not diffs, "headline differs:\n" + "\n".join(diffs)
+
+
+def _assert_stored_once(settings: Settings, lines: list[str]) -> None:
+    stored = stored_event_ids(settings)
+    assert len(stored) == len(set(stored)), "an event id is stored twice"
+    sent = _event_ids(lines)
+    missing, extra = sorted(sent - set(stored)), sorted(set(stored) - sent)
+    assert not missing and not extra, f"missing {missing[:20]}, unexpected {extra[:20]}"
+
+
+def _count(settings: Settings, sql: str) -> int:
+    sink = ClickHouseSink(settings)
+    try:
+        return int(sink.query_rows(sql)[0]["n"])
+    finally:
+        sink.close()
+
+
+def test_the_imported_seed_month_is_the_published_bulletin(isolated: Settings, month_file: Path) -> None:
+    out = hotline(isolated, "import", str(month_file)).stderr.decode()
+    assert "0 dead letters" in out, out
+    _assert_seed(isolated)
+    _assert_stored_once(isolated, _lines(month_file))
+
+
+def test_importing_twice_equals_importing_once(isolated: Settings, month_file: Path) -> None:
+    hotline(isolated, "import", str(month_file))
+    first = _direct(isolated, "json")
+    windows = _count(isolated, "SELECT count() AS n FROM {db}.unit_windows FINAL")
+    out = hotline(isolated, "import", str(month_file)).stderr.decode()
+    assert "imported 0 events" in out, out
+    assert _direct(isolated, "json") == first
+    assert (
+        _count(isolated, "SELECT count() AS n FROM {db}.unit_windows FINAL WHERE dispatched != 0 OR visits != 0")
+        <= windows
+    )
+    _assert_stored_once(isolated, _lines(month_file))
+
+
+def test_a_bad_line_is_a_dead_letter_with_its_line_number_and_the_rest_loads(
+    isolated: Settings, month_file: Path, tmp_path: Path
+) -> None:
+    lines = _lines(month_file)
+    bad = [*lines[:10], '{"event_id": "x", "type": "order.dispatched"}', "not json at all", *lines[10:]]
+    path = tmp_path / "with-bad-lines.jsonl"
+    path.write_text("\n".join(bad) + "\n", encoding="utf-8")
+    out = hotline(isolated, "import", str(path)).stderr.decode()
+    assert "line 11:" in out and "line 12: not JSON" in out and "2 dead letters" in out, out
+    assert _count(isolated, "SELECT count() AS n FROM {db}.deadletter FINAL WHERE source_topic = 'import'") == 2
+    _assert_seed(isolated)
+
+
+def _split(month_file: Path, tmp_path: Path) -> tuple[Path, Path, list[str]]:
+    """The month in two files by time, the second also re-sending some imported events."""
+    lines = sorted(_lines(month_file), key=_when)
+    before = [line for line in lines if _when(line) < CUT]
+    after = [line for line in lines if _when(line) >= CUT]
+    resent = random.Random(7).sample(before, RESENT)
+    first, second = tmp_path / "before.jsonl", tmp_path / "after.jsonl"
+    first.write_text("\n".join(before) + "\n", encoding="utf-8")
+    second.write_text("\n".join(after + resent) + "\n", encoding="utf-8")
+    return first, second, lines
+
+
+def _stored(settings: Settings) -> int:
+    """Records of the pipeline's topics the worker's ledger covers (not the import's lines)."""
+    topics = {settings.calls_topic, settings.orders_topic}
+    try:
+        offsets = worker_get(settings, "/offsets", timeout=5)["offsets"]
+    except OSError:
+        return 0
+    return sum(o + 1 for t, _, o in offsets if t in topics)
+
+
+def _open_orders(lines: list[str]) -> int:
+    """Orders whose latest dispatch no completion followed, straight from the file."""
+    last_dispatch: dict[str, datetime] = {}
+    completions: dict[str, list[datetime]] = {}
+    for line in lines:
+        ev: dict[str, Any] = json.loads(line)["event"]
+        if ev["type"] == "order.dispatched":
+            at = datetime.fromisoformat(ev["occurred_at"])
+            last_dispatch[ev["order_id"]] = max(at, last_dispatch.get(ev["order_id"], at))
+        elif ev["type"] == "order.completed":
+            completions.setdefault(ev["order_id"], []).append(datetime.fromisoformat(ev["occurred_at"]))
+    return sum(1 for o, at in last_dispatch.items() if not any(c >= at for c in completions.get(o, [])))
+
+
+def test_half_imported_then_half_streamed_through_a_sigkill_is_the_published_bulletin(
+    isolated: Settings, worker: Worker, month_file: Path, tmp_path: Path
+) -> None:
+    worker.stop()
+    first, second, lines = _split(month_file, tmp_path)
+    hotline(isolated, "import", str(first))
+
+    worker.start()
+    imported_open = _open_orders(_lines(first))
+    snapshot = worker_get(isolated, "/monitor/snapshot")
+    assert snapshot["total"]["open"] == imported_open > 0  # the screen counts imported open orders
+
+    streamed = list(read_records(second, isolated))
+    last = asyncio.run(produce(streamed, isolated))
+    deadline = time.monotonic() + 300
+    while _stored(isolated) < 0.4 * len(streamed):
+        assert time.monotonic() < deadline, "the streamed half is not being stored"
+        time.sleep(0.02)
+    worker.kill()
+    worker.start()
+    wait_until_sunk(last, isolated, timeout=600)
+    status = worker_get(isolated, "/status")
+    worker.stop()
+
+    _assert_seed(isolated)
+    _assert_stored_once(isolated, lines)
+    assert status["counts"]["events"] == len(_event_ids(lines))
+
+
+def test_restating_a_streamed_month_changes_no_figure_and_twice_is_once(
+    isolated: Settings, worker: Worker, month_file: Path
+) -> None:
+    hotline(isolated, "replay", str(month_file), "--wait")
+    worker.stop()
+    before = _direct(isolated, "json")
+    hotline(isolated, "restate")
+    assert _direct(isolated, "json") == before
+    hotline(isolated, "restate", "--month", "2019-11")
+    assert _direct(isolated, "json") == before
+    _assert_seed(isolated)
