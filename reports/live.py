@@ -1,23 +1,22 @@
 """Live figures of every unit for one day: what the supervisors' monitor shows.
 
-Two sources for two kinds of figure:
+Two readings of the same figures:
 
-* what *happened* (dispatched, returned, visits, not replied, supervision) is summed
-  from ``unit_counters``, which the stream keeps per unit, day and metric as it sinks
-  each batch: a small table, cheap to read twice a second, with the bulletin's rules
-  already applied (cohort day for dispatches, event day for the rest);
-* the state of orders *now* (open, due within 24 h, overdue) depends on the wall
-  clock, so it is read off the ``events`` table with the order rows of
-  ``reports/queries.py``: the latest dispatch decides an order's unit and deadline,
-  only a completion after that dispatch closes it, and the catalogue's order status
-  at the instant decides which gauges it counts in.
+* today, live (:func:`build_live_snapshot`): from the agents' tables in the worker's memory
+  (:class:`LiveFigures`): what *happened* (dispatched, returned, visits, not replied,
+  supervision) as sums of day windows over today, the month to date and rolling 7 and 30
+  days; the orders open *now* (open, due within 24 h, overdue) counted at the instant of
+  reading over each unit's sorted deadlines. No ClickHouse query, no sink lock.
+* any day from ClickHouse (:func:`build_snapshot`: a past day's view, or where no agent runs):
+  the same sums over ``unit_windows``, and the orders open at the end of that day read off
+  ``order_states`` (first dispatched by then, not completed before it), at their current unit
+  and deadline, by the catalogue's status at that instant.
 
 Every figure, its name and its label are the metric catalogue's (``hotline.schemas.metrics``);
 the snapshot tells the page its columns (``screen``), so the page names no metric itself.
 
 Viewing another day (``day`` not today) shows that day's counts and the month up to
-it, and the orders as they stood at the end of it: events after that instant are
-left out, and "now" for the deadlines is the end of the day.
+it, and the orders open at the end of it; "now" for the deadlines is the end of the day.
 """
 
 from __future__ import annotations

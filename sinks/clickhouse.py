@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -538,26 +538,15 @@ class ClickHouseSink:
             column_oriented=True,
         )
 
-    def stored(self, event_ids: list[str], months: Iterable[int] = ()) -> dict[str, Stored]:
-        """What the events table already holds under these ids: one primary-key lookup per batch.
-
-        With ``months`` (YYYYMM of the events' own times), only those partitions are read, so
-        the lookup costs the same in year five as in month one: a re-sent event has its time,
-        so it lies in its month. (An id reused for another event in another month is then not
-        seen as a conflict here; for an order event the order's seen ids still catch it.)
-        """
+    def stored(self, event_ids: list[str]) -> dict[str, Stored]:
+        """What the events table already holds under these ids: one primary-key lookup per batch
+        (the caller asks only for the ids a ``streams.known.KnownIds`` filter may hold)."""
         if not event_ids:
             return {}
-        if months and not self._any_events(months):
-            return {}  # nothing stored in those months (an import of new history): no id to look up
-        where = "event_id IN %(ids)s"
-        params: dict[str, Any] = {"ids": list(set(event_ids))}
-        if months:
-            where += " AND toYYYYMM(occurred_at) IN %(months)s"
-            params["months"] = sorted(set(months))
         rows = self.query_rows(
-            f"SELECT event_id, payload, source_topic, source_partition, source_offset FROM {{db}}.events WHERE {where}",
-            params,
+            "SELECT event_id, payload, source_topic, source_partition, source_offset "
+            "FROM {db}.events WHERE event_id IN %(ids)s",
+            {"ids": list(set(event_ids))},
         )
         found: dict[str, Stored] = {}
         for r in rows:  # copies not merged yet are the same event: the first is enough
@@ -567,14 +556,21 @@ class ClickHouseSink:
             )
         return found
 
-    def _any_events(self, months: Iterable[int]) -> bool:
-        """Whether the events table has a part in any of these months (from its parts: no scan)."""
-        rows = self.query_rows(
-            "SELECT count() AS n FROM system.parts WHERE database = %(db)s AND table = 'events' AND active "
-            "AND partition IN %(months)s",
-            {"db": self.db, "months": [str(m) for m in set(months)]},
+    def event_count(self) -> int:
+        return int(self.query_rows("SELECT count() AS n FROM {db}.events")[0]["n"])
+
+    def event_ids(self) -> Iterator[list[str]]:
+        """Every stored event id, a month at a time (a year of history is millions)."""
+        months = self.query_rows(
+            "SELECT DISTINCT partition FROM system.parts WHERE database = %(db)s AND table = 'events' AND active",
+            {"db": self.db},
         )
-        return bool(rows[0]["n"])
+        for month in sorted(str(r["partition"]) for r in months):
+            where = "toYYYYMM(occurred_at) = %(m)s" if month.isdigit() else "1"
+            rows = self.query(
+                f"SELECT event_id FROM {{db}}.events WHERE {where}", {"m": int(month) if month.isdigit() else 0}
+            )
+            yield [str(r[0]) for r in rows]
 
     def order_states(self, order_ids: Iterable[str]) -> dict[str, OrderRow]:
         """The stored states of these orders (imported, restated, or written by the stream)."""

@@ -36,6 +36,7 @@ from hotline.streams.deadlines import DEFAULT_LIMITS
 from hotline.streams.folding import Inputs, dead_letter, fold, order_ids
 from hotline.streams.gaps import GapReader
 from hotline.streams.gauges import AgentFigures, OpenOrders
+from hotline.streams.known import KnownIds
 from hotline.streams.ledger import Gap, Ledger, last_offsets
 from hotline.streams.metrics import Metrics
 from hotline.streams.processing import (
@@ -45,7 +46,6 @@ from hotline.streams.processing import (
     Source,
     decode,
     identify,
-    month_of,
     payload,
     source_of,
     split_by_source,
@@ -151,6 +151,7 @@ class Pipeline:
         self.open_orders = OpenOrders()
         self.figures = AgentFigures(self.windows, self.open_orders, set())
         self.generation = Generation()
+        self.known = KnownIds()  # loaded from the store when it opens
         self._foreign: dict[str, OrderState] = {}  # open orders imported or restated, not yet in the table
         self.app = LedgerApp(
             settings.app_id,
@@ -261,6 +262,7 @@ class Pipeline:
             log.warning("this store holds events from before the day windows: restating them (hotline restate)")
             history.restate(self.sink, self.limits)
             generation = self.sink.generation()
+        self.known = KnownIds.load(self.sink)
         return generation
 
     def order_state(self, order_id: str) -> OrderState | None:
@@ -424,8 +426,7 @@ class Pipeline:
             r.source: decode(r.value, r.source, self.registry, prefix) for r in records if r.unreadable_from is None
         }
         events = [(source, d) for source, d in decoded.items() if not isinstance(d, DeadLetter)]
-        ids, months = [e.event_id for _, e in events], {month_of(e.occurred_at) for _, e in events}
-        stored = await self.in_sink_thread(self.sink.stored, ids, months)
+        stored = await self.in_sink_thread(self.sink.stored, self.known.maybe(e.event_id for _, e in events))
         contents = {source: payload(event) for source, event in events}  # serialised once per event
         identities = identify(events, stored, contents)
         states = await self._states(order_ids(records, decoded))
@@ -441,6 +442,7 @@ class Pipeline:
             try:
                 with self.metrics.sink_latency.time():
                     await self.in_sink_thread(self.sink.write, folded.batch)
+                self.known.add(row["event_id"] for row in folded.batch.events)
                 return folded, staged
             except Exception as exc:
                 culprits = await self.in_sink_thread(self._culprits, folded.batch, records, exc)

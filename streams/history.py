@@ -43,6 +43,7 @@ from hotline.sinks.clickhouse import (
 )
 from hotline.streams.deadlines import TZ
 from hotline.streams.folding import Inputs, fold, order_ids
+from hotline.streams.known import KnownIds
 from hotline.streams.processing import (
     Folded,
     Identity,
@@ -52,7 +53,6 @@ from hotline.streams.processing import (
     Verdict,
     decode,
     identify,
-    month_of,
     payload,
     state_of,
 )
@@ -209,11 +209,12 @@ class Loader:
         self.sink, self.registry, self.limits, self.gen = sink, registry, limits, gen
         self.windows = Windows()
         self.states = States(sink, gen)
+        self.known = KnownIds.load(sink)
 
     def load(self, records: list[Record], tally: Tally) -> Folded:
         decoded = {r.source: decode(r.value, r.source, self.registry, EVERY_TYPE) for r in records}
         events = [(s, d) for s, d in decoded.items() if not isinstance(d, DeadLetter)]
-        stored = self.sink.stored([e.event_id for _, e in events], {month_of(e.occurred_at) for _, e in events})
+        stored = self.sink.stored(self.known.maybe(e.event_id for _, e in events))
         contents = {s: payload(e) for s, e in events}
         identities = identify(events, stored, contents)
         states = self.states.get(order_ids(records, decoded))
@@ -231,6 +232,7 @@ class Loader:
         staged = self.windows.stage(folded.steps)
         folded.batch.windows = rows(staged)
         self.sink.write(folded.batch)
+        self.known.add(row["event_id"] for row in folded.batch.events)
         last = records[-1].source
         self.sink.record_progress({(last.topic, last.partition): last.offset})
         self.windows.commit(staged)

@@ -15,12 +15,11 @@ any URL the page requests; the stream and the bulletin links then go by the cook
 ``?date=YYYY-MM-DD`` views another day (2000-01-01 to 2099-12-31; anything else is a
 400); without it the view follows today (Asia/Shanghai) across midnight.
 
-Why poll instead of hooking the agents: the figures live in ClickHouse, where any
-worker of the group may have written them. So a :class:`Board` per viewed day
-recomputes its snapshot when the sink moved (this worker's sunk positions, checked
-every tick for free, and ClickHouse's ``sink_offsets``, which other workers also
-write), when an order crosses a deadline, or when the day changes; at most once per
-``min_interval_s``, and only while someone watches. A snapshot is pushed only when
+Today's figures are the agents' tables in memory (``reports/live.py``): a :class:`Board`
+per viewed day recomputes its snapshot when this worker's sunk positions moved (checked
+every tick, for free), when an order crosses a deadline, or when the day changes; at most
+once per ``min_interval_s``, and only while someone watches. A past day is read from
+ClickHouse's day windows once, then again only when the positions move. A snapshot is pushed only when
 its figures differ from the last one pushed, and a slow client gets the latest one,
 never a backlog.
 """

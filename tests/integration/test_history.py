@@ -22,7 +22,7 @@ from hotline.client import worker_get
 from hotline.replay import produce, read_records, wait_until_sunk
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import ClickHouseSink
-from tests.integration.conftest import Worker, hotline
+from tests.integration.conftest import Worker, hotline, isolated_settings
 from tests.integration.seed import (
     HEADLINE,
     assert_table_matches_seed,
@@ -35,6 +35,12 @@ pytestmark = pytest.mark.integration
 
 CUT = datetime.fromisoformat("2019-11-16T00:00:00+08:00")  # imported before, streamed after
 RESENT = 300  # imported events sent again in the streamed half
+
+
+@pytest.fixture
+def isolated(broker: Settings, tmp_path: Path) -> Settings:
+    """This module's settings: the office's token, which the screen's snapshot requires."""
+    return isolated_settings(broker, tmp_path, access_tokens={"office-token": "*"}, api_token="office-token")
 
 
 @pytest.fixture(scope="module")
@@ -161,8 +167,10 @@ def test_half_imported_then_half_streamed_through_a_sigkill_is_the_published_bul
 
     worker.start()
     imported_open = _open_orders(_lines(first))
-    snapshot = worker_get(isolated, "/monitor/snapshot")
-    assert snapshot["total"]["open"] == imported_open > 0  # the screen counts imported open orders
+    deadline = time.monotonic() + 120
+    while (shown := worker_get(isolated, "/monitor/snapshot")["total"]["open"]) != imported_open:
+        assert time.monotonic() < deadline, f"the screen shows {shown} open orders, the import left {imported_open}"
+        time.sleep(0.2)  # until the worker is assigned its partitions and has loaded their open orders
 
     streamed = list(read_records(second, isolated))
     last = asyncio.run(produce(streamed, isolated))
