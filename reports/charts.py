@@ -89,14 +89,15 @@ def _days_of(month: str) -> tuple[date, ...]:
     return tuple(date(year, mon, d) for d in range(1, calendar.monthrange(year, mon)[1] + 1))
 
 
-def cjk_family() -> str:
-    """The first installed family of :data:`CJK_FAMILIES`; a clear error when there is none."""
+def cjk_family() -> tuple[str, int | str]:
+    """The first installed family of :data:`CJK_FAMILIES` and its weight (asking for another
+    weight than the file's makes matplotlib warn on every text); a clear error when there is none."""
     from matplotlib import font_manager
 
-    installed = {f.name for f in font_manager.fontManager.ttflist}
+    installed = {f.name: f.weight for f in font_manager.fontManager.ttflist}
     for family in CJK_FAMILIES:
         if family in installed:
-            return family
+            return family, installed[family]
     raise ChartFontMissing(
         "no font with Chinese glyphs for the bulletin's charts (looked for "
         + ", ".join(CJK_FAMILIES)
@@ -111,8 +112,13 @@ def _figure(height_in: float) -> Iterator[Figure]:
     import matplotlib
     from matplotlib.figure import Figure
 
+    family, weight = cjk_family()
     style: dict[str, Any] = {
-        "font.family": [cjk_family()],
+        "font.family": [family],
+        "font.weight": weight,
+        "axes.labelweight": weight,
+        "axes.titleweight": weight,
+        "figure.titleweight": weight,
         "axes.unicode_minus": False,
         "font.size": 8,
         "svg.hashsalt": "hotline",

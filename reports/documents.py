@@ -47,7 +47,7 @@ from docx.oxml.ns import qn
 from docx.section import Section
 from docx.shared import Length, Mm, Pt, RGBColor
 from docx.styles.style import ParagraphStyle
-from docx.table import Table
+from docx.table import Table, _Cell
 from docx.text.paragraph import Paragraph
 from openpyxl import Workbook  # type: ignore[import-untyped, unused-ignore]
 from openpyxl.styles import Alignment, Border, Font, Side  # type: ignore[import-untyped, unused-ignore]
@@ -789,8 +789,10 @@ def _grid_table(doc: DocxDocument, header: list[str], rows: list[list[str]], ava
         column.width = width
 
     def fill(r: int, values: list[str], bold: bool) -> None:
+        # Cells straight from the row's XML: table.cell() rebuilds the whole grid on every call.
+        cells = [_Cell(tc, table) for tc in table.rows[r]._tr.tc_lst]
         for c, text in enumerate(values):
-            cell = table.cell(r, c)
+            cell = cells[c]
             cell.width = widths[c]
             if r:
                 _no_wrap(cell)
