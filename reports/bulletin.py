@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hotline import seed
 from hotline.reports import queries
 from hotline.schemas import metrics as mc
 from hotline.schemas.metrics import DASH, Metric, Rate, Tally, rate
 from hotline.schemas.registry import DISTRICT_GROUP, Registry, default_registry
+
+if TYPE_CHECKING:  # the edition's parts (hotline.reports.edition) import this module
+    from hotline.reports.charts import DailySeries
+    from hotline.reports.compare import Comparison
+    from hotline.reports.issued import Issue, LateData
 
 TYPE_LABELS = {"complaint": "投诉", "help": "求助", "suggestion": "建议", "consultation": "咨询", "other": "其他"}
 
@@ -96,6 +101,11 @@ class Bulletin:
     total: UnitCounts
     headline: dict[str, Any]
     data_quality: list[str] = field(default_factory=list)
+    # What the office's edition adds (hotline.reports.edition.assemble); None for the bare month.
+    comparison: Comparison | None = None  # against the previous month
+    late: LateData | None = None  # 补录: the previous month's events that arrived after it was issued
+    issue: Issue | None = None  # number, total number and date, once issued
+    daily: DailySeries | None = None  # the month's days, for the Word file's chart
 
     def rows(self) -> list[dict[str, str]]:
         return [u.row() for u in self.units] + [self.total.row()]
@@ -109,7 +119,18 @@ class Bulletin:
             "headline": self.headline,
             "data_quality": self.data_quality,
             "counts": [u.to_json() for u in self.units],
+            **self.edition_json(),
         }
+
+    def edition_json(self) -> dict[str, Any]:
+        """The edition's parts, under keys of their own, only when present (the bare month's JSON is unchanged)."""
+        parts = {
+            "month_over_month": self.comparison,
+            "late_data": self.late,
+            "issue": self.issue,
+            "daily": self.daily,
+        }
+        return {key: part.to_json() for key, part in parts.items() if part is not None}
 
 
 def _unit_counts(db: Queryable, month: int, registry: Registry) -> list[UnitCounts]:

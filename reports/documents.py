@@ -12,6 +12,17 @@ No figure is recomputed in this module.  Counts and rates are taken exactly as
 with the CSV and JSON outputs to the character.  The Chinese prose is built once by
 :func:`_compose` and laid out by both :func:`to_docx` and :func:`to_markdown`, so the
 two formats cannot drift apart.
+
+The Word file is laid out as the office issues it, after GB/T 9704-2012 (党政机关公文格式):
+the masthead (市 长 热 线 in red, the issuing office, 第N期（总第T期）, the date, a red line),
+the standard's type (title 2号方正小标宋简体, body 3号仿宋_GB2312, headings 3号黑体 and
+楷体_GB2312, page numbers 4号宋体 as ``— 1 —``), its margins (top 37 mm, left 28 mm, a
+156 × 225 mm type area) and the attachment table on a landscape page with fixed column
+widths and no wrapping inside a figure. The fonts are named as the standard names them; a
+machine without them substitutes (Word by the font table's ``altName``, LibreOffice by its
+replacement table and fontconfig: on a Linux box with only WenQuanYi Zen Hei, that one).
+The file is deterministic: its dates are the issue date (or the month's last day for a
+draft) and its zip entries carry that date, so an issue renders to the same bytes again.
 """
 
 from __future__ import annotations
@@ -19,32 +30,65 @@ from __future__ import annotations
 import calendar
 import io
 import re
+import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from docx import Document
 from docx.document import Document as DocxDocument
 from docx.enum.section import WD_ORIENT, WD_SECTION
-from docx.enum.table import WD_TABLE_ALIGNMENT
-from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.enum.style import WD_STYLE_TYPE
+from docx.enum.table import WD_CELL_VERTICAL_ALIGNMENT, WD_TABLE_ALIGNMENT
+from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_TAB_ALIGNMENT
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
-from docx.shared import Mm, Pt, RGBColor
+from docx.section import Section
+from docx.shared import Length, Mm, Pt, RGBColor
 from docx.styles.style import ParagraphStyle
-from docx.table import Table
+from docx.table import Table, _Cell
+from docx.text.paragraph import Paragraph
 from openpyxl import Workbook  # type: ignore[import-untyped, unused-ignore]
 from openpyxl.styles import Alignment, Border, Font, Side  # type: ignore[import-untyped, unused-ignore]
 from openpyxl.utils import get_column_letter  # type: ignore[import-untyped, unused-ignore]
 from openpyxl.worksheet.worksheet import Worksheet  # type: ignore[import-untyped, unused-ignore]
 
 from hotline.reports.bulletin import COLUMNS, DASH, TYPE_LABELS, Bulletin, month_key
+from hotline.reports.compare import UNIT_RATES, Comparison
 from hotline.schemas import metrics as mc
 
 CITY = "湘潭市"
-# A font every Chinese Windows/Office install has; WPS and LibreOffice map it too.
-CJK_FONT = "宋体"
 HOTLINE = "12345市长热线"
+MASTHEAD = "市 长 热 线"
+OFFICE = "市长热线管理办公室"
+
+# GB/T 9704-2012's type, named as the standard names it; the second name is what the font
+# table offers Word as a substitute (altName) where the first is not installed.
+FONT_TITLE = "方正小标宋简体"  # 发文机关标志 and 标题: 小标宋体
+FONT_BODY = "仿宋_GB2312"  # 正文: 仿宋体
+FONT_HEADING_1 = "黑体"  # 一级标题
+FONT_HEADING_2 = "楷体_GB2312"  # 二级标题
+FONT_PAGE_NUMBER = "宋体"  # 页码: 半角宋体阿拉伯数字
+FONT_SUBSTITUTES = {FONT_TITLE: "宋体", FONT_BODY: "仿宋", FONT_HEADING_2: "楷体", FONT_HEADING_1: "SimHei"}
+CJK_FONT = FONT_BODY  # the Normal style's East Asian font
+# Chinese type sizes in points (号).
+SIZE_1 = 42.0  # 初号: the masthead
+SIZE_2 = 22.0  # 2号: the title
+SIZE_SMALL_2 = 18.0  # 小2号: the attachment table's title
+SIZE_3 = 16.0  # 3号: body and headings
+SIZE_4 = 14.0  # 4号: page numbers
+TABLE_SIZES = (10.5, 10.0, 9.0, 8.0, 7.5)  # 五号 down: the largest at which the table fits
+# A4 and the type area: 156 x 225 mm, 22 lines of 28 characters of 3号.
+PAGE_W_MM, PAGE_H_MM = 210.0, 297.0
+TOP_MM, LEFT_MM, AREA_W_MM, AREA_H_MM = 37.0, 28.0, 156.0, 225.0
+LINES_PER_PAGE = 22
+LINE_PITCH = Pt(AREA_H_MM / 25.4 * 72 / LINES_PER_PAGE)  # exact spacing: 22 lines fill the type area
+PAGE_NUMBER_BELOW_MM = 7.0  # 一字线上距版心下边缘 7 mm
+RED = RGBColor(0xFF, 0x00, 0x00)
+CELL_PADDING_MM = 1.0  # left and right, in every table cell
+MASTHEAD_STYLE = "版头"
+CAPTION_STYLE = "图题"
 
 SECTION_BASICS = "一、热线运行基本情况"
 SECTION_TYPES = "（一）交办工单话务类型"
@@ -53,6 +97,10 @@ SECTION_VISITS = "（三）回访情况"
 SECTION_RETURNS = "（四）退单情况"
 SECTION_SUPERVISION = "（五）督办情况"
 SECTION_DATA_QUALITY = "数据质量说明"
+SECTION_LATE = "补录情况"
+SECTION_CHANGES = "各成员单位按期办结率、回访满意率较上月变化"
+FIGURE_DAILY = "daily"
+FIGURE_SATISFACTION = "satisfaction"
 XLSX_TABLE_SHEET = "附件"
 XLSX_HEADLINE_SHEET = "一、基本情况"
 
@@ -78,6 +126,8 @@ class _Section:
     heading: str
     level: int
     paragraphs: tuple[str, ...] = ()
+    figure: str = ""  # a chart the Word file draws after the paragraphs (FIGURE_*)
+    caption: str = ""
 
 
 @dataclass(frozen=True)
@@ -221,6 +271,35 @@ def _supervision(bulletin: Bulletin) -> str:
     return text + "。"
 
 
+def month_over_month(bulletin: Bulletin) -> str:
+    """``与上月相比，按期办结率提升0.47个百分点，…。``; empty when no rate has last month's figure."""
+    comparison = bulletin.comparison
+    if comparison is None:
+        return ""
+    parts = [f"{c.metric.label}{c.text}" for c in comparison.headline if c.text]
+    if not parts:
+        return ""
+    _, previous = (int(x) for x in comparison.previous_month.split("-"))
+    return f"与{previous}月相比，" + "，".join(parts) + "。"
+
+
+def _late(bulletin: Bulletin) -> tuple[str, ...]:
+    """补录: the previous month's events that arrived after its bulletin was issued, by unit."""
+    late = bulletin.late
+    if late is None:
+        return ()
+    year, month = (int(x) for x in late.month.split("-"))
+    issued = f"{year}年{month}月通报（{late.issue.numbering}，{late.issue.date_text}）"
+    if not late.units:
+        return (f"{issued}签发后，未收到该月补录数据。",)
+    head = (
+        f"{issued}签发后，又收到{month}月份数据{late.events}条（已计入{month}月数据，"
+        f"未在该期通报中体现），按单位列示如下："
+    )
+    lines = [f"{u.name}{u.events}条" + (f"（{u.counted()}）" if u.counts else "") for u in late.units]
+    return head, "；".join(lines) + "。"
+
+
 def _data_quality(bulletin: Bulletin) -> tuple[str, ...]:
     if not bulletin.data_quality:
         return ("本期未发现数据质量问题。",)
@@ -231,17 +310,34 @@ def _compose(bulletin: Bulletin) -> _Text:
     """The bulletin's prose, built once for every document format."""
     year, month, _ = _period(bulletin)
     table_title = _table_title(bulletin)
+    changes = month_over_month(bulletin)
+    late = _late(bulletin)
+    sections = (
+        _Section(
+            SECTION_BASICS,
+            1,
+            (_basics(bulletin), *((changes,) if changes else ())),
+            FIGURE_DAILY,
+            f"图1  {month}月每日{mc.DISPATCHED.label.removesuffix('数')}与{mc.OVERDUE.label.removesuffix('数')}工单"
+            "（按交办日）",
+        ),
+        _Section(SECTION_TYPES, 2, (_order_types(bulletin),)),
+        _Section(SECTION_HOTSPOTS, 2, (_hotspots(bulletin),)),
+        _Section(
+            SECTION_VISITS,
+            2,
+            _visits(bulletin),
+            FIGURE_SATISFACTION,
+            f"图2  {month}月各成员单位{mc.SATISFACTION_RATE.label}",
+        ),
+        _Section(SECTION_RETURNS, 2, (_returns(bulletin),)),
+        _Section(SECTION_SUPERVISION, 2, (_supervision(bulletin),)),
+        *((_Section(SECTION_LATE, 1, late),) if late else ()),
+        _Section(SECTION_DATA_QUALITY, 1, _data_quality(bulletin)),
+    )
     return _Text(
         title=f"{year}年{month}月{CITY}12345热线工作情况通报",
-        sections=(
-            _Section(SECTION_BASICS, 1, (_basics(bulletin),)),
-            _Section(SECTION_TYPES, 2, (_order_types(bulletin),)),
-            _Section(SECTION_HOTSPOTS, 2, (_hotspots(bulletin),)),
-            _Section(SECTION_VISITS, 2, _visits(bulletin)),
-            _Section(SECTION_RETURNS, 2, (_returns(bulletin),)),
-            _Section(SECTION_SUPERVISION, 2, (_supervision(bulletin),)),
-            _Section(SECTION_DATA_QUALITY, 1, _data_quality(bulletin)),
-        ),
+        sections=sections,
         attachment_heading=f"附件：{table_title}",
         table_title=table_title,
         table_notes=TABLE_NOTES,
@@ -418,32 +514,234 @@ def to_xlsx(bulletin: Bulletin) -> bytes:
 # --------------------------------------------------------------------------- docx
 
 
-def _cjk_style(style: ParagraphStyle, size: float, bold: bool | None = None) -> None:
-    """Give a style the CJK font for every script and black text.
+def change_table(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the per-unit month-over-month table (units, then 总计), shared by every format."""
+    header = [mc.UNIT_LABEL]
+    for m in UNIT_RATES:
+        header += [f"{m.label}（本月）", f"{m.label}（上月）", f"{m.label}较上月"]
+    rows = []
+    for unit in (*comparison.units, comparison.total):
+        row = [unit.name]
+        for m in UNIT_RATES:
+            change = unit.of(m)
+            row += [change.current_text, change.previous_text, change.text or DASH]
+        rows.append(row)
+    return header, rows
 
-    Word picks the East Asian font from ``w:rFonts/@w:eastAsia``, which python-docx's
-    ``font.name`` does not set; the built-in headings also name theme fonts, which
-    take precedence over explicit names, so those attributes are removed.
-    """
-    style.font.name = CJK_FONT
-    style.font.size = Pt(size)
-    if bold is not None:
-        style.font.bold = bold
-    style.font.color.rgb = RGBColor(0, 0, 0)
-    rpr = style.element.get_or_add_rPr()
+
+def _fonts(element: Any, font: str) -> None:
+    """Name ``font`` for every script of a style's or run's ``rPr`` (Word reads East Asian text
+    from ``w:eastAsia``, which python-docx's ``font.name`` leaves alone); drop theme fonts,
+    which would take precedence over explicit names."""
+    rpr = element.get_or_add_rPr()
     fonts = rpr.get_or_add_rFonts()
     for attr in ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme"):
         fonts.attrib.pop(qn(attr), None)
-    fonts.set(qn("w:eastAsia"), CJK_FONT)
+    for attr in ("w:ascii", "w:hAnsi", "w:eastAsia", "w:cs"):
+        fonts.set(qn(attr), font)
+
+
+def _cjk_style(style: ParagraphStyle, font: str, size: float, bold: bool = False) -> None:
+    """A style in one of the standard's fonts and sizes, black, without the template's spacing."""
+    style.font.size = Pt(size)
+    style.font.bold = bold
+    style.font.italic = False
+    style.font.color.rgb = RGBColor(0, 0, 0)
+    _fonts(style.element, font)
+    rpr = style.element.get_or_add_rPr()
     lang = rpr.find(qn("w:lang"))
     if lang is None:
         lang = OxmlElement("w:lang")
         rpr.append(lang)
     lang.set(qn("w:eastAsia"), "zh-CN")
+    fmt = style.paragraph_format
+    fmt.space_before = fmt.space_after = Pt(0)
+    fmt.line_spacing = LINE_PITCH
+    # The template's headings draw a border under the title; the standard has none.
+    ppr = style.element.pPr
+    if ppr is not None:
+        for border in ppr.findall(qn("w:pBdr")):
+            ppr.remove(border)
+
+
+def _run(paragraph: Paragraph, text: str, font: str, size: float, bold: bool = False, colour: RGBColor | None = None):  # type: ignore[no-untyped-def]
+    run = paragraph.add_run(text)
+    run.font.size = Pt(size)
+    run.bold = bold
+    if colour is not None:
+        run.font.color.rgb = colour
+    _fonts(run._r, font)
+    return run
+
+
+def _single(paragraph: Paragraph) -> None:
+    """Single line spacing: exact spacing would clip large type and pictures."""
+    paragraph.paragraph_format.line_spacing = 1.0
+    paragraph.paragraph_format.space_before = paragraph.paragraph_format.space_after = Pt(0)
+
+
+def _bottom_border(paragraph: Paragraph, colour: str, eighths: int) -> None:
+    """A line under the paragraph across the type area (the masthead's red separator)."""
+    ppr = paragraph._p.get_or_add_pPr()
+    borders = OxmlElement("w:pBdr")
+    bottom = OxmlElement("w:bottom")
+    bottom.set(qn("w:val"), "single")
+    bottom.set(qn("w:sz"), str(eighths))
+    bottom.set(qn("w:space"), "4")
+    bottom.set(qn("w:color"), colour)
+    borders.append(bottom)
+    # pBdr comes before spacing/ind/jc in CT_PPr's sequence.
+    anchor = next((c for c in ppr if c.tag in {qn(t) for t in _PPR_AFTER_BORDER}), None)
+    if anchor is not None:
+        anchor.addprevious(borders)
+    else:
+        ppr.append(borders)
+
+
+_PPR_AFTER_BORDER = (
+    "w:shd",
+    "w:tabs",
+    "w:suppressAutoHyphens",
+    "w:kinsoku",
+    "w:wordWrap",
+    "w:overflowPunct",
+    "w:topLinePunct",
+    "w:autoSpaceDE",
+    "w:autoSpaceDN",
+    "w:bidi",
+    "w:adjustRightInd",
+    "w:snapToGrid",
+    "w:spacing",
+    "w:ind",
+    "w:contextualSpacing",
+    "w:mirrorIndents",
+    "w:suppressOverlap",
+    "w:jc",
+    "w:textDirection",
+    "w:textAlignment",
+    "w:textboxTightWrap",
+    "w:outlineLvl",
+    "w:divId",
+    "w:cnfStyle",
+    "w:rPr",
+    "w:sectPr",
+    "w:pPrChange",
+)
+
+
+def _masthead(doc: DocxDocument, bulletin: Bulletin) -> None:
+    """版头: 市 长 热 线 in red, 第N期（总第T期）, the office and the date, a red line under them."""
+    issue = bulletin.issue
+    numbering = issue.numbering if issue else "第　期（总第　期）"
+    when = issue.date_text if issue else "　　年　月　日"
+    title = doc.add_paragraph(style=MASTHEAD_STYLE)
+    title.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    _single(title)
+    _run(title, MASTHEAD, FONT_TITLE, SIZE_1, colour=RED)
+    number = doc.add_paragraph(style=MASTHEAD_STYLE)
+    number.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    _single(number)
+    number.paragraph_format.space_before = Pt(6)
+    _run(number, numbering, FONT_BODY, SIZE_3)
+    office = doc.add_paragraph(style=MASTHEAD_STYLE)
+    _single(office)
+    office.paragraph_format.tab_stops.add_tab_stop(Mm(AREA_W_MM), WD_TAB_ALIGNMENT.RIGHT)
+    _run(office, f"{OFFICE}\t{when}", FONT_BODY, SIZE_3)
+    _bottom_border(office, "FF0000", 12)
+
+
+def _page_number(footer_paragraph: Paragraph, align_right: bool) -> None:
+    """``— 1 —`` in 4号宋体, one character in from the outer edge (GB/T 9704-2012 7.5)."""
+    p = footer_paragraph
+    p.alignment = WD_ALIGN_PARAGRAPH.RIGHT if align_right else WD_ALIGN_PARAGRAPH.LEFT
+    indent = Pt(SIZE_4)
+    if align_right:
+        p.paragraph_format.right_indent = indent
+    else:
+        p.paragraph_format.left_indent = indent
+    _single(p)
+    _run(p, "— ", FONT_PAGE_NUMBER, SIZE_4)
+    for kind, text in (("begin", None), (None, " PAGE "), ("separate", None), (None, "1"), ("end", None)):
+        run = _run(p, "", FONT_PAGE_NUMBER, SIZE_4)
+        if kind is not None:
+            char = OxmlElement("w:fldChar")
+            char.set(qn("w:fldCharType"), kind)
+            run._r.append(char)
+        elif text == " PAGE ":
+            instr = OxmlElement("w:instrText")
+            instr.set(qn("xml:space"), "preserve")
+            instr.text = text
+            run._r.append(instr)
+        else:
+            run.text = text or ""
+    _run(p, " —", FONT_PAGE_NUMBER, SIZE_4)
+
+
+def _page_numbers(section: Section, odd_right: bool) -> None:
+    """Odd pages and even pages on opposite sides (odd right on portrait pages, left on landscape tables)."""
+    section.footer.is_linked_to_previous = False
+    section.even_page_footer.is_linked_to_previous = False
+    _page_number(section.footer.paragraphs[0], align_right=odd_right)
+    _page_number(section.even_page_footer.paragraphs[0], align_right=not odd_right)
+
+
+def _footer_distance() -> Length:
+    """From the page's bottom edge to the page number line: 7 mm under the type area."""
+    bottom = PAGE_H_MM - TOP_MM - AREA_H_MM
+    line_mm = SIZE_4 * 1.3 / 72 * 25.4
+    return Mm(bottom - PAGE_NUMBER_BELOW_MM - line_mm)
+
+
+def _portrait(section: Section) -> None:
+    section.orientation = WD_ORIENT.PORTRAIT
+    section.page_width, section.page_height = Mm(PAGE_W_MM), Mm(PAGE_H_MM)
+    section.top_margin, section.left_margin = Mm(TOP_MM), Mm(LEFT_MM)
+    section.right_margin = Mm(PAGE_W_MM - LEFT_MM - AREA_W_MM)
+    section.bottom_margin = Mm(PAGE_H_MM - TOP_MM - AREA_H_MM)
+    section.footer_distance = _footer_distance()
+
+
+def _landscape(section: Section) -> None:
+    """The portrait page turned: binding edge on top, the same 225 x 156 mm type area lying down."""
+    section.orientation = WD_ORIENT.LANDSCAPE
+    section.page_width, section.page_height = Mm(PAGE_H_MM), Mm(PAGE_W_MM)
+    section.top_margin, section.bottom_margin = Mm(LEFT_MM), Mm(PAGE_W_MM - LEFT_MM - AREA_W_MM)
+    section.left_margin, section.right_margin = Mm(TOP_MM), Mm(PAGE_H_MM - TOP_MM - AREA_H_MM)
+    section.footer_distance = Mm(12)
+
+
+def text_width_pt(text: str, size: float) -> float:
+    """A generous estimate of a line's width: CJK and full-width glyphs 1 em, ``%`` 0.85 em,
+    other half-width glyphs 0.62 em (宋体 draws digits 0.5 em, WenQuanYi Zen Hei 0.6 em)."""
+    em = sum(1.0 if ord(ch) > 0x2E80 else 0.85 if ch == "%" else 0.62 for ch in text)
+    return em * size
+
+
+def column_widths(header: list[str], rows: list[list[str]], available_pt: float) -> tuple[float, list[float]] | None:
+    """The largest of :data:`TABLE_SIZES` at which every body cell fits on one line, and the widths.
+
+    Each column gets its widest cell (plus padding) at least; what the type area has left goes to
+    the columns whose header would otherwise wrap the most. None when even the smallest size
+    does not fit.
+    """
+    pad = 2 * CELL_PADDING_MM / 25.4 * 72 + 3
+    for size in TABLE_SIZES:
+        body = [max(text_width_pt(r[c], size) for r in rows) + pad for c in range(len(header))]
+        if sum(body) > available_pt:
+            continue
+        heads = [text_width_pt(h, size) + pad for h in header]
+        want = [max(b, h / 3) for b, h in zip(body, heads, strict=True)]  # a header may take three lines
+        spare = available_pt - sum(want)
+        if spare >= 0:
+            return size, [w + spare / len(want) for w in want]
+        spare = available_pt - sum(body)
+        short = [w - b for w, b in zip(want, body, strict=True)]
+        return size, [b + spare * s / sum(short) for b, s in zip(body, short, strict=True)]
+    return None
 
 
 def _repeat_header(table: Table) -> None:
-    """Repeat the header row on every page, as the printed attachment does."""
+    """Repeat the header row on every page, as the printed attachment does; no row splits across pages."""
     tr_pr = table.rows[0]._tr.get_or_add_trPr()
     header = OxmlElement("w:tblHeader")
     header.set(qn("w:val"), "true")
@@ -453,75 +751,216 @@ def _repeat_header(table: Table) -> None:
         row._tr.get_or_add_trPr().append(cant_split)
 
 
-def _docx_table(doc: DocxDocument, bulletin: Bulletin, usable_width_mm: float) -> Table:
-    rows = bulletin.rows()
-    table: Table = doc.add_table(rows=1 + len(rows), cols=len(COLUMNS))
+def _cell_margins(table: Table) -> None:
+    """The padding the widths were computed with, stated on the table instead of left to the reader."""
+    tbl_pr = table._tbl.tblPr
+    margins = OxmlElement("w:tblCellMar")
+    for side in ("left", "right"):
+        m = OxmlElement(f"w:{side}")
+        m.set(qn("w:w"), str(round(CELL_PADDING_MM / 25.4 * 1440)))
+        m.set(qn("w:type"), "dxa")
+        margins.append(m)
+    look = tbl_pr.find(qn("w:tblLook"))
+    if look is not None:
+        look.addprevious(margins)
+    else:
+        tbl_pr.append(margins)
+
+
+def _no_wrap(cell: Any) -> None:
+    tc_pr = cell._tc.get_or_add_tcPr()
+    tc_pr.append(OxmlElement("w:noWrap"))
+
+
+def _grid_table(doc: DocxDocument, header: list[str], rows: list[list[str]], available_mm: float) -> Table:
+    """A fixed-layout table, widths from its widest cells, body cells on one line, last row bold."""
+    fitted = column_widths(header, rows, available_mm / 25.4 * 72)
+    if fitted is None:
+        smallest = TABLE_SIZES[-1]
+        raise ValueError(f"a table of {len(header)} columns does not fit {available_mm} mm even at {smallest} pt")
+    size, widths_pt = fitted
+    widths = [Pt(w) for w in widths_pt]
+    table: Table = doc.add_table(rows=1 + len(rows), cols=len(header))
     table.style = doc.styles["Table Grid"]
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     table.autofit = False
-    first = 36.0
-    other = (usable_width_mm - first) / (len(COLUMNS) - 1)
-    widths = [Mm(first)] + [Mm(other)] * (len(COLUMNS) - 1)
-    # A fixed-layout table takes its widths from the grid; cells repeat them for other readers.
+    _cell_margins(table)
     for column, width in zip(table.columns, widths, strict=True):
         column.width = width
 
     def fill(r: int, values: list[str], bold: bool) -> None:
+        # Cells straight from the row's XML: table.cell() rebuilds the whole grid on every call.
+        cells = [_Cell(tc, table) for tc in table.rows[r]._tr.tc_lst]
         for c, text in enumerate(values):
-            cell = table.cell(r, c)
+            cell = cells[c]
             cell.width = widths[c]
+            if r:
+                _no_wrap(cell)
+            cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
             paragraph = cell.paragraphs[0]
+            _single(paragraph)
+            paragraph.paragraph_format.first_line_indent = Pt(0)
             paragraph.alignment = WD_ALIGN_PARAGRAPH.LEFT if c == 0 and r else WD_ALIGN_PARAGRAPH.CENTER
-            run = paragraph.add_run(text)
-            run.font.size = Pt(8)
-            run.bold = bold
+            _run(paragraph, text, FONT_BODY, size, bold=bold)
 
-    fill(0, [label for _, label in COLUMNS], bold=True)
+    fill(0, header, bold=True)
     for r, row in enumerate(rows, start=1):
-        fill(r, [row[key] for key, _ in COLUMNS], bold=r == len(rows))
+        fill(r, row, bold=r == len(rows))
     _repeat_header(table)
     return table
 
 
+def _figure(doc: DocxDocument, png: bytes | None, caption: str) -> None:
+    """A chart across the type area with its caption under it (none when there is nothing to draw)."""
+    if png is None:
+        return
+    picture = doc.add_paragraph()
+    picture.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    _single(picture)
+    picture.paragraph_format.first_line_indent = Pt(0)
+    picture.add_run().add_picture(io.BytesIO(png), width=Mm(AREA_W_MM))
+    below = doc.add_paragraph(style=CAPTION_STYLE)
+    below.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    below.paragraph_format.first_line_indent = Pt(0)
+    _run(below, caption, FONT_BODY, SIZE_4)
+
+
+def _charts(bulletin: Bulletin) -> dict[str, bytes | None]:
+    from hotline.reports import charts
+
+    return {
+        FIGURE_DAILY: charts.daily_png(bulletin.daily) if bulletin.daily is not None else None,
+        FIGURE_SATISFACTION: charts.satisfaction_png(bulletin) if bulletin.daily is not None else None,
+    }
+
+
+def _font_table(doc: DocxDocument) -> None:
+    """Offer Word a substitute for each of the standard's fonts it may not have (``w:altName``)."""
+    part = next((p for p in doc.part.package.iter_parts() if str(p.partname) == "/word/fontTable.xml"), None)
+    if part is None:
+        return
+    ns = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    fonts = "".join(
+        f'<w:font w:name="{name}"><w:altName w:val="{alt}"/><w:charset w:val="86"/>'
+        f'<w:family w:val="{"roman" if alt in ("宋体", "仿宋") else "modern"}"/><w:pitch w:val="variable"/></w:font>'
+        for name, alt in FONT_SUBSTITUTES.items()
+    )
+    blob = part.blob.decode("utf-8")
+    if "</w:fonts>" in blob and ns.split("=")[0] in blob:
+        part._blob = blob.replace("</w:fonts>", fonts + "</w:fonts>").encode("utf-8")  # type: ignore[attr-defined]
+
+
+def edition_date(bulletin: Bulletin) -> date:
+    """The document's date: the issue's, or the month's last day for a draft (never the clock)."""
+    if bulletin.issue is not None:
+        return bulletin.issue.date
+    year, month, last = _period(bulletin)
+    return date(year, month, last)
+
+
+def stable_zip(data: bytes, when: date) -> bytes:
+    """The same package with every entry dated ``when`` and its core properties' dates set to it.
+
+    Zip writers stamp entries with the clock, and openpyxl sets ``modified`` at save: without
+    this, two renderings of the same figures would differ in bytes.
+    """
+    stamp = f"{when.isoformat()}T00:00:00Z"
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                text = body.decode("utf-8")
+                for tag in ("dcterms:created", "dcterms:modified"):
+                    text = re.sub(rf"(<{tag}[^>]*>)[^<]*(</{tag}>)", rf"\g<1>{stamp}\g<2>", text)
+                body = text.encode("utf-8")
+            entry = zipfile.ZipInfo(info.filename, date_time=(when.year, when.month, when.day, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = info.external_attr
+            dst.writestr(entry, body)
+    return out.getvalue()
+
+
+def _styles(doc: DocxDocument) -> None:
+    _cjk_style(doc.styles["Normal"], FONT_BODY, SIZE_3)
+    _cjk_style(doc.styles["Title"], FONT_TITLE, SIZE_2)
+    _cjk_style(doc.styles["Heading 1"], FONT_HEADING_1, SIZE_3)
+    _cjk_style(doc.styles["Heading 2"], FONT_HEADING_2, SIZE_3)
+    for name in ("Heading 1", "Heading 2"):
+        doc.styles[name].paragraph_format.first_line_indent = Pt(2 * SIZE_3)
+    for name in (MASTHEAD_STYLE, CAPTION_STYLE):
+        style = doc.styles.add_style(name, WD_STYLE_TYPE.PARAGRAPH)
+        style.base_style = doc.styles["Normal"]
+    doc.styles["Title"].paragraph_format.line_spacing = 1.0
+    doc.styles["Title"].paragraph_format.space_before = Pt(SIZE_3)
+    doc.styles["Title"].paragraph_format.space_after = Pt(SIZE_3)
+
+
+def _properties(doc: DocxDocument, bulletin: Bulletin, title: str) -> None:
+    when = edition_date(bulletin)
+    props = doc.core_properties
+    props.title = title
+    props.language = "zh-CN"
+    props.author = props.last_modified_by = OFFICE
+    props.revision = 1
+    props.created = props.modified = datetime(when.year, when.month, when.day)
+
+
 def to_docx(bulletin: Bulletin) -> bytes:
-    """The whole bulletin in Word: A4 portrait text, then the attachment on A4 landscape."""
+    """The whole bulletin in Word, laid out after GB/T 9704-2012: masthead and text on A4
+    portrait, charts in the text, the attachment (and the month-over-month table) on A4 landscape."""
     text = _compose(bulletin)
     doc = Document()
-    _cjk_style(doc.styles["Normal"], 12)
-    _cjk_style(doc.styles["Title"], 20, bold=True)
-    _cjk_style(doc.styles["Heading 1"], 14, bold=True)
-    _cjk_style(doc.styles["Heading 2"], 12, bold=True)
-    doc.core_properties.title = text.title
-    doc.core_properties.language = "zh-CN"
-
+    _styles(doc)
+    _properties(doc, bulletin, text.title)
+    _font_table(doc)
+    doc.settings.odd_and_even_pages_header_footer = True
     body = doc.sections[0]
-    body.orientation = WD_ORIENT.PORTRAIT
-    body.page_width, body.page_height = Mm(210), Mm(297)
-    body.left_margin = body.right_margin = Mm(28)
-    body.top_margin, body.bottom_margin = Mm(37), Mm(35)
+    _portrait(body)
+    _page_numbers(body, odd_right=True)
 
+    # The template's empty first paragraph is where the masthead starts.
+    first = doc.paragraphs[0]._p if doc.paragraphs else None
+    if first is not None:
+        first.getparent().remove(first)
+    _masthead(doc, bulletin)
     doc.add_heading(text.title, level=0).alignment = WD_ALIGN_PARAGRAPH.CENTER
+    charts = _charts(bulletin)
     for section in text.sections:
         doc.add_heading(section.heading, level=section.level)
         for paragraph in section.paragraphs:
             p = doc.add_paragraph(paragraph)
-            p.paragraph_format.first_line_indent = Pt(24)
-    doc.add_paragraph(text.attachment_heading)
+            p.paragraph_format.first_line_indent = Pt(2 * SIZE_3)
+        if section.figure:
+            _figure(doc, charts.get(section.figure), section.caption)
+    doc.add_paragraph(text.attachment_heading).paragraph_format.first_line_indent = Pt(2 * SIZE_3)
 
     annex = doc.add_section(WD_SECTION.NEW_PAGE)
-    annex.orientation = WD_ORIENT.LANDSCAPE
-    annex.page_width, annex.page_height = Mm(297), Mm(210)
-    annex.left_margin = annex.right_margin = Mm(15)
-    annex.top_margin = annex.bottom_margin = Mm(15)
-    doc.add_paragraph("附件")
-    doc.add_heading(text.table_title, level=1).alignment = WD_ALIGN_PARAGRAPH.CENTER
-    _docx_table(doc, bulletin, 297 - 30)
+    _landscape(annex)
+    _page_numbers(annex, odd_right=False)
+    label = doc.add_paragraph()
+    _run(label, "附件", FONT_HEADING_1, SIZE_3)
+    heading = doc.add_paragraph()
+    heading.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    _single(heading)
+    _run(heading, text.table_title, FONT_TITLE, SIZE_SMALL_2)
+    rows = bulletin.rows()
+    _grid_table(doc, [label for _, label in COLUMNS], [[row[k] for k, _ in COLUMNS] for row in rows], AREA_H_MM)
     notes = doc.add_paragraph()
-    notes.add_run(text.table_notes).font.size = Pt(9)
+    _single(notes)
+    _run(notes, text.table_notes, FONT_BODY, 10.5)
+    if bulletin.comparison is not None and bulletin.comparison.has_previous:
+        changes = doc.add_paragraph()
+        changes.alignment = WD_ALIGN_PARAGRAPH.CENTER
+        _single(changes)
+        changes.paragraph_format.space_before = Pt(SIZE_3)
+        changes.paragraph_format.page_break_before = True
+        _run(changes, SECTION_CHANGES, FONT_TITLE, SIZE_SMALL_2)
+        _grid_table(doc, *change_table(bulletin.comparison), AREA_H_MM)
 
     out = io.BytesIO()
     doc.save(out)
-    return out.getvalue()
+    return stable_zip(out.getvalue(), edition_date(bulletin))
 
 
 # --------------------------------------------------------------------------- markdown
@@ -550,6 +989,12 @@ def to_markdown(bulletin: Bulletin) -> bytes:
         for paragraph in section.paragraphs:
             lines += [paragraph, ""]
     lines += [f"## {text.attachment_heading}", "", *_md_table(bulletin), "", text.table_notes, ""]
+    if bulletin.comparison is not None and bulletin.comparison.has_previous:
+        header, rows = change_table(bulletin.comparison)
+        lines += [f"## {SECTION_CHANGES}", "", "| " + " | ".join(header) + " |"]
+        lines.append("| " + " | ".join([":---"] + ["---:"] * (len(header) - 1)) + " |")
+        lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+        lines.append("")
     return "\n".join(lines).encode("utf-8")
 
 

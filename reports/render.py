@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hotline.reports.bulletin import COLUMNS, Bulletin
+from hotline.reports.compare import UNIT_RATES
 
 FORMATS = ("table", "csv", "json", "xlsx", "docx", "md")
 MEDIA_TYPES = {
@@ -24,12 +25,34 @@ MEDIA_TYPES = {
 }
 
 
+CHANGE_SUFFIX = "_change"  # a rate's column of signed percentage points against the previous month
+
+
+def change_columns(bulletin: Bulletin) -> list[dict[str, str]] | None:
+    """Per row of the table, each of the unit rates' change (``+0.47``; empty without last month's
+    figure); None when the previous month has no figure at all, so the CSV keeps the seed's columns."""
+    comparison = bulletin.comparison
+    if comparison is None or not comparison.has_previous:
+        return None
+    return [
+        {f"{m.name}{CHANGE_SUFFIX}": unit.of(m).signed for m in UNIT_RATES}
+        for unit in (*comparison.units, comparison.total)
+    ]
+
+
 def to_csv(bulletin: Bulletin) -> bytes:
-    """The seed CSV's columns and formatting, one row per unit and the 总计 row."""
+    """The seed CSV's columns and formatting, one row per unit and the 总计 row; then, when the
+    previous month has figures, each unit rate's change against it in percentage points."""
+    rows = bulletin.rows()
+    keys = [key for key, _ in COLUMNS]
+    changes = change_columns(bulletin)
+    if changes is not None:
+        keys += list(changes[0])
+        rows = [{**row, **change} for row, change in zip(rows, changes, strict=True)]
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=[key for key, _ in COLUMNS], lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=keys, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(bulletin.rows())
+    writer.writerows(rows)
     return out.getvalue().encode("utf-8")
 
 
@@ -39,7 +62,7 @@ def to_json(bulletin: Bulletin) -> bytes:
 
 def to_table(bulletin: Bulletin) -> bytes:
     """The whole bulletin for a terminal: the sections' text, then the attachment table."""
-    from hotline.reports.documents import prose
+    from hotline.reports.documents import SECTION_CHANGES, change_table, prose
 
     year, month = bulletin.month.split("-")
     table = Table(title=f"{year}年{int(month)}月市长热线办理情况统计表", show_lines=False)
@@ -53,6 +76,14 @@ def to_table(bulletin: Bulletin) -> bytes:
     console = Console(file=io.StringIO(), width=width, force_terminal=False, color_system=None)
     console.print(prose(bulletin), highlight=False)
     console.print(table)
+    if bulletin.comparison is not None and bulletin.comparison.has_previous:
+        header, cells = change_table(bulletin.comparison)
+        by_unit = Table(title=SECTION_CHANGES, show_lines=False)
+        for i, label in enumerate(header):
+            by_unit.add_column(label, justify="left" if i == 0 else "right", overflow="fold")
+        for i, cells_of_row in enumerate(cells):
+            by_unit.add_row(*cells_of_row, end_section=i == len(cells) - 2)
+        console.print(by_unit)
     return console.file.getvalue().encode("utf-8")  # type: ignore[attr-defined]
 
 

@@ -165,7 +165,33 @@ GENERATIONS = Table(
     "ReplacingMergeTree ORDER BY gen",
     (f"at {TS} DEFAULT now64(3)",),
 )
-ALL_TABLES = (EVENTS, DEADLETTER, SINK_OFFSETS, UNIT_COUNTERS, UNIT_WINDOWS, ORDER_STATES, ORDER_RETURNS, GENERATIONS)
+# Issued bulletins (hotline.reports.issued): each issue of a month frozen as it went out, the
+# bulletin's JSON and every format's bytes (base64 in ``documents``), one row per revision.
+BULLETIN_ISSUES = Table(
+    "bulletin_issues",
+    (
+        ("month", "String"),
+        ("revision", "UInt32"),
+        ("number", "UInt32"),
+        ("total_number", "UInt32"),
+        ("issue_date", "Date"),
+        ("bulletin", "String"),
+        ("documents", "String"),
+    ),
+    "ReplacingMergeTree ORDER BY (month, revision)",
+    (f"issued_at {TS} DEFAULT now64(3)",),
+)
+ALL_TABLES = (
+    EVENTS,
+    DEADLETTER,
+    SINK_OFFSETS,
+    UNIT_COUNTERS,
+    UNIT_WINDOWS,
+    ORDER_STATES,
+    ORDER_RETURNS,
+    GENERATIONS,
+    BULLETIN_ISSUES,
+)
 TABLES = tuple(t.name for t in ALL_TABLES)
 
 
@@ -280,6 +306,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         tuple(t.ddl() for t in (UNIT_WINDOWS, ORDER_STATES, ORDER_RETURNS, GENERATIONS)),
         (_partition_events, _windows_pending),
     ),
+    Migration(4, "bulletin_issues: issued bulletins, frozen", (BULLETIN_ISSUES.ddl(),)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version  # what this build writes and reads
 SCHEMA_VERSION_DDL = f"""CREATE TABLE IF NOT EXISTS {{db}}.schema_version (
@@ -524,6 +551,11 @@ class ClickHouseSink:
             return
         with self._lock:
             self._insert(SINK_OFFSETS, [[t, p, o] for (t, p), o in offsets.items()])
+
+    def insert(self, table: Table, rows: list[list[Any]]) -> None:
+        """Rows of a table the stream does not write (an issued bulletin), under the one lock."""
+        with self._lock:
+            self._insert(table, rows)
 
     def _insert(self, table: Table, rows: list[list[Any]]) -> None:
         self.client.insert(f"{self.db}.{table.name}", rows, column_names=table.names, column_type_names=table.types)

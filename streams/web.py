@@ -20,7 +20,8 @@ from faust.web.drivers.aiohttp import Web as AiohttpWeb
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hotline.logs import printable
-from hotline.reports.bulletin import build_bulletin, month_key
+from hotline.reports.bulletin import month_key
+from hotline.reports.edition import assemble
 from hotline.reports.render import FORMATS, MEDIA_TYPES, render
 from hotline.streams.access import SUPERVISOR, Access, Credential, Denied, bearer
 
@@ -158,7 +159,8 @@ def _office_only(view: View, request: Request, access: Access) -> Response | Non
 
 
 def _render_bulletin(pipeline: Pipeline, month: str, fmt: str) -> bytes:
-    return render(build_bulletin(pipeline.sink, month, pipeline.registry), fmt)
+    """The office's edition (month over month, 补录, charts), as ``hotline bulletin`` prints it."""
+    return render(assemble(pipeline.sink, month, pipeline.registry), fmt)
 
 
 STATUS_TIMEOUT_S = 5.0

@@ -1,0 +1,187 @@
+"""The Word bulletin's charts: 回访满意率 by unit, and the month's daily 交办 and 逾期.
+
+Drawn with matplotlib on its Agg canvas (no display, no pyplot state) with a CJK font found
+through ``matplotlib.font_manager``; the PNGs are deterministic (fixed size and DPI, no
+``Software`` metadata), so an issued Word file can be produced again byte for byte.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any, cast
+
+from hotline.reports import queries
+from hotline.reports.bulletin import Bulletin, Queryable, month_key
+from hotline.reports.compare import unit_fraction
+from hotline.schemas import metrics as mc
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+# Fonts with Chinese glyphs, in order of preference; the first one matplotlib finds is used.
+# Debian: fonts-wqy-zenhei (the tests' machine has only WenQuanYi Zen Hei).
+CJK_FAMILIES = (
+    "WenQuanYi Zen Hei",
+    "Noto Sans CJK SC",
+    "Source Han Sans SC",
+    "SimHei",
+    "Microsoft YaHei",
+    "WenQuanYi Micro Hei",
+)
+DPI = 150
+WIDTH_IN = 6.1  # the type area's 156 mm
+SATISFACTION_LINES = ((50, "#c00000"), (80, "#2e7d32"))  # the bulletin's two thresholds
+PNG_METADATA: dict[str, str | None] = {"Software": None}
+
+
+class ChartFontMissing(RuntimeError):
+    """No font with Chinese glyphs: charts would print empty boxes instead of unit names."""
+
+
+@dataclass(frozen=True)
+class DailySeries:
+    """Per day of the month, the orders first dispatched that day and how many of them are overdue."""
+
+    month: str
+    days: tuple[date, ...]
+    dispatched: tuple[int, ...]
+    overdue: tuple[int, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "days": [d.isoformat() for d in self.days],
+            mc.DISPATCHED.name: list(self.dispatched),
+            mc.OVERDUE.name: list(self.overdue),
+        }
+
+
+def daily_series(db: Queryable, month: str) -> DailySeries:
+    """The month's days from the cohort month's order states (one partition, one query).
+
+    Days are the cohort's: an order counts on the day of its first dispatch, and as 逾期 on that
+    day when it was completed late or is still open past its deadline, as the table counts it.
+    """
+    sql = f"""
+    SELECT cohort_day AS day, {queries.select_counts((mc.DISPATCHED, mc.OVERDUE))}
+    FROM ({queries.order_rows(where=" WHERE toYYYYMM(cohort_day) = %(month)s")})
+    GROUP BY day
+    ORDER BY day
+    """
+    rows = {r["day"]: r for r in db.query_rows(sql, {"month": month_key(month)})}
+    days = _days_of(month)
+    return DailySeries(
+        month,
+        days,
+        tuple(int(rows[d][mc.DISPATCHED.name]) if d in rows else 0 for d in days),
+        tuple(int(rows[d][mc.OVERDUE.name]) if d in rows else 0 for d in days),
+    )
+
+
+def _days_of(month: str) -> tuple[date, ...]:
+    import calendar
+
+    year, mon = divmod(month_key(month), 100)
+    return tuple(date(year, mon, d) for d in range(1, calendar.monthrange(year, mon)[1] + 1))
+
+
+def cjk_family() -> tuple[str, int | str]:
+    """The first installed family of :data:`CJK_FAMILIES` and its weight (asking for another
+    weight than the file's makes matplotlib warn on every text); a clear error when there is none."""
+    from matplotlib import font_manager
+
+    installed = {f.name: f.weight for f in font_manager.fontManager.ttflist}
+    for family in CJK_FAMILIES:
+        if family in installed:
+            return family, installed[family]
+    raise ChartFontMissing(
+        "no font with Chinese glyphs for the bulletin's charts (looked for "
+        + ", ".join(CJK_FAMILIES)
+        + "): install one, e.g. `apt-get install fonts-wqy-zenhei`, then remove matplotlib's font cache "
+        "(~/.cache/matplotlib) so it is found"
+    )
+
+
+@contextmanager
+def _figure(height_in: float) -> Iterator[Figure]:
+    """A figure in the CJK font, outside pyplot (no global state between charts)."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    family, weight = cjk_family()
+    style: dict[str, Any] = {
+        "font.family": [family],
+        "font.weight": weight,
+        "axes.labelweight": weight,
+        "axes.titleweight": weight,
+        "figure.titleweight": weight,
+        "axes.unicode_minus": False,
+        "font.size": 8,
+        "svg.hashsalt": "hotline",
+        "path.simplify": True,
+    }
+    with matplotlib.rc_context(cast(Any, style)):
+        yield Figure(figsize=(WIDTH_IN, height_in), dpi=DPI)
+
+
+def _png(fig: Figure) -> bytes:
+    """PNG bytes with no timestamp or software version in them."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    out = io.BytesIO()
+    fig.savefig(out, format="png", dpi=DPI, metadata=PNG_METADATA)
+    return out.getvalue()
+
+
+def satisfaction_points(bulletin: Bulletin) -> list[tuple[str, float]]:
+    """(unit, 回访满意率 in %) for every unit that has one, in the table's order."""
+    points = []
+    for unit in bulletin.units:
+        value = unit_fraction(mc.SATISFACTION_RATE, unit)
+        if value is not None:
+            points.append((unit.name, float(value * 100)))
+    return points
+
+
+def satisfaction_png(bulletin: Bulletin) -> bytes | None:
+    """Horizontal bars of 回访满意率 by unit with the 50% and 80% lines; None when no unit has one."""
+    points = satisfaction_points(bulletin)
+    if not points:
+        return None
+    with _figure(min(8.6, 1.2 + 0.14 * len(points))) as fig:
+        ax = fig.add_subplot()
+        names = [name for name, _ in points][::-1]
+        values = [value for _, value in points][::-1]
+        colours = ["#c00000" if v < 50 else "#2e7d32" if v >= 80 else "#4a6fa5" for v in values]
+        ax.barh(range(len(values)), values, color=colours, height=0.7)
+        ax.set_yticks(range(len(names)), names, fontsize=6.5)
+        ax.set_xlim(0, 100)
+        ax.set_ylim(-0.6, len(values) - 0.4)
+        for threshold, colour in SATISFACTION_LINES:
+            ax.axvline(threshold, color=colour, linestyle="--", linewidth=1)
+            ax.text(threshold, len(values) - 0.3, f"{threshold}%", color=colour, ha="center", va="bottom", fontsize=7)
+        ax.set_xlabel(f"{mc.SATISFACTION_RATE.label}（%）")
+        ax.grid(axis="x", linewidth=0.3, alpha=0.5)
+        fig.tight_layout()
+        return _png(fig)
+
+
+def daily_png(series: DailySeries) -> bytes:
+    """Bars of the orders dispatched each day, the overdue ones among them drawn over them."""
+    with _figure(2.8) as fig:
+        ax = fig.add_subplot()
+        x = [d.day for d in series.days]
+        ax.bar(x, series.dispatched, color="#4a6fa5", label=mc.DISPATCHED.label.removesuffix("数"))
+        ax.bar(x, series.overdue, color="#c00000", label=mc.OVERDUE.label.removesuffix("数"))
+        ax.set_xticks(x, [str(day) for day in x], fontsize=6.5)
+        ax.set_xlim(0.3, len(x) + 0.7)
+        ax.set_xlabel("日")
+        ax.set_ylabel("工单（件）")
+        ax.legend(loc="upper right", frameon=False)
+        ax.grid(axis="y", linewidth=0.3, alpha=0.5)
+        fig.tight_layout()
+        return _png(fig)
