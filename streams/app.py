@@ -49,6 +49,7 @@ from hotline.streams.processing import (
     split_by_source,
 )
 from hotline.streams.reader import BatchReader
+from hotline.streams.transport import broker_urls
 from hotline.streams.webhooks import WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ class Pipeline:
         self._alert_producer: AIOKafkaProducer | None = None
         self.app = LedgerApp(
             settings.app_id,
-            broker=[f"kafka://{b}" for b in settings.kafka_bootstrap.split(",")],
+            broker=broker_urls(settings),  # producers acks=all and idempotent (streams/transport.py)
             broker_credentials=broker_credentials(settings),
             store=settings.table_store,
             topic_partitions=settings.partitions,
@@ -555,7 +556,9 @@ class Pipeline:
     async def _run_scheduler(self) -> None:
         # Alerts go out through a producer of their own: Faust's buffer sends one record per
         # round trip, which a burst of deadlines (a restart, rounded due times) would queue behind.
-        self._alert_producer = AIOKafkaProducer(acks="all", linger_ms=2, **self.settings.kafka_client_options())
+        self._alert_producer = AIOKafkaProducer(
+            linger_ms=2, **self.settings.producer_options(), **self.settings.kafka_client_options()
+        )
         await self._alert_producer.start()
         try:
             await self.scheduler.run(self.settings.alert_tick_s)
