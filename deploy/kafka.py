@@ -534,6 +534,8 @@ def _start_locked(settings: Settings, cluster: list[Node], timeout: float) -> st
     for node in cluster:
         pid = _live_pid(node.paths)
         if answers(_at(settings, node)):
+            if pid is None and len(cluster) > 1:  # one node: an outside broker is taken as is, as ever
+                raise RuntimeError(f"{node.address} answers as a Kafka broker this var directory did not start")
             running[node] = pid
         elif pid is not None:
             booting[node] = pid

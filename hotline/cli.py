@@ -88,9 +88,12 @@ def kafka_start(
     from hotline.deploy import kafka
 
     settings = get_settings() if brokers is None else Settings(kafka_brokers=brokers)
-    with err.status("starting Kafka (first run downloads the jars with Maven)…"):
-        err.print(kafka.start(settings))
-        kafka.ensure_topics(settings, kafka.pipeline_topics(settings))
+    try:
+        with err.status("starting Kafka (first run downloads the jars with Maven)…"):
+            err.print(kafka.start(settings))
+            kafka.ensure_topics(settings, kafka.pipeline_topics(settings))
+    except RuntimeError as exc:
+        raise _fail(str(exc)) from None
     if settings.kafka_brokers > 1 and kafka.managed(settings):
         err.print(f"clients: HOTLINE_KAFKA_BOOTSTRAP={kafka.local_bootstrap(settings)}", soft_wrap=True)
 
