@@ -23,12 +23,13 @@ from faust.types import EventT, StreamT
 from bench.peers_job import CALLS, ORDERS, Job, Tracker, child_tracker
 from hotline.settings import Settings
 from hotline.streams.processing import Record, Source
+from hotline.streams.transport import broker_urls
 
 
 def build(settings: Settings, tracker: Tracker, job: Job) -> faust.App:
     app = faust.App(
         settings.app_id,
-        broker=[f"kafka://{b}" for b in settings.kafka_bootstrap.split(",")],
+        broker=broker_urls(settings),
         store=settings.table_store,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,

@@ -232,7 +232,7 @@ async def produce_all(
     followers = [asyncio.create_task(baselines.follow_kafka()), asyncio.create_task(baselines.follow_alerts())]
     rng = random.Random(args.seed)
     units = [u.id for u in default_registry()]
-    producer = AIOKafkaProducer(acks="all", linger_ms=0, **settings.kafka_client_options())
+    producer = AIOKafkaProducer(linger_ms=0, **settings.producer_options(), **settings.kafka_client_options())
     await producer.start()
     try:
         await asyncio.wait_for(asyncio.gather(baselines.ready.wait(), baselines.sse_open.wait()), 60)

@@ -26,8 +26,10 @@ if TYPE_CHECKING:
     from hotline.sinks.clickhouse import ClickHouseSink
 
 app = typer.Typer(help="12345 热线工单数据管道 (12345 hotline work-order pipeline).", no_args_is_help=True)
-kafka_app = typer.Typer(help="A local single-node Kafka (KRaft) for development and tests.", no_args_is_help=True)
+kafka_app = typer.Typer(help="A local Kafka (KRaft): one node, or a cluster with --brokers 3.", no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka")
+deploy_app = typer.Typer(help="What a production install needs, generated from the code.", no_args_is_help=True)
+app.add_typer(deploy_app, name="deploy")
 err = Console(stderr=True)
 
 
@@ -82,19 +84,39 @@ def _fail(message: str) -> typer.Exit:
 
 # -- kafka ----------------------------------------------------------------------------
 @kafka_app.command("start")
-def kafka_start() -> None:
-    """Start the broker (formats storage the first time; safe to call twice)."""
+def kafka_start(
+    brokers: Annotated[
+        int | None, typer.Option(min=1, help="Nodes of the local cluster (default HOTLINE_KAFKA_BROKERS, 1).")
+    ] = None,
+) -> None:
+    """Start the broker(s) (formats storage the first time; safe to call twice; restarts a stopped node)."""
     from hotline.deploy import kafka
 
-    settings = get_settings()
-    with err.status("starting Kafka (first run downloads the jars with Maven)…"):
-        err.print(kafka.start(settings))
-        kafka.ensure_topics(settings, kafka.pipeline_topics(settings))
+    settings = get_settings() if brokers is None else Settings(kafka_brokers=brokers)
+    try:
+        with err.status("starting Kafka (first run downloads the jars with Maven)…"):
+            err.print(kafka.start(settings))
+            kafka.ensure_topics(settings, kafka.pipeline_topics(settings))
+    except RuntimeError as exc:
+        raise _fail(str(exc)) from None
+    if settings.kafka_brokers > 1 and kafka.managed(settings):
+        err.print(f"clients: HOTLINE_KAFKA_BOOTSTRAP={kafka.local_bootstrap(settings)}", soft_wrap=True)
+
+
+@kafka_app.command("node")
+def kafka_node(node: int) -> None:
+    """Run node NODE of the local cluster in the foreground (what deploy/systemd/hotline-kafka@.service runs)."""
+    from hotline.deploy import kafka
+
+    try:
+        kafka.run_node(get_settings(), node)
+    except RuntimeError as exc:
+        raise _fail(str(exc)) from None
 
 
 @kafka_app.command("stop")
 def kafka_stop() -> None:
-    """Stop the local broker."""
+    """Stop the local broker, or every node of the local cluster."""
     from hotline.deploy import kafka
 
     print(kafka.stop(get_settings()))
@@ -102,10 +124,25 @@ def kafka_stop() -> None:
 
 @kafka_app.command("status")
 def kafka_status() -> None:
-    """Say whether the local broker runs."""
+    """Say whether the local broker runs (node by node for a cluster)."""
     from hotline.deploy import kafka
 
     print(kafka.status(get_settings()))
+
+
+# -- deploy ---------------------------------------------------------------------------
+@deploy_app.command("clickhouse-ddl")
+def clickhouse_ddl(
+    cluster: Annotated[str, typer.Option(help="The cluster's name in the servers' remote_servers.")],
+    database: Annotated[str | None, typer.Option(help="Default: HOTLINE_CLICKHOUSE_DATABASE.")] = None,
+) -> None:
+    """ClickHouse server DDL (replicated + Distributed tables ON CLUSTER) generated from the pipeline's tables."""
+    from hotline.deploy.clickhouse_cluster import script
+
+    try:
+        print(script(cluster, database or get_settings().clickhouse_database), end="")
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
 
 
 # -- contract -------------------------------------------------------------------------

@@ -67,7 +67,9 @@ async def produce(
     records: list[Record], settings: Settings, progress: Progress | None = None
 ) -> dict[tuple[str, int], int]:
     """Send every record (key order kept by Kafka's partitioner); return the last offset per partition."""
-    producer = AIOKafkaProducer(acks="all", linger_ms=5, max_batch_size=256 * 1024, **settings.kafka_client_options())
+    producer = AIOKafkaProducer(
+        linger_ms=5, max_batch_size=256 * 1024, **settings.producer_options(), **settings.kafka_client_options()
+    )
     await producer.start()
     last: dict[tuple[str, int], int] = {}
     try:

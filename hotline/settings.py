@@ -9,10 +9,18 @@ from __future__ import annotations
 import ssl
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaNode(NamedTuple):
+    """One node of the local KRaft cluster: its id and the two ports it listens on (127.0.0.1)."""
+
+    node_id: int
+    port: int
+    controller_port: int
 
 
 class Settings(BaseSettings):
@@ -31,6 +39,10 @@ class Settings(BaseSettings):
     kafka_sasl_password: str | None = None
     kafka_ssl_cafile: str | None = None
     kafka_version: str = "4.1.1"
+    # Nodes `hotline kafka start` runs here (1, or 3 for a KRaft cluster). Node i (from 1) listens on
+    # the bootstrap's first port + (i-1) * kafka_port_step and on kafka_controller_port + (i-1) * step.
+    kafka_brokers: int = Field(default=1, ge=1)
+    kafka_port_step: int = Field(default=100, ge=2)
 
     # Topics
     calls_topic: str = "hotline.calls"
@@ -38,7 +50,10 @@ class Settings(BaseSettings):
     alerts_topic: str = "hotline.alerts"
     deadletter_topic: str = "hotline.deadletter"
     partitions: int = 4
-    replication_factor: int = 1  # 3 on a production cluster
+    # Unset, both follow kafka_brokers: 1 and 1 on a single node, 3 and 2 from three brokers on, so an
+    # acks=all write still succeeds with one broker down and is never on one broker only.
+    replication_factor: int = Field(default=1, ge=1)
+    min_insync_replicas: int = Field(default=1, ge=1)
 
     # Faust
     app_id: str = "hotline"
@@ -84,6 +99,22 @@ class Settings(BaseSettings):
     webhooks: dict[str, str] = Field(default_factory=dict)
     webhook_attempts: int = 6
 
+    @model_validator(mode="after")
+    def _replication_follows_the_cluster(self) -> Settings:
+        """One variable (``HOTLINE_KAFKA_BROKERS=3``) makes topics, Faust's changelogs and the brokers agree."""
+        if "replication_factor" not in self.model_fields_set:
+            self.replication_factor = min(3, self.kafka_brokers)
+        if "min_insync_replicas" not in self.model_fields_set:
+            self.min_insync_replicas = 2 if self.replication_factor >= 3 else 1
+        if self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                f"min_insync_replicas {self.min_insync_replicas} > replication_factor: no write could succeed"
+            )
+        ports = [port for node in self.kafka_nodes() for port in node[1:]]
+        if len(set(ports)) < len(ports):
+            raise ValueError(f"the local cluster's ports overlap ({ports}): change kafka_port_step or the ports")
+        return self
+
     @property
     def var_path(self) -> Path:
         return self.var_dir.resolve()
@@ -111,6 +142,28 @@ class Settings(BaseSettings):
         if context is not None:
             options["ssl_context"] = context
         return options
+
+    @staticmethod
+    def producer_options() -> dict[str, object]:
+        """Every producer's reliability: a write counts once all in-sync replicas have it (``acks=all``,
+        at least ``min_insync_replicas``), and a retry after a lost answer cannot duplicate or reorder it
+        (idempotence). Losing a broker then loses nothing that was acknowledged."""
+        return {"acks": "all", "enable_idempotence": True}
+
+    def kafka_nodes(self, brokers: int | None = None) -> list[KafkaNode]:
+        """The local cluster's nodes (``kafka_brokers`` unless given): the one port rule, used by
+        ``hotline kafka``, its systemd units and the bootstrap a client of that cluster needs."""
+        base = self.kafka_bootstrap_port
+        step = self.kafka_port_step
+        count = self.kafka_brokers if brokers is None else brokers
+        return [KafkaNode(i + 1, base + i * step, self.kafka_controller_port + i * step) for i in range(count)]
+
+    @property
+    def kafka_bootstrap_port(self) -> int:
+        """The port of the bootstrap's first entry (9092 when it names none): node 1 of a local cluster."""
+        first = self.kafka_bootstrap.split(",")[0].strip().split("://", 1)[-1]
+        _, sep, port = first.rpartition(":")
+        return int(port) if sep and port.isdigit() else 9092
 
     def kafka_ssl_context(self) -> ssl.SSLContext | None:
         """TLS for SSL and SASL_SSL clusters, trusting ``kafka_ssl_cafile`` (or the system CAs)."""

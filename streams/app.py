@@ -52,6 +52,7 @@ from hotline.streams.processing import (
     state_of,
 )
 from hotline.streams.reader import BatchReader
+from hotline.streams.transport import broker_urls
 from hotline.streams.webhooks import WebhookDelivery
 from hotline.streams.windows import Staged, Step, Windows, rows
 
@@ -155,7 +156,7 @@ class Pipeline:
         self._foreign: dict[str, OrderState] = {}  # open orders imported or restated, not yet in the table
         self.app = LedgerApp(
             settings.app_id,
-            broker=[f"kafka://{b}" for b in settings.kafka_bootstrap.split(",")],
+            broker=broker_urls(settings),  # producers acks=all and idempotent (streams/transport.py)
             broker_credentials=broker_credentials(settings),
             store=settings.table_store,
             topic_partitions=settings.partitions,
@@ -571,7 +572,9 @@ class Pipeline:
     async def _run_scheduler(self) -> None:
         # Alerts go out through a producer of their own: Faust's buffer sends one record per
         # round trip, which a burst of deadlines (a restart, rounded due times) would queue behind.
-        self._alert_producer = AIOKafkaProducer(acks="all", linger_ms=2, **self.settings.kafka_client_options())
+        self._alert_producer = AIOKafkaProducer(
+            linger_ms=2, **self.settings.producer_options(), **self.settings.kafka_client_options()
+        )
         await self._alert_producer.start()
         try:
             await self.scheduler.run(self.settings.alert_tick_s)

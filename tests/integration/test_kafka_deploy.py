@@ -62,7 +62,7 @@ def test_topic_and_round_trip(settings: Settings, broker: str) -> None:
 
 async def _round_trip(settings: Settings, topic: str) -> tuple[bytes, bytes]:
     opts = kafka.client_options(settings)
-    producer = AIOKafkaProducer(acks="all", **opts)
+    producer = AIOKafkaProducer(**settings.producer_options(), **opts)
     await producer.start()
     try:
         meta = await producer.send_and_wait(topic, b"hello 12345", key=b"k1")

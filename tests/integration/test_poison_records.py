@@ -99,7 +99,9 @@ def poison_settings(broker: Settings, tmp_path_factory: pytest.TempPathFactory) 
 
 async def _produce(records: list[tuple[str, bytes | None, bytes | None]], settings: Settings) -> list[Coordinates]:
     """Send (topic, key, value) records in order; where each landed."""
-    producer = AIOKafkaProducer(acks="all", linger_ms=5, max_batch_size=256 * 1024, **settings.kafka_client_options())
+    producer = AIOKafkaProducer(
+        linger_ms=5, max_batch_size=256 * 1024, **settings.producer_options(), **settings.kafka_client_options()
+    )
     await producer.start()
     placed: list[Coordinates] = []
     try:

@@ -1,0 +1,56 @@
+"""Settings: the local cluster's port rule, replication following the cluster, producer reliability."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from hotline.settings import KafkaNode, Settings
+
+
+def test_a_single_node_listens_on_the_bootstrap_and_controller_ports() -> None:
+    settings = Settings(kafka_bootstrap="127.0.0.1:19092", kafka_controller_port=19093)
+    assert settings.kafka_nodes() == [KafkaNode(1, 19092, 19093)]
+
+
+def test_node_i_listens_one_step_further_per_node() -> None:
+    settings = Settings(kafka_bootstrap="127.0.0.1:29092", kafka_controller_port=29093, kafka_brokers=3)
+    assert settings.kafka_nodes() == [
+        KafkaNode(1, 29092, 29093),
+        KafkaNode(2, 29192, 29193),
+        KafkaNode(3, 29292, 29293),
+    ]
+
+
+def test_the_first_bootstrap_entry_is_node_1() -> None:
+    settings = Settings(kafka_bootstrap="127.0.0.1:29092,127.0.0.1:29192,127.0.0.1:29292", kafka_controller_port=29093)
+    assert settings.kafka_nodes(3)[0] == KafkaNode(1, 29092, 29093)
+
+
+def test_overlapping_ports_are_refused() -> None:
+    with pytest.raises(ValidationError, match="overlap"):
+        Settings(kafka_bootstrap="127.0.0.1:9092", kafka_controller_port=9192, kafka_brokers=3)
+
+
+def test_one_broker_replicates_once() -> None:
+    settings = Settings(kafka_brokers=1)
+    assert (settings.replication_factor, settings.min_insync_replicas) == (1, 1)
+
+
+def test_three_brokers_replicate_three_times_with_two_in_sync() -> None:
+    settings = Settings(kafka_brokers=3)
+    assert (settings.replication_factor, settings.min_insync_replicas) == (3, 2)
+
+
+def test_explicit_replication_wins_over_the_cluster_size() -> None:
+    settings = Settings(kafka_brokers=3, replication_factor=2)
+    assert (settings.replication_factor, settings.min_insync_replicas) == (2, 1)
+
+
+def test_min_insync_above_replication_is_refused() -> None:
+    with pytest.raises(ValidationError, match="min_insync_replicas"):
+        Settings(replication_factor=1, min_insync_replicas=2)
+
+
+def test_producers_wait_for_every_in_sync_replica_and_are_idempotent() -> None:
+    assert Settings.producer_options() == {"acks": "all", "enable_idempotence": True}
