@@ -149,6 +149,7 @@ class Pipeline:
         # or a re-sent event would look new (seen in a crash test: the first batch of a
         # restarted worker can arrive before the start-up task has run).
         self.ready = asyncio.Event()
+        self._ready_lock = asyncio.Lock()
         self._alert_producer: AIOKafkaProducer | None = None
         # The agents' live figures: day windows of the partitions read here (and of imports),
         # open orders by deadline; and the state generation (imports, restatements) they follow.
@@ -256,7 +257,16 @@ class Pipeline:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def _on_start(self) -> None:
-        async with self._batch_lock:  # no batch before the store is ready (and restated, if it must be)
+        await self.ensure_ready()
+
+    async def ensure_ready(self) -> None:
+        """Open the store once, whoever needs it first: Faust runs the app's tasks only after the
+        first assignment, so the resume hook and the first batch may come before ``_on_start``."""
+        if self.ready.is_set():
+            return
+        async with self._ready_lock:
+            if self.ready.is_set():
+                return
             self.generation = await self.in_sink_thread(self._prepare_store)
             self.ready.set()
         log.info("sink ready: %s", self.settings.resolved_clickhouse_dsn.split("@")[-1])
@@ -289,7 +299,7 @@ class Pipeline:
         Under the batch lock: a batch still in flight from before the rebalance must not move
         the ledger or the windows while they are read back from ClickHouse here.
         """
-        await self.ready.wait()
+        await self.ensure_ready()
         async with self._batch_lock:
             return await self._resume_locked(committed)
 
@@ -374,7 +384,7 @@ class Pipeline:
         here, retried with backoff and shown on ``/status`` and ``/metrics``.
         """
         attempt = 0
-        await self.ready.wait()
+        await self.ensure_ready()
         async with self._batch_lock:  # one batch at a time: identity checks see every earlier write
             while True:
                 try:
