@@ -8,11 +8,21 @@ silently wrong figure.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
 
 from hotline.logs import printable
 from hotline.schemas.personal import mask_personal
@@ -36,9 +46,26 @@ def within_years(value: datetime) -> datetime:
     return value
 
 
+# RFC 3339 as the contract writes it; pydantic alone would also take "1573000000" (Unix seconds).
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def rfc3339(value: object) -> object:
+    """A timestamp is written as a date-time with its offset, not as a number of seconds."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not RFC3339.fullmatch(value):
+        raise ValueError("not an RFC 3339 date-time with a timezone offset, such as 2019-11-04T09:31:00+08:00")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:  # matches the pattern but is no date (2019-02-30)
+        raise ValueError(f"not a date-time: {exc}") from None
+
+
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 Timestamp = Annotated[
     AwareDatetime,
+    BeforeValidator(rfc3339),
     AfterValidator(within_years),
     Field(description=f"RFC 3339 date-time with its UTC offset, in the years {FIRST_YEAR}-{LAST_YEAR}"),
 ]
