@@ -51,6 +51,7 @@ from hotline.schemas.events import (
     OrderVisited,
     Outcome,
     dump_event,
+    route_of,
 )
 from hotline.schemas.registry import DISTRICT_GROUP, Registry, default_registry
 from hotline.streams.deadlines import DEFAULT_LIMITS, TZ, due_at, is_workday
@@ -995,11 +996,9 @@ def generate(
 
 
 def route(record: bytes) -> tuple[str, str]:
-    """Kafka topic (logical name) and key of a record: calls by call_id, orders by order_id."""
-    event = json.loads(record)
-    if str(event["type"]).startswith("call."):
-        return "calls", str(event["call_id"])
-    return "orders", str(event["order_id"])
+    """Kafka topic (logical name) and key of a record (``schemas.events.route_of``)."""
+    topic, key = route_of(json.loads(record))
+    return topic, str(key)
 
 
 def write_jsonl(records: Iterable[bytes], out: Path) -> int:

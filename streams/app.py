@@ -24,7 +24,7 @@ import faust
 from aiokafka import AIOKafkaProducer
 from faust.types import TP, ConsumerT, EventT, StreamT
 
-from hotline.schemas.events import REASON_LIMIT, InvalidEvent
+from hotline.schemas.events import REASON_LIMIT, InvalidEvent, prefixes
 from hotline.schemas.personal import mask_personal
 from hotline.schemas.registry import Registry, default_registry
 from hotline.settings import Settings
@@ -73,7 +73,7 @@ def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | No
     return None
 
 
-CALLS, ORDERS = "calls", "orders"
+CALLS, ORDERS = "calls", "orders"  # the source topics' logical names (schemas.events.TOPIC_OF_PREFIX)
 LIVE_DAYS = 40  # the windows held for the screen: a month to date and a rolling 30 days
 
 Positions = Mapping[TP, int]
@@ -421,7 +421,7 @@ class Pipeline:
 
     async def _store(self, records: list[Record], kind: str) -> tuple[Folded, Staged]:
         """Fold and write; a record the store refuses is dead-lettered and the batch folded again."""
-        prefix = ("call.",) if kind == CALLS else ("order.",)
+        prefix = prefixes(kind)  # what the topic carries: schemas.events.TOPIC_OF_PREFIX
         decoded = {
             r.source: decode(r.value, r.source, self.registry, prefix) for r in records if r.unreadable_from is None
         }
