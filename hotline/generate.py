@@ -42,6 +42,10 @@ from hotline.schemas.events import (
     CallHandled,
     CallReceived,
     CallType,
+    CheckSpotVisited,
+    CheckTestCall,
+    CheckUploadFlagged,
+    Deduction,
     Method,
     OrderCompleted,
     OrderDispatched,
@@ -66,6 +70,9 @@ ContractEvent = (
     | OrderVisited
     | OrderSupervised
     | OrderSupervisionReplied
+    | CheckSpotVisited
+    | CheckTestCall
+    | CheckUploadFlagged
 )
 StepKind = Literal["dispatched", "returned", "completed", "visited", "supervised", "replied"]
 
@@ -965,6 +972,110 @@ def arrival_order(seqs: Sequence[list[ContractEvent]], rng: random.Random, dupli
     return [record for _, _, record in timed]
 
 
+# --------------------------------------------------------------------------- provincial checks
+
+
+@dataclass(frozen=True)
+class CheckTargets:
+    """Section 二 of the bulletin: the province's spot checks, test calls and data monitoring."""
+
+    sampled: int
+    not_visited: dict[str, int]  # unit_id -> orders the province could not revisit
+    unsatisfied: dict[str, int]  # unit_id -> revisits unsatisfied
+    test_calls: list[tuple[dict[str, Decimal], str]]  # each call's deductions by item, and its story
+    uploads: int
+    upload_points: Decimal
+    indicator: str
+
+
+def load_checks(path: Traversable, registry: Registry) -> CheckTargets | None:
+    """The headline's section 二 figures (unit names as printed), or None where it has none."""
+    head: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    spot = head.get("provincial_spot_check")
+    if spot is None:
+        return None
+    calls = head.get("provincial_test_calls", {}).get("calls", [])
+    data = head.get("provincial_data_monitoring", {})
+
+    def by_unit(key: str) -> dict[str, int]:
+        return {registry.by_name[name].id: int(n) for name, n in spot.get(key, {}).items()}
+
+    return CheckTargets(
+        sampled=int(spot["sampled"]),
+        not_visited=by_unit("not_visited_by_unit"),
+        unsatisfied=by_unit("unsatisfied_by_unit"),
+        test_calls=[({i: Decimal(str(p)) for i, p in c["deductions"].items()}, str(c.get("note", ""))) for c in calls],
+        uploads=int(data.get("inaccurate_uploads", 0)),
+        upload_points=Decimal(str(data.get("points_deducted", 0))),
+        indicator=str(data.get("indicator", "规范性")),
+    )
+
+
+def spot_checkable(world: World) -> dict[str, list[OrderPlan]]:
+    """Per unit, the November orders completed early enough for the province to revisit them in M."""
+    latest = world.month.end - timedelta(days=3)
+    out: dict[str, list[OrderPlan]] = {}
+    for plan in sorted(world.november, key=lambda p: p.order_id):
+        done = plan.completion()
+        if done is not None and done < latest:
+            out.setdefault(plan.final_unit(), []).append(plan)
+    return out
+
+
+def spot_checks(world: World, targets: CheckTargets, rng: random.Random, ids: Ids) -> list[list[ContractEvent]]:
+    """The province's revisits: the printed units' failures, the rest of the sample satisfied."""
+    pool = spot_checkable(world)
+    verdicts: list[tuple[str, bool, bool | None]] = [
+        *((u, False, None) for u, n in targets.not_visited.items() for _ in range(n)),
+        *((u, True, False) for u, n in targets.unsatisfied.items() for _ in range(n)),
+    ]
+    others = sorted(pool)
+    verdicts += [(rng.choice(others), True, True) for _ in range(targets.sampled - len(verdicts))]
+    out: list[list[ContractEvent]] = []
+    for unit_id, reached, satisfied in verdicts:
+        plan = pool[unit_id].pop(rng.randrange(len(pool[unit_id])))
+        done = plan.completion()
+        assert done is not None
+        when = visit_time(done.astimezone(TZ).date() + timedelta(days=rng.randint(1, 2)), rng)
+        event = CheckSpotVisited(
+            event_id=ids.next(),
+            occurred_at=when,
+            order_id=plan.order_id,
+            unit_id=unit_id,
+            reached=reached,
+            satisfied=satisfied,
+        )
+        out.append([event])
+    return out
+
+
+def city_checks(world: World, targets: CheckTargets, rng: random.Random, ids: Ids) -> list[list[ContractEvent]]:
+    """The province's test calls and its flags on our uploads, on random workdays of M."""
+    days = world.month.workdays()
+    out: list[list[ContractEvent]] = []
+    for deductions, note in targets.test_calls:
+        items = tuple(Deduction(item=i, points=p) for i, p in deductions.items())
+        when = work_time(rng.choice(days), rng)
+        out.append([CheckTestCall(event_id=ids.next(), occurred_at=when, deductions=items, note=note or None)])
+    share = (targets.upload_points / targets.uploads).quantize(Decimal("0.01")) if targets.uploads else Decimal(0)
+    for n in range(targets.uploads):
+        points = share if n < targets.uploads - 1 else targets.upload_points - share * (targets.uploads - 1)
+        when = work_time(rng.choice(days), rng)
+        out.append(
+            [CheckUploadFlagged(event_id=ids.next(), occurred_at=when, indicator=targets.indicator, points=points)]
+        )
+    return out
+
+
+def check_sequences(world: World, targets: CheckTargets | None, seed: int) -> list[list[ContractEvent]]:
+    """Section 二's events, from a generator of their own: the rest of the month stays as it was."""
+    if targets is None:
+        return []
+    rng = random.Random(f"{seed}:checks")
+    ids = Ids(rng)
+    return spot_checks(world, targets, rng, ids) + city_checks(world, targets, rng, ids)
+
+
 # --------------------------------------------------------------------------- API
 
 
@@ -990,7 +1101,8 @@ def generate(
     plan_calls(world)
     assign_ids(world)
     say(f"planned {len(world.calls)} calls")
-    records = arrival_order(sequences(world), rng, duplicate_share)
+    checks = check_sequences(world, load_checks(headline_json, registry), seed)
+    records = arrival_order(sequences(world) + checks, rng, duplicate_share)
     say(f"generated {len(records)} records")
     return records
 

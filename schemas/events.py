@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     TypeAdapter,
     ValidationError,
     model_validator,
@@ -137,8 +138,18 @@ class OrderSupervisionReplied(_OrderEvent):
 # data the city uploads. They travel on the orders topic (see TOPIC_OF_PREFIX), a spot check
 # keyed by its order, the others by their event id; none of them changes an order's state.
 
+
+def _points_json(points: Decimal) -> int | float:
+    """Points as a JSON number, as producers send them (``2``, ``1.5``), not pydantic's string."""
+    return int(points) if points == points.to_integral_value() else float(points)
+
+
 # Points deducted: positive, at most 100, to hundredths (the events table's Decimal(9, 2)).
-Points = Annotated[Decimal, Field(gt=0, le=100, max_digits=5, decimal_places=2)]
+Points = Annotated[
+    Decimal,
+    Field(gt=0, le=100, max_digits=5, decimal_places=2),
+    PlainSerializer(_points_json, return_type=int | float, when_used="json"),
+]
 Label = Annotated[str, Field(min_length=1, max_length=32)]
 # The items a test call is usually marked on, in the platform's order (others are accepted).
 TEST_CALL_ITEMS = ("服务规范", "业务知识", "首问责任制", "办理时效", "答复质量")
