@@ -952,8 +952,28 @@ def sequences(world: World) -> list[list[ContractEvent]]:
     return result
 
 
-def arrival_order(seqs: Sequence[list[ContractEvent]], rng: random.Random, duplicate_share: float) -> list[bytes]:
-    """Interleave keys by a jittered arrival time, keep each key in order, repeat a few records."""
+def arrival_order(
+    seqs: Sequence[list[ContractEvent]],
+    rng: random.Random,
+    duplicate_share: float,
+    extra: Sequence[list[ContractEvent]] = (),
+    extra_rng: random.Random | None = None,
+) -> list[bytes]:
+    """Interleave keys by a jittered arrival time, keep each key in order, repeat a few records.
+
+    ``extra`` sequences arrive among them, timed by ``extra_rng``: the others' arrival (and
+    which records repeat) stays what it was without them.
+    """
+    timed = _with_duplicates(_timed(seqs, rng), rng, duplicate_share)
+    if extra:
+        late = _timed(extra, extra_rng or random.Random(0))
+        timed += [(arrive, len(timed) + i, record) for i, (arrive, _, record) in enumerate(late)]
+    timed.sort(key=lambda x: (x[0], x[1]))
+    return [record for _, _, record in timed]
+
+
+def _timed(seqs: Sequence[list[ContractEvent]], rng: random.Random) -> list[tuple[float, int, bytes]]:
+    """Each record with its arrival time (each key's records in order) and its index."""
     timed: list[tuple[float, int, bytes]] = []
     for seq in seqs:
         last = float("-inf")
@@ -964,12 +984,18 @@ def arrival_order(seqs: Sequence[list[ContractEvent]], rng: random.Random, dupli
             arrive = max(event.occurred_at.timestamp() + delay, last + 1)
             last = arrive
             timed.append((arrive, len(timed), dump_event(event)))
-    count = round(duplicate_share * len(timed))
+    return timed
+
+
+def _with_duplicates(
+    timed: list[tuple[float, int, bytes]], rng: random.Random, share: float
+) -> list[tuple[float, int, bytes]]:
+    """A few records sent again, later (the same event from another attempt)."""
+    count = round(share * len(timed))
     for j, i in enumerate(sorted(rng.sample(range(len(timed)), count))):
         arrive, _, record = timed[i]
         timed.append((arrive + rng.uniform(1, 4 * 3600), len(timed) + j, record))
-    timed.sort(key=lambda x: (x[0], x[1]))
-    return [record for _, _, record in timed]
+    return timed
 
 
 # --------------------------------------------------------------------------- provincial checks
@@ -1012,12 +1038,11 @@ def load_checks(path: Traversable, registry: Registry) -> CheckTargets | None:
 
 
 def spot_checkable(world: World) -> dict[str, list[OrderPlan]]:
-    """Per unit, the November orders completed early enough for the province to revisit them in M."""
+    """Per unit, the November orders completed (and visited) early enough for the province to revisit them in M."""
     latest = world.month.end - timedelta(days=3)
     out: dict[str, list[OrderPlan]] = {}
     for plan in sorted(world.november, key=lambda p: p.order_id):
-        done = plan.completion()
-        if done is not None and done < latest:
+        if plan.completion() is not None and plan.last < latest:
             out.setdefault(plan.final_unit(), []).append(plan)
     return out
 
@@ -1034,9 +1059,7 @@ def spot_checks(world: World, targets: CheckTargets, rng: random.Random, ids: Id
     out: list[list[ContractEvent]] = []
     for unit_id, reached, satisfied in verdicts:
         plan = pool[unit_id].pop(rng.randrange(len(pool[unit_id])))
-        done = plan.completion()
-        assert done is not None
-        when = visit_time(done.astimezone(TZ).date() + timedelta(days=rng.randint(1, 2)), rng)
+        when = visit_time(plan.last.astimezone(TZ).date() + timedelta(days=rng.randint(1, 2)), rng)
         event = CheckSpotVisited(
             event_id=ids.next(),
             occurred_at=when,
@@ -1102,7 +1125,7 @@ def generate(
     assign_ids(world)
     say(f"planned {len(world.calls)} calls")
     checks = check_sequences(world, load_checks(headline_json, registry), seed)
-    records = arrival_order(sequences(world) + checks, rng, duplicate_share)
+    records = arrival_order(sequences(world), rng, duplicate_share, checks, random.Random(f"{seed}:arrivals"))
     say(f"generated {len(records)} records")
     return records
 
