@@ -41,6 +41,9 @@ DATA = (
     "seed/xiangtan-2019-11-headline.json",
     "seed/xiangtan-2019-11-bulletin.txt",
 )
+# The monitor's chart library, served by the worker (no CDN), with its Apache-2.0 licence and notice.
+ECHARTS = ("echarts.min.js", "LICENSE", "NOTICE", "README.md")
+ECHARTS_DIR = "streams/static/vendor/echarts"
 NOT_COPIED = shutil.ignore_patterns(
     ".git", ".venv", "var", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "test-artifacts"
 )
@@ -168,6 +171,15 @@ def test_the_wheel_holds_one_top_level_package_with_everything_the_commands_read
         }
     expected |= {f"hotline/{d}" for d in DATA}
     assert sorted(expected - names) == []
+
+
+def test_the_wheel_carries_echarts_as_vendored(build: Build) -> None:
+    """The very bytes the checkout holds, so the page's chart works from an installed wheel, offline."""
+    with zipfile.ZipFile(build.wheel) as whl:
+        for name in ECHARTS:
+            assert whl.read(f"hotline/{ECHARTS_DIR}/{name}") == (REPO / ECHARTS_DIR / name).read_bytes(), name
+        script = whl.read(f"hotline/{ECHARTS_DIR}/echarts.min.js")
+    assert len(script) > 500_000 and b"Apache" in script[:2000]
 
 
 def test_version(installed: Installed) -> None:

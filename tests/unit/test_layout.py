@@ -86,7 +86,11 @@ def test_the_docs_name_modules_by_their_import_names() -> None:
 def test_every_package_folder_is_in_the_packages_list() -> None:
     """A new subpackage or data folder under a linked folder must be listed, or the wheel silently lacks it."""
     listed = set(PYPROJECT["tool"]["setuptools"]["packages"])
-    data = [pattern.removeprefix("*") for pattern in PYPROJECT["tool"]["setuptools"]["package-data"]["*"]]
+    data = [
+        pattern.removeprefix("*")
+        for patterns in PYPROJECT["tool"]["setuptools"]["package-data"].values()
+        for pattern in patterns
+    ]
     wanted = {"hotline"}
     for sub in SUBPACKAGES:
         for top, dirs, files in os.walk(REPO / sub):
