@@ -137,3 +137,6 @@ class AgentFigures:
 
     def awaiting_supervision(self) -> dict[str, list[dict[str, str]]]:
         return self.awaiting.by_unit()
+
+    def series(self, unit: str | None, first: date, last: date) -> list[tuple[date, dict[str, int]]]:
+        return self.windows.series(unit, first, last)

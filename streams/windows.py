@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from hotline.sinks.clickhouse import WindowRow
 
@@ -138,6 +138,23 @@ class Windows:
             if first <= day <= last:
                 for unit, counts in units.items():
                     add(out.setdefault(unit, {}), counts)
+        return out
+
+    def series(self, unit: str | None, first: date, last: date) -> list[tuple[date, Counts]]:
+        """Each day ``first``..``last`` in order with its windowed counts (summed over sources) for
+        ``unit``, or summed over every unit when None (the city's calls then included, under their
+        own names): a trend's points. Days without a window are empty counts, not left out, so a
+        chart's x axis is every day. The counts are copies: the caller may change them."""
+        out: list[tuple[date, Counts]] = []
+        day = first
+        while day <= last:
+            units = self._days.get(day, {})
+            counts: Counts = {}
+            for name, held in units.items():
+                if unit is None or name == unit:
+                    add(counts, held)
+            out.append((day, counts))
+            day += timedelta(days=1)
         return out
 
     def _set(self, window: WindowId, new: Window) -> None:
