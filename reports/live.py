@@ -6,11 +6,13 @@ Two readings of the same figures:
   (:class:`LiveFigures`): what *happened* (dispatched, returned, visits, not replied,
   supervision) as sums of day windows over today, the month to date and rolling 7 and 30
   days; the orders open *now* (open, due within 24 h, overdue) counted at the instant of
-  reading over each unit's sorted deadlines. No ClickHouse query, no sink lock.
+  reading over each unit's sorted deadlines; the orders awaiting supervision (待督办) as the
+  agents follow them. No ClickHouse query, no sink lock.
 * any day from ClickHouse (:func:`build_snapshot`: a past day's view, or where no agent runs):
   the same sums over ``unit_windows``, and the orders open at the end of that day read off
   ``order_states`` (first dispatched by then, not completed before it), at their current unit
-  and deadline, by the catalogue's status at that instant.
+  and deadline, by the catalogue's status at that instant; the orders awaiting supervision
+  as ``order_states`` holds them *now* (see :data:`AS_OF_NOW`).
 
 Every figure, its name and its label are the metric catalogue's (``hotline.schemas.metrics``);
 the snapshot tells the page its columns (``screen``), so the page names no metric itself.
@@ -49,6 +51,14 @@ PERIOD_COUNTS: tuple[Metric, ...] = (
 )
 PERIOD_RATES: tuple[Rate, ...] = (mc.SATISFACTION_RATE,)
 GAUGES: tuple[OrderCount, ...] = (mc.OPEN_ORDERS, mc.DUE_SOON, mc.OVERDUE)
+# Orders due for supervision (督办) and not supervised yet: events move it, not the clock.
+SUPERVISION_GAUGES: tuple[Metric, ...] = (mc.AWAITING_SUPERVISION,)
+# Every figure of a unit's row read at an instant rather than summed over a period.
+NOW_GAUGES: tuple[Metric, ...] = (*GAUGES, *SUPERVISION_GAUGES)
+# The gauges a past day's view shows as of now, not as of that day's end: ``order_states`` keeps
+# whether an order has been supervised, not when, so an order supervised after that day cannot
+# be told from one never awaiting; the page says so in its history note.
+AS_OF_NOW: tuple[Metric, ...] = SUPERVISION_GAUGES
 PERIODS: tuple[tuple[str, str], ...] = (("today", "今日"), ("month", "本月"))
 # Also in the snapshot (for scripts and charts), not columns of the page: rolling 7 and 30 days.
 ROLLING: tuple[tuple[str, str], ...] = (("days7", "近7日"), ("days30", "近30日"))
@@ -67,7 +77,9 @@ class Column:
     def to_json(self) -> dict[str, Any]:
         m = self.metric
         out: dict[str, Any] = {"col": self.col or m.name, "metric": m.name, "label": m.short, "bulletin_label": m.label}
-        out["per_period"] = m not in GAUGES
+        out["per_period"] = m not in NOW_GAUGES
+        if not out["per_period"]:
+            out["past_day_as_of_now"] = m in AS_OF_NOW
         if isinstance(m, Rate):
             out["numerator"] = [p.name for p in m.numerator]
             out["denominator"] = m.denominator.name
@@ -83,6 +95,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(mc.SATISFACTION_RATE, col="satisfaction"),
     Column(mc.NOT_REPLIED),
     Column(mc.SUPERVISED),
+    *(Column(g) for g in SUPERVISION_GAUGES),
 )
 
 COUNTS = f"""
@@ -118,6 +131,14 @@ GROUP BY unit_id
 
 # Months with data, before the current one: their bulletins are final. Read off the
 # partitions of the day windows, not their rows.
+# The orders awaiting supervision per unit, as the order states hold them now (AS_OF_NOW).
+AWAITING = f"""
+SELECT unit_id, count() AS {mc.AWAITING_SUPERVISION.name}
+FROM {{db}}.order_states FINAL
+WHERE supervision_due IS NOT NULL AND NOT supervised AND unit_id != ''
+GROUP BY unit_id
+"""
+
 MONTHS = """
 SELECT DISTINCT partition
 FROM system.parts
@@ -134,6 +155,10 @@ class LiveFigures(Protocol):
 
     def months(self) -> set[int]: ...
 
+    def awaiting_supervision(self) -> dict[str, list[dict[str, str]]]: ...
+
+    def series(self, unit: str | None, first: date, last: date) -> list[tuple[date, dict[str, int]]]: ...
+
 
 class Figures(Tally):
     """Counts over one period (a day, or the month to date) for one unit."""
@@ -147,7 +172,7 @@ class Figures(Tally):
 class UnitLive(Tally):
     """One row of the screen: a unit's counts today and this month, and its orders now (the gauges)."""
 
-    counted = GAUGES
+    counted = NOW_GAUGES
     unit_id: str
     name: str
     group: str
@@ -319,6 +344,18 @@ def read_open_orders(db: Queryable, now: datetime, cutoff: datetime, rows: dict[
     return min(changes) / 1000 if changes else None
 
 
+def read_awaiting(db: Queryable, rows: dict[str, UnitLive]) -> None:
+    """Fill the orders awaiting supervision from the order states: as of now, whatever day is
+    viewed (:data:`AS_OF_NOW`: when an order was supervised is not stored)."""
+    for r in db.query_rows(AWAITING):
+        _unit(rows, str(r["unit_id"]))[mc.AWAITING_SUPERVISION] = int(r[mc.AWAITING_SUPERVISION.name])
+
+
+def _add_awaiting(rows: dict[str, UnitLive], awaiting: dict[str, list[dict[str, str]]]) -> None:
+    for unit_id, orders in awaiting.items():
+        _unit(rows, unit_id)[mc.AWAITING_SUPERVISION] = len(orders)
+
+
 def closed(months: set[int], now: datetime) -> list[str]:
     current = today(now)
     key = current.year * 100 + current.month
@@ -336,13 +373,18 @@ def groups_of(registry: Registry) -> list[str]:
 
 def build_snapshot(db: Queryable, registry: Registry, day: date | None, now: datetime) -> Snapshot:
     """Every unit's figures for ``day`` (today when None) as of ``now`` or the end of that day,
-    read from ClickHouse's day windows and order states (past days, and where no agent runs)."""
+    read from ClickHouse's day windows and order states (past days, and where no agent runs).
+
+    The orders awaiting supervision are those of now even for a past day: ``order_states`` records
+    that an order was supervised but not when (:data:`AS_OF_NOW`), so that day's figure cannot be
+    answered exactly; the column says so (``past_day_as_of_now``) and so does the page."""
     live = day is None or day == today(now)
     shown = today(now) if day is None else day
     instant = as_of(shown, now)
     rows = _rows(registry)
     read_counts(db, shown, rows)
     next_change = read_open_orders(db, instant, end_of_day(shown) if not live else instant, rows)
+    read_awaiting(db, rows)
     units = sorted(rows.values(), key=lambda u: (u.order, u.unit_id))
     # Another day's view is fixed at its end: the clock moves nothing there.
     clock_change = next_change if live else None
@@ -360,7 +402,41 @@ def build_live_snapshot(figures: LiveFigures, registry: Registry, now: datetime)
         u = _unit(rows, unit_id)
         for g in GAUGES:
             u[g] = gauges[g.name]
+    _add_awaiting(rows, figures.awaiting_supervision())
     units = sorted(rows.values(), key=lambda u: (u.order, u.unit_id))
     return Snapshot(
         shown, now.astimezone(TZ), True, units, groups_of(registry), closed(figures.months(), now), reading.next_change
     )
+
+
+TREND_DAYS = 30  # the screen's trend: the last 30 days, as the rolling 30-day figures
+# The longest trend asked for: within the days the agents hold (``streams.app.LIVE_DAYS``, 40).
+TREND_MAX_DAYS = 31
+
+
+def trend_columns() -> list[dict[str, Any]]:
+    """The screen's per-period columns: what a day of the trend carries, named and labelled as the table is."""
+    return [c.to_json() for c in COLUMNS if c.metric not in NOW_GAUGES]
+
+
+def build_trend(figures: LiveFigures, unit: str | None, days: int, now: datetime) -> dict[str, Any]:
+    """Per day of the last ``days`` (today included), the counts and rates of the screen's period
+    columns for ``unit`` (every unit summed when None), from the agents' day windows: the same sums
+    the table's today column shows, one per day, so a chart of them agrees with the table; no
+    ClickHouse read. A day without activity is a day of zeros, not a gap."""
+    last = today(now)
+    first = last - timedelta(days=days - 1)
+    out = []
+    for day, counts in figures.series(unit, first, last):
+        f = Figures()
+        for m in PERIOD_STORED:
+            if counts.get(m.name):
+                f.add(m.name, counts[m.name])
+        out.append({"date": day.isoformat(), **f.to_json()})
+    return {
+        "unit_id": unit,
+        "first": first.isoformat(),
+        "last": last.isoformat(),
+        "days": out,
+        "columns": trend_columns(),
+    }

@@ -5,7 +5,14 @@ server, so another unit's figures are never sent to it):
 
 * ``GET /monitor``           the page (``streams/static/monitor.html``), in Chinese;
 * ``GET /monitor/stream``    server-sent events: ``snapshot`` (the figures) and ``alert``;
-* ``GET /monitor/snapshot``  the same figures once, as JSON, for scripts.
+* ``GET /monitor/snapshot``  the same figures once, as JSON, for scripts;
+* ``GET /monitor/trend?unit=<id>&days=30``  one unit's (a supervisor: any unit's, or every
+  unit summed without ``unit``) screen counts per day over the last ``days``, from the agents'
+  day windows, for the page's chart: a unit token may ask for its own unit only (403);
+* ``GET /monitor/static/echarts.min.js``  Apache ECharts, shipped in the package
+  (``streams/static/vendor/echarts/``): the page must work on an offline network, so no CDN.
+  It needs the token or the cookie like the page: the monitor's routes answer no one without
+  one, and the page's ``<script>`` request (same origin) carries the cookie anyway.
 
 The link people are given is ``/monitor?token=…``: the page checks the token, sets a
 signed sign-in ticket as an HttpOnly, SameSite=Strict cookie and redirects (303) to
@@ -32,7 +39,7 @@ import logging
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -41,7 +48,15 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 
-from hotline.reports.live import Snapshot, build_live_snapshot, build_snapshot, today
+from hotline.reports.live import (
+    TREND_DAYS,
+    TREND_MAX_DAYS,
+    Snapshot,
+    build_live_snapshot,
+    build_snapshot,
+    build_trend,
+    today,
+)
 from hotline.streams.access import SUPERVISOR, TICKET_COOKIE, Access, Credential, Denied, bearer
 from hotline.streams.deadlines import TZ
 
@@ -51,6 +66,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PAGE = Path(__file__).parent / "static" / "monitor.html"
+ECHARTS = Path(__file__).parent / "static" / "vendor" / "echarts" / "echarts.min.js"
 TICK_S = 0.1  # how often the cheap local change check runs
 MIN_INTERVAL_S = 0.5  # at most two recomputes a second per viewed day
 SAFETY_REFRESH_S = 60.0  # recompute anyway now and then: nothing is missed for long
@@ -86,6 +102,35 @@ def visible_units(granted: str) -> set[str] | None:
 
 def alert_visible(granted: str, alert: Payload) -> bool:
     return granted in (SUPERVISOR, alert.get("unit_id"))
+
+
+def trend_request(query: Any, granted: str, known: Container[str]) -> tuple[str | None, int]:
+    """``?unit=&days=`` of a trend as (unit, days): ValueError (a 400) for an unknown unit or days
+    not a whole number 1..TREND_MAX_DAYS; Denied (403) for a unit token asking for another unit.
+
+    Without ``unit`` a unit token gets its own unit and a supervisor every unit summed.
+    """
+    raw_days = query.get("days") or str(TREND_DAYS)
+    if not re.fullmatch(r"\d{1,3}", raw_days) or not 1 <= int(raw_days) <= TREND_MAX_DAYS:
+        raise ValueError(f"days must be a whole number from 1 to {TREND_MAX_DAYS}, got {raw_days!r}")
+    unit = query.get("unit") or (None if granted == SUPERVISOR else granted)
+    if unit is not None and unit not in known:
+        raise ValueError(f"no such unit: {unit!r}")
+    if granted != SUPERVISOR and unit != granted:
+        raise Denied(403, f"this token may see unit {granted!r} only")
+    return unit, int(raw_days)
+
+
+def trend_answer(pipeline: Pipeline, granted: str, query: Any, now: datetime | None = None) -> tuple[int, Payload]:
+    """The trend endpoint's status and body for one caller (the token already checked): today's
+    live data from the agents' day windows, never ClickHouse, so it runs on the event loop."""
+    try:
+        unit, days = trend_request(query, granted, pipeline.registry)
+    except Denied as exc:
+        return exc.status, {"error": exc.reason}
+    except ValueError as exc:
+        return 400, {"error": str(exc)}
+    return 200, build_trend(pipeline.figures, unit, days, now or datetime.now(TZ))
 
 
 def figures_for(snapshot: Snapshot, granted: str) -> Payload:
@@ -406,5 +451,27 @@ def register(pipeline: Pipeline, access: Access, page: Callable[[str], Callable[
         figures = figures_for(await monitor.snapshot(day), granted)
         figures["alerts"] = recent_alerts(pipeline.feed.recent, granted)
         return self.json(figures)
+
+    @page("/monitor/trend")
+    async def trend(self: View, request: Request) -> Response:
+        try:
+            granted = access.scope(_credential(request))
+        except Denied as exc:
+            return self.json({"error": exc.reason}, status=exc.status)
+        status, body = trend_answer(pipeline, granted, request.query)
+        return self.json(body, status=status)
+
+    @page("/monitor/static/echarts.min.js")
+    async def echarts(self: View, request: Request) -> Any:
+        try:
+            access.scope(_credential(request))
+        except Denied as exc:
+            return self.json({"error": exc.reason}, status=exc.status)
+        return aioweb.Response(
+            body=ECHARTS.read_bytes(),
+            content_type="application/javascript",
+            charset="utf-8",
+            headers={"Cache-Control": "private, max-age=86400"},
+        )
 
     return monitor

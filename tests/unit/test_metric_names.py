@@ -93,11 +93,12 @@ def test_the_screens_figures_are_catalogue_metrics(sink: ClickHouseSink) -> None
     identity = {"unit_id", "name", "group", "order", "flags"}
     periods = [p["key"] for p in (*snap["screen"]["periods"], *snap["screen"]["rolling"])]
     for unit in [*snap["units"], snap["total"]]:
-        assert set(unit) - identity - set(periods) == {g.name for g in live.GAUGES} <= NAMES
+        assert set(unit) - identity - set(periods) == {g.name for g in live.NOW_GAUGES} <= NAMES
         for period in periods:
             assert set(unit[period]) == {x.name for x in (*live.PERIOD_COUNTS, *live.PERIOD_RATES)} <= NAMES
     yuhu = next(u for u in snap["units"] if u["unit_id"] == "yuhu")
     assert (yuhu["month"]["dispatched"], yuhu["month"]["supervised"], yuhu["open"], yuhu["overdue"]) == (2, 1, 1, 0)
+    assert yuhu[m.AWAITING_SUPERVISION.name] == 0  # O1's one unsatisfied visit: not due for supervision
 
 
 def test_the_screens_columns_carry_the_catalogues_labels(sink: ClickHouseSink) -> None:
@@ -107,14 +108,17 @@ def test_the_screens_columns_carry_the_catalogues_labels(sink: ClickHouseSink) -
     for column in screen["columns"]:
         x = m.metric(column["metric"])
         assert (column["label"], column["bulletin_label"]) == (x.short, x.label)
-        assert column["per_period"] is (x not in live.GAUGES)
+        assert column["per_period"] is (x not in live.NOW_GAUGES)
+        if not column["per_period"]:  # a past day's view shows it as of that day's end, or says it does not
+            assert column["past_day_as_of_now"] is (x in live.AS_OF_NOW)
         if isinstance(x, m.Rate):
             assert column["numerator"] == [p.name for p in x.numerator]
             assert column["denominator"] == x.denominator.name
         shown.add(x.name)
     # Every figure the snapshot sends has its column, or is a rate's term.
     terms = set(m.stored_names(m.metric(c["metric"]) for c in screen["columns"]))
-    assert {x.name for x in (*live.PERIOD_COUNTS, *live.GAUGES)} <= shown | terms
+    assert {x.name for x in (*live.PERIOD_COUNTS, *live.NOW_GAUGES)} <= shown | terms
+    assert m.AWAITING_SUPERVISION.name in shown
 
 
 def test_the_monitor_page_names_no_figure_itself() -> None:

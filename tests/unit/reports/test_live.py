@@ -20,17 +20,19 @@ import pytest
 from hotline import seed
 from hotline.deploy.grafana import dashboard
 from hotline.generate import generate
+from hotline.reports import live
 from hotline.reports.bulletin import build_bulletin
-from hotline.reports.live import Figures, Snapshot, UnitLive, build_snapshot
+from hotline.reports.live import Figures, Snapshot, UnitLive, build_live_snapshot, build_snapshot
+from hotline.schemas import metrics as mc
 from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, ClickHouseSink, WindowRow
 from hotline.streams import history
 from hotline.streams.alerts import AlertFeed
 from hotline.streams.deadlines import DEFAULT_LIMITS, TZ
-from hotline.streams.gauges import AgentFigures, OpenOrders
+from hotline.streams.gauges import AgentFigures, AwaitingSupervision, OpenOrders
 from hotline.streams.history import Tally
-from hotline.streams.monitor import LiveMonitor, Watcher, figures_key, parse_day, recent_alerts
+from hotline.streams.monitor import LiveMonitor, Watcher, figures_key, parse_day, recent_alerts, trend_answer
 from hotline.streams.processing import Record, Source
 from tests.factories import event, raw
 
@@ -54,12 +56,13 @@ class Loader:
         self.sink = sink
         self.engine = history.Loader(sink, default_registry(), dict(DEFAULT_LIMITS), 0)
         self.open_orders = OpenOrders()
+        self.awaiting = AwaitingSupervision()
         self.offset = 0
         self.positions: dict[tuple[str, int], int] = {}
 
     @property
     def figures(self) -> AgentFigures:
-        return AgentFigures(self.engine.windows, self.open_orders, set())
+        return AgentFigures(self.engine.windows, self.open_orders, set(), self.awaiting)
 
     def load(self, records: list[bytes]) -> Batch:
         batch = Batch()
@@ -71,6 +74,7 @@ class Loader:
             assert not folded.batch.deadletters, folded.batch.deadletters
             for order_id, state in folded.orders.items():
                 self.open_orders.follow(order_id, state)
+                self.awaiting.follow(order_id, state)
             batch.events += folded.batch.events
             batch.windows += folded.batch.windows
             batch.orders += folded.batch.orders
@@ -188,6 +192,48 @@ def test_a_replayed_batch_changes_no_figure(sink: ClickHouseSink) -> None:
     before = build_snapshot(sink, default_registry(), None, NOW).to_json()
     sink.write(batch)
     assert build_snapshot(sink, default_registry(), None, NOW).to_json() == before
+
+
+def supervision(loader: Loader) -> None:
+    """Two unsatisfied visits make an order due for supervision (督办) until it is supervised."""
+    unsatisfied = {"outcome": "unsatisfied", "citizen_replied": True}
+    loader.write(
+        [
+            event("order.dispatched", order_id="S1", occurred_at=at(3, 9), due_at=at(20, 9)),
+            event("order.visited", order_id="S1", occurred_at=at(5, 9), **unsatisfied),
+            event("order.visited", order_id="S1", occurred_at=at(9, 9), **unsatisfied),  # due on the 9th
+            event("order.dispatched", order_id="S2", occurred_at=at(3, 9), due_at=at(20, 9)),
+            event("order.visited", order_id="S2", occurred_at=at(5, 9), **unsatisfied),
+            event("order.visited", order_id="S2", occurred_at=at(6, 9), **unsatisfied),
+            event("order.supervised", order_id="S2", occurred_at=at(9, 9, 30), method="written"),
+            event("order.dispatched", order_id="S3", unit_id="police", occurred_at=at(3, 9), due_at=at(20, 9)),
+            event("order.visited", order_id="S3", unit_id="police", occurred_at=at(10, 8), **unsatisfied),
+            event("order.visited", order_id="S3", unit_id="police", occurred_at=at(10, 9), **unsatisfied),
+            event("order.dispatched", order_id="S4", occurred_at=at(3, 9), due_at=at(20, 9)),
+            event("order.visited", order_id="S4", occurred_at=at(5, 9), **unsatisfied),  # one: not due
+        ]
+    )
+
+
+def test_orders_awaiting_supervision_are_a_gauge_column_of_the_screen(sink: ClickHouseSink) -> None:
+    loader = Loader(sink)
+    supervision(loader)
+    registry = default_registry()
+    column = next(c for c in live.screen()["columns"] if c["metric"] == mc.AWAITING_SUPERVISION.name)
+    assert (column["label"], column["per_period"], column["past_day_as_of_now"]) == ("待督办", False, True)
+    agents = build_live_snapshot(loader.figures, registry, NOW)
+    stored = build_snapshot(sink, registry, None, NOW)
+    for snap in (agents, stored):  # the agents' reading and ClickHouse's agree
+        rows = units(snap)
+        assert (rows["yuhu"].awaiting_supervision, rows["police"].awaiting_supervision) == (1, 1), snap.live
+        assert sum(u.awaiting_supervision for u in snap.units) == 2
+        assert snap.to_json()["total"]["awaiting_supervision"] == 2
+        assert snap.to_json({"police"})["total"]["awaiting_supervision"] == 1
+    assert agents.to_json()["units"] == stored.to_json()["units"]
+    # A past day shows the orders awaiting supervision now (when S2 was supervised is not stored):
+    # on the 8th S1 was not due yet and S2 was awaiting, yet the view shows S1, not S2.
+    past = units(build_snapshot(sink, registry, date(2026, 3, 8), NOW))
+    assert (past["yuhu"].awaiting_supervision, past["police"].awaiting_supervision) == (1, 1)
 
 
 def test_low_satisfaction_means_below_half_over_the_month() -> None:
@@ -344,3 +390,54 @@ def test_the_date_parameter() -> None:
     for bad in ("2019-11-4", "2019-13-01", "yesterday", "2019-11-04T00:00"):
         with pytest.raises(ValueError):
             parse_day(bad)
+
+
+# -- /monitor/trend: a unit's screen counts per day, from the agents' day windows ----------------
+
+
+def _day(body: dict[str, Any], day: str) -> dict[str, Any]:
+    return next(d for d in body["days"] if d["date"] == day)
+
+
+def test_the_trend_is_the_screens_counts_per_day_from_the_agents(sink: ClickHouseSink) -> None:
+    loader = Loader(sink)
+    march(loader)
+    pipeline = FakePipeline(sink, loader)
+    status, body = trend_answer(pipeline, "*", {"unit": "yuhu", "days": "30"}, NOW)  # type: ignore[arg-type]
+    assert status == 200 and (body["unit_id"], body["first"], body["last"]) == ("yuhu", "2026-02-09", "2026-03-10")
+    assert [d["date"] for d in body["days"]] == [(date(2026, 2, 9) + timedelta(days=i)).isoformat() for i in range(30)]
+    snap = build_live_snapshot(loader.figures, default_registry(), NOW).to_json()
+    yuhu = next(u for u in snap["units"] if u["unit_id"] == "yuhu")
+    assert {k: v for k, v in _day(body, "2026-03-10").items() if k != "date"} == yuhu["today"]
+    assert _day(body, "2026-03-10")["satisfaction_rate"] == "50.00%"
+    assert _day(body, "2026-02-27")["dispatched"] == 1  # F1, in its cohort day
+    assert _day(body, "2026-03-01")["dispatched"] == 0  # a quiet day is zeros, not a gap
+    march_days = [d for d in body["days"] if d["date"] >= "2026-03-01"]
+    for name in ("dispatched", "returned", "visits", "visits_satisfied", "not_replied", "supervised"):
+        assert sum(d[name] for d in march_days) == yuhu["month"][name], name
+        assert sum(d[name] for d in body["days"]) == yuhu["days30"][name], name
+    # Named and labelled as the table's period columns, from the catalogue.
+    assert [c["metric"] for c in body["columns"]] == [c["metric"] for c in snap["screen"]["columns"] if c["per_period"]]
+    assert all(c["label"] == mc.metric(c["metric"]).short for c in body["columns"])
+
+    status, city = trend_answer(pipeline, "*", {"days": "7"}, NOW)  # type: ignore[arg-type]
+    assert status == 200 and city["unit_id"] is None and len(city["days"]) == 7
+    assert _day(city, "2026-03-10")["dispatched"] == 4  # 雨湖区 3 and 市公安局 1
+
+
+def test_the_trend_follows_the_token_rules(sink: ClickHouseSink) -> None:
+    pipeline = FakePipeline(sink, Loader(sink))
+
+    def ask(granted: str, **query: str) -> tuple[int, dict[str, Any]]:
+        return trend_answer(pipeline, granted, query, NOW)  # type: ignore[arg-type]
+
+    status, own = ask("yuhu")
+    assert status == 200 and own["unit_id"] == "yuhu" and len(own["days"]) == live.TREND_DAYS
+    assert ask("yuhu", unit="yuhu", days="3")[0] == 200
+    assert ask("yuhu", unit="police") == (403, {"error": "this token may see unit 'yuhu' only"})
+    assert ask("yuhu", unit="police", days="7")[0] == 403
+    assert ask("*", unit="police")[0] == 200
+    for bad in ({"unit": "nowhere"}, {"days": "0"}, {"days": "32"}, {"days": "-1"}, {"days": "7.5"}, {"days": "x"}):
+        status, body = ask("*", **bad)
+        assert status == 400 and body["error"], bad
+    assert ask("yuhu", unit="nowhere")[0] == 400
