@@ -206,6 +206,24 @@ def test_an_expired_ticket_is_401(surface: Settings, path: str) -> None:
         assert "expired" in body["error"]
 
 
+@pytest.mark.parametrize("path", ["/monitor/trend", "/monitor/static/echarts.min.js"])
+def test_the_trend_and_its_chart_library_need_the_token_or_cookie(surface: Settings, path: str) -> None:
+    assert get(surface, path)[0] == 401
+    status, headers, body = get(surface, path, ticket=ticket_of(surface, "tok-yuhu"))
+    assert status == 200
+    if path == "/monitor/trend":
+        assert body["unit_id"] == "yuhu" and len(body["days"]) == 30  # a unit's own, by default
+    else:
+        assert headers["Content-Type"].startswith("application/javascript") and b"Apache" in body[:2000]
+
+
+def test_a_unit_token_gets_its_own_trend_only(surface: Settings) -> None:
+    assert get(surface, "/monitor/trend?unit=police&days=30", "tok-yuhu")[0] == 403
+    assert get(surface, "/monitor/trend?unit=nowhere", "tok-office")[0] == 400
+    status, _, body = get(surface, "/monitor/trend?unit=police&days=7", "tok-office")
+    assert status == 200 and body["unit_id"] == "police" and len(body["days"]) == 7
+
+
 # -- bulletin links -------------------------------------------------------------------------
 
 
