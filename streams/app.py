@@ -146,6 +146,10 @@ class Pipeline:
         self.gaps = GapReader(settings.kafka_client_options())
         self.health = StoreHealth()
         self._batch_lock = asyncio.Lock()
+        # Set once the store is open, migrated and its known ids loaded: no batch before that,
+        # or a re-sent event would look new (seen in a crash test: the first batch of a
+        # restarted worker can arrive before the start-up task has run).
+        self.ready = asyncio.Event()
         self._alert_producer: AIOKafkaProducer | None = None
         # The agents' live figures: day windows of the partitions read here (and of imports),
         # open orders by deadline; and the state generation (imports, restatements) they follow.
@@ -258,6 +262,7 @@ class Pipeline:
         async with self._batch_lock:  # no batch before the store is ready (and restated, if it must be)
             self.generation = await self.in_sink_thread(self._prepare_store)
             await self.changelog.start()
+            self.ready.set()
         log.info("sink ready: %s", self.settings.resolved_clickhouse_dsn.split("@")[-1])
 
     def _prepare_store(self) -> Generation:
@@ -283,7 +288,16 @@ class Pipeline:
         return {tp: offset - 1 for tp, offset in self.ledger.next_offset.items()}
 
     async def _resume_at(self, committed: Positions) -> Positions:
-        """Each assigned source partition resumes right after the ledger's last processed offset."""
+        """Each assigned source partition resumes right after the ledger's last processed offset.
+
+        Under the batch lock: a batch still in flight from before the rebalance must not move
+        the ledger or the windows while they are read back from ClickHouse here.
+        """
+        await self.ready.wait()
+        async with self._batch_lock:
+            return await self._resume_locked(committed)
+
+    async def _resume_locked(self, committed: Positions) -> Positions:
         assigned = [tp for tp in self.app.consumer.assignment() if tp.topic in self.kinds]
         if not assigned:
             if self.reader is not None:
@@ -364,6 +378,7 @@ class Pipeline:
         here, retried with backoff and shown on ``/status`` and ``/metrics``.
         """
         attempt = 0
+        await self.ready.wait()
         async with self._batch_lock:  # one batch at a time: identity checks see every earlier write
             while True:
                 try:

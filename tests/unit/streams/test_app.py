@@ -82,6 +82,7 @@ def pipeline(monkeypatch: pytest.MonkeyPatch) -> Pipeline:
         """No producer runs under test_context: the table's writes stay in memory."""
 
     p.flush_changelog = no_broker  # type: ignore[method-assign]
+    p.ready.set()  # the start-up task (opening the store) does not run under test_context
     p.app.finalize()
     p.app.flow_control.resume()
     return p
