@@ -42,6 +42,10 @@ from hotline.schemas.events import (
     CallHandled,
     CallReceived,
     CallType,
+    CheckSpotVisited,
+    CheckTestCall,
+    CheckUploadFlagged,
+    Deduction,
     Method,
     OrderCompleted,
     OrderDispatched,
@@ -51,6 +55,7 @@ from hotline.schemas.events import (
     OrderVisited,
     Outcome,
     dump_event,
+    route_of,
 )
 from hotline.schemas.registry import DISTRICT_GROUP, Registry, default_registry
 from hotline.streams.deadlines import DEFAULT_LIMITS, TZ, due_at, is_workday
@@ -65,6 +70,9 @@ ContractEvent = (
     | OrderVisited
     | OrderSupervised
     | OrderSupervisionReplied
+    | CheckSpotVisited
+    | CheckTestCall
+    | CheckUploadFlagged
 )
 StepKind = Literal["dispatched", "returned", "completed", "visited", "supervised", "replied"]
 
@@ -944,8 +952,28 @@ def sequences(world: World) -> list[list[ContractEvent]]:
     return result
 
 
-def arrival_order(seqs: Sequence[list[ContractEvent]], rng: random.Random, duplicate_share: float) -> list[bytes]:
-    """Interleave keys by a jittered arrival time, keep each key in order, repeat a few records."""
+def arrival_order(
+    seqs: Sequence[list[ContractEvent]],
+    rng: random.Random,
+    duplicate_share: float,
+    extra: Sequence[list[ContractEvent]] = (),
+    extra_rng: random.Random | None = None,
+) -> list[bytes]:
+    """Interleave keys by a jittered arrival time, keep each key in order, repeat a few records.
+
+    ``extra`` sequences arrive among them, timed by ``extra_rng``: the others' arrival (and
+    which records repeat) stays what it was without them.
+    """
+    timed = _with_duplicates(_timed(seqs, rng), rng, duplicate_share)
+    if extra:
+        late = _timed(extra, extra_rng or random.Random(0))
+        timed += [(arrive, len(timed) + i, record) for i, (arrive, _, record) in enumerate(late)]
+    timed.sort(key=lambda x: (x[0], x[1]))
+    return [record for _, _, record in timed]
+
+
+def _timed(seqs: Sequence[list[ContractEvent]], rng: random.Random) -> list[tuple[float, int, bytes]]:
+    """Each record with its arrival time (each key's records in order) and its index."""
     timed: list[tuple[float, int, bytes]] = []
     for seq in seqs:
         last = float("-inf")
@@ -956,12 +984,119 @@ def arrival_order(seqs: Sequence[list[ContractEvent]], rng: random.Random, dupli
             arrive = max(event.occurred_at.timestamp() + delay, last + 1)
             last = arrive
             timed.append((arrive, len(timed), dump_event(event)))
-    count = round(duplicate_share * len(timed))
+    return timed
+
+
+def _with_duplicates(
+    timed: list[tuple[float, int, bytes]], rng: random.Random, share: float
+) -> list[tuple[float, int, bytes]]:
+    """A few records sent again, later (the same event from another attempt)."""
+    count = round(share * len(timed))
     for j, i in enumerate(sorted(rng.sample(range(len(timed)), count))):
         arrive, _, record = timed[i]
         timed.append((arrive + rng.uniform(1, 4 * 3600), len(timed) + j, record))
-    timed.sort(key=lambda x: (x[0], x[1]))
-    return [record for _, _, record in timed]
+    return timed
+
+
+# --------------------------------------------------------------------------- provincial checks
+
+
+@dataclass(frozen=True)
+class CheckTargets:
+    """Section 二 of the bulletin: the province's spot checks, test calls and data monitoring."""
+
+    sampled: int
+    not_visited: dict[str, int]  # unit_id -> orders the province could not revisit
+    unsatisfied: dict[str, int]  # unit_id -> revisits unsatisfied
+    test_calls: list[tuple[dict[str, Decimal], str]]  # each call's deductions by item, and its story
+    uploads: int
+    upload_points: Decimal
+    indicator: str
+
+
+def load_checks(path: Traversable, registry: Registry) -> CheckTargets | None:
+    """The headline's section 二 figures (unit names as printed), or None where it has none."""
+    head: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    spot = head.get("provincial_spot_check")
+    if spot is None:
+        return None
+    calls = head.get("provincial_test_calls", {}).get("calls", [])
+    data = head.get("provincial_data_monitoring", {})
+
+    def by_unit(key: str) -> dict[str, int]:
+        return {registry.by_name[name].id: int(n) for name, n in spot.get(key, {}).items()}
+
+    return CheckTargets(
+        sampled=int(spot["sampled"]),
+        not_visited=by_unit("not_visited_by_unit"),
+        unsatisfied=by_unit("unsatisfied_by_unit"),
+        test_calls=[({i: Decimal(str(p)) for i, p in c["deductions"].items()}, str(c.get("note", ""))) for c in calls],
+        uploads=int(data.get("inaccurate_uploads", 0)),
+        upload_points=Decimal(str(data.get("points_deducted", 0))),
+        indicator=str(data.get("indicator", "规范性")),
+    )
+
+
+def spot_checkable(world: World) -> dict[str, list[OrderPlan]]:
+    """Per unit, the November orders completed (and visited) early enough for the province to revisit them in M."""
+    latest = world.month.end - timedelta(days=3)
+    out: dict[str, list[OrderPlan]] = {}
+    for plan in sorted(world.november, key=lambda p: p.order_id):
+        if plan.completion() is not None and plan.last < latest:
+            out.setdefault(plan.final_unit(), []).append(plan)
+    return out
+
+
+def spot_checks(world: World, targets: CheckTargets, rng: random.Random, ids: Ids) -> list[list[ContractEvent]]:
+    """The province's revisits: the printed units' failures, the rest of the sample satisfied."""
+    pool = spot_checkable(world)
+    verdicts: list[tuple[str, bool, bool | None]] = [
+        *((u, False, None) for u, n in targets.not_visited.items() for _ in range(n)),
+        *((u, True, False) for u, n in targets.unsatisfied.items() for _ in range(n)),
+    ]
+    others = sorted(pool)
+    verdicts += [(rng.choice(others), True, True) for _ in range(targets.sampled - len(verdicts))]
+    out: list[list[ContractEvent]] = []
+    for unit_id, reached, satisfied in verdicts:
+        plan = pool[unit_id].pop(rng.randrange(len(pool[unit_id])))
+        when = visit_time(plan.last.astimezone(TZ).date() + timedelta(days=rng.randint(1, 2)), rng)
+        event = CheckSpotVisited(
+            event_id=ids.next(),
+            occurred_at=when,
+            order_id=plan.order_id,
+            unit_id=unit_id,
+            reached=reached,
+            satisfied=satisfied,
+        )
+        out.append([event])
+    return out
+
+
+def city_checks(world: World, targets: CheckTargets, rng: random.Random, ids: Ids) -> list[list[ContractEvent]]:
+    """The province's test calls and its flags on our uploads, on random workdays of M."""
+    days = world.month.workdays()
+    out: list[list[ContractEvent]] = []
+    for deductions, note in targets.test_calls:
+        items = tuple(Deduction(item=i, points=p) for i, p in deductions.items())
+        when = work_time(rng.choice(days), rng)
+        out.append([CheckTestCall(event_id=ids.next(), occurred_at=when, deductions=items, note=note or None)])
+    share = (targets.upload_points / targets.uploads).quantize(Decimal("0.01")) if targets.uploads else Decimal(0)
+    for n in range(targets.uploads):
+        points = share if n < targets.uploads - 1 else targets.upload_points - share * (targets.uploads - 1)
+        when = work_time(rng.choice(days), rng)
+        out.append(
+            [CheckUploadFlagged(event_id=ids.next(), occurred_at=when, indicator=targets.indicator, points=points)]
+        )
+    return out
+
+
+def check_sequences(world: World, targets: CheckTargets | None, seed: int) -> list[list[ContractEvent]]:
+    """Section 二's events, from a generator of their own: the rest of the month stays as it was."""
+    if targets is None:
+        return []
+    rng = random.Random(f"{seed}:checks")
+    ids = Ids(rng)
+    return spot_checks(world, targets, rng, ids) + city_checks(world, targets, rng, ids)
 
 
 # --------------------------------------------------------------------------- API
@@ -989,17 +1124,16 @@ def generate(
     plan_calls(world)
     assign_ids(world)
     say(f"planned {len(world.calls)} calls")
-    records = arrival_order(sequences(world), rng, duplicate_share)
+    checks = check_sequences(world, load_checks(headline_json, registry), seed)
+    records = arrival_order(sequences(world), rng, duplicate_share, checks, random.Random(f"{seed}:arrivals"))
     say(f"generated {len(records)} records")
     return records
 
 
 def route(record: bytes) -> tuple[str, str]:
-    """Kafka topic (logical name) and key of a record: calls by call_id, orders by order_id."""
-    event = json.loads(record)
-    if str(event["type"]).startswith("call."):
-        return "calls", str(event["call_id"])
-    return "orders", str(event["order_id"])
+    """Kafka topic (logical name) and key of a record (``schemas.events.route_of``)."""
+    topic, key = route_of(json.loads(record))
+    return topic, str(key)
 
 
 def write_jsonl(records: Iterable[bytes], out: Path) -> int:

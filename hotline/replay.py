@@ -20,6 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from hotline.client import worker_get
+from hotline.schemas.events import route_of
 from hotline.settings import Settings
 
 Progress = Callable[[int], None]
@@ -46,10 +47,8 @@ def _record(line: str, settings: Settings) -> Record:
         )
         key = data.get("key")
         return Record(_topic(data["topic"], settings), key.encode() if key else None, value)
-    kind = str(data.get("type", ""))
-    topic = settings.calls_topic if kind.startswith("call.") else settings.orders_topic
-    key = data.get("order_id") or data.get("call_id")
-    return Record(topic, str(key).encode() if key else None, line.strip().encode())
+    name, key = route_of(data)
+    return Record(_topic(name, settings), key.encode() if key else None, line.strip().encode())
 
 
 def read_records(path: Path, settings: Settings) -> Iterator[Record]:

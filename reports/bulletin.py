@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from hotline import seed
 from hotline.reports import queries
+from hotline.reports.checks import ProvincialChecks, build_checks
+from hotline.reports.queries import Queryable
 from hotline.schemas import metrics as mc
 from hotline.schemas.metrics import DASH, Metric, Rate, Tally, rate
 from hotline.schemas.registry import DISTRICT_GROUP, Registry, default_registry
@@ -46,10 +48,6 @@ TABLE: tuple[Metric, ...] = (
 COLUMNS: list[tuple[str, str]] = [("unit", mc.UNIT_LABEL), *((m.name, m.label) for m in TABLE)]
 # Columns printed '-' for a unit none of whose feedback (visits, supervision) arrived this month.
 FEEDBACK_KEYS = tuple(m.name for m in TABLE if mc.needs_feedback(m))
-
-
-class Queryable(Protocol):
-    def query_rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
 
 
 def month_key(month: str) -> int:
@@ -101,6 +99,7 @@ class Bulletin:
     total: UnitCounts
     headline: dict[str, Any]
     data_quality: list[str] = field(default_factory=list)
+    checks: ProvincialChecks = field(default_factory=ProvincialChecks)  # section 二: the province's checks
     # What the office's edition adds (hotline.reports.edition.assemble); None for the bare month.
     comparison: Comparison | None = None  # against the previous month
     late: LateData | None = None  # 补录: the previous month's events that arrived after it was issued
@@ -118,6 +117,7 @@ class Bulletin:
             "total": self.total.row(),
             "headline": self.headline,
             "data_quality": self.data_quality,
+            "provincial_checks": self.checks.to_json(),
             "counts": [u.to_json() for u in self.units],
             **self.edition_json(),
         }
@@ -182,6 +182,9 @@ def _headline(db: Queryable, month: int, units: list[UnitCounts], total: UnitCou
     times = {str(r["times"]): int(r["orders"]) for r in db.query_rows(queries.TIMES_RETURNED, {"month": month})}
     with_feedback = [u for u in units if u.has_feedback and u.visits]
     not_replied = sorted((u for u in units if u.has_feedback and u.not_replied), key=lambda u: -u.not_replied)
+    unsatisfied_after = sorted(
+        (u for u in units if u.supervision_unsatisfied), key=lambda u: -u.supervision_unsatisfied
+    )
     return {
         "period": f"{str(month)[:4]}-{str(month)[4:]}",
         "calls": {
@@ -229,6 +232,8 @@ def _headline(db: Queryable, month: int, units: list[UnitCounts], total: UnitCou
             "phone": {"issued": total.phone_supervised, "satisfied_after": total.phone_supervision_satisfied},
             "written": {"issued": total.written_supervised, "satisfied_after": total.written_supervision_satisfied},
         },
+        # 约谈: units whose supervised orders stayed unsatisfied after supervision, the most first.
+        "unsatisfied_after_supervision": {u.name: u.supervision_unsatisfied for u in unsatisfied_after},
         "satisfaction_lists": {
             "at_or_above_80_percent": [u.name for u in with_feedback if u.visits_satisfied * 100 >= 80 * u.visits],
             "below_50_percent": [u.name for u in with_feedback if u.visits_satisfied * 100 < 50 * u.visits],
@@ -281,9 +286,11 @@ def build_bulletin(
     db: Queryable, month: str, registry: Registry | None = None, printed: dict[str, Any] | None = None
 ) -> Bulletin:
     key = month_key(month)
-    units = _unit_counts(db, key, registry or default_registry())
+    registry = registry or default_registry()
+    units = _unit_counts(db, key, registry)
     total = total_of(units)
     headline = _headline(db, key, units, total)
     dead = int(_one(db.query_rows(queries.DEADLETTERS, {"month": key}))["deadletters"])
     reference = printed if printed is not None else printed_headline(month)
-    return Bulletin(month, units, total, headline, data_quality(headline, reference, dead))
+    checks = build_checks(db, key, registry, [u.unit_id for u in units])
+    return Bulletin(month, units, total, headline, data_quality(headline, reference, dead), checks)

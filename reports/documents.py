@@ -2,10 +2,10 @@
 
 The model is the real published bulletin (``seed/xiangtan-2019-11-bulletin.txt``).
 Its data sections — 一、热线运行基本情况 and （一）–（五） — are rebuilt here from
-``Bulletin.headline``, and its attachment from ``Bulletin.rows()``.  The sections that
-are written by people rather than computed (the provincial spot checks, 下一步工作要求,
-the 退单分析 commentary) are left out on purpose: a generated document must not
-pretend to have an opinion.
+``Bulletin.headline``, section 二 (the provincial platform's checks) from ``Bulletin.checks``,
+and its attachment from ``Bulletin.rows()``.  The sections that are written by people rather
+than computed (下一步工作要求, the 退单分析 commentary, the stories of single test calls) are
+left out on purpose: a generated document must not pretend to have an opinion.
 
 No figure is recomputed in this module.  Counts and rates are taken exactly as
 ``hotline.reports.bulletin`` printed them (``'99.53%'``, ``'-'``), so the documents agree
@@ -55,6 +55,7 @@ from openpyxl.utils import get_column_letter  # type: ignore[import-untyped, unu
 from openpyxl.worksheet.worksheet import Worksheet  # type: ignore[import-untyped, unused-ignore]
 
 from hotline.reports.bulletin import COLUMNS, DASH, TYPE_LABELS, Bulletin, month_key
+from hotline.reports.checks import points_text
 from hotline.reports.compare import UNIT_RATES, Comparison
 from hotline.schemas import metrics as mc
 
@@ -96,6 +97,10 @@ SECTION_HOTSPOTS = "（二）交办工单热点问题"
 SECTION_VISITS = "（三）回访情况"
 SECTION_RETURNS = "（四）退单情况"
 SECTION_SUPERVISION = "（五）督办情况"
+SECTION_CHECKS = "二、省12345监管平台五率一度考核情况"
+SECTION_SPOT_CHECKS = "（一）人工抽查回访情况"
+SECTION_TEST_CALLS = "（二）热线服务拨测情况"
+SECTION_DATA_MONITORING = "（三）热线数据监测情况"
 SECTION_DATA_QUALITY = "数据质量说明"
 SECTION_LATE = "补录情况"
 SECTION_CHANGES = "各成员单位按期办结率、回访满意率较上月变化"
@@ -268,7 +273,64 @@ def _supervision(bulletin: Bulletin) -> str:
         text += "。其中督办较多的单位为：" + _counted(
             {u.name: u.phone_supervised + u.written_supervised for u in supervised}
         )
-    return text + "。"
+    text += "。"
+    # 约谈: the units whose supervised orders stayed unsatisfied after supervision.
+    unsatisfied = bulletin.headline.get("unsatisfied_after_supervision") or {}
+    if unsatisfied:
+        text += (
+            f"督办后市民仍不满意的工单涉及{len(unsatisfied)}个单位：{_counted(unsatisfied)}，"
+            "对多次督办办理成效仍不理想的，将约谈相关责任人。"
+        )
+    return text
+
+
+def _spot_checks(bulletin: Bulletin) -> str:
+    """（一）: the province's revisits of our orders, units named by what went wrong."""
+    _, month, _ = _period(bulletin)
+    checks = bulletin.checks
+    sampled = checks.total(mc.SPOT_CHECKED)
+    if not sampled:
+        return f"{month}月份，省平台未对我市热线工单进行人工抽查回访。"
+    not_reached, unsatisfied = checks.total(mc.SPOT_NOT_REACHED), checks.total(mc.SPOT_UNSATISFIED)
+    text = (
+        f"{month}月份，省平台对我市随机抽取了{sampled}件热线工单进行回访，"
+        f"有{not_reached}件未回访，{unsatisfied}个回访不满意。"
+    )
+    named = [
+        f"{label}的" + "，".join(f"{name}{n}件" for name, n in checks.by_unit(m).items())
+        for label, m in (("未回访", mc.SPOT_NOT_REACHED), ("回访不满意", mc.SPOT_UNSATISFIED))
+        if checks.total(m)
+    ]
+    return text + ("其中，" + "；".join(named) + "。" if named else "")
+
+
+def _test_calls(bulletin: Bulletin) -> str:
+    """（二）: the province's test calls, points lost by item."""
+    _, month, _ = _period(bulletin)
+    checks = bulletin.checks
+    calls = checks.total(mc.TEST_CALLS)
+    if not calls:
+        return f"{month}月份省平台未对我市热线进行拨测。"
+    items = checks.items(mc.TEST_CALL_POINTS)
+    if not items:
+        return f"{month}月份省平台对我市热线拨测{calls}次，未扣分。"
+    return (
+        f"{month}月份我市在省平台随机拨测中，{'、'.join(checks.most_deducted(mc.TEST_CALL_POINTS))}扣分较多。"
+        f"本月省平台拨测{calls}次，共扣{points_text(checks.total_points(mc.TEST_CALL_POINTS))}分，其中"
+        + "、".join(f"{item}扣{points_text(p)}分" for item, p in items.items())
+        + "。"
+    )
+
+
+def _data_monitoring(bulletin: Bulletin) -> str:
+    """（三）: uploads the province found inaccurate, and the points they cost."""
+    _, month, _ = _period(bulletin)
+    checks = bulletin.checks
+    flagged = checks.total(mc.UPLOADS_FLAGGED)
+    if not flagged:
+        return f"{month}月份我市热线未出现数据上传不准确现象。"
+    cost = "、".join(f"{item}指标被扣{points_text(p)}分" for item, p in checks.items(mc.UPLOAD_POINTS).items())
+    return f"{month}月份我市热线出现{flagged}次数据上传不准确现象，{cost}。"
 
 
 def month_over_month(bulletin: Bulletin) -> str:
@@ -332,6 +394,10 @@ def _compose(bulletin: Bulletin) -> _Text:
         ),
         _Section(SECTION_RETURNS, 2, (_returns(bulletin),)),
         _Section(SECTION_SUPERVISION, 2, (_supervision(bulletin),)),
+        _Section(SECTION_CHECKS, 1),
+        _Section(SECTION_SPOT_CHECKS, 2, (_spot_checks(bulletin),)),
+        _Section(SECTION_TEST_CALLS, 2, (_test_calls(bulletin),)),
+        _Section(SECTION_DATA_MONITORING, 2, (_data_monitoring(bulletin),)),
         *((_Section(SECTION_LATE, 1, late),) if late else ()),
         _Section(SECTION_DATA_QUALITY, 1, _data_quality(bulletin)),
     )

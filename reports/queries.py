@@ -15,8 +15,16 @@ and named after it: results are read by column name. Reads deduplicate with ``FI
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any, Protocol
 
 from hotline.schemas import metrics
+
+
+class Queryable(Protocol):
+    """What the reports read through: a sink, or a test's stand-in; rows by column name."""
+
+    def query_rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
+
 
 CITY = metrics.sql_literal(metrics.CITY)
 
@@ -107,4 +115,51 @@ DEADLETTERS = """
 SELECT count() AS deadletters
 FROM {db}.deadletter FINAL
 WHERE toYYYYMM(ifNull(occurred_at, received_at)) = %(month)s
+"""
+
+
+# -- section 二: the provincial platform's checks, from the month's events partition ----------
+
+
+def _check_types(counted: Iterable[metrics.CheckCount | metrics.CheckPoints]) -> str:
+    types = sorted({t for m in counted for t in m.rule.types})
+    return ", ".join(metrics.sql_literal(t) for t in types)
+
+
+def select_check_counts(counted: Iterable[metrics.CheckCount]) -> str:
+    return ",\n       ".join(f"countIf({m.rule.sql()}) AS {m.name}" for m in counted)
+
+
+CHECK_UNITS = f"""
+SELECT unit_id,
+       {select_check_counts(metrics.UNIT_CHECK_COUNTS)}
+FROM {{db}}.events FINAL
+WHERE toYYYYMM(occurred_at) = %(month)s AND type IN ({_check_types(metrics.UNIT_CHECK_COUNTS)})
+GROUP BY unit_id
+"""
+
+CHECK_CITY = f"""
+SELECT {select_check_counts(metrics.CITY_CHECK_COUNTS)}
+FROM {{db}}.events FINAL
+WHERE toYYYYMM(occurred_at) = %(month)s AND type IN ({_check_types(metrics.CITY_CHECK_COUNTS)})
+"""
+
+
+def check_points(m: metrics.CheckPoints) -> str:
+    """``m``'s points by item (its ``by`` column) in the month: one row per item, ``item`` and ``m.name``."""
+    month = f"toYYYYMM(occurred_at) = %(month)s AND {m.rule.sql()}"
+    if m.arrays:
+        return f"""
+SELECT item, sum(points_of_item) AS {m.name}
+FROM (SELECT {m.by}, {m.field} FROM {{db}}.events FINAL WHERE {month})
+ARRAY JOIN {m.by} AS item, {m.field} AS points_of_item
+GROUP BY item
+ORDER BY item
+"""
+    return f"""
+SELECT {m.by} AS item, sum({m.field}) AS {m.name}
+FROM {{db}}.events FINAL
+WHERE {month}
+GROUP BY item
+ORDER BY item
 """

@@ -8,11 +8,24 @@ silently wrong figure.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from hotline.logs import printable
 from hotline.schemas.personal import mask_personal
@@ -36,9 +49,26 @@ def within_years(value: datetime) -> datetime:
     return value
 
 
+# RFC 3339 as the contract writes it; pydantic alone would also take "1573000000" (Unix seconds).
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def rfc3339(value: object) -> object:
+    """A timestamp is written as a date-time with its offset, not as a number of seconds."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not RFC3339.fullmatch(value):
+        raise ValueError("not an RFC 3339 date-time with a timezone offset, such as 2019-11-04T09:31:00+08:00")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:  # matches the pattern but is no date (2019-02-30)
+        raise ValueError(f"not a date-time: {exc}") from None
+
+
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 Timestamp = Annotated[
     AwareDatetime,
+    BeforeValidator(rfc3339),
     AfterValidator(within_years),
     Field(description=f"RFC 3339 date-time with its UTC offset, in the years {FIRST_YEAR}-{LAST_YEAR}"),
 ]
@@ -122,6 +152,73 @@ class OrderSupervisionReplied(_OrderEvent):
     satisfied: bool | None = None
 
 
+# -- the provincial platform's checks (additive to contract v1) -------------------------------
+# 省12345监管平台五率一度考核: the province revisits orders, makes test calls and monitors the
+# data the city uploads. They travel on the orders topic (see TOPIC_OF_PREFIX), a spot check
+# keyed by its order, the others by their event id; none of them changes an order's state.
+
+
+def _points_json(points: Decimal) -> int | float:
+    """Points as a JSON number, as producers send them (``2``, ``1.5``), not pydantic's string."""
+    return int(points) if points == points.to_integral_value() else float(points)
+
+
+# Points deducted: positive, at most 100, to hundredths (the events table's Decimal(9, 2)).
+Points = Annotated[
+    Decimal,
+    Field(gt=0, le=100, max_digits=5, decimal_places=2),
+    PlainSerializer(_points_json, return_type=int | float, when_used="json"),
+]
+Label = Annotated[str, Field(min_length=1, max_length=32)]
+# The items a test call is usually marked on, in the platform's order (others are accepted).
+TEST_CALL_ITEMS = ("服务规范", "业务知识", "首问责任制", "办理时效", "答复质量")
+
+
+class CheckSpotVisited(_OrderEvent):
+    """The province revisited one of our orders (人工抽查回访): reached the citizen or not, and
+    if reached, satisfied or not; ``unit_id`` is the unit the order was at."""
+
+    type: Literal["check.spot_visited"] = "check.spot_visited"
+    reached: bool
+    satisfied: bool | None = None
+
+    @model_validator(mode="after")
+    def _satisfied_iff_reached(self) -> CheckSpotVisited:
+        """A visit that reached nobody has no verdict, and one that did has one."""
+        if self.reached and self.satisfied is None:
+            raise ValueError("satisfied is required when reached is true")
+        if not self.reached and self.satisfied is not None:
+            raise ValueError("satisfied must be absent when reached is false")
+        return self
+
+
+class Deduction(BaseModel):
+    """Points one test call lost on one assessment item (服务规范, 业务知识, 首问责任制, …)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    item: Label
+    points: Points
+
+
+class CheckTestCall(_Event):
+    """A test call of the province to the hotline (热线服务拨测), with what it lost, item by item."""
+
+    type: Literal["check.test_call"] = "check.test_call"
+    deductions: Annotated[tuple[Deduction, ...], Field(max_length=20)] = ()
+    note: Annotated[str, Field(max_length=500)] | None = None
+
+
+class CheckUploadFlagged(_Event):
+    """An upload of the city's data the province found inaccurate (数据监测), and the points it cost
+    on ``indicator`` (e.g. 规范性)."""
+
+    type: Literal["check.upload_flagged"] = "check.upload_flagged"
+    indicator: Label
+    points: Points
+    note: Annotated[str, Field(max_length=500)] | None = None
+
+
 class _Alert(_Event):
     alert_id: Id
     order_id: Id
@@ -138,10 +235,45 @@ class AlertOverdue(_Alert):
     type: Literal["alert.overdue"] = "alert.overdue"
 
 
+class AlertSupervisionDue(_Alert):
+    """An order whose second return visit was unsatisfied: due for supervision (督办) by the office.
+
+    ``due_at`` is when it became due (the second unsatisfied visit), ``unsatisfied_visits`` how
+    many unsatisfied visits it had then.
+    """
+
+    type: Literal["alert.supervision_due"] = "alert.supervision_due"
+    unsatisfied_visits: Annotated[int, Field(ge=2)] = 2
+
+
 CallEvent = CallReceived | CallHandled
 OrderEvent = OrderDispatched | OrderReturned | OrderCompleted | OrderVisited | OrderSupervised | OrderSupervisionReplied
-AlertEvent = AlertDueSoon | AlertOverdue
-Event = Annotated[CallEvent | OrderEvent | AlertEvent, Field(discriminator="type")]
+CheckEvent = CheckSpotVisited | CheckTestCall | CheckUploadFlagged
+AlertEvent = AlertDueSoon | AlertOverdue | AlertSupervisionDue
+Event = Annotated[CallEvent | OrderEvent | CheckEvent | AlertEvent, Field(discriminator="type")]
+
+# Which source topic carries an event, by the prefix of its type: one table, read by the worker
+# (what each topic accepts), replay and the generator (where each event goes), and import.
+CALLS, ORDERS = "calls", "orders"
+TOPIC_OF_PREFIX: dict[str, str] = {"call.": CALLS, "order.": ORDERS, "check.": ORDERS}
+
+
+def prefixes(topic: str) -> tuple[str, ...]:
+    """The type prefixes a source topic (``calls`` or ``orders``) carries."""
+    return tuple(prefix for prefix, t in TOPIC_OF_PREFIX.items() if t == topic)
+
+
+SOURCE_PREFIXES = tuple(TOPIC_OF_PREFIX)  # every type a source topic may carry
+
+
+def route_of(event: dict[str, Any]) -> tuple[str, str | None]:
+    """The source topic (logical name) and key of an event's JSON: a call by its call, an order's
+    event by its order, a check by its order when it has one, otherwise by its own id."""
+    kind = str(event.get("type", ""))
+    topic = next((t for prefix, t in TOPIC_OF_PREFIX.items() if kind.startswith(prefix)), ORDERS)
+    key = event.get("call_id") if topic == CALLS else event.get("order_id") or event.get("event_id")
+    return topic, str(key) if key else None
+
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 

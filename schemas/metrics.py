@@ -18,6 +18,12 @@ prints and the shorter ``short`` the screen shows, what moves it and how it aggr
   **open at an instant** (the screen's 在办, 即将到期, 已逾期). The status has one
   declaration too (:data:`STATUS_TESTS`), read in Python off an order's folded state and
   in SQL off its events.
+* :class:`CheckCount` and :class:`CheckPoints`: the provincial platform's checks (section 二:
+  spot-check revisits, test calls, data monitoring), counted or their points summed over the
+  month's partition of the ``events`` table when the bulletin is built (a handful a month:
+  no day window is kept for them).
+* :class:`SupervisionGauge`: orders awaiting supervision (督办) now, read off the agents'
+  order states (the screen).
 * :class:`Total`: a sum of other counts (the screen's 督办 = phone + written).
 * :class:`Rate`: a ratio of catalogue counts, computed after summing and printed by
   :func:`rate` (``99.53%``; ``-`` for a zero denominator).
@@ -206,6 +212,7 @@ class Kind(enum.Enum):
     ORDER = "order"  # orders by status, at their current unit (a cohort's, or the open ones now)
     EVENT = "event"  # order events by their own day and unit
     CALL = "call"  # call events by their own day, city-wide
+    CHECK = "check"  # the provincial platform's checks, over the month's events partition
     TOTAL = "total"  # a sum of other counts
     RATE = "rate"  # a ratio of counts
 
@@ -311,6 +318,59 @@ class OrderCount(Metric):
         if len(values) == 1:
             return Eq(status, values[0]).sql()
         return In(status, tuple(values)).sql()
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckCount(EventCount):
+    """Provincial checks (``check.*``) that ``rule`` holds for, per unit (spot checks) or city-wide.
+
+    Counted over the month's partition of the ``events`` table by the bulletin (``countIf`` of
+    the rule's SQL), not in the day windows: a few dozen a month, read once a month.
+    """
+
+    @property
+    def counter(self) -> bool:
+        return False
+
+    @property
+    def kind(self) -> Kind:
+        return Kind.CHECK
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckPoints(Metric):
+    """Points the province deducted: ``field`` summed over the events ``rule`` holds for, by ``by``.
+
+    ``by`` names the column the points are split by (an indicator, or, with ``arrays``, the
+    array of items paired element by element with the array ``field``: a test call's deductions).
+    """
+
+    rule: Rule
+    field: str
+    by: str
+    arrays: bool = False
+
+    @property
+    def kind(self) -> Kind:
+        return Kind.CHECK
+
+    @property
+    def aggregation(self) -> Aggregation:
+        return Aggregation.DAYS
+
+
+@dataclass(frozen=True, kw_only=True)
+class SupervisionGauge(Metric):
+    """Orders due for supervision (a second unsatisfied visit) and not supervised since, now, per
+    unit: read off the agents' order states at the instant of reading (the screen)."""
+
+    @property
+    def kind(self) -> Kind:
+        return Kind.ORDER
+
+    @property
+    def aggregation(self) -> Aggregation:
+        return Aggregation.INSTANT
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -443,6 +503,55 @@ FEEDBACK_EVENTS = EventCount(
     name="feedback_events", label="回访督办事件数", short="回访督办事件", rule=on((_VISIT, _SUPERVISED, _REPLIED))
 )
 SUPERVISED = Total(name="supervised", label="督办数", short="督办", parts=(PHONE_SUPERVISED, WRITTEN_SUPERVISED))
+# Supervision replies with the citizen still unsatisfied: the units the bulletin names for 约谈.
+SUPERVISION_UNSATISFIED = EventCount(
+    name="supervision_unsatisfied",
+    label="督办后仍不满意数",
+    short="督办后不满意",
+    rule=on(_REPLIED, Eq("satisfied", False)),
+)
+# Orders due for supervision and not supervised yet (the fold marks them: streams/processing.py).
+AWAITING_SUPERVISION = SupervisionGauge(name="awaiting_supervision", label="待督办工单数", short="待督办")
+
+# The provincial platform's checks (省12345监管平台五率一度考核, section 二 of the bulletin).
+_SPOT = "check.spot_visited"
+SPOT_CHECKED = CheckCount(name="spot_checked", label="省平台抽查回访工单数", short="抽查", rule=on(_SPOT))
+SPOT_NOT_REACHED = CheckCount(
+    name="spot_not_reached", label="省平台未回访工单数", short="抽查未回访", rule=on(_SPOT, Eq("reached", False))
+)
+SPOT_UNSATISFIED = CheckCount(
+    name="spot_unsatisfied",
+    label="省平台回访不满意工单数",
+    short="抽查不满意",
+    rule=on(_SPOT, Eq("reached", True), Eq("satisfied", False)),
+)
+TEST_CALLS = CheckCount(
+    name="test_calls", label="热线服务拨测次数", short="拨测", rule=on("check.test_call"), per_unit=False
+)
+TEST_CALL_POINTS = CheckPoints(
+    name="test_call_points",
+    label="拨测扣分",
+    short="拨测扣分",
+    rule=on("check.test_call"),
+    field="deduction_points",
+    by="deduction_items",
+    arrays=True,
+)
+UPLOADS_FLAGGED = CheckCount(
+    name="uploads_flagged",
+    label="数据上传不准确次数",
+    short="上传不准确",
+    rule=on("check.upload_flagged"),
+    per_unit=False,
+)
+UPLOAD_POINTS = CheckPoints(
+    name="upload_points",
+    label="数据监测扣分",
+    short="数据扣分",
+    rule=on("check.upload_flagged"),
+    field="points",
+    by="indicator",
+)
 
 # Calls, by their own day, city-wide (the bulletin's headline; labelled as its figures sheet prints them).
 CALLS_RECEIVED = EventCount(
@@ -511,6 +620,15 @@ CATALOGUE: tuple[Metric, ...] = (
     WRITTEN_SUPERVISION_SATISFIED,
     FEEDBACK_EVENTS,
     SUPERVISED,
+    SUPERVISION_UNSATISFIED,
+    AWAITING_SUPERVISION,
+    SPOT_CHECKED,
+    SPOT_NOT_REACHED,
+    SPOT_UNSATISFIED,
+    TEST_CALLS,
+    TEST_CALL_POINTS,
+    UPLOADS_FLAGGED,
+    UPLOAD_POINTS,
     CALLS_RECEIVED,
     CALLS_ANSWERED,
     CALLS_VALID,
@@ -527,8 +645,15 @@ BY_NAME: dict[str, Metric] = {m.name: m for m in CATALOGUE}
 ORDER_COUNTS: tuple[OrderCount, ...] = tuple(m for m in CATALOGUE if isinstance(m, OrderCount))
 COHORT_COUNTS: tuple[OrderCount, ...] = tuple(m for m in ORDER_COUNTS if m.cohort)
 GAUGES: tuple[OrderCount, ...] = tuple(m for m in ORDER_COUNTS if m.gauge)
-UNIT_EVENT_COUNTS: tuple[EventCount, ...] = tuple(m for m in CATALOGUE if isinstance(m, EventCount) and m.per_unit)
-CALL_COUNTS: tuple[EventCount, ...] = tuple(m for m in CATALOGUE if isinstance(m, EventCount) and not m.per_unit)
+UNIT_EVENT_COUNTS: tuple[EventCount, ...] = tuple(
+    m for m in CATALOGUE if isinstance(m, EventCount) and m.kind is Kind.EVENT
+)
+CALL_COUNTS: tuple[EventCount, ...] = tuple(m for m in CATALOGUE if isinstance(m, EventCount) and m.kind is Kind.CALL)
+# The provincial checks: counts per unit (spot checks) and city-wide, and points by item.
+CHECK_COUNTS: tuple[CheckCount, ...] = tuple(m for m in CATALOGUE if isinstance(m, CheckCount))
+UNIT_CHECK_COUNTS: tuple[CheckCount, ...] = tuple(m for m in CHECK_COUNTS if m.per_unit)
+CITY_CHECK_COUNTS: tuple[CheckCount, ...] = tuple(m for m in CHECK_COUNTS if not m.per_unit)
+CHECK_POINTS: tuple[CheckPoints, ...] = tuple(m for m in CATALOGUE if isinstance(m, CheckPoints))
 # What the bulletin holds per unit: every cohort count and every unit event count.
 UNIT_COUNTS: tuple[EventCount | OrderCount, ...] = (*COHORT_COUNTS, *UNIT_EVENT_COUNTS)
 COHORT_COUNTERS: tuple[OrderCount, ...] = tuple(m for m in COHORT_COUNTS if m.counter)

@@ -27,6 +27,8 @@ from hotline.settings import Settings
 log = logging.getLogger(__name__)
 
 TS = "DateTime64(3, 'Asia/Shanghai')"
+POINTS = "Decimal(9, 2)"  # points the province deducts, to hundredths
+CHECK_COLUMNS = ("reached", "points", "indicator", "deduction_items", "deduction_points")  # events, version 5
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,13 @@ EVENTS = Table(
         ("source_topic", "LowCardinality(String)"),
         ("source_partition", "Int32"),
         ("source_offset", "Int64"),
+        # The provincial checks (schema version 5): a spot check's ``reached``; points deducted
+        # (a test call's total, an upload's), an upload's indicator, a test call's items.
+        ("reached", "Nullable(Bool)"),
+        ("points", f"Nullable({POINTS})"),
+        ("indicator", "LowCardinality(String)"),
+        ("deduction_items", "Array(String)"),
+        ("deduction_points", f"Array({POINTS})"),
     ),
     # Partitioned by month: the audit record and the source of restatement, read a month at a time.
     "ReplacingMergeTree PARTITION BY toYYYYMM(occurred_at) ORDER BY event_id",
@@ -148,6 +157,11 @@ ORDER_STATES = Table(
         ("returns", "UInt16"),
         ("seen", "Array(String)"),
         ("version", "UInt32"),
+        # Supervision (schema version 5): unsatisfied visits so far, when the second one made the
+        # order due for supervision, and whether it has been supervised since.
+        ("unsatisfied_visits", "UInt16"),
+        ("supervision_due", f"Nullable({TS})"),
+        ("supervised", "Bool"),
     ),
     "ReplacingMergeTree(version) PARTITION BY toYYYYMM(cohort_day) ORDER BY order_id",
 )
@@ -273,7 +287,8 @@ def _partition_events(sink: ClickHouseSink) -> None:
     copy = f"{sink.db}.events_by_month"
     if sink.partition_key("events") == "":
         sink.command(EVENTS.ddl().replace("{db}.events", copy))
-        columns = ", ".join([*EVENTS.names, "ingested_at"])
+        # The columns the table had before version 5 added the provincial checks' (those stay empty).
+        columns = ", ".join([*(n for n in EVENTS.names if n not in CHECK_COLUMNS), "ingested_at"])
         sink.command(f"INSERT INTO {copy} ({columns}) SELECT {columns} FROM {{db}}.events")
         sink.command(f"EXCHANGE TABLES {{db}}.events AND {copy}")
     sink.command(f"DROP TABLE IF EXISTS {copy}")
@@ -307,6 +322,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         (_partition_events, _windows_pending),
     ),
     Migration(4, "bulletin_issues: issued bulletins, frozen", (BULLETIN_ISSUES.ddl(),)),
+    Migration(
+        5,
+        "provincial checks in events; supervision due in order_states; supervision_unsatisfied window",
+        (
+            "ALTER TABLE {db}.events ADD COLUMN IF NOT EXISTS reached Nullable(Bool)",
+            f"ALTER TABLE {{db}}.events ADD COLUMN IF NOT EXISTS points Nullable({POINTS})",
+            "ALTER TABLE {db}.events ADD COLUMN IF NOT EXISTS indicator LowCardinality(String) DEFAULT ''",
+            "ALTER TABLE {db}.events ADD COLUMN IF NOT EXISTS deduction_items Array(String)",
+            f"ALTER TABLE {{db}}.events ADD COLUMN IF NOT EXISTS deduction_points Array({POINTS})",
+            "ALTER TABLE {db}.order_states ADD COLUMN IF NOT EXISTS unsatisfied_visits UInt16 DEFAULT 0",
+            f"ALTER TABLE {{db}}.order_states ADD COLUMN IF NOT EXISTS supervision_due Nullable({TS})",
+            "ALTER TABLE {db}.order_states ADD COLUMN IF NOT EXISTS supervised Bool DEFAULT false",
+            "ALTER TABLE {db}.unit_windows ADD COLUMN IF NOT EXISTS supervision_unsatisfied Int64 DEFAULT 0",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version  # what this build writes and reads
 SCHEMA_VERSION_DDL = f"""CREATE TABLE IF NOT EXISTS {{db}}.schema_version (
@@ -371,6 +401,9 @@ class OrderRow:
     returns: int
     seen: tuple[str, ...]
     version: int  # events folded in
+    unsatisfied_visits: int = 0
+    supervision_due: datetime | None = None  # when a second unsatisfied visit made it due for 督办
+    supervised: bool = False
 
     def values(self) -> list[Any]:
         return [
@@ -383,6 +416,9 @@ class OrderRow:
             self.returns,
             list(self.seen),
             self.version,
+            self.unsatisfied_visits,
+            self.supervision_due,
+            self.supervised,
         ]
 
 
@@ -622,6 +658,15 @@ class ClickHouseSink:
         )
         return [_order_row(r) for r in rows]
 
+    def awaiting_supervision(self) -> list[OrderRow]:
+        """Every order due for supervision and not supervised yet, whatever its cohort: the screen's
+        待督办 and the alerts owed start from them."""
+        rows = self.query_rows(
+            f"SELECT {', '.join(ORDER_STATES.names)} FROM {{db}}.order_states FINAL "
+            "WHERE supervision_due IS NOT NULL AND NOT supervised"
+        )
+        return [_order_row(r) for r in rows]
+
     def windows(self, where: str, parameters: dict[str, Any] | None = None) -> list[WindowRow]:
         """Day windows, latest version of each, selected by a condition over the table's columns."""
         rows = self.query_rows(
@@ -707,6 +752,9 @@ def _order_row(r: dict[str, Any]) -> OrderRow:
         int(r["returns"]),
         tuple(r["seen"]),
         int(r["version"]),
+        int(r["unsatisfied_visits"]),
+        r["supervision_due"],
+        bool(r["supervised"]),
     )
 
 

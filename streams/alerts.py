@@ -1,4 +1,8 @@
-"""Overdue alerts to units: before the deadline and at it, each sent once.
+"""Alerts to units and the office: before a deadline and at it, and supervision due; each sent once.
+
+An order whose second return visit was unsatisfied is due for supervision (督办): the fold marks
+it (``streams/processing.py``) and the office gets one ``alert.supervision_due``, scheduled and
+deduplicated exactly like the deadline alerts (same timer, same alert ids, same feed).
 
 Decisions never mutate the order table from a timer (faust #216): the timer only
 *reads* order state. What has been sent is recorded where it is sent, in the
@@ -25,12 +29,19 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import murmur2
 
-from hotline.schemas.events import AlertDueSoon, AlertOverdue, dump_event, parse_event
+from hotline.schemas.events import AlertDueSoon, AlertOverdue, AlertSupervisionDue, dump_event, parse_event
 from hotline.streams.deadlines import TZ
 
 log = logging.getLogger(__name__)
 
 OVERDUE = "overdue"
+SUPERVISION_DUE = "supervision_due"
+ALERT_TYPES = {OVERDUE: "alert.overdue", SUPERVISION_DUE: "alert.supervision_due"}  # others: alert.due_soon
+
+
+def alert_type(kind: str) -> str:
+    """The contract type of an alert of this kind (``due_soon:<lead>`` kinds are all alert.due_soon)."""
+    return ALERT_TYPES.get(kind, "alert.due_soon")
 
 
 def alert_id(order_id: str, unit_id: str, due_iso: str, kind: str) -> str:
@@ -47,6 +58,11 @@ def is_open(state: Mapping[str, Any] | None) -> bool:
     return bool(state and state.get("unit") and state.get("due") and state.get("completed_on_time") is None)
 
 
+def awaiting_supervision(state: Mapping[str, Any] | None) -> bool:
+    """Due for supervision (a second unsatisfied visit) and not supervised yet: the screen's 待督办."""
+    return bool(state and state.get("unit") and state.get("supervision_due") and not state.get("supervised"))
+
+
 @dataclass(order=True)
 class Pending:
     fire_at: float
@@ -58,18 +74,27 @@ class Pending:
 
 
 def pending_alerts(order_id: str, state: Mapping[str, Any], leads_s: Iterable[float]) -> list[Pending]:
-    """The alerts an open order is owed: one per lead time before the deadline, one at it."""
+    """The alerts an order is owed: while open, one per lead time before the deadline and one at
+    it; while awaiting supervision, one when it became due (its second unsatisfied visit)."""
+    owed: list[Pending] = []
+    if awaiting_supervision(state):
+        since = datetime.fromisoformat(state["supervision_due"]).timestamp()
+        owed.append(Pending(since, order_id, state["unit"], state["supervision_due"], SUPERVISION_DUE, since))
     if not is_open(state):
-        return []
+        return owed
     due = datetime.fromisoformat(state["due"]).timestamp()
     kinds = [(due - lead, f"due_soon:{lead:g}") for lead in leads_s] + [(due, OVERDUE)]
-    return [Pending(at, order_id, state["unit"], state["due"], kind, due) for at, kind in kinds]
+    return owed + [Pending(at, order_id, state["unit"], state["due"], kind, due) for at, kind in kinds]
 
 
-def make_alert(p: Pending, now: float) -> AlertDueSoon | AlertOverdue:
+def make_alert(p: Pending, now: float) -> AlertDueSoon | AlertOverdue | AlertSupervisionDue:
     emitted = datetime.fromtimestamp(now, TZ)
     aid = alert_id(p.order_id, p.unit_id, p.due, p.kind)
-    cls = AlertOverdue if p.kind == OVERDUE else AlertDueSoon
+    classes: dict[str, type[AlertDueSoon | AlertOverdue | AlertSupervisionDue]] = {
+        OVERDUE: AlertOverdue,
+        SUPERVISION_DUE: AlertSupervisionDue,
+    }
+    cls = classes.get(p.kind, AlertDueSoon)
     return cls(
         event_id=aid,
         occurred_at=emitted,
@@ -197,6 +222,14 @@ class AlertScheduler:
 
     def still_owed(self, p: Pending) -> bool:
         state = self.lookup(p.order_id)
+        if p.kind == SUPERVISION_DUE:
+            return (
+                awaiting_supervision(state)
+                and state is not None
+                and state["unit"] == p.unit_id
+                and state["supervision_due"] == p.due
+                and self.owns(p.order_id)
+            )
         return (
             is_open(state)
             and state is not None
@@ -214,7 +247,7 @@ class AlertScheduler:
             aid = alert_id(p.order_id, p.unit_id, p.due, p.kind)
             if aid in self.feed.sent or not self.still_owed(p):
                 continue
-            if p.kind != OVERDUE and now >= p.due_ts:
+            if p.kind not in ALERT_TYPES and now >= p.due_ts:
                 continue  # past the deadline a "due soon" says nothing the overdue alert does not
             if now - p.fire_at > self.horizon_s:
                 self.suppressed += 1  # history being replayed: counted overdue, not delivered

@@ -24,19 +24,19 @@ import faust
 from aiokafka import AIOKafkaProducer
 from faust.types import TP, ConsumerT, EventT, StreamT
 
-from hotline.schemas.events import REASON_LIMIT, InvalidEvent
+from hotline.schemas.events import REASON_LIMIT, InvalidEvent, prefixes
 from hotline.schemas.personal import mask_personal
 from hotline.schemas.registry import Registry, default_registry
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, ClickHouseSink, DeadLetter, Generation
 from hotline.streams import history
-from hotline.streams.alerts import OVERDUE, AlertFeed, AlertScheduler, key_partition
+from hotline.streams.alerts import AlertFeed, AlertScheduler, alert_type, key_partition
 from hotline.streams.changelog import Changelog
 from hotline.streams.deadletters import CONFLICT_HEADER, deadletter_record
 from hotline.streams.deadlines import DEFAULT_LIMITS
 from hotline.streams.folding import Inputs, dead_letter, fold, order_ids
 from hotline.streams.gaps import GapReader
-from hotline.streams.gauges import AgentFigures, OpenOrders
+from hotline.streams.gauges import AgentFigures, AwaitingSupervision, OpenOrders
 from hotline.streams.known import KnownIds
 from hotline.streams.ledger import Gap, Ledger, last_offsets
 from hotline.streams.metrics import Metrics
@@ -75,7 +75,7 @@ def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | No
     return None
 
 
-CALLS, ORDERS = "calls", "orders"
+CALLS, ORDERS = "calls", "orders"  # the source topics' logical names (schemas.events.TOPIC_OF_PREFIX)
 LIVE_DAYS = 40  # the windows held for the screen: a month to date and a rolling 30 days
 
 Positions = Mapping[TP, int]
@@ -150,12 +150,14 @@ class Pipeline:
         # or a re-sent event would look new (seen in a crash test: the first batch of a
         # restarted worker can arrive before the start-up task has run).
         self.ready = asyncio.Event()
+        self._ready_lock = asyncio.Lock()
         self._alert_producer: AIOKafkaProducer | None = None
         # The agents' live figures: day windows of the partitions read here (and of imports),
         # open orders by deadline; and the state generation (imports, restatements) they follow.
         self.windows = Windows()
         self.open_orders = OpenOrders()
-        self.figures = AgentFigures(self.windows, self.open_orders, set())
+        self.awaiting = AwaitingSupervision()  # orders due for supervision (督办), per unit
+        self.figures = AgentFigures(self.windows, self.open_orders, set(), self.awaiting)
         self.generation = Generation()
         self.known = KnownIds()  # loaded from the store when it opens
         self._foreign: dict[str, OrderState] = {}  # open orders imported or restated, not yet in the table
@@ -259,7 +261,16 @@ class Pipeline:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def _on_start(self) -> None:
-        async with self._batch_lock:  # no batch before the store is ready (and restated, if it must be)
+        await self.ensure_ready()
+
+    async def ensure_ready(self) -> None:
+        """Open the store once, whoever needs it first: Faust runs the app's tasks only after the
+        first assignment, so the resume hook and the first batch may come before ``_on_start``."""
+        if self.ready.is_set():
+            return
+        async with self._ready_lock:
+            if self.ready.is_set():
+                return
             self.generation = await self.in_sink_thread(self._prepare_store)
             await self.changelog.start()
             self.ready.set()
@@ -293,7 +304,7 @@ class Pipeline:
         Under the batch lock: a batch still in flight from before the rebalance must not move
         the ledger or the windows while they are read back from ClickHouse here.
         """
-        await self.ready.wait()
+        await self.ensure_ready()
         async with self._batch_lock:
             return await self._resume_locked(committed)
 
@@ -347,10 +358,25 @@ class Pipeline:
             if table_state is None or table_state.get("gen", 0) < self.generation.gen:
                 self._foreign[row.order_id] = state_of(row, self.generation.gen)
                 self.scheduler.schedule(row.order_id, self._foreign[row.order_id])
-        self.figures = AgentFigures(self.windows, self.open_orders, months)
+        await self._load_awaiting(assigned)
+        self.figures = AgentFigures(self.windows, self.open_orders, months, self.awaiting)
         log.info(
             "live figures loaded: %d open orders, %d imported or restated", len(self.open_orders), len(self._foreign)
         )
+
+    async def _load_awaiting(self, assigned: list[TP]) -> None:
+        """Supervision (issue 11): the orders of these partitions awaiting it, from ClickHouse; those
+        an import or restatement wrote are owed their alert like the open ones above."""
+        self.awaiting = AwaitingSupervision()
+        for row in await self.in_sink_thread(self.sink.awaiting_supervision):
+            if TP(self.settings.orders_topic, key_partition(row.order_id, self.settings.partitions)) not in assigned:
+                continue
+            table_state = self.orders.get(row.order_id)
+            state = table_state
+            if table_state is None or table_state.get("gen", 0) < self.generation.gen:
+                state = self._foreign.setdefault(row.order_id, state_of(row, self.generation.gen))
+                self.scheduler.schedule(row.order_id, state)
+            self.awaiting.follow(row.order_id, state)
 
     async def _on_revoked(self, sender: Any, /, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         """Stop reading at once: the partitions may be another worker's from now on."""
@@ -378,7 +404,7 @@ class Pipeline:
         here, retried with backoff and shown on ``/status`` and ``/metrics``.
         """
         attempt = 0
-        await self.ready.wait()
+        await self.ensure_ready()
         async with self._batch_lock:  # one batch at a time: identity checks see every earlier write
             while True:
                 try:
@@ -422,6 +448,7 @@ class Pipeline:
         """An order changed: its alerts and its place among the open orders."""
         self.scheduler.schedule(order_id, state)
         self.open_orders.follow(order_id, state)
+        self.awaiting.follow(order_id, state)
 
     async def flush_changelog(self) -> None:
         """Wait until the order table's changelog records are acknowledged by Kafka."""
@@ -440,7 +467,7 @@ class Pipeline:
 
     async def _store(self, records: list[Record], kind: str) -> tuple[Folded, Staged]:
         """Fold and write; a record the store refuses is dead-lettered and the batch folded again."""
-        prefix = ("call.",) if kind == CALLS else ("order.",)
+        prefix = prefixes(kind)  # what the topic carries: schemas.events.TOPIC_OF_PREFIX
         decoded = {
             r.source: decode(r.value, r.source, self.registry, prefix) for r in records if r.unreadable_from is None
         }
@@ -578,7 +605,7 @@ class Pipeline:
         if kind == "suppressed":
             self.metrics.alerts_suppressed.inc()
             return
-        self.metrics.alerts.labels("alert.overdue" if kind == OVERDUE else "alert.due_soon").inc()
+        self.metrics.alerts.labels(alert_type(kind)).inc()
         self.metrics.alert_lateness.observe(lateness_s)
 
     # -- alerts -------------------------------------------------------------------------

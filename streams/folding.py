@@ -28,6 +28,7 @@ from hotline.streams.processing import (
     event_deltas,
     event_row,
     order_row,
+    stateless,
 )
 from hotline.streams.windows import Step
 
@@ -73,7 +74,7 @@ def _fold_event(folded: Folded, source: Source, inputs: Inputs, limits: dict[str
         folded.duplicates += 1
         return
     tp = (source.topic, source.partition)
-    if event.type.startswith("call."):
+    if stateless(event):
         folded.batch.events.append(event_row(event, source, content=inputs.contents[source]))
         folded.steps.extend(Step(tp, source.offset, d) for d in event_deltas(event))
         return

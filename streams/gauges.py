@@ -10,7 +10,7 @@ figures are exact at whatever instant they are read, and nothing is written as t
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from sortedcontainers import SortedList
 
 from hotline.schemas import metrics as mc
 from hotline.schemas.metrics import OrderStatus
-from hotline.streams.alerts import is_open
+from hotline.streams.alerts import awaiting_supervision, is_open
 from hotline.streams.windows import Windows
 
 
@@ -84,6 +84,38 @@ class OpenOrders:
         return Reading(gauges, min(changes) if changes else None)
 
 
+class AwaitingSupervision:
+    """Orders due for supervision and not supervised yet, per unit (the screen's 待督办 and its list).
+
+    Events move it, not the clock: the second unsatisfied visit adds an order, ``order.supervised``
+    (or a re-dispatch elsewhere) takes it off or moves it.
+    """
+
+    def __init__(self) -> None:
+        self._orders: dict[str, tuple[str, str]] = {}  # order_id -> (unit, since: ISO)
+
+    def __len__(self) -> int:
+        return len(self._orders)
+
+    def follow(self, order_id: str, state: Mapping[str, Any] | None) -> None:
+        if awaiting_supervision(state):
+            assert state is not None
+            self._orders[order_id] = (state["unit"], state["supervision_due"])
+        else:
+            self._orders.pop(order_id, None)
+
+    def forget(self, keep: Callable[[str], bool]) -> None:
+        for order_id in [o for o in self._orders if not keep(o)]:
+            del self._orders[order_id]
+
+    def by_unit(self) -> dict[str, list[dict[str, str]]]:
+        """Per unit, its orders awaiting supervision, the longest waiting first."""
+        out: dict[str, list[dict[str, str]]] = {}
+        for order_id, (unit, since) in sorted(self._orders.items(), key=lambda kv: (kv[1][1], kv[0])):
+            out.setdefault(unit, []).append({"order_id": order_id, "since": since})
+        return out
+
+
 @dataclass
 class AgentFigures:
     """The screen's reading of the agents' tables (``reports.live.LiveFigures``): the day
@@ -92,6 +124,7 @@ class AgentFigures:
     windows: Windows
     open_orders: OpenOrders
     stored_months: set[int]
+    awaiting: AwaitingSupervision = field(default_factory=AwaitingSupervision)
 
     def totals(self, first: date, last: date) -> dict[str, dict[str, int]]:
         return self.windows.totals(first, last)
@@ -101,3 +134,6 @@ class AgentFigures:
 
     def months(self) -> set[int]:
         return self.stored_months | self.windows.months()
+
+    def awaiting_supervision(self) -> dict[str, list[dict[str, str]]]:
+        return self.awaiting.by_unit()

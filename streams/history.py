@@ -31,7 +31,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import IO
 
-from hotline.schemas.events import Event, parse_event
+from hotline.schemas.events import SOURCE_PREFIXES, Event, parse_event
 from hotline.schemas.registry import Registry
 from hotline.sinks.clickhouse import (
     ORDER_RETURNS,
@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 IMPORT_TOPIC = "import"
 CHUNK = 20_000  # records per write: big enough for fast inserts, small enough to resume cheaply
 KEEP_STATES = 400_000  # orders whose state stays in memory between chunks (others are read back)
-EVERY_TYPE = ("call.", "order.")
+EVERY_TYPE = SOURCE_PREFIXES
 
 Advance = Callable[[int], None]  # how many more records are done (a progress bar)
 

@@ -24,6 +24,8 @@ from hotline.schemas.events import (
     OrderCompleted,
     OrderDispatched,
     OrderReturned,
+    OrderSupervised,
+    OrderVisited,
     parse_event,
 )
 from hotline.schemas.registry import Registry
@@ -49,6 +51,9 @@ class OrderState(TypedDict, total=False):
     completed_at: str  # ISO, once completed
     returns: int
     gen: int
+    unsatisfied: int  # unsatisfied return visits so far
+    supervision_due: str  # ISO: the second unsatisfied visit made it due for supervision (督办)
+    supervised: bool  # an order.supervised folded in
 
 
 @dataclass(frozen=True)
@@ -182,8 +187,10 @@ def event_row(
         "reason",
         "outcome",
         "method",
+        "indicator",
     ):
         row[text_col] = row.get(text_col) or ""
+    _deduction_columns(row)
     if due is not None:
         row["due_at"] = due
     row["due_computed"] = due_computed
@@ -192,6 +199,38 @@ def event_row(
     row["source_partition"] = source.partition
     row["source_offset"] = source.offset
     return row
+
+
+def _deduction_columns(row: dict[str, Any]) -> None:
+    """A test call's deductions as the events table's paired arrays, and their total as ``points``."""
+    deductions = row.pop("deductions", None) or ()
+    row["deduction_items"] = [d["item"] for d in deductions]
+    row["deduction_points"] = [d["points"] for d in deductions]
+    if deductions:
+        row["points"] = sum(d["points"] for d in deductions)
+
+
+def stateless(event: Event) -> bool:
+    """Calls and the provincial checks: stored and counted as they are; no order state moves."""
+    return not event.type.startswith("order.")
+
+
+SUPERVISION_AFTER = 2  # the office's rule: the second unsatisfied visit makes an order due for 督办
+
+
+def _supervision(state: OrderState, ev: Event) -> None:
+    """Visits and supervision: count unsatisfied visits, mark the order due at the second."""
+    if isinstance(ev, OrderVisited) and ev.outcome == "unsatisfied":
+        state["unsatisfied"] = int(state.get("unsatisfied", 0)) + 1
+        if state["unsatisfied"] >= SUPERVISION_AFTER and not state.get("supervision_due"):
+            state["supervision_due"] = ev.occurred_at.isoformat()
+    elif isinstance(ev, OrderSupervised):
+        state["supervised"] = True
+
+
+def awaiting_supervision(state: Mapping[str, Any] | None) -> bool:
+    """Due for supervision and not supervised yet: the screen's 待督办."""
+    return bool(state and state.get("supervision_due") and not state.get("supervised") and state.get("unit"))
 
 
 @dataclass
@@ -260,6 +299,8 @@ def _event_metrics(ev: Event) -> list[str]:
 
 def event_deltas(ev: Event) -> list[CounterDelta]:
     """What an event moves by itself, whatever its order's state: its own day's event counters."""
+    if ev.type.startswith("check."):
+        return []  # counted over the month's events partition (metrics.CheckCount), not windowed
     if ev.type.startswith("call."):
         names = [m.name for m in _CALL_COUNTS_BY_TYPE.get(ev.type, ()) if m.moved_by(ev)]
         return [_delta(metrics.CITY, local_day(ev.occurred_at), n, ev.event_id) for n in names]
@@ -301,6 +342,7 @@ def apply_order_event(
         if isinstance(ev, OrderReturned):
             new["returns"] = int(new.get("returns", 0)) + 1
             returned = ReturnRow(month_of(ev.occurred_at), ev.order_id, new["returns"])
+        _supervision(new, ev)
         deltas = event_deltas(ev)
     new["seen"] = seen
     return OrderStep(new, event_row(ev, source, due, computed, content), deltas, returned=returned)
@@ -321,6 +363,9 @@ def order_row(order_id: str, state: OrderState) -> OrderRow | None:
         int(state.get("returns", 0)),
         tuple(state.get("seen", ())),
         len(state.get("seen", ())),
+        int(state.get("unsatisfied", 0)),
+        datetime.fromisoformat(state["supervision_due"]) if state.get("supervision_due") else None,
+        bool(state.get("supervised", False)),
     )
 
 
@@ -336,7 +381,11 @@ def state_of(row: OrderRow, gen: int) -> OrderState:
         completed_on_time=None,
         returns=row.returns,
         gen=gen,
+        unsatisfied=row.unsatisfied_visits,
+        supervised=row.supervised,
     )
+    if row.supervision_due is not None:
+        state["supervision_due"] = _aware(row.supervision_due).isoformat()
     if row.completed_at is not None:
         state["completed_at"] = _aware(row.completed_at).isoformat()
         state["completed_on_time"] = row.completed_at <= row.due

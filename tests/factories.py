@@ -32,6 +32,9 @@ def event(type_: str, **fields: Any) -> dict[str, Any]:
         "order.visited": {"order_id": "O1", "unit_id": "yuhu", "outcome": "satisfied", "citizen_replied": True},
         "order.supervised": {"order_id": "O1", "unit_id": "yuhu", "method": "phone"},
         "order.supervision_replied": {"order_id": "O1", "unit_id": "yuhu", "method": "phone", "satisfied": True},
+        "check.spot_visited": {"order_id": "O1", "unit_id": "yuhu", "reached": True, "satisfied": True},
+        "check.test_call": {"deductions": [{"item": "服务规范", "points": 1}]},
+        "check.upload_flagged": {"indicator": "规范性", "points": 1},
     }
     return {**base, **defaults.get(type_, {}), **fields}
 

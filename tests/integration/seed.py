@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hotline.generate import generate, write_jsonl
-from hotline.seed import HEADLINE, TABLE
+from hotline.seed import HEADLINE, TABLE, TEXT
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import ClickHouseSink
 
@@ -80,3 +80,44 @@ def headline_differences(ours: dict[str, Any], seed: dict[str, Any]) -> list[str
         ("satisfaction lists", ours["satisfaction_lists"], seed["satisfaction_lists"]),
     ]
     return [f"{name}: {got!r} != {want!r}" for name, got, want in checks if got != want]
+
+
+def seed_section_two() -> list[str]:
+    """Section 二's sentences as the seed bulletin prints them: the spot checks' paragraph, the
+    test calls' first sentence (the rest tells single calls' stories), the data monitoring's."""
+    lines = [line.strip() for line in TEXT.read_text(encoding="utf-8").splitlines()]
+    spot = next(line for line in lines if line.startswith("11月份，省平台对我市随机抽取"))
+    calls = next(line for line in lines if line.startswith("11月份我市在省平台随机拨测中"))
+    data = next(line for line in lines if line.startswith("11月份我市热线出现"))
+    return [spot, calls[: calls.index("。") + 1], data]
+
+
+def section_two_differences(checks: dict[str, Any], seed: dict[str, Any]) -> list[str]:
+    """The bulletin JSON's ``provincial_checks`` against the seed headline's section 二 figures."""
+    spot, calls, data = seed["provincial_spot_check"], seed["provincial_test_calls"], seed["provincial_data_monitoring"]
+    points: dict[str, float] = {}
+    for call in calls["calls"]:
+        for item, p in call["deductions"].items():
+            points[item] = points.get(item, 0) + p
+    ours = checks["spot_checks"]
+    pairs: list[tuple[str, Any, Any]] = [
+        ("sampled", ours["spot_checked"], spot["sampled"]),
+        ("not visited", ours["spot_not_reached"], spot["not_visited"]),
+        ("unsatisfied", ours["spot_unsatisfied"], spot["unsatisfied"]),
+        (
+            "not visited by unit",
+            list(ours["by_unit"]["spot_not_reached"].items()),
+            list(spot["not_visited_by_unit"].items()),
+        ),
+        (
+            "unsatisfied by unit",
+            list(ours["by_unit"]["spot_unsatisfied"].items()),
+            list(spot["unsatisfied_by_unit"].items()),
+        ),
+        ("test calls", checks["test_calls"]["test_calls"], len(calls["calls"])),
+        ("points by item", checks["test_calls"]["test_call_points"], points),
+        ("most deducted", checks["test_calls"]["most_deducted"], calls["most_deducted_as_printed"]),
+        ("inaccurate uploads", checks["data_monitoring"]["uploads_flagged"], data["inaccurate_uploads"]),
+        ("upload points", checks["data_monitoring"]["upload_points"], {data["indicator"]: data["points_deducted"]}),
+    ]
+    return [f"{name}: {got!r} != {want!r}" for name, got, want in pairs if got != want]

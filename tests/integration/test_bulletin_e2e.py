@@ -23,7 +23,14 @@ from hotline.reports.bulletin import COLUMNS
 from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
 from tests.integration.conftest import Worker, hotline
-from tests.integration.seed import HEADLINE, assert_table_matches_seed, headline_differences, write_month
+from tests.integration.seed import (
+    HEADLINE,
+    assert_table_matches_seed,
+    headline_differences,
+    section_two_differences,
+    seed_section_two,
+    write_month,
+)
 from tests.reference import distinct_events, orders_of, pct, unit_figures
 
 pytestmark = pytest.mark.integration
@@ -165,3 +172,25 @@ def test_bulletin_formats_over_http(isolated: Settings, worker: Worker, month_fi
         for name in json.loads(HEADLINE.read_text())["satisfaction_lists"]["below_50_percent"]
         if name in registry.by_name
     )
+
+
+def assert_section_two_matches_seed(markdown: str, bulletin: dict[str, Any]) -> None:
+    """Section 二 in the seed's wording (figures and unit lists) and in the JSON's figures."""
+    missing = [sentence for sentence in seed_section_two() if sentence not in markdown]
+    assert not missing, "section 二 differs from the seed; missing:\n" + "\n".join(missing)
+    diffs = section_two_differences(bulletin["provincial_checks"], json.loads(HEADLINE.read_text(encoding="utf-8")))
+    assert not diffs, "section 二 figures differ:\n" + "\n".join(diffs)
+
+
+def test_section_two_through_the_worker_matches_the_seed(isolated: Settings, worker: Worker, month_file: Path) -> None:
+    hotline(isolated, "replay", str(month_file), "--wait")
+    markdown = worker_get(isolated, "/bulletin/2019-11?format=md").decode()
+    assert_section_two_matches_seed(markdown, worker_get(isolated, "/bulletin/2019-11?format=json"))
+
+
+def test_section_two_imported_directly_matches_the_seed(isolated: Settings, month_file: Path) -> None:
+    """The direct path: ``hotline import`` into ClickHouse, ``hotline bulletin`` without a worker."""
+    hotline(isolated, "import", str(month_file))
+    markdown = hotline(isolated, "bulletin", "--month", "2019-11", "--format", "md").stdout.decode()
+    bulletin = json.loads(hotline(isolated, "bulletin", "--month", "2019-11", "--format", "json").stdout)
+    assert_section_two_matches_seed(markdown, bulletin)

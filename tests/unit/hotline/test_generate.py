@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from hotline.generate import generate, write_jsonl
-from hotline.schemas.events import parse_event
+from hotline.schemas.events import parse_event, route_of
 from hotline.schemas.registry import default_registry
 from hotline.seed import HEADLINE, TABLE
 from hotline.streams.deadlines import TZ, is_workday
@@ -207,7 +207,7 @@ def test_per_key_time_order(events: list[Event]) -> None:
     """Arrival order of first occurrences keeps every order's and call's events strictly increasing."""
     last: dict[str, datetime] = {}
     for e in events:
-        key = str(e["order_id"] if e["type"].startswith("order.") else e["call_id"])
+        key = str(route_of(dict(e))[1])
         t = ts(e["occurred_at"])
         assert key not in last or last[key] < t, key
         last[key] = t

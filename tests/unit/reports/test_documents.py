@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from openpyxl import load_workbook  # type: ignore[import-untyped, unused-ignore
 from hotline.reports import documents, queries
 from hotline.reports.bulletin import COLUMNS, Bulletin, build_bulletin
 from hotline.reports.render import render, to_csv
+from hotline.schemas import metrics as mc
 
 ORDER_ROWS = [
     {
@@ -62,13 +64,14 @@ EVENT_NAMES = (
     "written_supervised_replied",
     "written_supervision_satisfied",
     "feedback_events",
+    "supervision_unsatisfied",
 )
 EVENT_ROWS = [
     dict(zip(EVENT_NAMES, values, strict=True))
     for values in [
-        ("yuhu", 3, 10, 4, 4, 6, 5, 5, 3, 2, 2, 1, 30),
-        ("transport", 1, 10, 1, 9, 2, 1, 1, 1, 0, 0, 0, 12),
-        ("police", 2, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 2),
+        ("yuhu", 3, 10, 4, 4, 6, 5, 5, 3, 2, 2, 1, 30, 2),
+        ("transport", 1, 10, 1, 9, 2, 1, 1, 1, 0, 0, 0, 12, 0),
+        ("police", 2, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0),
     ]
 ]
 CALL_NAMES = ("calls_received", "calls_answered", "calls_valid", "calls_answered_directly", "calls_resolved_online")
@@ -85,6 +88,17 @@ CANNED: dict[str, Rows] = {
     queries.CATEGORIES: [{"category": "环境保护", "calls": 13}, {"category": "住建房管", "calls": 9}],
     queries.TIMES_RETURNED: [{"times": 3, "orders": 1}, {"times": 1, "orders": 3}],
     queries.DEADLETTERS: [{"deadletters": 2}],
+    queries.CHECK_UNITS: [
+        {"unit_id": "yuhu", "spot_checked": 3, "spot_not_reached": 0, "spot_unsatisfied": 1},
+        {"unit_id": "police", "spot_checked": 2, "spot_not_reached": 1, "spot_unsatisfied": 1},
+        {"unit_id": "transport", "spot_checked": 1, "spot_not_reached": 0, "spot_unsatisfied": 0},
+    ],
+    queries.CHECK_CITY: [{"test_calls": 2, "uploads_flagged": 1}],
+    queries.check_points(mc.TEST_CALL_POINTS): [
+        {"item": "业务知识", "test_call_points": Decimal("2")},
+        {"item": "首问责任制", "test_call_points": Decimal("0.5")},
+    ],
+    queries.check_points(mc.UPLOAD_POINTS): [{"item": "规范性", "upload_points": Decimal("1")}],
 }
 EMPTY: dict[str, Rows] = {
     queries.ORDER_COLUMNS: [],
@@ -94,6 +108,10 @@ EMPTY: dict[str, Rows] = {
     queries.CATEGORIES: [],
     queries.TIMES_RETURNED: [],
     queries.DEADLETTERS: [{"deadletters": 0}],
+    queries.CHECK_UNITS: [],
+    queries.CHECK_CITY: [{"test_calls": 0, "uploads_flagged": 0}],
+    queries.check_points(mc.TEST_CALL_POINTS): [],
+    queries.check_points(mc.UPLOAD_POINTS): [],
 }
 
 

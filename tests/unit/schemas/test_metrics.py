@@ -115,6 +115,10 @@ def sample_events() -> list[Event]:
             out.append(event("order.supervision_replied", **fields))
     for answered in (True, False):
         out.append(event("call.received", answered=answered))
+    out.append(event("check.spot_visited", reached=False) | {"satisfied": None})
+    for satisfied in (True, False):
+        out.append(event("check.spot_visited", satisfied=satisfied))
+    out += [event("check.test_call"), event("check.upload_flagged")]
     for valid, online, order in itertools.product((True, False), (True, False), (None, "O9")):
         fields = {"valid": valid, "resolved_online": online} | ({"order_id": order} if order else {})
         out.append(event("call.handled", **fields))

@@ -11,7 +11,7 @@ import pytest
 from hotline.reports.bulletin import build_bulletin
 from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import EVENTS, ClickHouseSink
+from hotline.sinks.clickhouse import CHECK_COLUMNS, EVENTS, ClickHouseSink
 from hotline.streams import history
 from hotline.streams.deadlines import DEFAULT_LIMITS
 from tests.factories import event, folded, raw
@@ -123,11 +123,12 @@ def test_restate_builds_the_windows_of_a_store_from_before_them(sink: ClickHouse
     for statement in BEFORE_DEADLETTER_COLUMNS:
         sink.client.command(statement.replace("{db}", sink.db))
     batch = folded(_month())
+    v1 = [(n, t) for n, t in EVENTS.columns if n not in CHECK_COLUMNS]  # the old release's columns
     sink.client.insert(
         f"{sink.db}.events",
-        [[row.get(c) for row in batch.events] for c in EVENTS.names],
-        column_names=EVENTS.names,
-        column_type_names=EVENTS.types,
+        [[row.get(c) for row in batch.events] for c, _ in v1],
+        column_names=[n for n, _ in v1],
+        column_type_names=[t for _, t in v1],
         column_oriented=True,
     )
     sink.migrate()

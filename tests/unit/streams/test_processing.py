@@ -129,3 +129,30 @@ def test_the_payload_is_what_earlier_versions_stored() -> None:
     for ev in (record, received):
         parsed = parse_event(raw(ev))
         assert payload(parsed) == strip_personal(parsed.model_dump(mode="json", exclude_none=True))
+
+
+def test_the_second_unsatisfied_visit_marks_the_order_due_for_supervision() -> None:
+    from hotline.streams.alerts import awaiting_supervision
+
+    visit = {"outcome": "unsatisfied"}
+    once, _, _ = fold(event("order.dispatched"), event("order.visited", **visit))
+    twice, _, _ = fold(
+        event("order.dispatched"),
+        event("order.visited", **visit),
+        event("order.visited", **visit, occurred_at="2019-11-20T10:00:00+08:00"),
+    )
+    assert not awaiting_supervision(once)
+    assert awaiting_supervision(twice) and twice["supervision_due"] == "2019-11-20T10:00:00+08:00"
+
+
+def test_supervision_takes_the_order_off_the_awaiting_list() -> None:
+    from hotline.streams.alerts import awaiting_supervision
+
+    visit = {"outcome": "unsatisfied"}
+    state, _, _ = fold(
+        event("order.dispatched"),
+        event("order.visited", **visit),
+        event("order.visited", **visit),
+        event("order.supervised"),
+    )
+    assert state["supervision_due"] and not awaiting_supervision(state)
