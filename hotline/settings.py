@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     session_timeout_s: float = 10.0  # how long a killed worker's partitions wait before moving
-    batch_size: int = 1000
+    batch_size: int = 5000  # at most; a batch also ends after batch_within_s, so live traffic is not held back
     batch_within_s: float = 0.5
     # How source records reach the pipeline: "batch" reads them in batches past Faust's
     # per-event stream (streams/reader.py); "stream" uses Faust's agents (take_events).

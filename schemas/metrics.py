@@ -663,6 +663,38 @@ WINDOWED: tuple[EventCount | OrderCount, ...] = (*COHORT_COUNTERS, *EVENT_COUNTE
 CITY = ""  # the unit_id of the city-wide windows (calls have no unit)
 
 
+class Matcher:
+    """The Python reading of many event counts at once: which of ``counted`` an event moves.
+
+    The same answer as ``[m.name for m in counted if m.moved_by(event)]``, computed per event
+    type from the distinct conditions of that type's rules, each evaluated once, and memoised
+    on their outcomes: the stream asks it for every event, so it must not cost a rule walk.
+    """
+
+    def __init__(self, counted: Iterable[EventCount]) -> None:
+        self._by_type: dict[str, tuple[tuple[Condition, ...], tuple[tuple[str, tuple[int, ...]], ...]]] = {}
+        metrics_ = tuple(counted)
+        for kind in dict.fromkeys(t for m in metrics_ for t in m.rule.types):
+            mine = [m for m in metrics_ if kind in m.rule.types]
+            conditions = tuple(dict.fromkeys(c for m in mine for c in m.rule.where))
+            index = {c: i for i, c in enumerate(conditions)}
+            self._by_type[kind] = (conditions, tuple((m.name, tuple(index[c] for c in m.rule.where)) for m in mine))
+        self._memo: dict[tuple[str, tuple[bool, ...]], list[str]] = {}
+
+    def names(self, event: Any) -> list[str]:
+        kind = getattr(event, "type", None)
+        if not isinstance(kind, str) or kind not in self._by_type:
+            return []
+        entry = self._by_type[kind]
+        conditions, rules = entry
+        outcome = tuple(c.holds(event) for c in conditions)
+        key = (kind, outcome)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = [name for name, needs in rules if all(outcome[i] for i in needs)]
+        return found
+
+
 def metric(name: str) -> Metric:
     try:
         return BY_NAME[name]

@@ -575,11 +575,11 @@ class ClickHouseSink:
             if batch.deadletters:
                 self._insert(DEADLETTER, [_deadletter_row(d) for d in batch.deadletters])
             if batch.orders:
-                self._insert(ORDER_STATES, [o.values() for o in batch.orders])
+                self._insert_columns(ORDER_STATES, _columns(o.values() for o in batch.orders))
             if batch.returns:
                 self._insert(ORDER_RETURNS, [[r.month, r.order_id, r.times] for r in batch.returns])
             if batch.windows:
-                self._insert(UNIT_WINDOWS, [w.values() for w in batch.windows])
+                self._insert_columns(UNIT_WINDOWS, _columns(w.values() for w in batch.windows))
 
     def record_progress(self, offsets: dict[tuple[str, int], int]) -> None:
         """Advance the ledger: every offset up to these, per partition, is processed and stored."""
@@ -734,6 +734,11 @@ class ClickHouseSink:
     def close(self) -> None:
         with self._lock:
             self.client.close()
+
+
+def _columns(rows: Iterable[list[Any]]) -> list[list[Any]]:
+    """Rows as columns, for a column-oriented insert."""
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 def _order_row(r: dict[str, Any]) -> OrderRow:

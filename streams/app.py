@@ -31,6 +31,7 @@ from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, ClickHouseSink, DeadLetter, Generation
 from hotline.streams import history
 from hotline.streams.alerts import AlertFeed, AlertScheduler, alert_type, key_partition
+from hotline.streams.changelog import Changelog
 from hotline.streams.deadletters import CONFLICT_HEADER, deadletter_record
 from hotline.streams.deadlines import DEFAULT_LIMITS
 from hotline.streams.folding import Inputs, dead_letter, fold, order_ids
@@ -200,6 +201,8 @@ class Pipeline:
             partitions=settings.partitions,
             use_partitioner=True,
         )
+        producer = {"linger_ms": 5, **settings.producer_options(), **settings.kafka_client_options()}
+        self.changelog = Changelog(self.orders, settings.partitions, producer)
         self.limits = {**DEFAULT_LIMITS, **settings.deadline_days}
         self.feed = AlertFeed(settings.alerts_topic, settings.kafka_client_options())
         self.scheduler = AlertScheduler(
@@ -269,6 +272,7 @@ class Pipeline:
             if self.ready.is_set():
                 return
             self.generation = await self.in_sink_thread(self._prepare_store)
+            await self.changelog.start()
             self.ready.set()
         log.info("sink ready: %s", self.settings.resolved_clickhouse_dsn.split("@")[-1])
 
@@ -422,8 +426,7 @@ class Pipeline:
         # Order states after the sink holds the batch, one table write per order, and their
         # changelog flushed before the ledger moves: a crash in between replays the batch,
         # and the states' seen-ids make that replay a no-op.
-        for order_id, state in folded.orders.items():
-            self.orders[order_id] = state
+        self.changelog.set(folded.orders)
         if kind == ORDERS:  # also when this attempt changed nothing: an earlier one may have
             await self.flush_changelog()
         progress = last_offsets(records)
@@ -449,7 +452,7 @@ class Pipeline:
 
     async def flush_changelog(self) -> None:
         """Wait until the order table's changelog records are acknowledged by Kafka."""
-        await self.app.producer.flush()
+        await self.changelog.flush()
 
     async def _admit(self, delivered: list[Record]) -> tuple[list[Record], list[Gap]]:
         """What the ledger has not seen, in offset order, with any skipped offsets read back in."""

@@ -11,6 +11,7 @@ the JSON codec.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -110,6 +111,12 @@ def month_of(ts: datetime) -> int:
     return day.year * 100 + day.month
 
 
+@functools.cache
+def _has_unit(model: type[Event]) -> bool:
+    """Whether this event type carries a unit (asked per record: pydantic's field map is not free)."""
+    return "unit_id" in model.model_fields
+
+
 def decode(raw: bytes | None, source: Source, registry: Registry, expected: tuple[str, ...]) -> Event | DeadLetter:
     """An event, or the dead letter that says why it is not one. Never raises: a record's
     content must not be able to stop the worker, whatever it holds."""
@@ -120,7 +127,7 @@ def decode(raw: bytes | None, source: Source, registry: Registry, expected: tupl
         if not event.type.startswith(expected):
             raise InvalidEvent(f"event type {event.type!r} does not belong on topic {source.topic}")
         # Call events have no unit: ask the model's fields, not getattr (a miss costs an exception).
-        unit_id = event.unit_id if "unit_id" in type(event).model_fields else None  # type: ignore[union-attr]
+        unit_id = event.unit_id if _has_unit(type(event)) else None  # type: ignore[union-attr]
         if unit_id is not None and unit_id not in registry:
             raise InvalidEvent(f"unknown unit_id {unit_id!r}: not in the unit registry")
         return event
@@ -259,14 +266,8 @@ def _cohort_metrics(state: OrderState) -> list[str]:
     return _COHORT_BY_OUTCOME[state.get("completed_on_time")]
 
 
-def _by_type(counted: tuple[metrics.EventCount, ...]) -> dict[str, tuple[metrics.EventCount, ...]]:
-    """The counts each event type can move: an event is tested against its own type's rules only."""
-    types = {t for m in counted for t in m.rule.types}
-    return {t: tuple(m for m in counted if t in m.rule.types) for t in types}
-
-
-_EVENT_COUNTS_BY_TYPE = _by_type(metrics.EVENT_COUNTERS)
-_CALL_COUNTS_BY_TYPE = _by_type(metrics.CALL_COUNTS)
+_EVENT_MATCHER = metrics.Matcher(metrics.EVENT_COUNTERS)
+_CALL_MATCHER = metrics.Matcher(metrics.CALL_COUNTS)
 
 
 def _dispatch(
@@ -294,7 +295,7 @@ def _dispatch(
 
 def _event_metrics(ev: Event) -> list[str]:
     """The catalogue's event counters this event moves, at its own day and unit (calls: the city's)."""
-    return [m.name for m in _EVENT_COUNTS_BY_TYPE.get(ev.type, ()) if m.moved_by(ev)]
+    return _EVENT_MATCHER.names(ev)
 
 
 def event_deltas(ev: Event) -> list[CounterDelta]:
@@ -302,7 +303,7 @@ def event_deltas(ev: Event) -> list[CounterDelta]:
     if ev.type.startswith("check."):
         return []  # counted over the month's events partition (metrics.CheckCount), not windowed
     if ev.type.startswith("call."):
-        names = [m.name for m in _CALL_COUNTS_BY_TYPE.get(ev.type, ()) if m.moved_by(ev)]
+        names = _CALL_MATCHER.names(ev)
         return [_delta(metrics.CITY, local_day(ev.occurred_at), n, ev.event_id) for n in names]
     if isinstance(ev, OrderDispatched | OrderCompleted):
         return []

@@ -211,3 +211,27 @@ def test_a_tally_holds_its_metrics_by_name_and_refuses_others() -> None:
         t.add("returned", 1)
     with pytest.raises(AttributeError):
         _ = t.returned
+
+
+def test_the_matcher_names_exactly_the_counts_each_rule_moves() -> None:
+    """The stream's fast reading equals the rule-by-rule one, event for event."""
+    from hotline.schemas.events import parse_event
+    from tests.factories import event, raw
+
+    samples = [
+        event("order.visited", outcome=o, citizen_replied=r)
+        for o in ("satisfied", "unsatisfied", "unreached")
+        for r in (True, False)
+    ] + [
+        event("order.supervised", method="phone"),
+        event("order.supervision_replied", method="written", satisfied=False),
+        event("order.returned"),
+        event("call.received", answered=False),
+        event("call.handled", valid=True, order_id="O9"),
+        event("call.handled", valid=True),
+    ]
+    for counted in (m.EVENT_COUNTERS, m.CALL_COUNTS):
+        matcher = m.Matcher(counted)
+        for sample in samples:
+            ev = parse_event(raw(sample))
+            assert matcher.names(ev) == [x.name for x in counted if x.moved_by(ev)], sample
