@@ -174,8 +174,26 @@ def _one(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return rows[0]
 
 
+def _call_counts(db: Queryable, month: int) -> dict[str, int]:
+    return {name: int(n) for name, n in _one(db.query_rows(queries.CALLS, {"month": month})).items()}
+
+
+def _calls(calls: dict[str, int], total: UnitCounts) -> dict[str, Any]:
+    """The headline's calls: what every rate over calls is computed from."""
+    return {
+        "received": calls[mc.CALLS_RECEIVED.name],
+        "valid": calls[mc.CALLS_VALID.name],
+        "consult_or_suggest_answered_directly": calls[mc.CALLS_ANSWERED_DIRECTLY.name],
+        "dispatched_to_units": total.dispatched,
+        "connection_rate": mc.CONNECTION_RATE.of(calls),
+        "online_resolution_rate": mc.ONLINE_RESOLUTION_RATE.of(calls),
+        "answered": calls[mc.CALLS_ANSWERED.name],
+        "resolved_online": calls[mc.CALLS_RESOLVED_ONLINE.name],
+    }
+
+
 def _headline(db: Queryable, month: int, units: list[UnitCounts], total: UnitCounts) -> dict[str, Any]:
-    calls = {name: int(n) for name, n in _one(db.query_rows(queries.CALLS, {"month": month})).items()}
+    calls = _call_counts(db, month)
     received = calls[mc.CALLS_RECEIVED.name]
     types = {r["first_type"]: int(r["orders"]) for r in db.query_rows(queries.ORDER_TYPES, {"month": month})}
     categories = [(r["category"], int(r["calls"])) for r in db.query_rows(queries.CATEGORIES, {"month": month})]
@@ -187,16 +205,7 @@ def _headline(db: Queryable, month: int, units: list[UnitCounts], total: UnitCou
     )
     return {
         "period": f"{str(month)[:4]}-{str(month)[4:]}",
-        "calls": {
-            "received": received,
-            "valid": calls[mc.CALLS_VALID.name],
-            "consult_or_suggest_answered_directly": calls[mc.CALLS_ANSWERED_DIRECTLY.name],
-            "dispatched_to_units": total.dispatched,
-            "connection_rate": mc.CONNECTION_RATE.of(calls),
-            "online_resolution_rate": mc.ONLINE_RESOLUTION_RATE.of(calls),
-            "answered": calls[mc.CALLS_ANSWERED.name],
-            "resolved_online": calls[mc.CALLS_RESOLVED_ONLINE.name],
-        },
+        "calls": _calls(calls, total),
         "orders": {
             "completed": total.completed_on_time,
             "overdue": total.overdue,
@@ -294,3 +303,13 @@ def build_bulletin(
     reference = printed if printed is not None else printed_headline(month)
     checks = build_checks(db, key, registry, [u.unit_id for u in units])
     return Bulletin(month, units, total, headline, data_quality(headline, reference, dead), checks)
+
+
+def build_rates(db: Queryable, month: str, registry: Registry | None = None) -> Bulletin:
+    """Only what the month's rates are computed from (the table's counts and the calls): the
+    previous month a bulletin compares itself with needs no more, and its reading is halved."""
+    key = month_key(month)
+    units = _unit_counts(db, key, registry or default_registry())
+    total = total_of(units)
+    headline = {"period": month, "calls": _calls(_call_counts(db, key), total)}
+    return Bulletin(month, units, total, headline)

@@ -8,7 +8,7 @@ are attached here, in one place, so every format renders the same edition.
 
 from __future__ import annotations
 
-from hotline.reports.bulletin import Bulletin, Queryable, build_bulletin
+from hotline.reports.bulletin import Bulletin, Queryable, build_bulletin, build_rates
 from hotline.reports.charts import daily_series
 from hotline.reports.compare import compare, previous_month
 from hotline.reports.issued import Issue, late_data
@@ -19,7 +19,7 @@ def assemble(db: Queryable, month: str, registry: Registry | None = None, issue:
     """The month's bulletin with month over month, 补录, the daily series and (when issuing) the issue."""
     bulletin = build_bulletin(db, month, registry)
     before = previous_month(month)
-    bulletin.comparison = compare(bulletin, build_bulletin(db, before, registry, printed={}))
+    bulletin.comparison = compare(bulletin, build_rates(db, before, registry))
     bulletin.late = late_data(db, before, registry)
     bulletin.daily = daily_series(db, month)
     bulletin.issue = issue

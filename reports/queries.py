@@ -9,7 +9,8 @@
   partition of ``events``.
 
 Every figure's column is generated from the metric catalogue (``hotline.schemas.metrics``)
-and named after it: results are read by column name. Reads deduplicate with ``FINAL``.
+and named after it: results are read by column name. Reads deduplicate (``FINAL``, or one row
+per event id of the month's events of the types asked for).
 """
 
 from __future__ import annotations
@@ -85,10 +86,16 @@ FROM {{db}}.unit_windows FINAL
 WHERE toYYYYMM(day) = %(month)s AND unit_id = {CITY}
 """
 
-CATEGORIES = """
+def month_events(types: str, where: str = "") -> str:
+    """The month's stored events of these types, each once: its partition, only the rows of
+    those types, deduplicated by event id (``FINAL`` would merge the whole partition)."""
+    condition = f"toYYYYMM(occurred_at) = %(month)s AND type IN ({types}){where}"
+    return f"(SELECT * FROM {{db}}.events WHERE {condition} ORDER BY event_id LIMIT 1 BY event_id)"
+
+
+CATEGORIES = f"""
 SELECT category, count() AS calls
-FROM {db}.events FINAL
-WHERE toYYYYMM(occurred_at) = %(month)s AND type = 'call.handled'
+FROM {month_events("'call.handled'")}
 GROUP BY category
 ORDER BY calls DESC, category
 LIMIT 5
@@ -133,33 +140,30 @@ def select_check_counts(counted: Iterable[metrics.CheckCount]) -> str:
 CHECK_UNITS = f"""
 SELECT unit_id,
        {select_check_counts(metrics.UNIT_CHECK_COUNTS)}
-FROM {{db}}.events FINAL
-WHERE toYYYYMM(occurred_at) = %(month)s AND type IN ({_check_types(metrics.UNIT_CHECK_COUNTS)})
+FROM {month_events(_check_types(metrics.UNIT_CHECK_COUNTS))}
 GROUP BY unit_id
 """
 
 CHECK_CITY = f"""
 SELECT {select_check_counts(metrics.CITY_CHECK_COUNTS)}
-FROM {{db}}.events FINAL
-WHERE toYYYYMM(occurred_at) = %(month)s AND type IN ({_check_types(metrics.CITY_CHECK_COUNTS)})
+FROM {month_events(_check_types(metrics.CITY_CHECK_COUNTS))}
 """
 
 
 def check_points(m: metrics.CheckPoints) -> str:
     """``m``'s points by item (its ``by`` column) in the month: one row per item, ``item`` and ``m.name``."""
-    month = f"toYYYYMM(occurred_at) = %(month)s AND {m.rule.sql()}"
+    events = month_events(_check_types((m,)), f" AND {m.rule.sql()}")
     if m.arrays:
         return f"""
 SELECT item, sum(points_of_item) AS {m.name}
-FROM (SELECT {m.by}, {m.field} FROM {{db}}.events FINAL WHERE {month})
+FROM (SELECT {m.by}, {m.field} FROM {events})
 ARRAY JOIN {m.by} AS item, {m.field} AS points_of_item
 GROUP BY item
 ORDER BY item
 """
     return f"""
 SELECT {m.by} AS item, sum({m.field}) AS {m.name}
-FROM {{db}}.events FINAL
-WHERE {month}
+FROM {events}
 GROUP BY item
 ORDER BY item
 """
