@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import csv
 import io
-import shutil
 import subprocess
 import zipfile
 from datetime import UTC, date, datetime
@@ -295,9 +294,8 @@ def test_charts_need_a_cjk_font(monkeypatch: pytest.MonkeyPatch) -> None:
         charts.cjk_family()
 
 
-@pytest.mark.skipif(shutil.which("libreoffice") is None, reason="LibreOffice is not installed")
 def test_libreoffice_lays_every_rate_on_one_line(edition: Bulletin, tmp_path: Path) -> None:
-    """Optional: the PDF LibreOffice makes holds each rate whole, the table on landscape pages."""
+    """The PDF LibreOffice makes (installed by ./run test) holds each rate whole, the table on landscape pages."""
     source = tmp_path / "bulletin.docx"
     source.write_bytes(render(edition, "docx"))
     subprocess.run(
