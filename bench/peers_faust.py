@@ -21,6 +21,7 @@ import faust
 from faust.types import EventT, StreamT
 
 from bench.peers_job import CALLS, ORDERS, Job, Tracker, child_tracker
+from hotline.heap import for_long_runs
 from hotline.settings import Settings
 from hotline.streams.processing import Record, Source
 from hotline.streams.transport import broker_urls
@@ -90,6 +91,7 @@ def build(settings: Settings, tracker: Tracker, job: Job) -> faust.App:
 
 
 def main() -> int:
+    for_long_runs()  # the worker's collector policy (hotline.heap): the same for every contender
     settings = Settings()
     tracker = child_tracker()
     job = Job(limits={**Job().limits, **settings.deadline_days})

@@ -20,6 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.peers_job import Job, Tracker, child_tracker, kind_of
+from hotline.heap import for_long_runs
 from hotline.settings import Settings
 from hotline.streams.processing import Record, Source
 
@@ -60,6 +61,7 @@ async def run(settings: Settings, mode: str, tracker: Tracker) -> Job:
 
 
 def main(argv: list[str] | None = None) -> int:
+    for_long_runs()  # the worker's collector policy (hotline.heap): the same for every contender
     args = sys.argv[1:] if argv is None else argv
     mode = args[0] if args else "job"
     if mode not in ("job", "bare"):

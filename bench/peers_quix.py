@@ -32,6 +32,7 @@ from quixstreams import Application, State, message_context
 from quixstreams.sinks import BatchingSink, SinkBatch
 
 from bench.peers_job import Tracker, child_tracker
+from hotline.heap import for_long_runs
 from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, ClickHouseSink, DeadLetter
@@ -139,6 +140,7 @@ def build(settings: Settings, tracker: Tracker) -> tuple[Application, ClickHouse
 
 
 def main() -> int:
+    for_long_runs()  # the worker's collector policy (hotline.heap): the same for every contender
     settings = Settings()
     tracker = child_tracker()
     app, sink = build(settings, tracker)

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hotline.heap import for_long_runs
 from hotline.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -182,6 +183,7 @@ def worker(loglevel: str = "info") -> None:
     from hotline.logs import install
     from hotline.streams.app import Pipeline
 
+    for_long_runs()
     pipeline = Pipeline(get_settings())
     try:
         _ = pipeline.sink  # open ClickHouse before joining Kafka: a locked chDB directory fails here, clearly
@@ -363,6 +365,7 @@ def import_(
     from hotline.streams.deadlines import DEFAULT_LIMITS
     from hotline.streams.history import fingerprint, import_file
 
+    for_long_runs()
     settings = get_settings()
     sink = _open_store(settings)
     try:
@@ -404,6 +407,7 @@ def restate(
         last = month_key(end) if end else None
     except ValueError as exc:
         raise _fail(str(exc)) from exc
+    for_long_runs()
     settings = get_settings()
     sink = _open_store(settings)
     try:

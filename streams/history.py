@@ -45,12 +45,11 @@ from hotline.streams.deadlines import TZ
 from hotline.streams.folding import Inputs, fold, order_ids
 from hotline.streams.known import KnownIds
 from hotline.streams.processing import (
+    NEW,
     Folded,
-    Identity,
     OrderState,
     Record,
     Source,
-    Verdict,
     decode,
     identify,
     payload,
@@ -284,7 +283,7 @@ class Restater:
     def _fold_chunk(self, events: list[tuple[Source, Event]]) -> None:
         records = [Record(source, None, None) for source, _ in events]
         decoded: dict[Source, Event | DeadLetter] = dict(events)
-        identities = {source: Identity(Verdict.NEW) for source, _ in events}  # the store's own events
+        identities = dict.fromkeys((source for source, _ in events), NEW)  # the store's own events
         contents = {source: payload(event) for source, event in events}
         states = self.states.get(order_ids(records, decoded))
         folded = fold(records, Inputs(decoded, identities, contents, states, {}), self.limits, self.gen)

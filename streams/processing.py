@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
-from typing import Any, TypedDict
+from typing import Any, NamedTuple, TypedDict
 
 from hotline.schemas import metrics
 from hotline.schemas.events import (
@@ -57,9 +57,11 @@ class OrderState(TypedDict, total=False):
     supervised: bool  # an order.supervised folded in
 
 
-@dataclass(frozen=True)
-class Source:
-    """Where a record came from: logged, dead-lettered and checkpointed with it."""
+class Source(NamedTuple):
+    """Where a record came from: logged, dead-lettered and checkpointed with it.
+
+    A tuple, not a frozen dataclass: it keys every per-batch map, and a tuple is built and
+    hashed in C (the fold's per-record cost, bench/README.md)."""
 
     topic: str
     partition: int
@@ -69,8 +71,7 @@ class Source:
         return f"{self.topic}[{self.partition}]@{self.offset}"
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     """One Kafka record as the pipeline sees it, whoever read it (Faust's stream or the gap reader).
 
     ``unreadable_from`` marks a run of offsets Kafka could not return any more (up to and
@@ -92,11 +93,12 @@ class Verdict(Enum):
     CONFLICT = "conflict"  # another event under the same id: dead-lettered
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(NamedTuple):
     verdict: Verdict
     other: Source | None = None  # for a duplicate or a conflict: where the first one came from
 
+
+NEW, REPLAY = Identity(Verdict.NEW), Identity(Verdict.REPLAY)  # shared: one per record otherwise
 
 _PERSONAL = {"caller"}
 
@@ -165,9 +167,9 @@ def identify(
         known = first.get(event.event_id)
         if known is None:
             first[event.event_id] = (content, source)
-            out[source] = Identity(Verdict.NEW)
+            out[source] = NEW
         elif known[1] == source:
-            out[source] = Identity(Verdict.REPLAY)
+            out[source] = REPLAY
         elif known[0] == content:
             out[source] = Identity(Verdict.DUPLICATE, known[1])
         else:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import NamedTuple
 
 from hotline.sinks.clickhouse import WindowRow
 
@@ -30,9 +31,8 @@ WindowId = tuple[SourceTP, WindowKey]
 Counts = dict[str, int]
 
 
-@dataclass(frozen=True)
-class CounterDelta:
-    """One step of a windowed count, caused by one event."""
+class CounterDelta(NamedTuple):
+    """One step of a windowed count, caused by one event (a tuple: several per record)."""
 
     unit_id: str
     day: date
@@ -41,8 +41,7 @@ class CounterDelta:
     value: int
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """A delta with where its event came from: the window's version is that offset."""
 
     source: SourceTP
