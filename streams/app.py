@@ -41,13 +41,13 @@ from hotline.streams.known import KnownIds
 from hotline.streams.ledger import Gap, Ledger, last_offsets
 from hotline.streams.metrics import Metrics
 from hotline.streams.processing import (
+    Decoded,
     Folded,
     OrderState,
     Record,
     Source,
-    decode,
+    decode_batch,
     identify,
-    payload,
     source_of,
     split_by_source,
     state_of,
@@ -226,7 +226,12 @@ class Pipeline:
         self.reader: BatchReader | None = None
         if settings.ingest == "batch":
             self.reader = BatchReader(
-                settings.kafka_client_options(), self.kinds, self.process, settings.batch_size, settings.batch_within_s
+                settings.kafka_client_options(),
+                self.kinds,
+                self.prepare,
+                self.process,
+                settings.batch_size,
+                settings.batch_within_s,
             )
             self.app.task(self.reader.run)
             self.app.on_partitions_revoked.connect(self._on_revoked)
@@ -396,7 +401,7 @@ class Pipeline:
         ):
             await self.process([_record(ev) for ev in events], ORDERS)
 
-    async def process(self, records: list[Record], kind: str) -> Folded | None:
+    async def process(self, records: list[Record], kind: str, prepared: Decoded | None = None) -> Folded | None:
         """Process one delivered batch until it is stored; never raises for a record's content.
 
         Returns once the batch's events, counters, dead letters, order states and progress
@@ -408,7 +413,7 @@ class Pipeline:
         async with self._batch_lock:  # one batch at a time: identity checks see every earlier write
             while True:
                 try:
-                    folded = await self._process_once(records, kind)
+                    folded = await self._process_once(records, kind, prepared)
                 except Exception as exc:
                     attempt += 1
                     await self._back_off(exc, attempt)
@@ -418,11 +423,11 @@ class Pipeline:
                     self.metrics.store_up.set(1)
                 return folded
 
-    async def _process_once(self, delivered: list[Record], kind: str) -> Folded | None:
+    async def _process_once(self, delivered: list[Record], kind: str, prepared: Decoded | None) -> Folded | None:
         records, gaps = await self._admit(delivered)
         if not records:
             return None
-        folded, staged = await self._store(records, kind)
+        folded, staged = await self._store(records, kind, prepared)
         # Order states after the sink holds the batch, one table write per order, and their
         # changelog flushed before the ledger moves: a crash in between replays the batch,
         # and the states' seen-ids make that replay a no-op.
@@ -465,15 +470,17 @@ class Pipeline:
             records.extend(await self.gaps.read(gap))
         return sorted(records, key=lambda r: (r.source.topic, r.source.partition, r.source.offset)), admitted.gaps
 
-    async def _store(self, records: list[Record], kind: str) -> tuple[Folded, Staged]:
+    def prepare(self, records: list[Record], kind: str) -> Decoded:
+        """A batch decoded, ahead of its turn (pure: no state, no I/O)."""
+        return decode_batch(records, self.registry, prefixes(kind))  # prefixes: schemas.events.TOPIC_OF_PREFIX
+
+    async def _store(self, records: list[Record], kind: str, prepared: Decoded | None) -> tuple[Folded, Staged]:
         """Fold and write; a record the store refuses is dead-lettered and the batch folded again."""
-        prefix = prefixes(kind)  # what the topic carries: schemas.events.TOPIC_OF_PREFIX
-        decoded = {
-            r.source: decode(r.value, r.source, self.registry, prefix) for r in records if r.unreadable_from is None
-        }
+        # Records read back for a gap were not prepared: decode_batch decodes only those.
+        ready = decode_batch(records, self.registry, prefixes(kind), prepared)
+        decoded, contents = ready.events, ready.contents
         events = [(source, d) for source, d in decoded.items() if not isinstance(d, DeadLetter)]
         stored = await self.in_sink_thread(self.sink.stored, self.known.maybe(e.event_id for _, e in events))
-        contents = {source: payload(event) for source, event in events}  # serialised once per event
         identities = identify(events, stored, contents)
         states = await self._states(order_ids(records, decoded))
         refused: dict[Source, DeadLetter] = {}

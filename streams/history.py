@@ -50,7 +50,7 @@ from hotline.streams.processing import (
     OrderState,
     Record,
     Source,
-    decode,
+    decode_batch,
     identify,
     payload,
     state_of,
@@ -211,10 +211,10 @@ class Loader:
         self.known = KnownIds.load(sink)
 
     def load(self, records: list[Record], tally: Tally) -> Folded:
-        decoded = {r.source: decode(r.value, r.source, self.registry, EVERY_TYPE) for r in records}
+        ready = decode_batch(records, self.registry, EVERY_TYPE)
+        decoded, contents = ready.events, ready.contents
         events = [(s, d) for s, d in decoded.items() if not isinstance(d, DeadLetter)]
         stored = self.sink.stored(self.known.maybe(e.event_id for _, e in events))
-        contents = {s: payload(e) for s, e in events}
         identities = identify(events, stored, contents)
         states = self.states.get(order_ids(records, decoded))
         folded = fold(records, Inputs(decoded, identities, contents, states, {}), self.limits, self.gen)

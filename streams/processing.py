@@ -140,6 +140,36 @@ def decode(raw: bytes | None, source: Source, registry: Registry, expected: tupl
         return DeadLetter(source.topic, source.partition, source.offset, reason, raw or b"")
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """A batch's records decoded, and each event's audit payload: pure work, done once per record
+    (the batch reader does it for batch N+1 while batch N is being stored)."""
+
+    events: dict[Source, Event | DeadLetter]
+    contents: dict[Source, str]
+
+
+def decode_batch(
+    records: list[Record], registry: Registry, expected: tuple[str, ...], done: Decoded | None = None
+) -> Decoded:
+    """Decode every readable record of the batch; what ``done`` already holds is not decoded again."""
+    events: dict[Source, Event | DeadLetter] = {}
+    contents: dict[Source, str] = {}
+    for r in records:
+        if r.unreadable_from is not None:
+            continue
+        source = r.source
+        if done is not None and source in done.events:
+            event = events[source] = done.events[source]
+            if source in done.contents:
+                contents[source] = done.contents[source]
+            continue
+        event = events[source] = decode(r.value, source, registry, expected)
+        if not isinstance(event, DeadLetter):
+            contents[source] = payload(event)
+    return Decoded(events, contents)
+
+
 def payload(event: Event) -> str:
     """The audit copy of an event (no caller): what is stored, and what identity compares.
 

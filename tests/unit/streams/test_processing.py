@@ -3,7 +3,7 @@ from datetime import date
 from hotline.schemas.events import parse_event
 from hotline.schemas.registry import default_registry
 from hotline.sinks.clickhouse import DeadLetter, strip_personal
-from hotline.streams.processing import OrderState, Source, apply_order_event, decode, payload
+from hotline.streams.processing import OrderState, Record, Source, apply_order_event, decode, decode_batch, payload
 from tests.factories import event, raw
 
 SRC = Source("hotline.orders", 0, 7)
@@ -156,3 +156,26 @@ def test_supervision_takes_the_order_off_the_awaiting_list() -> None:
         event("order.supervised"),
     )
     assert state["supervision_due"] and not awaiting_supervision(state)
+
+
+def _records(*values: bytes | None) -> list[Record]:
+    return [Record(Source("hotline.orders", 0, n), None, v) for n, v in enumerate(values)]
+
+
+def test_decode_batch_decodes_each_record_and_serialises_each_event_once() -> None:
+    ev = event("order.dispatched")
+    records = _records(raw(ev), b"not json")
+    ready = decode_batch(records, default_registry(), ("order.",))
+    good, bad = (r.source for r in records)
+    assert ready.events[good] == decode(raw(ev), good, default_registry(), ("order.",))
+    assert isinstance(ready.events[bad], DeadLetter)
+    assert ready.contents == {good: payload(parse_event(raw(ev)))}
+
+
+def test_decode_batch_keeps_what_was_decoded_ahead_and_decodes_the_rest() -> None:
+    first, second = event("order.dispatched"), event("order.completed")
+    records = _records(raw(first), raw(second))
+    ahead = decode_batch(records[:1], default_registry(), ("order.",))
+    ready = decode_batch(records, default_registry(), ("order.",), ahead)
+    assert ready.events[records[0].source] is ahead.events[records[0].source]  # not decoded again
+    assert ready.contents[records[1].source] == payload(parse_event(raw(second)))
