@@ -142,7 +142,9 @@ class Pipeline:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
         self.metrics = Metrics()
         self.metrics.store_up.set(1)
-        self.ledger = Ledger()
+        self.ledger = Ledger()  # what this process has written to the store (the next batch follows it)
+        self.stored_upto: dict[tuple[str, int], int] = {}  # the progress recorded in the store: the truth
+        self._completing: asyncio.Future[None] | None = None  # the last batch's changelog and progress
         self.gaps = GapReader(settings.kafka_client_options())
         self.health = StoreHealth()
         self._batch_lock = asyncio.Lock()
@@ -300,8 +302,8 @@ class Pipeline:
 
     @property
     def positions(self) -> dict[tuple[str, int], int]:
-        """The last offset stored per source partition, as the ledger knows it (for lag and the screen)."""
-        return {tp: offset - 1 for tp, offset in self.ledger.next_offset.items()}
+        """The last offset stored per source partition with its progress recorded (for lag and the screen)."""
+        return dict(self.stored_upto)
 
     async def _resume_at(self, committed: Positions) -> Positions:
         """Each assigned source partition resumes right after the ledger's last processed offset.
@@ -319,8 +321,11 @@ class Pipeline:
             if self.reader is not None:
                 self.reader.assign({})
             return committed
+        await self.settle()
         stored = await self.in_sink_thread(self.sink.sunk_offsets)
         self.ledger.load(stored, [(tp.topic, tp.partition) for tp in assigned])
+        for tp in assigned:
+            self.stored_upto[(tp.topic, tp.partition)] = self.ledger.next_offset[(tp.topic, tp.partition)] - 1
         positions = dict(committed)
         for tp in assigned:
             offset = self.ledger.next_offset[(tp.topic, tp.partition)]
@@ -428,16 +433,15 @@ class Pipeline:
         if not records:
             return None
         folded, staged = await self._store(records, kind, prepared)
-        # Order states after the sink holds the batch, one table write per order, and their
-        # changelog flushed before the ledger moves: a crash in between replays the batch,
-        # and the states' seen-ids make that replay a no-op.
+        # Order states after the sink holds the batch, one table write per order. The next
+        # batch folds on them, on these windows and after these offsets at once; this batch's
+        # changelog acks and progress record complete while it does (``_complete``): the
+        # progress is recorded only after the changelog is acknowledged, a crash before that
+        # replays the batch, and the states' seen-ids and the stored rows make that a no-op.
         self.changelog.set(folded.orders)
-        if kind == ORDERS:  # also when this attempt changed nothing: an earlier one may have
-            await self.flush_changelog()
-        progress = last_offsets(records)
-        await self.in_sink_thread(self.sink.record_progress, progress)
-        self.ledger.advance(progress)
         self.windows.commit(staged)
+        progress = last_offsets(records)
+        self.ledger.advance(progress)
         for order_id, state in folded.orders.items():
             self._foreign.pop(order_id, None)
             self._track(order_id, state)
@@ -447,7 +451,32 @@ class Pipeline:
         for gap in gaps:
             self.metrics.gaps.labels(gap.topic).inc(gap.end - gap.start)
         self._observe(records, folded)
+        await self.settle()  # the batch before this one: at most one completion outstanding
+        self._completing = asyncio.ensure_future(self._complete(kind == ORDERS, progress))
         return folded
+
+    async def settle(self) -> None:
+        """Wait until every batch processed so far has its changelog acked and its progress recorded."""
+        if self._completing is not None:
+            await self._completing
+
+    async def _complete(self, changelog: bool, progress: dict[tuple[str, int], int]) -> None:
+        """A stored batch's changelog acknowledged, then its progress recorded; retried through outages."""
+        attempt = 0
+        while True:
+            try:
+                if changelog:  # also when this batch changed nothing: an earlier attempt may have
+                    await self.flush_changelog()
+                await self.in_sink_thread(self.sink.record_progress, progress)
+                break
+            except Exception as exc:
+                attempt += 1
+                await self._back_off(exc, attempt)
+        if attempt:
+            self.health.recovered()
+            self.metrics.store_up.set(1)
+        for tp, offset in progress.items():
+            self.stored_upto[tp] = max(self.stored_upto.get(tp, -1), offset)
 
     def _track(self, order_id: str, state: OrderState | None) -> None:
         """An order changed: its alerts and its place among the open orders."""

@@ -56,14 +56,24 @@ class Changelog:
         if not pending:
             return
         assert self.producer is not None, "changelog producer not started"
+        try:
+            await self._send(self.producer, pending)
+        except BaseException:
+            # Not acknowledged: send them again with the next flush, ahead of anything set since
+            # (per partition, the latest value of a key stays the last one written).
+            for partition, records in pending.items():
+                self._pending[partition] = records + self._pending.get(partition, [])
+            raise
+
+    async def _send(self, producer: AIOKafkaProducer, pending: dict[int, list[tuple[bytes, bytes]]]) -> None:
         topic = self.table.changelog_topic.get_topic_name()
         acks = []
         for partition, records in pending.items():
-            batch = self.producer.create_batch()
+            batch = producer.create_batch()
             for key, value in records:
                 if batch.append(key=key, value=value, timestamp=None) is None:
-                    acks.append(await self.producer.send_batch(batch, topic, partition=partition))
-                    batch = self.producer.create_batch()
+                    acks.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = producer.create_batch()
                     batch.append(key=key, value=value, timestamp=None)
-            acks.append(await self.producer.send_batch(batch, topic, partition=partition))
+            acks.append(await producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*acks)

@@ -9,6 +9,7 @@ import pytest
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, OrderRow, Stored, WindowRow
 from hotline.streams.app import Pipeline
+from hotline.streams.processing import Record, Source
 from tests.factories import event, raw
 
 
@@ -367,3 +368,23 @@ async def test_an_order_stored_without_an_outage_gets_its_alerts_scheduled(pipel
     await _put_until_processed(pipeline, "orders", [(b"O6", raw(dispatched))], "hotline.orders")
     owed = sorted(p.kind for p in pipeline.scheduler.heap if p.order_id == "O6")
     assert owed == ["due_soon:7200", "due_soon:86400", "overdue"]
+
+
+async def test_a_batch_progress_is_recorded_only_once_its_changelog_is_acknowledged(pipeline: Pipeline) -> None:
+    """The next batch may fold while the changelog is in flight; the durable ledger may not move."""
+    acked = asyncio.Event()
+
+    async def slow_broker() -> None:
+        await acked.wait()
+
+    pipeline.flush_changelog = slow_broker  # type: ignore[method-assign]
+    sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
+    first, second = event("order.dispatched", order_id="O7"), event("order.dispatched", order_id="O8")
+    await pipeline.process([Record(Source("hotline.orders", 0, 0), b"O7", raw(first))], "orders")
+    assert _stored_ids(sink) == [first["event_id"]] and sink.progress == {}
+    assert pipeline.positions == {}  # what /status and the lag report: recorded progress only
+    acked.set()
+    await pipeline.process([Record(Source("hotline.orders", 0, 1), b"O8", raw(second))], "orders")
+    await pipeline.settle()
+    assert _stored_ids(sink) == [first["event_id"], second["event_id"]]
+    assert sink.progress == {("hotline.orders", 0): 1} and pipeline.positions == {("hotline.orders", 0): 1}
