@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -38,6 +39,7 @@ from hotline.sinks.clickhouse import (
     ORDER_STATES,
     RESTATE_PENDING,
     UNIT_WINDOWS,
+    Batch,
     ClickHouseSink,
     DeadLetter,
 )
@@ -198,6 +200,7 @@ def import_file(
         records = [Record(Source(IMPORT_TOPIC, gen, number), None, line) for number, line in lines]
         loader.load(records, tally)
         advance(lines[-1][0] - lines[0][0] + 1)
+    loader.finish()
     return tally
 
 
@@ -209,9 +212,13 @@ class Loader:
         self.windows = Windows()
         self.states = States(sink, gen)
         self.known = KnownIds.load(sink)
+        # One chunk is written while the next is decoded; at most one is in flight.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
+        self._writing: Future[None] | None = None
 
     def load(self, records: list[Record], tally: Tally) -> Folded:
-        ready = decode_batch(records, self.registry, EVERY_TYPE)
+        ready = decode_batch(records, self.registry, EVERY_TYPE)  # while the chunk before is written
+        self.finish()  # the chunk before is stored: identities below see it
         decoded, contents = ready.events, ready.contents
         events = [(s, d) for s, d in decoded.items() if not isinstance(d, DeadLetter)]
         stored = self.sink.stored(self.known.maybe(e.event_id for _, e in events))
@@ -230,12 +237,22 @@ class Loader:
         self.windows.load((), missing)  # this source's windows are all loaded: the rest are new
         staged = self.windows.stage(folded.steps)
         folded.batch.windows = rows(staged)
-        self.sink.write(folded.batch)
-        self.known.add(row["event_id"] for row in folded.batch.events)
         last = records[-1].source
-        self.sink.record_progress({(last.topic, last.partition): last.offset})
+        self._writing = self._writer.submit(self._store, folded.batch, {(last.topic, last.partition): last.offset})
+        self.known.add(row["event_id"] for row in folded.batch.events)
         self.windows.commit(staged)
         self.states.put(folded.orders)
+
+    def _store(self, batch: Batch, progress: dict[tuple[str, int], int]) -> None:
+        """A chunk's rows, then its progress (the writer thread: ClickHouse works without the GIL)."""
+        self.sink.write(batch)
+        self.sink.record_progress(progress)
+
+    def finish(self) -> None:
+        """Wait until the last chunk is stored; its error, if any, is raised here."""
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            writing.result()
 
 
 # -- restate ----------------------------------------------------------------------------------

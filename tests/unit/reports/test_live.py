@@ -78,6 +78,7 @@ class Loader:
             batch.events += folded.batch.events
             batch.windows += folded.batch.windows
             batch.orders += folded.batch.orders
+        self.engine.finish()  # stored before the test reads ClickHouse
         self.positions[("hotline.orders", 0)] = self.offset - 1
         return batch
 
