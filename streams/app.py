@@ -409,9 +409,11 @@ class Pipeline:
     async def process(self, records: list[Record], kind: str, prepared: Decoded | None = None) -> Folded | None:
         """Process one delivered batch until it is stored; never raises for a record's content.
 
-        Returns once the batch's events, counters, dead letters, order states and progress
-        are durable, so Faust may ack it. Only an outage of ClickHouse or Kafka keeps it
-        here, retried with backoff and shown on ``/status`` and ``/metrics``.
+        Returns once the batch's events, counters, dead letters and order states are in the
+        store and the table; its changelog acks and progress record complete in the background
+        (:meth:`settle` waits for them), at most one batch behind. Faust's acks do not matter:
+        the worker resumes from the recorded progress. Only an outage of ClickHouse or Kafka
+        keeps a batch here, retried with backoff and shown on ``/status`` and ``/metrics``.
         """
         attempt = 0
         await self.ensure_ready()
