@@ -29,6 +29,7 @@ from hotline.schemas.personal import mask_personal
 from hotline.schemas.registry import Registry, default_registry
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, ClickHouseSink, DeadLetter, Generation
+from hotline.sinks.store import Store, describe, open_store
 from hotline.streams import history
 from hotline.streams.alerts import AlertFeed, AlertScheduler, alert_type, key_partition
 from hotline.streams.changelog import Changelog
@@ -37,7 +38,7 @@ from hotline.streams.deadlines import DEFAULT_LIMITS
 from hotline.streams.folding import Inputs, dead_letter, fold, order_ids
 from hotline.streams.gaps import GapReader
 from hotline.streams.gauges import AgentFigures, AwaitingSupervision, OpenOrders
-from hotline.streams.known import KnownIds
+from hotline.streams.known import EveryId, KnownIds
 from hotline.streams.ledger import Gap, Ledger, last_offsets
 from hotline.streams.metrics import Metrics
 from hotline.streams.processing import (
@@ -132,9 +133,7 @@ class StoreHealth:
 class Pipeline:
     """One worker's wiring: the app, its topics and table, and the process's only sink."""
 
-    def __init__(
-        self, settings: Settings, registry: Registry | None = None, sink: ClickHouseSink | None = None
-    ) -> None:
+    def __init__(self, settings: Settings, registry: Registry | None = None, sink: Store | None = None) -> None:
         self.settings = settings
         self.registry = registry or default_registry()
         self._sink = sink
@@ -161,7 +160,7 @@ class Pipeline:
         self.awaiting = AwaitingSupervision()  # orders due for supervision (督办), per unit
         self.figures = AgentFigures(self.windows, self.open_orders, set(), self.awaiting)
         self.generation = Generation()
-        self.known = KnownIds()  # loaded from the store when it opens
+        self.known: KnownIds | EveryId = KnownIds()  # loaded from the store when it opens
         self._foreign: dict[str, OrderState] = {}  # open orders imported or restated, not yet in the table
         self.app = LedgerApp(
             settings.app_id,
@@ -254,13 +253,14 @@ class Pipeline:
 
     # -- sink ---------------------------------------------------------------------------
     @property
-    def sink(self) -> ClickHouseSink:
-        """The process's one sink, opened once: a second chDB client racing the first lost writes."""
+    def sink(self) -> Store:
+        """The process's one sink, opened once: a second chDB client racing the first lost writes.
+
+        ClickHouse opened here, or the storage owner (``hotline store``) when ``HOTLINE_STORE_URL``
+        is set: chosen in ``hotline.sinks.store.open_store``, nowhere else."""
         with self._sink_guard:
             if self._sink is None:
-                sink = ClickHouseSink(self.settings)
-                sink.migrate()
-                self._sink = sink
+                self._sink = open_store(self.settings)
             return self._sink
 
     async def in_sink_thread(self, fn: Any, *args: Any) -> Any:
@@ -281,16 +281,25 @@ class Pipeline:
             self.generation = await self.in_sink_thread(self._prepare_store)
             await self.changelog.start()
             self.ready.set()
-        log.info("sink ready: %s", self.settings.resolved_clickhouse_dsn.split("@")[-1])
+        log.info("sink ready: %s", describe(self.settings))
 
     def _prepare_store(self) -> Generation:
-        """Open and migrate the store; build the windows from stored events if a migration asks for it."""
-        generation = self.sink.generation()
+        """Open and migrate the store; build the windows from stored events if a migration asks for it.
+
+        Through ``hotline store`` the store process has done both, and keeps the one filter of
+        stored ids (it sees every worker's writes): this worker then asks it about every id."""
+        sink = self.sink
+        generation = sink.generation()
+        if not isinstance(sink, ClickHouseSink):
+            if generation.restate_pending:
+                raise RuntimeError("the store has not restated its day windows: restart `hotline store`")
+            self.known = EveryId()
+            return generation
         if generation.restate_pending:
             log.warning("this store holds events from before the day windows: restating them (hotline restate)")
-            history.restate(self.sink, self.limits)
-            generation = self.sink.generation()
-        self.known = KnownIds.load(self.sink)
+            history.restate(sink, self.limits)
+            generation = sink.generation()
+        self.known = KnownIds.load(sink)
         return generation
 
     def order_state(self, order_id: str) -> OrderState | None:
