@@ -7,16 +7,12 @@ and outages are said as such.
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
 import urllib3
-from aiohttp import web
 
 from hotline.reports.bulletin import build_bulletin
 from hotline.reports.edition import assemble
@@ -24,48 +20,15 @@ from hotline.settings import Settings
 from hotline.sinks.clickhouse import SCHEMA_VERSION, Batch, DeadLetter, Generation, OrderRow, Stored
 from hotline.sinks.remote import RemoteSink, StoreMismatch, StoreRefused, StoreUnavailable
 from hotline.sinks.store import open_store
-from hotline.storage import StoreService, read_only, serve
+from hotline.storage import StoreService, read_only
 from hotline.streams import history
 from tests.factories import event, folded
-
-TOKEN = "store-secret"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Served:
-    """A store's HTTP on a loop of its own thread: the test's calls block, as a worker's sink thread's do."""
-
-    def __init__(self, service: StoreService, port: int) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.runner: web.AppRunner = asyncio.run_coroutine_threadsafe(
-            serve(service, "127.0.0.1", port), self.loop
-        ).result(10)
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
+from tests.stores import TOKEN, Served, store_settings
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    port = _free_port()
-    return Settings(
-        clickhouse_dsn=f"chdb://{tmp_path / 'ch'}",
-        var_dir=tmp_path / "var",
-        store_token=TOKEN,
-        store_port=port,
-        store_url=f"http://127.0.0.1:{port}",
-        store_timeout_s=30,
-    )
+    return store_settings(tmp_path)
 
 
 @pytest.fixture
