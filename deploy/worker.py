@@ -38,12 +38,12 @@ class WorkerProcess:
     working directory), in this process's working directory.
     """
 
-    command = "worker"
+    subcommand = "worker"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log = settings.var_path / f"{self.command}.log"
+        self.log = settings.var_path / f"{self.subcommand}.log"
 
     @property
     def url(self) -> str:
@@ -60,7 +60,7 @@ class WorkerProcess:
         self.settings.var_path.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-P", "-m", "hotline", self.command],
+                [sys.executable, "-P", "-m", "hotline", self.subcommand],
                 env=settings_env(self.settings),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -69,12 +69,12 @@ class WorkerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.command} exited with {self.proc.returncode}:\n{self.tail()}")
+                raise RuntimeError(f"{self.subcommand} exited with {self.proc.returncode}:\n{self.tail()}")
             if self.answers():
                 return self
             time.sleep(0.3)
         self.kill()
-        raise RuntimeError(f"{self.command} did not answer within {timeout:.0f}s:\n{self.tail()}")
+        raise RuntimeError(f"{self.subcommand} did not answer within {timeout:.0f}s:\n{self.tail()}")
 
     def answers(self) -> bool:
         """Its HTTP is up (``/metrics`` needs no token): the worker has started its services."""
@@ -108,7 +108,7 @@ class WorkerProcess:
 class StoreProcess(WorkerProcess):
     """``python -m hotline store``: the storage owner its workers call (``HOTLINE_STORE_URL``)."""
 
-    command = "store"
+    subcommand = "store"
 
     @property
     def url(self) -> str:
