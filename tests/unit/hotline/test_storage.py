@@ -8,6 +8,7 @@ and the migrations and restatement done once, before any worker writes.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +135,51 @@ def test_the_store_restates_a_pending_store_before_serving(settings: Settings) -
         assert service.sink.query_rows("SELECT sum(dispatched) AS n FROM {db}.unit_windows FINAL") == [{"n": 1}]
     finally:
         service.close()
+
+
+async def test_any_workers_screen_shows_every_unit_whichever_worker_holds_it(workers: list[Pipeline]) -> None:
+    from datetime import datetime
+
+    from hotline.streams.deadlines import TZ
+    from hotline.streams.monitor import LiveMonitor, trend_answer
+
+    a, b = workers
+    now = datetime.now(TZ).replace(microsecond=0)
+    due = (now + timedelta(days=3)).isoformat()
+    yuhu = event("order.dispatched", order_id="O1", unit_id="yuhu", occurred_at=now.isoformat(), due_at=due)
+    police = event("order.dispatched", order_id="O2", unit_id="police", occurred_at=now.isoformat(), due_at=due)
+    await a.process([Record(Source("hotline.orders", 0, 0), b"O1", raw(yuhu))], "orders")
+    await b.process([Record(Source("hotline.orders", 1, 0), b"O2", raw(police))], "orders")
+    await a.settle()
+    await b.settle()
+    for pipeline in (a, b):
+        screen = LiveMonitor(pipeline, min_interval_s=0.0, shared_store=True)
+        units = {u["unit_id"]: u for u in (await screen.snapshot(None)).to_json()["units"]}
+        assert units["yuhu"]["today"]["dispatched"] == 1 and units["police"]["today"]["dispatched"] == 1
+        assert units["yuhu"]["open"] == 1 and units["police"]["open"] == 1
+        status, trend = trend_answer(pipeline, "*", {"unit": "police", "days": "1"}, figures=await screen.figures())
+        assert status == 200 and trend["days"][-1]["dispatched"] == 1
+    # Alone, a worker's agents hold only the partitions it reads.
+    alone = LiveMonitor(a, min_interval_s=0.0)
+    units = {u["unit_id"]: u for u in (await alone.snapshot(None)).to_json()["units"]}
+    assert units["yuhu"]["today"]["dispatched"] == 1 and units["police"]["today"].get("dispatched", 0) == 0
+
+
+async def test_the_shared_screen_reads_the_store_again_once_its_ledger_moved(workers: list[Pipeline]) -> None:
+    from hotline.streams.monitor import StoreWide
+
+    a, b = workers
+    reads: list[int] = []
+    clock = [0.0]
+    wide = StoreWide(a, min_interval_s=0.5, clock=lambda: clock[0])
+    original = wide._read
+    wide._read = lambda: (reads.append(1), original())[1]  # type: ignore[method-assign]
+    first = await wide.current()
+    assert await wide.current() is first and len(reads) == 1, "nothing moved: no second read"
+    await b.process(
+        [Record(Source("hotline.orders", 3, 0), b"O3", raw(event("order.dispatched", order_id="O3")))], "orders"
+    )
+    await b.settle()
+    assert await wide.current() is first, "the ledger is asked at most once per interval"
+    clock[0] = 1.0
+    assert await wide.current() is not first and len(reads) == 2
