@@ -81,10 +81,8 @@ def _stored(settings: Settings) -> int:
 def _both_assigned(second: Worker) -> None:
     """Once the second worker has partitions, the group's generation has both workers (the first
     is alive and heartbeating), each with a share of the partitions."""
-    _wait_for(
-        "the second worker assigned",
-        lambda: "Setting newly assigned partitions" in second.log.read_text("utf-8", "replace"),
-    )
+    marker = "Setting newly assigned partitions"
+    _wait_for("the second worker assigned", lambda: marker in second.log.read_text("utf-8", "replace"))
 
 
 def _wait_for(what: str, check: object, timeout: float = 300) -> None:
