@@ -189,6 +189,12 @@ class Pipeline:
             broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         )
         self.app.resume_at = self._resume_at
+        # Whether Faust has recovered the order table for the current assignment (see _resume_locked).
+        self._table_recovered = False
+        # Revoked first on every rebalance (eager protocol); not on assignment, which Faust signals
+        # after starting the recovery, whose completion might then be missed (a worker never reading).
+        self.app.on_partitions_revoked.connect(self._on_rebalance_started)
+        self.app.on_rebalance_complete.connect(self._on_table_recovered)
         self.kinds = {settings.calls_topic: CALLS, settings.orders_topic: ORDERS}  # the source topics
         self.calls_topic = self._raw_topic(settings.calls_topic)
         self.orders_topic = self._raw_topic(settings.orders_topic)
@@ -330,6 +336,12 @@ class Pipeline:
             if self.reader is not None:
                 self.reader.assign({})
             return committed
+        # During a rebalance of a running worker, Faust's fetcher seeks (getmany while its flow is
+        # suspended) before the order table is recovered from its changelog, and again once it is.
+        # Reading a newly assigned partition before then would fold its events on missing order
+        # states (seen with two workers: an order of another worker's partition counted as new).
+        # So until Faust says the table is recovered, partitions are positioned but not read.
+        ready = self._table_recovered
         await self.settle()
         stored = await self.in_sink_thread(self.sink.sunk_offsets)
         self.ledger.load(stored, [(tp.topic, tp.partition) for tp in assigned])
@@ -348,6 +360,12 @@ class Pipeline:
                 )
             await self.app.consumer.seek(tp, offset)
             positions[tp] = offset
+        if not ready:
+            if self.reader is not None:
+                self.app.consumer.pause_partitions(assigned)
+                self.reader.assign({})
+            log.info("order table not recovered yet: reading the assigned partitions once it is")
+            return positions
         await self._load_live(assigned)
         if self.reader is not None:
             # Read them in batches here, not through Faust's per-event stream (streams/reader.py).
@@ -396,6 +414,14 @@ class Pipeline:
                 state = self._foreign.setdefault(row.order_id, state_of(row, self.generation.gen))
                 self.scheduler.schedule(row.order_id, state)
             self.awaiting.follow(row.order_id, state)
+
+    async def _on_rebalance_started(self, sender: Any, /, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        """Partitions revoked: the next assignment's order table is recovered before they are read."""
+        self._table_recovered = False
+
+    async def _on_table_recovered(self, sender: Any, /, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        """Faust has restored the order table from its changelog for this assignment (it seeks next)."""
+        self._table_recovered = True
 
     async def _on_revoked(self, sender: Any, /, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         """Stop reading at once: the partitions may be another worker's from now on."""
