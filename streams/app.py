@@ -199,8 +199,8 @@ class Pipeline:
         self.calls_topic = self._raw_topic(settings.calls_topic)
         self.orders_topic = self._raw_topic(settings.orders_topic)
         self.deadletter_topic = self._raw_topic(settings.deadletter_topic)
-        # use_partitioner: a batch writes keys from several partitions, so each
-        # changelog record must go where the key hashes, as the order topic does.
+        # Changelog records are written by streams/changelog.py, each on its order's partition of
+        # the orders topic (copartitioned: the reader of a partition recovers its orders' states).
         self.orders = self.app.Table(
             "order-state",
             default=None,
