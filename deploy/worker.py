@@ -1,7 +1,8 @@
-"""A ``hotline worker`` as a child process: what the demo, the tests and the benchmarks start.
+"""A ``hotline worker`` (or ``hotline store``) as a child process: what the demo, the tests and the
+benchmarks start.
 
-It waits for the worker's HTTP to answer (the worker is ready for events then) and
-can stop it politely or SIGKILL it, as the recovery tests do.
+It waits for the process's HTTP to answer (a worker is ready for events then, a store for
+workers) and can stop it politely or SIGKILL it, as the recovery tests do.
 """
 
 from __future__ import annotations
@@ -37,10 +38,17 @@ class WorkerProcess:
     working directory), in this process's working directory.
     """
 
+    subcommand = "worker"
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log = settings.var_path / "worker.log"
+        self.log = settings.var_path / f"{self.subcommand}.log"
+
+    @property
+    def url(self) -> str:
+        """Where its HTTP answers."""
+        return self.settings.web_url
 
     @property
     def pid(self) -> int:
@@ -52,7 +60,7 @@ class WorkerProcess:
         self.settings.var_path.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-P", "-m", "hotline", "worker"],
+                [sys.executable, "-P", "-m", "hotline", self.subcommand],
                 env=settings_env(self.settings),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -61,17 +69,17 @@ class WorkerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.tail()}")
+                raise RuntimeError(f"{self.subcommand} exited with {self.proc.returncode}:\n{self.tail()}")
             if self.answers():
                 return self
             time.sleep(0.3)
         self.kill()
-        raise RuntimeError(f"worker did not answer within {timeout:.0f}s:\n{self.tail()}")
+        raise RuntimeError(f"{self.subcommand} did not answer within {timeout:.0f}s:\n{self.tail()}")
 
     def answers(self) -> bool:
         """Its HTTP is up (``/metrics`` needs no token): the worker has started its services."""
         try:
-            with urllib.request.urlopen(f"{self.settings.web_url}/metrics", timeout=5):
+            with urllib.request.urlopen(f"{self.url}/metrics", timeout=5):
                 return True
         except OSError:
             return False
@@ -95,3 +103,13 @@ class WorkerProcess:
         if not self.log.exists():
             return ""
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+class StoreProcess(WorkerProcess):
+    """``python -m hotline store``: the storage owner its workers call (``HOTLINE_STORE_URL``)."""
+
+    subcommand = "store"
+
+    @property
+    def url(self) -> str:
+        return self.settings.store_listen_url

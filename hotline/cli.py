@@ -181,14 +181,15 @@ def worker(loglevel: str = "info") -> None:
     import faust
 
     from hotline.logs import install
+    from hotline.sinks.store import describe
     from hotline.streams.app import Pipeline
 
     for_long_runs()
     pipeline = Pipeline(get_settings())
     try:
-        _ = pipeline.sink  # open ClickHouse before joining Kafka: a locked chDB directory fails here, clearly
+        _ = pipeline.sink  # open the store before joining Kafka: a locked chDB directory fails here, clearly
     except Exception as exc:
-        raise _fail(f"cannot open ClickHouse at {pipeline.settings.resolved_clickhouse_dsn}: {exc}") from exc
+        raise _fail(f"cannot open {describe(pipeline.settings)}: {exc}") from exc
 
     class Worker(faust.Worker):
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
@@ -197,6 +198,26 @@ def worker(loglevel: str = "info") -> None:
             install(logger, pipeline.settings.log_repeat_interval_s)
 
     Worker(pipeline.app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+
+@app.command()
+def store() -> None:
+    """Own ClickHouse for every worker: open it, then serve the sink's calls over HTTP (HOTLINE_STORE_*)."""
+    import logging
+
+    from hotline.logs import install
+    from hotline.storage import run
+
+    settings = get_settings()
+    if not settings.store_token:
+        raise _fail("set HOTLINE_STORE_TOKEN (and the same on every worker, with HOTLINE_STORE_URL)")
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+    install(logging.getLogger(), settings.log_repeat_interval_s)
+    for_long_runs()
+    try:
+        run(settings)
+    except Exception as exc:  # a chDB directory another process holds, a newer schema, a port taken
+        raise _fail(f"the store did not start on {settings.store_listen_url}: {type(exc).__name__}: {exc}") from exc
 
 
 @app.command()

@@ -95,6 +95,14 @@ class Settings(BaseSettings):
     # secret when set, else with a key derived from access_tokens; valid for ticket_ttl_s seconds.
     ticket_secret: str | None = None
     ticket_ttl_s: float = 12 * 3600.0
+    # The storage owner (``hotline store``, issue 10 part 2): one process opens ClickHouse (chDB or a
+    # server DSN) and serves the sink's operations over HTTP to any number of workers. A worker with
+    # store_url set stores through it (hotline.sinks.remote); without, it opens ClickHouse itself.
+    store_url: str | None = None  # e.g. http://127.0.0.1:6070
+    store_host: str = "127.0.0.1"  # where `hotline store` listens
+    store_port: int = 6070
+    store_token: str | None = None  # bearer token between workers and the store: required by both
+    store_timeout_s: float = Field(default=120.0, gt=0, description="A worker's wait for one store call.")
     # Optional webhook per unit: unit_id -> URL that receives each alert as a JSON POST.
     webhooks: dict[str, str] = Field(default_factory=dict)
     webhook_attempts: int = 6
@@ -170,6 +178,11 @@ class Settings(BaseSettings):
         if "SSL" not in self.kafka_security_protocol:
             return None
         return ssl.create_default_context(cafile=self.kafka_ssl_cafile)
+
+    @property
+    def store_listen_url(self) -> str:
+        """Where ``hotline store`` answers (what workers put in ``store_url``)."""
+        return f"http://{self.store_host}:{self.store_port}"
 
     @property
     def web_url(self) -> str:

@@ -29,6 +29,7 @@ from hotline.schemas.personal import mask_personal
 from hotline.schemas.registry import Registry, default_registry
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, ClickHouseSink, DeadLetter, Generation
+from hotline.sinks.store import Store, describe, open_store
 from hotline.streams import history
 from hotline.streams.alerts import AlertFeed, AlertScheduler, alert_type, key_partition
 from hotline.streams.changelog import Changelog
@@ -37,7 +38,7 @@ from hotline.streams.deadlines import DEFAULT_LIMITS
 from hotline.streams.folding import Inputs, dead_letter, fold, order_ids
 from hotline.streams.gaps import GapReader
 from hotline.streams.gauges import AgentFigures, AwaitingSupervision, OpenOrders
-from hotline.streams.known import KnownIds
+from hotline.streams.known import EveryId, KnownIds
 from hotline.streams.ledger import Gap, Ledger, last_offsets
 from hotline.streams.metrics import Metrics
 from hotline.streams.processing import (
@@ -132,9 +133,7 @@ class StoreHealth:
 class Pipeline:
     """One worker's wiring: the app, its topics and table, and the process's only sink."""
 
-    def __init__(
-        self, settings: Settings, registry: Registry | None = None, sink: ClickHouseSink | None = None
-    ) -> None:
+    def __init__(self, settings: Settings, registry: Registry | None = None, sink: Store | None = None) -> None:
         self.settings = settings
         self.registry = registry or default_registry()
         self._sink = sink
@@ -161,7 +160,7 @@ class Pipeline:
         self.awaiting = AwaitingSupervision()  # orders due for supervision (督办), per unit
         self.figures = AgentFigures(self.windows, self.open_orders, set(), self.awaiting)
         self.generation = Generation()
-        self.known = KnownIds()  # loaded from the store when it opens
+        self.known: KnownIds | EveryId = KnownIds()  # loaded from the store when it opens
         self._foreign: dict[str, OrderState] = {}  # open orders imported or restated, not yet in the table
         self.app = LedgerApp(
             settings.app_id,
@@ -190,12 +189,18 @@ class Pipeline:
             broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         )
         self.app.resume_at = self._resume_at
+        # Whether Faust has recovered the order table for the current assignment (see _resume_locked).
+        self._table_recovered = False
+        # Revoked first on every rebalance (eager protocol); not on assignment, which Faust signals
+        # after starting the recovery, whose completion might then be missed (a worker never reading).
+        self.app.on_partitions_revoked.connect(self._on_rebalance_started)
+        self.app.on_rebalance_complete.connect(self._on_table_recovered)
         self.kinds = {settings.calls_topic: CALLS, settings.orders_topic: ORDERS}  # the source topics
         self.calls_topic = self._raw_topic(settings.calls_topic)
         self.orders_topic = self._raw_topic(settings.orders_topic)
         self.deadletter_topic = self._raw_topic(settings.deadletter_topic)
-        # use_partitioner: a batch writes keys from several partitions, so each
-        # changelog record must go where the key hashes, as the order topic does.
+        # Changelog records are written by streams/changelog.py, each on its order's partition of
+        # the orders topic (copartitioned: the reader of a partition recovers its orders' states).
         self.orders = self.app.Table(
             "order-state",
             default=None,
@@ -254,13 +259,14 @@ class Pipeline:
 
     # -- sink ---------------------------------------------------------------------------
     @property
-    def sink(self) -> ClickHouseSink:
-        """The process's one sink, opened once: a second chDB client racing the first lost writes."""
+    def sink(self) -> Store:
+        """The process's one sink, opened once: a second chDB client racing the first lost writes.
+
+        ClickHouse opened here, or the storage owner (``hotline store``) when ``HOTLINE_STORE_URL``
+        is set: chosen in ``hotline.sinks.store.open_store``, nowhere else."""
         with self._sink_guard:
             if self._sink is None:
-                sink = ClickHouseSink(self.settings)
-                sink.migrate()
-                self._sink = sink
+                self._sink = open_store(self.settings)
             return self._sink
 
     async def in_sink_thread(self, fn: Any, *args: Any) -> Any:
@@ -281,16 +287,25 @@ class Pipeline:
             self.generation = await self.in_sink_thread(self._prepare_store)
             await self.changelog.start()
             self.ready.set()
-        log.info("sink ready: %s", self.settings.resolved_clickhouse_dsn.split("@")[-1])
+        log.info("sink ready: %s", describe(self.settings))
 
     def _prepare_store(self) -> Generation:
-        """Open and migrate the store; build the windows from stored events if a migration asks for it."""
-        generation = self.sink.generation()
+        """Open and migrate the store; build the windows from stored events if a migration asks for it.
+
+        Through ``hotline store`` the store process has done both, and keeps the one filter of
+        stored ids (it sees every worker's writes): this worker then asks it about every id."""
+        sink = self.sink
+        generation = sink.generation()
+        if not isinstance(sink, ClickHouseSink):
+            if generation.restate_pending:
+                raise RuntimeError("the store has not restated its day windows: restart `hotline store`")
+            self.known = EveryId()
+            return generation
         if generation.restate_pending:
             log.warning("this store holds events from before the day windows: restating them (hotline restate)")
-            history.restate(self.sink, self.limits)
-            generation = self.sink.generation()
-        self.known = KnownIds.load(self.sink)
+            history.restate(sink, self.limits)
+            generation = sink.generation()
+        self.known = KnownIds.load(sink)
         return generation
 
     def order_state(self, order_id: str) -> OrderState | None:
@@ -321,6 +336,12 @@ class Pipeline:
             if self.reader is not None:
                 self.reader.assign({})
             return committed
+        # During a rebalance of a running worker, Faust's fetcher seeks (getmany while its flow is
+        # suspended) before the order table is recovered from its changelog, and again once it is.
+        # Reading a newly assigned partition before then would fold its events on missing order
+        # states (seen with two workers: an order of another worker's partition counted as new).
+        # So until Faust says the table is recovered, partitions are positioned but not read.
+        ready = self._table_recovered
         await self.settle()
         stored = await self.in_sink_thread(self.sink.sunk_offsets)
         self.ledger.load(stored, [(tp.topic, tp.partition) for tp in assigned])
@@ -339,6 +360,12 @@ class Pipeline:
                 )
             await self.app.consumer.seek(tp, offset)
             positions[tp] = offset
+        if not ready:
+            if self.reader is not None:
+                self.app.consumer.pause_partitions(assigned)
+                self.reader.assign({})
+            log.info("order table not recovered yet: reading the assigned partitions once it is")
+            return positions
         await self._load_live(assigned)
         if self.reader is not None:
             # Read them in batches here, not through Faust's per-event stream (streams/reader.py).
@@ -387,6 +414,14 @@ class Pipeline:
                 state = self._foreign.setdefault(row.order_id, state_of(row, self.generation.gen))
                 self.scheduler.schedule(row.order_id, state)
             self.awaiting.follow(row.order_id, state)
+
+    async def _on_rebalance_started(self, sender: Any, /, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        """Partitions revoked: the next assignment's order table is recovered before they are read."""
+        self._table_recovered = False
+
+    async def _on_table_recovered(self, sender: Any, /, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        """Faust has restored the order table from its changelog for this assignment (it seeks next)."""
+        self._table_recovered = True
 
     async def _on_revoked(self, sender: Any, /, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         """Stop reading at once: the partitions may be another worker's from now on."""

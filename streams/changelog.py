@@ -5,9 +5,17 @@ Faust sends one changelog record per table write through its per-message produce
 which cost about a quarter of the worker's event-loop time (py-spy, bench.peers). Here a
 batch's changed orders go into the table's store directly and their changelog records
 into one producer batch per partition (aiokafka ``create_batch`` / ``send_batch``): the same
-topic, the same key and value bytes (the table's own serializers), the same partition
-(murmur2 of the key bytes, as the table's ``use_partitioner`` chooses), so Faust's recovery
-reads them back exactly as if it had written them. :meth:`Changelog.flush` returns once
+topic, the same key and value bytes (the table's own serializers), so Faust's recovery reads
+them back exactly as if it had written them.
+
+The partition is the order's partition of the orders topic (murmur2 of the order id's bytes, as
+its producers key it), not the hash of the table's serialized key (JSON: ``"XT…"`` with quotes,
+which lands elsewhere). Faust copartitions a table's changelog with its source topic: a worker
+recovers, and is the active writer of, the changelog partitions of the source partitions it
+reads, and replays the others as a standby. With the JSON hash, an order's state sat in a
+partition another worker owned: after a rebalance the new owner did not recover it, and a
+worker's standby replayed its own older writes over its newer states (seen with two workers:
+completions lost, orders counted overdue). :meth:`Changelog.flush` returns once
 Kafka has acknowledged every record (``acks=all``), before the ledger moves.
 """
 
@@ -18,7 +26,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import murmur2
+
+from hotline.streams.alerts import key_partition
 
 
 class Changelog:
@@ -47,7 +56,7 @@ class Changelog:
             data[key] = value
             key_bytes = serializers.dumps_key(self.table.key_type, key, serializer=self.table.key_serializer)
             value_bytes = serializers.dumps_value(self.table.value_type, value, serializer=self.table.value_serializer)
-            partition = (murmur2(key_bytes) & 0x7FFFFFFF) % self.partitions
+            partition = key_partition(key, self.partitions)  # the orders topic's, not the JSON key's
             self._pending.setdefault(partition, []).append((key_bytes, value_bytes))
 
     async def flush(self) -> None:

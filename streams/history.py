@@ -43,6 +43,7 @@ from hotline.sinks.clickhouse import (
     ClickHouseSink,
     DeadLetter,
 )
+from hotline.sinks.store import Store
 from hotline.streams.deadlines import TZ
 from hotline.streams.folding import Inputs, fold, order_ids
 from hotline.streams.known import KnownIds
@@ -258,7 +259,7 @@ class Loader:
 # -- restate ----------------------------------------------------------------------------------
 
 
-def event_months(sink: ClickHouseSink) -> list[int]:
+def event_months(sink: Store) -> list[int]:
     """The months (YYYYMM) the events table holds, from its partitions: no scan."""
     rows = sink.query_rows(
         "SELECT DISTINCT partition FROM system.parts WHERE database = %(db)s AND table = 'events' AND active "

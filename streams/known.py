@@ -48,3 +48,14 @@ class KnownIds:
         """The ids the store may hold (all it does hold, and a few it does not)."""
         bloom = self._bloom
         return [i for i in ids if i in bloom]
+
+
+class EveryId:
+    """No filter: every id is worth looking up. A worker storing through ``hotline store`` asks the
+    store about all of a batch's ids, and the store filters them (it sees every worker's writes)."""
+
+    def add(self, ids: Iterable[str]) -> None:
+        """Nothing to remember here: the store adds what it writes."""
+
+    def maybe(self, ids: Iterable[str]) -> list[str]:
+        return list(ids)

@@ -29,6 +29,13 @@ once per ``min_interval_s``, and only while someone watches. A past day is read 
 ClickHouse's day windows once, then again only when the positions move. A snapshot is pushed only when
 its figures differ from the last one pushed, and a slow client gets the latest one,
 never a backlog.
+
+With ``hotline store`` (``HOTLINE_STORE_URL``: N workers, each reading some partitions), one
+worker's agents hold its partitions' units only, so the screen reads everyone's from the store
+instead (:class:`StoreWide`): the same day windows, open orders and orders awaiting supervision
+the agents load on assignment, for every partition, read again when the store's ledger has moved
+(checked at most once per ``min_interval_s``, and only while someone watches). Any worker's
+screen then shows every unit, whichever worker holds it.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,14 +58,19 @@ from faust.web import Request, Response, View
 from hotline.reports.live import (
     TREND_DAYS,
     TREND_MAX_DAYS,
+    LiveFigures,
     Snapshot,
     build_live_snapshot,
     build_snapshot,
     build_trend,
     today,
 )
+from hotline.streams import history
 from hotline.streams.access import SUPERVISOR, TICKET_COOKIE, Access, Credential, Denied, bearer
 from hotline.streams.deadlines import TZ
+from hotline.streams.gauges import AgentFigures, AwaitingSupervision, OpenOrders
+from hotline.streams.processing import state_of
+from hotline.streams.windows import Windows
 
 if TYPE_CHECKING:
     from hotline.streams.app import Pipeline
@@ -121,16 +133,23 @@ def trend_request(query: Any, granted: str, known: Container[str]) -> tuple[str 
     return unit, int(raw_days)
 
 
-def trend_answer(pipeline: Pipeline, granted: str, query: Any, now: datetime | None = None) -> tuple[int, Payload]:
+def trend_answer(
+    pipeline: Pipeline,
+    granted: str,
+    query: Any,
+    now: datetime | None = None,
+    figures: LiveFigures | None = None,
+) -> tuple[int, Payload]:
     """The trend endpoint's status and body for one caller (the token already checked): today's
-    live data from the agents' day windows, never ClickHouse, so it runs on the event loop."""
+    live data from the agents' day windows (or ``figures``: the store's, see :class:`StoreWide`),
+    never a ClickHouse query here, so it runs on the event loop."""
     try:
         unit, days = trend_request(query, granted, pipeline.registry)
     except Denied as exc:
         return exc.status, {"error": exc.reason}
     except ValueError as exc:
         return 400, {"error": str(exc)}
-    return 200, build_trend(pipeline.figures, unit, days, now or datetime.now(TZ))
+    return 200, build_trend(figures or pipeline.figures, unit, days, now or datetime.now(TZ))
 
 
 def figures_for(snapshot: Snapshot, granted: str) -> Payload:
@@ -215,16 +234,77 @@ class Board:
         return figures_for(self.snapshot, granted)
 
 
+class StoreWide:
+    """Every worker's live figures, from the store the workers share (``hotline store``).
+
+    The same reads a worker makes on assignment (``Pipeline._load_live``), for every source
+    partition: the day windows of the last ``LIVE_DAYS``, the open orders, the orders awaiting
+    supervision, the months stored. Read again only when the store's ledger has moved, which
+    it does once a batch of any worker is stored (its windows and order states with it)."""
+
+    def __init__(self, pipeline: Pipeline, min_interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.pipeline = pipeline
+        self.min_interval_s = min_interval_s
+        self.clock = clock
+        self.ledger: tuple[Any, ...] = ()
+        self.asked_at = -float("inf")
+        self.figures: AgentFigures | None = None
+        self.loaded_for: tuple[Any, ...] | None = None
+
+    async def fingerprint(self, force: bool = False) -> tuple[Any, ...]:
+        """The store's ledger: asked at most once per ``min_interval_s`` unless ``force``."""
+        now = self.clock()
+        if force or now - self.asked_at >= self.min_interval_s:
+            sunk = await self.pipeline.in_sink_thread(self.pipeline.sink.sunk_offsets)
+            self.ledger, self.asked_at = tuple(sorted(sunk.items())), now
+        return self.ledger
+
+    async def current(self, force: bool = False) -> AgentFigures:
+        ledger = await self.fingerprint(force)
+        if self.figures is None or ledger != self.loaded_for:
+            self.figures = await self.pipeline.in_sink_thread(self._read)
+            self.loaded_for = ledger
+        return self.figures
+
+    def _read(self) -> AgentFigures:
+        """On the sink thread: every partition's figures as the store holds them."""
+        from hotline.streams.app import LIVE_DAYS
+
+        sink = self.pipeline.sink
+        gen = self.pipeline.generation.gen
+        windows = Windows()
+        windows.load(sink.windows("day >= %(since)s", {"since": history.today() - timedelta(days=LIVE_DAYS)}))
+        open_orders = OpenOrders()
+        for row in sink.open_orders():
+            open_orders.update(row.order_id, row.unit_id, row.due)
+        awaiting = AwaitingSupervision()
+        for row in sink.awaiting_supervision():
+            awaiting.follow(row.order_id, state_of(row, gen))
+        return AgentFigures(windows, open_orders, set(history.event_months(sink)), awaiting)
+
+
 class LiveMonitor:
     """Keeps one :class:`Board` per viewed day fresh while it has watchers, and fans out alerts."""
 
     def __init__(
-        self, pipeline: Pipeline, min_interval_s: float = MIN_INTERVAL_S, clock: Callable[[], float] = time.time
+        self,
+        pipeline: Pipeline,
+        min_interval_s: float = MIN_INTERVAL_S,
+        clock: Callable[[], float] = time.time,
+        shared_store: bool = False,
     ) -> None:
         self.pipeline = pipeline
         self.min_interval_s = min_interval_s
         self.clock = clock
         self.boards: dict[date | None, Board] = {}
+        # Several workers through one store: the screen reads every worker's figures from it.
+        self.store_wide = StoreWide(pipeline, min_interval_s) if shared_store else None
+
+    async def figures(self, force: bool = False) -> LiveFigures:
+        """Today's figures: this worker's agents', or every worker's from the store."""
+        if self.store_wide is not None:
+            return await self.store_wide.current(force)
+        return self.pipeline.figures
 
     # -- watchers -------------------------------------------------------------------------
     def watch(self, day: date | None, granted: str) -> tuple[Board, Watcher]:
@@ -253,7 +333,8 @@ class LiveMonitor:
         lock); another day from ClickHouse's day windows and order states."""
         now = datetime.now(TZ)
         if day is None or day == today(now):
-            return build_live_snapshot(self.pipeline.figures, self.pipeline.registry, now)
+            figures = await self.figures()
+            return build_live_snapshot(figures, self.pipeline.registry, now)
         return await self.pipeline.in_sink_thread(self._build, day)  # type: ignore[no-any-return]
 
     def _build(self, day: date | None) -> Snapshot:
@@ -285,7 +366,10 @@ class LiveMonitor:
                 await self._recompute(board, fingerprint)
 
     async def _fingerprint(self, force_remote: bool = False) -> tuple[Any, ...]:
-        """What moves when a batch is sunk: this worker's positions, in memory (a read of them is free)."""
+        """What moves when a batch is sunk: this worker's positions, in memory (a read of them is free);
+        with a shared store, its ledger (every worker's batches), asked at most once per interval."""
+        if self.store_wide is not None:
+            return await self.store_wide.fingerprint(force_remote)
         return tuple(sorted(self.pipeline.positions.items())), id(self.pipeline.figures.windows)
 
     async def _recompute(self, board: Board, fingerprint: object) -> None:
@@ -408,7 +492,7 @@ def set_ticket(response: aioweb.StreamResponse, access: Access, granted: str, se
 def register(pipeline: Pipeline, access: Access, page: Callable[[str], Callable[[Any], Any]]) -> LiveMonitor:
     """Add the monitor's routes (through ``page``, which lets them past the worker's gate) and its refresh task."""
     app = pipeline.app
-    monitor = LiveMonitor(pipeline)
+    monitor = LiveMonitor(pipeline, shared_store=bool(pipeline.settings.store_url))
     app.task(monitor.run)
 
     @page("/monitor")
@@ -458,7 +542,7 @@ def register(pipeline: Pipeline, access: Access, page: Callable[[str], Callable[
             granted = access.scope(_credential(request))
         except Denied as exc:
             return self.json({"error": exc.reason}, status=exc.status)
-        status, body = trend_answer(pipeline, granted, request.query)
+        status, body = trend_answer(pipeline, granted, request.query, figures=await monitor.figures())
         return self.json(body, status=status)
 
     @page("/monitor/static/echarts.min.js")

@@ -54,3 +54,20 @@ def test_no_stop_hint_for_a_broker_it_does_not_manage(
 ) -> None:
     monkeypatch.setattr(kafka, "status", lambda settings: state)
     assert cli._kafka_left_running(Settings(kafka_bootstrap=bootstrap)) is None
+
+
+def test_the_store_does_not_start_without_its_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "get_settings", lambda: Settings(store_token=None))
+    monkeypatch.setattr(cli, "for_long_runs", lambda: None)
+    result = CliRunner().invoke(cli.app, ["store"])
+    assert result.exit_code != 0
+    assert "HOTLINE_STORE_TOKEN" in result.output
+
+
+def test_a_worker_that_cannot_reach_its_store_says_where_it_looked(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(store_url="http://127.0.0.1:9", store_token="t", app_id="hotline-unit-cli")
+    monkeypatch.setattr(cli, "get_settings", lambda: settings)
+    monkeypatch.setattr(cli, "for_long_runs", lambda: None)  # the GC policy stays the test process's
+    result = CliRunner().invoke(cli.app, ["worker"])
+    assert result.exit_code != 0
+    assert "cannot open the store at http://127.0.0.1:9" in result.output

@@ -1,0 +1,288 @@
+"""``hotline store``: the storage owner, the one process that opens ClickHouse for every worker.
+
+Workers in one consumer group process the stream; this process owns storage (issue 10, part
+2). It opens the configured ClickHouse (embedded chDB under ``var/clickhouse``, or a server
+DSN: the same code), migrates it, restates it when a migration asks for it (what a lone worker
+does on start), loads the one filter of stored event ids, and then serves the sink's
+operations over HTTP to the workers' :class:`~hotline.sinks.remote.RemoteSink` (why this shape,
+and not a topic of sink rows: see that module).
+
+* ``POST /v1/<operation>``: a sink operation, JSON in and out (``hotline.sinks.codec``), with
+  ``Authorization: Bearer <HOTLINE_STORE_TOKEN>`` (compared in constant time). The store does
+  not start without a token. The token is a credential of the store: whoever holds it can write
+  rows and run read queries, as a ClickHouse user could, so give it to workers only and keep
+  ``HOTLINE_STORE_HOST`` on a private interface. The query operations take one ``SELECT`` (or
+  ``WITH``) statement: no second statement, no ``INTO OUTFILE``.
+* ``GET /metrics``: Prometheus, open like the worker's: calls and their latency by operation,
+  refusals, ids in the filter.
+
+Calls run one at a time on one thread (chDB is one engine per process, and the sink serialises
+its calls anyway). The identity rule across workers: ``stored`` filters the ids through the
+store's filter, which every ``write`` updates, so a worker sees the events any worker stored
+before its lookup. Two workers folding the *same new* event id from two partitions at the same
+moment can both find it new; that needs a re-send under another key racing its first copy
+(the tables still hold it once; its window counts would count twice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import signal
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from hotline.settings import Settings
+from hotline.sinks.clickhouse import Batch, ClickHouseSink, Generation
+from hotline.sinks.codec import CodecError, decode_as, dumps, loads
+from hotline.sinks.remote import API
+from hotline.streams import history
+from hotline.streams.access import token_scope
+from hotline.streams.deadlines import DEFAULT_LIMITS
+from hotline.streams.known import KnownIds
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 512 << 20  # a batch of 5,000 events is a few MB of JSON; an import's chunk more
+_READ = re.compile(r"^\s*(SELECT|WITH)\b", re.IGNORECASE)
+_OUTFILE = re.compile(r"\bINTO\s+OUTFILE\b", re.IGNORECASE)
+
+
+class BadCall(ValueError):
+    """The call is malformed (arguments, a statement that is not a read): 400, not the store's failure."""
+
+
+def read_only(sql: str) -> str:
+    """``sql`` if it is a single read statement; :class:`BadCall` otherwise."""
+    if not _READ.match(sql) or ";" in sql or _OUTFILE.search(sql):
+        raise BadCall("only a single SELECT (or WITH … SELECT) statement is served")
+    return sql
+
+
+def _arg(args: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    value = args.get(name)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise BadCall(f"argument {name!r} missing or of the wrong type")
+    return value
+
+
+def _params(args: dict[str, Any]) -> dict[str, Any] | None:
+    params = args.get("parameters") or None
+    if params is not None and not isinstance(params, dict):
+        raise BadCall("argument 'parameters' must be an object")
+    return params
+
+
+class StoreMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.calls = Counter(
+            "hotline_store_calls",
+            "Store calls answered, by operation and outcome.",
+            ["op", "outcome"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "hotline_store_call_seconds",
+            "Time to answer one store call, by operation.",
+            ["op"],
+            registry=self.registry,
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.known = Gauge("hotline_store_known_ids", "Event ids added to the store's filter.", registry=self.registry)
+        self.up = Gauge("hotline_store_clickhouse_up", "1 while ClickHouse answers the store.", registry=self.registry)
+
+
+class StoreService:
+    """The sink, the id filter and the operations workers call; :meth:`open` before :meth:`app`."""
+
+    def __init__(self, settings: Settings, sink: ClickHouseSink | None = None) -> None:
+        if not settings.store_token:
+            raise ValueError("set HOTLINE_STORE_TOKEN: the store serves writes and queries to whoever presents it")
+        self.settings = settings
+        self._sink = sink
+        self.known = KnownIds()
+        self.metrics = StoreMetrics()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._tokens = {settings.store_token: "store"}
+        self.ops: dict[str, Callable[[dict[str, Any]], Any]] = {
+            "hello": self._hello,
+            "write": self._write,
+            "record_progress": self._record_progress,
+            "sunk_offsets": lambda a: [[t, p, o] for (t, p), o in sorted(self.sink.sunk_offsets().items())],
+            "stored": self._stored,
+            "event_count": lambda a: self.sink.event_count(),
+            "event_months": lambda a: history.event_months(self.sink),
+            "event_ids": self._event_ids,
+            "order_states": lambda a: self.sink.order_states(_strings(a, "order_ids")),
+            "open_orders": lambda a: self.sink.open_orders(),
+            "awaiting_supervision": lambda a: self.sink.awaiting_supervision(),
+            "windows": self._windows,
+            "generation": lambda a: self.sink.generation(),
+            "healthy": lambda a: self.sink.healthy(),
+            "query": lambda a: [list(r) for r in self.sink.query(read_only(_arg(a, "sql", str)), _params(a))],
+            "query_rows": lambda a: self.sink.query_rows(read_only(_arg(a, "sql", str)), _params(a)),
+            "counts": lambda a: self.sink.counts(),
+            "deadletters": lambda a: self.sink.deadletters(int(_arg(a, "limit", int))),
+        }
+
+    @property
+    def sink(self) -> ClickHouseSink:
+        assert self._sink is not None, "the store is not open"
+        return self._sink
+
+    def open(self) -> Generation:
+        """Open and migrate ClickHouse, restate it if a migration asks, and load the id filter."""
+        if self._sink is None:
+            self._sink = ClickHouseSink(self.settings)
+        self.sink.migrate()
+        generation = self.sink.generation()
+        if generation.restate_pending:
+            log.warning("this store holds events from before the day windows: restating them (hotline restate)")
+            history.restate(self.sink, {**DEFAULT_LIMITS, **self.settings.deadline_days})
+            generation = self.sink.generation()
+        self.known = KnownIds.load(self.sink)
+        self.metrics.known.set(self.sink.event_count())
+        self.metrics.up.set(1)
+        return generation
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        if self._sink is not None:
+            self._sink.close()
+
+    # -- operations (on the store's one thread) ---------------------------------------------------
+    def _hello(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"db": self.sink.db, "schema_version": self.sink.schema_version}
+
+    def _write(self, args: dict[str, Any]) -> None:
+        batch = decode_as(Batch, args.get("batch"))
+        self.sink.write(batch)
+        ids = [row["event_id"] for row in batch.events]
+        self.known.add(ids)
+        self.metrics.known.inc(len(ids))
+
+    def _record_progress(self, args: dict[str, Any]) -> None:
+        offsets: dict[tuple[str, int], int] = {}
+        for entry in _arg(args, "offsets", list):
+            if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)):
+                raise BadCall("offsets are [topic, partition, offset] triples")
+            offsets[(entry[0], int(entry[1]))] = int(entry[2])
+        self.sink.record_progress(offsets)
+
+    def _stored(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Every worker asks for all of its batch's ids; the store's filter keeps those worth a lookup."""
+        return self.sink.stored(self.known.maybe(_strings(args, "event_ids")))
+
+    def _event_ids(self, args: dict[str, Any]) -> list[str]:
+        month = _arg(args, "month", str)
+        where = "toYYYYMM(occurred_at) = %(m)s" if month.isdigit() else "1"
+        rows = self.sink.query(f"SELECT event_id FROM {{db}}.events WHERE {where}", {"m": int(month or 0)})
+        return [str(r[0]) for r in rows]
+
+    def _windows(self, args: dict[str, Any]) -> Any:
+        where = _arg(args, "where", str)
+        if ";" in where:
+            raise BadCall("a windows condition is one expression")
+        return self.sink.windows(where, _params(args))
+
+    # -- HTTP -----------------------------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY)
+        app.router.add_post(f"{API}/{{op}}", self._handle)
+        app.router.add_get("/metrics", self._metrics)
+        return app
+
+    def _authorized(self, request: web.Request) -> bool:
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer "):
+            return False
+        return token_scope(self._tokens, auth.removeprefix("Bearer ").strip()) is not None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        op = request.match_info["op"]
+        if not self._authorized(request):
+            return _answer({"error": "a valid store token is required (Authorization: Bearer …)"}, 401)
+        call = self.ops.get(op)
+        if call is None:
+            return _answer({"error": f"no operation {op!r}"}, 404)
+        started = time.perf_counter()
+        try:
+            args = loads(await request.read())
+            if not isinstance(args, dict):
+                raise BadCall("the arguments are a JSON object")
+            result = await asyncio.get_running_loop().run_in_executor(self._executor, call, args)
+        except (BadCall, CodecError) as exc:
+            self.metrics.calls.labels(op, "bad").inc()
+            return _answer({"error": str(exc)}, 400)
+        except Exception as exc:  # ClickHouse refused or failed: the worker decides (its healthy() asks)
+            self.metrics.calls.labels(op, "refused").inc()
+            log.warning("store call %s refused: %s: %s", op, type(exc).__name__, exc)
+            return _answer({"error": f"{type(exc).__name__}: {exc}"}, 500)
+        self.metrics.calls.labels(op, "ok").inc()
+        self.metrics.latency.labels(op).observe(time.perf_counter() - started)
+        if op == "healthy":
+            self.metrics.up.set(1 if result else 0)
+        return _answer({"result": result}, 200)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _strings(args: dict[str, Any], name: str) -> list[str]:
+    values = _arg(args, name, list)
+    if not all(isinstance(v, str) for v in values):
+        raise BadCall(f"argument {name!r} is a list of strings")
+    return values
+
+
+def _answer(body: dict[str, Any], status: int) -> web.Response:
+    try:
+        data = dumps(body)
+    except TypeError as exc:  # a value the codec does not write: the store's bug, said as such
+        status, data = 500, dumps({"error": f"unencodable answer: {exc}"})
+    return web.Response(body=data, status=status, content_type="application/json")
+
+
+async def serve(service: StoreService, host: str, port: int) -> web.AppRunner:
+    """Listen on ``host:port``; the caller cleans the runner up."""
+    runner = web.AppRunner(service.app(), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
+def run(settings: Settings) -> None:
+    """``hotline store``: open the store, then answer workers until SIGTERM or SIGINT."""
+    service = StoreService(settings)
+    generation = service.open()
+    log.info(
+        "store open: %s (schema version %s, generation %d); listening on %s",
+        settings.resolved_clickhouse_dsn.split("@")[-1],
+        service.sink.schema_version,
+        generation.gen,
+        settings.store_listen_url,
+    )
+
+    async def main() -> None:
+        runner = await serve(service, settings.store_host, settings.store_port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    try:
+        asyncio.run(main())
+    finally:
+        service.close()
+        log.info("store closed")

@@ -1,0 +1,169 @@
+"""A worker's store through the storage owner (``hotline store``): the sink's calls over HTTP.
+
+Why a store process and not every worker opening ClickHouse: an embedded chDB directory opens
+in one process only, and the worker's rules need more than a shared database. Each batch's
+event ids are checked against *every* event stored, by any worker, before the batch is folded
+(``streams/known.py``): a Bloom filter answers "certainly new" for almost all of them, and it
+is exact only if it sees every write. One process that all writes go through keeps that one
+filter (``hotline.storage``), and is also the one process that migrates the schema and
+restates a store that asks for it, before any worker writes. So N workers run against an
+embedded chDB, and the same processes against a ClickHouse server (the store's
+``HOTLINE_CLICKHOUSE_DSN``).
+
+Why synchronous calls and not a topic of sink rows: the worker's ledger moves only after its
+batch is durable, and its identity, order-state and window lookups must see every earlier
+write. A call that returns once ClickHouse holds the rows keeps those rules as they are; a
+topic would make each of them asynchronous (a batch "stored" before the store has it).
+
+Each method of :class:`~hotline.sinks.store.Store` is ``POST /v1/<method>`` with its
+arguments as a JSON object (``hotline.sinks.codec``), answered ``{"result": …}``; the bearer
+token is ``HOTLINE_STORE_TOKEN``. A refusal by ClickHouse comes back as :class:`StoreRefused`
+(the worker then asks :meth:`RemoteSink.healthy` and stores record by record, as with its own
+sink); a store that does not answer is :class:`StoreUnavailable`, which the worker retries
+with backoff like any outage. Calls are idempotent (the tables are ReplacingMergeTrees), so a
+call whose answer was lost is simply made again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import urllib3
+
+from hotline.settings import Settings
+from hotline.sinks.clickhouse import SCHEMA_VERSION, Batch, Generation, OrderRow, Stored, WindowRow
+from hotline.sinks.codec import CodecError, decode_as, dumps, loads, tagged_tuples
+
+API = "/v1"
+
+
+class StoreUnavailable(ConnectionError):
+    """The store did not answer (down, restarting, unreachable): an outage, retried."""
+
+
+class StoreRefused(RuntimeError):
+    """The store answered with an error: ClickHouse refused the call, or the call was malformed."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"the store refused ({status}): {reason}")
+        self.status = status
+        self.reason = reason
+
+
+class StoreMismatch(RuntimeError):
+    """The store runs another schema version than this worker writes: one build must run everywhere."""
+
+
+class RemoteSink:
+    """The sink's operations, answered by ``hotline store`` (see the module's docstring)."""
+
+    def __init__(self, settings: Settings, pool: urllib3.PoolManager | None = None) -> None:
+        if not settings.store_url:
+            raise ValueError("HOTLINE_STORE_URL is not set")
+        if not settings.store_token:
+            raise ValueError("HOTLINE_STORE_TOKEN is not set: the store refuses calls without it")
+        self.settings = settings
+        self.url = settings.store_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {settings.store_token}", "Content-Type": "application/json"}
+        self._timeout = urllib3.Timeout(connect=5.0, read=settings.store_timeout_s)
+        self._pool = pool or urllib3.PoolManager(num_pools=2, maxsize=4, retries=False)
+        self.db = settings.clickhouse_database
+        self.schema_version: int | None = None  # the store's, once :meth:`connect` has asked
+
+    def _call(self, op: str, **args: Any) -> Any:
+        body = dumps(tagged_tuples(args))
+        try:
+            response = self._pool.request(
+                "POST", f"{self.url}{API}/{op}", body=body, headers=self._headers, timeout=self._timeout
+            )
+        except urllib3.exceptions.HTTPError as exc:  # refused, reset, timed out, protocol errors
+            raise StoreUnavailable(f"the store at {self.url} did not answer {op}: {exc}") from exc
+        if response.status in (502, 503, 504):
+            raise StoreUnavailable(f"the store at {self.url} is not ready ({response.status})")
+        try:
+            answer = loads(response.data)
+        except CodecError as exc:
+            raise StoreRefused(response.status, f"unreadable answer: {exc}") from exc
+        if response.status != 200 or not isinstance(answer, dict) or "result" not in answer:
+            reason = answer.get("error", "no reason given") if isinstance(answer, dict) else str(answer)[:200]
+            raise StoreRefused(response.status, str(reason))
+        return answer["result"]
+
+    def connect(self) -> None:
+        """Ask the store which database and schema version it serves; refuse another build's."""
+        hello = self._call("hello")
+        version = int(hello["schema_version"])
+        if version != SCHEMA_VERSION:
+            raise StoreMismatch(
+                f"the store at {self.url} serves schema version {version}, this worker writes {SCHEMA_VERSION}: "
+                "run the same hotline release for the store and every worker"
+            )
+        self.db = str(hello["db"])
+        self.schema_version = version
+
+    # -- writes -------------------------------------------------------------------------------
+    def write(self, batch: Batch) -> None:
+        self._call("write", batch=batch)
+
+    def record_progress(self, offsets: dict[tuple[str, int], int]) -> None:
+        if offsets:
+            self._call("record_progress", offsets=[[t, p, o] for (t, p), o in offsets.items()])
+
+    # -- reads --------------------------------------------------------------------------------
+    def sunk_offsets(self) -> dict[tuple[str, int], int]:
+        return {(str(t), int(p)): int(o) for t, p, o in self._call("sunk_offsets")}
+
+    def stored(self, event_ids: list[str]) -> dict[str, Stored]:
+        if not event_ids:
+            return {}
+        found = self._call("stored", event_ids=list(event_ids))
+        return {str(i): decode_as(Stored, s) for i, s in found.items()}
+
+    def event_count(self) -> int:
+        return int(self._call("event_count"))
+
+    def event_ids(self) -> Iterator[list[str]]:
+        """Every stored event id, a month at a time (as ``ClickHouseSink.event_ids``)."""
+        for month in self._call("event_months"):
+            yield [str(i) for i in self._call("event_ids", month=str(month))]
+
+    def order_states(self, order_ids: Iterable[str]) -> dict[str, OrderRow]:
+        ids = list(set(order_ids))
+        if not ids:
+            return {}
+        return {str(i): decode_as(OrderRow, r) for i, r in self._call("order_states", order_ids=ids).items()}
+
+    def open_orders(self) -> list[OrderRow]:
+        return [decode_as(OrderRow, r) for r in self._call("open_orders")]
+
+    def awaiting_supervision(self) -> list[OrderRow]:
+        return [decode_as(OrderRow, r) for r in self._call("awaiting_supervision")]
+
+    def windows(self, where: str, parameters: dict[str, Any] | None = None) -> list[WindowRow]:
+        return [decode_as(WindowRow, w) for w in self._call("windows", where=where, parameters=parameters or {})]
+
+    def generation(self) -> Generation:
+        return decode_as(Generation, self._call("generation"))
+
+    def healthy(self) -> bool:
+        """The store answers and its tables do: a failed write is then the rows', not the store's."""
+        try:
+            return bool(self._call("healthy"))
+        except (StoreUnavailable, StoreRefused):
+            return False
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self._call("query", sql=sql, parameters=parameters or {})]
+
+    def query_rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return list(self._call("query_rows", sql=sql, parameters=parameters or {}))
+
+    def counts(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in self._call("counts").items()}
+
+    def deadletters(self, limit: int = 100) -> list[dict[str, Any]]:
+        return list(self._call("deadletters", limit=limit))
+
+    def close(self) -> None:
+        self._pool.clear()

@@ -1,0 +1,78 @@
+"""What a worker needs of its store, and the one place that chooses which store it gets.
+
+A worker either opens ClickHouse itself (:class:`~hotline.sinks.clickhouse.ClickHouseSink`:
+embedded chDB, or a server DSN), or stores through the storage owner, ``hotline store``
+(:class:`~hotline.sinks.remote.RemoteSink`), when ``HOTLINE_STORE_URL`` is set. Both answer
+:class:`Store`, synchronously: the worker's rules rest on a write being durable when the call
+returns (the ledger moves only after it), and on lookups seeing every earlier write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
+
+from hotline.settings import Settings
+from hotline.sinks.clickhouse import Batch, ClickHouseSink, Generation, OrderRow, Stored, WindowRow
+
+
+class Store(Protocol):
+    """The sink's operations the worker, its pages and the reports call."""
+
+    db: str
+    schema_version: int | None
+
+    def write(self, batch: Batch) -> None: ...
+
+    def record_progress(self, offsets: dict[tuple[str, int], int]) -> None: ...
+
+    def sunk_offsets(self) -> dict[tuple[str, int], int]: ...
+
+    def stored(self, event_ids: list[str]) -> dict[str, Stored]: ...
+
+    def event_count(self) -> int: ...
+
+    def event_ids(self) -> Iterator[list[str]]: ...
+
+    def order_states(self, order_ids: Iterable[str]) -> dict[str, OrderRow]: ...
+
+    def open_orders(self) -> list[OrderRow]: ...
+
+    def awaiting_supervision(self) -> list[OrderRow]: ...
+
+    def windows(self, where: str, parameters: dict[str, Any] | None = None) -> list[WindowRow]: ...
+
+    def generation(self) -> Generation: ...
+
+    def healthy(self) -> bool: ...
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]: ...
+
+    def query_rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
+
+    def counts(self) -> dict[str, int]: ...
+
+    def deadletters(self, limit: int = 100) -> list[dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+def open_store(settings: Settings) -> Store:
+    """The worker's store, open and checked: through ``hotline store`` when ``store_url`` is set
+    (the store process migrated it), else ClickHouse opened and migrated here."""
+    if settings.store_url:
+        from hotline.sinks.remote import RemoteSink
+
+        remote = RemoteSink(settings)
+        remote.connect()
+        return remote
+    sink = ClickHouseSink(settings)
+    sink.migrate()
+    return sink
+
+
+def describe(settings: Settings) -> str:
+    """Where the worker stores, for its log and errors (no credentials)."""
+    if settings.store_url:
+        return f"the store at {settings.store_url}"
+    return f"ClickHouse at {settings.resolved_clickhouse_dsn.split('@')[-1]}"

@@ -1,0 +1,178 @@
+"""Two workers in one consumer group, one storage owner (``hotline store``) over one embedded chDB.
+
+The seed month is replayed while both workers process it; one is SIGKILLed mid-month, and the
+other takes its partitions over, resuming from the ledger the store keeps. Then what the store
+holds is compared with what was sent event by event, and the bulletin with the seed cell by
+cell and headline. And alerts: orders on every partition fall due after one worker is killed;
+each alert goes out once, from the worker that owns the order's partition by then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from hotline.client import worker_get
+from hotline.deploy.worker import StoreProcess
+from hotline.replay import produce, read_records, wait_until_sunk
+from hotline.settings import Settings
+from hotline.sinks.remote import RemoteSink
+from hotline.streams.alerts import key_partition
+from hotline.streams.deadlines import TZ
+from tests.integration.conftest import Worker, _free_port
+from tests.integration.seed import HEADLINE, assert_table_matches_seed, headline_differences, write_month
+from tests.integration.test_alerts import _send, alerts, dispatch, kinds, wait_for_alerts
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "integration-store-token"
+
+
+@pytest.fixture(scope="module")
+def month_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_month(tmp_path_factory.mktemp("month") / "2019-11.jsonl")
+
+
+@pytest.fixture
+def shared(isolated: Settings) -> Settings:
+    """The test's topics and group, and the store every process of it reaches."""
+    port = _free_port()
+    return isolated.model_copy(
+        update={"store_token": TOKEN, "store_port": port, "store_url": f"http://127.0.0.1:{port}"}
+    )
+
+
+@pytest.fixture
+def store(shared: Settings) -> Iterator[StoreProcess]:
+    process = StoreProcess(shared.model_copy(update={"var_dir": shared.var_path / "store"}))
+    yield process.start()
+    process.stop()
+
+
+def _worker_settings(shared: Settings, name: str) -> Settings:
+    """One worker: the shared topics, group and store; its own var directory (Faust's) and port."""
+    return shared.model_copy(update={"var_dir": shared.var_path / name, "web_port": _free_port()})
+
+
+def _processed(settings: Settings) -> float:
+    """Records this worker has processed, from its /metrics; 0 while it does not answer."""
+    try:
+        text = worker_get(settings, "/metrics", timeout=5).decode()
+    except OSError:
+        return 0.0
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("hotline_events_processed_total")
+    )
+
+
+def _stored(settings: Settings) -> int:
+    try:
+        return sum(o + 1 for _, _, o in worker_get(settings, "/offsets", timeout=5)["offsets"])
+    except OSError:
+        return 0
+
+
+def _both_assigned(second: Worker) -> None:
+    """Once the second worker has partitions, the group's generation has both workers (the first
+    is alive and heartbeating), each with a share of the partitions."""
+    marker = "Setting newly assigned partitions"
+    _wait_for("the second worker assigned", lambda: marker in second.log.read_text("utf-8", "replace"))
+
+
+def _wait_for(what: str, check: object, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_two_workers_one_store_a_worker_killed_mid_month(
+    shared: Settings, store: StoreProcess, month_file: Path
+) -> None:
+    first, second = Worker(_worker_settings(shared, "w1")), Worker(_worker_settings(shared, "w2"))
+    try:
+        first.start()
+        second.start()
+        _both_assigned(second)
+        month = list(read_records(month_file, shared))
+        total, half = len(month), len(month) // 2
+        # The month in two halves, in order: the worker is killed after the first, so the second
+        # half of its partitions can only be processed by the other worker, from the store's ledger.
+        before = asyncio.run(produce(month[:half], shared))
+        _wait_for("both workers processing", lambda: _processed(first.settings) > 0 and _processed(second.settings) > 0)
+        _wait_for("a quarter of the month stored", lambda: _stored(second.settings) >= total // 4)
+        first.kill()  # its partitions go to the second worker once the group notices (session timeout)
+        last = {**before, **asyncio.run(produce(month[half:], shared))}
+        wait_until_sunk(last, second.settings, timeout=600)
+
+        bulletin = worker_get(second.settings, "/bulletin/2019-11?format=json", timeout=120)
+        csv_text = worker_get(second.settings, "/bulletin/2019-11?format=csv", timeout=120).decode()
+        assert_table_matches_seed(csv_text)
+        diffs = headline_differences(bulletin["headline"], json.loads(HEADLINE.read_text(encoding="utf-8")))
+        assert not diffs, "headline differs:\n" + "\n".join(diffs)
+
+        sent = {json.loads(r.value)["event_id"] for r in month}
+        remote = RemoteSink(shared)
+        remote.connect()
+        stored = [r["event_id"] for r in remote.query_rows("SELECT event_id FROM {db}.events FINAL")]
+        remote.close()
+        assert len(stored) == len(set(stored)), "an event id is stored twice"
+        missing, extra = sorted(sent - set(stored)), sorted(set(stored) - sent)
+        assert not missing and not extra, f"missing {missing[:20]}, unexpected {extra[:20]}"
+        store_metrics = worker_get(shared.model_copy(update={"web_port": shared.store_port}), "/metrics").decode()
+        assert 'hotline_store_calls_total{op="write",outcome="ok"}' in store_metrics
+    finally:
+        first.stop()
+        second.stop()
+
+
+def _per_partition(prefix: str, partitions: int, each: int) -> list[str]:
+    """Order ids, ``each`` on every partition of the orders topic (Kafka's partitioner)."""
+    ids: dict[int, list[str]] = {p: [] for p in range(partitions)}
+    n = 0
+    while any(len(found) < each for found in ids.values()):
+        order_id = f"{prefix}{n}"
+        if len(ids[key_partition(order_id, partitions)]) < each:
+            ids[key_partition(order_id, partitions)].append(order_id)
+        n += 1
+    return [order_id for found in ids.values() for order_id in found]
+
+
+def test_alerts_fail_over_once_between_two_workers(shared: Settings, store: StoreProcess, tmp_path: Path) -> None:
+    alerting = shared.model_copy(update={"alert_leads_s": [4.0, 2.0], "session_timeout_s": 6.0})
+    first, second = Worker(_worker_settings(alerting, "w1")), Worker(_worker_settings(alerting, "w2"))
+    try:
+        first.start()
+        second.start()
+        _both_assigned(second)
+        now = datetime.now(TZ)
+        orders = _per_partition("F", alerting.partitions, 2)
+        units = ("yuhu", "police")
+        _send(alerting, tmp_path, [dispatch(o, units[n % 2], now, 16) for n, o in enumerate(orders)])
+        _wait_for("the orders stored", lambda: _stored(second.settings) >= len(orders), timeout=30)
+        assert _processed(first.settings) and _processed(second.settings), "each worker held some of them"
+        first.kill()  # before any of their alerts is due: half of them were the first worker's
+        deadline = now + timedelta(seconds=16)
+        wait_for_alerts(
+            alerting, lambda f: all(("alert.overdue", units[n % 2]) in kinds(f, o) for n, o in enumerate(orders))
+        )
+        time.sleep(2)  # anything sent twice would be on the topic by now
+        found = alerts(alerting)
+        for n, order_id in enumerate(orders):
+            unit = units[n % 2]
+            assert kinds(found, order_id) == [
+                ("alert.due_soon", unit),
+                ("alert.due_soon", unit),
+                ("alert.overdue", unit),
+            ]
+        assert len({a["alert_id"] for a in found}) == len(found), "an alert was sent twice"
+        assert datetime.now(TZ) > deadline
+    finally:
+        first.stop()
+        second.stop()

@@ -1,0 +1,53 @@
+"""A ``hotline store`` served in the test process, over a temporary chDB, for RemoteSink and its workers."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from pathlib import Path
+
+from aiohttp import web
+
+from hotline.settings import Settings
+from hotline.storage import StoreService, serve
+
+TOKEN = "store-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def store_settings(root: Path, **extra: object) -> Settings:
+    """A store over ``root/ch`` on a free port, and the URL and token its workers use."""
+    port = free_port()
+    return Settings(
+        clickhouse_dsn=f"chdb://{root / 'ch'}",
+        var_dir=root / "var",
+        store_token=TOKEN,
+        store_port=port,
+        store_url=f"http://127.0.0.1:{port}",
+        store_timeout_s=30,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+class Served:
+    """A store's HTTP on a loop of its own thread: the test's calls block, as a worker's sink thread's do."""
+
+    def __init__(self, service: StoreService, port: int) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.runner: web.AppRunner = asyncio.run_coroutine_threadsafe(
+            serve(service, "127.0.0.1", port), self.loop
+        ).result(10)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()

@@ -1,0 +1,185 @@
+"""``hotline store`` with two workers' pipelines storing through it (no broker: batches handed in).
+
+What the store adds over each worker opening ClickHouse: one id filter that every worker's
+writes update, so an event another worker stored is a duplicate (or a conflict) here too;
+and the migrations and restatement done once, before any worker writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hotline.settings import Settings
+from hotline.sinks.clickhouse import RESTATE_PENDING, ClickHouseSink
+from hotline.sinks.remote import RemoteSink
+from hotline.storage import StoreService
+from hotline.streams.app import Pipeline
+from hotline.streams.known import EveryId
+from hotline.streams.processing import Record, Source
+from tests.factories import event, folded, raw
+from tests.stores import Served, store_settings
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return store_settings(tmp_path, batch_within_s=0.05)
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[StoreService]:
+    service = StoreService(settings)
+    service.open()
+    served = Served(service, settings.store_port)
+    yield service
+    served.stop()
+    service.close()
+
+
+class RecordingTopic:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def send(self, **kwargs: Any) -> None:
+        self.sent.append(kwargs)
+
+
+def _pipeline(settings: Settings, name: str, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
+    """A worker's pipeline storing through the store (its sink chosen from the settings)."""
+    from faust.transport.drivers.aiokafka import Producer
+    from faust.types import TP
+
+    monkeypatch.setattr(Producer, "key_partition", lambda self, topic, key: TP(topic, 0))
+    p = Pipeline(settings.model_copy(update={"app_id": f"hotline-unit-{name}"}))
+    p.deadletter_topic = RecordingTopic()  # type: ignore[assignment]
+
+    async def no_broker() -> None:
+        """No producer runs here: the table's writes stay in memory."""
+
+    p.flush_changelog = no_broker  # type: ignore[method-assign]
+    p.generation = p._prepare_store()  # what the start-up task does (it needs a broker to run)
+    p.ready.set()
+    p.app.finalize()
+    p.app.flow_control.resume()
+    return p
+
+
+@pytest.fixture
+def workers(settings: Settings, store: StoreService, monkeypatch: pytest.MonkeyPatch) -> list[Pipeline]:
+    return [_pipeline(settings, name, monkeypatch) for name in ("a", "b")]
+
+
+def _sample(pipeline: Pipeline, name: str, labels: dict[str, str]) -> float:
+    return pipeline.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+async def test_workers_store_through_the_store_and_ask_it_about_every_id(
+    workers: list[Pipeline], store: StoreService
+) -> None:
+    a, b = workers
+    assert isinstance(a.sink, RemoteSink) and isinstance(a.known, EveryId)
+    dispatched = event("order.dispatched", order_id="O1")
+    await a.process([Record(Source("hotline.orders", 0, 0), b"O1", raw(dispatched))], "orders")
+    await a.settle()
+    # The same event re-sent under another key lands on another partition, another worker's.
+    await b.process([Record(Source("hotline.orders", 1, 0), b"other", raw(dispatched))], "orders")
+    await b.settle()
+    assert _sample(b, "hotline_duplicate_events_total", {"topic": "hotline.orders"}) == 1
+    assert store.sink.counts() == {"events": 1, "deadletter": 0}
+    totals = store.sink.query_rows("SELECT sum(dispatched) AS n FROM {db}.unit_windows FINAL")
+    assert totals == [{"n": 1}], "counted once, whichever worker read the copy"
+    assert store.sink.sunk_offsets() == {("hotline.orders", 0): 0, ("hotline.orders", 1): 0}
+
+
+async def test_another_event_under_an_id_another_worker_stored_is_a_conflict(
+    workers: list[Pipeline], store: StoreService
+) -> None:
+    a, b = workers
+    first = event("order.dispatched", event_id="ev-same", order_id="O1")
+    other = event("order.dispatched", event_id="ev-same", order_id="O2", unit_id="yuetang")
+    await a.process([Record(Source("hotline.orders", 0, 0), b"O1", raw(first))], "orders")
+    await b.process([Record(Source("hotline.orders", 1, 0), b"O2", raw(other))], "orders")
+    sent = b.deadletter_topic.sent  # type: ignore[attr-defined]
+    assert [s["headers"]["hotline.conflict.source"] for s in sent] == [b"hotline.orders[0]@0"]
+    assert store.sink.counts() == {"events": 1, "deadletter": 1}
+
+
+async def test_each_worker_resumes_from_the_one_ledger(workers: list[Pipeline], store: StoreService) -> None:
+    a, b = workers
+    records = [
+        Record(Source("hotline.orders", 2, n), b"O5", raw(event("order.dispatched", order_id="O5"))) for n in range(3)
+    ]
+    await a.process(records[:2], "orders")
+    await a.settle()
+    # Partition 2 moves to b (a rebalance, or a killed a): b starts after a's last stored offset.
+    folded_by_b = await b.process(records, "orders")
+    assert folded_by_b is not None and [s.source.offset for s in folded_by_b.batch.deadletters] == []
+    assert b.ledger.next_offset[("hotline.orders", 2)] == 3
+    assert _sample(b, "hotline_events_processed_total", {"topic": "hotline.orders"}) == 1
+
+
+def test_the_store_restates_a_pending_store_before_serving(settings: Settings) -> None:
+    sink = ClickHouseSink(settings)
+    sink.migrate()
+    sink.write(folded([event("order.dispatched", order_id="O1")]))
+    sink.record_generation(RESTATE_PENDING, "as a directory from before windows would say")
+    sink.close()
+    service = StoreService(settings)
+    try:
+        generation = service.open()
+        assert not generation.restate_pending
+        assert service.sink.query_rows("SELECT sum(dispatched) AS n FROM {db}.unit_windows FINAL") == [{"n": 1}]
+    finally:
+        service.close()
+
+
+async def test_any_workers_screen_shows_every_unit_whichever_worker_holds_it(workers: list[Pipeline]) -> None:
+    from datetime import datetime
+
+    from hotline.streams.deadlines import TZ
+    from hotline.streams.monitor import LiveMonitor, trend_answer
+
+    a, b = workers
+    now = datetime.now(TZ).replace(microsecond=0)
+    due = (now + timedelta(days=3)).isoformat()
+    yuhu = event("order.dispatched", order_id="O1", unit_id="yuhu", occurred_at=now.isoformat(), due_at=due)
+    police = event("order.dispatched", order_id="O2", unit_id="police", occurred_at=now.isoformat(), due_at=due)
+    await a.process([Record(Source("hotline.orders", 0, 0), b"O1", raw(yuhu))], "orders")
+    await b.process([Record(Source("hotline.orders", 1, 0), b"O2", raw(police))], "orders")
+    await a.settle()
+    await b.settle()
+    for pipeline in (a, b):
+        screen = LiveMonitor(pipeline, min_interval_s=0.0, shared_store=True)
+        units = {u["unit_id"]: u for u in (await screen.snapshot(None)).to_json()["units"]}
+        assert units["yuhu"]["today"]["dispatched"] == 1 and units["police"]["today"]["dispatched"] == 1
+        assert units["yuhu"]["open"] == 1 and units["police"]["open"] == 1
+        status, trend = trend_answer(pipeline, "*", {"unit": "police", "days": "1"}, figures=await screen.figures())
+        assert status == 200 and trend["days"][-1]["dispatched"] == 1
+    # Alone, a worker's agents hold only the partitions it reads.
+    alone = LiveMonitor(a, min_interval_s=0.0)
+    units = {u["unit_id"]: u for u in (await alone.snapshot(None)).to_json()["units"]}
+    assert units["yuhu"]["today"]["dispatched"] == 1 and units["police"]["today"].get("dispatched", 0) == 0
+
+
+async def test_the_shared_screen_reads_the_store_again_once_its_ledger_moved(workers: list[Pipeline]) -> None:
+    from hotline.streams.monitor import StoreWide
+
+    a, b = workers
+    reads: list[int] = []
+    clock = [0.0]
+    wide = StoreWide(a, min_interval_s=0.5, clock=lambda: clock[0])
+    original = wide._read
+    wide._read = lambda: (reads.append(1), original())[1]  # type: ignore[method-assign]
+    first = await wide.current()
+    assert await wide.current() is first and len(reads) == 1, "nothing moved: no second read"
+    await b.process(
+        [Record(Source("hotline.orders", 3, 0), b"O3", raw(event("order.dispatched", order_id="O3")))], "orders"
+    )
+    await b.settle()
+    assert await wide.current() is first, "the ledger is asked at most once per interval"
+    clock[0] = 1.0
+    assert await wide.current() is not first and len(reads) == 2
