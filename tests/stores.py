@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from aiohttp import web
@@ -51,3 +52,14 @@ class Served:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
+
+
+def serving(settings: Settings) -> Iterator[StoreService]:
+    """A store opened and served on ``settings.store_port`` for the test, then closed
+    (chDB holds one path per process): the body of a fixture."""
+    service = StoreService(settings)
+    service.open()
+    served = Served(service, settings.store_port)
+    yield service
+    served.stop()
+    service.close()

@@ -22,7 +22,7 @@ from hotline.streams.app import Pipeline
 from hotline.streams.known import EveryId
 from hotline.streams.processing import Record, Source
 from tests.factories import event, folded, raw
-from tests.stores import Served, store_settings
+from tests.stores import serving, store_settings
 
 
 @pytest.fixture
@@ -32,12 +32,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def store(settings: Settings) -> Iterator[StoreService]:
-    service = StoreService(settings)
-    service.open()
-    served = Served(service, settings.store_port)
-    yield service
-    served.stop()
-    service.close()
+    yield from serving(settings)
 
 
 class RecordingTopic:

@@ -23,7 +23,7 @@ from hotline.sinks.store import open_store
 from hotline.storage import StoreService, read_only
 from hotline.streams import history
 from tests.factories import event, folded
-from tests.stores import TOKEN, Served, store_settings
+from tests.stores import TOKEN, serving, store_settings
 
 
 @pytest.fixture
@@ -33,12 +33,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def store(settings: Settings) -> Iterator[StoreService]:
-    service = StoreService(settings)
-    service.open()
-    served = Served(service, settings.store_port)
-    yield service
-    served.stop()
-    service.close()  # chDB holds one path per process
+    yield from serving(settings)
 
 
 @pytest.fixture
