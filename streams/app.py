@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 from aiokafka import AIOKafkaProducer
@@ -28,7 +28,7 @@ from hotline.schemas.events import REASON_LIMIT, InvalidEvent, prefixes
 from hotline.schemas.personal import mask_personal
 from hotline.schemas.registry import Registry, default_registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import Batch, ClickHouseSink, DeadLetter, Generation
+from hotline.sinks.clickhouse import Batch, ClickHouseSink, DeadLetter, Generation, OrderRow
 from hotline.sinks.store import Store, describe, open_store
 from hotline.streams import history
 from hotline.streams.alerts import AlertFeed, AlertScheduler, alert_type, key_partition
@@ -80,6 +80,7 @@ CALLS, ORDERS = "calls", "orders"  # the source topics' logical names (schemas.e
 LIVE_DAYS = 40  # the windows held for the screen: a month to date and a rolling 30 days
 
 Positions = Mapping[TP, int]
+T = TypeVar("T")
 
 
 class LedgerApp(faust.App):
@@ -388,13 +389,9 @@ class Pipeline:
         self.open_orders = OpenOrders()
         self._foreign = {}
         for row in await self.in_sink_thread(self.sink.open_orders):
-            if TP(self.settings.orders_topic, key_partition(row.order_id, self.settings.partitions)) not in assigned:
-                continue
-            self.open_orders.update(row.order_id, row.unit_id, row.due)
-            table_state = self.orders.get(row.order_id)
-            if table_state is None or table_state.get("gen", 0) < self.generation.gen:
-                self._foreign[row.order_id] = state_of(row, self.generation.gen)
-                self.scheduler.schedule(row.order_id, self._foreign[row.order_id])
+            if self._order_tp(row.order_id) in assigned:
+                self.open_orders.update(row.order_id, row.unit_id, row.due)
+                self._state_of_stored(row)
         await self._load_awaiting(assigned)
         self.figures = AgentFigures(self.windows, self.open_orders, months, self.awaiting)
         log.info(
@@ -406,14 +403,23 @@ class Pipeline:
         an import or restatement wrote are owed their alert like the open ones above."""
         self.awaiting = AwaitingSupervision()
         for row in await self.in_sink_thread(self.sink.awaiting_supervision):
-            if TP(self.settings.orders_topic, key_partition(row.order_id, self.settings.partitions)) not in assigned:
-                continue
-            table_state = self.orders.get(row.order_id)
-            state = table_state
-            if table_state is None or table_state.get("gen", 0) < self.generation.gen:
-                state = self._foreign.setdefault(row.order_id, state_of(row, self.generation.gen))
-                self.scheduler.schedule(row.order_id, state)
-            self.awaiting.follow(row.order_id, state)
+            if self._order_tp(row.order_id) in assigned:
+                self.awaiting.follow(row.order_id, self._state_of_stored(row))
+
+    def _order_tp(self, order_id: str) -> TP:
+        """The orders topic's partition of an order (Kafka's partitioner on its key)."""
+        return TP(self.settings.orders_topic, key_partition(order_id, self.settings.partitions))
+
+    def _state_of_stored(self, row: OrderRow) -> OrderState | None:
+        """An order read back from ClickHouse: the table's state, unless an import or restatement
+        wrote a newer one, which is then held as foreign and owed its alerts (scheduled once)."""
+        table_state = self.orders.get(row.order_id)
+        if table_state is not None and table_state.get("gen", 0) >= self.generation.gen:
+            return table_state  # type: ignore[no-any-return]
+        if row.order_id not in self._foreign:
+            self._foreign[row.order_id] = state_of(row, self.generation.gen)
+            self.scheduler.schedule(row.order_id, self._foreign[row.order_id])
+        return self._foreign[row.order_id]
 
     async def _on_rebalance_started(self, sender: Any, /, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         """Partitions revoked: the next assignment's order table is recovered before they are read."""
@@ -450,20 +456,24 @@ class Pipeline:
         the worker resumes from the recorded progress. Only an outage of ClickHouse or Kafka
         keeps a batch here, retried with backoff and shown on ``/status`` and ``/metrics``.
         """
-        attempt = 0
         await self.ensure_ready()
         async with self._batch_lock:  # one batch at a time: identity checks see every earlier write
-            while True:
-                try:
-                    folded = await self._process_once(records, kind, prepared)
-                except Exception as exc:
-                    attempt += 1
-                    await self._back_off(exc, attempt)
-                    continue
-                if attempt:
-                    self.health.recovered()
-                    self.metrics.store_up.set(1)
-                return folded
+            return await self._until_done(lambda: self._process_once(records, kind, prepared))
+
+    async def _until_done(self, attempt_once: Callable[[], Awaitable[T]]) -> T:
+        """Try until it succeeds: a failure here is an outage (ClickHouse or Kafka), not a record's."""
+        attempt = 0
+        while True:
+            try:
+                done = await attempt_once()
+            except Exception as exc:
+                attempt += 1
+                await self._back_off(exc, attempt)
+                continue
+            if attempt:
+                self.health.recovered()
+                self.metrics.store_up.set(1)
+            return done
 
     async def _process_once(self, delivered: list[Record], kind: str, prepared: Decoded | None) -> Folded | None:
         records, gaps = await self._admit(delivered)
@@ -499,19 +509,13 @@ class Pipeline:
 
     async def _complete(self, changelog: bool, progress: dict[tuple[str, int], int]) -> None:
         """A stored batch's changelog acknowledged, then its progress recorded; retried through outages."""
-        attempt = 0
-        while True:
-            try:
-                if changelog:  # also when this batch changed nothing: an earlier attempt may have
-                    await self.flush_changelog()
-                await self.in_sink_thread(self.sink.record_progress, progress)
-                break
-            except Exception as exc:
-                attempt += 1
-                await self._back_off(exc, attempt)
-        if attempt:
-            self.health.recovered()
-            self.metrics.store_up.set(1)
+
+        async def once() -> None:
+            if changelog:  # also when this batch changed nothing: an earlier attempt may have
+                await self.flush_changelog()
+            await self.in_sink_thread(self.sink.record_progress, progress)
+
+        await self._until_done(once)
         for tp, offset in progress.items():
             self.stored_upto[tp] = max(self.stored_upto.get(tp, -1), offset)
 
@@ -701,8 +705,7 @@ class Pipeline:
 
     def _owns(self, order_id: str) -> bool:
         """Only the worker that owns an order's partition alerts for it."""
-        partition = key_partition(order_id, self.settings.partitions)
-        return TP(self.settings.orders_topic, partition) in self.app.consumer.assignment()
+        return self._order_tp(order_id) in self.app.consumer.assignment()
 
     async def _send_alert(self, unit_id: str, value: bytes) -> None:
         """Queue the alert and return; a failed delivery is logged (the restart's feed resends it)."""

@@ -160,7 +160,7 @@ def decode_batch(
             continue
         source = r.source
         if done is not None and source in done.events:
-            event = events[source] = done.events[source]
+            events[source] = done.events[source]
             if source in done.contents:
                 contents[source] = done.contents[source]
             continue
