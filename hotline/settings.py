@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     session_timeout_s: float = 10.0  # how long a killed worker's partitions wait before moving
+    # How often the group's consumers re-read cluster metadata. A group leader that asked before
+    # a topic existed (a worker started as its topics are created, on a broker just started)
+    # assigns none of it until its next read, which is what ends that state: aiokafka's default
+    # is five minutes of a group reading nothing.
+    metadata_max_age_s: float = Field(default=5.0, gt=0)
     batch_size: int = 5000  # at most; a batch also ends after batch_within_s, so live traffic is not held back
     batch_within_s: float = 0.5
     # How source records reach the pipeline: "batch" reads them in batches past Faust's

@@ -188,6 +188,7 @@ class Pipeline:
             broker_commit_interval=1.0,
             broker_session_timeout=settings.session_timeout_s,
             broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
+            consumer_metadata_max_age_ms=int(settings.metadata_max_age_s * 1000),
         )
         self.app.resume_at = self._resume_at
         # Whether Faust has recovered the order table for the current assignment (see _resume_locked).

@@ -82,7 +82,7 @@ def alerts(settings: Settings, settle_s: float = 1.0) -> list[dict[str, Any]]:
             while time.monotonic() < idle_until:
                 batch = await consumer.getmany(timeout_ms=200)
                 for records in batch.values():
-                    found += [json.loads(r.value) | {"_key": r.key.decode()} for r in records]
+                    found += [json.loads(r.value) | {"_key": r.key.decode(), "_sent_ms": r.timestamp} for r in records]
         finally:
             await consumer.stop()
         return found

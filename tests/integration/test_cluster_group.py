@@ -4,8 +4,9 @@ The seed month is replayed in three parts. After the first, one worker is SIGKIL
 takes its partitions over from the store's ledger); after the second, the broker leading an
 orders partition is SIGKILLed (every topic keeps two of three replicas in sync, so producers with
 ``acks=all`` and the surviving worker go on). The third is sent with that broker down, and the
-broker is restarted only once the survivor has stored five sixths of the month without it. Then what the store holds is compared with what was sent event by
-event, and the bulletin with the seed cell by cell and headline.
+broker is restarted only once the survivor has stored five sixths of the month without it. Then
+what the store holds is compared with what was sent event by event, and the bulletin with the
+seed cell by cell and headline.
 
 The cluster runs on the same ports as ``test_kafka_cluster.py`` (one module after the other, each
 stops its cluster), in this test's own var directory.

@@ -158,12 +158,16 @@ def test_alerts_fail_over_once_between_two_workers(shared: Settings, store: Stor
         _wait_for("the orders stored", lambda: _stored(second.settings) >= len(orders), timeout=30)
         assert _processed(first.settings) and _processed(second.settings), "each worker held some of them"
         first.kill()  # before any of their alerts is due: half of them were the first worker's
+        killed_at = time.time()
         deadline = now + timedelta(seconds=16)
         wait_for_alerts(
             alerting, lambda f: all(("alert.overdue", units[n % 2]) in kinds(f, o) for n, o in enumerate(orders))
         )
         time.sleep(2)  # anything sent twice would be on the topic by now
         found = alerts(alerting)
+        # Each order's alerts in the order they fall due: at the two leads before the deadline, then at it.
+        due_times = [(deadline - timedelta(seconds=lead)).timestamp() for lead in (*alerting.alert_leads_s, 0.0)]
+        late_by_at_most = alerting.session_timeout_s + 5
         for n, order_id in enumerate(orders):
             unit = units[n % 2]
             assert kinds(found, order_id) == [
@@ -171,8 +175,11 @@ def test_alerts_fail_over_once_between_two_workers(shared: Settings, store: Stor
                 ("alert.due_soon", unit),
                 ("alert.overdue", unit),
             ]
+            sent = sorted(a["_sent_ms"] / 1000 for a in found if a["order_id"] == order_id)
+            assert all(t > killed_at for t in sent), f"{order_id}: an alert sent before the kill, by the killed worker"
+            for at, due in zip(sent, due_times, strict=True):
+                assert due - 0.01 <= at <= due + late_by_at_most, f"{order_id}: sent at {at:.2f}, due at {due:.2f}"
         assert len({a["alert_id"] for a in found}) == len(found), "an alert was sent twice"
-        assert datetime.now(TZ) > deadline
     finally:
         first.stop()
         second.stop()

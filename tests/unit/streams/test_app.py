@@ -388,3 +388,10 @@ async def test_a_batch_progress_is_recorded_only_once_its_changelog_is_acknowled
     await pipeline.settle()
     assert _stored_ids(sink) == [first["event_id"], second["event_id"]]
     assert sink.progress == {("hotline.orders", 0): 1} and pipeline.positions == {("hotline.orders", 0): 1}
+
+
+def test_the_group_rereads_cluster_metadata_as_often_as_the_settings_say() -> None:
+    """A leader that assigned before its topics existed assigns them on its next metadata read:
+    that must come within seconds, not aiokafka's five minutes (seen on a broker just started)."""
+    p = Pipeline(Settings(metadata_max_age_s=2.5, app_id="hotline-unit"), sink=RecordingSink())  # type: ignore[arg-type]
+    assert p.app.conf.consumer_metadata_max_age_ms == 2500
