@@ -25,6 +25,7 @@ from hotline.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from hotline.sinks.clickhouse import ClickHouseSink
+    from hotline.sinks.store import Store
 
 app = typer.Typer(help="12345 热线工单数据管道 (12345 hotline work-order pipeline).", no_args_is_help=True)
 kafka_app = typer.Typer(help="A local Kafka (KRaft): one node, or a cluster with --brokers 3.", no_args_is_help=True)
@@ -366,6 +367,20 @@ def _open_store(settings: Settings, why: str = "the worker may hold it: stop it 
     return sink
 
 
+def _open_for_history(settings: Settings) -> Store:
+    """Through ``hotline store`` when one is configured (it holds ClickHouse; only the workers need
+    stopping), else ClickHouse opened here."""
+    if not settings.store_url:
+        return _open_store(settings)
+    from hotline.sinks.remote import StoreMismatch, StoreRefused, StoreUnavailable
+    from hotline.sinks.store import open_store
+
+    try:
+        return open_store(settings)
+    except (StoreUnavailable, StoreRefused, StoreMismatch) as exc:
+        raise _fail(f"{exc} (HOTLINE_STORE_URL is set: start `hotline store`, or unset it)") from exc
+
+
 def _progress(what: str) -> Progress:
     return Progress(
         TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=False
@@ -376,7 +391,8 @@ def _progress(what: str) -> Progress:
 def import_(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines of contract events (.gz too).")],
 ) -> None:
-    """Load history straight into ClickHouse, as if streamed (run it with the worker stopped).
+    """Load history straight into ClickHouse, as if streamed (run it with the workers stopped;
+    with HOTLINE_STORE_URL set, through the store, which keeps running).
 
     Each line is validated as the stream validates it: a bad line becomes a dead letter with its
     line number and reason, and the rest loads. Importing a file twice equals importing it once;
@@ -388,7 +404,7 @@ def import_(
 
     for_long_runs()
     settings = get_settings()
-    sink = _open_store(settings)
+    sink = _open_for_history(settings)
     try:
         digest, lines = fingerprint(file)
         started = time.monotonic()
@@ -416,8 +432,11 @@ def restate(
     to_month: Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM.")] = None,
 ) -> None:
     """Rebuild the day windows and order states from the events table (all months by default),
-    after a rule or registry change; idempotent. Run it with the worker stopped."""
+    after a rule or registry change; idempotent. Run it with the workers stopped; with
+    HOTLINE_STORE_URL set, the store runs it (no progress bar then)."""
     from hotline.reports.bulletin import month_key
+    from hotline.sinks.remote import RemoteSink
+    from hotline.sinks.store import owned
     from hotline.streams.deadlines import DEFAULT_LIMITS
     from hotline.streams.history import event_months
     from hotline.streams.history import restate as rebuild
@@ -430,13 +449,17 @@ def restate(
         raise _fail(str(exc)) from exc
     for_long_runs()
     settings = get_settings()
-    sink = _open_store(settings)
+    sink = _open_for_history(settings)
     try:
-        total = sum(int(r["n"]) for r in sink.query_rows("SELECT count() AS n FROM {db}.events"))
-        with _progress("restating") as bar:
-            task = bar.add_task("restate", total=total)
-            limits = {**DEFAULT_LIMITS, **settings.deadline_days}
-            months = rebuild(sink, limits, first, last, lambda n: bar.advance(task, n))
+        if isinstance(sink, RemoteSink):
+            with err.status(f"the store at {settings.store_url} is restating…"):
+                months = sink.restate(first, last)
+        elif owned(sink):
+            total = sum(int(r["n"]) for r in sink.query_rows("SELECT count() AS n FROM {db}.events"))
+            with _progress("restating") as bar:
+                task = bar.add_task("restate", total=total)
+                limits = {**DEFAULT_LIMITS, **settings.deadline_days}
+                months = rebuild(sink, limits, first, last, lambda n: bar.advance(task, n))
         known = event_months(sink)
     finally:
         sink.close()

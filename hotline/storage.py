@@ -130,6 +130,8 @@ class StoreService:
             "query_rows": lambda a: self.sink.query_rows(read_only(_arg(a, "sql", str)), _params(a)),
             "counts": lambda a: self.sink.counts(),
             "deadletters": lambda a: self.sink.deadletters(int(_arg(a, "limit", int))),
+            "record_generation": self._record_generation,
+            "restate": self._restate,
         }
 
     @property
@@ -185,6 +187,20 @@ class StoreService:
         where = "toYYYYMM(occurred_at) = %(m)s" if month.isdigit() else "1"
         rows = self.sink.query(f"SELECT event_id FROM {{db}}.events WHERE {where}", {"m": int(month or 0)})
         return [str(r[0]) for r in rows]
+
+    def _record_generation(self, args: dict[str, Any]) -> int:
+        """An import's generation: the one kind a client starts (a restate is the store's own)."""
+        kind = _arg(args, "kind", str)
+        if kind != history.IMPORT:
+            raise BadCall(f"a client records only {history.IMPORT!r} generations, not {kind!r}")
+        return self.sink.record_generation(kind, _arg(args, "description", str))
+
+    def _restate(self, args: dict[str, Any]) -> list[int]:
+        """``hotline restate`` here, where ClickHouse is open; the id filter stays valid (events are untouched)."""
+        first, last = args.get("first"), args.get("last")
+        if not all(m is None or isinstance(m, int) for m in (first, last)):
+            raise BadCall("first and last are months as YYYYMM numbers, or null")
+        return history.restate(self.sink, {**DEFAULT_LIMITS, **self.settings.deadline_days}, first, last)
 
     def _windows(self, args: dict[str, Any]) -> Any:
         where = _arg(args, "where", str)

@@ -71,11 +71,11 @@ class RemoteSink:
         self.db = settings.clickhouse_database
         self.schema_version: int | None = None  # the store's, once :meth:`connect` has asked
 
-    def _call(self, op: str, **args: Any) -> Any:
+    def _call(self, op: str, timeout: urllib3.Timeout | None = None, **args: Any) -> Any:
         body = dumps(tagged_tuples(args))
         try:
             response = self._pool.request(
-                "POST", f"{self.url}{API}/{op}", body=body, headers=self._headers, timeout=self._timeout
+                "POST", f"{self.url}{API}/{op}", body=body, headers=self._headers, timeout=timeout or self._timeout
             )
         except urllib3.exceptions.HTTPError as exc:  # refused, reset, timed out, protocol errors
             raise StoreUnavailable(f"the store at {self.url} did not answer {op}: {exc}") from exc
@@ -145,6 +145,16 @@ class RemoteSink:
 
     def generation(self) -> Generation:
         return decode_as(Generation, self._call("generation"))
+
+    def record_generation(self, kind: str, description: str) -> int:
+        """A new generation for an import through the store (the only kind a client may start)."""
+        return int(self._call("record_generation", kind=kind, description=description))
+
+    def restate(self, first: int | None, last: int | None) -> list[int]:
+        """``hotline restate`` run by the store, which owns ClickHouse: the months rewritten. It takes
+        as long as the months take; the store serves no other call meanwhile (its one thread)."""
+        months = self._call("restate", timeout=urllib3.Timeout(connect=5.0, read=None), first=first, last=last)
+        return [int(m) for m in months]
 
     def healthy(self) -> bool:
         """The store answers and its tables do: a failed write is then the rows', not the store's."""

@@ -10,7 +10,7 @@ returns (the ledger moves only after it), and on lookups seeing every earlier wr
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, ClickHouseSink, Generation, OrderRow, Stored, WindowRow
@@ -44,6 +44,8 @@ class Store(Protocol):
 
     def generation(self) -> Generation: ...
 
+    def record_generation(self, kind: str, description: str) -> int: ...
+
     def healthy(self) -> bool: ...
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]: ...
@@ -69,6 +71,12 @@ def open_store(settings: Settings) -> Store:
     sink = ClickHouseSink(settings)
     sink.migrate()
     return sink
+
+
+def owned(store: Store) -> TypeGuard[ClickHouseSink]:
+    """Whether this process opened ClickHouse itself (and so keeps its own filter of stored ids and
+    may restate it), rather than storing through ``hotline store``."""
+    return isinstance(store, ClickHouseSink)
 
 
 def describe(settings: Settings) -> str:

@@ -28,8 +28,8 @@ from hotline.schemas.events import REASON_LIMIT, InvalidEvent, prefixes
 from hotline.schemas.personal import mask_personal
 from hotline.schemas.registry import Registry, default_registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import Batch, ClickHouseSink, DeadLetter, Generation, OrderRow
-from hotline.sinks.store import Store, describe, open_store
+from hotline.sinks.clickhouse import Batch, DeadLetter, Generation, OrderRow
+from hotline.sinks.store import Store, describe, open_store, owned
 from hotline.streams import history
 from hotline.streams.alerts import AlertFeed, AlertScheduler, alert_type, key_partition
 from hotline.streams.changelog import Changelog
@@ -38,7 +38,7 @@ from hotline.streams.deadlines import DEFAULT_LIMITS
 from hotline.streams.folding import Inputs, dead_letter, fold, order_ids
 from hotline.streams.gaps import GapReader
 from hotline.streams.gauges import AgentFigures, AwaitingSupervision, OpenOrders
-from hotline.streams.known import EveryId, KnownIds
+from hotline.streams.known import EveryId, KnownIds, id_filter
 from hotline.streams.ledger import Gap, Ledger, last_offsets
 from hotline.streams.metrics import Metrics
 from hotline.streams.processing import (
@@ -298,16 +298,13 @@ class Pipeline:
         stored ids (it sees every worker's writes): this worker then asks it about every id."""
         sink = self.sink
         generation = sink.generation()
-        if not isinstance(sink, ClickHouseSink):
-            if generation.restate_pending:
-                raise RuntimeError("the store has not restated its day windows: restart `hotline store`")
-            self.known = EveryId()
-            return generation
-        if generation.restate_pending:
+        if generation.restate_pending and owned(sink):
             log.warning("this store holds events from before the day windows: restating them (hotline restate)")
             history.restate(sink, self.limits)
             generation = sink.generation()
-        self.known = KnownIds.load(sink)
+        elif generation.restate_pending:
+            raise RuntimeError("the store has not restated its day windows: restart `hotline store`")
+        self.known = id_filter(sink, owned(sink))
         return generation
 
     def order_state(self, order_id: str) -> OrderState | None:

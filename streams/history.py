@@ -43,10 +43,10 @@ from hotline.sinks.clickhouse import (
     ClickHouseSink,
     DeadLetter,
 )
-from hotline.sinks.store import Store
+from hotline.sinks.store import Store, owned
 from hotline.streams.deadlines import TZ
 from hotline.streams.folding import Inputs, fold, order_ids
-from hotline.streams.known import KnownIds
+from hotline.streams.known import id_filter
 from hotline.streams.processing import (
     NEW,
     Folded,
@@ -63,6 +63,7 @@ from hotline.streams.windows import Windows, rows
 log = logging.getLogger(__name__)
 
 IMPORT_TOPIC = "import"
+IMPORT = "import"  # the kind of generation an import writes under
 CHUNK = 20_000  # records per write: big enough for fast inserts, small enough to resume cheaply
 KEEP_STATES = 400_000  # orders whose state stays in memory between chunks (others are read back)
 EVERY_TYPE = SOURCE_PREFIXES
@@ -87,7 +88,7 @@ class Tally:
 class States:
     """Order states between chunks: the most recent in memory, the rest read back from ClickHouse."""
 
-    def __init__(self, sink: ClickHouseSink | None, gen: int, keep: int = KEEP_STATES) -> None:
+    def __init__(self, sink: Store | None, gen: int, keep: int = KEEP_STATES) -> None:
         self.sink, self.gen, self.keep = sink, gen, keep
         self._held: dict[str, OrderState] = {}
 
@@ -163,22 +164,22 @@ def _chunks(items: Iterable[tuple[int, bytes]], size: int) -> Iterator[list[tupl
         yield chunk
 
 
-def _generation_for(sink: ClickHouseSink, description: str) -> tuple[int, int]:
+def _generation_for(sink: Store, description: str) -> tuple[int, int]:
     """The generation to import under and the line to start at: an unfinished import of the
     same file (the latest generation) resumes; anything else starts a new generation."""
     latest = sink.generation()
-    if latest.gen and latest.kind == "import":
+    if latest.gen and latest.kind == IMPORT:
         rows = sink.query_rows(
             "SELECT description FROM {db}.generations FINAL WHERE gen = %(gen)s", {"gen": latest.gen}
         )
         if rows and rows[0]["description"] == description:
             done = sink.sunk_offsets().get((IMPORT_TOPIC, latest.gen), 0)
             return latest.gen, done + 1
-    return sink.record_generation("import", description), 1
+    return sink.record_generation(IMPORT, description), 1
 
 
 def import_file(
-    sink: ClickHouseSink,
+    sink: Store,
     path: Path,
     registry: Registry,
     limits: dict[str, int],
@@ -208,11 +209,11 @@ def import_file(
 class Loader:
     """Folds chunks of records with the stream's engine and writes what comes out."""
 
-    def __init__(self, sink: ClickHouseSink, registry: Registry, limits: dict[str, int], gen: int) -> None:
+    def __init__(self, sink: Store, registry: Registry, limits: dict[str, int], gen: int) -> None:
         self.sink, self.registry, self.limits, self.gen = sink, registry, limits, gen
         self.windows = Windows()
         self.states = States(sink, gen)
-        self.known = KnownIds.load(sink)
+        self.known = id_filter(sink, owned(sink))
         # One chunk is written while the next is decoded; at most one is in flight.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
         self._writing: Future[None] | None = None

@@ -59,3 +59,10 @@ class EveryId:
 
     def maybe(self, ids: Iterable[str]) -> list[str]:
         return list(ids)
+
+
+def id_filter(store: IdSource, owned: bool) -> KnownIds | EveryId:
+    """The filter a process keeps over ``store``: its own over every stored id when it owns the
+    store (it sees every write), none when it stores through ``hotline store``, which keeps the
+    one filter of every process's writes and applies it to each id it is asked about."""
+    return KnownIds.load(store) if owned else EveryId()

@@ -14,15 +14,18 @@ from typing import Any
 
 import pytest
 
+from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import RESTATE_PENDING, ClickHouseSink
-from hotline.sinks.remote import RemoteSink
+from hotline.sinks.remote import RemoteSink, StoreRefused
 from hotline.storage import StoreService
+from hotline.streams import history
 from hotline.streams.app import Pipeline
 from hotline.streams.known import EveryId
 from hotline.streams.processing import Record, Source
 from tests.factories import event, folded, raw
 from tests.stores import serving, store_settings
+from tests.unit.streams.test_history import LIMITS, _figures, _file, _month
 
 
 @pytest.fixture
@@ -178,3 +181,54 @@ async def test_the_shared_screen_reads_the_store_again_once_its_ledger_moved(wor
     assert await wide.current() is first, "the ledger is asked at most once per interval"
     clock[0] = 1.0
     assert await wide.current() is not first and len(reads) == 2
+
+
+# -- history through the store: `hotline import` and `restate` while the store holds ClickHouse --
+
+
+@pytest.fixture
+def remote(settings: Settings, store: StoreService) -> Iterator[RemoteSink]:
+    client = RemoteSink(settings)
+    client.connect()
+    yield client
+    client.close()
+
+
+def test_an_import_through_the_store_equals_one_into_clickhouse(
+    remote: RemoteSink, store: StoreService, tmp_path: Path
+) -> None:
+    path = _file(tmp_path / "m.jsonl", [raw(e) for e in _month()])
+    tally = history.import_file(remote, path, default_registry(), LIMITS)
+    direct = ClickHouseSink(store.settings.model_copy(update={"clickhouse_database": "direct"}), store.sink.client)
+    direct.migrate()
+    history.import_file(direct, path, default_registry(), LIMITS)
+    assert (tally.records, tally.events) == (11, 11)
+    assert _figures(store.sink) == _figures(direct)
+
+
+async def test_events_imported_through_the_store_are_duplicates_to_its_workers(
+    remote: RemoteSink, workers: list[Pipeline], store: StoreService, tmp_path: Path
+) -> None:
+    events = _month()
+    history.import_file(remote, _file(tmp_path / "m.jsonl", [raw(e) for e in events]), default_registry(), LIMITS)
+    a = workers[0]
+    await a.process([Record(Source("hotline.orders", 0, 0), b"O1", raw(events[0]))], "orders")
+    await a.settle()
+    assert _sample(a, "hotline_duplicate_events_total", {"topic": "hotline.orders"}) == 1
+    assert store.sink.counts()["events"] == len(events)
+
+
+def test_a_client_starts_no_generation_but_an_imports(remote: RemoteSink) -> None:
+    with pytest.raises(StoreRefused, match="only 'import' generations"):
+        remote.record_generation(RESTATE_PENDING, "would make every worker refuse to start")
+    assert remote.generation().gen == 0
+
+
+def test_the_store_restates_on_a_clients_request(remote: RemoteSink, store: StoreService, tmp_path: Path) -> None:
+    history.import_file(remote, _file(tmp_path / "m.jsonl", [raw(e) for e in _month()]), default_registry(), LIMITS)
+    before = _figures(store.sink)
+    store.sink.command("ALTER TABLE {db}.unit_windows DROP PARTITION 201911")  # what a rule change leaves stale
+    assert _figures(store.sink) != before
+    assert remote.restate(201911, 201911) == [201911]
+    assert _figures(store.sink) == before
+    assert remote.generation().kind == "restate"
