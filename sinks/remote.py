@@ -23,10 +23,13 @@ sink); a store that does not answer is :class:`StoreUnavailable`, which the work
 with backoff like any outage. Calls are idempotent (the tables are ReplacingMergeTrees), so a
 call whose answer was lost is simply made again.
 
-Every call also names the worker and where its ``/metrics`` answers (:func:`announcement`), so
-the store's ``/metrics`` can cover every worker it serves (``hotline.storage``). On every call,
+A worker's calls also name the worker and where its ``/metrics`` answers (:func:`announcement`),
+so the store's ``/metrics`` can cover every worker it serves (``hotline.storage``). On every call,
 not on ``hello`` only: a store restarted under running workers knows them again from their next
 call, and each call refreshes the time the store last heard from the worker, at no extra call.
+Only a worker's sink announces (``announce=True``, from ``open_store(worker=True)``): the CLI's
+calls (an import, a restate) come from a process with no ``/metrics``, which would show as a
+worker down.
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ class StoreMismatch(RuntimeError):
 class RemoteSink:
     """The sink's operations, answered by ``hotline store`` (see the module's docstring)."""
 
-    def __init__(self, settings: Settings, pool: urllib3.PoolManager | None = None) -> None:
+    def __init__(self, settings: Settings, pool: urllib3.PoolManager | None = None, *, announce: bool = False) -> None:
         if not settings.store_url:
             raise ValueError("HOTLINE_STORE_URL is not set")
         if not settings.store_token:
@@ -111,7 +114,7 @@ class RemoteSink:
         self._headers = {
             "Authorization": f"Bearer {settings.store_token}",
             "Content-Type": "application/json",
-            **announcement(settings),
+            **(announcement(settings) if announce else {}),
         }
         self._timeout = urllib3.Timeout(connect=5.0, read=settings.store_timeout_s)
         self._pool = pool or urllib3.PoolManager(num_pools=2, maxsize=4, retries=False)

@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hotline.settings import Settings
 from hotline.sinks.remote import METRICS_HEADER, WORKER_HEADER, RemoteSink, StoreRefused, announced, announcement
+from hotline.sinks.store import open_store
 from hotline.storage import StoreService
 from hotline.streams.metrics import Metrics
 from tests.stores import free_port, serving, store_settings
@@ -100,7 +101,7 @@ def workers() -> Iterator[list[StandIn]]:
 
 def _sink(settings: Settings, worker: StandIn) -> RemoteSink:
     """The sink of the worker whose web (and so /metrics) is ``worker``'s port."""
-    return RemoteSink(settings.model_copy(update={"web_port": worker.port}))
+    return RemoteSink(settings.model_copy(update={"web_port": worker.port}), announce=True)
 
 
 @pytest.fixture
@@ -215,11 +216,24 @@ def test_an_idle_worker_that_answers_stays_known(
 def test_calls_without_the_token_announce_no_worker(
     settings: Settings, store: StoreService, workers: list[StandIn]
 ) -> None:
-    sink = RemoteSink(settings.model_copy(update={"store_token": "wrong", "web_port": workers[0].port}))
+    sink = _sink(settings.model_copy(update={"store_token": "wrong"}), workers[0])
     with pytest.raises(StoreRefused):
         sink.connect()
     assert store.workers.known() == {}
     assert _by_worker(_families(settings), "hotline_worker_up") == {}
+
+
+def test_a_workers_store_announces_it_and_a_commands_does_not(
+    settings: Settings, store: StoreService, workers: list[StandIn]
+) -> None:
+    """The worker's pipeline opens its store with ``worker=True``; ``hotline import`` and ``restate``
+    without: a command has no /metrics, and would show as a worker down for as long as it is remembered."""
+    command = open_store(settings.model_copy(update={"web_port": workers[1].port}))
+    command.close()
+    assert store.workers.known() == {}
+    worker = open_store(settings.model_copy(update={"web_port": workers[0].port}), worker=True)
+    worker.close()
+    assert set(store.workers.known()) == {workers[0].name}
 
 
 def test_a_worker_announces_its_web_and_its_metrics_address() -> None:
