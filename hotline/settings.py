@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     store_port: int = 6070
     store_token: str | None = None  # bearer token between workers and the store: required by both
     store_timeout_s: float = Field(default=120.0, gt=0, description="A worker's wait for one store call.")
+    # The store's /metrics covers every worker that called it (each call names the worker's /metrics):
+    # fetched on each scrape of the store, each worker waited for at most store_scrape_timeout_s.
+    store_scrape_timeout_s: float = Field(default=2.0, gt=0, description="The store's wait for one worker's /metrics.")
+    store_forget_worker_s: float = Field(
+        default=600.0, gt=0, description="A worker that neither calls nor answers the store this long is gone."
+    )
     # Optional webhook per unit: unit_id -> URL that receives each alert as a JSON POST.
     webhooks: dict[str, str] = Field(default_factory=dict)
     webhook_attempts: int = 6

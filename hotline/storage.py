@@ -14,7 +14,11 @@ and not a topic of sink rows: see that module).
   ``HOTLINE_STORE_HOST`` on a private interface. The query operations take one ``SELECT`` (or
   ``WITH``) statement: no second statement, no ``INTO OUTFILE``.
 * ``GET /metrics``: Prometheus, open like the worker's: calls and their latency by operation,
-  refusals, ids in the filter.
+  refusals, ids in the filter; and every worker's own ``/metrics``, fetched on the request, each
+  sample labelled ``worker="<host:port>"``, with ``hotline_worker_up`` and
+  ``hotline_worker_last_call_seconds`` per worker: one scrape target for the whole group
+  (:class:`Workers`). A worker is known from its calls (each names its ``/metrics``,
+  ``hotline.sinks.remote.announcement``), so only addresses announced with the token are fetched.
 
 Calls run one at a time on one thread (chDB is one engine per process, and the sink serialises
 its calls anyway). The identity rule across workers: ``stored`` filters the ids through the
@@ -31,17 +35,22 @@ import logging
 import re
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
+import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, ClickHouseSink, Generation
 from hotline.sinks.codec import CodecError, decode_as, dumps, loads
-from hotline.sinks.remote import API
+from hotline.sinks.remote import API, WORKER_HEADER, announced
 from hotline.streams import history
 from hotline.streams.access import token_scope
 from hotline.streams.deadlines import DEFAULT_LIMITS
@@ -50,6 +59,7 @@ from hotline.streams.known import KnownIds
 log = logging.getLogger(__name__)
 
 MAX_BODY = 512 << 20  # a batch of 5,000 events is a few MB of JSON; an import's chunk more
+MAX_SCRAPE = 8 << 20  # a worker's /metrics is a few kB: more is not a worker's page
 _READ = re.compile(r"^\s*(SELECT|WITH)\b", re.IGNORECASE)
 _OUTFILE = re.compile(r"\bINTO\s+OUTFILE\b", re.IGNORECASE)
 
@@ -99,6 +109,130 @@ class StoreMetrics:
         self.up = Gauge("hotline_store_clickhouse_up", "1 while ClickHouse answers the store.", registry=self.registry)
 
 
+@dataclass
+class _Heard:
+    url: str  # the worker's /metrics
+    called: float  # the clock at its last call
+    seen: float  # at its last call or answered scrape: what forgetting counts from
+    up: bool = True  # its last scrape answered (to log the changes only)
+
+
+class Scrape(NamedTuple):
+    """One worker's part of a scrape of the store."""
+
+    name: str
+    families: list[Metric] | None  # None: it did not answer in time, or not with Prometheus text
+    since_call_s: float
+
+
+class Workers:
+    """The workers the store has heard from, and one concurrent scrape of their ``/metrics``.
+
+    A worker is known from its calls, which reach here only with the store's token. An answered
+    scrape keeps it known as a call does: a worker with nothing to store (a quiet night) makes no
+    calls but is not gone, and ``hotline_worker_last_call_seconds`` says how idle it is. One that
+    neither calls nor answers for ``store_forget_worker_s`` was stopped or moved: forgotten."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+        self.forget_after_s = settings.store_forget_worker_s
+        self.timeout_s = settings.store_scrape_timeout_s
+        self.clock = clock
+        self._known: dict[str, _Heard] = {}
+        self._refused: set[str] = set()
+
+    def heard(self, headers: Mapping[str, str]) -> None:
+        """An authorized call: remember the worker it announces (a call announcing none is still served)."""
+        worker = announced(headers)
+        if worker is None:
+            self._refuse(headers.get(WORKER_HEADER))
+            return
+        now = self.clock()
+        previous = self._known.get(worker.name)
+        if previous is None or previous.url != worker.url:
+            log.info("worker %s: its metrics are at %s", worker.name, worker.url)
+        self._known[worker.name] = _Heard(worker.url, now, now, previous.up if previous else True)
+
+    def _refuse(self, name: str | None) -> None:
+        """Say once per name (escaped, cut short: it is the caller's input) that its address is not taken."""
+        if name is None or name in self._refused or len(self._refused) >= 100:
+            return
+        self._refused.add(name)
+        log.warning("a worker announced %r with no plain http(s)://host:port/metrics address: not scraped", name[:80])
+
+    def known(self) -> dict[str, _Heard]:
+        """The workers not forgotten, by name (forgetting the others here)."""
+        now = self.clock()
+        for name in [n for n, h in self._known.items() if now - h.seen > self.forget_after_s]:
+            log.info("worker %s forgotten: no call and no answer for %.0f s", name, now - self._known[name].seen)
+            del self._known[name]
+        return dict(self._known)
+
+    async def scrape(self) -> list[Scrape]:
+        """Every known worker's families, fetched concurrently; one that fails is down, never an error."""
+        known = self.known()
+        if not known:
+            return []
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as session:
+            answers = await asyncio.gather(*(_families_at(session, h.url) for h in known.values()))
+        now = self.clock()
+        scrapes = []
+        for (name, then), (families, failure) in zip(known.items(), answers, strict=True):
+            heard = self._known.get(name, then)  # a call during the scrape may have replaced it
+            if heard.up != (families is not None):
+                log.warning("worker %s: its metrics %s", name, "answer again" if families else f"fail ({failure})")
+            heard.up = families is not None
+            if families is not None:
+                heard.seen = max(heard.seen, now)
+            scrapes.append(Scrape(name, families, max(0.0, now - heard.called)))
+        return scrapes
+
+
+async def _families_at(session: aiohttp.ClientSession, url: str) -> tuple[list[Metric] | None, str]:
+    """The metric families a worker's ``/metrics`` answers, or None and why not (a type name: no input)."""
+    try:
+        async with session.get(url, allow_redirects=False) as response:
+            if response.status != 200:
+                return None, f"HTTP {response.status}"
+            body = bytearray()
+            async for chunk in response.content.iter_chunked(1 << 16):
+                body += chunk
+                if len(body) > MAX_SCRAPE:
+                    return None, "an answer over MAX_SCRAPE"
+        return list(text_string_to_metric_families(body.decode("utf-8"))), ""
+    except Exception as exc:  # down, slow, or not Prometheus text: the worker is down, the scrape goes on
+        return None, type(exc).__name__
+
+
+def merged(own: Iterable[Metric], scrapes: Iterable[Scrape]) -> list[Metric]:
+    """The store's families and every worker's, each worker's samples labelled ``worker``; one
+    family per name, so each ``# HELP`` and ``# TYPE`` appears once whatever the number of workers."""
+    scrapes = list(scrapes)
+    families = {family.name: family for family in own}
+    for scrape in scrapes:
+        for family in scrape.families or ():
+            into = families.setdefault(family.name, Metric(family.name, family.documentation, family.type))
+            if into.type == family.type:  # a name typed otherwise elsewhere (another build): the first kept
+                into.samples += [s._replace(labels={**s.labels, "worker": scrape.name}) for s in family.samples]
+    up = GaugeMetricFamily("hotline_worker_up", "1 if the worker's /metrics answered this scrape.", labels=["worker"])
+    last = GaugeMetricFamily(
+        "hotline_worker_last_call_seconds", "Seconds since the worker last called the store.", labels=["worker"]
+    )
+    for scrape in scrapes:
+        up.add_metric([scrape.name], 1.0 if scrape.families is not None else 0.0)
+        last.add_metric([scrape.name], scrape.since_call_s)
+    return [*families.values(), up, last]
+
+
+class _Families(Collector):
+    """Families already collected, for ``generate_latest``."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
 class StoreService:
     """The sink, the id filter and the operations workers call; :meth:`open` before :meth:`app`."""
 
@@ -109,6 +243,7 @@ class StoreService:
         self._sink = sink
         self.known = KnownIds()
         self.metrics = StoreMetrics()
+        self.workers = Workers(settings)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self._tokens = {settings.store_token: "store"}
         self.ops: dict[str, Callable[[dict[str, Any]], Any]] = {
@@ -225,6 +360,7 @@ class StoreService:
         op = request.match_info["op"]
         if not self._authorized(request):
             return _answer({"error": "a valid store token is required (Authorization: Bearer …)"}, 401)
+        self.workers.heard(request.headers)
         call = self.ops.get(op)
         if call is None:
             return _answer({"error": f"no operation {op!r}"}, 404)
@@ -248,7 +384,10 @@ class StoreService:
         return _answer({"result": result}, 200)
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        """The store's metrics and every known worker's (see :class:`Workers`)."""
+        everything = CollectorRegistry(auto_describe=False)
+        everything.register(_Families(merged(self.metrics.registry.collect(), await self.workers.scrape())))
+        return web.Response(body=generate_latest(everything), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def _strings(args: dict[str, Any], name: str) -> list[str]:

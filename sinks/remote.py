@@ -22,12 +22,22 @@ token is ``HOTLINE_STORE_TOKEN``. A refusal by ClickHouse comes back as :class:`
 sink); a store that does not answer is :class:`StoreUnavailable`, which the worker retries
 with backoff like any outage. Calls are idempotent (the tables are ReplacingMergeTrees), so a
 call whose answer was lost is simply made again.
+
+A worker's calls also name the worker and where its ``/metrics`` answers (:func:`announcement`),
+so the store's ``/metrics`` can cover every worker it serves (``hotline.storage``). On every call,
+not on ``hello`` only: a store restarted under running workers knows them again from their next
+call, and each call refreshes the time the store last heard from the worker, at no extra call.
+Only a worker's sink announces (``announce=True``, from ``open_store(worker=True)``): the CLI's
+calls (an import, a restate) come from a process with no ``/metrics``, which would show as a
+worker down.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Any
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 import urllib3
 
@@ -36,6 +46,42 @@ from hotline.sinks.clickhouse import SCHEMA_VERSION, Batch, Generation, OrderRow
 from hotline.sinks.codec import CodecError, decode_as, dumps, loads, tagged_tuples
 
 API = "/v1"
+WORKER_HEADER = "X-Hotline-Worker"  # the worker's name: host:port of its web (unique among workers)
+METRICS_HEADER = "X-Hotline-Metrics"  # where the worker's /metrics answers
+_NAME = re.compile(r"^[A-Za-z0-9._:\[\]-]{1,255}$")
+_MAX_URL = 512
+
+
+class Announced(NamedTuple):
+    """A worker as its calls name it: what the store scrapes, and under which ``worker`` label."""
+
+    name: str
+    url: str  # its /metrics
+
+
+def announcement(settings: Settings) -> dict[str, str]:
+    """The headers every call of a worker carries: its name and its ``/metrics`` address."""
+    return {WORKER_HEADER: f"{settings.web_host}:{settings.web_port}", METRICS_HEADER: f"{settings.web_url}/metrics"}
+
+
+def announced(headers: Mapping[str, str]) -> Announced | None:
+    """The worker a call announces, or None when it announces none or not a plain ``/metrics`` address.
+
+    The store fetches that address on every scrape of its own ``/metrics`` (which answers anyone),
+    so only an ``http(s)://host[:port]/metrics`` is taken: no credentials, query or other path that
+    would make the store fetch and show another page."""
+    name, url = headers.get(WORKER_HEADER, ""), headers.get(METRICS_HEADER, "")
+    if not _NAME.match(name) or not url or len(url) > _MAX_URL:
+        return None
+    try:
+        parts = urlsplit(url)
+        _port = parts.port  # raises on a port that is not a number
+    except ValueError:
+        return None
+    plain = parts.scheme in ("http", "https") and parts.hostname and parts.path == "/metrics"
+    if not plain or parts.username or parts.password or parts.query or parts.fragment:
+        return None
+    return Announced(name, url)
 
 
 class StoreUnavailable(ConnectionError):
@@ -58,14 +104,18 @@ class StoreMismatch(RuntimeError):
 class RemoteSink:
     """The sink's operations, answered by ``hotline store`` (see the module's docstring)."""
 
-    def __init__(self, settings: Settings, pool: urllib3.PoolManager | None = None) -> None:
+    def __init__(self, settings: Settings, pool: urllib3.PoolManager | None = None, *, announce: bool = False) -> None:
         if not settings.store_url:
             raise ValueError("HOTLINE_STORE_URL is not set")
         if not settings.store_token:
             raise ValueError("HOTLINE_STORE_TOKEN is not set: the store refuses calls without it")
         self.settings = settings
         self.url = settings.store_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {settings.store_token}", "Content-Type": "application/json"}
+        self._headers = {
+            "Authorization": f"Bearer {settings.store_token}",
+            "Content-Type": "application/json",
+            **(announcement(settings) if announce else {}),
+        }
         self._timeout = urllib3.Timeout(connect=5.0, read=settings.store_timeout_s)
         self._pool = pool or urllib3.PoolManager(num_pools=2, maxsize=4, retries=False)
         self.db = settings.clickhouse_database

@@ -59,13 +59,14 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-def open_store(settings: Settings) -> Store:
+def open_store(settings: Settings, *, worker: bool = False) -> Store:
     """The worker's store, open and checked: through ``hotline store`` when ``store_url`` is set
-    (the store process migrated it), else ClickHouse opened and migrated here."""
+    (the store process migrated it), else ClickHouse opened and migrated here. A ``worker``'s calls
+    announce its ``/metrics`` to the store, which then covers it in its own."""
     if settings.store_url:
         from hotline.sinks.remote import RemoteSink
 
-        remote = RemoteSink(settings)
+        remote = RemoteSink(settings, announce=worker)
         remote.connect()
         return remote
     sink = ClickHouseSink(settings)

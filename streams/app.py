@@ -268,7 +268,7 @@ class Pipeline:
         is set: chosen in ``hotline.sinks.store.open_store``, nowhere else."""
         with self._sink_guard:
             if self._sink is None:
-                self._sink = open_store(self.settings)
+                self._sink = open_store(self.settings, worker=True)
             return self._sink
 
     async def in_sink_thread(self, fn: Any, *args: Any) -> Any:

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from hotline.client import worker_get
 from hotline.deploy.worker import StoreProcess
@@ -71,6 +72,25 @@ def _processed(settings: Settings) -> float:
     )
 
 
+def _processed_by_worker(shared: Settings) -> dict[str, float]:
+    """Records processed, by the ``worker`` label of the store's /metrics (one target for every process)."""
+    try:
+        text = worker_get(shared.model_copy(update={"web_port": shared.store_port}), "/metrics", timeout=10).decode()
+    except OSError:
+        return {}
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "hotline_events_processed_total" and "worker" in sample.labels:
+                totals[sample.labels["worker"]] = totals.get(sample.labels["worker"], 0.0) + sample.value
+    return totals
+
+
+def _name(worker: Worker) -> str:
+    """A worker's ``worker`` label at the store: the host:port of its web."""
+    return f"{worker.settings.web_host}:{worker.settings.web_port}"
+
+
 def _stored(settings: Settings) -> int:
     try:
         return sum(o + 1 for _, _, o in worker_get(settings, "/offsets", timeout=5)["offsets"])
@@ -106,6 +126,10 @@ def test_two_workers_one_store_a_worker_killed_mid_month(
         # half of its partitions can only be processed by the other worker, from the store's ledger.
         before = asyncio.run(produce(month[:half], shared))
         _wait_for("both workers processing", lambda: _processed(first.settings) > 0 and _processed(second.settings) > 0)
+        _wait_for(
+            "the store's /metrics with both workers' events",
+            lambda: all(_processed_by_worker(shared).get(_name(w), 0) > 0 for w in (first, second)),
+        )
         _wait_for("a quarter of the month stored", lambda: _stored(second.settings) >= total // 4)
         first.kill()  # its partitions go to the second worker once the group notices (session timeout)
         last = {**before, **asyncio.run(produce(month[half:], shared))}
@@ -127,6 +151,8 @@ def test_two_workers_one_store_a_worker_killed_mid_month(
         assert not missing and not extra, f"missing {missing[:20]}, unexpected {extra[:20]}"
         store_metrics = worker_get(shared.model_copy(update={"web_port": shared.store_port}), "/metrics").decode()
         assert 'hotline_store_calls_total{op="write",outcome="ok"}' in store_metrics
+        assert f'hotline_worker_up{{worker="{_name(first)}"}} 0.0' in store_metrics, "the killed worker is down"
+        assert f'hotline_worker_up{{worker="{_name(second)}"}} 1.0' in store_metrics
     finally:
         first.stop()
         second.stop()

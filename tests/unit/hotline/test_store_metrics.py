@@ -1,0 +1,262 @@
+"""The store's ``/metrics`` covers every worker that calls it: one scrape target for the group.
+
+Workers are stood in for by real worker registries (:class:`~hotline.streams.metrics.Metrics`)
+served at ``/metrics`` on ports of their own, each announced to a store served in this process
+by a real :class:`~hotline.sinks.remote.RemoteSink` call, as a worker's sink makes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import urllib3
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+
+from hotline.settings import Settings
+from hotline.sinks.remote import METRICS_HEADER, WORKER_HEADER, RemoteSink, StoreRefused, announced, announcement
+from hotline.sinks.store import open_store
+from hotline.storage import StoreService
+from hotline.streams.metrics import Metrics
+from tests.stores import free_port, serving, store_settings
+
+FORGET_S = 600.0
+
+
+class StandIn:
+    """A worker's ``/metrics`` (its real registry) on a free port, on a loop of its own thread."""
+
+    def __init__(self) -> None:
+        self.metrics = Metrics()
+        self.port = free_port()
+        self.hanging = False
+        self._release = asyncio.Event()
+        app = web.Application()
+        app.router.add_get("/metrics", self._page)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.runner = web.AppRunner(app, access_log=None)
+        self._run(self._start())
+
+    @property
+    def name(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _run(self, coroutine: object) -> None:
+        asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(10)  # type: ignore[arg-type]
+
+    async def _start(self) -> None:
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    async def _page(self, request: web.Request) -> web.Response:
+        if self.hanging:
+            await self._release.wait()
+        return web.Response(body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    def stop_answering(self) -> None:
+        """Its port closes, as when the worker is killed."""
+        self._run(self.runner.cleanup())
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self._release.set)
+        self._run(self.runner.cleanup())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return store_settings(tmp_path, store_scrape_timeout_s=0.5, store_forget_worker_s=FORGET_S)
+
+
+@pytest.fixture
+def clock() -> list[float]:
+    return [1000.0]
+
+
+@pytest.fixture
+def store(settings: Settings, clock: list[float]) -> Iterator[StoreService]:
+    for service in serving(settings):
+        service.workers.clock = lambda: clock[0]
+        yield service
+
+
+@pytest.fixture
+def workers() -> Iterator[list[StandIn]]:
+    pages = [StandIn(), StandIn()]
+    yield pages
+    for page in pages:
+        page.close()
+
+
+def _sink(settings: Settings, worker: StandIn) -> RemoteSink:
+    """The sink of the worker whose web (and so /metrics) is ``worker``'s port."""
+    return RemoteSink(settings.model_copy(update={"web_port": worker.port}), announce=True)
+
+
+@pytest.fixture
+def announced_workers(settings: Settings, store: StoreService, workers: list[StandIn]) -> list[StandIn]:
+    """Both stand-ins known to the store, each from its sink's first call."""
+    for worker in workers:
+        sink = _sink(settings, worker)
+        sink.connect()
+        sink.close()
+    return workers
+
+
+def _scrape(settings: Settings) -> str:
+    response = urllib3.PoolManager().request("GET", f"{settings.store_url}/metrics", retries=False)
+    assert response.status == 200
+    return str(response.data.decode())
+
+
+def _families(settings: Settings) -> dict[str, Metric]:
+    return {family.name: family for family in text_string_to_metric_families(_scrape(settings))}
+
+
+def _by_worker(families: dict[str, Metric], family: str, sample: str | None = None) -> dict[str, float]:
+    """The values of one sample name, by the ``worker`` label."""
+    name = sample or family
+    return {s.labels["worker"]: s.value for s in families[family].samples if s.name == name and "worker" in s.labels}
+
+
+def test_each_workers_samples_come_labelled_with_its_name(settings: Settings, announced_workers: list[StandIn]) -> None:
+    a, b = announced_workers
+    a.metrics.events.labels("hotline.calls").inc(3)
+    b.metrics.events.labels("hotline.calls").inc(5)
+    families = _families(settings)
+    assert _by_worker(families, "hotline_events_processed", "hotline_events_processed_total") == {a.name: 3, b.name: 5}
+    assert _by_worker(families, "hotline_store_up") == {a.name: 0, b.name: 0}
+
+
+def test_the_stores_own_samples_stay_unlabelled(settings: Settings, announced_workers: list[StandIn]) -> None:
+    calls = _families(settings)["hotline_store_calls"].samples
+    assert [(s.labels, s.value) for s in calls if s.name == "hotline_store_calls_total"] == [
+        ({"op": "hello", "outcome": "ok"}, 2.0)
+    ]
+
+
+def test_each_family_is_described_once(settings: Settings, announced_workers: list[StandIn]) -> None:
+    lines = _scrape(settings).splitlines()
+    for kind in ("# HELP ", "# TYPE "):
+        names = [line.split(" ")[2] for line in lines if line.startswith(kind)]
+        assert len(names) == len(set(names)), kind
+        assert "hotline_events_processed_total" in names and "hotline_sink_batch_seconds" in names
+        assert "hotline_store_calls_total" in names and "hotline_worker_up" in names
+
+
+def test_workers_that_answer_are_up(settings: Settings, announced_workers: list[StandIn]) -> None:
+    a, b = announced_workers
+    assert _by_worker(_families(settings), "hotline_worker_up") == {a.name: 1, b.name: 1}
+
+
+def test_a_worker_that_stopped_answering_is_down_and_the_others_are_served(
+    settings: Settings, announced_workers: list[StandIn]
+) -> None:
+    a, b = announced_workers
+    b.stop_answering()
+    families = _families(settings)
+    assert _by_worker(families, "hotline_worker_up") == {a.name: 1, b.name: 0}
+    assert set(_by_worker(families, "hotline_store_up")) == {a.name}
+
+
+def test_a_slow_worker_is_down_after_the_scrape_timeout(settings: Settings, announced_workers: list[StandIn]) -> None:
+    a, b = announced_workers
+    b.hanging = True
+    started = time.monotonic()
+    families = _families(settings)
+    assert time.monotonic() - started < 5 * settings.store_scrape_timeout_s
+    assert _by_worker(families, "hotline_worker_up") == {a.name: 1, b.name: 0}
+
+
+def test_last_call_seconds_counts_from_each_workers_last_call(
+    settings: Settings, store: StoreService, announced_workers: list[StandIn], clock: list[float]
+) -> None:
+    a, b = announced_workers
+    clock[0] += 42
+    sink = _sink(settings, a)
+    sink.sunk_offsets()
+    clock[0] += 3
+    assert _by_worker(_families(settings), "hotline_worker_last_call_seconds") == {a.name: 3, b.name: 45}
+
+
+def test_a_worker_neither_calling_nor_answering_is_forgotten(
+    settings: Settings, store: StoreService, announced_workers: list[StandIn], clock: list[float]
+) -> None:
+    a, b = announced_workers
+    b.stop_answering()
+    clock[0] += FORGET_S * 0.6
+    assert set(_by_worker(_families(settings), "hotline_worker_up")) == {a.name, b.name}
+    clock[0] += FORGET_S * 0.6
+    assert set(_by_worker(_families(settings), "hotline_worker_up")) == {a.name}
+    assert set(store.workers.known()) == {a.name}
+
+
+def test_an_idle_worker_that_answers_stays_known(
+    settings: Settings, announced_workers: list[StandIn], clock: list[float]
+) -> None:
+    a, b = announced_workers
+    for _ in range(3):
+        clock[0] += FORGET_S * 0.6
+        families = _families(settings)
+    assert _by_worker(families, "hotline_worker_up") == {a.name: 1, b.name: 1}
+    assert _by_worker(families, "hotline_worker_last_call_seconds") == {a.name: FORGET_S * 1.8, b.name: FORGET_S * 1.8}
+
+
+def test_calls_without_the_token_announce_no_worker(
+    settings: Settings, store: StoreService, workers: list[StandIn]
+) -> None:
+    sink = _sink(settings.model_copy(update={"store_token": "wrong"}), workers[0])
+    with pytest.raises(StoreRefused):
+        sink.connect()
+    assert store.workers.known() == {}
+    assert _by_worker(_families(settings), "hotline_worker_up") == {}
+
+
+def test_a_workers_store_announces_it_and_a_commands_does_not(
+    settings: Settings, store: StoreService, workers: list[StandIn]
+) -> None:
+    """The worker's pipeline opens its store with ``worker=True``; ``hotline import`` and ``restate``
+    without: a command has no /metrics, and would show as a worker down for as long as it is remembered."""
+    command = open_store(settings.model_copy(update={"web_port": workers[1].port}))
+    command.close()
+    assert store.workers.known() == {}
+    worker = open_store(settings.model_copy(update={"web_port": workers[0].port}), worker=True)
+    worker.close()
+    assert set(store.workers.known()) == {workers[0].name}
+
+
+def test_a_worker_announces_its_web_and_its_metrics_address() -> None:
+    settings = Settings(web_host="10.0.0.7", web_port=6067)
+    assert announcement(settings) == {WORKER_HEADER: "10.0.0.7:6067", METRICS_HEADER: "http://10.0.0.7:6067/metrics"}
+    found = announced(announcement(settings))
+    assert found is not None and found == ("10.0.0.7:6067", "http://10.0.0.7:6067/metrics")
+
+
+@pytest.mark.parametrize(
+    ("name", "url"),
+    [
+        ("w:1", "http://127.0.0.1:6066/secret"),
+        ("w:1", "http://127.0.0.1:6066/metrics?target=x"),
+        ("w:1", "http://user:pass@127.0.0.1:6066/metrics"),
+        ("w:1", "file:///metrics"),
+        ("w:1", "http://127.0.0.1:port/metrics"),
+        ("w:1", "http://127.0.0.1:6066/metrics" + "#" * 600),
+        ("w\n1", "http://127.0.0.1:6066/metrics"),
+        ('w"1', "http://127.0.0.1:6066/metrics"),
+        ("", "http://127.0.0.1:6066/metrics"),
+        ("w:1", ""),
+    ],
+)
+def test_only_a_plain_metrics_address_under_a_plain_name_is_taken(name: str, url: str) -> None:
+    assert announced({WORKER_HEADER: name, METRICS_HEADER: url}) is None
