@@ -8,6 +8,7 @@ import pytest
 
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, OrderRow, Stored, WindowRow
+from hotline.sinks.fencing import Fence
 from hotline.streams.app import Pipeline
 from hotline.streams.processing import Record, Source
 from tests.factories import event, raw
@@ -20,8 +21,12 @@ class RecordingSink:
         self.batches: list[Batch] = []
         self.events: dict[str, Stored] = {}
         self.progress: dict[tuple[str, int], int] = {}
+        self.claims: list[Fence] = []
 
-    def write(self, batch: Batch) -> None:
+    def claim(self, fence: Fence) -> None:
+        self.claims.append(fence)
+
+    def write(self, batch: Batch, fence: Fence | None = None) -> None:
         self.batches.append(batch)
         for row in batch.events:
             self.events.setdefault(
@@ -50,7 +55,7 @@ class RecordingSink:
                 totals[name] = totals.get(name, 0) + value
         return {k: v for k, v in totals.items() if v}
 
-    def record_progress(self, offsets: dict[tuple[str, int], int]) -> None:
+    def record_progress(self, offsets: dict[tuple[str, int], int], fence: Fence | None = None) -> None:
         for tp, offset in offsets.items():
             self.progress[tp] = max(self.progress.get(tp, -1), offset)
 
@@ -226,11 +231,11 @@ class FlakySink(RecordingSink):
         self.outage = outage
         self.writes = 0
 
-    def write(self, batch: Batch) -> None:
+    def write(self, batch: Batch, fence: Fence | None = None) -> None:
         self.writes += 1
         if self.writes <= self.outage:
             raise ConnectionError("Connection refused")
-        super().write(batch)
+        super().write(batch, fence)
 
     def healthy(self) -> bool:
         return self.writes > self.outage
@@ -295,10 +300,10 @@ class PickySink(RecordingSink):
         super().__init__()
         self.refused_id = refused_id
 
-    def write(self, batch: Batch) -> None:
+    def write(self, batch: Batch, fence: Fence | None = None) -> None:
         if any(row["event_id"] == self.refused_id for row in batch.events):
             raise ValueError(f"cannot insert {self.refused_id}")
-        super().write(batch)
+        super().write(batch, fence)
 
 
 async def test_a_record_the_store_refuses_is_a_dead_letter_and_the_rest_is_stored(pipeline: Pipeline) -> None:
@@ -331,11 +336,11 @@ class ProgressOutageSink(RecordingSink):
         self.outage = outage
         self.progress_calls = 0
 
-    def record_progress(self, offsets: dict[tuple[str, int], int]) -> None:
+    def record_progress(self, offsets: dict[tuple[str, int], int], fence: Fence | None = None) -> None:
         self.progress_calls += 1
         if self.progress_calls <= self.outage:
             raise ConnectionError("Connection refused")
-        super().record_progress(offsets)
+        super().record_progress(offsets, fence)
 
     def healthy(self) -> bool:
         return self.progress_calls > self.outage
