@@ -400,3 +400,46 @@ def test_the_group_rereads_cluster_metadata_as_often_as_the_settings_say() -> No
     that must come within seconds, not aiokafka's five minutes (seen on a broker just started)."""
     p = Pipeline(Settings(metadata_max_age_s=2.5, app_id="hotline-unit"), sink=RecordingSink())  # type: ignore[arg-type]
     assert p.app.conf.consumer_metadata_max_age_ms == 2500
+
+
+class AssigningConsumer:
+    """Faust's consumer as ``_resume_locked`` sees it after an assignment: partitions, seeks, pauses."""
+
+    def __init__(self, assigned: set[Any]) -> None:
+        self.assigned = assigned
+        self.seeks: dict[Any, int] = {}
+
+    def assignment(self) -> set[Any]:
+        return self.assigned
+
+    async def seek(self, tp: Any, offset: int) -> None:
+        self.seeks[tp] = offset
+
+    def pause_partitions(self, tps: Iterable[Any]) -> None:
+        pass
+
+
+async def test_an_assignment_is_claimed_with_the_group_generation_and_every_write_carries_it(
+    pipeline: Pipeline,
+) -> None:
+    """One path with or without ``hotline store``: the local sink is claimed and fenced too (and ignores it)."""
+    from faust.types import TP
+
+    sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
+    p0 = TP("hotline.orders", 0)
+    pipeline.app.consumer = AssigningConsumer({p0})  # type: ignore[assignment]
+    pipeline.app.consumer_generation_id = 7
+    pipeline._table_recovered = True
+
+    async def nothing_live(assigned: list[Any]) -> None:
+        """No ClickHouse here: the live figures stay empty."""
+
+    pipeline._load_live = nothing_live  # type: ignore[method-assign]
+    positions = await pipeline._resume_locked({p0: 0})
+    assert sink.claims == [Fence(7, (("hotline.orders", 0),))] and positions == {p0: 0}
+    assert pipeline.reader is not None and pipeline.reader.reading() == {("hotline.orders", 0)}
+    fences: list[Fence | None] = []
+    original = sink.write
+    sink.write = lambda batch, fence=None: (fences.append(fence), original(batch, fence))[1]  # type: ignore[method-assign]
+    await pipeline.process([Record(Source("hotline.orders", 0, 0), b"O1", raw(event("order.dispatched")))], "orders")
+    assert fences == [Fence(7, (("hotline.orders", 0),))]
