@@ -352,7 +352,10 @@ class Pipeline:
         ready = self._table_recovered
         await self.settle()
         if not await self.claim([(tp.topic, tp.partition) for tp in assigned]):
-            return committed  # a newer generation holds them: this worker is the stale one (_fence)
+            # A newer generation holds them: this worker is the stale one, and reads none of them
+            # (_fence), through its batch reader or Faust's stream, until its next assignment.
+            self.app.consumer.pause_partitions(assigned)
+            return committed
         stored = await self.in_sink_thread(self.sink.sunk_offsets)
         self.ledger.load(stored, [(tp.topic, tp.partition) for tp in assigned])
         for tp in assigned:

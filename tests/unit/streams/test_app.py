@@ -8,7 +8,7 @@ import pytest
 
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, OrderRow, Stored, WindowRow
-from hotline.sinks.fencing import Fence
+from hotline.sinks.fencing import Fence, StoreFenced
 from hotline.streams.app import Pipeline
 from hotline.streams.processing import Record, Source
 from tests.factories import event, raw
@@ -408,6 +408,7 @@ class AssigningConsumer:
     def __init__(self, assigned: set[Any]) -> None:
         self.assigned = assigned
         self.seeks: dict[Any, int] = {}
+        self.paused: set[Any] = set()
 
     def assignment(self) -> set[Any]:
         return self.assigned
@@ -416,7 +417,7 @@ class AssigningConsumer:
         self.seeks[tp] = offset
 
     def pause_partitions(self, tps: Iterable[Any]) -> None:
-        pass
+        self.paused.update(tps)
 
 
 async def test_an_assignment_is_claimed_with_the_group_generation_and_every_write_carries_it(
@@ -443,3 +444,29 @@ async def test_an_assignment_is_claimed_with_the_group_generation_and_every_writ
     sink.write = lambda batch, fence=None: (fences.append(fence), original(batch, fence))[1]  # type: ignore[method-assign]
     await pipeline.process([Record(Source("hotline.orders", 0, 0), b"O1", raw(event("order.dispatched")))], "orders")
     assert fences == [Fence(7, (("hotline.orders", 0),))]
+
+
+class TakenOverSink(RecordingSink):
+    """The store of a group that has moved on: a newer generation claimed every partition."""
+
+    def claim(self, fence: Fence) -> None:
+        raise StoreFenced("claim", fence.generation, dict.fromkeys(fence.partitions, fence.generation + 1))
+
+    def sunk_offsets(self) -> dict[tuple[str, int], int]:
+        raise AssertionError("a stale assignment's ledger is not read")
+
+
+async def test_a_stale_assignment_is_neither_resumed_nor_read(pipeline: Pipeline) -> None:
+    from faust.types import TP
+
+    pipeline._sink = TakenOverSink()  # type: ignore[assignment]
+    p0 = TP("hotline.orders", 0)
+    consumer = AssigningConsumer({p0})
+    pipeline.app.consumer = consumer  # type: ignore[assignment]
+    pipeline._table_recovered = True
+    assert pipeline.reader is not None
+    pipeline.reader.assign({("hotline.orders", 0): 0})  # what it read before it stalled
+    assert await pipeline._resume_locked({p0: 5}) == {p0: 5}
+    assert pipeline.fenced and consumer.seeks == {} and consumer.paused == {p0}
+    assert pipeline.reader.reading() == set()
+    assert _sample(pipeline, "hotline_store_fenced_total", {"op": "claim"}) == 1
