@@ -13,6 +13,11 @@ and not a topic of sink rows: see that module).
   rows and run read queries, as a ClickHouse user could, so give it to workers only and keep
   ``HOTLINE_STORE_HOST`` on a private interface. The query operations take one ``SELECT`` (or
   ``WITH``) statement: no second statement, no ``INTO OUTFILE``.
+* Fencing (``hotline.sinks.fencing``): ``claim`` records, per consumer group and source
+  partition, the highest group generation that claimed it (in ClickHouse before it answers,
+  so a restarted store keeps them); a ``write`` or ``record_progress`` carrying an older
+  generation for any of its partitions, or an older claim, is answered 409 before ClickHouse
+  is touched: a worker whose partitions were taken over cannot write over their new owner.
 * ``GET /metrics``: Prometheus, open like the worker's: calls and their latency by operation,
   refusals, ids in the filter; and every worker's own ``/metrics``, fetched on the request, each
   sample labelled ``worker="<host:port>"``, with ``hotline_worker_up`` and
@@ -50,7 +55,8 @@ from prometheus_client.registry import Collector
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, ClickHouseSink, Generation
 from hotline.sinks.codec import CodecError, decode_as, dumps, loads
-from hotline.sinks.remote import API, WORKER_HEADER, announced
+from hotline.sinks.fencing import Claims, Fence, StoreFenced
+from hotline.sinks.remote import API, FENCED, WORKER_HEADER, announced
 from hotline.streams import history
 from hotline.streams.access import token_scope
 from hotline.streams.deadlines import DEFAULT_LIMITS
@@ -242,12 +248,14 @@ class StoreService:
         self.settings = settings
         self._sink = sink
         self.known = KnownIds()
+        self.claims = Claims()  # loaded from ClickHouse when the store opens
         self.metrics = StoreMetrics()
         self.workers = Workers(settings)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self._tokens = {settings.store_token: "store"}
         self.ops: dict[str, Callable[[dict[str, Any]], Any]] = {
             "hello": self._hello,
+            "claim": self._claim,
             "write": self._write,
             "record_progress": self._record_progress,
             "sunk_offsets": lambda a: [[t, p, o] for (t, p), o in sorted(self.sink.sunk_offsets().items())],
@@ -285,6 +293,7 @@ class StoreService:
             history.restate(self.sink, {**DEFAULT_LIMITS, **self.settings.deadline_days})
             generation = self.sink.generation()
         self.known = KnownIds.load(self.sink)
+        self.claims = Claims(self.sink.claims())
         self.metrics.known.set(self.sink.event_count())
         self.metrics.up.set(1)
         return generation
@@ -298,7 +307,20 @@ class StoreService:
     def _hello(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"db": self.sink.db, "schema_version": self.sink.schema_version}
 
+    def _claim(self, args: dict[str, Any]) -> None:
+        group, fence = _fence(args)
+        if fence is None:
+            raise BadCall("a claim needs a group and a fence")
+        self.claims.claim(group, fence, lambda tps: self.sink.record_claims(group, fence.generation, tps))
+
+    def _check_fence(self, op: str, args: dict[str, Any]) -> None:
+        """Refuse a stale worker's call before anything is written (calls without a fence pass)."""
+        group, fence = _fence(args)
+        if fence is not None:
+            self.claims.check(op, group, fence)
+
     def _write(self, args: dict[str, Any]) -> None:
+        self._check_fence("write", args)
         batch = decode_as(Batch, args.get("batch"))
         self.sink.write(batch)
         ids = [row["event_id"] for row in batch.events]
@@ -311,6 +333,7 @@ class StoreService:
             if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)):
                 raise BadCall("offsets are [topic, partition, offset] triples")
             offsets[(entry[0], int(entry[1]))] = int(entry[2])
+        self._check_fence("record_progress", args)
         self.sink.record_progress(offsets)
 
     def _stored(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -373,6 +396,10 @@ class StoreService:
         except (BadCall, CodecError) as exc:
             self.metrics.calls.labels(op, "bad").inc()
             return _answer({"error": str(exc)}, 400)
+        except StoreFenced as fenced:  # a stale worker: said to it, counted and logged, nothing written
+            self.metrics.calls.labels(op, "fenced").inc()
+            log.warning("store call refused, fenced off: %s", fenced)
+            return _answer({"error": str(fenced), "fenced": fenced.as_json()}, FENCED)
         except Exception as exc:  # ClickHouse refused or failed: the worker decides (its healthy() asks)
             self.metrics.calls.labels(op, "refused").inc()
             log.warning("store call %s refused: %s: %s", op, type(exc).__name__, exc)
@@ -388,6 +415,17 @@ class StoreService:
         everything = CollectorRegistry(auto_describe=False)
         everything.register(_Families(merged(self.metrics.registry.collect(), await self.workers.scrape())))
         return web.Response(body=generate_latest(everything), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _fence(args: dict[str, Any]) -> tuple[str, Fence | None]:
+    """The call's consumer group and fence (``hotline.sinks.fencing``); no fence: an unfenced call."""
+    if args.get("fence") is None:
+        return "", None
+    group = _arg(args, "group", str)
+    try:
+        return group, Fence.from_json(args["fence"])
+    except ValueError as exc:
+        raise BadCall(str(exc)) from exc
 
 
 def _strings(args: dict[str, Any], name: str) -> list[str]:

@@ -23,6 +23,7 @@ from hotline.schemas import metrics
 from hotline.schemas.events import within_years
 from hotline.schemas.personal import mask_personal
 from hotline.settings import Settings
+from hotline.sinks.fencing import Fence
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,19 @@ GENERATIONS = Table(
     "ReplacingMergeTree ORDER BY gen",
     (f"at {TS} DEFAULT now64(3)",),
 )
+# Fencing (hotline.sinks.fencing): per consumer group and source partition, the highest group
+# generation that claimed it at the store; a call of a lower generation for it is refused.
+PARTITION_CLAIMS = Table(
+    "partition_claims",
+    (
+        ("group_id", "String"),
+        ("source_topic", "LowCardinality(String)"),
+        ("source_partition", "Int32"),
+        ("generation", "Int64"),
+    ),
+    "ReplacingMergeTree(generation) ORDER BY (group_id, source_topic, source_partition)",
+    (f"claimed_at {TS} DEFAULT now64(3)",),
+)
 # Issued bulletins (hotline.reports.issued): each issue of a month frozen as it went out, the
 # bulletin's JSON and every format's bytes (base64 in ``documents``), one row per revision.
 BULLETIN_ISSUES = Table(
@@ -205,6 +219,7 @@ ALL_TABLES = (
     ORDER_RETURNS,
     GENERATIONS,
     BULLETIN_ISSUES,
+    PARTITION_CLAIMS,
 )
 TABLES = tuple(t.name for t in ALL_TABLES)
 
@@ -336,6 +351,9 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE {db}.order_states ADD COLUMN IF NOT EXISTS supervised Bool DEFAULT false",
             "ALTER TABLE {db}.unit_windows ADD COLUMN IF NOT EXISTS supervision_unsatisfied Int64 DEFAULT 0",
         ),
+    ),
+    Migration(
+        6, "partition_claims: the group generation that claimed each source partition", (PARTITION_CLAIMS.ddl(),)
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version  # what this build writes and reads
@@ -568,11 +586,18 @@ class ClickHouseSink:
             "the store from the Kafka topics, as far back as their retention reaches"
         )
 
-    def write(self, batch: Batch) -> None:
+    def claim(self, fence: Fence) -> None:
+        """Nothing to fence here: a worker with its own ClickHouse is its only writer (one process).
+
+        Part of :class:`~hotline.sinks.store.Store` so the pipeline has one path; ``hotline store``
+        keeps the claims of several workers (:meth:`record_claims`, ``hotline.sinks.fencing``)."""
+
+    def write(self, batch: Batch, fence: Fence | None = None) -> None:
         """Idempotent: the same batch written again leaves every table unchanged.
 
         Progress is not written here: the caller records it with :meth:`record_progress`
         once everything the batch produced (the order table's changelog too) is durable.
+        ``fence`` is checked by ``hotline store`` before it calls this, ignored here.
         """
         with self._lock:
             if batch.events:
@@ -586,12 +611,30 @@ class ClickHouseSink:
             if batch.windows:
                 self._insert_columns(UNIT_WINDOWS, _columns(w.values() for w in batch.windows))
 
-    def record_progress(self, offsets: dict[tuple[str, int], int]) -> None:
-        """Advance the ledger: every offset up to these, per partition, is processed and stored."""
+    def record_progress(self, offsets: dict[tuple[str, int], int], fence: Fence | None = None) -> None:
+        """Advance the ledger: every offset up to these, per partition, is processed and stored.
+
+        ``fence`` is checked by ``hotline store`` before it calls this, ignored here."""
         if not offsets:
             return
         with self._lock:
             self._insert(SINK_OFFSETS, [[t, p, o] for (t, p), o in offsets.items()])
+
+    def record_claims(self, group: str, generation: int, partitions: list[tuple[str, int]]) -> None:
+        """The store's claims made durable: a restarted store still fences a stale worker off."""
+        if partitions:
+            with self._lock:
+                self._insert(PARTITION_CLAIMS, [[group, t, p, generation] for t, p in partitions])
+
+    def claims(self) -> dict[tuple[str, str, int], int]:
+        """Every claim recorded: per group and source partition, the highest generation."""
+        rows = self.query_rows(
+            "SELECT group_id, source_topic, source_partition, max(generation) AS generation "
+            "FROM {db}.partition_claims GROUP BY group_id, source_topic, source_partition"
+        )
+        return {
+            (str(r["group_id"]), str(r["source_topic"]), int(r["source_partition"])): int(r["generation"]) for r in rows
+        }
 
     def insert(self, table: Table, rows: list[list[Any]]) -> None:
         """Rows of a table the stream does not write (an issued bulletin), under the one lock."""

@@ -20,8 +20,11 @@ arguments as a JSON object (``hotline.sinks.codec``), answered ``{"result": …}
 token is ``HOTLINE_STORE_TOKEN``. A refusal by ClickHouse comes back as :class:`StoreRefused`
 (the worker then asks :meth:`RemoteSink.healthy` and stores record by record, as with its own
 sink); a store that does not answer is :class:`StoreUnavailable`, which the worker retries
-with backoff like any outage. Calls are idempotent (the tables are ReplacingMergeTrees), so a
-call whose answer was lost is simply made again.
+with backoff like any outage. A write or progress record for partitions another worker has
+claimed under a newer group generation is refused with 409, :class:`StoreFenced`
+(``hotline.sinks.fencing``): the worker leaves those partitions, it does not retry. Calls are
+idempotent (the tables are ReplacingMergeTrees), so a call whose answer was lost is simply made
+again.
 
 A worker's calls also name the worker and where its ``/metrics`` answers (:func:`announcement`),
 so the store's ``/metrics`` can cover every worker it serves (``hotline.storage``). On every call,
@@ -44,6 +47,9 @@ import urllib3
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import SCHEMA_VERSION, Batch, Generation, OrderRow, Stored, WindowRow
 from hotline.sinks.codec import CodecError, decode_as, dumps, loads, tagged_tuples
+from hotline.sinks.fencing import Fence, StoreFenced
+
+__all__ = ["API", "RemoteSink", "StoreFenced", "StoreMismatch", "StoreRefused", "StoreUnavailable"]
 
 API = "/v1"
 WORKER_HEADER = "X-Hotline-Worker"  # the worker's name: host:port of its web (unique among workers)
@@ -82,6 +88,9 @@ def announced(headers: Mapping[str, str]) -> Announced | None:
     if not plain or parts.username or parts.password or parts.query or parts.fragment:
         return None
     return Announced(name, url)
+
+
+FENCED = 409  # the store's answer to a call of a generation whose partitions were claimed by a newer one
 
 
 class StoreUnavailable(ConnectionError):
@@ -135,6 +144,13 @@ class RemoteSink:
             answer = loads(response.data)
         except CodecError as exc:
             raise StoreRefused(response.status, f"unreadable answer: {exc}") from exc
+        if response.status == FENCED and isinstance(answer, dict):
+            try:
+                fenced = StoreFenced.from_json(answer.get("fenced"))
+            except (ValueError, TypeError):
+                fenced = None  # not the store's fencing answer: said as a refusal below
+            if fenced is not None:
+                raise fenced
         if response.status != 200 or not isinstance(answer, dict) or "result" not in answer:
             reason = answer.get("error", "no reason given") if isinstance(answer, dict) else str(answer)[:200]
             raise StoreRefused(response.status, str(reason))
@@ -153,12 +169,21 @@ class RemoteSink:
         self.schema_version = version
 
     # -- writes -------------------------------------------------------------------------------
-    def write(self, batch: Batch) -> None:
-        self._call("write", batch=batch)
+    def claim(self, fence: Fence) -> None:
+        """Hold ``fence``'s partitions under its generation (this worker's group); :class:`StoreFenced`
+        if a newer generation already claimed one of them."""
+        self._call("claim", **self._fenced(fence))
 
-    def record_progress(self, offsets: dict[tuple[str, int], int]) -> None:
+    def write(self, batch: Batch, fence: Fence | None = None) -> None:
+        self._call("write", batch=batch, **self._fenced(fence))
+
+    def record_progress(self, offsets: dict[tuple[str, int], int], fence: Fence | None = None) -> None:
         if offsets:
-            self._call("record_progress", offsets=[[t, p, o] for (t, p), o in offsets.items()])
+            self._call("record_progress", offsets=[[t, p, o] for (t, p), o in offsets.items()], **self._fenced(fence))
+
+    def _fenced(self, fence: Fence | None) -> dict[str, Any]:
+        """The fence's arguments, with the consumer group its generation counts in (none: unfenced)."""
+        return {} if fence is None else {"group": self.settings.app_id, "fence": fence.as_json()}
 
     # -- reads --------------------------------------------------------------------------------
     def sunk_offsets(self) -> dict[tuple[str, int], int]:

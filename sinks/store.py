@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeGuard
 
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, ClickHouseSink, Generation, OrderRow, Stored, WindowRow
+from hotline.sinks.fencing import Fence
 
 
 class Store(Protocol):
@@ -22,9 +23,14 @@ class Store(Protocol):
     db: str
     schema_version: int | None
 
-    def write(self, batch: Batch) -> None: ...
+    # The writes a worker makes for its source partitions carry its fence (group generation and
+    # partitions, ``hotline.sinks.fencing``): ``hotline store`` refuses a stale one with
+    # ``StoreFenced``; a worker's own ClickHouse has one writer and ignores it.
+    def claim(self, fence: Fence) -> None: ...
 
-    def record_progress(self, offsets: dict[tuple[str, int], int]) -> None: ...
+    def write(self, batch: Batch, fence: Fence | None = None) -> None: ...
+
+    def record_progress(self, offsets: dict[tuple[str, int], int], fence: Fence | None = None) -> None: ...
 
     def sunk_offsets(self) -> dict[tuple[str, int], int]: ...
 

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -29,6 +29,7 @@ from hotline.schemas.personal import mask_personal
 from hotline.schemas.registry import Registry, default_registry
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, DeadLetter, Generation, OrderRow
+from hotline.sinks.fencing import Fence, Partition, StoreFenced
 from hotline.sinks.store import Store, describe, open_store, owned
 from hotline.streams import history
 from hotline.streams.alerts import AlertFeed, AlertScheduler, alert_type, key_partition
@@ -145,6 +146,11 @@ class Pipeline:
         self.ledger = Ledger()  # what this process has written to the store (the next batch follows it)
         self.stored_upto: dict[tuple[str, int], int] = {}  # the progress recorded in the store: the truth
         self._completing: asyncio.Future[None] | None = None  # the last batch's changelog and progress
+        # Fencing (hotline.sinks.fencing): the group generation under which this worker claimed its
+        # partitions at the store (None until it has: no fence is sent), and whether the store has
+        # refused it since (another worker claimed them under a newer one): then nothing is read.
+        self.claimed: int | None = None
+        self.fenced = False
         self.gaps = GapReader(settings.kafka_client_options())
         self.health = StoreHealth()
         self._batch_lock = asyncio.Lock()
@@ -342,6 +348,11 @@ class Pipeline:
         # So until Faust says the table is recovered, partitions are positioned but not read.
         ready = self._table_recovered
         await self.settle()
+        if not await self.claim([(tp.topic, tp.partition) for tp in assigned]):
+            # A newer generation holds them: this worker is the stale one, and reads none of them
+            # (_fence), through its batch reader or Faust's stream, until its next assignment.
+            self.app.consumer.pause_partitions(assigned)
+            return committed
         stored = await self.in_sink_thread(self.sink.sunk_offsets)
         self.ledger.load(stored, [(tp.topic, tp.partition) for tp in assigned])
         for tp in assigned:
@@ -371,6 +382,53 @@ class Pipeline:
             self.app.consumer.pause_partitions(assigned)
             self.reader.assign({(tp.topic, tp.partition): positions[tp] for tp in assigned})
         return positions
+
+    async def claim(self, partitions: list[Partition]) -> bool:
+        """Claim the assigned source partitions at the store, under the group generation that assigned
+        them, before their ledger is read: from then on a worker that held them under an older
+        generation (a stalled one waking up) is refused, so the ledger read here cannot move under
+        this worker. False when a newer generation already holds one of them: this worker is the
+        stale one, and reads nothing until its next assignment (:meth:`_fence`)."""
+        generation = self.app.consumer_generation_id
+        try:
+            await self.in_sink_thread(self.sink.claim, Fence.of(generation, partitions))
+        except StoreFenced as fenced:
+            self._fence(fenced)
+            return False
+        self.claimed, self.fenced = generation, False
+        return True
+
+    def _fence_of(self, partitions: Iterable[Partition]) -> Fence | None:
+        """What a store call for these partitions carries: the generation of this worker's claim
+        (none before it has claimed: a pipeline driven without a group, as in unit tests)."""
+        return None if self.claimed is None else Fence.of(self.claimed, partitions)
+
+    def _fence(self, fenced: StoreFenced) -> None:
+        """The store refused this worker's generation: the group moved on while it stalled.
+
+        The batch in hand is dropped: not retried, its progress not recorded; the new owner
+        resumes from the ledger, which this worker never moved past what it stored under its
+        claim. Nothing more is read until the next assignment, which the rebalance that fenced it
+        brings. Every partition stops, not only those named: the group's rebalance is eager (all
+        partitions revoked, then reassigned under the new generation), so the whole assignment
+        this worker holds is from the stale generation.
+        """
+        self.fenced = True
+        self.metrics.store_fenced.labels(fenced.op).inc()
+        for (topic, partition), holder in fenced.claims.items():
+            log.warning(
+                "%s[%d]: fenced off by the store (%s refused): claimed by group generation %d, this worker "
+                "holds generation %d; dropping the batch, reading nothing until the next assignment",
+                topic,
+                partition,
+                fenced.op,
+                holder,
+                fenced.generation,
+            )
+        if self.reader is not None:
+            self.reader.assign({})
+        else:  # the agents' stream: Faust's next assignment (eager: revoke first) unpauses them
+            self.app.consumer.pause_partitions(tp for tp in self.app.consumer.assignment() if tp.topic in self.kinds)
 
     async def _load_live(self, assigned: list[TP]) -> None:
         """The live figures of what this worker now reads: recent windows, open orders, and the
@@ -456,14 +514,23 @@ class Pipeline:
         """
         await self.ensure_ready()
         async with self._batch_lock:  # one batch at a time: identity checks see every earlier write
+            if self.fenced:  # another worker's partitions now (_fence): it reads them from the ledger
+                return None
             return await self._until_done(lambda: self._process_once(records, kind, prepared))
 
-    async def _until_done(self, attempt_once: Callable[[], Awaitable[T]]) -> T:
-        """Try until it succeeds: a failure here is an outage (ClickHouse or Kafka), not a record's."""
+    async def _until_done(self, attempt_once: Callable[[], Awaitable[T]]) -> T | None:
+        """Try until it succeeds: a failure here is an outage (ClickHouse or Kafka), not a record's.
+
+        Except a refusal by the store's fence: the partitions are another worker's now, so the
+        attempt is given up (``None``), never retried (:meth:`_fence`)."""
         attempt = 0
         while True:
+            done: T | None
             try:
                 done = await attempt_once()
+            except StoreFenced as fenced:
+                self._fence(fenced)
+                done = None
             except Exception as exc:
                 attempt += 1
                 await self._back_off(exc, attempt)
@@ -477,7 +544,8 @@ class Pipeline:
         records, gaps = await self._admit(delivered)
         if not records:
             return None
-        folded, staged = await self._store(records, kind, prepared)
+        fence = self._fence_of((r.source.topic, r.source.partition) for r in records)
+        folded, staged = await self._store(records, kind, prepared, fence)
         # Order states after the sink holds the batch, one table write per order. The next
         # batch folds on them, on these windows and after these offsets at once; this batch's
         # changelog acks and progress record complete while it does (``_complete``): the
@@ -497,7 +565,7 @@ class Pipeline:
             self.metrics.gaps.labels(gap.topic).inc(gap.end - gap.start)
         self._observe(records, folded)
         await self.settle()  # the batch before this one: at most one completion outstanding
-        self._completing = asyncio.ensure_future(self._complete(kind == ORDERS, progress))
+        self._completing = asyncio.ensure_future(self._complete(kind == ORDERS, progress, fence))
         return folded
 
     async def settle(self) -> None:
@@ -505,15 +573,18 @@ class Pipeline:
         if self._completing is not None:
             await self._completing
 
-    async def _complete(self, changelog: bool, progress: dict[tuple[str, int], int]) -> None:
-        """A stored batch's changelog acknowledged, then its progress recorded; retried through outages."""
+    async def _complete(self, changelog: bool, progress: dict[tuple[str, int], int], fence: Fence | None) -> None:
+        """A stored batch's changelog acknowledged, then its progress recorded; retried through outages
+        (not when the store fences this worker off: the progress is then not recorded)."""
 
-        async def once() -> None:
+        async def once() -> bool:
             if changelog:  # also when this batch changed nothing: an earlier attempt may have
                 await self.flush_changelog()
-            await self.in_sink_thread(self.sink.record_progress, progress)
+            await self.in_sink_thread(self.sink.record_progress, progress, fence)
+            return True
 
-        await self._until_done(once)
+        if not await self._until_done(once):
+            return
         for tp, offset in progress.items():
             self.stored_upto[tp] = max(self.stored_upto.get(tp, -1), offset)
 
@@ -542,7 +613,9 @@ class Pipeline:
         """A batch decoded, ahead of its turn (pure: no state, no I/O)."""
         return decode_batch(records, self.registry, prefixes(kind))  # prefixes: schemas.events.TOPIC_OF_PREFIX
 
-    async def _store(self, records: list[Record], kind: str, prepared: Decoded | None) -> tuple[Folded, Staged]:
+    async def _store(
+        self, records: list[Record], kind: str, prepared: Decoded | None, fence: Fence | None
+    ) -> tuple[Folded, Staged]:
         """Fold and write; a record the store refuses is dead-lettered and the batch folded again."""
         # Records read back for a gap were not prepared: decode_batch decodes only those.
         ready = decode_batch(records, self.registry, prefixes(kind), prepared)
@@ -562,11 +635,13 @@ class Pipeline:
             sent.update(source_of(d) for d in folded.batch.deadletters)
             try:
                 with self.metrics.sink_latency.time():
-                    await self.in_sink_thread(self.sink.write, folded.batch)
+                    await self.in_sink_thread(self.sink.write, folded.batch, fence)
                 self.known.add(row["event_id"] for row in folded.batch.events)
                 return folded, staged
+            except StoreFenced:
+                raise  # not the records' fault: the batch is given up (_until_done)
             except Exception as exc:
-                culprits = await self.in_sink_thread(self._culprits, folded.batch, records, exc)
+                culprits = await self.in_sink_thread(self._culprits, folded.batch, records, exc, fence)
                 refused.update(culprits)
 
     async def _states(self, ids: set[str]) -> dict[str, OrderState | None]:
@@ -597,7 +672,9 @@ class Pipeline:
             )
         return self.windows.stage(steps)
 
-    def _culprits(self, batch: Batch, records: list[Record], exc: Exception) -> dict[Source, DeadLetter]:
+    def _culprits(
+        self, batch: Batch, records: list[Record], exc: Exception, fence: Fence | None
+    ) -> dict[Source, DeadLetter]:
         """Which records the store refuses, written one by one; re-raise if the store itself is down."""
         if not self.sink.healthy():
             raise exc
@@ -605,7 +682,9 @@ class Pipeline:
         culprits: dict[Source, DeadLetter] = {}
         for source, part in split_by_source(batch).items():
             try:
-                self.sink.write(part)
+                self.sink.write(part, fence)
+            except StoreFenced:
+                raise
             except Exception as one:
                 reason = InvalidEvent(f"could not store: {type(one).__name__}: {one}").reason
                 dead = dead_letter(raw[source], reason)

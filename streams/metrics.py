@@ -47,6 +47,13 @@ class Metrics:
         self.store_retries = Counter(
             "hotline_store_retries", "Batches retried after an infrastructure failure.", registry=self.registry
         )
+        self.store_fenced = Counter(
+            "hotline_store_fenced",
+            "Store calls refused because another worker claimed the partitions under a newer group generation"
+            " (this worker had stalled): the batch dropped, nothing read until the next assignment; by operation.",
+            ["op"],
+            registry=self.registry,
+        )
         self.deadletters = Counter(
             "hotline_deadlettered_records", "Records sent to the dead-letter topic.", ["topic"], registry=self.registry
         )

@@ -62,6 +62,11 @@ class BatchReader:
         self._assignments += 1
         self._changed.set()
 
+    def reading(self) -> set[tuple[str, int]]:
+        """The partitions read from the next batch on (an assignment not applied yet counts)."""
+        partitions = self.assigned if self._pending is None else set(self._pending)
+        return {(tp.topic, tp.partition) for tp in partitions}
+
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
             group_id=None,

@@ -10,7 +10,12 @@ each alert goes out once, from the worker that owns the order's partition by the
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
+import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -207,5 +212,111 @@ def test_alerts_fail_over_once_between_two_workers(shared: Settings, store: Stor
                 assert due - 0.01 <= at <= due + late_by_at_most, f"{order_id}: sent at {at:.2f}, due at {due:.2f}"
         assert len({a["alert_id"] for a in found}) == len(found), "an alert was sent twice"
     finally:
+        first.stop()
+        second.stop()
+
+
+class Flow:
+    """Orders dispatched in small chunks from a thread until :meth:`finish`: events flow throughout."""
+
+    def __init__(self, settings: Settings, tmp_path: Path) -> None:
+        self.settings, self.tmp_path = settings, tmp_path
+        self.sent: set[str] = set()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        now, n = datetime.now(TZ), 0
+        while not self._done.is_set():
+            chunk = [dispatch(f"S{n + i}", "yuhu", now, 86400) for i in range(50)]
+            _send(self.settings, self.tmp_path, chunk)
+            self.sent.update(e["event_id"] for e in chunk)
+            n += len(chunk)
+            time.sleep(0.2)
+
+    def finish(self) -> set[str]:
+        self._done.set()
+        self._thread.join(60)
+        return self.sent
+
+
+class LedgerWatch:
+    """The store's ledger read every 0.2 s from a thread: each reading, to check it never moved backwards."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.sink = RemoteSink(settings)
+        self.readings: list[dict[tuple[str, int], int]] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            with contextlib.suppress(Exception):
+                self.readings.append(self.sink.sunk_offsets())
+            time.sleep(0.2)
+
+    def backwards(self) -> list[str]:
+        self._done.set()
+        self._thread.join(10)
+        moves = []
+        for before, after in itertools.pairwise(self.readings):
+            moves += [f"{tp}: {o} -> {after.get(tp)}" for tp, o in before.items() if after.get(tp, -1) < o]
+        return moves
+
+
+def _claims(sink: RemoteSink) -> dict[tuple[str, int], int]:
+    rows = sink.query_rows(
+        "SELECT source_topic, source_partition, max(generation) AS g FROM {db}.partition_claims "
+        "GROUP BY source_topic, source_partition"
+    )
+    return {(str(r["source_topic"]), int(r["source_partition"])): int(r["g"]) for r in rows}
+
+
+def test_a_worker_stopped_past_the_session_timeout_is_fenced_off_when_it_wakes(
+    shared: Settings, store: StoreProcess, tmp_path: Path
+) -> None:
+    """SIGSTOP one worker while events flow; the other takes its partitions over; SIGCONT it: the
+    store refuses what it still had in hand, and every event sent is stored once."""
+    fencing = shared.model_copy(update={"session_timeout_s": 6.0, "batch_size": 100})
+    first, second = Worker(_worker_settings(fencing, "w1")), Worker(_worker_settings(fencing, "w2"))
+    remote = RemoteSink(shared)
+    remote.connect()
+    try:
+        first.start()
+        second.start()
+        _both_assigned(second)
+        watch = LedgerWatch(shared)
+        flow = Flow(fencing, tmp_path)
+        _wait_for("both workers processing", lambda: _processed(first.settings) > 0 and _processed(second.settings) > 0)
+        held = _claims(remote)
+        os.kill(first.pid, signal.SIGSTOP)  # stalled with its batch in hand, past the session timeout
+        _wait_for(
+            "the second worker claiming every partition under a newer generation",
+            lambda: (now := _claims(remote)).keys() == held.keys() and all(now[tp] > g for tp, g in held.items()),
+            timeout=120,
+        )
+        time.sleep(1)  # the new owner reading, writing over what the stalled worker held
+        os.kill(first.pid, signal.SIGCONT)
+        time.sleep(6)  # events still flowing while it wakes, rejoins the group and resumes
+        sent = flow.finish()
+        _wait_for(
+            "every event sent stored",
+            lambda: len(remote.query_rows("SELECT event_id FROM {db}.events FINAL")) >= len(sent),
+            timeout=300,
+        )
+        stored = [r["event_id"] for r in remote.query_rows("SELECT event_id FROM {db}.events FINAL")]
+        assert len(stored) == len(set(stored)), "an event id is stored twice"
+        assert set(stored) == sent
+        assert not watch.backwards(), "the ledger moved backwards"
+        store_metrics = worker_get(shared.model_copy(update={"web_port": shared.store_port}), "/metrics").decode()
+        refused = [line for line in store_metrics.splitlines() if 'outcome="fenced"' in line]
+        assert refused, "the store refused none of the woken worker's calls"
+        assert "fenced off by the store" in first.log.read_text("utf-8", "replace")
+    finally:
+        with contextlib.suppress(Exception):
+            os.kill(first.pid, signal.SIGCONT)
+        remote.close()
         first.stop()
         second.stop()

@@ -7,6 +7,7 @@ and the migrations and restatement done once, before any worker writes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +18,8 @@ import pytest
 from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import RESTATE_PENDING, ClickHouseSink
-from hotline.sinks.remote import RemoteSink, StoreRefused
+from hotline.sinks.fencing import Fence
+from hotline.sinks.remote import RemoteSink, StoreFenced, StoreRefused
 from hotline.storage import StoreService
 from hotline.streams import history
 from hotline.streams.app import Pipeline
@@ -46,13 +48,14 @@ class RecordingTopic:
         self.sent.append(kwargs)
 
 
-def _pipeline(settings: Settings, name: str, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
-    """A worker's pipeline storing through the store (its sink chosen from the settings)."""
+def _pipeline(settings: Settings, name: str, monkeypatch: pytest.MonkeyPatch, group: str = "") -> Pipeline:
+    """A worker's pipeline storing through the store (its sink chosen from the settings); ``group``:
+    its consumer group (``HOTLINE_APP_ID``), by default one of its own."""
     from faust.transport.drivers.aiokafka import Producer
     from faust.types import TP
 
     monkeypatch.setattr(Producer, "key_partition", lambda self, topic, key: TP(topic, 0))
-    p = Pipeline(settings.model_copy(update={"app_id": f"hotline-unit-{name}"}))
+    p = Pipeline(settings.model_copy(update={"app_id": group or f"hotline-unit-{name}"}))
     p.deadletter_topic = RecordingTopic()  # type: ignore[assignment]
 
     async def no_broker() -> None:
@@ -232,3 +235,149 @@ def test_the_store_restates_on_a_clients_request(remote: RemoteSink, store: Stor
     assert remote.restate(201911, 201911) == [201911]
     assert _figures(store.sink) == before
     assert remote.generation().kind == "restate"
+
+
+# -- fencing (issue 10): a worker whose partitions were taken over writes nothing more for them ----------
+
+P0 = ("hotline.orders", 0)
+
+
+def _worker_of(settings: Settings, group: str = "hotline-unit-group") -> RemoteSink:
+    """A worker's calls to the store, as its pipeline makes them (the group is its HOTLINE_APP_ID)."""
+    sink = RemoteSink(settings.model_copy(update={"app_id": group}))
+    sink.connect()
+    return sink
+
+
+def test_the_store_refuses_a_write_of_an_older_generation_before_touching_clickhouse(
+    settings: Settings, store: StoreService
+) -> None:
+    new_owner, stalled = _worker_of(settings), _worker_of(settings)
+    new_owner.claim(Fence.of(2, [P0]))
+    with pytest.raises(StoreFenced):
+        stalled.write(folded([event("order.dispatched", order_id="O1")]), Fence.of(1, [P0]))
+    assert store.sink.counts() == {"events": 0, "deadletter": 0}
+    assert store.sink.query_rows("SELECT count() AS n FROM {db}.unit_windows") == [{"n": 0}]
+
+
+def test_the_store_refuses_progress_of_an_older_generation(settings: Settings, store: StoreService) -> None:
+    new_owner, stalled = _worker_of(settings), _worker_of(settings)
+    new_owner.claim(Fence.of(2, [P0]))
+    new_owner.record_progress({P0: 3}, Fence.of(2, [P0]))
+    with pytest.raises(StoreFenced):
+        stalled.record_progress({P0: 9}, Fence.of(1, [P0]))
+    assert store.sink.sunk_offsets() == {P0: 3}, "the stalled worker's batch never reached the ledger"
+
+
+def test_the_store_refuses_a_claim_older_than_the_one_it_holds(settings: Settings, store: StoreService) -> None:
+    new_owner, stalled = _worker_of(settings), _worker_of(settings)
+    new_owner.claim(Fence.of(2, [P0]))
+    with pytest.raises(StoreFenced) as refused:
+        stalled.claim(Fence.of(1, [P0, ("hotline.orders", 1)]))
+    assert refused.value.claims == {P0: 2}
+    assert store.claims.holder("hotline-unit-group", ("hotline.orders", 1)) is None, "refused whole"
+    new_owner.write(folded([event("order.dispatched", order_id="O1")]), Fence.of(2, [P0]))  # the holder writes
+    assert store.sink.counts()["events"] == 1
+
+
+def test_a_restarted_store_still_refuses_an_older_generation(settings: Settings) -> None:
+    """Claims are in ClickHouse: a worker stalled across a store restart stays fenced off."""
+    first = StoreService(settings)
+    first.open()
+    first.ops["claim"]({"group": "g", "fence": Fence.of(5, [P0]).as_json()})
+    first.close()
+    again = StoreService(settings)
+    again.open()
+    try:
+        with pytest.raises(StoreFenced):
+            again.ops["write"]({"group": "g", "fence": Fence.of(4, [P0]).as_json(), "batch": None})
+        assert again.claims.holder("g", P0) == 5
+    finally:
+        again.close()
+
+
+@pytest.fixture
+def group(settings: Settings, store: StoreService, monkeypatch: pytest.MonkeyPatch) -> list[Pipeline]:
+    """Two workers of one consumer group, storing through one store."""
+    return [_pipeline(settings, name, monkeypatch, group="hotline-unit-group") for name in ("a", "b")]
+
+
+async def _assigned(worker: Pipeline, generation: int, partitions: list[tuple[str, int]]) -> bool:
+    """What a worker does on an assignment (``_resume_locked``): claim, then read from the ledger."""
+    worker.app.consumer_generation_id = generation
+    if not await worker.claim(partitions):
+        return False
+    assert worker.reader is not None
+    worker.reader.assign(dict.fromkeys(partitions, 0))
+    return True
+
+
+def _dispatch(order_id: str, offset: int) -> list[Record]:
+    return [Record(Source(*P0, offset), order_id.encode(), raw(event("order.dispatched", order_id=order_id)))]
+
+
+async def test_a_worker_whose_partition_was_taken_over_does_not_write_its_batch_nor_retry_it(
+    group: list[Pipeline], store: StoreService
+) -> None:
+    a, b = group
+    assert await _assigned(a, 1, [P0])
+    await a.process(_dispatch("O1", 0), "orders")
+    await a.settle()
+    # a stalls past the session timeout; the group gives P0 to b under generation 2.
+    assert await _assigned(b, 2, [P0])
+    # a wakes up and finishes the batch it had in hand.
+    assert await a.process(_dispatch("O2", 1), "orders") is None
+    assert store.sink.query_rows("SELECT order_id FROM {db}.events FINAL") == [{"order_id": "O1"}]
+    assert _sample(a, "hotline_store_fenced_total", {"op": "write"}) == 1
+    assert _sample(a, "hotline_store_retries_total", {}) == 0 and a.health.as_json() == {"ok": True}
+    assert _sample(a, "hotline_events_processed_total", {"topic": "hotline.orders"}) == 1, "not counted as sunk"
+
+
+async def test_a_worker_whose_partition_was_taken_over_does_not_move_the_ledger(
+    group: list[Pipeline], store: StoreService
+) -> None:
+    a, b = group
+    assert await _assigned(a, 1, [P0])
+    acked = asyncio.Event()
+
+    async def slow_broker() -> None:
+        await acked.wait()
+
+    a.flush_changelog = slow_broker  # type: ignore[method-assign]
+    await a.process(_dispatch("O1", 0), "orders")  # stored; its progress waits for the changelog
+    assert await _assigned(b, 2, [P0])  # meanwhile a stalls and P0 moves to b
+    acked.set()
+    await a.settle()
+    assert store.sink.sunk_offsets() == {}, "b resumes from the ledger as it found it"
+    assert a.positions == {} and _sample(a, "hotline_store_fenced_total", {"op": "record_progress"}) == 1
+
+
+async def test_a_worker_whose_partition_was_taken_over_stops_reading_until_its_next_assignment(
+    group: list[Pipeline], store: StoreService
+) -> None:
+    a, b = group
+    assert await _assigned(a, 1, [P0, ("hotline.orders", 1)])
+    assert await _assigned(b, 2, [P0])
+    await a.process(_dispatch("O1", 0), "orders")
+    assert a.reader is not None and a.reader.reading() == set(), "the batch reader reads none of them"
+    # A batch already read ahead is dropped without a call to the store.
+    assert await a.process(_dispatch("O2", 1), "orders") is None
+    assert _sample(a, "hotline_store_fenced_total", {"op": "write"}) == 1
+    # The rebalance that fenced it brings its next assignment: it claims it and reads again.
+    assert await _assigned(a, 3, [P0])
+    assert a.reader.reading() == {P0}
+    await a.process(_dispatch("O3", 0), "orders")
+    await a.settle()
+    assert store.sink.sunk_offsets() == {P0: 0}
+
+
+async def test_a_worker_claiming_under_an_older_generation_reads_nothing(
+    group: list[Pipeline], store: StoreService
+) -> None:
+    a, b = group
+    assert await _assigned(b, 2, [P0])
+    assert a.reader is not None
+    a.reader.assign({P0: 0})  # what it read before it stalled
+    assert not await _assigned(a, 1, [P0]), "the claim of a stale assignment is refused"
+    assert a.fenced and a.reader.reading() == set()
+    assert _sample(a, "hotline_store_fenced_total", {"op": "claim"}) == 1

@@ -18,7 +18,8 @@ from hotline.reports.bulletin import build_bulletin
 from hotline.reports.edition import assemble
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import SCHEMA_VERSION, Batch, DeadLetter, Generation, OrderRow, Stored
-from hotline.sinks.remote import RemoteSink, StoreMismatch, StoreRefused, StoreUnavailable
+from hotline.sinks.fencing import Fence
+from hotline.sinks.remote import RemoteSink, StoreFenced, StoreMismatch, StoreRefused, StoreUnavailable
 from hotline.sinks.store import open_store
 from hotline.storage import StoreService, read_only
 from hotline.streams import history
@@ -198,6 +199,9 @@ def test_malformed_calls_are_400(settings: Settings, store: StoreService) -> Non
         ("write", b'{"batch": [1]}', 400),
         ("stored", b'{"event_ids": "abc"}', 400),
         ("record_progress", b'{"offsets": [["t", 0]]}', 400),
+        ("claim", b"{}", 400),
+        ("claim", b'{"group": "g", "fence": {"generation": "1", "partitions": []}}', 400),
+        ("write", b'{"batch": null, "fence": {"generation": 1, "partitions": []}}', 400),  # no group
         ("hello", b"[]", 400),
         ("no_such_op", b"{}", 404),
     ):
@@ -230,3 +234,17 @@ def test_the_store_metrics_count_calls(settings: Settings, remote: RemoteSink) -
     assert 'hotline_store_calls_total{op="write",outcome="ok"} 1.0' in text
     assert 'hotline_store_call_seconds_count{op="sunk_offsets"} 1.0' in text
     assert "hotline_store_known_ids 8.0" in text
+
+
+def test_a_call_for_a_partition_a_newer_generation_claimed_raises_store_fenced(
+    settings: Settings, remote: RemoteSink, store: StoreService
+) -> None:
+    remote.claim(Fence.of(2, [("hotline.orders", 0)]))  # the group's new owner
+    with pytest.raises(StoreFenced) as fenced:
+        remote.write(_month(), Fence.of(1, [("hotline.orders", 0), ("hotline.calls", 1)]))
+    assert fenced.value.op == "write" and fenced.value.generation == 1
+    assert fenced.value.claims == {("hotline.orders", 0): 2}
+    assert not isinstance(fenced.value, StoreRefused | StoreUnavailable), "neither retried nor dead-lettered"
+    assert store.sink.counts() == {"events": 0, "deadletter": 0}
+    text = urllib3.PoolManager().request("GET", f"{settings.store_url}/metrics").data.decode()
+    assert 'hotline_store_calls_total{op="write",outcome="fenced"} 1.0' in text

@@ -8,6 +8,7 @@ import pytest
 
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, OrderRow, Stored, WindowRow
+from hotline.sinks.fencing import Fence, StoreFenced
 from hotline.streams.app import Pipeline
 from hotline.streams.processing import Record, Source
 from tests.factories import event, raw
@@ -20,8 +21,12 @@ class RecordingSink:
         self.batches: list[Batch] = []
         self.events: dict[str, Stored] = {}
         self.progress: dict[tuple[str, int], int] = {}
+        self.claims: list[Fence] = []
 
-    def write(self, batch: Batch) -> None:
+    def claim(self, fence: Fence) -> None:
+        self.claims.append(fence)
+
+    def write(self, batch: Batch, fence: Fence | None = None) -> None:
         self.batches.append(batch)
         for row in batch.events:
             self.events.setdefault(
@@ -50,7 +55,7 @@ class RecordingSink:
                 totals[name] = totals.get(name, 0) + value
         return {k: v for k, v in totals.items() if v}
 
-    def record_progress(self, offsets: dict[tuple[str, int], int]) -> None:
+    def record_progress(self, offsets: dict[tuple[str, int], int], fence: Fence | None = None) -> None:
         for tp, offset in offsets.items():
             self.progress[tp] = max(self.progress.get(tp, -1), offset)
 
@@ -226,11 +231,11 @@ class FlakySink(RecordingSink):
         self.outage = outage
         self.writes = 0
 
-    def write(self, batch: Batch) -> None:
+    def write(self, batch: Batch, fence: Fence | None = None) -> None:
         self.writes += 1
         if self.writes <= self.outage:
             raise ConnectionError("Connection refused")
-        super().write(batch)
+        super().write(batch, fence)
 
     def healthy(self) -> bool:
         return self.writes > self.outage
@@ -295,10 +300,10 @@ class PickySink(RecordingSink):
         super().__init__()
         self.refused_id = refused_id
 
-    def write(self, batch: Batch) -> None:
+    def write(self, batch: Batch, fence: Fence | None = None) -> None:
         if any(row["event_id"] == self.refused_id for row in batch.events):
             raise ValueError(f"cannot insert {self.refused_id}")
-        super().write(batch)
+        super().write(batch, fence)
 
 
 async def test_a_record_the_store_refuses_is_a_dead_letter_and_the_rest_is_stored(pipeline: Pipeline) -> None:
@@ -331,11 +336,11 @@ class ProgressOutageSink(RecordingSink):
         self.outage = outage
         self.progress_calls = 0
 
-    def record_progress(self, offsets: dict[tuple[str, int], int]) -> None:
+    def record_progress(self, offsets: dict[tuple[str, int], int], fence: Fence | None = None) -> None:
         self.progress_calls += 1
         if self.progress_calls <= self.outage:
             raise ConnectionError("Connection refused")
-        super().record_progress(offsets)
+        super().record_progress(offsets, fence)
 
     def healthy(self) -> bool:
         return self.progress_calls > self.outage
@@ -395,3 +400,73 @@ def test_the_group_rereads_cluster_metadata_as_often_as_the_settings_say() -> No
     that must come within seconds, not aiokafka's five minutes (seen on a broker just started)."""
     p = Pipeline(Settings(metadata_max_age_s=2.5, app_id="hotline-unit"), sink=RecordingSink())  # type: ignore[arg-type]
     assert p.app.conf.consumer_metadata_max_age_ms == 2500
+
+
+class AssigningConsumer:
+    """Faust's consumer as ``_resume_locked`` sees it after an assignment: partitions, seeks, pauses."""
+
+    def __init__(self, assigned: set[Any]) -> None:
+        self.assigned = assigned
+        self.seeks: dict[Any, int] = {}
+        self.paused: set[Any] = set()
+
+    def assignment(self) -> set[Any]:
+        return self.assigned
+
+    async def seek(self, tp: Any, offset: int) -> None:
+        self.seeks[tp] = offset
+
+    def pause_partitions(self, tps: Iterable[Any]) -> None:
+        self.paused.update(tps)
+
+
+async def test_an_assignment_is_claimed_with_the_group_generation_and_every_write_carries_it(
+    pipeline: Pipeline,
+) -> None:
+    """One path with or without ``hotline store``: the local sink is claimed and fenced too (and ignores it)."""
+    from faust.types import TP
+
+    sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
+    p0 = TP("hotline.orders", 0)
+    pipeline.app.consumer = AssigningConsumer({p0})  # type: ignore[assignment]
+    pipeline.app.consumer_generation_id = 7
+    pipeline._table_recovered = True
+
+    async def nothing_live(assigned: list[Any]) -> None:
+        """No ClickHouse here: the live figures stay empty."""
+
+    pipeline._load_live = nothing_live  # type: ignore[method-assign]
+    positions = await pipeline._resume_locked({p0: 0})
+    assert sink.claims == [Fence(7, (("hotline.orders", 0),))] and positions == {p0: 0}
+    assert pipeline.reader is not None and pipeline.reader.reading() == {("hotline.orders", 0)}
+    fences: list[Fence | None] = []
+    original = sink.write
+    sink.write = lambda batch, fence=None: (fences.append(fence), original(batch, fence))[1]  # type: ignore[method-assign]
+    await pipeline.process([Record(Source("hotline.orders", 0, 0), b"O1", raw(event("order.dispatched")))], "orders")
+    assert fences == [Fence(7, (("hotline.orders", 0),))]
+
+
+class TakenOverSink(RecordingSink):
+    """The store of a group that has moved on: a newer generation claimed every partition."""
+
+    def claim(self, fence: Fence) -> None:
+        raise StoreFenced("claim", fence.generation, dict.fromkeys(fence.partitions, fence.generation + 1))
+
+    def sunk_offsets(self) -> dict[tuple[str, int], int]:
+        raise AssertionError("a stale assignment's ledger is not read")
+
+
+async def test_a_stale_assignment_is_neither_resumed_nor_read(pipeline: Pipeline) -> None:
+    from faust.types import TP
+
+    pipeline._sink = TakenOverSink()  # type: ignore[assignment]
+    p0 = TP("hotline.orders", 0)
+    consumer = AssigningConsumer({p0})
+    pipeline.app.consumer = consumer  # type: ignore[assignment]
+    pipeline._table_recovered = True
+    assert pipeline.reader is not None
+    pipeline.reader.assign({("hotline.orders", 0): 0})  # what it read before it stalled
+    assert await pipeline._resume_locked({p0: 5}) == {p0: 5}
+    assert pipeline.fenced and consumer.seeks == {} and consumer.paused == {p0}
+    assert pipeline.reader.reading() == set()
+    assert _sample(pipeline, "hotline_store_fenced_total", {"op": "claim"}) == 1
