@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     store_forget_worker_s: float = Field(
         default=600.0, gt=0, description="A worker that neither calls nor answers the store this long is gone."
     )
+    # Fencing (hotline.sinks.fencing): a worker's claim of its partitions lapses when it has not renewed
+    # it for this long (workers renew every third of it, idle or not); then a claim of a lower group
+    # generation may take them (a consumer group Kafka deleted and re-created starts again at 1).
+    store_claim_lease_s: float = Field(default=300.0, gt=0, description="How long a silent worker's claim holds.")
     # Optional webhook per unit: unit_id -> URL that receives each alert as a JSON POST.
     webhooks: dict[str, str] = Field(default_factory=dict)
     webhook_attempts: int = 6

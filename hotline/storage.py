@@ -248,7 +248,7 @@ class StoreService:
         self.settings = settings
         self._sink = sink
         self.known = KnownIds()
-        self.claims = Claims()  # loaded from ClickHouse when the store opens
+        self.claims = Claims(lease_s=settings.store_claim_lease_s)  # loaded from ClickHouse when the store opens
         self.metrics = StoreMetrics()
         self.workers = Workers(settings)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
@@ -293,7 +293,7 @@ class StoreService:
             history.restate(self.sink, {**DEFAULT_LIMITS, **self.settings.deadline_days})
             generation = self.sink.generation()
         self.known = KnownIds.load(self.sink)
-        self.claims = Claims(self.sink.claims())
+        self.claims = Claims(self.sink.claims(), self.settings.store_claim_lease_s)
         self.metrics.known.set(self.sink.event_count())
         self.metrics.up.set(1)
         return generation

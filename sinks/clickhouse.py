@@ -190,7 +190,9 @@ PARTITION_CLAIMS = Table(
         ("source_partition", "Int32"),
         ("generation", "Int64"),
     ),
-    "ReplacingMergeTree(generation) ORDER BY (group_id, source_topic, source_partition)",
+    # The latest claim wins, not the highest generation: a lapsed claim may be taken by a lower one
+    # (a re-created consumer group: hotline.sinks.fencing.Claims).
+    "ReplacingMergeTree(claimed_at) ORDER BY (group_id, source_topic, source_partition)",
     (f"claimed_at {TS} DEFAULT now64(3)",),
 )
 # Issued bulletins (hotline.reports.issued): each issue of a month frozen as it went out, the
@@ -627,9 +629,9 @@ class ClickHouseSink:
                 self._insert(PARTITION_CLAIMS, [[group, t, p, generation] for t, p in partitions])
 
     def claims(self) -> dict[tuple[str, str, int], int]:
-        """Every claim recorded: per group and source partition, the highest generation."""
+        """Every claim recorded: per group and source partition, the generation of the latest."""
         rows = self.query_rows(
-            "SELECT group_id, source_topic, source_partition, max(generation) AS generation "
+            "SELECT group_id, source_topic, source_partition, argMax(generation, claimed_at) AS generation "
             "FROM {db}.partition_claims GROUP BY group_id, source_topic, source_partition"
         )
         return {

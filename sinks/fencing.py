@@ -19,6 +19,7 @@ kept per consumer group (``HOTLINE_APP_ID``): a new group starts its generations
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -85,20 +86,45 @@ class StoreFenced(RuntimeError):
         return cls(str(value.get("op", "")), int(value.get("generation", -1)), claims)
 
 
-class Claims:
-    """Per consumer group and source partition, the highest generation that claimed it: the store's rule."""
+@dataclass
+class _Claim:
+    generation: int
+    renewed: float  # the store's clock at the holder's last claim or fenced call
 
-    def __init__(self, claimed: Mapping[tuple[str, str, int], int] | None = None) -> None:
-        self._claimed: dict[tuple[str, str, int], int] = dict(claimed or {})
+
+class Claims:
+    """Per consumer group and source partition, the generation that claimed it: the store's rule.
+
+    A claim fences older generations off while its holder is alive: every call it makes under
+    that generation renews it, and workers renew their claims every third of ``lease_s`` even
+    when idle. A claim its holder has not renewed for ``lease_s`` has lapsed: a claim of any
+    generation may take the partition then. That is what lets a consumer group Kafka deleted
+    (no member for ``offsets.retention.minutes``, 7 days by default) and re-created, whose
+    generations start again at 1, claim its partitions back instead of being refused for good;
+    a stalled worker waking after its successor's claim lapsed finds a group with no live
+    holder, and its own calls then pass until the next rebalance fences it again.
+    """
+
+    def __init__(
+        self,
+        claimed: Mapping[tuple[str, str, int], int] | None = None,
+        lease_s: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.lease_s, self.clock = lease_s, clock
+        now = clock()  # claims read back at a store's start count as renewed then: a full lease
+        self._claimed: dict[tuple[str, str, int], _Claim] = {k: _Claim(g, now) for k, g in (claimed or {}).items()}
 
     def holder(self, group: str, tp: Partition) -> int | None:
-        """The generation holding ``tp`` for ``group``, if any claimed it."""
-        return self._claimed.get((group, *tp))
+        """The generation holding ``tp`` for ``group``, if a claim is live (not lapsed)."""
+        claim = self._claimed.get((group, *tp))
+        return claim.generation if claim is not None and self.clock() - claim.renewed <= self.lease_s else None
 
     def check(self, op: str, group: str, fence: Fence) -> None:
-        """Refuse (:class:`StoreFenced`) if a higher generation claimed any of the fence's partitions.
+        """Refuse (:class:`StoreFenced`) if a higher generation holds any of the fence's partitions;
+        renew the fence's own claims otherwise.
 
-        A partition nobody claimed, or claimed by this generation or a lower one, passes: the
+        A partition nobody holds, or held by this generation or a lower one, passes: the
         generation only ever fences *older* assignments off."""
         newer = {}
         for tp in fence.partitions:
@@ -107,15 +133,22 @@ class Claims:
                 newer[tp] = holder
         if newer:
             raise StoreFenced(op, fence.generation, newer)
+        now = self.clock()
+        for tp in fence.partitions:
+            claim = self._claimed.get((group, *tp))
+            if claim is not None and claim.generation == fence.generation:
+                claim.renewed = now
 
     def claim(self, group: str, fence: Fence, persist: Callable[[list[Partition]], None]) -> None:
-        """Record ``fence``'s generation for its partitions, or refuse the whole claim if any is newer.
+        """Record ``fence``'s generation for its partitions, or refuse the whole claim if a newer live one holds any.
 
-        ``persist`` gets the partitions whose claim rises and must make them durable before they
-        count here: a store that crashes after answering must still know the claim on restart."""
+        ``persist`` gets the partitions whose claim changes (a higher generation, or a lapsed one
+        taken) and must make them durable before they count here: a store that crashes after
+        answering must still know the claim on restart."""
         self.check("claim", group, fence)
-        rising = [tp for tp in fence.partitions if (self.holder(group, tp) or -1) < fence.generation]
-        if rising:
-            persist(rising)
-            for tp in rising:
-                self._claimed[(group, *tp)] = fence.generation
+        changing = [tp for tp in fence.partitions if self.holder(group, tp) != fence.generation]
+        if changing:
+            persist(changing)
+            now = self.clock()
+            for tp in changing:
+                self._claimed[(group, *tp)] = _Claim(fence.generation, now)

@@ -150,6 +150,7 @@ class Pipeline:
         # partitions at the store (None until it has: no fence is sent), and whether the store has
         # refused it since (another worker claimed them under a newer one): then nothing is read.
         self.claimed: int | None = None
+        self.claimed_partitions: list[Partition] = []
         self.fenced = False
         self.gaps = GapReader(settings.kafka_client_options())
         self.health = StoreHealth()
@@ -235,6 +236,7 @@ class Pipeline:
         self.app.task(self._run_scheduler)
         self.app.task(self.webhooks.run)
         self.app.timer(1.0)(self._update_lag)
+        self.app.timer(settings.store_claim_lease_s / 3)(self.renew_claim)
         self.app.agent(self.calls_topic, name="calls")(self._calls_agent)
         self.app.agent(self.orders_topic, name="orders")(self._orders_agent)
         self.app.task(self._on_start)
@@ -395,8 +397,22 @@ class Pipeline:
         except StoreFenced as fenced:
             self._fence(fenced)
             return False
-        self.claimed, self.fenced = generation, False
+        self.claimed, self.claimed_partitions, self.fenced = generation, list(partitions), False
         return True
+
+    async def renew_claim(self) -> None:
+        """Renew this worker's claim at the store, idle or not: a claim not renewed for the store's
+        lease lapses (``hotline.sinks.fencing.Claims``), and a worker with nothing to store makes no
+        other call. A refusal fences it off, unless it is of a claim a newer assignment has replaced
+        meanwhile (this call raced the rebalance's own claim)."""
+        generation, partitions = self.claimed, self.claimed_partitions
+        if generation is None or self.fenced or not partitions:
+            return
+        try:
+            await self.in_sink_thread(self.sink.claim, Fence.of(generation, partitions))
+        except StoreFenced as fenced:
+            if self.claimed == generation:
+                self._fence(fenced)
 
     def _fence_of(self, partitions: Iterable[Partition]) -> Fence | None:
         """What a store call for these partitions carries: the generation of this worker's claim

@@ -8,6 +8,7 @@ and the migrations and restatement done once, before any worker writes.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -381,3 +382,40 @@ async def test_a_worker_claiming_under_an_older_generation_reads_nothing(
     assert not await _assigned(a, 1, [P0]), "the claim of a stale assignment is refused"
     assert a.fenced and a.reader.reading() == set()
     assert _sample(a, "hotline_store_fenced_total", {"op": "claim"}) == 1
+
+
+async def test_an_idle_worker_renewing_a_claim_taken_over_is_fenced(group: list[Pipeline]) -> None:
+    a, b = group
+    assert await _assigned(a, 1, [P0])
+    assert await _assigned(b, 2, [P0])
+    await a.renew_claim()  # its timer, with nothing to store
+    assert a.fenced and a.reader is not None and a.reader.reading() == set()
+
+
+async def test_a_renewal_racing_the_workers_next_claim_does_not_fence_it(group: list[Pipeline]) -> None:
+    a, b = group
+    assert await _assigned(a, 1, [P0])
+    assert await _assigned(b, 2, [P0])
+    renewal = asyncio.ensure_future(a.renew_claim())  # under generation 1, still on its way
+    assert await _assigned(a, 3, [P0])
+    await renewal
+    assert not a.fenced and a.reader is not None and a.reader.reading() == {P0}
+
+
+def test_a_lapsed_claim_taken_by_a_recreated_group_survives_a_store_restart(settings: Settings) -> None:
+    lapsing = settings.model_copy(update={"store_claim_lease_s": 0.05})
+    first = StoreService(lapsing)
+    first.open()
+    first.ops["claim"]({"group": "g", "fence": Fence.of(57, [P0]).as_json()})
+    deadline = time.monotonic() + 10
+    while first.claims.holder("g", P0) is not None:  # the group gone longer than the lease
+        assert time.monotonic() < deadline, "the claim never lapsed"
+        time.sleep(0.01)
+    first.ops["claim"]({"group": "g", "fence": Fence.of(1, [P0]).as_json()})  # Kafka re-created it
+    first.close()
+    again = StoreService(settings)
+    again.open()
+    try:
+        assert again.claims.holder("g", P0) == 1, "the latest claim, not the highest generation"
+    finally:
+        again.close()

@@ -1,4 +1,4 @@
-"""The store's fencing rule, pure: per group and source partition, the highest generation that claimed it."""
+"""The store's fencing rule, pure: per group and source partition, the generation holding it while its claim is live."""
 
 from __future__ import annotations
 
@@ -68,3 +68,45 @@ def test_a_fence_and_a_refusal_travel_as_json() -> None:
     for bad in ({"generation": "3", "partitions": []}, {"generation": 3, "partitions": [["t"]]}, [3]):
         with pytest.raises(ValueError):
             Fence.from_json(bad)
+
+
+class Clock:
+    """The store's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_lapsed_claim_is_taken_by_a_lower_generation() -> None:
+    clock = Clock()
+    claims = Claims(lease_s=300, clock=clock)
+    _claimed(claims, "g", Fence.of(57, [P0]))
+    clock.now += 301  # the group had no member that long; Kafka deleted it, and it starts again at 1
+    assert _claimed(claims, "g", Fence.of(1, [P0])) == [P0]
+    assert claims.holder("g", P0) == 1
+    with pytest.raises(StoreFenced):
+        claims.check("write", "g", Fence.of(0, [P0]))
+
+
+def test_calls_under_a_claim_renew_it() -> None:
+    clock = Clock()
+    claims = Claims(lease_s=300, clock=clock)
+    _claimed(claims, "g", Fence.of(6, [P0]))
+    for _ in range(3):
+        clock.now += 200
+        claims.check("write", "g", Fence.of(6, [P0]))  # the holder at work
+    with pytest.raises(StoreFenced):
+        claims.check("write", "g", Fence.of(5, [P0]))
+
+
+def test_claims_read_back_at_a_stores_start_hold_a_full_lease() -> None:
+    clock = Clock()
+    claims = Claims({("g", *P0): 6}, lease_s=300, clock=clock)
+    clock.now += 299
+    with pytest.raises(StoreFenced):
+        claims.check("write", "g", Fence.of(5, [P0]))
+    clock.now += 2
+    claims.check("write", "g", Fence.of(5, [P0]))
