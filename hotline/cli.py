@@ -399,6 +399,7 @@ def import_(
     an interrupted import resumes where it stopped.
     """
     from hotline.schemas.registry import default_registry
+    from hotline.sinks.store import StoreRaced
     from hotline.streams.deadlines import DEFAULT_LIMITS
     from hotline.streams.history import fingerprint, import_file
 
@@ -413,6 +414,8 @@ def import_(
             limits = {**DEFAULT_LIMITS, **settings.deadline_days}
             tally = import_file(sink, file, default_registry(), limits, lambda n: bar.advance(task, n), digest=digest)
         elapsed = max(time.monotonic() - started, 1e-9)
+    except StoreRaced as raced:
+        raise _fail(f"a worker stored events of this file meanwhile ({raced}): run the import again") from None
     finally:
         sink.close()
     for dead in tally.deadletters[:20]:

@@ -28,9 +28,10 @@ and not a topic of sink rows: see that module).
 Calls run one at a time on one thread (chDB is one engine per process, and the sink serialises
 its calls anyway). The identity rule across workers: ``stored`` filters the ids through the
 store's filter, which every ``write`` updates, so a worker sees the events any worker stored
-before its lookup. Two workers folding the *same new* event id from two partitions at the same
-moment can both find it new; that needs a re-send under another key racing its first copy
-(the tables still hold it once; its window counts would count twice).
+before its lookup; and since calls run one at a time, ``write`` checks the batch's events
+against what is stored first: one stored from another source since the writer's lookup (two
+workers folding the same new event from two partitions at once) refuses the write (412,
+``StoreRaced``), and the writer folds the batch again, finding it a duplicate.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, ClickHouseSink, Generation
 from hotline.sinks.codec import CodecError, decode_as, dumps, loads
 from hotline.sinks.fencing import Claims, Fence, StoreFenced
-from hotline.sinks.remote import API, FENCED, WORKER_HEADER, announced
+from hotline.sinks.remote import API, FENCED, RACED, WORKER_HEADER, StoreRaced, announced
 from hotline.streams import history
 from hotline.streams.access import token_scope
 from hotline.streams.deadlines import DEFAULT_LIMITS
@@ -322,10 +323,30 @@ class StoreService:
     def _write(self, args: dict[str, Any]) -> None:
         self._check_fence("write", args)
         batch = decode_as(Batch, args.get("batch"))
+        raced = self._raced(batch)
+        if raced:
+            raise StoreRaced(raced)
         self.sink.write(batch)
         ids = [row["event_id"] for row in batch.events]
         self.known.add(ids)
         self.metrics.known.inc(len(ids))
+
+    def _raced(self, batch: Batch) -> list[str]:
+        """The batch's events stored from another source since its writer looked them up.
+
+        A worker folds a batch on what ``stored`` told it; two workers folding the same new id
+        from two partitions (a re-send under another key) would both find it new, and count it
+        twice. Calls run one at a time here, so this check and the write are one step: the
+        second writer is refused (412) and folds again, finding the event a duplicate. A batch
+        written again from the same source (a retry, a replay) is not a race."""
+        rows = {row["event_id"]: row for row in batch.events}
+        found = self.sink.stored(self.known.maybe(rows))
+        return sorted(
+            event_id
+            for event_id, s in found.items()
+            if (s.source_topic, s.source_partition, s.source_offset)
+            != (rows[event_id]["source_topic"], rows[event_id]["source_partition"], rows[event_id]["source_offset"])
+        )
 
     def _record_progress(self, args: dict[str, Any]) -> None:
         offsets: dict[tuple[str, int], int] = {}
@@ -396,6 +417,10 @@ class StoreService:
         except (BadCall, CodecError) as exc:
             self.metrics.calls.labels(op, "bad").inc()
             return _answer({"error": str(exc)}, 400)
+        except StoreRaced as raced:  # the writer folds again on what is stored now: nothing written
+            self.metrics.calls.labels(op, "raced").inc()
+            log.info("write refused: %s", raced)
+            return _answer({"error": str(raced), "raced": raced.event_ids}, RACED)
         except StoreFenced as fenced:  # a stale worker: said to it, counted and logged, nothing written
             self.metrics.calls.labels(op, "fenced").inc()
             log.warning("store call refused, fenced off: %s", fenced)

@@ -48,8 +48,9 @@ from hotline.settings import Settings
 from hotline.sinks.clickhouse import SCHEMA_VERSION, Batch, Generation, OrderRow, Stored, WindowRow
 from hotline.sinks.codec import CodecError, decode_as, dumps, loads, tagged_tuples
 from hotline.sinks.fencing import Fence, StoreFenced
+from hotline.sinks.store import StoreRaced
 
-__all__ = ["API", "RemoteSink", "StoreFenced", "StoreMismatch", "StoreRefused", "StoreUnavailable"]
+__all__ = ["API", "RemoteSink", "StoreFenced", "StoreMismatch", "StoreRaced", "StoreRefused", "StoreUnavailable"]
 
 API = "/v1"
 WORKER_HEADER = "X-Hotline-Worker"  # the worker's name: host:port of its web (unique among workers)
@@ -91,6 +92,9 @@ def announced(headers: Mapping[str, str]) -> Announced | None:
 
 
 FENCED = 409  # the store's answer to a call of a generation whose partitions were claimed by a newer one
+RACED = 412  # its answer to a write whose new events another worker stored since the writer's lookup
+
+
 
 
 class StoreUnavailable(ConnectionError):
@@ -151,6 +155,8 @@ class RemoteSink:
                 fenced = None  # not the store's fencing answer: said as a refusal below
             if fenced is not None:
                 raise fenced
+        if response.status == RACED and isinstance(answer, dict) and isinstance(answer.get("raced"), list):
+            raise StoreRaced([str(i) for i in answer["raced"]])
         if response.status != 200 or not isinstance(answer, dict) or "result" not in answer:
             reason = answer.get("error", "no reason given") if isinstance(answer, dict) else str(answer)[:200]
             raise StoreRefused(response.status, str(reason))

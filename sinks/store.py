@@ -17,6 +17,16 @@ from hotline.sinks.clickhouse import Batch, ClickHouseSink, Generation, OrderRow
 from hotline.sinks.fencing import Fence
 
 
+class StoreRaced(RuntimeError):
+    """The store refused a write: events it holds as new were stored by another worker (another
+    partition) since this worker asked (``stored``). Not an outage and not the records' fault: the
+    worker looks them up again and folds the batch anew, finding them duplicates (or conflicts)."""
+
+    def __init__(self, event_ids: list[str]) -> None:
+        super().__init__(f"{len(event_ids)} event id(s) stored from another source since the lookup: {event_ids[:3]}")
+        self.event_ids = event_ids
+
+
 class Store(Protocol):
     """The sink's operations the worker, its pages and the reports call."""
 

@@ -30,7 +30,7 @@ from hotline.schemas.registry import Registry, default_registry
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, DeadLetter, Generation, OrderRow
 from hotline.sinks.fencing import Fence, Partition, StoreFenced
-from hotline.sinks.store import Store, describe, open_store, owned
+from hotline.sinks.store import Store, StoreRaced, describe, open_store, owned
 from hotline.streams import history
 from hotline.streams.alerts import AlertFeed, AlertScheduler, alert_type, key_partition
 from hotline.streams.changelog import Changelog
@@ -656,6 +656,11 @@ class Pipeline:
                 return folded, staged
             except StoreFenced:
                 raise  # not the records' fault: the batch is given up (_until_done)
+            except StoreRaced as raced:  # another worker stored some of its new events meanwhile
+                log.info("folding the batch again: %s", raced)
+                self.metrics.store_raced.inc(len(raced.event_ids))
+                stored = await self.in_sink_thread(self.sink.stored, self.known.maybe(e.event_id for _, e in events))
+                identities = identify(events, stored, contents)
             except Exception as exc:
                 culprits = await self.in_sink_thread(self._culprits, folded.batch, records, exc, fence)
                 refused.update(culprits)

@@ -47,6 +47,12 @@ class Metrics:
         self.store_retries = Counter(
             "hotline_store_retries", "Batches retried after an infrastructure failure.", registry=self.registry
         )
+        self.store_raced = Counter(
+            "hotline_store_raced_events",
+            "Events another worker stored between this worker's lookup and its write (a re-send under"
+            " another key, on another partition): the store refused the write and the batch was folded again.",
+            registry=self.registry,
+        )
         self.store_fenced = Counter(
             "hotline_store_fenced",
             "Store calls refused because another worker claimed the partitions under a newer group generation"

@@ -419,3 +419,36 @@ def test_a_lapsed_claim_taken_by_a_recreated_group_survives_a_store_restart(sett
         assert again.claims.holder("g", P0) == 1, "the latest claim, not the highest generation"
     finally:
         again.close()
+
+
+# -- the same new event from two partitions at once: counted once ---------------------------------------
+
+
+async def test_an_event_another_worker_stored_after_the_lookup_is_folded_again_as_a_duplicate(
+    workers: list[Pipeline], store: StoreService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = workers
+    dispatched = event("order.dispatched", order_id="O1")
+    looked_up = a.sink.stored
+
+    def lookup_then_the_other_worker_writes(event_ids: list[str]) -> Any:
+        """b's lookup finds nothing; a's copy (partition 0) is stored right after it, before b writes."""
+        found = looked_up(event_ids)
+        if not found and not store.sink.counts()["events"]:
+            store.ops["write"]({"batch": folded([dispatched], partition=0)})
+        return found
+
+    monkeypatch.setattr(b.sink, "stored", lookup_then_the_other_worker_writes)
+    await b.process([Record(Source("hotline.orders", 1, 0), b"other", raw(dispatched))], "orders")
+    await b.settle()
+    assert store.sink.query_rows("SELECT sum(dispatched) AS n FROM {db}.unit_windows FINAL") == [{"n": 1}]
+    assert _sample(b, "hotline_duplicate_events_total", {"topic": "hotline.orders"}) == 1
+    assert _sample(b, "hotline_store_raced_events_total", {}) == 1
+    assert store.sink.query_rows("SELECT source_partition FROM {db}.events FINAL") == [{"source_partition": 0}]
+
+
+def test_a_batch_written_again_from_the_same_source_is_not_a_race(store: StoreService) -> None:
+    batch = folded([event("order.dispatched", order_id="O1")])
+    store.ops["write"]({"batch": batch})
+    store.ops["write"]({"batch": batch})  # a retry after a lost answer
+    assert store.sink.counts()["events"] == 1
