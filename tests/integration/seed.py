@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,19 @@ def stored_event_ids(settings: Settings) -> list[str]:
         return [r["event_id"] for r in sink.query_rows("SELECT event_id FROM {db}.events FINAL")]
     finally:
         sink.close()
+
+
+def assert_headline_matches_seed(headline: dict[str, Any]) -> None:
+    """The bulletin's headline (一、总体情况) equals the seed's, figure by figure."""
+    diffs = headline_differences(headline, json.loads(HEADLINE.read_text(encoding="utf-8")))
+    assert not diffs, "headline differs:\n" + "\n".join(diffs)
+
+
+def assert_stored_as_sent(sent: set[str], stored: list[str]) -> None:
+    """Every event sent is stored, once, and nothing else is: checked event id by event id."""
+    assert len(stored) == len(set(stored)), "an event id is stored twice"
+    missing, extra = sorted(sent - set(stored)), sorted(set(stored) - sent)
+    assert not missing and not extra, f"missing {missing[:20]}, unexpected {extra[:20]}"
 
 
 def _rows(text: str) -> list[dict[str, str]]:

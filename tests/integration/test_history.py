@@ -24,9 +24,9 @@ from hotline.settings import Settings
 from hotline.sinks.clickhouse import ClickHouseSink
 from tests.integration.conftest import Worker, hotline, isolated_settings
 from tests.integration.seed import (
-    HEADLINE,
+    assert_headline_matches_seed,
+    assert_stored_as_sent,
     assert_table_matches_seed,
-    headline_differences,
     stored_event_ids,
     write_month,
 )
@@ -68,16 +68,11 @@ def _direct(settings: Settings, fmt: str) -> str:
 def _assert_seed(settings: Settings) -> None:
     assert_table_matches_seed(_direct(settings, "csv"))
     ours = json.loads(_direct(settings, "json"))["headline"]
-    diffs = headline_differences(ours, json.loads(HEADLINE.read_text(encoding="utf-8")))
-    assert not diffs, "headline differs:\n" + "\n".join(diffs)
+    assert_headline_matches_seed(ours)
 
 
 def _assert_stored_once(settings: Settings, lines: list[str]) -> None:
-    stored = stored_event_ids(settings)
-    assert len(stored) == len(set(stored)), "an event id is stored twice"
-    sent = _event_ids(lines)
-    missing, extra = sorted(sent - set(stored)), sorted(set(stored) - sent)
-    assert not missing and not extra, f"missing {missing[:20]}, unexpected {extra[:20]}"
+    assert_stored_as_sent(_event_ids(lines), stored_event_ids(settings))
 
 
 def _count(settings: Settings, sql: str) -> int:
