@@ -8,7 +8,9 @@ operations over HTTP to the workers' :class:`~hotline.sinks.remote.RemoteSink` (
 and not a topic of sink rows: see that module).
 
 * ``POST /v1/<operation>``: a sink operation, JSON in and out (``hotline.sinks.codec``), with
-  ``Authorization: Bearer <HOTLINE_STORE_TOKEN>`` (compared in constant time). The store does
+  ``Authorization: Bearer <HOTLINE_STORE_TOKEN>`` (compared in constant time) and the codec
+  version of the body in ``X-Hotline-Codec``: a call of another version (a worker of another
+  release) is refused, 400, saying so. The store does
   not start without a token. The token is a credential of the store: whoever holds it can write
   rows and run read queries, as a ClickHouse user could, so give it to workers only and keep
   ``HOTLINE_STORE_HOST`` on a private interface. The query operations take one ``SELECT`` (or
@@ -55,9 +57,9 @@ from prometheus_client.registry import Collector
 
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, ClickHouseSink, Generation
-from hotline.sinks.codec import CodecError, decode_as, dumps, loads
+from hotline.sinks.codec import CODEC_VERSION, CodecError, decode_as, dumps, loads
 from hotline.sinks.fencing import Claims, Fence, StoreFenced
-from hotline.sinks.remote import API, FENCED, RACED, WORKER_HEADER, StoreRaced, announced
+from hotline.sinks.remote import API, CODEC_HEADER, FENCED, RACED, WORKER_HEADER, StoreRaced, announced
 from hotline.streams import history
 from hotline.streams.access import token_scope
 from hotline.streams.deadlines import DEFAULT_LIMITS
@@ -306,7 +308,7 @@ class StoreService:
 
     # -- operations (on the store's one thread) ---------------------------------------------------
     def _hello(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"db": self.sink.db, "schema_version": self.sink.schema_version}
+        return {"db": self.sink.db, "schema_version": self.sink.schema_version, "codec": CODEC_VERSION}
 
     def _claim(self, args: dict[str, Any]) -> None:
         group, fence = _fence(args)
@@ -404,6 +406,10 @@ class StoreService:
         op = request.match_info["op"]
         if not self._authorized(request):
             return _answer({"error": "a valid store token is required (Authorization: Bearer …)"}, 401)
+        codec = request.headers.get(CODEC_HEADER)
+        if codec != str(CODEC_VERSION):  # another build's wire format: refused before its body is read
+            self.metrics.calls.labels(op, "bad").inc()
+            return _answer({"error": _codec_mismatch(codec)}, 400)
         self.workers.heard(request.headers)
         call = self.ops.get(op)
         if call is None:
@@ -451,6 +457,14 @@ def _fence(args: dict[str, Any]) -> tuple[str, Fence | None]:
         return group, Fence.from_json(args["fence"])
     except ValueError as exc:
         raise BadCall(str(exc)) from exc
+
+
+def _codec_mismatch(said: str | None) -> str:
+    """Why a call of another wire format is refused, for the worker's log (its header cut short: input)."""
+    return (
+        f"this store reads store codec version {CODEC_VERSION}, the call is version {(said or '1')[:16]!r} "
+        f"({CODEC_HEADER}): run the same hotline release for the store and every worker"
+    )
 
 
 def _strings(args: dict[str, Any], name: str) -> list[str]:

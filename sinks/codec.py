@@ -124,8 +124,10 @@ def _datetime_text(value: Any) -> str:
 
 
 def _datetime(value: Any) -> datetime:
-    if type(value) is not str:  # checked inline: this runs for every datetime of a batch
-        raise CodecError(f"expected a string, got {type(value).__name__}")
+    # Checked inline (this runs for every datetime of a batch). isoformat() always writes the
+    # time: a date alone, which fromisoformat would take as midnight, is refused.
+    if type(value) is not str or value[10:11] != "T":
+        raise CodecError(f"not a datetime's text: {value!r}")
     if not value.endswith("]"):
         return datetime.fromisoformat(value)
     text, bracket, key = value[:-1].partition("[")

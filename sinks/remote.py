@@ -17,10 +17,12 @@ topic would make each of them asynchronous (a batch "stored" before the store ha
 
 Each method of :class:`~hotline.sinks.store.Store` is ``POST /v1/<method>`` with its
 arguments as a JSON object (``hotline.sinks.codec``), answered ``{"result": …}``; the bearer
-token is ``HOTLINE_STORE_TOKEN``. A refusal by ClickHouse comes back as :class:`StoreRefused`
-(the worker then asks :meth:`RemoteSink.healthy` and stores record by record, as with its own
-sink); a store that does not answer is :class:`StoreUnavailable`, which the worker retries
-with backoff like any outage. A write or progress record for partitions another worker has
+token is ``HOTLINE_STORE_TOKEN``. Every call says its codec version (``X-Hotline-Codec``) and
+``hello`` answers the store's: a worker and a store of two wire formats refuse each other. A
+refusal by ClickHouse comes back as :class:`StoreRefused` (the worker then asks
+:meth:`RemoteSink.healthy` and stores record by record, as with its own sink); a store that
+does not answer is :class:`StoreUnavailable`, which the worker retries with backoff like any
+outage. A write or progress record for partitions another worker has
 claimed under a newer group generation is refused with 409, :class:`StoreFenced`
 (``hotline.sinks.fencing``): the worker leaves those partitions, it does not retry. Calls are
 idempotent (the tables are ReplacingMergeTrees), so a call whose answer was lost is simply made
@@ -46,7 +48,7 @@ import urllib3
 
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import SCHEMA_VERSION, Batch, Generation, OrderRow, Stored, WindowRow
-from hotline.sinks.codec import CodecError, decode_as, dumps, loads, tagged_tuples
+from hotline.sinks.codec import CODEC_VERSION, CodecError, decode_as, dumps, loads, tagged_tuples
 from hotline.sinks.fencing import Fence, StoreFenced
 from hotline.sinks.store import StoreRaced
 
@@ -55,6 +57,7 @@ __all__ = ["API", "RemoteSink", "StoreFenced", "StoreMismatch", "StoreRaced", "S
 API = "/v1"
 WORKER_HEADER = "X-Hotline-Worker"  # the worker's name: host:port of its web (unique among workers)
 METRICS_HEADER = "X-Hotline-Metrics"  # where the worker's /metrics answers
+CODEC_HEADER = "X-Hotline-Codec"  # the wire format of the call's body (hotline.sinks.codec.CODEC_VERSION)
 _NAME = re.compile(r"^[A-Za-z0-9._:\[\]-]{1,255}$")
 _MAX_URL = 512
 
@@ -127,6 +130,7 @@ class RemoteSink:
         self._headers = {
             "Authorization": f"Bearer {settings.store_token}",
             "Content-Type": "application/json",
+            CODEC_HEADER: str(CODEC_VERSION),
             **(announcement(settings) if announce else {}),
         }
         self._timeout = urllib3.Timeout(connect=5.0, read=settings.store_timeout_s)
@@ -163,8 +167,18 @@ class RemoteSink:
         return answer["result"]
 
     def connect(self) -> None:
-        """Ask the store which database and schema version it serves; refuse another build's."""
+        """Ask the store which database, schema version and codec it serves; refuse another build's.
+
+        A store of another codec version would misread this worker's calls, or this worker its
+        answers (``hotline.sinks.codec``): refused here, before any write; a store of version 1
+        says no codec, and refuses this worker's calls itself only if it is newer."""
         hello = self._call("hello")
+        codec = hello.get("codec")
+        if codec != CODEC_VERSION:
+            raise StoreMismatch(
+                f"the store at {self.url} speaks store codec version {codec or 1}, this worker {CODEC_VERSION}: "
+                "run the same hotline release for the store and every worker"
+            )
         version = int(hello["schema_version"])
         if version != SCHEMA_VERSION:
             raise StoreMismatch(

@@ -1,4 +1,5 @@
-"""The store's JSON codec: every value and dataclass the sink exchanges comes back equal, and typed."""
+"""The store's JSON codec (format version 2): every value and dataclass the sink exchanges comes back
+equal, and typed; what it does not write is refused, on either side."""
 
 from __future__ import annotations
 
@@ -97,7 +98,7 @@ def test_an_empty_batch_comes_back_empty() -> None:
         True,
         0,
         -(2**63),
-        2**64,
+        2**64 - 1,
         1.25,
         "",
         "回访满意",
@@ -132,7 +133,55 @@ def test_tuples_come_back_as_tuples_where_tagged() -> None:
 def test_the_wire_is_plain_json_with_chinese_as_is() -> None:
     text = dumps({"unit": "雨湖区", "at": AT}).decode("utf-8")
     assert "雨湖区" in text
-    assert json.loads(text) == {"unit": "雨湖区", "at": {"$t": "datetime", "v": AT.isoformat(), "z": "Asia/Shanghai"}}
+    zoned = "2019-11-04T09:31:00.123000+08:00[Asia/Shanghai]"  # RFC 9557: the offset, and the zone
+    assert json.loads(text) == {"unit": "雨湖区", "at": {"$t": "datetime", "v": zoned}}
+
+
+def test_event_rows_carry_plain_values_converted_by_column_type() -> None:
+    row = {
+        "event_id": "e1",
+        "occurred_at": datetime(2019, 11, 4, 9, 0, tzinfo=timezone(timedelta(hours=8))),
+        "due_at": AT,
+        "points": Decimal("3.50"),
+        "deduction_points": [Decimal("1.5"), Decimal("2")],
+        "category": "环境保护",
+        "schema_version": 1,  # not a column: any JSON value is kept as it is
+    }
+    wire = json.loads(dumps(Batch([row])))
+    assert wire["v"]["events"] == [
+        {
+            **row,
+            "occurred_at": "2019-11-04T09:00:00+08:00",
+            "due_at": "2019-11-04T09:31:00.123000+08:00[Asia/Shanghai]",
+            "points": "3.50",
+            "deduction_points": ["1.5", "2"],
+        }
+    ]
+    back = decode_as(Batch, loads(dumps(Batch([row])))).events[0]
+    assert back == row and back["due_at"].tzinfo == SHANGHAI and back["occurred_at"].tzinfo != SHANGHAI
+    assert back["deduction_points"][0] == Decimal("1.5") and type(back["points"]) is Decimal
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"event_id": "e1", "seen_at": AT},  # a datetime outside the typed columns: it would come back a string
+        {"event_id": "e1", "share": Decimal("0.5")},
+        {"event_id": "e1", "occurred_at": "2019-11-04T09:00:00+08:00"},  # text in a datetime column: not one
+        {"event_id": "e1", "points": 1.5},
+        {"event_id": "e1", "raw": b"x"},
+    ],
+)
+def test_an_event_row_value_that_would_not_come_back_as_it_is_is_not_written(row: dict[str, Any]) -> None:
+    with pytest.raises(TypeError):
+        dumps(Batch([row]))
+
+
+def test_integers_are_64_bit() -> None:
+    with pytest.raises(TypeError):
+        dumps(2**64)
+    with pytest.raises(TypeError):
+        dumps({"n": -(2**63) - 1})
 
 
 @pytest.mark.parametrize(
@@ -145,14 +194,30 @@ def test_the_wire_is_plain_json_with_chinese_as_is() -> None:
         b'{"$t": "decimal", "v": "one"}',
         b'{"$t": "date", "v": "2019-02-30"}',
         b'{"$t": "datetime", "v": 5}',
-        b'{"$t": "datetime", "v": "2019-11-04T09:00:00+08:00", "z": "Mars/Olympus"}',
+        b'{"$t": "datetime", "v": "2019-11-04T09:00:00+08:00[Mars/Olympus]"}',
+        b'{"$t": "datetime", "v": "2019-11-04T09:00:00[Asia/Shanghai]"}',  # a zone, and no offset
+        b'{"$t": "datetime", "v": "2019-11-04T09:00:00+08:00Asia/Shanghai]"}',
+        b'{"$t": "datetime", "v": "2019-11-04T09:00:00+08:00", "z": "Asia/Shanghai"}',  # version 1
+        b'{"$t": "date", "v": "2019-11-04", "x": 1}',
         b'{"$t": "Generation", "v": {"gen": 1, "kind": "x", "extra": 2}}',
         b'{"$t": "Generation", "v": {"gen": "1"}}',
         b'{"$t": "ReturnRow", "v": {"month": 201911, "order_id": "O1"}}',
         b'{"$t": "ReturnRow", "v": {"month": true, "order_id": "O1", "times": 1}}',
         b'{"$t": "Batch", "v": {"orders": [1]}}',
+        b'{"$t": "Batch", "v": {"events": [[1]]}}',
+        b'{"$t": "Batch", "v": {"events": [{"occurred_at": 5}]}}',
+        b'{"$t": "Batch", "v": {"events": [{"occurred_at": "2019-11-04"}]}}',
+        b'{"$t": "Batch", "v": {"events": [{"occurred_at": {"$t": "datetime", "v": "2019-11-04T09:00:00+08:00"}}]}}',
+        b'{"$t": "Batch", "v": {"events": [{"points": "1.5x"}]}}',
+        b'{"$t": "Batch", "v": {"events": [{"deduction_points": "1.5"}]}}',
+        b'{"$t": "OrderRow", "v": {"order_id": "O1", "cohort_day": {"$t": "date", "v": "2019-11-04"}}}',
+        b'{"$t": "WindowRow", "v": {"unit_id": "u", "day": "2019-11-04", "source_topic": "t", '
+        b'"source_partition": 0, "version": 1, "counts": {"dispatched": "2"}}}',
         b'{"$t": "DeadLetter", "v": {"source_topic": "t", "source_partition": 0, "source_offset": 1, '
         b'"error": "e", "raw": "not bytes"}}',
+        b'{"$t": "DeadLetter", "v": {"source_topic": "t", "source_partition": 0, "source_offset": 1, '
+        b'"error": "e", "raw": {"$t": "bytes", "v": ""}}}',
+        b'[' * 5000 + b']' * 5000,
     ],
 )
 def test_anything_else_is_refused(wire: bytes) -> None:

@@ -18,8 +18,16 @@ from hotline.reports.bulletin import build_bulletin
 from hotline.reports.edition import assemble
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import SCHEMA_VERSION, Batch, DeadLetter, Generation, OrderRow, Stored
+from hotline.sinks.codec import CODEC_VERSION
 from hotline.sinks.fencing import Fence
-from hotline.sinks.remote import RemoteSink, StoreFenced, StoreMismatch, StoreRefused, StoreUnavailable
+from hotline.sinks.remote import (
+    CODEC_HEADER,
+    RemoteSink,
+    StoreFenced,
+    StoreMismatch,
+    StoreRefused,
+    StoreUnavailable,
+)
 from hotline.sinks.store import open_store
 from hotline.storage import StoreService, read_only
 from hotline.streams import history
@@ -191,7 +199,7 @@ def test_what_clickhouse_refuses_is_a_refusal_not_an_outage(remote: RemoteSink) 
 
 def test_malformed_calls_are_400(settings: Settings, store: StoreService) -> None:
     pool = urllib3.PoolManager()
-    headers = {"Authorization": f"Bearer {TOKEN}"}
+    headers = {"Authorization": f"Bearer {TOKEN}", CODEC_HEADER: str(CODEC_VERSION)}
     url = f"{settings.store_url}/v1"
     for op, body, status in (
         ("write", b"{not json", 400),
@@ -224,6 +232,25 @@ def test_a_worker_of_another_schema_version_is_refused(
 ) -> None:
     monkeypatch.setattr("hotline.sinks.remote.SCHEMA_VERSION", SCHEMA_VERSION + 1)
     with pytest.raises(StoreMismatch, match="same hotline release"):
+        open_store(settings)
+
+
+def test_a_worker_and_a_store_of_two_codec_versions_refuse_each_other(
+    settings: Settings, store: StoreService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool = urllib3.PoolManager()
+    for said in ({}, {CODEC_HEADER: "1"}):  # a worker of the release before codec 2 sends no header
+        answer = pool.request(
+            "POST", f"{settings.store_url}/v1/hello", body=b"{}", headers={"Authorization": f"Bearer {TOKEN}", **said}
+        )
+        assert answer.status == 400 and b"same hotline release" in answer.data, said
+    monkeypatch.setattr("hotline.storage.CODEC_VERSION", CODEC_VERSION + 1)  # a store of a newer codec
+    with pytest.raises(StoreRefused, match="store codec version") as refused:
+        open_store(settings)
+    assert refused.value.status == 400
+    monkeypatch.setattr("hotline.storage.CODEC_VERSION", CODEC_VERSION)
+    monkeypatch.setitem(store.ops, "hello", lambda args: {"db": store.sink.db, "schema_version": SCHEMA_VERSION})
+    with pytest.raises(StoreMismatch, match="store codec version 1, this worker 2"):  # a store of version 1
         open_store(settings)
 
 
