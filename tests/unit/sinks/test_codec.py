@@ -177,6 +177,11 @@ def test_an_event_row_value_that_would_not_come_back_as_it_is_is_not_written(row
         dumps(Batch([row]))
 
 
+def test_json_has_no_nan_so_it_is_null() -> None:
+    """orjson writes NaN and infinities as null (the docstring says so); no query of the sink yields them."""
+    assert loads(dumps([float("nan"), float("inf")])) == [None, None]
+
+
 def test_integers_are_64_bit() -> None:
     with pytest.raises(TypeError):
         dumps(2**64)
