@@ -18,6 +18,7 @@ import pytest
 from hotline.deploy import kafka
 from hotline.deploy.worker import WorkerProcess, settings_env
 from hotline.settings import Settings
+from tests.integration.seed import write_month
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,6 +56,12 @@ def isolated_settings(broker: Settings, var_root: Path, **extra: object) -> Sett
     )
     kafka.ensure_topics(settings, kafka.pipeline_topics(settings))
     return settings
+
+
+@pytest.fixture(scope="session")
+def month_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated month that reproduces the seed bulletin, as a replay file (read only: one per session)."""
+    return write_month(tmp_path_factory.mktemp("month") / "2019-11.jsonl")
 
 
 @pytest.fixture

@@ -29,16 +29,11 @@ from tests.integration.seed import (
     headline_differences,
     section_two_differences,
     seed_section_two,
-    write_month,
 )
 from tests.reference import distinct_events, orders_of, pct, unit_figures
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture(scope="module")
-def month_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_month(tmp_path_factory.mktemp("month") / "2019-11.jsonl")
 
 
 def _rows(text: str) -> list[dict[str, str]]:

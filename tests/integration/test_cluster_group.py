@@ -35,7 +35,6 @@ from tests.integration.seed import (
     assert_headline_matches_seed,
     assert_stored_as_sent,
     assert_table_matches_seed,
-    write_month,
 )
 from tests.integration.test_kafka_cluster import BOOTSTRAP, CONTROLLER_PORT, _in_sync, _leader_node, _pid, _wait
 from tests.integration.test_store import _both_assigned, _processed, _stored, _wait_for, _worker_settings
@@ -44,10 +43,6 @@ pytestmark = pytest.mark.integration
 
 TOKEN = "integration-cluster-token"
 
-
-@pytest.fixture(scope="module")
-def month_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_month(tmp_path_factory.mktemp("month") / "2019-11.jsonl")
 
 
 @pytest.fixture

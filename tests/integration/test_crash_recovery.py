@@ -27,17 +27,12 @@ from tests.integration.seed import (
     assert_stored_as_sent,
     assert_table_matches_seed,
     stored_event_ids,
-    write_month,
 )
 
 pytestmark = pytest.mark.integration
 
 KILL_AT = (0.15, 0.35, 0.55, 0.8)  # shares of the month's records stored when the worker is killed
 
-
-@pytest.fixture(scope="module")
-def month_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_month(tmp_path_factory.mktemp("month") / "2019-11.jsonl")
 
 
 def _stored(settings: Settings) -> int:

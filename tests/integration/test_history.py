@@ -28,7 +28,6 @@ from tests.integration.seed import (
     assert_stored_as_sent,
     assert_table_matches_seed,
     stored_event_ids,
-    write_month,
 )
 
 pytestmark = pytest.mark.integration
@@ -42,10 +41,6 @@ def isolated(broker: Settings, tmp_path: Path) -> Settings:
     """This module's settings: the office's token, which the screen's snapshot requires."""
     return isolated_settings(broker, tmp_path, access_tokens={"office-token": "*"}, api_token="office-token")
 
-
-@pytest.fixture(scope="module")
-def month_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_month(tmp_path_factory.mktemp("month") / "2019-11.jsonl")
 
 
 def _lines(path: Path) -> list[str]:

@@ -36,7 +36,7 @@ from hotline.schemas.events import MAX_RECORD_BYTES
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import ClickHouseSink
 from tests.integration.conftest import Worker, isolated_settings
-from tests.integration.seed import assert_headline_matches_seed, assert_table_matches_seed, write_month
+from tests.integration.seed import assert_headline_matches_seed, assert_table_matches_seed
 from tests.poison import FORGED, Bad, callers, conflict_records, malformed_corpus, poison_records
 
 pytestmark = pytest.mark.integration
@@ -172,10 +172,6 @@ def _read_clickhouse(run: Run) -> None:
     finally:
         sink.close()
 
-
-@pytest.fixture(scope="module")
-def month_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_month(tmp_path_factory.mktemp("month") / "2019-11.jsonl")
 
 
 @pytest.fixture(scope="module")

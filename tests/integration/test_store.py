@@ -36,7 +36,6 @@ from tests.integration.seed import (
     assert_headline_matches_seed,
     assert_stored_as_sent,
     assert_table_matches_seed,
-    write_month,
 )
 from tests.integration.test_alerts import _send, alerts, dispatch, kinds, wait_for_alerts
 
@@ -44,10 +43,6 @@ pytestmark = pytest.mark.integration
 
 TOKEN = "integration-store-token"
 
-
-@pytest.fixture(scope="module")
-def month_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_month(tmp_path_factory.mktemp("month") / "2019-11.jsonl")
 
 
 @pytest.fixture
