@@ -704,8 +704,8 @@ class Pipeline:
         for source, part in split_by_source(batch).items():
             try:
                 self.sink.write(part, fence)
-            except StoreFenced:
-                raise
+            except (StoreFenced, StoreRaced):
+                raise  # not this record's fault: the batch is given up, or folded again (_until_done)
             except Exception as one:
                 reason = InvalidEvent(f"could not store: {type(one).__name__}: {one}").reason
                 dead = dead_letter(raw[source], reason)

@@ -9,6 +9,7 @@ import pytest
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, OrderRow, Stored, WindowRow
 from hotline.sinks.fencing import Fence, StoreFenced
+from hotline.sinks.store import StoreRaced
 from hotline.streams.app import Pipeline
 from hotline.streams.processing import Record, Source
 from tests.factories import event, raw
@@ -470,3 +471,27 @@ async def test_a_stale_assignment_is_neither_resumed_nor_read(pipeline: Pipeline
     assert pipeline.fenced and consumer.seeks == {} and consumer.paused == {p0}
     assert pipeline.reader.reading() == set()
     assert _sample(pipeline, "hotline_store_fenced_total", {"op": "claim"}) == 1
+
+
+async def test_a_race_met_while_the_records_are_written_one_by_one_dead_letters_none(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch is refused, so its records are written one by one to find the culprit; one of
+    them meets another worker's copy (StoreRaced): that is no fault of the record's, and the
+    batch is folded again rather than the record dead-lettered."""
+    sink = pipeline.sink
+    real, calls = sink.write, []
+
+    def refused_then_raced(batch: Batch, fence: Fence | None = None) -> None:
+        calls.append(batch)
+        if len(calls) == 1:
+            raise RuntimeError("ClickHouse refused the batch")
+        if len(calls) == 2:
+            raise StoreRaced([batch.events[0]["event_id"]])
+        real(batch, fence)
+
+    monkeypatch.setattr(sink, "write", refused_then_raced)
+    dispatched = event("order.dispatched", order_id="O1")
+    await pipeline.process([Record(Source("hotline.orders", 0, 0), b"O1", raw(dispatched))], "orders")
+    assert pipeline.deadletter_topic.sent == []  # type: ignore[attr-defined]
+    assert list(sink.events) == [dispatched["event_id"]]  # type: ignore[attr-defined]
