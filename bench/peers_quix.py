@@ -36,7 +36,7 @@ from hotline.heap import for_long_runs
 from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, ClickHouseSink, DeadLetter
-from hotline.streams.deadlines import DEFAULT_LIMITS
+from hotline.streams.deadlines import limits_of
 from hotline.streams.processing import Source, apply_order_event, decode, event_row
 from hotline.streams.windows import CounterDelta, Step, Windows
 from hotline.streams.windows import rows as window_rows
@@ -93,7 +93,7 @@ class ClickHouseBatchingSink(BatchingSink):
 
 def build(settings: Settings, tracker: Tracker) -> tuple[Application, ClickHouseBatchingSink]:
     registry = default_registry()
-    limits = {**DEFAULT_LIMITS, **settings.deadline_days}
+    limits = limits_of(settings)
     app = Application(
         broker_address=settings.kafka_bootstrap,
         consumer_group=settings.app_id,

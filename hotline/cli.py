@@ -400,7 +400,7 @@ def import_(
     """
     from hotline.schemas.registry import default_registry
     from hotline.sinks.store import StoreRaced
-    from hotline.streams.deadlines import DEFAULT_LIMITS
+    from hotline.streams.deadlines import limits_of
     from hotline.streams.history import fingerprint, import_file
 
     for_long_runs()
@@ -411,8 +411,9 @@ def import_(
         started = time.monotonic()
         with _progress(f"importing {file.name}") as bar:
             task = bar.add_task("import", total=lines)
-            limits = {**DEFAULT_LIMITS, **settings.deadline_days}
-            tally = import_file(sink, file, default_registry(), limits, lambda n: bar.advance(task, n), digest=digest)
+            tally = import_file(
+                sink, file, default_registry(), limits_of(settings), lambda n: bar.advance(task, n), digest=digest
+            )
         elapsed = max(time.monotonic() - started, 1e-9)
     except StoreRaced as raced:
         raise _fail(f"a worker stored events of this file meanwhile ({raced}): run the import again") from None
@@ -440,7 +441,7 @@ def restate(
     from hotline.reports.bulletin import month_key
     from hotline.sinks.remote import RemoteSink
     from hotline.sinks.store import owned
-    from hotline.streams.deadlines import DEFAULT_LIMITS
+    from hotline.streams.deadlines import limits_of
     from hotline.streams.history import event_months
     from hotline.streams.history import restate as rebuild
 
@@ -461,8 +462,7 @@ def restate(
             total = sum(int(r["n"]) for r in sink.query_rows("SELECT count() AS n FROM {db}.events"))
             with _progress("restating") as bar:
                 task = bar.add_task("restate", total=total)
-                limits = {**DEFAULT_LIMITS, **settings.deadline_days}
-                months = rebuild(sink, limits, first, last, lambda n: bar.advance(task, n))
+                months = rebuild(sink, limits_of(settings), first, last, lambda n: bar.advance(task, n))
         known = event_months(sink)
     finally:
         sink.close()

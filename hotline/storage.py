@@ -62,7 +62,7 @@ from hotline.sinks.fencing import Claims, Fence, StoreFenced
 from hotline.sinks.remote import API, CODEC_HEADER, FENCED, RACED, WORKER_HEADER, StoreRaced, announced
 from hotline.streams import history
 from hotline.streams.access import token_scope
-from hotline.streams.deadlines import DEFAULT_LIMITS
+from hotline.streams.deadlines import limits_of
 from hotline.streams.known import KnownIds
 
 log = logging.getLogger(__name__)
@@ -290,11 +290,7 @@ class StoreService:
         if self._sink is None:
             self._sink = ClickHouseSink(self.settings)
         self.sink.migrate()
-        generation = self.sink.generation()
-        if generation.restate_pending:
-            log.warning("this store holds events from before the day windows: restating them (hotline restate)")
-            history.restate(self.sink, {**DEFAULT_LIMITS, **self.settings.deadline_days})
-            generation = self.sink.generation()
+        generation = history.restate_if_pending(self.sink, limits_of(self.settings))
         self.known = KnownIds.load(self.sink)
         self.claims = Claims(self.sink.claims(), self.settings.store_claim_lease_s)
         self.metrics.known.set(self.sink.event_count())
@@ -381,7 +377,7 @@ class StoreService:
         first, last = args.get("first"), args.get("last")
         if not all(m is None or isinstance(m, int) for m in (first, last)):
             raise BadCall("first and last are months as YYYYMM numbers, or null")
-        return history.restate(self.sink, {**DEFAULT_LIMITS, **self.settings.deadline_days}, first, last)
+        return history.restate(self.sink, limits_of(self.settings), first, last)
 
     def _windows(self, args: dict[str, Any]) -> Any:
         where = _arg(args, "where", str)

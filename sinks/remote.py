@@ -98,8 +98,6 @@ FENCED = 409  # the store's answer to a call of a generation whose partitions we
 RACED = 412  # its answer to a write whose new events another worker stored since the writer's lookup
 
 
-
-
 class StoreUnavailable(ConnectionError):
     """The store did not answer (down, restarting, unreachable): an outage, retried."""
 

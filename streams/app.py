@@ -24,7 +24,7 @@ import faust
 from aiokafka import AIOKafkaProducer
 from faust.types import TP, ConsumerT, EventT, StreamT
 
-from hotline.schemas.events import REASON_LIMIT, InvalidEvent, prefixes
+from hotline.schemas.events import REASON_LIMIT, Event, InvalidEvent, prefixes
 from hotline.schemas.personal import mask_personal
 from hotline.schemas.registry import Registry, default_registry
 from hotline.settings import Settings
@@ -35,7 +35,7 @@ from hotline.streams import history
 from hotline.streams.alerts import AlertFeed, AlertScheduler, alert_type, key_partition
 from hotline.streams.changelog import Changelog
 from hotline.streams.deadletters import CONFLICT_HEADER, deadletter_record
-from hotline.streams.deadlines import DEFAULT_LIMITS
+from hotline.streams.deadlines import limits_of
 from hotline.streams.folding import Inputs, dead_letter, fold, order_ids
 from hotline.streams.gaps import GapReader
 from hotline.streams.gauges import AgentFigures, AwaitingSupervision, OpenOrders
@@ -45,6 +45,7 @@ from hotline.streams.metrics import Metrics
 from hotline.streams.processing import (
     Decoded,
     Folded,
+    Identity,
     OrderState,
     Record,
     Source,
@@ -219,7 +220,7 @@ class Pipeline:
         )
         producer = {"linger_ms": 5, **settings.producer_options(), **settings.kafka_client_options()}
         self.changelog = Changelog(self.orders, settings.partitions, producer)
-        self.limits = {**DEFAULT_LIMITS, **settings.deadline_days}
+        self.limits = limits_of(settings)
         self.feed = AlertFeed(settings.alerts_topic, settings.kafka_client_options())
         self.scheduler = AlertScheduler(
             self.feed,
@@ -305,14 +306,11 @@ class Pipeline:
         Through ``hotline store`` the store process has done both, and keeps the one filter of
         stored ids (it sees every worker's writes): this worker then asks it about every id."""
         sink = self.sink
-        generation = sink.generation()
-        if generation.restate_pending and owned(sink):
-            log.warning("this store holds events from before the day windows: restating them (hotline restate)")
-            history.restate(sink, self.limits)
-            generation = sink.generation()
-        elif generation.restate_pending:
+        if owned(sink):
+            generation = history.restate_if_pending(sink, self.limits)
+        elif (generation := sink.generation()).restate_pending:
             raise RuntimeError("the store has not restated its day windows: restart `hotline store`")
-        self.known = id_filter(sink, owned(sink))
+        self.known = id_filter(sink)
         return generation
 
     def order_state(self, order_id: str) -> OrderState | None:
@@ -637,8 +635,7 @@ class Pipeline:
         ready = decode_batch(records, self.registry, prefixes(kind), prepared)
         decoded, contents = ready.events, ready.contents
         events = [(source, d) for source, d in decoded.items() if not isinstance(d, DeadLetter)]
-        stored = await self.in_sink_thread(self.sink.stored, self.known.maybe(e.event_id for _, e in events))
-        identities = identify(events, stored, contents)
+        identities = await self._identify(events, contents)
         states = await self._states(order_ids(records, decoded))
         refused: dict[Source, DeadLetter] = {}
         sent: set[Source] = set()
@@ -659,11 +656,17 @@ class Pipeline:
             except StoreRaced as raced:  # another worker stored some of its new events meanwhile
                 log.info("folding the batch again: %s", raced)
                 self.metrics.store_raced.inc(len(raced.event_ids))
-                stored = await self.in_sink_thread(self.sink.stored, self.known.maybe(e.event_id for _, e in events))
-                identities = identify(events, stored, contents)
+                identities = await self._identify(events, contents)
             except Exception as exc:
                 culprits = await self.in_sink_thread(self._culprits, folded.batch, records, exc, fence)
                 refused.update(culprits)
+
+    async def _identify(
+        self, events: list[tuple[Source, Event]], contents: Mapping[Source, str]
+    ) -> dict[Source, Identity]:
+        """Each event against what the store holds under its id (looked up only where the filter says maybe)."""
+        stored = await self.in_sink_thread(self.sink.stored, self.known.maybe(e.event_id for _, e in events))
+        return identify(events, stored, contents)
 
     async def _states(self, ids: set[str]) -> dict[str, OrderState | None]:
         """The batch's orders before it: the table's, or ClickHouse's where an import or a

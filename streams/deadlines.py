@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
+from hotline.settings import Settings
+
 log = logging.getLogger(__name__)
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -26,6 +28,11 @@ DEFAULT_LIMITS: dict[str, int] = {
     "consultation": 3,
     "other": 5,
 }
+
+
+def limits_of(settings: Settings) -> dict[str, int]:
+    """The 办理时限 in force: the defaults, with the office's own (``HOTLINE_DEADLINE_DAYS``) over them."""
+    return {**DEFAULT_LIMITS, **settings.deadline_days}
 
 
 @lru_cache(maxsize=4096)

@@ -42,8 +42,9 @@ from hotline.sinks.clickhouse import (
     Batch,
     ClickHouseSink,
     DeadLetter,
+    Generation,
 )
-from hotline.sinks.store import Store, owned
+from hotline.sinks.store import Store
 from hotline.streams.deadlines import TZ
 from hotline.streams.folding import Inputs, fold, order_ids
 from hotline.streams.known import id_filter
@@ -213,7 +214,7 @@ class Loader:
         self.sink, self.registry, self.limits, self.gen = sink, registry, limits, gen
         self.windows = Windows()
         self.states = States(sink, gen)
-        self.known = id_filter(sink, owned(sink))
+        self.known = id_filter(sink)
         # One chunk is written while the next is decoded; at most one is in flight.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
         self._writing: Future[None] | None = None
@@ -320,6 +321,17 @@ class Restater:
 
 def month_of_day(day: date) -> int:
     return day.year * 100 + day.month
+
+
+def restate_if_pending(sink: ClickHouseSink, limits: dict[str, int]) -> Generation:
+    """The store's generation, after restating it first if a migration asks (what opening a store
+    this process owns does: a lone worker, or ``hotline store``)."""
+    generation = sink.generation()
+    if generation.restate_pending:
+        log.warning("this store holds events from before the day windows: restating them (hotline restate)")
+        restate(sink, limits)
+        generation = sink.generation()
+    return generation
 
 
 def restate(

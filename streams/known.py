@@ -17,6 +17,8 @@ from typing import Protocol
 
 from rbloom import Bloom
 
+from hotline.sinks.store import Store, owned
+
 FALSE_POSITIVES = 0.001
 MIN_CAPACITY = 1_000_000
 
@@ -61,8 +63,8 @@ class EveryId:
         return list(ids)
 
 
-def id_filter(store: IdSource, owned: bool) -> KnownIds | EveryId:
+def id_filter(store: Store) -> KnownIds | EveryId:
     """The filter a process keeps over ``store``: its own over every stored id when it owns the
     store (it sees every write), none when it stores through ``hotline store``, which keeps the
     one filter of every process's writes and applies it to each id it is asked about."""
-    return KnownIds.load(store) if owned else EveryId()
+    return KnownIds.load(store) if owned(store) else EveryId()
