@@ -59,7 +59,11 @@ def serving(settings: Settings) -> Iterator[StoreService]:
     (chDB holds one path per process): the body of a fixture."""
     service = StoreService(settings)
     service.open()
-    served = Served(service, settings.store_port)
-    yield service
-    served.stop()
-    service.close()
+    try:
+        served = Served(service, settings.store_port)
+        try:
+            yield service
+        finally:
+            served.stop()
+    finally:
+        service.close()  # even when the HTTP side failed to stop: a path left open fails every later test

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -70,9 +70,20 @@ def _pipeline(settings: Settings, name: str, monkeypatch: pytest.MonkeyPatch, gr
     return p
 
 
+async def _settled(pipelines: list[Pipeline]) -> AsyncIterator[list[Pipeline]]:
+    """The body of a workers fixture: every batch's progress recorded before the store stops, so
+    no call of a finished test reaches a store that is closing (the store fixture tears down after)."""
+    yield pipelines
+    for p in pipelines:
+        await asyncio.wait_for(p.settle(), timeout=30)
+
+
 @pytest.fixture
-def workers(settings: Settings, store: StoreService, monkeypatch: pytest.MonkeyPatch) -> list[Pipeline]:
-    return [_pipeline(settings, name, monkeypatch) for name in ("a", "b")]
+async def workers(
+    settings: Settings, store: StoreService, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[list[Pipeline]]:
+    async for pipelines in _settled([_pipeline(settings, name, monkeypatch) for name in ("a", "b")]):
+        yield pipelines
 
 
 def _sample(pipeline: Pipeline, name: str, labels: dict[str, str]) -> float:
@@ -298,9 +309,14 @@ def test_a_restarted_store_still_refuses_an_older_generation(settings: Settings)
 
 
 @pytest.fixture
-def group(settings: Settings, store: StoreService, monkeypatch: pytest.MonkeyPatch) -> list[Pipeline]:
+async def group(
+    settings: Settings, store: StoreService, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[list[Pipeline]]:
     """Two workers of one consumer group, storing through one store."""
-    return [_pipeline(settings, name, monkeypatch, group="hotline-unit-group") for name in ("a", "b")]
+    async for pipelines in _settled(
+        [_pipeline(settings, name, monkeypatch, group="hotline-unit-group") for name in ("a", "b")]
+    ):
+        yield pipelines
 
 
 async def _assigned(worker: Pipeline, generation: int, partitions: list[tuple[str, int]]) -> bool:
