@@ -302,6 +302,15 @@ class StoreService:
         if self._sink is not None:
             self._sink.close()
 
+    def __enter__(self) -> StoreService:
+        """Opened for a ``with`` block and closed after it, also on an error: chDB holds one
+        directory per process, so a store left open would refuse every other one."""
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- operations (on the store's one thread) ---------------------------------------------------
     def _hello(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"db": self.sink.db, "schema_version": self.sink.schema_version, "codec": CODEC_VERSION}

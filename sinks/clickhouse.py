@@ -788,6 +788,13 @@ class ClickHouseSink:
         with self._lock:
             self.client.close()
 
+    def __enter__(self) -> ClickHouseSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Closed after a ``with`` block, also on an error (chDB holds one directory per process)."""
+        self.close()
+
 
 def _columns(rows: Iterable[list[Any]]) -> list[list[Any]]:
     """Rows as columns, for a column-oriented insert."""

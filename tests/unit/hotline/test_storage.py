@@ -136,11 +136,10 @@ async def test_each_worker_resumes_from_the_one_ledger(workers: list[Pipeline], 
 
 
 def test_the_store_restates_a_pending_store_before_serving(settings: Settings) -> None:
-    sink = ClickHouseSink(settings)
-    sink.migrate()
-    sink.write(folded([event("order.dispatched", order_id="O1")]))
-    sink.record_generation(RESTATE_PENDING, "as a directory from before windows would say")
-    sink.close()
+    with ClickHouseSink(settings) as sink:
+        sink.migrate()
+        sink.write(folded([event("order.dispatched", order_id="O1")]))
+        sink.record_generation(RESTATE_PENDING, "as a directory from before windows would say")
     service = StoreService(settings)
     try:
         generation = service.open()
@@ -294,18 +293,12 @@ def test_the_store_refuses_a_claim_older_than_the_one_it_holds(settings: Setting
 
 def test_a_restarted_store_still_refuses_an_older_generation(settings: Settings) -> None:
     """Claims are in ClickHouse: a worker stalled across a store restart stays fenced off."""
-    first = StoreService(settings)
-    first.open()
-    first.ops["claim"]({"group": "g", "fence": Fence.of(5, [P0]).as_json()})
-    first.close()
-    again = StoreService(settings)
-    again.open()
-    try:
+    with StoreService(settings) as first:
+        first.ops["claim"]({"group": "g", "fence": Fence.of(5, [P0]).as_json()})
+    with StoreService(settings) as again:
         with pytest.raises(StoreFenced):
             again.ops["write"]({"group": "g", "fence": Fence.of(4, [P0]).as_json(), "batch": None})
         assert again.claims.holder("g", P0) == 5
-    finally:
-        again.close()
 
 
 @pytest.fixture
@@ -420,21 +413,15 @@ async def test_a_renewal_racing_the_workers_next_claim_does_not_fence_it(group: 
 
 def test_a_lapsed_claim_taken_by_a_recreated_group_survives_a_store_restart(settings: Settings) -> None:
     lapsing = settings.model_copy(update={"store_claim_lease_s": 0.05})
-    first = StoreService(lapsing)
-    first.open()
-    first.ops["claim"]({"group": "g", "fence": Fence.of(57, [P0]).as_json()})
-    deadline = time.monotonic() + 10
-    while first.claims.holder("g", P0) is not None:  # the group gone longer than the lease
-        assert time.monotonic() < deadline, "the claim never lapsed"
-        time.sleep(0.01)
-    first.ops["claim"]({"group": "g", "fence": Fence.of(1, [P0]).as_json()})  # Kafka re-created it
-    first.close()
-    again = StoreService(settings)
-    again.open()
-    try:
+    with StoreService(lapsing) as first:
+        first.ops["claim"]({"group": "g", "fence": Fence.of(57, [P0]).as_json()})
+        deadline = time.monotonic() + 10
+        while first.claims.holder("g", P0) is not None:  # the group gone longer than the lease
+            assert time.monotonic() < deadline, "the claim never lapsed"
+            time.sleep(0.01)
+        first.ops["claim"]({"group": "g", "fence": Fence.of(1, [P0]).as_json()})  # Kafka re-created it
+    with StoreService(settings) as again:
         assert again.claims.holder("g", P0) == 1, "the latest claim, not the highest generation"
-    finally:
-        again.close()
 
 
 # -- the same new event from two partitions at once: counted once ---------------------------------------

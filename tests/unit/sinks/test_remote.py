@@ -146,16 +146,10 @@ def test_the_store_filter_sees_every_workers_writes(settings: Settings, store: S
 
 
 def test_a_store_opened_on_stored_events_knows_them(settings: Settings) -> None:
-    service = StoreService(settings)
-    service.open()
-    service.sink.write(folded([event("call.received", event_id="before")], topic="hotline.calls"))
-    service.close()
-    again = StoreService(settings)
-    again.open()
-    try:
+    with StoreService(settings) as service:
+        service.sink.write(folded([event("call.received", event_id="before")], topic="hotline.calls"))
+    with StoreService(settings) as again:
         assert set(again._stored({"event_ids": ["before", "after"]})) == {"before"}
-    finally:
-        again.close()
 
 
 def test_calls_without_the_token_are_refused(settings: Settings, store: StoreService) -> None:
