@@ -58,7 +58,11 @@ class Settings(BaseSettings):
     # Faust
     app_id: str = "hotline"
     table_store: str = "memory://"
+    # web_host is where others reach the worker's HTTP: the store scrapes its /metrics there, and
+    # the addresses the CLI prints use it. web_bind is where it listens, when that differs (0.0.0.0
+    # on a machine reached by name or through NAT); empty: at web_host only, not on every interface.
     web_host: str = "127.0.0.1"
+    web_bind: str = ""
     web_port: int = 6066
     session_timeout_s: float = 10.0  # how long a killed worker's partitions wait before moving
     # How often the group's consumers re-read cluster metadata. A group leader that asked before
@@ -201,7 +205,13 @@ class Settings(BaseSettings):
 
     @property
     def web_url(self) -> str:
+        """Where others reach the worker's HTTP (never its bind address: 0.0.0.0 reaches nothing)."""
         return f"http://{self.web_host}:{self.web_port}"
+
+    @property
+    def web_listen_host(self) -> str:
+        """The interface the worker's HTTP listens on."""
+        return self.web_bind or self.web_host
 
 
 @lru_cache(maxsize=1)

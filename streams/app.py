@@ -179,8 +179,8 @@ class Pipeline:
             topic_partitions=settings.partitions,
             topic_replication_factor=settings.replication_factor,
             processing_guarantee="at_least_once",
-            web_host=settings.web_host,
-            web_bind=settings.web_host,  # listen where web_url says, not on every interface
+            web_host=settings.web_host,  # Faust's canonical address: where others reach this worker
+            web_bind=settings.web_listen_host,
             web_port=settings.web_port,
             # Faust's own pages (/table: order state; /router, /graph, /, /stats, /performance) stay off:
             # streams/web.py serves only the project's pages, each behind its token rule.

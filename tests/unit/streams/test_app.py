@@ -9,6 +9,7 @@ import pytest
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, OrderRow, Stored, WindowRow
 from hotline.sinks.fencing import Fence, StoreFenced
+from hotline.sinks.remote import METRICS_HEADER, announcement
 from hotline.sinks.store import StoreRaced
 from hotline.streams.app import Pipeline
 from hotline.streams.processing import Record, Source
@@ -401,6 +402,19 @@ def test_the_group_rereads_cluster_metadata_as_often_as_the_settings_say() -> No
     that must come within seconds, not aiokafka's five minutes (seen on a broker just started)."""
     p = Pipeline(Settings(metadata_max_age_s=2.5, app_id="hotline-unit"), sink=RecordingSink())  # type: ignore[arg-type]
     assert p.app.conf.consumer_metadata_max_age_ms == 2500
+
+
+def test_the_worker_listens_at_its_web_host_unless_told_where_to_bind() -> None:
+    p = Pipeline(Settings(web_host="10.0.0.7", app_id="hotline-unit"), sink=RecordingSink())  # type: ignore[arg-type]
+    assert (p.app.conf.web_bind, p.app.conf.web_host) == ("10.0.0.7", "10.0.0.7")
+
+
+def test_a_worker_bound_to_every_interface_still_announces_where_it_is_reached() -> None:
+    """Bound to 0.0.0.0, the worker is still named and scraped at its web_host (0.0.0.0 reaches nothing)."""
+    settings = Settings(web_host="worker-2.internal", web_bind="0.0.0.0", web_port=6067, app_id="hotline-unit")
+    p = Pipeline(settings, sink=RecordingSink())  # type: ignore[arg-type]
+    assert (p.app.conf.web_bind, p.app.conf.web_host) == ("0.0.0.0", "worker-2.internal")
+    assert announcement(settings)[METRICS_HEADER] == "http://worker-2.internal:6067/metrics"
 
 
 class AssigningConsumer:
