@@ -368,17 +368,25 @@ def _open_store(settings: Settings, why: str = "the worker may hold it: stop it 
 
 
 def _open_for_history(settings: Settings) -> Store:
-    """Through ``hotline store`` when one is configured (it holds ClickHouse; only the workers need
-    stopping), else ClickHouse opened here."""
+    """Through ``hotline store`` when one is configured (it holds ClickHouse, and refuses while a
+    worker runs: ``RemoteSink.begin_history``), else ClickHouse opened here."""
     if not settings.store_url:
         return _open_store(settings)
-    from hotline.sinks.remote import StoreMismatch, StoreRefused, StoreUnavailable
-    from hotline.sinks.store import open_store
+    from hotline.sinks.remote import WORKERS_RUNNING, RemoteSink, StoreMismatch, StoreRefused, StoreUnavailable
 
+    remote = RemoteSink(settings)
     try:
-        return open_store(settings)
-    except (StoreUnavailable, StoreRefused, StoreMismatch) as exc:
+        remote.connect()
+        remote.begin_history()
+    except StoreRefused as exc:
+        remote.close()
+        if exc.status == WORKERS_RUNNING:
+            raise _fail(str(exc)) from None
         raise _fail(f"{exc} (HOTLINE_STORE_URL is set: start `hotline store`, or unset it)") from exc
+    except (StoreUnavailable, StoreMismatch) as exc:
+        remote.close()
+        raise _fail(f"{exc} (HOTLINE_STORE_URL is set: start `hotline store`, or unset it)") from exc
+    return remote
 
 
 def _progress(what: str) -> Progress:

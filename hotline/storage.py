@@ -59,7 +59,16 @@ from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, ClickHouseSink, Generation
 from hotline.sinks.codec import CODEC_VERSION, CodecError, decode_as, dumps, loads
 from hotline.sinks.fencing import Claims, Fence, StoreFenced
-from hotline.sinks.remote import API, CODEC_HEADER, FENCED, RACED, WORKER_HEADER, StoreRaced, announced
+from hotline.sinks.remote import (
+    API,
+    CODEC_HEADER,
+    FENCED,
+    RACED,
+    WORKER_HEADER,
+    WORKERS_RUNNING,
+    StoreRaced,
+    announced,
+)
 from hotline.streams import history
 from hotline.streams.access import token_scope
 from hotline.streams.deadlines import limits_of
@@ -416,6 +425,8 @@ class StoreService:
             self.metrics.calls.labels(op, "bad").inc()
             return _answer({"error": _codec_mismatch(codec)}, 400)
         self.workers.heard(request.headers)
+        if op == "begin_history":  # asks the workers, on this loop: not an operation on ClickHouse
+            return await self._begin_history()
         call = self.ops.get(op)
         if call is None:
             return _answer({"error": f"no operation {op!r}"}, 404)
@@ -446,11 +457,31 @@ class StoreService:
             self.metrics.up.set(1 if result else 0)
         return _answer({"result": result}, 200)
 
+    async def _begin_history(self) -> web.Response:
+        """Refuse an import or a restate while a worker answers (``RemoteSink.begin_history`` says why).
+
+        Running means its ``/metrics`` answers now: a stopped worker stays known for a while but
+        no longer answers, so stopping the workers is all it takes."""
+        running = sorted(scrape.name for scrape in await self.workers.scrape() if scrape.families is not None)
+        if running:
+            self.metrics.calls.labels("begin_history", "refused").inc()
+            return _answer({"error": workers_running(running)}, WORKERS_RUNNING)
+        self.metrics.calls.labels("begin_history", "ok").inc()
+        return _answer({"result": None}, 200)
+
     async def _metrics(self, request: web.Request) -> web.Response:
         """The store's metrics and every known worker's (see :class:`Workers`)."""
         everything = CollectorRegistry(auto_describe=False)
         everything.register(_Families(merged(self.metrics.registry.collect(), await self.workers.scrape())))
         return web.Response(body=generate_latest(everything), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def workers_running(names: list[str]) -> str:
+    return (
+        f"{len(names)} worker(s) still running ({', '.join(names)}): stop them first, then run this again "
+        "(a worker reads the state generation, its windows and open orders only when assigned, and "
+        "would overwrite what an import or a restate writes under it)"
+    )
 
 
 def _fence(args: dict[str, Any]) -> tuple[str, Fence | None]:

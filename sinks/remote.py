@@ -96,6 +96,7 @@ def announced(headers: Mapping[str, str]) -> Announced | None:
 
 FENCED = 409  # the store's answer to a call of a generation whose partitions were claimed by a newer one
 RACED = 412  # its answer to a write whose new events another worker stored since the writer's lookup
+WORKERS_RUNNING = 423  # its answer to an import or a restate begun while a worker answers (Locked)
 
 
 class StoreUnavailable(ConnectionError):
@@ -238,6 +239,13 @@ class RemoteSink:
 
     def generation(self) -> Generation:
         return decode_as(Generation, self._call("generation"))
+
+    def begin_history(self) -> None:
+        """Before an import or a restate through the store: :class:`StoreRefused` (423) while any
+        worker the store knows still answers. Workers read the state generation, their windows and
+        open orders only when assigned, so one running through an import or a restate would go on
+        counting from what it read before, and overwrite the windows rewritten under it."""
+        self._call("begin_history")
 
     def record_generation(self, kind: str, description: str) -> int:
         """A new generation for an import through the store (the only kind a client may start)."""

@@ -20,14 +20,14 @@ from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import RESTATE_PENDING, ClickHouseSink
 from hotline.sinks.fencing import Fence
-from hotline.sinks.remote import RemoteSink, StoreFenced, StoreRefused
+from hotline.sinks.remote import WORKERS_RUNNING, RemoteSink, StoreFenced, StoreRefused
 from hotline.storage import StoreService
 from hotline.streams import history
 from hotline.streams.app import Pipeline
 from hotline.streams.known import EveryId
 from hotline.streams.processing import Record, Source
 from tests.factories import event, folded, raw
-from tests.stores import serving, store_settings
+from tests.stores import StandIn, serving, store_settings
 from tests.unit.streams.test_history import LIMITS, _figures, _file, _month
 
 
@@ -236,6 +236,45 @@ def test_a_client_starts_no_generation_but_an_imports(remote: RemoteSink) -> Non
     with pytest.raises(StoreRefused, match="only 'import' generations"):
         remote.record_generation(RESTATE_PENDING, "would make every worker refuse to start")
     assert remote.generation().gen == 0
+
+
+@pytest.fixture
+def running_worker(settings: Settings, store: StoreService) -> Iterator[StandIn]:
+    """A worker the store knows (its sink announced it) and whose ``/metrics`` answers: running."""
+    page = StandIn()
+    sink = RemoteSink(settings.model_copy(update={"web_port": page.port}), announce=True)
+    sink.connect()
+    sink.close()
+    yield page
+    page.close()
+
+
+def test_an_import_or_restate_is_refused_while_a_worker_answers(remote: RemoteSink, running_worker: StandIn) -> None:
+    with pytest.raises(StoreRefused, match=f"still running \\({running_worker.name}\\): stop them first") as refused:
+        remote.begin_history()
+    assert refused.value.status == WORKERS_RUNNING
+
+
+def test_an_import_may_begin_once_the_workers_stopped(remote: RemoteSink, running_worker: StandIn) -> None:
+    """A stopped worker stays known to the store (its metrics, for a while), but no longer answers."""
+    running_worker.stop_answering()
+    remote.begin_history()
+
+
+def test_hotline_import_through_the_store_stops_before_writing_while_a_worker_runs(
+    settings: Settings, store: StoreService, running_worker: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from hotline import cli
+
+    monkeypatch.setattr(cli, "get_settings", lambda: settings)
+    monkeypatch.setattr(cli, "for_long_runs", lambda: None)  # the GC policy stays the test process's
+    path = _file(tmp_path / "m.jsonl", [raw(e) for e in _month()])
+    result = CliRunner().invoke(cli.app, ["import", str(path)])
+    assert result.exit_code != 0
+    assert f"still running ({running_worker.name})" in " ".join(result.output.split())
+    assert store.sink.generation().gen == 0 and store.sink.counts()["events"] == 0
 
 
 def test_the_store_restates_on_a_clients_request(remote: RemoteSink, store: StoreService, tmp_path: Path) -> None:

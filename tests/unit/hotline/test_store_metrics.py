@@ -7,16 +7,12 @@ by a real :class:`~hotline.sinks.remote.RemoteSink` call, as a worker's sink mak
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import urllib3
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -24,54 +20,9 @@ from hotline.settings import Settings
 from hotline.sinks.remote import METRICS_HEADER, WORKER_HEADER, RemoteSink, StoreRefused, announced, announcement
 from hotline.sinks.store import open_store
 from hotline.storage import StoreService
-from hotline.streams.metrics import Metrics
-from tests.stores import free_port, serving, store_settings
+from tests.stores import StandIn, serving, store_settings
 
 FORGET_S = 600.0
-
-
-class StandIn:
-    """A worker's ``/metrics`` (its real registry) on a free port, on a loop of its own thread."""
-
-    def __init__(self) -> None:
-        self.metrics = Metrics()
-        self.port = free_port()
-        self.hanging = False
-        self._release = asyncio.Event()
-        app = web.Application()
-        app.router.add_get("/metrics", self._page)
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.runner = web.AppRunner(app, access_log=None)
-        self._run(self._start())
-
-    @property
-    def name(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def _run(self, coroutine: object) -> None:
-        asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(10)  # type: ignore[arg-type]
-
-    async def _start(self) -> None:
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-    async def _page(self, request: web.Request) -> web.Response:
-        if self.hanging:
-            await self._release.wait()
-        return web.Response(body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    def stop_answering(self) -> None:
-        """Its port closes, as when the worker is killed."""
-        self._run(self.runner.cleanup())
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self._release.set)
-        self._run(self.runner.cleanup())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
 
 @pytest.fixture
