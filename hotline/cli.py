@@ -378,13 +378,10 @@ def _open_for_history(settings: Settings) -> Store:
     try:
         remote.connect()
         remote.begin_history()
-    except StoreRefused as exc:
+    except (StoreUnavailable, StoreRefused, StoreMismatch) as exc:
         remote.close()
-        if exc.status == WORKERS_RUNNING:
+        if isinstance(exc, StoreRefused) and exc.status == WORKERS_RUNNING:
             raise _fail(str(exc)) from None
-        raise _fail(f"{exc} (HOTLINE_STORE_URL is set: start `hotline store`, or unset it)") from exc
-    except (StoreUnavailable, StoreMismatch) as exc:
-        remote.close()
         raise _fail(f"{exc} (HOTLINE_STORE_URL is set: start `hotline store`, or unset it)") from exc
     return remote
 
