@@ -372,17 +372,19 @@ def _open_for_history(settings: Settings) -> Store:
     worker runs: ``RemoteSink.begin_history``), else ClickHouse opened here."""
     if not settings.store_url:
         return _open_store(settings)
-    from hotline.sinks.remote import WORKERS_RUNNING, RemoteSink, StoreMismatch, StoreRefused, StoreUnavailable
+    from hotline.sinks.remote import RemoteSink, StoreMismatch, StoreRefused, StoreUnavailable
+    from hotline.sinks.store import open_store
 
-    remote = RemoteSink(settings)
     try:
-        remote.connect()
-        remote.begin_history()
+        remote = open_store(settings)
     except (StoreUnavailable, StoreRefused, StoreMismatch) as exc:
-        remote.close()
-        if isinstance(exc, StoreRefused) and exc.status == WORKERS_RUNNING:
-            raise _fail(str(exc)) from None
         raise _fail(f"{exc} (HOTLINE_STORE_URL is set: start `hotline store`, or unset it)") from exc
+    assert isinstance(remote, RemoteSink)  # store_url is set
+    try:
+        remote.begin_history()  # refused while a worker runs: the refusal names them
+    except (StoreUnavailable, StoreRefused) as exc:
+        remote.close()
+        raise _fail(str(exc)) from None
     return remote
 
 

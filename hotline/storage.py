@@ -73,6 +73,7 @@ from hotline.streams import history
 from hotline.streams.access import token_scope
 from hotline.streams.deadlines import limits_of
 from hotline.streams.known import KnownIds
+from hotline.streams.processing import row_source, source_of
 
 log = logging.getLogger(__name__)
 
@@ -357,12 +358,7 @@ class StoreService:
         written again from the same source (a retry, a replay) is not a race."""
         rows = {row["event_id"]: row for row in batch.events}
         found = self.sink.stored(self.known.maybe(rows))
-        return sorted(
-            event_id
-            for event_id, s in found.items()
-            if (s.source_topic, s.source_partition, s.source_offset)
-            != (rows[event_id]["source_topic"], rows[event_id]["source_partition"], rows[event_id]["source_offset"])
-        )
+        return sorted(event_id for event_id, s in found.items() if source_of(s) != row_source(rows[event_id]))
 
     def _record_progress(self, args: dict[str, Any]) -> None:
         offsets: dict[tuple[str, int], int] = {}

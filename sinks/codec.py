@@ -176,10 +176,6 @@ def _bytes(value: Any) -> bytes:
         raise CodecError(f"not base64: {exc}") from exc
 
 
-def _optional_out(convert: Callable[[Any], Any], value: Any) -> Any:
-    return None if value is None else convert(value)
-
-
 def _optional(convert: Callable[[Any], T], value: Any) -> T | None:
     return None if value is None else convert(value)
 
@@ -292,7 +288,7 @@ def _deadletter_out(d: DeadLetter) -> dict[str, Any]:
         "source_offset": d.source_offset,
         "error": d.error,
         "raw": _bytes_text(d.raw),
-        "key": _optional_out(_bytes_text, d.key),
+        "key": _optional(_bytes_text, d.key),
         "headers": [[name, _bytes_text(value)] for name, value in d.headers],
         "store_copy": d.store_copy,
     }
@@ -320,12 +316,12 @@ def _order_row_out(o: OrderRow) -> dict[str, Any]:
         "unit_id": o.unit_id,
         "order_type": o.order_type,
         "due": _datetime_text(o.due),
-        "completed_at": _optional_out(_datetime_text, o.completed_at),
+        "completed_at": _optional(_datetime_text, o.completed_at),
         "returns": o.returns,
         "seen": list(o.seen),
         "version": o.version,
         "unsatisfied_visits": o.unsatisfied_visits,
-        "supervision_due": _optional_out(_datetime_text, o.supervision_due),
+        "supervision_due": _optional(_datetime_text, o.supervision_due),
         "supervised": o.supervised,
     }
 

@@ -187,10 +187,7 @@ def identify(
     The same id with the same content is a duplicate, unless it is the stored record itself
     (same coordinates: a batch replayed after a crash); with other content it is a conflict.
     """
-    first: dict[str, tuple[str, Source]] = {
-        event_id: (s.payload, Source(s.source_topic, s.source_partition, s.source_offset))
-        for event_id, s in stored.items()
-    }
+    first: dict[str, tuple[str, Source]] = {event_id: (s.payload, source_of(s)) for event_id, s in stored.items()}
     out: dict[Source, Identity] = {}
     for source, event in events:
         content = contents[source] if contents is not None else payload(event)
@@ -440,9 +437,14 @@ class Folded:
     replayed: set[str] = field(default_factory=set)  # orders whose events an earlier attempt stored
 
 
-def source_of(dead: DeadLetter) -> Source:
-    """Where a dead letter's record came from."""
-    return Source(dead.source_topic, dead.source_partition, dead.source_offset)
+def source_of(row: DeadLetter | Stored) -> Source:
+    """Where a dead letter's record, or a stored event's, came from."""
+    return Source(row.source_topic, row.source_partition, row.source_offset)
+
+
+def row_source(row: Mapping[str, Any]) -> Source:
+    """Where an event row's record came from (its source columns)."""
+    return Source(row["source_topic"], row["source_partition"], row["source_offset"])
 
 
 def split_by_source(batch: Batch) -> dict[Source, Batch]:
@@ -450,8 +452,7 @@ def split_by_source(batch: Batch) -> dict[Source, Batch]:
     (windows, order states and returns are numbers and validated ids, derived from them)."""
     parts: dict[Source, Batch] = {}
     for row in batch.events:
-        source = Source(row["source_topic"], row["source_partition"], row["source_offset"])
-        parts.setdefault(source, Batch()).events.append(row)
+        parts.setdefault(row_source(row), Batch()).events.append(row)
     for dead in batch.deadletters:
         parts.setdefault(source_of(dead), Batch()).deadletters.append(dead)
     return parts
