@@ -15,7 +15,7 @@ from typing import Any
 from hotline.generate import generate, write_jsonl
 from hotline.seed import HEADLINE, TABLE, TEXT
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import ClickHouseSink
+from hotline.sinks.store import open_store
 
 
 def write_month(path: Path) -> Path:
@@ -25,12 +25,13 @@ def write_month(path: Path) -> Path:
 
 
 def stored_event_ids(settings: Settings) -> list[str]:
-    """Every event id in ClickHouse, read directly (the worker must be stopped: chDB is one process)."""
-    sink = ClickHouseSink(settings)
+    """Every event id stored: through ``hotline store`` when the settings name one, else in
+    ClickHouse directly (the worker stopped then: chDB is one process)."""
+    store = open_store(settings)
     try:
-        return [r["event_id"] for r in sink.query_rows("SELECT event_id FROM {db}.events FINAL")]
+        return [r["event_id"] for r in store.query_rows("SELECT event_id FROM {db}.events FINAL")]
     finally:
-        sink.close()
+        store.close()
 
 
 def assert_headline_matches_seed(headline: dict[str, Any]) -> None:

@@ -29,12 +29,12 @@ from hotline.deploy import kafka
 from hotline.deploy.worker import StoreProcess
 from hotline.replay import produce, read_records, wait_until_sunk
 from hotline.settings import Settings
-from hotline.sinks.remote import RemoteSink
 from tests.integration.conftest import Worker, _free_port
 from tests.integration.seed import (
     assert_headline_matches_seed,
     assert_stored_as_sent,
     assert_table_matches_seed,
+    stored_event_ids,
 )
 from tests.integration.test_kafka_cluster import BOOTSTRAP, CONTROLLER_PORT, _in_sync, _leader_node, _pid, _wait
 from tests.integration.test_store import _both_assigned, _processed, _stored, _wait_for, _worker_settings
@@ -42,7 +42,6 @@ from tests.integration.test_store import _both_assigned, _processed, _stored, _w
 pytestmark = pytest.mark.integration
 
 TOKEN = "integration-cluster-token"
-
 
 
 @pytest.fixture
@@ -82,15 +81,6 @@ def store(cluster: Settings) -> Iterator[StoreProcess]:
     process.stop()
 
 
-def _stored_ids(settings: Settings) -> list[str]:
-    remote = RemoteSink(settings)
-    remote.connect()
-    try:
-        return [r["event_id"] for r in remote.query_rows("SELECT event_id FROM {db}.events FINAL")]
-    finally:
-        remote.close()
-
-
 def test_a_worker_and_a_broker_killed_mid_month_lose_nothing(
     cluster: Settings, store: StoreProcess, month_file: Path
 ) -> None:
@@ -125,7 +115,7 @@ def test_a_worker_and_a_broker_killed_mid_month_lose_nothing(
         assert_headline_matches_seed(bulletin["headline"])
 
         sent = {json.loads(r.value)["event_id"] for r in month}
-        stored = _stored_ids(cluster)
+        stored = stored_event_ids(cluster)
         assert_stored_as_sent(sent, stored)
         _wait(lambda: _in_sync(cluster, cluster.orders_topic) == {3}, 120, "the restarted node back in every ISR")
     finally:

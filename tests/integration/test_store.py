@@ -36,13 +36,13 @@ from tests.integration.seed import (
     assert_headline_matches_seed,
     assert_stored_as_sent,
     assert_table_matches_seed,
+    stored_event_ids,
 )
 from tests.integration.test_alerts import _send, alerts, dispatch, kinds, wait_for_alerts
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "integration-store-token"
-
 
 
 @pytest.fixture
@@ -146,11 +146,7 @@ def test_two_workers_one_store_a_worker_killed_mid_month(
         assert_headline_matches_seed(bulletin["headline"])
 
         sent = {json.loads(r.value)["event_id"] for r in month}
-        remote = RemoteSink(shared)
-        remote.connect()
-        stored = [r["event_id"] for r in remote.query_rows("SELECT event_id FROM {db}.events FINAL")]
-        remote.close()
-        assert_stored_as_sent(sent, stored)
+        assert_stored_as_sent(sent, stored_event_ids(shared))
         store_metrics = worker_get(shared.model_copy(update={"web_port": shared.store_port}), "/metrics").decode()
         assert 'hotline_store_calls_total{op="write",outcome="ok"}' in store_metrics
         assert f'hotline_worker_up{{worker="{_name(first)}"}} 0.0' in store_metrics, "the killed worker is down"
