@@ -67,7 +67,7 @@ def daily_series(db: Queryable, month: str) -> DailySeries:
     """
     sql = f"""
     SELECT cohort_day AS day, {queries.select_counts((mc.DISPATCHED, mc.OVERDUE))}
-    FROM ({queries.order_rows(where=" WHERE toYYYYMM(cohort_day) = %(month)s")})
+    FROM ({queries.order_rows(where="toYYYYMM(cohort_day) = %(month)s")})
     GROUP BY day
     ORDER BY day
     """

@@ -122,7 +122,7 @@ FROM (
         now=_NOW,
         soon="%(soon_s)s",
         done="false",
-        where=f" WHERE cohort_day <= %(day)s AND (completed_at IS NULL OR completed_at >= {_AS_OF})",
+        where=f"cohort_day <= %(day)s AND (completed_at IS NULL OR completed_at >= {_AS_OF})",
     )
 }
 )

@@ -38,7 +38,8 @@ def order_rows(
     return f"""SELECT order_id, unit_id, cohort_day, order_type, due, completed_at,
            {done} AS done,
            {metrics.status_sql(now, soon)} AS status
-    FROM {{db}}.order_states FINAL{where}"""
+    FROM {{db}}.order_states FINAL
+    WHERE unit_id != ''{f" AND {where}" if where else ""}"""
 
 
 def count_sql(m: metrics.OrderCount) -> str:
@@ -60,7 +61,7 @@ ORDER_COLUMNS = f"""
 SELECT unit_id,
        {select_counts(metrics.COHORT_COUNTS)}
 FROM (
-    {order_rows(where=" WHERE toYYYYMM(cohort_day) = %(month)s")}
+    {order_rows(where="toYYYYMM(cohort_day) = %(month)s")}
 )
 GROUP BY unit_id
 """
@@ -86,6 +87,7 @@ FROM {{db}}.unit_windows FINAL
 WHERE toYYYYMM(day) = %(month)s AND unit_id = {CITY}
 """
 
+
 def month_events(types: str, where: str = "") -> str:
     """The month's stored events of these types, each once: its partition, only the rows of
     those types, deduplicated by event id (``FINAL`` would merge the whole partition)."""
@@ -104,7 +106,7 @@ LIMIT 5
 ORDER_TYPES = """
 SELECT order_type AS first_type, count() AS orders
 FROM {db}.order_states FINAL
-WHERE toYYYYMM(cohort_day) = %(month)s
+WHERE toYYYYMM(cohort_day) = %(month)s AND unit_id != ''
 GROUP BY order_type
 """
 

@@ -143,9 +143,10 @@ UNIT_WINDOWS = Table(
     ),
     "ReplacingMergeTree(version) PARTITION BY toYYYYMM(day) ORDER BY (unit_id, day, source_topic, source_partition)",
 )
-# Each dispatched order's current state, in the partition of its cohort month (its first
-# dispatch never moves); ``version`` is the number of its events folded in, so the latest
-# state wins and a replay of the same events writes the same row.
+# Each dispatched order's current state, in the partition of its cohort month (of its first
+# dispatch in event time: a late earlier dispatch moves it, leaving a RETRACTED row in the
+# old month); ``version`` is the number of its events folded in, so the latest state wins and
+# a replay of the same events writes the same row.
 ORDER_STATES = Table(
     "order_states",
     (
@@ -166,6 +167,9 @@ ORDER_STATES = Table(
     ),
     "ReplacingMergeTree(version) PARTITION BY toYYYYMM(cohort_day) ORDER BY order_id",
 )
+# The unit of an order's row in a cohort month it has left (an earlier dispatch arrived late):
+# the newest row there, so the old one is gone, and skipped by every read of the order states.
+RETRACTED = ""
 # Per month, each returned order's number of returns to date (the headline's 退单次数分布).
 ORDER_RETURNS = Table(
     "order_returns",
@@ -696,7 +700,8 @@ class ClickHouseSink:
         if not ids:
             return {}
         rows = self.query_rows(
-            f"SELECT {', '.join(ORDER_STATES.names)} FROM {{db}}.order_states FINAL WHERE order_id IN %(ids)s",
+            f"SELECT {', '.join(ORDER_STATES.names)} FROM {{db}}.order_states FINAL "
+            "WHERE order_id IN %(ids)s AND unit_id != ''",
             {"ids": ids},
         )
         return {str(r["order_id"]): _order_row(r) for r in rows}
@@ -704,7 +709,8 @@ class ClickHouseSink:
     def open_orders(self) -> list[OrderRow]:
         """Every order still open, whatever its cohort: the live gauges and the alerts start from them."""
         rows = self.query_rows(
-            f"SELECT {', '.join(ORDER_STATES.names)} FROM {{db}}.order_states FINAL WHERE completed_at IS NULL"
+            f"SELECT {', '.join(ORDER_STATES.names)} FROM {{db}}.order_states FINAL "
+            "WHERE completed_at IS NULL AND unit_id != ''"
         )
         return [_order_row(r) for r in rows]
 
@@ -713,7 +719,7 @@ class ClickHouseSink:
         待督办 and the alerts owed start from them."""
         rows = self.query_rows(
             f"SELECT {', '.join(ORDER_STATES.names)} FROM {{db}}.order_states FINAL "
-            "WHERE supervision_due IS NOT NULL AND NOT supervised"
+            "WHERE supervision_due IS NOT NULL AND NOT supervised AND unit_id != ''"
         )
         return [_order_row(r) for r in rows]
 

@@ -670,18 +670,20 @@ class Pipeline:
 
     async def _states(self, ids: set[str]) -> dict[str, OrderState | None]:
         """The batch's orders before it: the table's, or ClickHouse's where an import or a
-        restatement may have written a newer state (one lookup per batch, only then)."""
+        restatement may have written a newer state (one lookup per batch, only then), read back
+        with their timelines."""
         states: dict[str, OrderState | None] = {}
         lookup: list[str] = []
+        gen = self.generation.gen
         for order_id in ids:
             state = self.orders.get(order_id)
             states[order_id] = state
-            if self.generation.gen and (state is None or state.get("gen", 0) < self.generation.gen):
+            stale = gen and (state is None or state.get("gen", 0) < gen)
+            if stale or (state is not None and "facts" not in state):  # or kept by a release before timelines
                 lookup.append(order_id)
         if lookup:
-            found = await self.in_sink_thread(self.sink.order_states, lookup)
-            for order_id, row in found.items():
-                states[order_id] = state_of(row, self.generation.gen)
+            found = await self.in_sink_thread(history.read_back, self.sink, lookup, self.limits, gen)
+            states.update(found)
         return states
 
     async def _stage(self, steps: list[Step]) -> Staged:

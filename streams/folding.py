@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import date
 
 from hotline.schemas.events import Event, InvalidEvent
-from hotline.sinks.clickhouse import Batch, DeadLetter
+from hotline.sinks.clickhouse import RETRACTED, Batch, DeadLetter, OrderRow
 from hotline.streams.deadletters import CONFLICT_HEADER
 from hotline.streams.processing import (
     Folded,
@@ -63,7 +64,23 @@ def fold(records: list[Record], inputs: Inputs, limits: dict[str, int], gen: int
         row = order_row(order_id, state)
         if row is not None:
             folded.batch.orders.append(row)
+            folded.batch.orders.extend(moved_from(inputs.states.get(order_id), row))
     return folded
+
+
+def moved_from(before: OrderState | None, row: OrderRow) -> list[OrderRow]:
+    """The row that retracts an order from the cohort month it leaves, if it leaves one.
+
+    An order's row lives in the partition of its cohort month, and reads deduplicate within a
+    partition only; when an earlier dispatch arrives late and moves the cohort to another
+    month, the old month gets a row of the same order and a newer version with no unit
+    (:data:`RETRACTED`), which every read of the order states skips."""
+    if not before or "cohort_day" not in before or not before.get("unit"):
+        return []
+    old = date.fromisoformat(before["cohort_day"])
+    if (old.year, old.month) == (row.cohort_day.year, row.cohort_day.month):
+        return []
+    return [replace(row, cohort_day=old, unit_id=RETRACTED, seen=())]
 
 
 def _fold_event(folded: Folded, source: Source, inputs: Inputs, limits: dict[str, int], gen: int) -> None:
@@ -93,8 +110,7 @@ def _fold_event(folded: Folded, source: Source, inputs: Inputs, limits: dict[str
     folded.orders[order_id] = step.state
     if step.row is not None:
         folded.batch.events.append(step.row)
-    if step.returned is not None:
-        folded.batch.returns.append(step.returned)
+    folded.batch.returns.extend(step.returned)
     folded.steps.extend(Step(tp, source.offset, d) for d in step.counters)
 
 

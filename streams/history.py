@@ -57,7 +57,7 @@ from hotline.streams.processing import (
     decode_batch,
     identify,
     payload,
-    state_of,
+    state_from_events,
 )
 from hotline.streams.windows import Windows, rows
 
@@ -86,27 +86,48 @@ class Tally:
     deadletters: list[DeadLetter] = field(default_factory=list)
 
 
-class States:
-    """Order states between chunks: the most recent in memory, the rest read back from ClickHouse."""
+def read_back(sink: Store, ids: Iterable[str], limits: dict[str, int], gen: int) -> dict[str, OrderState]:
+    """The stored orders among ``ids``, each with its timeline, to fold on: the order states table
+    says which orders and which events (``seen``), the events table what each event was."""
+    rows = sink.order_states(ids)
+    if not rows:
+        return {}
+    stored = sink.stored([event_id for row in rows.values() for event_id in row.seen])
+    out: dict[str, OrderState] = {}
+    for order_id, row in rows.items():
+        events = [parse_event(stored[i].payload) for i in row.seen if i in stored]
+        if len(events) < len(row.seen):
+            log.warning("order %s: %d of its events are not stored", order_id, len(row.seen) - len(events))
+        out[order_id] = state_from_events(events, limits, gen)
+    return out
 
-    def __init__(self, sink: Store | None, gen: int, keep: int = KEEP_STATES) -> None:
-        self.sink, self.gen, self.keep = sink, gen, keep
+
+class States:
+    """Order states between chunks: the most recent in memory, the rest read back from ClickHouse.
+
+    An order not dispatched yet (its events arrived before its dispatch) has no row to read
+    back: it stays in memory until its dispatch comes."""
+
+    def __init__(self, sink: Store | None, limits: dict[str, int], gen: int, keep: int = KEEP_STATES) -> None:
+        self.sink, self.limits, self.gen, self.keep = sink, limits, gen, keep
         self._held: dict[str, OrderState] = {}
+        self._pending: dict[str, OrderState] = {}
 
     def get(self, ids: set[str]) -> dict[str, OrderState | None]:
-        out: dict[str, OrderState | None] = {i: self._held.get(i) for i in ids}
+        out: dict[str, OrderState | None] = {i: self._held.get(i) or self._pending.get(i) for i in ids}
         missing = [i for i in ids if out[i] is None]
         if missing and self.sink is not None:
-            found = self.sink.order_states(missing)
-            for order_id in missing:
-                row = found.get(order_id)
-                out[order_id] = state_of(row, self.gen) if row is not None else None
+            out.update(read_back(self.sink, missing, self.limits, self.gen))
         return out
 
     def put(self, states: dict[str, OrderState]) -> None:
         for order_id, state in states.items():
             self._held.pop(order_id, None)
-            self._held[order_id] = state  # most recently changed last
+            self._pending.pop(order_id, None)
+            if state.get("unit"):
+                self._held[order_id] = state  # most recently changed last
+            else:
+                self._pending[order_id] = state
         while len(self._held) > self.keep:
             self._held.pop(next(iter(self._held)))
 
@@ -213,7 +234,7 @@ class Loader:
     def __init__(self, sink: Store, registry: Registry, limits: dict[str, int], gen: int) -> None:
         self.sink, self.registry, self.limits, self.gen = sink, registry, limits, gen
         self.windows = Windows()
-        self.states = States(sink, gen)
+        self.states = States(sink, limits, gen)
         self.known = id_filter(sink)
         # One chunk is written while the next is decoded; at most one is in flight.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
@@ -292,7 +313,7 @@ class Restater:
         self.windows = Windows()
         # Every order folded from its first event on, in memory: a state read back from
         # ClickHouse would already hold the events still to come.
-        self.states = States(None, gen, keep=2**62)
+        self.states = States(None, limits, gen, keep=2**62)
 
     def fold_month(self, month: int) -> int:
         events = _stored_events(self.sink, month)

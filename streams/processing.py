@@ -12,11 +12,11 @@ the JSON codec.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
-from typing import Any, NamedTuple, TypedDict
+from typing import Any, NamedTuple
 
 from hotline.schemas import metrics
 from hotline.schemas.events import (
@@ -25,36 +25,14 @@ from hotline.schemas.events import (
     OrderCompleted,
     OrderDispatched,
     OrderReturned,
-    OrderSupervised,
-    OrderVisited,
     parse_event,
 )
 from hotline.schemas.registry import Registry
 from hotline.sinks.clickhouse import Batch, DeadLetter, OrderRow, ReturnRow, Stored
+from hotline.streams import timeline
 from hotline.streams.deadlines import TZ, due_at
+from hotline.streams.timeline import OrderState
 from hotline.streams.windows import CounterDelta, Step
-
-
-class OrderState(TypedDict, total=False):
-    """An order as the fold keeps it (JSON in the Faust table, so plain values).
-
-    ``gen``: the state generation it was written in (see ``generations``); a state older
-    than an import or a restatement is read again from ClickHouse.
-    """
-
-    seen: list[str]  # event ids folded in: a redelivery is a no-op
-    unit: str  # of the latest dispatch
-    due: str  # ISO deadline of the latest dispatch
-    order_type: str  # of the latest dispatch
-    first_type: str  # of the first dispatch (the headline's split by type)
-    cohort_day: str  # ISO local day of the first dispatch
-    completed_on_time: bool | None  # None while open
-    completed_at: str  # ISO, once completed
-    returns: int
-    gen: int
-    unsatisfied: int  # unsatisfied return visits so far
-    supervision_due: str  # ISO: the second unsatisfied visit made it due for supervision (督办)
-    supervised: bool  # an order.supervised folded in
 
 
 class Source(NamedTuple):
@@ -251,24 +229,6 @@ def stateless(event: Event) -> bool:
     return not event.type.startswith("order.")
 
 
-SUPERVISION_AFTER = 2  # the office's rule: the second unsatisfied visit makes an order due for 督办
-
-
-def _supervision(state: OrderState, ev: Event) -> None:
-    """Visits and supervision: count unsatisfied visits, mark the order due at the second."""
-    if isinstance(ev, OrderVisited) and ev.outcome == "unsatisfied":
-        state["unsatisfied"] = int(state.get("unsatisfied", 0)) + 1
-        if state["unsatisfied"] >= SUPERVISION_AFTER and not state.get("supervision_due"):
-            state["supervision_due"] = ev.occurred_at.isoformat()
-    elif isinstance(ev, OrderSupervised):
-        state["supervised"] = True
-
-
-def awaiting_supervision(state: Mapping[str, Any] | None) -> bool:
-    """Due for supervision and not supervised yet: the screen's 待督办."""
-    return bool(state and state.get("supervision_due") and not state.get("supervised") and state.get("unit"))
-
-
 @dataclass
 class OrderStep:
     """The outcome of folding one order event into the order's state."""
@@ -277,49 +237,15 @@ class OrderStep:
     row: dict[str, Any] | None
     counters: list[CounterDelta] = field(default_factory=list)
     duplicate: bool = False
-    returned: ReturnRow | None = None  # for a return: the order's returns to date in its month
+    returned: list[ReturnRow] = field(default_factory=list)  # for a return: each month's returns to date
 
 
 def _delta(unit: str, day: date, metric: str, event_id: str, value: int = 1) -> CounterDelta:
     return CounterDelta(unit, day, metric, event_id, value)
 
 
-# Per outcome (open, on time, late): the catalogue's cohort counters an order counts in.
-_COHORT_BY_OUTCOME: dict[bool | None, list[str]] = {
-    outcome: [m.name for m in metrics.COHORT_COUNTERS if m.holds_unclocked(outcome)] for outcome in (None, True, False)
-}
-
-
-def _cohort_metrics(state: OrderState) -> list[str]:
-    """The catalogue's cohort counters this order's state counts in (no clock: open is open)."""
-    return _COHORT_BY_OUTCOME[state.get("completed_on_time")]
-
-
 _EVENT_MATCHER = metrics.Matcher(metrics.EVENT_COUNTERS)
 _CALL_MATCHER = metrics.Matcher(metrics.CALL_COUNTS)
-
-
-def _dispatch(
-    state: OrderState | None, ev: OrderDispatched, limits: dict[str, int] | None
-) -> tuple[OrderState, list[CounterDelta], datetime, bool]:
-    due = ev.due_at or due_at(ev.occurred_at, ev.order_type, limits)
-    computed = ev.due_at is None
-    deltas: list[CounterDelta] = []
-    new = OrderState(**(state or {}))  # type: ignore[typeddict-item]
-    if not new.get("unit"):
-        new["cohort_day"] = local_day(ev.occurred_at).isoformat()
-        new["first_type"] = ev.order_type
-    else:
-        # A re-dispatch moves the order (and any completion) to the new unit and reopens it.
-        old_day = date.fromisoformat(new["cohort_day"])
-        for metric in _cohort_metrics(new):
-            deltas.append(_delta(new["unit"], old_day, metric, ev.event_id, -1))
-    new["unit"], new["due"], new["order_type"] = ev.unit_id, due.isoformat(), ev.order_type
-    new["completed_on_time"] = None
-    new.pop("completed_at", None)
-    day = date.fromisoformat(new["cohort_day"])
-    deltas.extend(_delta(ev.unit_id, day, metric, ev.event_id) for metric in _cohort_metrics(new))
-    return new, deltas, due, computed
 
 
 def _event_metrics(ev: Event) -> list[str]:
@@ -347,34 +273,24 @@ def apply_order_event(
     limits: dict[str, int] | None = None,
     content: str | None = None,
 ) -> OrderStep:
-    """Fold one order event: each event id counts once, whatever the redelivery."""
-    seen: list[str] = list((state or {}).get("seen", []))
-    if ev.event_id in seen:
+    """Fold one order event in at its place in event time: each event id counts once, whatever
+    the redelivery, and the same events give the same state and counters in any arrival order.
+
+    The counters moved are the event's own (at its day and unit) and the change of the order's
+    cohort contribution, which a late event can move back in time or to another unit
+    (``streams/timeline.py``)."""
+    if timeline.holds(state, ev.event_id):
         return OrderStep(state or OrderState(), None, duplicate=True)
-    seen.append(ev.event_id)
-    deltas: list[CounterDelta] = []
-    due: datetime | None = None
-    computed = False
-    returned: ReturnRow | None = None
-    new = OrderState(**(state or {}))  # type: ignore[typeddict-item]
-    if isinstance(ev, OrderDispatched):
-        new, deltas, due, computed = _dispatch(state, ev, limits)
-    elif isinstance(ev, OrderCompleted):
-        if new.get("unit") and new.get("completed_on_time") is None:
-            before = _cohort_metrics(new)
-            new["completed_on_time"] = ev.occurred_at <= datetime.fromisoformat(new["due"])
-            new["completed_at"] = ev.occurred_at.isoformat()
-            after = _cohort_metrics(new)
-            cohort = (new["unit"], date.fromisoformat(new["cohort_day"]))
-            deltas += [_delta(*cohort, m, ev.event_id, -1) for m in before if m not in after]
-            deltas += [_delta(*cohort, m, ev.event_id) for m in after if m not in before]
-    else:
-        if isinstance(ev, OrderReturned):
-            new["returns"] = int(new.get("returns", 0)) + 1
-            returned = ReturnRow(month_of(ev.occurred_at), ev.order_id, new["returns"])
-        _supervision(new, ev)
-        deltas = event_deltas(ev)
-    new["seen"] = seen
+    due = deadline_of(ev, limits)
+    computed = isinstance(ev, OrderDispatched) and ev.due_at is None
+    new = timeline.add(state, timeline.fact_of(ev, due))
+    deltas = [_delta(unit, day, m, ev.event_id, v) for unit, day, m, v in timeline.contribution_change(state, new)]
+    returned: list[ReturnRow] = []
+    if isinstance(ev, OrderReturned):
+        # A return before others moves their counts to date: every month's count is written again.
+        returned = [ReturnRow(month, ev.order_id, times) for month, times in timeline.returns_by_month(new["facts"])]
+    if not isinstance(ev, OrderDispatched | OrderCompleted):
+        deltas += event_deltas(ev)
     return OrderStep(new, event_row(ev, source, due, computed, content), deltas, returned=returned)
 
 
@@ -382,6 +298,7 @@ def order_row(order_id: str, state: OrderState) -> OrderRow | None:
     """The order's state as ClickHouse keeps it; None before its first dispatch (no cohort yet)."""
     if not state.get("unit") or "cohort_day" not in state:
         return None
+    ids = timeline.event_ids(state)
     completed = state.get("completed_at")
     return OrderRow(
         order_id,
@@ -391,18 +308,34 @@ def order_row(order_id: str, state: OrderState) -> OrderRow | None:
         datetime.fromisoformat(state["due"]),
         datetime.fromisoformat(completed) if completed else None,
         int(state.get("returns", 0)),
-        tuple(state.get("seen", ())),
-        len(state.get("seen", ())),
+        tuple(ids),
+        len(ids),
         int(state.get("unsatisfied", 0)),
         datetime.fromisoformat(state["supervision_due"]) if state.get("supervision_due") else None,
         bool(state.get("supervised", False)),
     )
 
 
+def deadline_of(ev: Event, limits: dict[str, int] | None) -> datetime | None:
+    """A dispatch's deadline: given with it, or computed in working days; None for other events."""
+    if not isinstance(ev, OrderDispatched):
+        return None
+    return ev.due_at or due_at(ev.occurred_at, ev.order_type, limits)
+
+
+def state_from_events(events: Iterable[Event], limits: dict[str, int] | None, gen: int) -> OrderState:
+    """An order's state folded from its events, in whatever order they are given."""
+    facts = sorted((timeline.fact_of(ev, deadline_of(ev, limits)) for ev in events), key=timeline.sort_key)
+    state = timeline.refold(facts)
+    state["gen"] = gen
+    return state
+
+
 def state_of(row: OrderRow, gen: int) -> OrderState:
-    """An order's state as the fold keeps it, from its ClickHouse row (imported or restated)."""
+    """An order's state as its ClickHouse row says, for reading (alerts, gauges): without its
+    timeline, so never folded on; the fold reads its orders with their events
+    (``history.read_back``)."""
     state = OrderState(
-        seen=list(row.seen),
         unit=row.unit_id,
         due=_aware(row.due).isoformat(),
         order_type=row.order_type,

@@ -60,3 +60,51 @@ def folded(events: list[dict[str, Any]], topic: str = "hotline.orders", partitio
     windows = Windows()
     result.batch.windows = rows(windows.stage(result.steps))
     return result.batch
+
+
+def month_of_orders(draw: Any, orders: int = 6) -> list[dict[str, Any]]:
+    """A month of orders drawn by hypothesis (``draw``), in event-time order: dispatches (some
+    in the last days of October), returns and re-dispatches to another unit, completions before,
+    at and after their deadlines (given or computed), satisfied and unsatisfied visits,
+    supervision. Event ids are the order's id and a sequence number, so a drawn month is
+    reproducible."""
+    from hypothesis import strategies as st
+
+    events: list[dict[str, Any]] = []
+    for n in range(draw(st.integers(1, orders))):
+        events += _order_drawn(draw, f"O{n}")
+    return sorted(events, key=lambda e: e["occurred_at"])
+
+
+def _order_drawn(draw: Any, order: str) -> list[dict[str, Any]]:
+    """One order's events: each step some time after the one before (0 minutes too: ties happen)."""
+    from datetime import datetime, timedelta
+
+    from hypothesis import strategies as st
+
+    units = ["yuhu", "yuetang", "police", "xiangxiang"]
+    at = datetime.fromisoformat("2019-10-28T08:00:00+08:00") + timedelta(minutes=draw(st.integers(0, 60 * 24 * 30)))
+    unit = draw(st.sampled_from(units))
+    steps: list[tuple[str, datetime, dict[str, Any]]] = []
+    for redispatch in range(draw(st.integers(0, 2)) + 1):
+        if redispatch:
+            at += timedelta(minutes=draw(st.integers(0, 60 * 24 * 6)))
+            steps.append(("order.returned", at, {"unit_id": unit}))
+            at, unit = at + timedelta(minutes=draw(st.integers(0, 60 * 24 * 3))), draw(st.sampled_from(units))
+        dispatch: dict[str, Any] = {"unit_id": unit, "order_type": draw(st.sampled_from(["complaint", "suggestion"]))}
+        if draw(st.booleans()):
+            dispatch["due_at"] = (at + timedelta(days=draw(st.integers(1, 6)))).isoformat()
+        steps.append(("order.dispatched", at, dispatch))
+    if draw(st.booleans()):
+        at += timedelta(minutes=draw(st.integers(0, 60 * 24 * 10)))
+        steps.append(("order.completed", at, {"unit_id": unit}))
+        for _ in range(draw(st.integers(0, 3))):
+            at += timedelta(minutes=draw(st.integers(0, 60 * 24 * 3)))
+            outcome = draw(st.sampled_from(["satisfied", "unsatisfied", "unreached"]))
+            steps.append(("order.visited", at, {"unit_id": unit, "outcome": outcome}))
+        if draw(st.booleans()):
+            steps.append(("order.supervised", at + timedelta(hours=draw(st.integers(0, 24))), {"unit_id": unit}))
+    return [
+        event(type_, event_id=f"{order}-{i}", order_id=order, occurred_at=when.isoformat(), **fields)
+        for i, (type_, when, fields) in enumerate(steps)
+    ]

@@ -7,14 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hotline.reports.bulletin import build_bulletin
+from hotline.schemas.metrics import WINDOWED
 from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import CHECK_COLUMNS, EVENTS, ClickHouseSink
 from hotline.streams import history
 from hotline.streams.deadlines import DEFAULT_LIMITS
-from tests.factories import event, folded, raw
+from tests.factories import event, folded, month_of_orders, raw
 from tests.unit.sinks.test_migrations import BEFORE_DEADLETTER_COLUMNS
 
 LIMITS = dict(DEFAULT_LIMITS)
@@ -50,12 +53,17 @@ def _other(sink: ClickHouseSink, database: str) -> ClickHouseSink:
     return ClickHouseSink(sink.settings.model_copy(update={"clickhouse_database": database}), sink.client)
 
 
-def _figures(sink: ClickHouseSink) -> dict[str, Any]:
+def _figures(sink: ClickHouseSink, months: tuple[str, ...] = ("2019-11",)) -> dict[str, Any]:
     """What the readers see: the bulletin, and every table the windows and states live in."""
     return {
-        "bulletin": build_bulletin(sink, "2019-11", printed={}).to_json(),
+        "bulletin": [build_bulletin(sink, month, printed={}).to_json() for month in months],
+        "windows": sink.query(
+            f"SELECT unit_id, day, {', '.join(f'sum({m.name})' for m in WINDOWED)} FROM {{db}}.unit_windows FINAL "
+            f"GROUP BY unit_id, day HAVING {' OR '.join(f'sum({m.name}) != 0' for m in WINDOWED)} ORDER BY unit_id, day"
+        ),
         "orders": sink.query(
-            "SELECT order_id, unit_id, cohort_day, completed_at, returns FROM {db}.order_states FINAL ORDER BY order_id"
+            "SELECT order_id, unit_id, cohort_day, completed_at, returns, unsatisfied_visits, supervision_due "
+            "FROM {db}.order_states FINAL WHERE unit_id != '' ORDER BY order_id"
         ),
         "returns": sink.query("SELECT month, order_id, times FROM {db}.order_returns FINAL ORDER BY order_id"),
     }
@@ -75,7 +83,36 @@ def test_an_import_equals_the_stream(sink: ClickHouseSink, tmp_path: Path) -> No
     streamed.migrate()
     streamed.write(folded(events))
     assert imported == _figures(streamed)
-    assert imported["bulletin"]["headline"]["returns"]["orders_by_times_returned"] == {"1": 1}
+    assert imported["bulletin"][0]["headline"]["returns"]["orders_by_times_returned"] == {"1": 1}
+
+
+_databases = iter(range(10**6))
+
+
+@given(st.data())
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_an_import_in_any_line_order_gives_the_bulletin_of_event_time(
+    sink: ClickHouseSink, tmp_path: Path, data: st.DataObject
+) -> None:
+    """A file exported in any order (lines shuffled, some twice), imported in small chunks, and
+    then restated, gives the bulletins, windows and states of the same file in event-time order."""
+    month = [raw(e) for e in month_of_orders(data.draw, orders=8)]
+    shuffled = data.draw(st.permutations(month))
+    shuffled += data.draw(st.lists(st.sampled_from(month), max_size=3))
+    n = next(_databases)
+    ordered, mixed = _other(sink, f"ordered{n}"), _other(sink, f"shuffled{n}")
+    for store, lines in ((ordered, month), (mixed, shuffled)):
+        store.migrate()
+        history.import_file(store, _file(tmp_path / f"{store.db}.jsonl", lines), default_registry(), LIMITS, chunk=5)
+    months = ("2019-10", "2019-11")
+    expected = _figures(ordered, months)
+    assert _figures(mixed, months) == expected
+    history.restate(mixed, LIMITS)
+    assert _figures(mixed, months) == expected
 
 
 def test_an_interrupted_import_resumes_where_it_stopped(sink: ClickHouseSink, tmp_path: Path) -> None:
