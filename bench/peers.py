@@ -4,6 +4,8 @@ Contenders (``--only`` picks some, by these names):
 
 - ``worker``: a real ``hotline worker`` (``bench.common.WorkerProcess``): Faust, ledger, chDB sink;
   done when its ledger (``/offsets``) covers every offset produced;
+- ``worker-late``: the same worker, on the same records with ``--late`` of them (10 %) moved to a
+  random later place, so their orders are folded again when they arrive (what re-folding costs);
 - ``quix``: Quix Streams, the same job, a chDB sink on its ``BatchingSink`` (``bench.peers_quix``);
 - ``faust``: a bare Faust agent with the worker's state layout, no sink (``bench.peers_faust``);
 - ``loop``: the worker's job in a plain aiokafka ``getmany`` loop, no sink (``bench.peers_loop job``);
@@ -35,6 +37,7 @@ import json
 import math
 import os
 import queue
+import random
 import shutil
 import signal
 import statistics
@@ -76,6 +79,7 @@ Offsets = dict[tuple[str, int], int]
 
 CONTENDERS: dict[str, str] = {
     "worker": "our worker (`hotline worker`: Faust, ledger, chDB sink)",
+    "worker-late": "our worker, the same records with a share of them arriving late (``--late``)",
     "quix": "Quix Streams, same job, chDB sink on its `BatchingSink`",
     "faust": "bare Faust agent, the worker's state layout, no sink",
     "loop": "the worker's job in a plain aiokafka `getmany` loop, no sink",
@@ -117,6 +121,16 @@ def rekeyed(month: list[bytes], copies: int) -> Month:
             ids.add(event["event_id"])
             out.append((topic, key.encode(), value))
     return Month(out, len(ids), len(month))
+
+
+def arriving_late(month: Month, share: float, seed: int) -> Month:
+    """The same records with ``share`` of them, drawn at random, each moved to a random later place."""
+    rng = random.Random(seed)
+    records = list(month.records)
+    for _ in range(int(len(records) * share)):
+        i = rng.randrange(len(records))
+        records.insert(rng.randrange(i, len(records)), records.pop(i))
+    return Month(records, month.distinct_events, month.seed_records)
 
 
 def for_topics(month: Month, settings: Settings) -> list[Record]:
@@ -344,7 +358,9 @@ class PeerContender(Contender):
 
 
 def contender(name: str, settings: Settings, args: argparse.Namespace) -> Contender:
-    return WorkerContender(name, settings, args) if name == "worker" else PeerContender(name, settings, args)
+    if name.startswith("worker"):
+        return WorkerContender(name, settings, args)
+    return PeerContender(name, settings, args)
 
 
 # --------------------------------------------------------------------------- one run
@@ -581,6 +597,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds; each runs every contender once")
     parser.add_argument("--only", help=f"comma-separated contenders, of: {','.join(CONTENDERS)}")
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
+    parser.add_argument("--late", type=float, default=0.1, help="worker-late: share of records arriving late")
     parser.add_argument("--seed", type=int, default=2019, help="generator seed")
     parser.add_argument("--timeout-s", type=float, default=1200.0, help="per run, from the resume")
     parser.add_argument("--poll-s", type=float, default=0.2, help="how often the worker's /offsets is read")
@@ -604,6 +621,7 @@ def main(argv: list[str] | None = None) -> int:
     say(
         f"{len(month.records):,} records ({month.distinct_events:,} distinct events): {len(seed):,} × {args.multiplier}"
     )
+    late = arriving_late(month, args.late, args.seed)
     runs: list[Run] = []
     failures: list[str] = []
     try:
@@ -612,7 +630,8 @@ def main(argv: list[str] | None = None) -> int:
             say(f"=== round {r + 1}/{args.rounds}: {', '.join(order)}")
             for name in order:
                 try:
-                    runs.append(one_run(name, r + 1, base, month, args))
+                    records = late if name == "worker-late" else month
+                    runs.append(one_run(name, r + 1, base, records, args))
                 except KeyboardInterrupt:
                     raise
                 except Exception as exc:

@@ -1,8 +1,8 @@
 """History brought in and rebuilt: ``hotline import`` and ``hotline restate`` on the real engine.
 
-The seed month imported, half imported and half streamed (completions and re-sent copies of
-imported orders' events in the streamed half, with the worker SIGKILLed during it), and
-restated, each gives the published bulletin cell by cell and headline; what ClickHouse holds
+The seed month imported (in order, and shuffled), half imported and half streamed shuffled
+(completions and re-sent copies of imported orders' events in the streamed half, with the
+worker SIGKILLed during it), and restated, each gives the published bulletin cell by cell and headline; what ClickHouse holds
 is compared with the file event by event.
 """
 
@@ -85,6 +85,19 @@ def test_the_imported_seed_month_is_the_published_bulletin(isolated: Settings, m
     _assert_stored_once(isolated, _lines(month_file))
 
 
+def test_a_month_imported_in_shuffled_order_is_the_published_bulletin(
+    isolated: Settings, month_file: Path, tmp_path: Path
+) -> None:
+    lines = _lines(month_file)
+    random.Random(11).shuffle(lines)
+    path = tmp_path / "shuffled.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = hotline(isolated, "import", str(path)).stderr.decode()
+    assert "0 dead letters" in out, out
+    _assert_seed(isolated)
+    _assert_stored_once(isolated, lines)
+
+
 def test_importing_twice_equals_importing_once(isolated: Settings, month_file: Path) -> None:
     hotline(isolated, "import", str(month_file))
     first = _direct(isolated, "json")
@@ -113,14 +126,17 @@ def test_a_bad_line_is_a_dead_letter_with_its_line_number_and_the_rest_loads(
 
 
 def _split(month_file: Path, tmp_path: Path) -> tuple[Path, Path, list[str]]:
-    """The month in two files by time, the second also re-sending some imported events."""
+    """The month in two files by time, the first in event-time order, the second also re-sending
+    some imported events, all of it shuffled (arrival order is not event order)."""
     lines = sorted(_lines(month_file), key=_when)
     before = [line for line in lines if _when(line) < CUT]
     after = [line for line in lines if _when(line) >= CUT]
-    resent = random.Random(7).sample(before, RESENT)
+    shuffle = random.Random(7)
+    streamed = after + shuffle.sample(before, RESENT)
+    shuffle.shuffle(streamed)
     first, second = tmp_path / "before.jsonl", tmp_path / "after.jsonl"
     first.write_text("\n".join(before) + "\n", encoding="utf-8")
-    second.write_text("\n".join(after + resent) + "\n", encoding="utf-8")
+    second.write_text("\n".join(streamed) + "\n", encoding="utf-8")
     return first, second, lines
 
 
@@ -148,7 +164,7 @@ def _open_orders(lines: list[str]) -> int:
     return sum(1 for o, at in last_dispatch.items() if not any(c >= at for c in completions.get(o, [])))
 
 
-def test_half_imported_then_half_streamed_through_a_sigkill_is_the_published_bulletin(
+def test_half_imported_then_half_streamed_shuffled_through_a_sigkill_is_the_published_bulletin(
     isolated: Settings, worker: Worker, month_file: Path, tmp_path: Path
 ) -> None:
     worker.stop()
