@@ -419,7 +419,13 @@ def import_(
         with _progress(f"importing {file.name}") as bar:
             task = bar.add_task("import", total=lines)
             tally = import_file(
-                sink, file, default_registry(), limits_of(settings), lambda n: bar.advance(task, n), digest=digest
+                sink,
+                file,
+                default_registry(),
+                limits_of(settings),
+                lambda n: bar.advance(task, n),
+                digest=digest,
+                max_events=settings.max_order_events,
             )
         elapsed = max(time.monotonic() - started, 1e-9)
     except StoreRaced as raced:

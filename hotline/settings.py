@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     # assigns none of it until its next read, which is what ends that state: aiokafka's default
     # is five minutes of a group reading nothing.
     metadata_max_age_s: float = Field(default=5.0, gt=0)
+    max_order_events: int = Field(
+        default=1_000,
+        ge=10,
+        description="The most events one work order may hold; an event past it is dead-lettered with the reason, "
+        "so no order's state can outgrow a Kafka record.",
+    )
     batch_size: int = 5000  # at most; a batch also ends after batch_within_s, so live traffic is not held back
     batch_within_s: float = 0.5
     # How source records reach the pipeline: "batch" reads them in batches past Faust's

@@ -833,7 +833,7 @@ def _window_row(r: dict[str, Any]) -> WindowRow:
 
 def _deadletter_row(dead: DeadLetter) -> list[Any]:
     redacted, occurred_at = redact(dead.raw)
-    key = mask_personal(dead.key.decode("utf-8", errors="replace")) if dead.key else ""
+    key = mask_personal(dead.key[:REDACTED_CHARS].decode("utf-8", errors="replace")) if dead.key else ""
     copy = redacted if dead.store_copy else ""
     error = mask_personal(dead.error)
     return [dead.source_topic, dead.source_partition, dead.source_offset, error, copy, key, occurred_at]

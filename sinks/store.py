@@ -27,6 +27,38 @@ class StoreRaced(RuntimeError):
         self.event_ids = event_ids
 
 
+# What a storage fault says, whatever the driver wraps it in (chDB, clickhouse-connect, the
+# store's HTTP answer): the disk, the file system, the process's limits or the network, never a
+# record's content. Matched on the message, as ClickHouse reports errno text inside its own codes.
+_INFRASTRUCTURE = (
+    "operation not permitted",
+    "permission denied",
+    "read-only file system",
+    "no space left",
+    "disk quota",
+    "too many open files",
+    "cannot open file",
+    "cannot write to file",
+    "cannot create directory",
+    "cannot allocate memory",
+    "memory limit",
+    "connection",
+    "timed out",
+    "timeout",
+    "broken pipe",
+    "input/output error",
+)
+
+
+def infrastructure_fault(exc: BaseException) -> bool:
+    """Whether a refused write is the store's or the machine's fault rather than the rows' (then the
+    batch waits and is retried; it is never dead-lettered for it)."""
+    if isinstance(exc, OSError | TimeoutError | MemoryError):
+        return True
+    text = f"{type(exc).__name__}: {exc}".lower()
+    return any(fragment in text for fragment in _INFRASTRUCTURE)
+
+
 class Store(Protocol):
     """The sink's operations the worker, its pages and the reports call."""
 

@@ -30,11 +30,11 @@ from hotline.schemas.registry import Registry, default_registry
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, DeadLetter, Generation, OrderRow
 from hotline.sinks.fencing import Fence, Partition, StoreFenced
-from hotline.sinks.store import Store, StoreRaced, describe, open_store, owned
+from hotline.sinks.store import Store, StoreRaced, describe, infrastructure_fault, open_store, owned
 from hotline.streams import history
 from hotline.streams.alerts import AlertFeed, AlertScheduler, alert_type, key_partition
 from hotline.streams.changelog import Changelog
-from hotline.streams.deadletters import CONFLICT_HEADER, deadletter_record
+from hotline.streams.deadletters import CONFLICT_HEADER, deadletter_key, deadletter_record
 from hotline.streams.deadlines import limits_of
 from hotline.streams.folding import Inputs, dead_letter, fold, order_ids
 from hotline.streams.gaps import GapReader
@@ -641,7 +641,7 @@ class Pipeline:
         sent: set[Source] = set()
         while True:
             inputs = Inputs(decoded, identities, contents, states, refused)
-            folded = fold(records, inputs, self.limits, self.generation.gen)
+            folded = fold(records, inputs, self.limits, self.generation.gen, self.settings.max_order_events)
             staged = await self._stage(folded.steps)
             folded.batch.windows = rows(staged)
             await self._send_deadletters([d for d in folded.batch.deadletters if source_of(d) not in sent])
@@ -701,17 +701,26 @@ class Pipeline:
     def _culprits(
         self, batch: Batch, records: list[Record], exc: Exception, fence: Fence | None
     ) -> dict[Source, DeadLetter]:
-        """Which records the store refuses, written one by one; re-raise if the store itself is down."""
-        if not self.sink.healthy():
+        """Which records the store refuses, written one by one; re-raise if the store itself is at fault.
+
+        A record is blamed only for a refusal that is about content: a storage fault (a disk made
+        read-only, a full disk, a lost connection: :func:`infrastructure_fault`) holds the batch back
+        instead, and so does a batch none of whose records stores while a known-good write (the
+        progress already recorded, written again) fails too."""
+        if not self.sink.healthy() or infrastructure_fault(exc):
             raise exc
         raw = {r.source: r for r in records}
+        parts = split_by_source(batch)
         culprits: dict[Source, DeadLetter] = {}
-        for source, part in split_by_source(batch).items():
+        for source, part in parts.items():
             try:
                 self.sink.write(part, fence)
             except (StoreFenced, StoreRaced):
                 raise  # not this record's fault: the batch is given up, or folded again (_until_done)
             except Exception as one:
+                if infrastructure_fault(one):
+                    raise
+
                 reason = InvalidEvent(f"could not store: {type(one).__name__}: {one}").reason
                 dead = dead_letter(raw[source], reason)
                 if part.deadletters:  # its dead letter was refused: keep the reason, not the copy
@@ -720,8 +729,17 @@ class Pipeline:
                 culprits[source] = dead
         if not culprits:
             raise exc  # every record stores on its own: not the records' fault, retry with backoff
+        if len(culprits) == len(parts):
+            self._probe(records, fence)  # nothing stores: is it the store? raises if so
         log.warning("batch refused by the store (%s); dead-lettering %d record(s)", type(exc).__name__, len(culprits))
         return culprits
+
+    def _probe(self, records: list[Record], fence: Fence | None) -> None:
+        """A known-good write: the progress the store already holds for the batch's partitions,
+        recorded again (idempotent: the ledger keeps the highest offset). Raises if the store
+        cannot take even that."""
+        tps = {(r.source.topic, r.source.partition) for r in records}
+        self.sink.record_progress({tp: self.stored_upto.get(tp, -1) for tp in tps}, fence)
 
     async def _back_off(self, exc: Exception, attempt: int) -> None:
         """An outage, not a record: wait (0.5 s doubling to 30 s), say so, and try the batch again."""
@@ -737,7 +755,8 @@ class Pipeline:
         deliveries = []
         for dead in letters:
             value, headers = deadletter_record(dead)
-            deliveries.append(await self.deadletter_topic.send(key=dead.key, value=value, headers=headers))
+            key, _ = deadletter_key(dead.key)
+            deliveries.append(await self.deadletter_topic.send(key=key, value=value, headers=headers))
         for delivery in deliveries:
             if delivery is not None:
                 await delivery

@@ -17,6 +17,7 @@ from datetime import date
 
 from hotline.schemas.events import Event, InvalidEvent
 from hotline.sinks.clickhouse import RETRACTED, Batch, DeadLetter, OrderRow
+from hotline.streams import timeline
 from hotline.streams.deadletters import CONFLICT_HEADER
 from hotline.streams.processing import (
     Folded,
@@ -47,8 +48,18 @@ class Inputs:
     refused: Mapping[Source, DeadLetter]  # records the store refused on an earlier attempt
 
 
-def fold(records: list[Record], inputs: Inputs, limits: dict[str, int], gen: int) -> Folded:
-    """The batch's rows and order states; each record's failure is that record's dead letter."""
+def fold(
+    records: list[Record],
+    inputs: Inputs,
+    limits: dict[str, int],
+    gen: int,
+    max_events: int | None = timeline.MAX_ORDER_EVENTS,
+) -> Folded:
+    """The batch's rows and order states; each record's failure is that record's dead letter.
+
+    ``max_events``: the most events one order may hold (None: no limit, for a restatement of
+    events already accepted); an event past it is dead-lettered, so that no order's state can
+    outgrow a Kafka record (its changelog) however many events it is sent."""
     folded = Folded(Batch())
     for record in records:
         try:
@@ -56,7 +67,9 @@ def fold(records: list[Record], inputs: Inputs, limits: dict[str, int], gen: int
             if dead is not None:
                 folded.batch.deadletters.append(dead)
                 continue
-            _fold_event(folded, record.source, inputs, limits, gen)
+            refused = _fold_event(folded, record.source, inputs, limits, gen, max_events)
+            if refused is not None:
+                folded.batch.deadletters.append(dead_letter(record, refused))
         except Exception as exc:  # a rule that cannot take this record: it, not the city, stops
             reason = InvalidEvent(f"could not process: {type(exc).__name__}: {exc}").reason
             folded.batch.deadletters.append(dead_letter(record, reason))
@@ -83,20 +96,29 @@ def moved_from(before: OrderState | None, row: OrderRow) -> list[OrderRow]:
     return [replace(row, cohort_day=old, unit_id=RETRACTED, seen=())]
 
 
-def _fold_event(folded: Folded, source: Source, inputs: Inputs, limits: dict[str, int], gen: int) -> None:
+def _fold_event(
+    folded: Folded, source: Source, inputs: Inputs, limits: dict[str, int], gen: int, max_events: int | None
+) -> str | None:
+    """Fold one event in; the reason it cannot be, if so."""
     event = inputs.decoded[source]
     assert not isinstance(event, DeadLetter)
     identity = inputs.identities[source]
     if identity.verdict is Verdict.DUPLICATE:
         folded.duplicates += 1
-        return
+        return None
     tp = (source.topic, source.partition)
     if stateless(event):
         folded.batch.events.append(event_row(event, source, content=inputs.contents[source]))
         folded.steps.extend(Step(tp, source.offset, d) for d in event_deltas(event))
-        return
+        return None
     order_id = str(event.order_id)  # type: ignore[union-attr]  # decode() checked the type
     state = folded.orders[order_id] if order_id in folded.orders else inputs.states.get(order_id)
+    held = len(state.get("facts", ())) if state else 0
+    if max_events is not None and held >= max_events and not timeline.holds(state, event.event_id):
+        return (
+            f"order {order_id!r} already holds {held} events, the most one order may hold "
+            "(HOTLINE_MAX_ORDER_EVENTS): not folded"
+        )
     step = apply_order_event(state, event, source, limits, inputs.contents[source])
     if step.duplicate:
         # Already in the order's state: a replay after a crash, or the same event again.
@@ -105,13 +127,14 @@ def _fold_event(folded: Folded, source: Source, inputs: Inputs, limits: dict[str
         else:
             folded.duplicates += 1
         log.debug("order %s already holds event %s (%s)", order_id, event.event_id, source)
-        return
+        return None
     step.state["gen"] = gen
     folded.orders[order_id] = step.state
     if step.row is not None:
         folded.batch.events.append(step.row)
     folded.batch.returns.extend(step.returned)
     folded.steps.extend(Step(tp, source.offset, d) for d in step.counters)
+    return None
 
 
 def dead_letter_of(record: Record, inputs: Inputs) -> DeadLetter | None:

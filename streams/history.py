@@ -59,6 +59,7 @@ from hotline.streams.processing import (
     payload,
     state_from_events,
 )
+from hotline.streams.timeline import MAX_ORDER_EVENTS
 from hotline.streams.windows import Windows, rows
 
 log = logging.getLogger(__name__)
@@ -208,6 +209,7 @@ def import_file(
     advance: Advance = lambda n: None,
     chunk: int = CHUNK,
     digest: str | None = None,
+    max_events: int = MAX_ORDER_EVENTS,
 ) -> Tally:
     """Load a file of contract events straight into ClickHouse, as if streamed."""
     description = f"{path.name} sha256={digest or fingerprint(path)[0]}"
@@ -215,7 +217,7 @@ def import_file(
     if start > 1:
         log.info("resuming the import of %s at line %d (generation %d)", path.name, start, gen)
         advance(start - 1)
-    loader = Loader(sink, registry, limits, gen)
+    loader = Loader(sink, registry, limits, gen, max_events)
     loader.windows.load(
         sink.windows("source_topic = %(t)s AND source_partition = %(g)s", {"t": IMPORT_TOPIC, "g": gen})
     )
@@ -231,8 +233,11 @@ def import_file(
 class Loader:
     """Folds chunks of records with the stream's engine and writes what comes out."""
 
-    def __init__(self, sink: Store, registry: Registry, limits: dict[str, int], gen: int) -> None:
+    def __init__(
+        self, sink: Store, registry: Registry, limits: dict[str, int], gen: int, max_events: int = MAX_ORDER_EVENTS
+    ) -> None:
         self.sink, self.registry, self.limits, self.gen = sink, registry, limits, gen
+        self.max_events = max_events
         self.windows = Windows()
         self.states = States(sink, limits, gen)
         self.known = id_filter(sink)
@@ -248,7 +253,8 @@ class Loader:
         stored = self.sink.stored(self.known.maybe(e.event_id for _, e in events))
         identities = identify(events, stored, contents)
         states = self.states.get(order_ids(records, decoded))
-        folded = fold(records, Inputs(decoded, identities, contents, states, {}), self.limits, self.gen)
+        inputs = Inputs(decoded, identities, contents, states, {})
+        folded = fold(records, inputs, self.limits, self.gen, self.max_events)
         self._write(folded, records)
         tally.records += len(records)
         tally.events += len(folded.batch.events)
@@ -327,7 +333,8 @@ class Restater:
         identities = dict.fromkeys((source for source, _ in events), NEW)  # the store's own events
         contents = {source: payload(event) for source, event in events}
         states = self.states.get(order_ids(records, decoded))
-        folded = fold(records, Inputs(decoded, identities, contents, states, {}), self.limits, self.gen)
+        inputs = Inputs(decoded, identities, contents, states, {})
+        folded = fold(records, inputs, self.limits, self.gen, max_events=None)  # stored events were accepted
         folded.batch.events = []  # the audit record stays as it is
         folded.batch.deadletters = []
         steps = [s for s in folded.steps if month_of_day(s.delta.day) in self.months]

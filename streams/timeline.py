@@ -39,6 +39,7 @@ from hotline.schemas.events import (
     OrderSupervised,
     OrderVisited,
 )
+from hotline.settings import Settings
 from hotline.streams.deadlines import TZ
 
 # A fact: [micros since the epoch, event id, kind, ISO time, unit, ISO deadline, order type];
@@ -50,6 +51,11 @@ DISPATCHED, RETURNED, COMPLETED, VISITED, UNSATISFIED, SUPERVISED, OTHER = "d", 
 _RANK = {DISPATCHED: 0, RETURNED: 1, COMPLETED: 2, VISITED: 3, UNSATISFIED: 3, SUPERVISED: 4, OTHER: 5}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
+
+# The most events one order may hold, by default (the setting max_order_events): a real order
+# has tens; a fact is at most about 250 bytes, so an order's state stays far below Kafka's 1 MB
+# record limit (its changelog record), whatever a sender does.
+MAX_ORDER_EVENTS: int = Settings.model_fields["max_order_events"].default
 
 SUPERVISION_AFTER = 2  # the office's rule: the second unsatisfied visit makes an order due for 督办
 

@@ -2,8 +2,8 @@
 
 The seed month imported (in order, and shuffled), half imported and half streamed shuffled
 (completions and re-sent copies of imported orders' events in the streamed half, with the
-worker SIGKILLed during it), and restated, each gives the published bulletin cell by cell and headline; what ClickHouse holds
-is compared with the file event by event.
+worker SIGKILLed during it), and restated, each gives the published bulletin cell by cell and
+headline; what ClickHouse holds is compared with the file event by event.
 """
 
 from __future__ import annotations

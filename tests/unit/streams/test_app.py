@@ -1,6 +1,7 @@
 """The agents driven through Faust's ``test_context``: no broker, a recording sink."""
 
 import asyncio
+import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -509,3 +510,79 @@ async def test_a_race_met_while_the_records_are_written_one_by_one_dead_letters_
     await pipeline.process([Record(Source("hotline.orders", 0, 0), b"O1", raw(dispatched))], "orders")
     assert pipeline.deadletter_topic.sent == []  # type: ignore[attr-defined]
     assert list(sink.events) == [dispatched["event_id"]]  # type: ignore[attr-defined]
+
+
+def _two_dispatches() -> list[Record]:
+    return [
+        Record(Source("hotline.orders", 0, n), f"O{n}".encode(), raw(event("order.dispatched", order_id=f"O{n}")))
+        for n in range(2)
+    ]
+
+
+async def test_a_storage_fault_is_never_blamed_on_the_records(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table directories made unwritable for a while: every write, whole or one by one, fails
+    with the file system's error. The batch waits and is stored once the disk takes writes again;
+    no record is dead-lettered and the ledger moves only then."""
+    sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
+    real, refused = sink.write, []
+
+    def unwritable(batch: Batch, fence: Fence | None = None) -> None:
+        if len(refused) < 3:
+            refused.append(batch)
+            raise RuntimeError("Code: 1001. DB::Exception: Cannot open file store/events/tmp: Operation not permitted")
+        real(batch, fence)
+
+    monkeypatch.setattr(sink, "write", unwritable)
+    records = _two_dispatches()
+    await pipeline.process(records, "orders")
+    await pipeline.settle()
+    assert pipeline.deadletter_topic.sent == []  # type: ignore[attr-defined]
+    assert sorted(sink.events) == sorted(json.loads(r.value or b"")["event_id"] for r in records)
+    assert sink.progress == {("hotline.orders", 0): 1}
+    assert _sample(pipeline, "hotline_store_retries_total") == 3
+
+
+async def test_a_batch_none_of_whose_records_stores_while_a_known_good_write_fails_is_held_back(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refusal the classifier does not recognise, for every record, while the store cannot even
+    record the progress it already holds: the store's fault, not the records'."""
+    sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
+    real_write, real_progress, failing = sink.write, sink.record_progress, [True]
+
+    def write(batch: Batch, fence: Fence | None = None) -> None:
+        if failing[0]:
+            raise RuntimeError("DB::Exception: something odd")
+        real_write(batch, fence)
+
+    def progress(offsets: dict[tuple[str, int], int], fence: Fence | None = None) -> None:
+        if failing[0]:
+            failing[0] = False  # the probe fails once, then the store recovers
+            raise RuntimeError("DB::Exception: something odd")
+        real_progress(offsets, fence)
+
+    monkeypatch.setattr(sink, "write", write)
+    monkeypatch.setattr(sink, "record_progress", progress)
+    await pipeline.process(_two_dispatches(), "orders")
+    assert pipeline.deadletter_topic.sent == []  # type: ignore[attr-defined]
+    assert len(sink.events) == 2
+
+
+async def test_a_record_the_store_refuses_for_its_content_is_still_dead_lettered(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
+    real = sink.write
+
+    def refuses_o1(batch: Batch, fence: Fence | None = None) -> None:
+        if any(row["order_id"] == "O1" for row in batch.events):
+            raise RuntimeError("DB::Exception: Cannot parse input: value too long for its column")
+        real(batch, fence)
+
+    monkeypatch.setattr(sink, "write", refuses_o1)
+    await pipeline.process(_two_dispatches(), "orders")
+    sent = pipeline.deadletter_topic.sent  # type: ignore[attr-defined]
+    assert [s["headers"]["hotline.source.offset"] for s in sent] == [b"1"]
+    assert len(sink.events) == 1

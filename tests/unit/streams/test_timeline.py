@@ -10,6 +10,7 @@ must be the same.
 from __future__ import annotations
 
 import itertools
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -195,3 +196,23 @@ def test_ties_in_time_fold_in_lifecycle_order() -> None:
     assert _fold(completed, dispatched)[0]["completed_on_time"] is True
     facts = _fold(completed, dispatched)[0]["facts"]
     assert [f[2] for f in facts] == [timeline.DISPATCHED, timeline.COMPLETED]
+
+
+def test_an_order_past_the_event_limit_dead_letters_the_event_and_keeps_its_state() -> None:
+    lines = [raw(event("order.dispatched", order_id="X", occurred_at=at(4)))]
+    lines += [raw(event("order.visited", order_id="X", occurred_at=at(5), event_id=f"v{n}")) for n in range(12)]
+    records = [Record(Source("hotline.orders", 0, i), None, line) for i, line in enumerate(lines)]
+    ready = decode_batch(records, REGISTRY, SOURCE_PREFIXES)
+    events = [(s, e) for s, e in ready.events.items()]
+    identities = identify(events, {}, ready.contents)  # type: ignore[arg-type]
+    folded = fold(records, Inputs(ready.events, identities, ready.contents, {}, {}), LIMITS, 0, max_events=10)
+    assert len(folded.orders["X"]["facts"]) == 10
+    assert [d.source_offset for d in folded.batch.deadletters] == [10, 11, 12]
+    assert "already holds 10 events" in folded.batch.deadletters[0].error
+    assert len(json.dumps(folded.orders["X"])) < 10 * 250
+
+
+def test_a_fact_is_small_even_with_long_ids() -> None:
+    long_id = "e" * 64
+    ev = event("order.dispatched", event_id=long_id, order_id="X", occurred_at=at(4), due_at=at(8))
+    assert len(json.dumps(timeline.fact_of(parse_event(raw(ev)), parse_event(raw(ev)).due_at))) < 250
