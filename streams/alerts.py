@@ -106,6 +106,9 @@ def make_alert(p: Pending, now: float) -> AlertDueSoon | AlertOverdue | AlertSup
     )
 
 
+FEED_BATCH = 500  # records of the alerts topic read at a time
+
+
 class AlertFeed:
     """Follows the alerts topic from the start: what was sent, and live fan-out to subscribers."""
 
@@ -116,14 +119,22 @@ class AlertFeed:
         self.recent: deque[dict[str, Any]] = deque(maxlen=recent)
         self.subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self.ready = asyncio.Event()
+        self.skipped = 0  # records on the topic that are not alerts (foreign or malformed)
+        self.overflowed = 0  # alerts a slow subscriber lost (its oldest first)
 
     def note(self, alert: dict[str, Any]) -> None:
-        """Remember an alert (ours as we send it, anyone's as the topic shows it) and fan it out once."""
+        """Remember an alert (ours as we send it, anyone's as the topic shows it) and fan it out once.
+
+        A subscriber that does not keep up (a page that stopped reading) loses its oldest alert
+        rather than stop the feed: the feed is what tells every worker which alerts were sent."""
         if alert["alert_id"] in self.sent:
             return
         self.sent.add(alert["alert_id"])
         self.recent.append(alert)
         for queue in list(self.subscribers):
+            if queue.full():
+                queue.get_nowait()
+                self.overflowed += 1
             queue.put_nowait(alert)
 
     def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
@@ -144,10 +155,13 @@ class AlertFeed:
             await consumer.seek_to_beginning(*tps)
             ends = await consumer.end_offsets(tps)
             while True:
-                batch = await consumer.getmany(timeout_ms=200)
+                # Bounded reads, yielding between them: a week of alerts read at start-up must let
+                # the subscribers (and everything else on the loop) run meanwhile.
+                batch = await consumer.getmany(timeout_ms=200, max_records=FEED_BATCH)
                 for records in batch.values():
                     for record in records:
-                        self._read(record.value)
+                        self._read(record.value, f"{record.topic}[{record.partition}]@{record.offset}")
+                await asyncio.sleep(0)
                 if not self.ready.is_set() and await self._caught_up(consumer, ends):
                     log.info("alert feed caught up: %d alerts already sent", len(self.sent))
                     self.ready.set()
@@ -170,13 +184,16 @@ class AlertFeed:
                 return False
         return True
 
-    def _read(self, value: bytes | None) -> None:
+    def _read(self, value: bytes | None, where: str = "") -> None:
+        """One record of the topic: an alert is noted; anything else is skipped and counted, never fatal."""
         try:
             alert = parse_event(value or b"")
-        except ValueError:
-            log.warning("unreadable record on the alerts topic ignored")
-            return
-        self.note(alert.model_dump(mode="json"))
+            if not alert.type.startswith("alert."):
+                raise ValueError(f"an event of type {alert.type!r}, not an alert")
+            self.note(alert.model_dump(mode="json"))
+        except Exception as exc:
+            self.skipped += 1
+            log.warning("record %s on the alerts topic skipped: %s", where, type(exc).__name__)
 
 
 StateLookup = Callable[[str], Mapping[str, Any] | None]

@@ -9,6 +9,7 @@ import pytest
 
 from hotline.streams.alerts import AlertFeed, AlertScheduler, alert_id, pending_alerts
 from hotline.streams.deadlines import TZ
+from tests.factories import event, raw
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=TZ).timestamp()
 
@@ -116,3 +117,40 @@ async def test_no_due_soon_alert_once_the_deadline_has_passed(world: dict[str, A
     clock.now = T0 + 12
     assert await sched.fire_due() == 1
     assert [b'"alert.overdue"' in v for _, v in sent] == [True]
+
+
+def _alert_record(n: int) -> bytes:
+    from hotline.schemas.events import AlertOverdue, dump_event
+
+    alert = AlertOverdue(
+        event_id=f"a{n}",
+        type="alert.overdue",
+        occurred_at=datetime(2019, 11, 11, 9, tzinfo=TZ),
+        order_id=f"O{n}",
+        unit_id="yuhu",
+        due_at=datetime(2019, 11, 11, 9, tzinfo=TZ),
+        emitted_at=datetime(2019, 11, 11, 9, tzinfo=TZ),
+        alert_id=f"id{n}",
+        schema_version=1,
+    )
+    return dump_event(alert)
+
+
+def test_a_week_of_alerts_read_at_once_does_not_overflow_a_subscriber() -> None:
+    """12,000 alerts noted before a subscriber reads any: it keeps the newest, the feed goes on."""
+    feed = AlertFeed("alerts", {})
+    queue = feed.subscribe()
+    for n in range(12_000):
+        feed._read(_alert_record(n), f"alerts[0]@{n}")
+    assert len(feed.sent) == 12_000
+    assert queue.qsize() == queue.maxsize and feed.overflowed == 2_000
+    assert queue.get_nowait()["alert_id"] == "id2000"
+
+
+def test_a_foreign_or_malformed_record_on_the_alerts_topic_is_skipped_and_counted() -> None:
+    feed = AlertFeed("alerts", {})
+    feed._read(raw(event("order.dispatched")), "alerts[0]@0")
+    feed._read(b"not json", "alerts[0]@1")
+    feed._read(None, "alerts[0]@2")
+    feed._read(_alert_record(1), "alerts[0]@3")
+    assert feed.skipped == 3 and feed.sent == {"id1"}
