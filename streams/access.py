@@ -160,7 +160,9 @@ class Access:
         lifetime shortens tickets already out.
         """
         parts = ticket.split(".")
-        if len(parts) != 4 or parts[0] != TICKET_VERSION or not parts[2].isdigit() or not self.tokens:
+        # ASCII digits only: str.isdigit() accepts superscripts ("²³"), which int() refuses.
+        well_formed = len(parts) == 4 and parts[0] == TICKET_VERSION and parts[2].isascii() and parts[2].isdigit()
+        if not well_formed or not self.tokens:
             raise Denied(401, "the sign-in ticket is not valid; open the monitor link with ?token= again")
         _, scope_b64, expiry_text, mac = parts
         expiry = int(expiry_text)

@@ -138,3 +138,10 @@ def test_shortening_the_lifetime_shortens_tickets_already_out() -> None:
     issued = gate(ttl_s=12 * 3600).issue("*")
     with pytest.raises(Denied):
         gate(ttl_s=3600).scope(ticket(issued))
+
+
+@pytest.mark.parametrize("forged", ["v1.x.²³.y", "v1.x.١٢٣.y", "v1..", "v1.\x00.1.y"])
+def test_a_malformed_ticket_is_401_not_an_error(forged: str) -> None:
+    with pytest.raises(Denied) as info:
+        gate().scope(ticket(forged))
+    assert info.value.status == 401 and "not valid" in info.value.reason
