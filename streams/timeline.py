@@ -185,8 +185,16 @@ def contribution(state: OrderState | None) -> Contribution:
     return Counter({(state["unit"], day, m): 1 for m in _COHORT_BY_OUTCOME[state.get("completed_on_time")]})
 
 
+def _cohort_of(state: OrderState | None) -> tuple[str | None, str | None, bool | None]:
+    if not state:
+        return None, None, None
+    return state.get("unit"), state.get("cohort_day"), state.get("completed_on_time")
+
+
 def contribution_change(before: OrderState | None, after: OrderState) -> list[tuple[str, date, str, int]]:
     """What the order's cohort counters move by, from ``before`` to ``after``: retractions first."""
+    if _cohort_of(before) == _cohort_of(after):
+        return []  # most events (visits, returns, duplicates of the state) move no cohort counter
     old, new = contribution(before), contribution(after)
     if old == new:
         return []
