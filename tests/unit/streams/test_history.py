@@ -139,16 +139,9 @@ def test_a_bad_line_is_a_dead_letter_and_a_resent_event_counts_once(sink: ClickH
     path = _file(tmp_path / "m.jsonl", [*lines[:3], b"{not json", raw({**events[0], "unit_id": "nowhere"}), *lines[3:]])
     sink.migrate()
     tally = history.import_file(sink, path, default_registry(), LIMITS)
-    assert [(d.source_offset, d.error.split(":")[0]) for d in tally.deadletters] == [
-        (4, "not JSON"),
-        (
-            5,
-            "event_id 'ev-"
-            + events[0]["event_id"].split("-")[1]
-            + "' already names another event, first read at import[1]@1",
-        ),
-    ][:1] or True
     assert [d.source_offset for d in tally.deadletters] == [4, 5]
+    assert tally.deadletters[0].error.startswith("not JSON")
+    assert "unknown unit_id 'nowhere'" in tally.deadletters[1].error
     again = _file(tmp_path / "again.jsonl", [lines[6], lines[7]])  # O2's completion and visit re-sent
     before = _figures(sink)
     assert history.import_file(sink, again, default_registry(), LIMITS).duplicates == 2
