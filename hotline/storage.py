@@ -58,7 +58,7 @@ from prometheus_client.registry import Collector
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, ClickHouseSink, Generation
 from hotline.sinks.codec import CODEC_VERSION, CodecError, decode_as, dumps, loads
-from hotline.sinks.fencing import Claims, Fence, StoreFenced
+from hotline.sinks.fencing import Claims, Fence, ImplausibleClaim, StoreFenced
 from hotline.sinks.remote import (
     API,
     CODEC_HEADER,
@@ -329,7 +329,10 @@ class StoreService:
         group, fence = _fence(args)
         if fence is None:
             raise BadCall("a claim needs a group and a fence")
-        self.claims.claim(group, fence, lambda tps: self.sink.record_claims(group, fence.generation, tps))
+        try:
+            self.claims.claim(group, fence, lambda tps: self.sink.record_claims(group, fence.generation, tps))
+        except ImplausibleClaim as exc:
+            raise BadCall(str(exc)) from None
 
     def _check_fence(self, op: str, args: dict[str, Any]) -> None:
         """Refuse a stale worker's call before anything is written (calls without a fence pass)."""

@@ -86,6 +86,22 @@ class StoreFenced(RuntimeError):
         return cls(str(value.get("op", "")), int(value.get("generation", -1)), claims)
 
 
+# The most a group's generation can plausibly have risen between two claims this store sees: a
+# rebalance raises it by one, and a store restarted after a week of flapping workers would see
+# tens or hundreds, not this many.
+MAX_GENERATION_STEP = 10_000
+
+
+class ImplausibleClaim(ValueError):
+    """A claim whose generation no real assignment of the group could have: refused as a bad call."""
+
+    def __init__(self, group: str, generation: int) -> None:
+        super().__init__(
+            f"a claim for group {group!r} under generation {generation} is more than {MAX_GENERATION_STEP} above "
+            "every generation this store has seen for the group: refused"
+        )
+
+
 @dataclass
 class _Claim:
     generation: int
@@ -139,12 +155,22 @@ class Claims:
             if claim is not None and claim.generation == fence.generation:
                 claim.renewed = now
 
+    def plausible(self, group: str, generation: int) -> bool:
+        """Whether a group could have reached ``generation``: every rebalance raises it by one, so a
+        claim more than :data:`MAX_GENERATION_STEP` above the highest this store has seen for the
+        group (lapsed claims included) is from no real assignment; one claim like that, forged with
+        the store's token, would otherwise fence every worker off until it lapsed."""
+        known = [c.generation for (g, _, _), c in self._claimed.items() if g == group]
+        return generation >= 0 and (not known or generation <= max(known) + MAX_GENERATION_STEP)
+
     def claim(self, group: str, fence: Fence, persist: Callable[[list[Partition]], None]) -> None:
         """Record ``fence``'s generation for its partitions, or refuse the whole claim if a newer live one holds any.
 
         ``persist`` gets the partitions whose claim changes (a higher generation, or a lapsed one
         taken) and must make them durable before they count here: a store that crashes after
         answering must still know the claim on restart."""
+        if not self.plausible(group, fence.generation):
+            raise ImplausibleClaim(group, fence.generation)
         self.check("claim", group, fence)
         changing = [tp for tp in fence.partitions if self.holder(group, tp) != fence.generation]
         if changing:

@@ -153,6 +153,7 @@ class Pipeline:
         self.claimed: int | None = None
         self.claimed_partitions: list[Partition] = []
         self.fenced = False
+        self.fenced_since = 0.0
         self.gaps = GapReader(settings.kafka_client_options())
         self.health = StoreHealth()
         self._batch_lock = asyncio.Lock()
@@ -396,6 +397,7 @@ class Pipeline:
             self._fence(fenced)
             return False
         self.claimed, self.claimed_partitions, self.fenced = generation, list(partitions), False
+        self.metrics.reading.set(1)
         return True
 
     async def renew_claim(self) -> None:
@@ -404,13 +406,36 @@ class Pipeline:
         other call. A refusal fences it off, unless it is of a claim a newer assignment has replaced
         meanwhile (this call raced the rebalance's own claim)."""
         generation, partitions = self.claimed, self.claimed_partitions
-        if generation is None or self.fenced or not partitions:
+        if self.fenced:
+            await self._reclaim()
+            return
+        if generation is None or not partitions:
             return
         try:
             await self.in_sink_thread(self.sink.claim, Fence.of(generation, partitions))
         except StoreFenced as fenced:
             if self.claimed == generation:
                 self._fence(fenced)
+
+    async def _reclaim(self) -> None:
+        """A fenced worker whose group has not moved on claims its assignment again, and resumes it
+        once the store takes the claim.
+
+        Fencing expects the rebalance that fenced a worker to bring it a new assignment. When none
+        comes (the group's generation is still the one fenced: the claim that fenced it came from
+        outside the group, or from a generation that does not exist), the worker would read nothing
+        for good while its partitions wait; so it tries again every renewal period, and takes its
+        partitions back as soon as the foreign claim has lapsed."""
+        generation = self.app.consumer_generation_id
+        assigned = [tp for tp in self.app.consumer.assignment() if tp.topic in self.kinds]
+        if not assigned or generation is None or generation < 0:
+            return
+        await self._resume_at({})  # claims again first; refused, it stays fenced until the next try
+        if self.fenced:
+            return
+        log.warning("the claim that fenced this worker off has lapsed and no new assignment came: resuming")
+        if self.reader is None:
+            self.app.consumer.resume_partitions(assigned)
 
     def _fence_of(self, partitions: Iterable[Partition]) -> Fence | None:
         """What a store call for these partitions carries: the generation of this worker's claim
@@ -428,7 +453,9 @@ class Pipeline:
         this worker holds is from the stale generation.
         """
         self.fenced = True
+        self.fenced_since = time.time()
         self.metrics.store_fenced.labels(fenced.op).inc()
+        self.metrics.reading.set(0)
         for (topic, partition), holder in fenced.claims.items():
             log.warning(
                 "%s[%d]: fenced off by the store (%s refused): claimed by group generation %d, this worker "

@@ -60,6 +60,13 @@ class Metrics:
             ["op"],
             registry=self.registry,
         )
+        self.reading = Gauge(
+            "hotline_reading",
+            "1 while the worker reads the source partitions it holds; 0 while the store has fenced it off"
+            " (another claim holds them) and it waits to claim them again.",
+            registry=self.registry,
+        )
+        self.reading.set(1)
         self.deadletters = Counter(
             "hotline_deadlettered_records", "Records sent to the dead-letter topic.", ["topic"], registry=self.registry
         )

@@ -110,3 +110,20 @@ def test_claims_read_back_at_a_stores_start_hold_a_full_lease() -> None:
         claims.check("write", "g", Fence.of(5, [P0]))
     clock.now += 2
     claims.check("write", "g", Fence.of(5, [P0]))
+
+
+def test_a_claim_from_the_future_is_refused_and_changes_nothing() -> None:
+    from hotline.sinks.fencing import MAX_GENERATION_STEP, ImplausibleClaim
+
+    claims = Claims()
+    _claimed(claims, "g", Fence.of(7, [P0, P1]))
+    with pytest.raises(ImplausibleClaim):
+        _claimed(claims, "g", Fence.of(7 + MAX_GENERATION_STEP + 1, [P0, P1]))
+    assert claims.holder("g", P0) == 7
+    claims.check("write", "g", Fence.of(7, [P0, P1]))  # the real holder still writes
+
+
+def test_a_rising_generation_within_reach_is_taken() -> None:
+    claims = Claims()
+    _claimed(claims, "g", Fence.of(7, [P0]))
+    assert _claimed(claims, "g", Fence.of(907, [P0])) == [P0]

@@ -586,3 +586,44 @@ async def test_a_record_the_store_refuses_for_its_content_is_still_dead_lettered
     sent = pipeline.deadletter_topic.sent  # type: ignore[attr-defined]
     assert [s["headers"]["hotline.source.offset"] for s in sent] == [b"1"]
     assert len(sink.events) == 1
+
+
+class ForgedClaimSink(RecordingSink):
+    """A store where a claim from outside the group (generation 1,000,000) holds every partition
+    until it lapses (``lapsed`` set by the test)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lapsed = False
+
+    def claim(self, fence: Fence) -> None:
+        if not self.lapsed:
+            raise StoreFenced("claim", fence.generation, dict.fromkeys(fence.partitions, 1_000_000))
+        super().claim(fence)
+
+
+async def test_a_worker_fenced_by_a_foreign_claim_says_so_and_reads_again_once_it_lapses(pipeline: Pipeline) -> None:
+    from faust.types import TP
+
+    sink = ForgedClaimSink()
+    pipeline._sink = sink  # type: ignore[assignment]
+    p0 = TP("hotline.orders", 0)
+    pipeline.app.consumer = AssigningConsumer({p0})  # type: ignore[assignment]
+    pipeline.app.consumer_generation_id = 7
+    pipeline._table_recovered = True
+
+    async def nothing_live(assigned: list[Any]) -> None:
+        """No ClickHouse here: the live figures stay empty."""
+
+    pipeline._load_live = nothing_live  # type: ignore[method-assign]
+    await pipeline._resume_locked({p0: 0})
+    assert pipeline.fenced and _sample(pipeline, "hotline_reading") == 0
+    assert pipeline.reader is not None and pipeline.reader.reading() == set()
+
+    await pipeline.renew_claim()  # the foreign claim still holds: still fenced
+    assert pipeline.fenced
+    sink.lapsed = True
+    await pipeline.renew_claim()
+    assert not pipeline.fenced and _sample(pipeline, "hotline_reading") == 1
+    assert pipeline.reader.reading() == {("hotline.orders", 0)}
+    assert sink.claims == [Fence(7, (("hotline.orders", 0),))]
