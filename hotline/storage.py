@@ -56,7 +56,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import Batch, ClickHouseSink, Generation
+from hotline.sinks.clickhouse import TABLES, Batch, ClickHouseSink, Generation
 from hotline.sinks.codec import CODEC_VERSION, CodecError, decode_as, dumps, loads
 from hotline.sinks.fencing import Claims, Fence, ImplausibleClaim, StoreFenced
 from hotline.sinks.remote import (
@@ -81,6 +81,11 @@ MAX_BODY = 512 << 20  # a batch of 5,000 events is a few MB of JSON; an import's
 MAX_SCRAPE = 8 << 20  # a worker's /metrics is a few kB: more is not a worker's page
 _READ = re.compile(r"^\s*(SELECT|WITH)\b", re.IGNORECASE)
 _OUTFILE = re.compile(r"\bINTO\s+OUTFILE\b", re.IGNORECASE)
+_SETTINGS = re.compile(r"\bSETTINGS\b", re.IGNORECASE)
+# What follows FROM or JOIN: a name, and "(" if it is a table function (a subquery's "(" comes first).
+_SOURCE = re.compile(r"\b(?:FROM|JOIN)\s+([`\"\w.{}]+)\s*(\()?", re.IGNORECASE)
+_SERVED = {"system.parts"}  # which months a table holds (partitions), read by the reports
+_TABLES = {*TABLES, "schema_version"}
 
 
 class BadCall(ValueError):
@@ -88,9 +93,22 @@ class BadCall(ValueError):
 
 
 def read_only(sql: str) -> str:
-    """``sql`` if it is a single read statement; :class:`BadCall` otherwise."""
-    if not _READ.match(sql) or ";" in sql or _OUTFILE.search(sql):
-        raise BadCall("only a single SELECT (or WITH … SELECT) statement is served")
+    """``sql`` if it is a single read statement over the project's tables; :class:`BadCall` otherwise.
+
+    A token holder must not read the host through the store: table functions (``file()``,
+    ``url()``, ``remote()`` …) would read files, the environment (``/proc/self/environ`` holds the
+    tokens) or block the store's one thread on a dead address, and ``system`` tables other than
+    the partition list describe the server. So every ``FROM`` and ``JOIN`` must name a table of
+    the project's database (``{db}.<table>``) or ``system.parts``, and ``SETTINGS`` are not taken
+    from the caller (the store's own per-query settings apply)."""
+    if not _READ.match(sql) or ";" in sql or _OUTFILE.search(sql) or _SETTINGS.search(sql):
+        raise BadCall("only a single SELECT (or WITH … SELECT) statement, without SETTINGS, is served")
+    for source in _SOURCE.finditer(sql):
+        name = source.group(1).replace("`", "").replace('"', "")
+        if source.group(2):
+            raise BadCall(f"table functions are not served ({name}(…))")
+        if name.lower() not in _SERVED and not (name.startswith("{db}.") and name[5:] in _TABLES):
+            raise BadCall(f"only the project's tables are served, not {name!r}")
     return sql
 
 

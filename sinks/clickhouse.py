@@ -502,7 +502,13 @@ def connect(settings: Settings) -> Client:
 # moves, a window's or an event's month is in its key) and lets a month's read prune the
 # other partitions: without it a FINAL filtered on a non-key column (order_states by cohort
 # month) reads the whole history (bench.history: 2.7 times the one-month time at 12 months).
-_READ_SETTINGS = {"max_query_size": 64 << 20, "do_not_merge_across_partitions_select_final": 1}
+# Each read's settings travel with it (never SET on the session, so nothing leaks into later
+# statements); a read may take at most a minute (a bulletin at 12 months takes well under one).
+_READ_SETTINGS = {
+    "max_query_size": 64 << 20,
+    "do_not_merge_across_partitions_select_final": 1,
+    "max_execution_time": 60,
+}
 
 
 class ClickHouseSink:

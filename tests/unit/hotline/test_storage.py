@@ -494,3 +494,39 @@ def test_a_batch_written_again_from_the_same_source_is_not_a_race(store: StoreSe
     store.ops["write"]({"batch": batch})
     store.ops["write"]({"batch": batch})  # a retry after a lost answer
     assert store.sink.counts()["events"] == 1
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM file('/etc/passwd', 'LineAsString')",
+        "SELECT * FROM file('/proc/self/environ', 'RawBLOB')",
+        "SELECT * FROM url('http://127.0.0.1:9/x', 'CSV', 'a String')",
+        "SELECT 1 FROM {db}.events WHERE event_id IN (SELECT * FROM remote('h', 'db', 't'))",
+        "SELECT * FROM {db}.events AS e JOIN `file`('/etc/hosts', 'LineAsString') AS f ON 1",
+        "SELECT * FROM system.processes",
+        "SELECT * FROM default.secrets",
+        "SELECT count() FROM {db}.events SETTINGS max_execution_time = 100000",
+    ],
+)
+def test_a_query_that_reads_the_host_or_other_tables_is_refused(sql: str) -> None:
+    from hotline.storage import BadCall, read_only
+
+    with pytest.raises(BadCall):
+        read_only(sql)
+
+
+def test_every_query_the_reports_make_is_served() -> None:
+    """The project's own statements (every module-level SQL of the readers) pass the store's check."""
+    from hotline.reports import charts, live, queries
+    from hotline.storage import read_only
+
+    statements = [
+        value
+        for module in (queries, live, charts)
+        for value in vars(module).values()
+        if isinstance(value, str) and value.lstrip().upper().startswith(("SELECT", "WITH"))
+    ]
+    assert len(statements) >= 10
+    for sql in statements:
+        assert read_only(sql) == sql
