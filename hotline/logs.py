@@ -29,7 +29,9 @@ _CONTROLS = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029, *_BID
 _ESCAPES: dict[int, str] = {c: _NAMED.get(chr(c), f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in _CONTROLS}
 
 # Where the reconnect storms come from: the Kafka client, and Faust's transport on top of it.
-KAFKA_LOGGERS = ("aiokafka", "kafka", "faust.transport")
+# Libraries whose storms the pipeline does not control: Kafka clients reconnecting, and the event
+# loop's and aiohttp's per-connection errors (descriptors exhausted: one traceback per accept).
+LIMITED_LOGGERS = ("aiokafka", "kafka", "faust.transport", "asyncio", "aiohttp")
 _MARK = "hotline_repeat_passed"  # a record's verdict, so a filter shared by two handlers decides once
 
 
@@ -89,7 +91,7 @@ class RepeatFilter(logging.Filter):
     def __init__(
         self,
         interval_s: float,
-        prefixes: Iterable[str] = KAFKA_LOGGERS,
+        prefixes: Iterable[str] = LIMITED_LOGGERS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()

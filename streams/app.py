@@ -85,6 +85,21 @@ Positions = Mapping[TP, int]
 T = TypeVar("T")
 
 
+NEVER_S = 10 * 365 * 86400.0  # a watchdog that must not fire
+
+
+def _faust_watchdogs(settings: Settings) -> dict[str, float]:
+    """Faust's stream and commit watchdogs, where they mean something.
+
+    In ``batch`` ingest the batch reader owns the source partitions (Faust's stream is paused on
+    them, and progress is the ledger's, not the group's commits), so Faust's "Stream has not
+    started processing" and "Has not committed" errors would be false alarms every 30 s from five
+    minutes after start: they are turned off there, and keep Faust's defaults in ``stream`` ingest."""
+    if settings.ingest != "batch":
+        return {}
+    return {"stream_processing_timeout": NEVER_S, "broker_commit_livelock_soft_timeout": NEVER_S}
+
+
 class LedgerApp(faust.App):
     """A Faust app whose stream partitions start where the ledger says, not where the group committed.
 
@@ -198,6 +213,7 @@ class Pipeline:
             broker_session_timeout=settings.session_timeout_s,
             broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
             consumer_metadata_max_age_ms=int(settings.metadata_max_age_s * 1000),
+            **_faust_watchdogs(settings),
         )
         self.app.resume_at = self._resume_at
         # Whether Faust has recovered the order table for the current assignment (see _resume_locked).

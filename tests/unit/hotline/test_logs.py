@@ -140,3 +140,14 @@ def test_installing_twice_changes_nothing(clock: FakeClock) -> None:
     assert sum(isinstance(f, RepeatFilter) for f in handler.filters) == 1
     target.child("x").warning("a\nb")
     assert target.lines() == ["WARNING x a\\nb"]
+
+
+def test_an_accept_storm_of_the_event_loop_leaves_one_line_per_interval(log: Log, clock: FakeClock) -> None:
+    """Descriptors exhausted: asyncio logs every failed accept, with its traceback."""
+    loop_log = log.child("asyncio")
+    for _ in range(1000):
+        try:
+            raise OSError(24, "Too many open files")
+        except OSError:
+            loop_log.error("socket.accept() out of system resource", exc_info=True)
+    assert sum(line.startswith("ERROR asyncio") for line in log.lines()) == 1

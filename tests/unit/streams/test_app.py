@@ -627,3 +627,11 @@ async def test_a_worker_fenced_by_a_foreign_claim_says_so_and_reads_again_once_i
     assert not pipeline.fenced and _sample(pipeline, "hotline_reading") == 1
     assert pipeline.reader.reading() == {("hotline.orders", 0)}
     assert sink.claims == [Fence(7, (("hotline.orders", 0),))]
+
+
+def test_fausts_stream_watchdog_is_off_where_the_batch_reader_owns_the_partitions(pipeline: Pipeline) -> None:
+    """Its "Stream has not started processing" would be logged at ERROR every 30 s, falsely."""
+    assert pipeline.app.conf.stream_processing_timeout > 365 * 86400
+    assert pipeline.app.conf.broker_commit_livelock_soft_timeout > 365 * 86400
+    streamed = Pipeline(Settings(ingest="stream", app_id="hotline-unit-stream"), sink=RecordingSink())  # type: ignore[arg-type]
+    assert streamed.app.conf.stream_processing_timeout == 300
