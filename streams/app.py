@@ -88,7 +88,7 @@ T = TypeVar("T")
 NEVER_S = 10 * 365 * 86400.0  # a watchdog that must not fire
 
 
-def _faust_watchdogs(settings: Settings) -> dict[str, float]:
+def _faust_watchdogs(settings: Settings) -> dict[str, Any]:
     """Faust's stream and commit watchdogs, where they mean something.
 
     In ``batch`` ingest the batch reader owns the source partitions (Faust's stream is paused on
