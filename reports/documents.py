@@ -30,8 +30,9 @@ from __future__ import annotations
 import calendar
 import io
 import re
+import string
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -121,6 +122,52 @@ TABLE_NOTES = (
 )
 
 
+# --------------------------------------------------------------------------- text from events
+
+# What an event supplies is free text: a test call's item, a data-monitoring indicator, a call's
+# category, and the ``unit_id`` that names a unit the registry does not know. Each format hands
+# its own function to :func:`_compose`, :func:`table_cells` and :func:`change_table`, which
+# apply it to that text and to nothing else (the figures and the sentences are this module's).
+EventText = Callable[[str], str]
+
+# The complement of XML 1.0's ``Char``: what no part of a .docx or .xlsx package may hold.
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+# CommonMark lets a backslash make any ASCII punctuation literal, and every construct text could
+# open starts with some: a heading (#), quote (>), list (- + * 1.), fence (` ~), a table cell's
+# edge (|), emphasis (* _ ~), a link or image ([ ] ( ) !), raw HTML or an entity (< > &), an
+# autolink (: @ .). Escaping all of it needs no list of contexts. Line breaks (whatever
+# ``str.splitlines`` ends a line at) become spaces.
+_MD_TEXT = {
+    **{ord(c): "\\" + c for c in string.punctuation},
+    **dict.fromkeys(map(ord, "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"), " "),
+}
+
+
+def xml_text(text: str) -> str:
+    """``text`` without the characters XML 1.0 does not allow: C0 controls other than tab, line
+    feed and carriage return, lone surrogates, U+FFFE and U+FFFF (for docx and xlsx).
+
+    A NUL in a test call's item made python-docx refuse the whole Word bulletin ("All strings
+    must be XML compatible", a 500); openpyxl raises IllegalCharacterError on the same text.
+    The characters are dropped, not replaced: none of them shows anything to a reader.
+    """
+    return _NOT_XML.sub("", text)
+
+
+def md_text(text: str) -> str:
+    """``text`` as literal Markdown on one line: ASCII punctuation backslash-escaped, line breaks
+    turned into spaces (in table cells as well: no ``<br>``, a name or an item has no lines to keep),
+    the other control characters dropped as :func:`xml_text` drops them (an ESC would drive any
+    terminal the file is shown in).
+
+    An item ``# 伪造标题\\n\\n| x | y |`` forged a heading and a table row in the Markdown
+    bulletin. Without a line break the text cannot start a line, so it opens no block (heading,
+    list, quote, fence, table row); escaped, it opens no inline construct and ends no cell.
+    """
+    return xml_text(text.translate(_MD_TEXT))
+
+
 # --------------------------------------------------------------------------- text
 
 
@@ -169,9 +216,9 @@ def _names(names: Iterable[str]) -> str:
     return joined or "无"
 
 
-def _counted(counts: Mapping[str, int], unit: str = "件") -> str:
-    """``雨湖区人民政府119件、岳塘区人民政府43件`` in the given order."""
-    return "、".join(f"{name}{n}{unit}" for name, n in counts.items())
+def _counted(counts: Mapping[str, int], escape: EventText, unit: str = "件") -> str:
+    """``雨湖区人民政府119件、岳塘区人民政府43件`` in the given order, each name through ``escape``."""
+    return "、".join(f"{escape(name)}{n}{unit}" for name, n in counts.items())
 
 
 def _rate(label: str, value: str) -> str:
@@ -209,13 +256,14 @@ def _order_types(bulletin: Bulletin) -> str:
     return "；".join(parts) + "。"
 
 
-def _hotspots(bulletin: Bulletin) -> str:
+def _hotspots(bulletin: Bulletin, escape: EventText) -> str:
     _, month, _ = _period(bulletin)
     categories: list[dict[str, Any]] = bulletin.headline["top_categories_share_of_all_received_calls"]
     if not categories:
         return f"{month}月份没有已分类的来电。"
     parts = [
-        f"{c['category']}{c['share']}" if c["share"] != DASH else f"{c['category']}{c['count']}件" for c in categories
+        f"{escape(c['category'])}{c['share']}" if c["share"] != DASH else f"{escape(c['category'])}{c['count']}件"
+        for c in categories
     ]
     return (
         f"{month}月份热线受理量列前{_cn_number(len(categories))}位的大类（占来电总数的比例）为："
@@ -224,7 +272,7 @@ def _hotspots(bulletin: Bulletin) -> str:
     )
 
 
-def _visits(bulletin: Bulletin) -> tuple[str, ...]:
+def _visits(bulletin: Bulletin, escape: EventText) -> tuple[str, ...]:
     _, month, _ = _period(bulletin)
     h = bulletin.headline
     v, lists, nr = h["visits"], h["satisfaction_lists"], h["not_replied_to_citizen"]
@@ -235,12 +283,12 @@ def _visits(bulletin: Bulletin) -> tuple[str, ...]:
         f"{_rate('回访满意率为', v['satisfaction_rate'])}。"
     )
     ranking = (
-        f"回访满意率在80%以上（含80%）的单位有：{_names(lists['at_or_above_80_percent'])}；"
-        f"回访满意率低于50%的单位有：{_names(lists['below_50_percent'])}。"
+        f"回访满意率在80%以上（含80%）的单位有：{_names(map(escape, lists['at_or_above_80_percent']))}；"
+        f"回访满意率低于50%的单位有：{_names(map(escape, lists['below_50_percent']))}。"
     )
     not_replied = f"成员单位未将办理情况答复当事人工单{nr['total']}件"
     if nr["top_units"]:
-        not_replied += f"，其中{_counted(nr['top_units'])}"
+        not_replied += f"，其中{_counted(nr['top_units'], escape)}"
     return summary, ranking, not_replied + "。"
 
 
@@ -256,7 +304,7 @@ def _returns(bulletin: Bulletin) -> str:
     return text + "。"
 
 
-def _supervision(bulletin: Bulletin) -> str:
+def _supervision(bulletin: Bulletin, escape: EventText) -> str:
     _, month, _ = _period(bulletin)
     s = bulletin.headline["supervision"]
     text = (
@@ -271,20 +319,20 @@ def _supervision(bulletin: Bulletin) -> str:
     )[:TOP_UNITS]
     if supervised:
         text += "。其中督办较多的单位为：" + _counted(
-            {u.name: u.phone_supervised + u.written_supervised for u in supervised}
+            {u.name: u.phone_supervised + u.written_supervised for u in supervised}, escape
         )
     text += "。"
     # 约谈: the units whose supervised orders stayed unsatisfied after supervision.
     unsatisfied = bulletin.headline.get("unsatisfied_after_supervision") or {}
     if unsatisfied:
         text += (
-            f"督办后市民仍不满意的工单涉及{len(unsatisfied)}个单位：{_counted(unsatisfied)}，"
+            f"督办后市民仍不满意的工单涉及{len(unsatisfied)}个单位：{_counted(unsatisfied, escape)}，"
             "对多次督办办理成效仍不理想的，将约谈相关责任人。"
         )
     return text
 
 
-def _spot_checks(bulletin: Bulletin) -> str:
+def _spot_checks(bulletin: Bulletin, escape: EventText) -> str:
     """（一）: the province's revisits of our orders, units named by what went wrong."""
     _, month, _ = _period(bulletin)
     checks = bulletin.checks
@@ -297,14 +345,14 @@ def _spot_checks(bulletin: Bulletin) -> str:
         f"有{not_reached}件未回访，{unsatisfied}个回访不满意。"
     )
     named = [
-        f"{label}的" + "，".join(f"{name}{n}件" for name, n in checks.by_unit(m).items())
+        f"{label}的" + "，".join(f"{escape(name)}{n}件" for name, n in checks.by_unit(m).items())
         for label, m in (("未回访", mc.SPOT_NOT_REACHED), ("回访不满意", mc.SPOT_UNSATISFIED))
         if checks.total(m)
     ]
     return text + ("其中，" + "；".join(named) + "。" if named else "")
 
 
-def _test_calls(bulletin: Bulletin) -> str:
+def _test_calls(bulletin: Bulletin, escape: EventText) -> str:
     """（二）: the province's test calls, points lost by item."""
     _, month, _ = _period(bulletin)
     checks = bulletin.checks
@@ -315,21 +363,21 @@ def _test_calls(bulletin: Bulletin) -> str:
     if not items:
         return f"{month}月份省平台对我市热线拨测{calls}次，未扣分。"
     return (
-        f"{month}月份我市在省平台随机拨测中，{'、'.join(checks.most_deducted(mc.TEST_CALL_POINTS))}扣分较多。"
-        f"本月省平台拨测{calls}次，共扣{points_text(checks.total_points(mc.TEST_CALL_POINTS))}分，其中"
-        + "、".join(f"{item}扣{points_text(p)}分" for item, p in items.items())
+        f"{month}月份我市在省平台随机拨测中，{'、'.join(map(escape, checks.most_deducted(mc.TEST_CALL_POINTS)))}"
+        f"扣分较多。本月省平台拨测{calls}次，共扣{points_text(checks.total_points(mc.TEST_CALL_POINTS))}分，其中"
+        + "、".join(f"{escape(item)}扣{points_text(p)}分" for item, p in items.items())
         + "。"
     )
 
 
-def _data_monitoring(bulletin: Bulletin) -> str:
+def _data_monitoring(bulletin: Bulletin, escape: EventText) -> str:
     """（三）: uploads the province found inaccurate, and the points they cost."""
     _, month, _ = _period(bulletin)
     checks = bulletin.checks
     flagged = checks.total(mc.UPLOADS_FLAGGED)
     if not flagged:
         return f"{month}月份我市热线未出现数据上传不准确现象。"
-    cost = "、".join(f"{item}指标被扣{points_text(p)}分" for item, p in checks.items(mc.UPLOAD_POINTS).items())
+    cost = "、".join(f"{escape(item)}指标被扣{points_text(p)}分" for item, p in checks.items(mc.UPLOAD_POINTS).items())
     return f"{month}月份我市热线出现{flagged}次数据上传不准确现象，{cost}。"
 
 
@@ -345,7 +393,7 @@ def month_over_month(bulletin: Bulletin) -> str:
     return f"与{previous}月相比，" + "，".join(parts) + "。"
 
 
-def _late(bulletin: Bulletin) -> tuple[str, ...]:
+def _late(bulletin: Bulletin, escape: EventText) -> tuple[str, ...]:
     """补录: the previous month's events that arrived after its bulletin was issued, by unit."""
     late = bulletin.late
     if late is None:
@@ -358,7 +406,7 @@ def _late(bulletin: Bulletin) -> tuple[str, ...]:
         f"{issued}签发后，又收到{month}月份数据{late.events}条（已计入{month}月数据，"
         f"未在该期通报中体现），按单位列示如下："
     )
-    lines = [f"{u.name}{u.events}条" + (f"（{u.counted()}）" if u.counts else "") for u in late.units]
+    lines = [f"{escape(u.name)}{u.events}条" + (f"（{u.counted()}）" if u.counts else "") for u in late.units]
     return head, "；".join(lines) + "。"
 
 
@@ -368,12 +416,13 @@ def _data_quality(bulletin: Bulletin) -> tuple[str, ...]:
     return tuple(f"{i}. {note}" for i, note in enumerate(bulletin.data_quality, start=1))
 
 
-def _compose(bulletin: Bulletin) -> _Text:
-    """The bulletin's prose, built once for every document format."""
+def _compose(bulletin: Bulletin, escape: EventText) -> _Text:
+    """The bulletin's prose, built once for every document format; what events wrote goes
+    through the format's ``escape`` (:func:`xml_text`, :func:`md_text`, …)."""
     year, month, _ = _period(bulletin)
     table_title = _table_title(bulletin)
     changes = month_over_month(bulletin)
-    late = _late(bulletin)
+    late = _late(bulletin, escape)
     sections = (
         _Section(
             SECTION_BASICS,
@@ -384,20 +433,20 @@ def _compose(bulletin: Bulletin) -> _Text:
             "（按交办日）",
         ),
         _Section(SECTION_TYPES, 2, (_order_types(bulletin),)),
-        _Section(SECTION_HOTSPOTS, 2, (_hotspots(bulletin),)),
+        _Section(SECTION_HOTSPOTS, 2, (_hotspots(bulletin, escape),)),
         _Section(
             SECTION_VISITS,
             2,
-            _visits(bulletin),
+            _visits(bulletin, escape),
             FIGURE_SATISFACTION,
             f"图2  {month}月各成员单位{mc.SATISFACTION_RATE.label}",
         ),
         _Section(SECTION_RETURNS, 2, (_returns(bulletin),)),
-        _Section(SECTION_SUPERVISION, 2, (_supervision(bulletin),)),
+        _Section(SECTION_SUPERVISION, 2, (_supervision(bulletin, escape),)),
         _Section(SECTION_CHECKS, 1),
-        _Section(SECTION_SPOT_CHECKS, 2, (_spot_checks(bulletin),)),
-        _Section(SECTION_TEST_CALLS, 2, (_test_calls(bulletin),)),
-        _Section(SECTION_DATA_MONITORING, 2, (_data_monitoring(bulletin),)),
+        _Section(SECTION_SPOT_CHECKS, 2, (_spot_checks(bulletin, escape),)),
+        _Section(SECTION_TEST_CALLS, 2, (_test_calls(bulletin, escape),)),
+        _Section(SECTION_DATA_MONITORING, 2, (_data_monitoring(bulletin, escape),)),
         *((_Section(SECTION_LATE, 1, late),) if late else ()),
         _Section(SECTION_DATA_QUALITY, 1, _data_quality(bulletin)),
     )
@@ -408,6 +457,12 @@ def _compose(bulletin: Bulletin) -> _Text:
         table_title=table_title,
         table_notes=TABLE_NOTES,
     )
+
+
+def table_cells(bulletin: Bulletin, escape: EventText) -> list[list[str]]:
+    """The attachment's rows as printed, in :data:`COLUMNS`' order, each unit's name through
+    ``escape`` (a unit the registry does not know is named by the events' ``unit_id``)."""
+    return [[escape(row[key]) if key == "unit" else row[key] for key, _ in COLUMNS] for row in bulletin.rows()]
 
 
 # --------------------------------------------------------------------------- xlsx
@@ -455,11 +510,11 @@ def _table_sheet(ws: Worksheet, bulletin: Bulletin, title: str) -> None:
         cell.border = _BORDER
     ws.row_dimensions[2].height = 54
 
-    rows = bulletin.rows()
+    rows = table_cells(bulletin, xml_text)
     for r, row in enumerate(rows, start=3):
         is_total = r == len(rows) + 2
         for col, (key, _) in enumerate(COLUMNS, start=1):
-            cell = ws.cell(row=r, column=col, value=_cell_value(key, row[key]))
+            cell = ws.cell(row=r, column=col, value=_cell_value(key, row[col - 1]))
             cell.font = Font(name=_XLSX_FONT, size=10, bold=is_total)
             cell.alignment = Alignment(horizontal="left" if key == "unit" else "center", vertical="center")
             cell.border = _BORDER
@@ -471,10 +526,10 @@ def _table_sheet(ws: Worksheet, bulletin: Bulletin, title: str) -> None:
     ws.cell(row=notes_row, column=1).alignment = Alignment(wrap_text=True, vertical="top")
     ws.row_dimensions[notes_row].height = 42
 
-    names = [row["unit"] for row in rows] + [COLUMNS[0][1]]
+    names = [row[0] for row in rows] + [COLUMNS[0][1]]
     ws.column_dimensions["A"].width = min(max(_display_width(n) for n in names) + 2, 34)
-    for col, (key, _) in enumerate(COLUMNS[1:], start=2):
-        widest = max(len(row[key]) for row in rows)
+    for col in range(2, ncols + 1):
+        widest = max(len(row[col - 1]) for row in rows)
         ws.column_dimensions[get_column_letter(col)].width = max(9, widest + 3)
 
     # Header and unit names stay visible while scrolling the 16 columns.
@@ -491,7 +546,8 @@ def _table_sheet(ws: Worksheet, bulletin: Bulletin, title: str) -> None:
 
 
 def _headline_rows(bulletin: Bulletin) -> list[tuple[str, int | str | None, str]]:
-    """Section 一's figures as (label, value, share); value ``None`` marks a heading row."""
+    """Section 一's figures as (label, value, share); value ``None`` marks a heading row. What
+    events wrote (categories, unit names) goes through :func:`xml_text`."""
     h = bulletin.headline
     calls, orders, visits = h["calls"], h["orders"], h["visits"]
     rows: list[tuple[str, int | str | None, str]] = [
@@ -511,7 +567,7 @@ def _headline_rows(bulletin: Bulletin) -> list[tuple[str, int | str | None, str]
     ]
     rows += [(f"{TYPE_LABELS.get(t, t)}类", e["count"], e["share"]) for t, e in h["dispatched_by_type"].items()]
     rows.append((SECTION_HOTSPOTS, None, ""))
-    rows += [(c["category"], c["count"], c["share"]) for c in h["top_categories_share_of_all_received_calls"]]
+    rows += [(xml_text(c["category"]), c["count"], c["share"]) for c in h["top_categories_share_of_all_received_calls"]]
     rows += [
         (SECTION_VISITS, None, ""),
         ("回访办结工单", visits["visited_completed_orders"], ""),
@@ -520,11 +576,11 @@ def _headline_rows(bulletin: Bulletin) -> list[tuple[str, int | str | None, str]
         ("满意工单", visits["satisfied"], ""),
         ("不满意工单", visits["unsatisfied"], ""),
         ("回访满意率", visits["satisfaction_rate"], ""),
-        ("回访满意率80%以上（含）的单位", _names(h["satisfaction_lists"]["at_or_above_80_percent"]), ""),
-        ("回访满意率低于50%的单位", _names(h["satisfaction_lists"]["below_50_percent"]), ""),
+        ("回访满意率80%以上（含）的单位", _names(map(xml_text, h["satisfaction_lists"]["at_or_above_80_percent"])), ""),
+        ("回访满意率低于50%的单位", _names(map(xml_text, h["satisfaction_lists"]["below_50_percent"])), ""),
         ("未答复当事人工单", h["not_replied_to_citizen"]["total"], ""),
     ]
-    rows += [(f"未答复当事人：{name}", n, "") for name, n in h["not_replied_to_citizen"]["top_units"].items()]
+    rows += [(f"未答复当事人：{xml_text(name)}", n, "") for name, n in h["not_replied_to_citizen"]["top_units"].items()]
     r = h["returns"]
     rows += [
         (SECTION_RETURNS, None, ""),
@@ -580,14 +636,15 @@ def to_xlsx(bulletin: Bulletin) -> bytes:
 # --------------------------------------------------------------------------- docx
 
 
-def change_table(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the per-unit month-over-month table (units, then 总计), shared by every format."""
+def change_table(comparison: Comparison, escape: EventText) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the per-unit month-over-month table (units, then 总计), shared by every
+    format; each unit's name through the format's ``escape``."""
     header = [mc.UNIT_LABEL]
     for m in UNIT_RATES:
         header += [f"{m.label}（本月）", f"{m.label}（上月）", f"{m.label}较上月"]
     rows = []
     for unit in (*comparison.units, comparison.total):
-        row = [unit.name]
+        row = [escape(unit.name)]
         for m in UNIT_RATES:
             change = unit.of(m)
             row += [change.current_text, change.previous_text, change.text or DASH]
@@ -975,7 +1032,7 @@ def _properties(doc: DocxDocument, bulletin: Bulletin, title: str) -> None:
 def to_docx(bulletin: Bulletin) -> bytes:
     """The whole bulletin in Word, laid out after GB/T 9704-2012: masthead and text on A4
     portrait, charts in the text, the attachment (and the month-over-month table) on A4 landscape."""
-    text = _compose(bulletin)
+    text = _compose(bulletin, xml_text)
     doc = Document()
     _styles(doc)
     _properties(doc, bulletin, text.title)
@@ -1010,8 +1067,7 @@ def to_docx(bulletin: Bulletin) -> bytes:
     heading.alignment = WD_ALIGN_PARAGRAPH.CENTER
     _single(heading)
     _run(heading, text.table_title, FONT_TITLE, SIZE_SMALL_2)
-    rows = bulletin.rows()
-    _grid_table(doc, [label for _, label in COLUMNS], [[row[k] for k, _ in COLUMNS] for row in rows], AREA_H_MM)
+    _grid_table(doc, [label for _, label in COLUMNS], table_cells(bulletin, xml_text), AREA_H_MM)
     notes = doc.add_paragraph()
     _single(notes)
     _run(notes, text.table_notes, FONT_BODY, 10.5)
@@ -1022,7 +1078,7 @@ def to_docx(bulletin: Bulletin) -> bytes:
         changes.paragraph_format.space_before = Pt(SIZE_3)
         changes.paragraph_format.page_break_before = True
         _run(changes, SECTION_CHANGES, FONT_TITLE, SIZE_SMALL_2)
-        _grid_table(doc, *change_table(bulletin.comparison), AREA_H_MM)
+        _grid_table(doc, *change_table(bulletin.comparison, xml_text), AREA_H_MM)
 
     out = io.BytesIO()
     doc.save(out)
@@ -1032,23 +1088,18 @@ def to_docx(bulletin: Bulletin) -> bytes:
 # --------------------------------------------------------------------------- markdown
 
 
-def _md_cell(text: str) -> str:
-    """A table cell: pipes and backslashes would break the row."""
-    return text.replace("\\", "\\\\").replace("|", "\\|")
-
-
 def _md_table(bulletin: Bulletin) -> list[str]:
+    """The attachment as a pipe table; unit names through :func:`md_text`, which escapes ``|``."""
     header = [label for _, label in COLUMNS]
     align = [":---" if key == "unit" else "---:" for key, _ in COLUMNS]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
-    for row in bulletin.rows():
-        lines.append("| " + " | ".join(_md_cell(row[key]) for key, _ in COLUMNS) + " |")
+    lines += ["| " + " | ".join(row) + " |" for row in table_cells(bulletin, md_text)]
     return lines
 
 
 def to_markdown(bulletin: Bulletin) -> bytes:
     """The whole bulletin as Markdown: # title, ## 一/数据质量/附件, ### （一）–（五）, a pipe table."""
-    text = _compose(bulletin)
+    text = _compose(bulletin, md_text)
     lines = [f"# {text.title}", ""]
     for section in text.sections:
         lines += ["#" * (section.level + 1) + f" {section.heading}", ""]
@@ -1056,17 +1107,18 @@ def to_markdown(bulletin: Bulletin) -> bytes:
             lines += [paragraph, ""]
     lines += [f"## {text.attachment_heading}", "", *_md_table(bulletin), "", text.table_notes, ""]
     if bulletin.comparison is not None and bulletin.comparison.has_previous:
-        header, rows = change_table(bulletin.comparison)
+        header, rows = change_table(bulletin.comparison, md_text)
         lines += [f"## {SECTION_CHANGES}", "", "| " + " | ".join(header) + " |"]
         lines.append("| " + " | ".join([":---"] + ["---:"] * (len(header) - 1)) + " |")
-        lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
         lines.append("")
     return "\n".join(lines).encode("utf-8")
 
 
-def prose(bulletin: Bulletin) -> str:
-    """The bulletin's sections as plain text, for the terminal (the table follows it there)."""
-    text = _compose(bulletin)
+def prose(bulletin: Bulletin, escape: EventText) -> str:
+    """The bulletin's sections as plain text, for the terminal (the table follows it there);
+    what events wrote goes through ``escape``."""
+    text = _compose(bulletin, escape)
     lines = [text.title, ""]
     for section in text.sections:
         lines += [section.heading, *(f"    {p}" for p in section.paragraphs), ""]

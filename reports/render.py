@@ -11,6 +11,7 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
+from hotline.logs import printable
 from hotline.reports.bulletin import COLUMNS, Bulletin
 from hotline.reports.compare import UNIT_RATES
 
@@ -61,23 +62,28 @@ def to_json(bulletin: Bulletin) -> bytes:
 
 
 def to_table(bulletin: Bulletin) -> bytes:
-    """The whole bulletin for a terminal: the sections' text, then the attachment table."""
-    from hotline.reports.documents import SECTION_CHANGES, change_table, prose
+    """The whole bulletin for a terminal: the sections' text, then the attachment table.
+
+    What events wrote reaches a terminal: its control characters are shown escaped
+    (:func:`~hotline.logs.printable`; an ESC would drive the terminal, a newline forge a line),
+    and nothing is read as rich's markup (``[/x]`` in a test call's item raised MarkupError).
+    """
+    from hotline.reports.documents import SECTION_CHANGES, change_table, prose, table_cells
 
     year, month = bulletin.month.split("-")
     table = Table(title=f"{year}年{int(month)}月市长热线办理情况统计表", show_lines=False)
     for key, label in COLUMNS:
         table.add_column(label, justify="left" if key == "unit" else "right", overflow="fold")
-    rows = bulletin.rows()
+    rows = table_cells(bulletin, printable)
     for i, row in enumerate(rows):
-        table.add_row(*(row[key] for key, _ in COLUMNS), end_section=i == len(rows) - 2)
+        table.add_row(*row, end_section=i == len(rows) - 2)
     # As wide as the terminal (rich shrinks and folds columns to fit), 240 when there is none.
     width = max(shutil.get_terminal_size((240, 40)).columns, 100)
-    console = Console(file=io.StringIO(), width=width, force_terminal=False, color_system=None)
-    console.print(prose(bulletin), highlight=False)
+    console = Console(file=io.StringIO(), width=width, force_terminal=False, color_system=None, markup=False)
+    console.print(prose(bulletin, printable), highlight=False)
     console.print(table)
     if bulletin.comparison is not None and bulletin.comparison.has_previous:
-        header, cells = change_table(bulletin.comparison)
+        header, cells = change_table(bulletin.comparison, printable)
         by_unit = Table(title=SECTION_CHANGES, show_lines=False)
         for i, label in enumerate(header):
             by_unit.add_column(label, justify="left" if i == 0 else "right", overflow="fold")
