@@ -38,6 +38,12 @@ SATISFACTION_LINES = ((50, "#c00000"), (80, "#2e7d32"))  # the bulletin's two th
 PNG_METADATA: dict[str, str | None] = {"Software": None}
 
 
+def plain(label: str) -> str:
+    """A label drawn as it is written: matplotlib reads ``$…$`` as mathtext, so a unit named by an
+    event (``$\\foo$``) would fail the whole chart; a ``$`` is escaped."""
+    return label.replace("$", r"\$")
+
+
 class ChartFontMissing(RuntimeError):
     """No font with Chinese glyphs: charts would print empty boxes instead of unit names."""
 
@@ -154,7 +160,7 @@ def satisfaction_png(bulletin: Bulletin) -> bytes | None:
         return None
     with _figure(min(8.6, 1.2 + 0.14 * len(points))) as fig:
         ax = fig.add_subplot()
-        names = [name for name, _ in points][::-1]
+        names = [plain(name) for name, _ in points][::-1]
         values = [value for _, value in points][::-1]
         colours = ["#c00000" if v < 50 else "#2e7d32" if v >= 80 else "#4a6fa5" for v in values]
         ax.barh(range(len(values)), values, color=colours, height=0.7)

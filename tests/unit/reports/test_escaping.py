@@ -132,3 +132,12 @@ def test_table_prints_a_markup_like_item_as_it_is() -> None:
 def test_table_shows_an_items_control_characters_escaped() -> None:
     out = render(bulletin_with(item="\x1b[2J伪造\n标题"), "table").decode("utf-8")
     assert "其中\\x1b[2J伪造\\n标题扣3分" in out and "\x1b" not in out
+
+
+def test_a_chart_draws_a_unit_named_like_mathtext_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    """matplotlib reads ``$…$`` as mathtext: a unit named by an event's id must not fail the chart."""
+    from hotline.reports import charts
+
+    monkeypatch.setattr(charts, "satisfaction_points", lambda bulletin: [("$\\foo$", 60.0), ("雨湖区人民政府", 90.0)])
+    png = charts.satisfaction_png(None)  # type: ignore[arg-type]
+    assert png is not None and png.startswith(b"\x89PNG")
