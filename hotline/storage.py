@@ -83,7 +83,8 @@ _READ = re.compile(r"^\s*(SELECT|WITH)\b", re.IGNORECASE)
 _OUTFILE = re.compile(r"\bINTO\s+OUTFILE\b", re.IGNORECASE)
 _SETTINGS = re.compile(r"\bSETTINGS\b", re.IGNORECASE)
 # What follows FROM or JOIN: a name, and "(" if it is a table function (a subquery's "(" comes first).
-_SOURCE = re.compile(r"\b(?:FROM|JOIN)\s+([`\"\w.{}]+)\s*(\()?", re.IGNORECASE)
+_SOURCE = re.compile(r"\b(?:(ARRAY)\s+)?(?:FROM|JOIN)\s+([`\"\w.{}]+)\s*(\()?", re.IGNORECASE)
+_CTE = re.compile(r"\b(\w+)\s+AS\s*\(", re.IGNORECASE)
 _SERVED = {"system.parts"}  # which months a table holds (partitions), read by the reports
 _TABLES = {*TABLES, "schema_version"}
 
@@ -106,11 +107,16 @@ def read_only(sql: str) -> str:
     from the caller (the store's own per-query settings apply)."""
     if not _READ.match(sql) or ";" in sql or _OUTFILE.search(sql) or _SETTINGS.search(sql):
         raise BadCall("only a single SELECT (or WITH … SELECT) statement, without SETTINGS, is served")
+    defined = {name.lower() for name in _CTE.findall(sql)}  # WITH name AS (…): the statement's own
     for source in _SOURCE.finditer(sql):
-        name = source.group(1).replace("`", "").replace('"', "")
-        if source.group(2):
+        array, name, call = source.group(1), source.group(2).replace("`", "").replace('"', ""), source.group(3)
+        if array:
+            continue  # ARRAY JOIN unfolds a column of a table already named
+        if call:
             raise BadCall(f"table functions are not served ({name}(…))")
-        if name.lower() not in _SERVED and not (name.startswith("{db}.") and name[5:] in _TABLES):
+        if name.lower() in _SERVED or name.lower() in defined:
+            continue
+        if not (name.startswith("{db}.") and name[5:] in _TABLES):
             raise BadCall(f"only the project's tables are served, not {name!r}")
     return sql
 
