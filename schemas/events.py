@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -28,7 +29,7 @@ from pydantic import (
 )
 
 from hotline.logs import printable
-from hotline.schemas.personal import mask_personal
+from hotline.schemas.personal import mask_free_text, mask_personal, personal_values
 
 SCHEMA_PATH = Path(__file__).with_name("contract-v1.schema.json")
 
@@ -66,6 +67,10 @@ def rfc3339(value: object) -> object:
 
 
 Id = Annotated[str, Field(min_length=1, max_length=64)]
+# Text a person typed (a return's reason, a check's note): stored with phone numbers masked,
+# by the model itself, so every path that builds an event (stream, import, restatement) does it.
+FreeText = Annotated[str, AfterValidator(mask_free_text)]
+Note = Annotated[str, Field(max_length=500), AfterValidator(mask_free_text)]
 Timestamp = Annotated[
     AwareDatetime,
     BeforeValidator(rfc3339),
@@ -128,7 +133,7 @@ class OrderDispatched(_OrderEvent):
 
 class OrderReturned(_OrderEvent):
     type: Literal["order.returned"] = "order.returned"
-    reason: str
+    reason: FreeText
 
 
 class OrderCompleted(_OrderEvent):
@@ -206,7 +211,7 @@ class CheckTestCall(_Event):
 
     type: Literal["check.test_call"] = "check.test_call"
     deductions: Annotated[tuple[Deduction, ...], Field(max_length=20)] = ()
-    note: Annotated[str, Field(max_length=500)] | None = None
+    note: Note | None = None
 
 
 class CheckUploadFlagged(_Event):
@@ -216,7 +221,7 @@ class CheckUploadFlagged(_Event):
     type: Literal["check.upload_flagged"] = "check.upload_flagged"
     indicator: Label
     points: Points
-    note: Annotated[str, Field(max_length=500)] | None = None
+    note: Note | None = None
 
 
 class _Alert(_Event):
@@ -283,19 +288,40 @@ class InvalidEvent(ValueError):
 
     The reason is made printable and masked here, once: it often quotes the input, and it
     goes to logs, Kafka headers and ClickHouse, none of which may carry raw control
-    characters or a caller's phone number.
+    characters or a caller's phone number. ``personal`` are the personal values of the
+    record it is about (see :func:`~hotline.schemas.personal.personal_values`): a caller's
+    name has no shape to recognise it by, so where the reason quotes it (as the type tag,
+    say) it is masked only if known.
     """
 
-    def __init__(self, reason: str) -> None:
-        reason = printable(mask_personal(reason), REASON_LIMIT)
+    def __init__(self, reason: str, personal: Iterable[str] = ()) -> None:
+        reason = printable(mask_personal(reason, personal), REASON_LIMIT)
         super().__init__(reason)
         self.reason = reason
 
 
+# A member name the contract could have: what a reason may name under ``caller``.
+_MEMBER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    """Where an error is, as ``call.received.caller.phone``; under ``caller``, a member name that
+    is not an identifier is not quoted (``caller.***``): it may be the phone or the name itself."""
+    parts = [str(p) for p in loc]
+    if "caller" in parts[:2]:  # the top-level member, after the type tag when there is one
+        at = parts.index("caller") + 1
+        parts[at:] = [p if _MEMBER_NAME.fullmatch(p) else "***" for p in parts[at:]]
+    return ".".join(parts) or "<record>"
+
+
 def _describe(exc: ValidationError) -> str:
+    """The errors of one record, one clause each. Only the type tag and the schema version are
+    quoted (masked by :class:`InvalidEvent`), never the value of ``caller``: pydantic's messages
+    for its members (optional strings, no constraints) name the expected type, not the input,
+    and :func:`_location` keeps a member name under it that could be a phone or a name out."""
     parts = []
     for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "<record>"
+        loc = _location(err["loc"])
         if err["type"] == "json_invalid":
             parts.append(f"not JSON: {err['msg']}")
         elif err["type"] == "dict_type" and not err["loc"]:
@@ -319,7 +345,9 @@ def parse_event(raw: bytes | str) -> Event:
     try:
         return EVENT_ADAPTER.validate_json(data, strict=True)
     except ValidationError as exc:
-        raise InvalidEvent(_describe(exc)) from exc
+        # The record's own caller values, so the reason masks them wherever it quotes them.
+        personal = personal_values(data.decode("utf-8", errors="replace"))
+        raise InvalidEvent(_describe(exc), personal) from exc
 
 
 def dump_event(event: BaseModel) -> bytes:

@@ -21,7 +21,7 @@ from clickhouse_connect.driver.client import Client
 
 from hotline.schemas import metrics
 from hotline.schemas.events import within_years
-from hotline.schemas.personal import mask_personal
+from hotline.schemas.personal import mask_personal, personal_values
 from hotline.settings import Settings
 from hotline.sinks.fencing import Fence
 
@@ -838,10 +838,13 @@ def _window_row(r: dict[str, Any]) -> WindowRow:
 
 
 def _deadletter_row(dead: DeadLetter) -> list[Any]:
+    """The dead letter's ClickHouse row: its copy, key and error masked, each also of the
+    caller values its record holds (a name quoted by the error or used as the key)."""
     redacted, occurred_at = redact(dead.raw)
-    key = mask_personal(dead.key[:REDACTED_CHARS].decode("utf-8", errors="replace")) if dead.key else ""
+    personal = personal_values(dead.raw[: REDACTED_CHARS * 4].decode("utf-8", errors="replace"))
+    key = mask_personal(dead.key[:REDACTED_CHARS].decode("utf-8", errors="replace"), personal) if dead.key else ""
     copy = redacted if dead.store_copy else ""
-    error = mask_personal(dead.error)
+    error = mask_personal(dead.error, personal)
     return [dead.source_topic, dead.source_partition, dead.source_offset, error, copy, key, occurred_at]
 
 
@@ -851,10 +854,13 @@ REDACTED_CHARS = 4096  # of a dead letter kept in ClickHouse; the topic keeps th
 def redact(raw: bytes) -> tuple[str, datetime | None]:
     """The dead letter's copy for ClickHouse, and its event time when the record has one.
 
-    A record that parses loses its ``caller``; one that does not gets phone-like digit runs
-    and caller members masked. Either way at most :data:`REDACTED_CHARS` characters are kept.
+    A record that parses loses its ``caller``; one that does not gets its caller members
+    masked. Either way phones, and the caller's values wherever else the record holds them
+    (its name as the type tag, say), are masked, and at most :data:`REDACTED_CHARS`
+    characters are kept.
     """
     text = raw[: REDACTED_CHARS * 4].decode("utf-8", errors="replace")
+    personal = personal_values(text)
     occurred_at: datetime | None = None
     try:
         data = json.loads(raw) if len(raw) <= REDACTED_CHARS * 4 else None
@@ -863,7 +869,7 @@ def redact(raw: bytes) -> tuple[str, datetime | None]:
     if isinstance(data, dict):
         occurred_at = _timestamp(data.get("occurred_at"))
         text = strip_personal(data)
-    return mask_personal(text)[:REDACTED_CHARS], occurred_at
+    return mask_personal(text, personal)[:REDACTED_CHARS], occurred_at
 
 
 def _timestamp(value: Any) -> datetime | None:
