@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
@@ -37,6 +38,8 @@ SCHEMA_PATH = Path(__file__).with_name("contract-v1.schema.json")
 # datetime in year 9999, the holiday calendar covers a few years. Events outside these
 # years are refused at the door, so no later step can overflow on them.
 FIRST_YEAR, LAST_YEAR = 2000, 2099
+# The office's time zone: its local days, months and deadlines (defined here, the lowest layer).
+TZ = ZoneInfo("Asia/Shanghai")
 # A contract event is well under 2 KiB; anything this large is not one (and re-sending it
 # whole to the dead-letter topic would exceed the producer's request size).
 MAX_RECORD_BYTES = 64 * 1024
@@ -44,9 +47,15 @@ REASON_LIMIT = 1000  # characters of a dead-letter reason
 
 
 def within_years(value: datetime) -> datetime:
-    """``value`` if its year is one storage and date arithmetic hold; ValueError otherwise."""
+    """``value`` if its year is one storage and date arithmetic hold; ValueError otherwise.
+
+    Both the year as written and the year of the office's local day: ``2000-01-01T00:00+14:00``
+    is 1999-12-31 in the office, and the month it would be counted in is one no table holds."""
     if not FIRST_YEAR <= value.year <= LAST_YEAR:
         raise ValueError(f"year {value.year} is outside the years {FIRST_YEAR} to {LAST_YEAR}")
+    local = value.astimezone(TZ).year
+    if not FIRST_YEAR <= local <= LAST_YEAR:
+        raise ValueError(f"local year {local} ({TZ.key}) is outside the years {FIRST_YEAR} to {LAST_YEAR}")
     return value
 
 

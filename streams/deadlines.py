@@ -10,15 +10,15 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
+from hotline.schemas.events import TZ as OFFICE_TZ
 from hotline.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TZ = ZoneInfo("Asia/Shanghai")
+TZ = OFFICE_TZ  # the office's time zone, defined with the contract
 
 # 办理时限 by order type, in working days (configurable through Settings.deadline_days).
 DEFAULT_LIMITS: dict[str, int] = {

@@ -89,3 +89,13 @@ def test_a_reason_never_carries_control_characters() -> None:
         parse_event(raw(event("order.x\nINFO forged\u0000")))
     assert "\n" not in info.value.reason and "\x00" not in info.value.reason
     assert "order.x\\nINFO forged\\x00" in info.value.reason
+
+
+def test_an_event_whose_local_day_is_before_2000_is_refused() -> None:
+    """2000-01-01T00:00+14:00 is 1999-12-31 in the office: a month no table holds."""
+    from hotline.schemas.events import InvalidEvent, parse_event
+    from tests.factories import event, raw
+
+    with pytest.raises(InvalidEvent) as refused:
+        parse_event(raw(event("order.dispatched", occurred_at="2000-01-01T00:00:00+14:00")))
+    assert "local year 1999" in refused.value.reason
