@@ -6,16 +6,21 @@ import asyncio
 import csv
 import io
 import json
+import re
 import signal
 import sys
 import time
 import urllib.error
+from collections.abc import Callable
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from types import UnionType
+from typing import TYPE_CHECKING, Annotated, Literal, Union, get_args, get_origin
 
 import typer
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -76,12 +81,86 @@ def _options(
     pass
 
 
-def _fail(message: str) -> typer.Exit:
+def _fail(message: str, code: int = 1) -> typer.Exit:
     """One line per line of ``message``, taken literally and never wrapped (logs read it as written)."""
     from rich.markup import escape
 
     err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
-    return typer.Exit(1)
+    return typer.Exit(code)
+
+
+# -- configuration --------------------------------------------------------------------------
+def _settings(make: Callable[[], Settings] | None = None) -> Settings:
+    """The configuration (``get_settings()``, or what ``make`` builds): a malformed ``HOTLINE_``
+    variable stops the command with one line naming it (exit 2, a usage error), instead of
+    pydantic's page of traceback. The value is never echoed: it may be a token."""
+    try:
+        return (make or get_settings)()
+    except (SettingsError, ValidationError) as exc:
+        raise _fail(_misconfigured(exc), code=2) from None
+
+
+_UNPARSED = re.compile(r'field "(?P<field>\w+)" from source "(?P<source>\w+)"')
+_EXAMPLES = {  # settings whose default (empty) shows no shape
+    "access_tokens": '{"<token>": "<unit_id, or * for a supervisor>"}',
+    "webhooks": '{"<unit_id>": "https://…"}',
+}
+
+
+def _variable(field: str) -> str:
+    """The environment variable of a settings field (pydantic-settings matches it in any case)."""
+    return f"{Settings.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def _misconfigured(exc: SettingsError | ValidationError) -> str:
+    """``VARIABLE: what is wrong; what a value looks like``, from what pydantic says: the field
+    name only, never the input, nor the rest of an error's location (a dict key can be a token)."""
+    if isinstance(exc, SettingsError):  # a complex value (dict, list) that is not JSON
+        found = _UNPARSED.search(str(exc))
+        if found is None:
+            return f"the HOTLINE_ settings: {exc}"
+        cause = exc.__cause__
+        wrong = "cannot be parsed"
+        if isinstance(cause, json.JSONDecodeError):  # its message says where, never what
+            wrong = f"not JSON ({cause.msg} at character {cause.pos + 1})"
+        where = " (in .env)" if found["source"] == "DotEnvSettingsSource" else ""
+        return f"{_variable(found['field'])}{where}: {wrong}; {_form(found['field'])}"
+    problems = exc.errors(include_url=False, include_context=False, include_input=False)
+    fields = list(dict.fromkeys(str(p["loc"][0]) for p in problems if p["loc"]))
+    first = problems[0]
+    wrong = first["msg"].removeprefix("Value error, ")
+    wrong = wrong[:1].lower() + wrong[1:]
+    if not first["loc"]:  # the settings together (a model validator): its message names the fields
+        return f"the HOTLINE_ settings: {wrong}"
+    name = str(first["loc"][0])
+    inside = "an entry: " if len(first["loc"]) > 1 else ""
+    also = f" (also wrong: {', '.join(_variable(f) for f in fields[1:])})" if len(fields) > 1 else ""
+    return f"{_variable(name)}: {inside}{wrong}; {_form(name)}{also}"
+
+
+def _form(field: str) -> str:
+    """What a value of ``field`` looks like, from its type (its default as the example)."""
+    info = Settings.model_fields.get(field)
+    if info is None:
+        return "see hotline/settings.py"
+    kind = info.annotation
+    if get_origin(kind) in (Union, UnionType):  # X | None: an X
+        kind = next(a for a in get_args(kind) if a is not type(None))
+    default = info.get_default(call_default_factory=True)
+    origin = get_origin(kind)
+    if origin is Literal:
+        return "one of " + ", ".join(str(a) for a in get_args(kind))
+    if origin is dict:
+        return f"a JSON object, e.g. {_EXAMPLES.get(field) or json.dumps(default, ensure_ascii=False)}"
+    if origin is list:
+        return f"a JSON array, e.g. {json.dumps(default)}"
+    if kind is bool:
+        return "true or false"
+    if kind is int:
+        return f"a whole number, e.g. {default}"
+    if kind is float:
+        return f"a number, e.g. {default}"
+    return "a string"
 
 
 # -- kafka ----------------------------------------------------------------------------
@@ -94,7 +173,7 @@ def kafka_start(
     """Start the broker(s) (formats storage the first time; safe to call twice; restarts a stopped node)."""
     from hotline.deploy import kafka
 
-    settings = get_settings() if brokers is None else Settings(kafka_brokers=brokers)
+    settings = _settings() if brokers is None else _settings(lambda: Settings(kafka_brokers=brokers))
     try:
         with err.status("starting Kafka (first run downloads the jars with Maven)…"):
             err.print(kafka.start(settings))
@@ -111,7 +190,7 @@ def kafka_node(node: int) -> None:
     from hotline.deploy import kafka
 
     try:
-        kafka.run_node(get_settings(), node)
+        kafka.run_node(_settings(), node)
     except RuntimeError as exc:
         raise _fail(str(exc)) from None
 
@@ -121,7 +200,7 @@ def kafka_stop() -> None:
     """Stop the local broker, or every node of the local cluster."""
     from hotline.deploy import kafka
 
-    print(kafka.stop(get_settings()))
+    print(kafka.stop(_settings()))
 
 
 @kafka_app.command("status")
@@ -129,7 +208,7 @@ def kafka_status() -> None:
     """Say whether the local broker runs (node by node for a cluster)."""
     from hotline.deploy import kafka
 
-    print(kafka.status(get_settings()))
+    print(kafka.status(_settings()))
 
 
 # -- deploy ---------------------------------------------------------------------------
@@ -142,7 +221,7 @@ def clickhouse_ddl(
     from hotline.deploy.clickhouse_cluster import script
 
     try:
-        print(script(cluster, database or get_settings().clickhouse_database), end="")
+        print(script(cluster, database or _settings().clickhouse_database), end="")
     except ValueError as exc:
         raise _fail(str(exc)) from None
 
@@ -186,11 +265,17 @@ def worker(loglevel: str = "info") -> None:
     from hotline.streams.app import Pipeline
 
     for_long_runs()
-    pipeline = Pipeline(get_settings())
+    pipeline = Pipeline(_settings())
     try:
         _ = pipeline.sink  # open the store before joining Kafka: a locked chDB directory fails here, clearly
     except Exception as exc:
         raise _fail(f"cannot open {describe(pipeline.settings)}: {exc}") from exc
+    if not _kafka_answers(pipeline.settings):
+        pipeline.sink.close()
+        raise _fail(
+            f"no Kafka broker answers at {pipeline.settings.kafka_bootstrap}: "
+            "start one (hotline kafka start) or set HOTLINE_KAFKA_BOOTSTRAP"
+        )
 
     class Worker(faust.Worker):
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
@@ -201,6 +286,22 @@ def worker(loglevel: str = "info") -> None:
     Worker(pipeline.app, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 
+def _kafka_answers(settings: Settings) -> bool:
+    """Whether a broker serves the bootstrap, asked before Faust starts: Faust meets a broker that
+    does not answer inside its own loop, logs a page of traceback and exits, and nothing here can
+    catch it. aiokafka's connection-error lines are kept quiet meanwhile: one line says it all."""
+    import logging
+
+    from hotline.deploy import kafka
+
+    client_log = logging.getLogger("aiokafka")
+    was, client_log.disabled = client_log.disabled, True
+    try:
+        return kafka.answers(settings, timeout=15)
+    finally:
+        client_log.disabled = was
+
+
 @app.command()
 def store() -> None:
     """Own ClickHouse for every worker: open it, then serve the sink's calls over HTTP (HOTLINE_STORE_*)."""
@@ -209,7 +310,7 @@ def store() -> None:
     from hotline.logs import install
     from hotline.storage import run
 
-    settings = get_settings()
+    settings = _settings()
     if not settings.store_token:
         raise _fail("set HOTLINE_STORE_TOKEN (and the same on every worker, with HOTLINE_STORE_URL)")
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
@@ -228,7 +329,7 @@ def replay(
     timeout: float = 600,
 ) -> None:
     """Produce a file of events to Kafka, with a progress bar."""
-    _replay(get_settings(), file, wait, timeout)
+    _replay(_settings(), file, wait, timeout)
 
 
 def _replay(settings: Settings, file: Path, wait: bool, timeout: float) -> None:
@@ -297,7 +398,7 @@ def bulletin(
     """
     if sum((issue, issued, diff)) > 1:
         raise _fail("choose one of --issue, --issued and --diff")
-    settings = get_settings()
+    settings = _settings()
     if issue:
         body = _issue(settings, month, fmt.value, number, total_number, issue_date, reissue)
     elif issued:
@@ -396,7 +497,8 @@ def _progress(what: str) -> Progress:
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines of contract events (.gz too).")],
+    # Not checked by click (a usage box): the import says in one line what is wrong with the file.
+    file: Annotated[Path, typer.Argument(readable=False, help="JSON lines of contract events (.gz too).")],
 ) -> None:
     """Load history straight into ClickHouse, as if streamed (run it with the workers stopped;
     with HOTLINE_STORE_URL set, through the store, which keeps running).
@@ -408,13 +510,16 @@ def import_(
     from hotline.schemas.registry import default_registry
     from hotline.sinks.store import StoreRaced
     from hotline.streams.deadlines import limits_of
-    from hotline.streams.history import fingerprint, import_file
+    from hotline.streams.history import SHOWN_DEADLETTERS, UnreadableFile, fingerprint, import_file
 
     for_long_runs()
-    settings = get_settings()
+    settings = _settings()
+    try:
+        digest, lines = fingerprint(file)  # before the store opens: a file that cannot be read fails alone
+    except UnreadableFile as exc:
+        raise _fail(str(exc)) from None
     sink = _open_for_history(settings)
     try:
-        digest, lines = fingerprint(file)
         started = time.monotonic()
         with _progress(f"importing {file.name}") as bar:
             task = bar.add_task("import", total=lines)
@@ -430,15 +535,18 @@ def import_(
         elapsed = max(time.monotonic() - started, 1e-9)
     except StoreRaced as raced:
         raise _fail(f"a worker stored events of this file meanwhile ({raced}): run the import again") from None
+    except UnreadableFile as exc:  # it broke off midway: the lines before are stored, with their progress
+        raise _fail(str(exc)) from None
     finally:
         sink.close()
-    for dead in tally.deadletters[:20]:
+    for dead in tally.deadletters[:SHOWN_DEADLETTERS]:
         err.print(f"line {dead.source_offset}: {dead.error}", markup=False, highlight=False)
-    if len(tally.deadletters) > 20:
-        err.print(f"… and {len(tally.deadletters) - 20} more dead letters (table deadletter, source_topic 'import')")
+    if tally.deadletter_count > SHOWN_DEADLETTERS:
+        more = tally.deadletter_count - SHOWN_DEADLETTERS
+        err.print(f"… and {more} more dead letters (table deadletter, source_topic 'import')")
     err.print(
         f"imported {tally.events} events from {tally.records} lines of {file} in {elapsed:.1f}s "
-        f"({tally.records / elapsed:,.0f}/s): {tally.duplicates} already stored, {len(tally.deadletters)} dead letters"
+        f"({tally.records / elapsed:,.0f}/s): {tally.duplicates} already stored, {tally.deadletter_count} dead letters"
     )
 
 
@@ -465,7 +573,7 @@ def restate(
     except ValueError as exc:
         raise _fail(str(exc)) from exc
     for_long_runs()
-    settings = get_settings()
+    settings = _settings()
     sink = _open_for_history(settings)
     try:
         if isinstance(sink, RemoteSink):
@@ -625,7 +733,7 @@ def demo(
     from hotline import seed
     from hotline.deploy.worker import WorkerProcess
 
-    settings = get_settings()
+    settings = _settings()
     if serve and not settings.access_tokens:
         token = secrets.token_urlsafe(16)  # the monitor always needs one: a supervisor's, for this run
         settings = settings.model_copy(update={"access_tokens": {token: "*"}, "api_token": token})
@@ -701,9 +809,9 @@ def status() -> None:
     from hotline.client import worker_get
 
     try:
-        print(json.dumps(worker_get(get_settings(), "/status"), ensure_ascii=False, indent=2))
+        print(json.dumps(worker_get(_settings(), "/status"), ensure_ascii=False, indent=2))
     except OSError as exc:
-        raise _fail(f"no worker answers at {get_settings().web_url}: {exc}") from exc
+        raise _fail(f"no worker answers at {_settings().web_url}: {exc}") from exc
 
 
 def main() -> None:

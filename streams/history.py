@@ -23,16 +23,17 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import IO
 
-from hotline.schemas.events import SOURCE_PREFIXES, Event, parse_event
+from hotline.schemas.events import MAX_RECORD_BYTES, SOURCE_PREFIXES, Event, InvalidEvent, parse_event
 from hotline.schemas.registry import Registry
 from hotline.sinks.clickhouse import (
     ORDER_RETURNS,
@@ -50,6 +51,7 @@ from hotline.streams.folding import Inputs, fold, order_ids
 from hotline.streams.known import id_filter
 from hotline.streams.processing import (
     NEW,
+    Decoded,
     Folded,
     OrderState,
     Record,
@@ -67,8 +69,11 @@ log = logging.getLogger(__name__)
 IMPORT_TOPIC = "import"
 IMPORT = "import"  # the kind of generation an import writes under
 CHUNK = 20_000  # records per write: big enough for fast inserts, small enough to resume cheaply
+CHUNK_BYTES = 64 << 20  # and at most this much of the file held per chunk
 KEEP_STATES = 400_000  # orders whose state stays in memory between chunks (others are read back)
 EVERY_TYPE = SOURCE_PREFIXES
+SHOWN_DEADLETTERS = 20  # dead letters a tally keeps, to show; every one is stored with its chunk
+SKIP = 1 << 20  # bytes read at a time while skipping the rest of a line over the record limit
 
 Advance = Callable[[int], None]  # how many more records are done (a progress bar)
 
@@ -79,12 +84,24 @@ def today() -> date:
 
 @dataclass
 class Tally:
-    """What a run did, record by record."""
+    """What a run did, record by record.
+
+    Every dead letter is counted, but only the first :data:`SHOWN_DEADLETTERS` are kept, without
+    their bytes: all of them are already in ClickHouse (written with their chunk), and a file of
+    bad lines must not grow the importer's memory with its size.
+    """
 
     records: int = 0
     events: int = 0
     duplicates: int = 0
-    deadletters: list[DeadLetter] = field(default_factory=list)
+    deadletter_count: int = 0
+    deadletters: list[DeadLetter] = field(default_factory=list)  # the first few, to show
+
+    def add_deadletters(self, found: Sequence[DeadLetter]) -> None:
+        """Count ``found``; keep the first of them while there is room, their bytes dropped."""
+        self.deadletter_count += len(found)
+        room = max(SHOWN_DEADLETTERS - len(self.deadletters), 0)
+        self.deadletters += [replace(d, raw=b"", key=None) for d in found[:room]]
 
 
 def read_back(sink: Store, ids: Iterable[str], limits: dict[str, int], gen: int) -> dict[str, OrderState]:
@@ -136,20 +153,64 @@ class States:
 # -- import -----------------------------------------------------------------------------------
 
 
-def _open(path: Path) -> IO[bytes]:
-    if path.suffix == ".gz":
-        return gzip.open(path, "rb")  # type: ignore[return-value]  # a GzipFile reads bytes
-    return path.open("rb")
+class UnreadableFile(Exception):
+    """A file to import that cannot be read (on): missing, not gzip, truncated. The message is one
+    line for the user: the file, what is wrong with it, and what to do."""
+
+
+READ_ERRORS = (OSError, EOFError, zlib.error)  # gzip.BadGzipFile is an OSError; EOFError: a truncated gzip
+
+
+def _unreadable(path: Path, exc: BaseException, after: int) -> UnreadableFile:
+    """What ``exc`` met while reading ``path`` (after line ``after``, 0: before any) means to the user."""
+    if isinstance(exc, FileNotFoundError):
+        return UnreadableFile(f"{path} does not exist: check the path")
+    if isinstance(exc, IsADirectoryError):
+        return UnreadableFile(f"{path} is a directory: give a .jsonl file or a gzip of one")
+    if isinstance(exc, PermissionError):
+        return UnreadableFile(f"{path} cannot be read (permission denied): make it readable for this user")
+    done = f"after line {after} (the lines before it are imported)" if after else "before its first line"
+    if isinstance(exc, EOFError):
+        return UnreadableFile(
+            f"{path} is truncated: its gzip stream ends {done}: give the whole file and import it again"
+        )
+    if isinstance(exc, gzip.BadGzipFile | zlib.error) and not after:
+        return UnreadableFile(f"{path} is not a gzip file ({exc}): give a .jsonl file or a gzip of one")
+    if isinstance(exc, gzip.BadGzipFile | zlib.error):
+        return UnreadableFile(f"{path} is damaged: its gzip data breaks {done} ({exc}): repair or replace it")
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return UnreadableFile(f"{path} cannot be read {done}: {reason}")
+
+
+def _open(path: Path) -> io.BufferedIOBase:
+    """The file's bytes, decompressed when it is named ``.gz``."""
+    try:
+        if path.suffix == ".gz":
+            return gzip.open(path, "rb")
+        return path.open("rb")
+    except READ_ERRORS as exc:
+        raise _unreadable(path, exc, 0) from exc
 
 
 def fingerprint(path: Path) -> tuple[str, int]:
-    """The file's identity (an interrupted import of the same content resumes) and its line count."""
+    """The file's identity (an interrupted import of the same content resumes) and its line count.
+
+    A file that breaks off midway (a truncated gzip) is identified by the part that can be read:
+    the import loads that part, then says where it broke. A file that cannot be read at all
+    (missing, not gzip) fails here, before anything is opened or stored.
+    """
     digest = hashlib.sha256()
-    lines = 0
+    lines = size = 0
     with _open(path) as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-            lines += block.count(b"\n")
+        try:
+            # read1: what was decompressed before a break is returned, not lost with the exception
+            for block in iter(lambda: fh.read1(1 << 20), b""):
+                digest.update(block)
+                lines += block.count(b"\n")
+                size += len(block)
+        except READ_ERRORS as exc:
+            if not size:
+                raise _unreadable(path, exc, 0) from exc
     return digest.hexdigest(), lines
 
 
@@ -168,21 +229,75 @@ def unwrap(line: bytes) -> bytes:
     return json.dumps(event, ensure_ascii=False).encode() if isinstance(event, dict) else line
 
 
-def _lines(path: Path, start: int) -> Iterator[tuple[int, bytes]]:
-    """Non-blank lines with their 1-based numbers, from line ``start`` on."""
+Line = tuple[int, bytes, int]  # its 1-based number, its bytes (at most MAX_RECORD_BYTES), its true length
+
+
+def _read_line(fh: io.BufferedIOBase, limit: int) -> tuple[bytes, int] | None:
+    """The next line without its end, cut at ``limit`` bytes, and its true length; None at the end.
+
+    The rest of a longer line is read in pieces and dropped: a line of a gigabyte costs ``limit``
+    bytes of memory, not a gigabyte (it can only become a dead letter anyway).
+    """
+    head = fh.readline(limit + 1)
+    if not head:
+        return None
+    size, tail = len(head), head[-2:]
+    if len(head) > limit and not head.endswith(b"\n"):
+        while piece := fh.readline(SKIP):
+            size, tail = size + len(piece), (tail + piece)[-2:]
+            if piece.endswith(b"\n"):
+                break
+    length = size - (len(tail) - len(tail.rstrip(b"\r\n")))  # without its \n or \r\n
+    return head[: min(length, limit)], length
+
+
+def _lines(path: Path, start: int) -> Iterator[Line]:
+    """Non-blank lines with their 1-based numbers, from line ``start`` on, each cut at the record
+    limit (with its true length); :class:`UnreadableFile` where the file breaks off."""
+    number = 0
     with _open(path) as fh:
-        for number, line in enumerate(fh, 1):
-            if number >= start and line.strip():
-                yield number, unwrap(line.rstrip(b"\r\n"))
+        try:
+            while (read := _read_line(fh, MAX_RECORD_BYTES)) is not None:
+                number += 1
+                line, length = read
+                if number >= start and line.strip():
+                    yield number, unwrap(line) if length <= MAX_RECORD_BYTES else line, length
+        except READ_ERRORS as exc:
+            raise _unreadable(path, exc, number) from exc
 
 
-def _chunks(items: Iterable[tuple[int, bytes]], size: int) -> Iterator[list[tuple[int, bytes]]]:
-    chunk: list[tuple[int, bytes]] = []
+def _until_broken(lines: Iterator[Line], broken: list[UnreadableFile]) -> Iterator[Line]:
+    """``lines`` up to where the file breaks off; the break goes to ``broken``, to be raised once
+    the lines before it are stored (with their progress: a rerun resumes after them)."""
+    try:
+        yield from lines
+    except UnreadableFile as exc:
+        broken.append(exc)
+
+
+def _too_long(records: list[Record], lines: list[Line]) -> Decoded | None:
+    """The dead letters of the lines over the record limit (what decoding them would have found,
+    with their true length), or None when there are none."""
+    dead: dict[Source, Event | DeadLetter] = {}
+    for record, (_, line, length) in zip(records, lines, strict=True):
+        if length > MAX_RECORD_BYTES:
+            reason = InvalidEvent(f"line of {length:,} bytes exceeds the limit of {MAX_RECORD_BYTES:,}").reason
+            source = record.source
+            dead[source] = DeadLetter(source.topic, source.partition, source.offset, reason, line)
+    return Decoded(dead, {}) if dead else None
+
+
+def _chunks(items: Iterable[Line], size: int, max_bytes: int = CHUNK_BYTES) -> Iterator[list[Line]]:
+    """Lines ``size`` at a time, or fewer when they reach ``max_bytes``: 20,000 lines of 64 KiB
+    (bad ones, say) would otherwise hold over a gigabyte at once."""
+    chunk: list[Line] = []
+    held = 0
     for item in items:
         chunk.append(item)
-        if len(chunk) >= size:
+        held += len(item[1])
+        if len(chunk) >= size or held >= max_bytes:
             yield chunk
-            chunk = []
+            chunk, held = [], 0
     if chunk:
         yield chunk
 
@@ -211,7 +326,10 @@ def import_file(
     digest: str | None = None,
     max_events: int = MAX_ORDER_EVENTS,
 ) -> Tally:
-    """Load a file of contract events straight into ClickHouse, as if streamed."""
+    """Load a file of contract events straight into ClickHouse, as if streamed.
+
+    A file that breaks off midway (a truncated gzip) raises :class:`UnreadableFile` once the
+    lines before the break are stored with their progress: a rerun resumes after them."""
     description = f"{path.name} sha256={digest or fingerprint(path)[0]}"
     gen, start = _generation_for(sink, description)
     if start > 1:
@@ -222,11 +340,14 @@ def import_file(
         sink.windows("source_topic = %(t)s AND source_partition = %(g)s", {"t": IMPORT_TOPIC, "g": gen})
     )
     tally = Tally()
-    for lines in _chunks(_lines(path, start), chunk):
-        records = [Record(Source(IMPORT_TOPIC, gen, number), None, line) for number, line in lines]
-        loader.load(records, tally)
+    broken: list[UnreadableFile] = []
+    for lines in _chunks(_until_broken(_lines(path, start), broken), chunk):
+        records = [Record(Source(IMPORT_TOPIC, gen, number), None, line) for number, line, _ in lines]
+        loader.load(records, tally, _too_long(records, lines))
         advance(lines[-1][0] - lines[0][0] + 1)
     loader.finish()
+    if broken:
+        raise broken[0]
     return tally
 
 
@@ -245,8 +366,9 @@ class Loader:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
         self._writing: Future[None] | None = None
 
-    def load(self, records: list[Record], tally: Tally) -> Folded:
-        ready = decode_batch(records, self.registry, EVERY_TYPE)  # while the chunk before is written
+    def load(self, records: list[Record], tally: Tally, done: Decoded | None = None) -> Folded:
+        """Fold and write a chunk; ``done``: records already decoded (dead letters the reader made)."""
+        ready = decode_batch(records, self.registry, EVERY_TYPE, done)  # while the chunk before is written
         self.finish()  # the chunk before is stored: identities below see it
         decoded, contents = ready.events, ready.contents
         events = [(s, d) for s, d in decoded.items() if not isinstance(d, DeadLetter)]
@@ -259,7 +381,7 @@ class Loader:
         tally.records += len(records)
         tally.events += len(folded.batch.events)
         tally.duplicates += folded.duplicates
-        tally.deadletters += folded.batch.deadletters
+        tally.add_deadletters(folded.batch.deadletters)
         return folded
 
     def _write(self, folded: Folded, records: list[Record]) -> None:

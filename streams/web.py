@@ -74,7 +74,23 @@ def access_of(pipeline: Pipeline) -> Access:
     return Access.configure(s.access_tokens, s.ticket_secret, s.ticket_ttl_s)
 
 
+IDLE_TIMEOUT_S = 15.0  # an idle keep-alive connection is closed after this (aiohttp's default: 75 s)
+
+
+def bound_idle_connections(app: Any) -> None:
+    """Faust's web server closes idle keep-alive connections after :data:`IDLE_TIMEOUT_S`.
+
+    Faust builds its aiohttp runner without handler options, so the runner is rebuilt with
+    one before the server starts (a private attribute of Faust's aiohttp driver): two hundred
+    idle clients must not hold the worker's descriptors for a minute and more."""
+    from aiohttp.web import AppRunner
+
+    web = app.web
+    web._runner = AppRunner(web.web_app, access_log=None, keepalive_timeout=IDLE_TIMEOUT_S)
+
+
 def register(pipeline: Pipeline) -> None:
+    bound_idle_connections(pipeline.app)
     surface = Surface(pipeline.app)
     access = access_of(pipeline)
 

@@ -635,3 +635,9 @@ def test_fausts_stream_watchdog_is_off_where_the_batch_reader_owns_the_partition
     assert pipeline.app.conf.broker_commit_livelock_soft_timeout > 365 * 86400
     streamed = Pipeline(Settings(ingest="stream", app_id="hotline-unit-stream"), sink=RecordingSink())  # type: ignore[arg-type]
     assert streamed.app.conf.stream_processing_timeout == 300
+
+
+def test_the_workers_web_server_closes_idle_connections(pipeline: Pipeline) -> None:
+    from hotline.streams.web import IDLE_TIMEOUT_S
+
+    assert pipeline.app.web._runner._kwargs["keepalive_timeout"] == IDLE_TIMEOUT_S

@@ -173,3 +173,84 @@ def test_restate_builds_the_windows_of_a_store_from_before_them(sink: ClickHouse
     first = _figures(sink)
     history.restate(sink, LIMITS, 201911, 201911)
     assert _figures(sink) == first  # idempotent
+
+
+# -- reading a file: bounded lines, bounded dead letters, a file that cannot be read ---------------
+
+
+def _gzip(path: Path, lines: list[bytes]) -> Path:
+    import gzip
+
+    path.write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
+    return path
+
+
+def test_a_line_over_the_record_limit_is_read_cut_and_is_one_dead_letter_with_its_length(
+    sink: ClickHouseSink, tmp_path: Path
+) -> None:
+    from hotline.schemas.events import MAX_RECORD_BYTES
+
+    events = _month()
+    huge = b'{"event_id": "' + b"x" * 5_000_000 + b'"}'
+    path = _gzip(tmp_path / "m.jsonl.gz", [raw(events[0]), huge, *(raw(e) for e in events[1:])])
+    read = list(history._lines(path, 1))
+    assert [n for n, *_ in read] == list(range(1, len(events) + 2))
+    assert max(len(line) for _, line, *_ in read) <= MAX_RECORD_BYTES  # never held whole
+    sink.migrate()
+    tally = history.import_file(sink, path, default_registry(), LIMITS)
+    assert [(d.source_offset, d.error) for d in tally.deadletters] == [
+        (2, f"line of {len(huge):,} bytes exceeds the limit of {MAX_RECORD_BYTES:,}")
+    ]
+    assert (tally.records, tally.events, tally.deadletter_count) == (len(events) + 1, len(events), 1)
+    assert [d["error"] for d in sink.deadletters()] == [tally.deadletters[0].error]
+
+
+def test_a_tally_keeps_the_first_dead_letters_without_their_bytes_and_counts_them_all(
+    sink: ClickHouseSink, tmp_path: Path
+) -> None:
+    bad = [b'{"not": "an event", "padding": "' + b"p" * 1000 + b'"}'] * 5_000
+    path = _file(tmp_path / "bad.jsonl", [*bad, raw(_month()[0])])
+    sink.migrate()
+    tally = history.import_file(sink, path, default_registry(), LIMITS, chunk=1_000)
+    assert tally.deadletter_count == 5_000 and tally.events == 1
+    assert [d.source_offset for d in tally.deadletters] == list(range(1, history.SHOWN_DEADLETTERS + 1))
+    assert all(d.raw == b"" for d in tally.deadletters)  # the bytes are in ClickHouse, not in memory
+    assert sink.counts()["deadletter"] == 5_000
+
+
+def test_a_gz_file_that_is_not_gzip_is_refused_before_anything_is_stored(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl.gz"
+    path.write_bytes(b"\n".join(raw(e) for e in _month()))
+    with pytest.raises(history.UnreadableFile) as refused:
+        history.fingerprint(path)
+    message = str(refused.value)
+    assert str(path) in message and "not a gzip file" in message and "\n" not in message
+
+
+def test_a_truncated_gzip_imports_the_lines_before_the_break_and_then_says_where(
+    sink: ClickHouseSink, tmp_path: Path
+) -> None:
+    import gzip
+
+    lines = [raw(event("call.received", call_id=f"C{i}", occurred_at=at(4))) for i in range(3_000)]
+    whole = gzip.compress(b"\n".join(lines) + b"\n")
+    path = tmp_path / "m.jsonl.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    sink.migrate()
+    history.fingerprint(path)  # what could be read is its identity: no error before the import
+    with pytest.raises(history.UnreadableFile) as broken:
+        history.import_file(sink, path, default_registry(), LIMITS, chunk=500)
+    message = str(broken.value)
+    assert str(path) in message and "truncated" in message and "\n" not in message
+    stored = sink.counts()["events"]
+    assert 0 < stored < len(lines)
+    assert f"after line {stored}" in message
+    with pytest.raises(history.UnreadableFile):  # a rerun resumes: nothing is read twice into the store
+        history.import_file(sink, path, default_registry(), LIMITS, chunk=500)
+    assert sink.counts()["events"] == stored
+
+
+def test_a_chunk_holds_at_most_its_bytes_of_the_file() -> None:
+    lines = [(n, b"x" * 1000, 1000) for n in range(1, 101)]
+    chunks = list(history._chunks(lines, size=20_000, max_bytes=10_000))
+    assert [len(c) for c in chunks] == [10] * 10
