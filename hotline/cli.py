@@ -468,9 +468,29 @@ def _open_store(settings: Settings, why: str = "the worker may hold it: stop it 
     return sink
 
 
+def _no_worker_running(settings: Settings) -> None:
+    """Refuse while a worker of the group runs, as Kafka's group coordinator knows it: a running
+    worker would overwrite the windows an import or restatement rewrites under it. Kafka knows at
+    once; the store knows a worker only from its next call (up to minutes after the store restarts)."""
+    from hotline.deploy import kafka
+    from hotline.streams.transport import group_members
+
+    if not kafka.answers(settings, timeout=10):
+        err.print(f"warning: no Kafka broker answers at {settings.kafka_bootstrap}: cannot check for running workers")
+        return
+    members = asyncio.run(group_members(settings))
+    if members:
+        raise _fail(
+            f"{len(members)} worker(s) of group {settings.app_id!r} are running ({', '.join(members[:5])}): "
+            "stop them first (an import or a restatement rewrites what they write)"
+        )
+
+
 def _open_for_history(settings: Settings) -> Store:
     """Through ``hotline store`` when one is configured (it holds ClickHouse, and refuses while a
-    worker runs: ``RemoteSink.begin_history``), else ClickHouse opened here."""
+    worker runs: ``RemoteSink.begin_history``), else ClickHouse opened here; either way only
+    while no worker of the group runs (:func:`_no_worker_running`)."""
+    _no_worker_running(settings)
     if not settings.store_url:
         return _open_store(settings)
     from hotline.sinks.remote import RemoteSink, StoreMismatch, StoreRefused, StoreUnavailable

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import subprocess
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -19,10 +21,11 @@ from typing import Any
 import pytest
 
 from hotline.client import worker_get
+from hotline.deploy.worker import settings_env
 from hotline.replay import produce, read_records, wait_until_sunk
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import ClickHouseSink
-from tests.integration.conftest import Worker, hotline, isolated_settings
+from tests.integration.conftest import REPO, Worker, hotline, isolated_settings
 from tests.integration.seed import (
     assert_headline_matches_seed,
     assert_stored_as_sent,
@@ -206,3 +209,31 @@ def test_restating_a_streamed_month_changes_no_figure_and_twice_is_once(
     hotline(isolated, "restate", "--month", "2019-11")
     assert _direct(isolated, "json") == before
     _assert_seed(isolated)
+
+
+def test_an_import_is_refused_while_a_worker_of_the_group_runs(
+    isolated: Settings, worker: Worker, month_file: Path
+) -> None:
+    """Kafka's group coordinator says a worker runs, whatever the store has heard from it yet."""
+    deadline = time.monotonic() + 120
+    while not _group_has_members(isolated):
+        assert time.monotonic() < deadline, "the worker never joined its group"
+        time.sleep(0.2)
+    refused = subprocess.run(
+        [sys.executable, "-m", "hotline", "import", str(month_file)],
+        cwd=REPO,
+        env=settings_env(isolated),
+        capture_output=True,
+        timeout=300,
+    )
+    err = refused.stderr.decode(errors="replace")
+    assert refused.returncode != 0 and f"of group {isolated.app_id!r} are running" in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    worker.stop()
+    assert _count(isolated, "SELECT count() AS n FROM {db}.events") == 0
+
+
+def _group_has_members(settings: Settings) -> bool:
+    from hotline.streams.transport import group_members
+
+    return bool(asyncio.run(group_members(settings)))
