@@ -100,8 +100,8 @@ def parse_day(raw: str | None) -> date | None:
         raise ValueError(f"date must look like 2019-11-04, got {raw!r}")
     try:
         day = date.fromisoformat(raw)
-    except ValueError as exc:
-        raise ValueError(f"no such day: {raw!r} ({exc})") from None
+    except ValueError:
+        raise ValueError(f"no such day: {raw} (the month has fewer days)") from None  # Python's words stay inside
     if not FIRST_DAY <= day <= LAST_DAY:
         raise ValueError(f"date must be between {FIRST_DAY} and {LAST_DAY}, got {raw!r}")
     return day

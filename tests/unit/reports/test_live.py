@@ -442,3 +442,9 @@ def test_the_trend_follows_the_token_rules(sink: ClickHouseSink) -> None:
         status, body = ask("*", **bad)
         assert status == 400 and body["error"], bad
     assert ask("yuhu", unit="nowhere")[0] == 400
+
+
+def test_an_impossible_date_is_refused_without_pythons_words() -> None:
+    with pytest.raises(ValueError) as refused:
+        parse_day("2019-02-30")
+    assert str(refused.value) == "no such day: 2019-02-30 (the month has fewer days)"
