@@ -413,3 +413,25 @@ def test_identity_conflicts_are_dead_lettered_naming_the_first_event(run: Run) -
     for line in run.metrics.splitlines():  # and no other record was taken for a conflict
         if line.startswith("hotline_event_id_conflicts_total{") and run.settings.orders_topic not in line:
             assert line.endswith(" 0.0"), line
+
+
+def test_a_megabyte_key_is_dead_lettered_truncated_and_stops_nothing(isolated: Settings, worker: Worker) -> None:
+    """A record whose Kafka key is about 1 MB (its value not JSON): its dead letter would pass the
+    producer's request size with the whole key, and the batch would be retried for ever. The key
+    goes truncated, with its size and digest; the valid events after it are stored."""
+    from hotline.streams.deadletters import MAX_KEY_BYTES
+    from tests.factories import event, raw
+
+    key = b"k" * 1_000_000
+    valid = [event("order.dispatched", order_id=f"K{n}", event_id=f"key-test-{n}") for n in range(8)]
+    records: list[tuple[str, bytes | None, bytes | None]] = [(isolated.orders_topic, key, b"not json")]
+    records += [(isolated.orders_topic, e["order_id"].encode(), raw(e)) for e in valid]
+    placed = asyncio.run(_produce(records, isolated))
+    assert _sink(_last_offsets(placed), isolated, worker, stall_s=60) is None, "the worker stopped"
+    letters = asyncio.run(_read_letters(isolated, {key[:MAX_KEY_BYTES]}, timeout=60))
+    [letter] = letters[key[:MAX_KEY_BYTES]]
+    assert letter.value == b"not json"
+    assert letter.headers["hotline.key.truncated.size"] == b"1000000"
+    assert letter.headers["hotline.key.truncated.sha256"] == hashlib.sha256(key).hexdigest().encode()
+    status = worker_get(isolated, "/status")
+    assert status["store"] == {"ok": True}
