@@ -111,7 +111,7 @@ def poison_records(month: Sequence[Event]) -> list[Bad]:
     """The hand-made poison records, keyed ``poison-001``…, each with a fragment of its expected reason."""
     dispatched = _first(month, "order.dispatched")
     completed = _first(month, "order.completed")
-    received = [_first(month, "call.received", _with_caller, skip=n) for n in range(6)]
+    received = [_first(month, "call.received", _with_caller, skip=n) for n in range(10)]
     out: list[Bad] = []
 
     def add(name: str, topic: str, value: bytes | None, reason: str, event_id: str | None = None) -> None:
@@ -196,7 +196,36 @@ def poison_records(month: Sequence[Event]) -> list[Bad]:
     add("phone as schema_version (quoted by the reason)", CALLS, dumps(ev), "schema_version", eid)
     ev, eid = copy(received[5], **{phone: True})
     add("phone as a member name (quoted by the reason)", CALLS, dumps(ev), "Extra inputs", eid)
+    # A phone as people write it: with dots or uneven hyphen groups, in full-width digits, as JSON
+    # escapes in a record that does not parse, in the free text of an otherwise valid event.
+    for form_name, written in _written_forms(str(received[6]["caller"]["phone"])):
+        ev, eid = copy(received[6], answered="yes", contact=written)
+        add(f"phone {form_name} in another member", CALLS, dumps(ev), "answered", eid)
+    escaped = "".join(f"\\u{ord(c):04x}" for c in str(received[7]["caller"]["phone"]))
+    ev, eid = copy(received[7])
+    add("phone as JSON escapes, not JSON", CALLS, dumps(ev)[:-1] + f', "x": "{escaped}" oops'.encode(), "not JSON", eid)
     return out
+
+
+def _written_forms(phone: str) -> list[tuple[str, str]]:
+    """One phone number as people write it (each form must be masked like the plain digits)."""
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in phone)
+    return [
+        ("with dots", f"{phone[:3]}.{phone[3:7]}.{phone[7:]}"),
+        ("with uneven hyphens", f"{phone[:4]}-{phone[4:6]}-{phone[6:]}"),
+        ("with spaces", f"{phone[:3]} {phone[3:7]} {phone[7:]}"),
+        ("in full-width digits", full_width),
+    ]
+
+
+def valid_with_phones(month: Sequence[Event]) -> list[Event]:
+    """Valid events whose free text holds a caller's phone (stored: the text must be masked first)."""
+    returned = _first(month, "order.returned")
+    phone = str(_first(month, "call.received", _with_caller, skip=8)["caller"]["phone"])
+    return [
+        {**returned, "event_id": "phone-in-reason-1", "reason": f"请回电{phone}"},
+        {**returned, "event_id": "phone-in-reason-2", "reason": f"联系 {phone[:3]}.{phone[3:7]}.{phone[7:]} 处理"},
+    ]
 
 
 def conflict_records(month: Sequence[Event]) -> list[Bad]:

@@ -22,6 +22,7 @@ import json
 import random
 import re
 import time
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,16 @@ from hotline.settings import Settings
 from hotline.sinks.clickhouse import ClickHouseSink
 from tests.integration.conftest import Worker, isolated_settings
 from tests.integration.seed import assert_headline_matches_seed, assert_table_matches_seed
-from tests.poison import FORGED, Bad, callers, conflict_records, malformed_corpus, poison_records
+from tests.poison import (
+    FORGED,
+    Bad,
+    callers,
+    conflict_records,
+    dumps,
+    malformed_corpus,
+    poison_records,
+    valid_with_phones,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -216,6 +226,11 @@ def run(poison_settings: Settings, month_file: Path) -> Iterator[Run]:
             result.stalled = _sink(_last_offsets(placed), settings, worker)
 
         result.bulletin, result.csv_text, result.metrics = _observe(settings)
+        if result.stalled is None:  # valid events with a phone in their free text, once the figures are read
+            valid = valid_with_phones(events)
+            records = [(topics["orders"], e["order_id"].encode(), dumps(e)) for e in valid]
+            placed = asyncio.run(_produce(records, settings))
+            result.stalled = _sink(_last_offsets(placed), settings, worker)
         result.letters = asyncio.run(_read_letters(settings, set(result.sent), 30 if result.stalled else 120))
         result.pid_at_end = worker.pid if worker.proc is not None and worker.proc.poll() is None else None
         result.log = worker.log.read_text(encoding="utf-8", errors="replace")
@@ -353,13 +368,23 @@ def test_the_bulletin_equals_the_seed(run: Run) -> None:
 
 
 _DIGIT_RUN = re.compile(r"\d{11,}")
+_BETWEEN_DIGITS = re.compile(r"(?<=\d)[\s.\-–—()（）]+(?=\d)")
+_ESCAPED_DIGIT = re.compile(r"\\u00(3[0-9])")
+
+
+def _plain(text: str) -> str:
+    """Digits as a phone scanner reads them: full-width folded, JSON escapes decoded, separators
+    between digits dropped (``139.1234.5680``, ``1391-23-456830`` and ``１３９…`` are phones too)."""
+    text = _ESCAPED_DIGIT.sub(lambda m: chr(int(m.group(1), 16)), unicodedata.normalize("NFKC", text))
+    return _BETWEEN_DIGITS.sub("", text)
 
 
 def _personal(text: str, phones: set[str], names: set[str]) -> list[str]:
-    """The callers' phones and names that ``text`` holds (a name also as JSON's \\u escapes)."""
+    """The callers' phones (in any written form) and names that ``text`` holds (a name also as
+    JSON's \\u escapes)."""
     found = [
         digits[i : i + 11]
-        for digits in _DIGIT_RUN.findall(text)
+        for digits in _DIGIT_RUN.findall(_plain(text))
         for i in range(len(digits) - 10)
         if digits[i : i + 11] in phones
     ]
