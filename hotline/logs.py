@@ -18,44 +18,12 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-# Control characters a log line must not carry raw: C0 (newline, carriage return, NUL,
-# tab, escape…), DEL, C1 (NEL U+0085 among them), and the Unicode line and paragraph
-# separators; each ends a line or drives a terminal for some reader (a pager, ``str.splitlines``,
-# an editor); and the bidirectional controls, which make a line display other than it reads.
-# A backslash is left alone, so escaping twice changes nothing.
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_BIDI = [0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
-_CONTROLS = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029, *_BIDI]
-_ESCAPES: dict[int, str] = {c: _NAMED.get(chr(c), f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in _CONTROLS}
+from hotline.schemas.escaping import printable
 
-# Where the reconnect storms come from: the Kafka client, and Faust's transport on top of it.
 # Libraries whose storms the pipeline does not control: Kafka clients reconnecting, and the event
 # loop's and aiohttp's per-connection errors (descriptors exhausted: one traceback per accept).
 LIMITED_LOGGERS = ("aiokafka", "kafka", "faust.transport", "asyncio", "aiohttp")
 _MARK = "hotline_repeat_passed"  # a record's verdict, so a filter shared by two handlers decides once
-
-
-def printable(text: str, limit: int | None = None) -> str:
-    """``text`` with every control character escaped (``\\n``, ``\\x00``, ``\\u2028``…), on one line.
-
-    For anything that came from outside (a record's raw bytes, a validation message
-    quoting them) before it reaches a log line or a header. With ``limit``, the result
-    is at most that many characters, cut between escapes and ending in ``…`` when cut.
-    """
-    escaped = text.translate(_ESCAPES)
-    if limit is None or len(escaped) <= limit:
-        return escaped
-    if limit < 1:
-        return ""
-    kept: list[str] = []
-    room = limit - 1  # the ellipsis
-    for char in text:
-        piece = _ESCAPES.get(ord(char), char)
-        if len(piece) > room:
-            break
-        kept.append(piece)
-        room -= len(piece)
-    return "".join(kept) + "…"
 
 
 class EscapingFormatter(logging.Formatter):

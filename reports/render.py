@@ -11,9 +11,9 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
-from hotline.logs import printable
 from hotline.reports.bulletin import COLUMNS, Bulletin
 from hotline.reports.compare import UNIT_RATES
+from hotline.schemas.escaping import printable
 
 FORMATS = ("table", "csv", "json", "xlsx", "docx", "md")
 MEDIA_TYPES = {

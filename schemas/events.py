@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from hotline.logs import printable
+from hotline.schemas.escaping import printable
 from hotline.schemas.personal import mask_free_text, mask_personal, personal_values
 
 SCHEMA_PATH = Path(__file__).with_name("contract-v1.schema.json")

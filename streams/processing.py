@@ -278,20 +278,33 @@ def apply_order_event(
 
     The counters moved are the event's own (at its day and unit) and the change of the order's
     cohort contribution, which a late event can move back in time or to another unit
-    (``streams/timeline.py``)."""
+    (``streams/timeline.py``). An event of an order not dispatched yet (a visit, a return, a
+    supervision read before the order's dispatch) moves nothing until the dispatch arrives: what
+    it would move is held in the order's state (``held``) and released by the dispatch, so an
+    order that is never dispatched counts for no unit."""
     if timeline.holds(state, ev.event_id):
         return OrderStep(state or OrderState(), None, duplicate=True)
     due = deadline_of(ev, limits)
     computed = isinstance(ev, OrderDispatched) and ev.due_at is None
     new = timeline.add(state, timeline.fact_of(ev, due))
     deltas = [_delta(unit, day, m, ev.event_id, v) for unit, day, m, v in timeline.contribution_change(state, new)]
+    own = [] if isinstance(ev, OrderDispatched | OrderCompleted) else event_deltas(ev)
+    dispatched = bool(new.get("unit"))
+    if not dispatched:
+        # Not dispatched yet: what the event moves is held until the order's dispatch arrives.
+        held = [[d.unit_id, d.day.isoformat(), d.metric, d.event_id, d.value] for d in own]
+        if held:
+            new["held"] = [*new.get("held", []), *held]
+        own = []
+    elif new.get("held"):
+        own += [_delta(u, date.fromisoformat(day), m, e, v) for u, day, m, e, v in new.pop("held")]
     returned: list[ReturnRow] = []
-    if isinstance(ev, OrderReturned):
-        # A return before others moves their counts to date: every month's count is written again.
-        returned = [ReturnRow(month, ev.order_id, times) for month, times in timeline.returns_by_month(new["facts"])]
-    if not isinstance(ev, OrderDispatched | OrderCompleted):
-        deltas += event_deltas(ev)
-    return OrderStep(new, event_row(ev, source, due, computed, content), deltas, returned=returned)
+    if dispatched and (isinstance(ev, OrderReturned) or not (state or {}).get("unit")):
+        # A return before others moves their counts to date (and a dispatch releases the returns
+        # held before it): every month's count is written again.
+        order_id = str(ev.order_id)  # type: ignore[union-attr]  # an order event: decode() checked the type
+        returned = [ReturnRow(month, order_id, times) for month, times in timeline.returns_by_month(new["facts"])]
+    return OrderStep(new, event_row(ev, source, due, computed, content), deltas + own, returned=returned)
 
 
 def order_row(order_id: str, state: OrderState) -> OrderRow | None:

@@ -81,6 +81,10 @@ class OrderState(TypedDict, total=False):
     unsatisfied: int  # unsatisfied return visits so far
     supervision_due: str  # ISO: the second unsatisfied visit made it due for supervision (督办)
     supervised: bool  # an order.supervised folded in
+    held: list[list[Any]]  # before its dispatch: what its events would move (unit, day, metric, id, value)
+
+
+_NOT_FOLDED = ("gen", "held")  # kept as they are when the order is folded again from its facts
 
 
 def micros(ts: datetime) -> int:
@@ -128,8 +132,9 @@ def add(state: OrderState | None, fact: Fact) -> OrderState:
         return new
     bisect.insort(facts, fact, key=sort_key)
     new = refold(facts)
-    if state and "gen" in state:
-        new["gen"] = state["gen"]
+    for kept in _NOT_FOLDED:
+        if state and kept in state:
+            new[kept] = state[kept]  # type: ignore[literal-required]
     return new
 
 

@@ -19,10 +19,10 @@ from faust.web import Request, Response, View
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from hotline.logs import printable
 from hotline.reports.bulletin import month_key
 from hotline.reports.edition import assemble
 from hotline.reports.render import FORMATS, MEDIA_TYPES, render
+from hotline.schemas.escaping import printable
 from hotline.streams.access import SUPERVISOR, Access, Credential, Denied, bearer
 
 if TYPE_CHECKING:

@@ -104,6 +104,9 @@ def _order_drawn(draw: Any, order: str) -> list[dict[str, Any]]:
             steps.append(("order.visited", at, {"unit_id": unit, "outcome": outcome}))
         if draw(st.booleans()):
             steps.append(("order.supervised", at + timedelta(hours=draw(st.integers(0, 24))), {"unit_id": unit}))
+    undispatched = [step for step in steps if step[0] != "order.dispatched"]
+    if undispatched and draw(st.integers(0, 7)) == 0:  # now and then an order whose dispatches never arrive
+        steps = undispatched
     return [
         event(type_, event_id=f"{order}-{i}", order_id=order, occurred_at=when.isoformat(), **fields)
         for i, (type_, when, fields) in enumerate(steps)

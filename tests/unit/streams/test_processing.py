@@ -72,14 +72,17 @@ def test_completion_after_the_deadline_is_late() -> None:
 
 
 def test_visit_and_supervision_counters() -> None:
+    dispatched = event("order.dispatched")
+    _, cohort, _ = fold(dispatched)
     _, deltas, _ = fold(
+        dispatched,
         event("order.visited", outcome="unsatisfied", citizen_replied=False),
         event("order.visited", outcome="unreached", citizen_replied=False),
         event("order.visited", outcome="satisfied"),
         event("order.supervised", method="written"),
         event("order.supervision_replied", method="written", satisfied=True),
     )
-    assert sorted(m for _, m, _ in deltas) == sorted(
+    assert sorted(m for _, m, _ in deltas[len(cohort) :]) == sorted(
         [
             "visits",
             "not_replied",
@@ -179,3 +182,23 @@ def test_decode_batch_keeps_what_was_decoded_ahead_and_decodes_the_rest() -> Non
     ready = decode_batch(records, default_registry(), ("order.",), ahead)
     assert ready.events[records[0].source] is ahead.events[records[0].source]  # not decoded again
     assert ready.contents[records[1].source] == payload(parse_event(raw(second)))
+
+
+def test_a_visit_before_its_orders_dispatch_counts_once_the_dispatch_arrives() -> None:
+    visited = event("order.visited", outcome="satisfied", occurred_at="2019-11-06T09:00:00+08:00")
+    dispatched = event("order.dispatched")
+    state, deltas, _ = fold(visited)
+    assert deltas == [] and len(state["held"]) == 3  # visits, visits_satisfied, feedback_events: held
+    state, deltas, _ = fold(visited, dispatched)
+    assert ("yuhu", "visits", 1) in deltas and ("yuhu", "visits_satisfied", 1) in deltas
+    assert "held" not in state
+    assert sorted(deltas) == sorted(fold(dispatched, visited)[1])
+
+
+def test_an_order_never_dispatched_counts_for_no_unit() -> None:
+    _, deltas, _ = fold(
+        event("order.returned"),
+        event("order.completed"),
+        event("order.visited", outcome="unsatisfied", citizen_replied=True),
+    )
+    assert deltas == []
