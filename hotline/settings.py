@@ -31,71 +31,183 @@ class Settings(BaseSettings):
     var_dir: Path = Field(default=Path("var"), description="Local state: Kafka data, chDB, pid files.")
 
     # Kafka
-    kafka_bootstrap: str = "127.0.0.1:9092"
-    kafka_controller_port: int = 9093
-    kafka_security_protocol: str = "PLAINTEXT"
-    kafka_sasl_mechanism: str | None = None
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: str | None = None
-    kafka_ssl_cafile: str | None = None
-    kafka_version: str = "4.1.1"
+    kafka_bootstrap: str = Field(
+        default="127.0.0.1:9092",
+        description="Kafka's bootstrap servers, comma-separated `host:port` (any cluster); the first entry's port is "
+        "node 1's of a local cluster.",
+    )
+    kafka_controller_port: int = Field(
+        default=9093,
+        description="The controller port of node 1 of the local KRaft cluster; node i's is this + (i-1) × "
+        "`HOTLINE_KAFKA_PORT_STEP`.",
+    )
+    kafka_security_protocol: str = Field(
+        default="PLAINTEXT",
+        description="Kafka's security protocol: `PLAINTEXT` for the local broker; `SSL`, `SASL_PLAINTEXT` or "
+        "`SASL_SSL` for a managed cluster.",
+    )
+    kafka_sasl_mechanism: str | None = Field(
+        default=None, description="The SASL mechanism of a managed cluster (e.g. `SCRAM-SHA-512`); unset: no SASL."
+    )
+    kafka_sasl_username: str | None = Field(
+        default=None, description="The SASL user name, with `HOTLINE_KAFKA_SASL_MECHANISM`."
+    )
+    kafka_sasl_password: str | None = Field(
+        default=None, description="The SASL password, with `HOTLINE_KAFKA_SASL_MECHANISM`."
+    )
+    kafka_ssl_cafile: str | None = Field(
+        default=None, description="The CA file trusted for `SSL` and `SASL_SSL` clusters; unset: the system's CAs."
+    )
+    kafka_version: str = Field(
+        default="4.1.1",
+        description="The Apache Kafka release whose jars `hotline kafka` resolves from Maven Central for the "
+        "local broker(s).",
+    )
     # Nodes `hotline kafka start` runs here (1, or 3 for a KRaft cluster). Node i (from 1) listens on
     # the bootstrap's first port + (i-1) * kafka_port_step and on kafka_controller_port + (i-1) * step.
-    kafka_brokers: int = Field(default=1, ge=1)
-    kafka_port_step: int = Field(default=100, ge=2)
+    kafka_brokers: int = Field(
+        default=1,
+        ge=1,
+        description="Nodes `hotline kafka start` runs on this machine (1, or 3 for a KRaft cluster); the "
+        "replication settings follow it when unset.",
+    )
+    kafka_port_step: int = Field(
+        default=100,
+        ge=2,
+        description="Ports between local nodes: node i listens on the bootstrap's first port + (i-1) × step, its "
+        "controller on `HOTLINE_KAFKA_CONTROLLER_PORT` + (i-1) × step.",
+    )
 
     # Topics
-    calls_topic: str = "hotline.calls"
-    orders_topic: str = "hotline.orders"
-    alerts_topic: str = "hotline.alerts"
-    deadletter_topic: str = "hotline.deadletter"
-    partitions: int = 4
+    calls_topic: str = Field(default="hotline.calls", description="The source topic of call events (`call.*`).")
+    orders_topic: str = Field(
+        default="hotline.orders",
+        description="The source topic of work-order events (`order.*`) and the provincial checks (`check.*`).",
+    )
+    alerts_topic: str = Field(
+        default="hotline.alerts",
+        description="The topic the workers send alerts to, keyed by unit; every worker also reads it back from "
+        "its beginning.",
+    )
+    deadletter_topic: str = Field(
+        default="hotline.deadletter",
+        description="The topic of records that could not be processed: each unchanged, with the reason in headers.",
+    )
+    partitions: int = Field(
+        default=4,
+        description="Partitions of the pipeline's topics and of Faust's order table, at creation; they bound the "
+        "number of workers.",
+    )
     # Unset, both follow kafka_brokers: 1 and 1 on a single node, 3 and 2 from three brokers on, so an
     # acks=all write still succeeds with one broker down and is never on one broker only.
-    replication_factor: int = Field(default=1, ge=1)
-    min_insync_replicas: int = Field(default=1, ge=1)
+    replication_factor: int = Field(
+        default=1,
+        ge=1,
+        description="Replicas of new topics (the pipeline's and Faust's); unset: the local cluster's "
+        "`HOTLINE_KAFKA_BROKERS`, at most 3. Set it for an external cluster.",
+    )
+    min_insync_replicas: int = Field(
+        default=1,
+        ge=1,
+        description="`min.insync.replicas` of new topics; unset: 2 when the replication factor is 3 or more, else 1. "
+        "Set it for an external cluster.",
+    )
 
     # Faust
-    app_id: str = "hotline"
-    table_store: str = "memory://"
+    app_id: str = Field(
+        default="hotline",
+        description="The Faust app id and the workers' consumer group; the store keeps its partition claims per group.",
+    )
+    table_store: str = Field(
+        default="memory://",
+        description="Faust's store of the per-order table (`memory://`: held in memory, recovered from its changelog).",
+    )
     # web_host is where others reach the worker's HTTP: the store scrapes its /metrics there, and
     # the addresses the CLI prints use it. web_bind is where it listens, when that differs (0.0.0.0
     # on a machine reached by name or through NAT); empty: at web_host only, not on every interface.
-    web_host: str = "127.0.0.1"
-    web_bind: str = ""
-    web_port: int = 6066
-    session_timeout_s: float = 10.0  # how long a killed worker's partitions wait before moving
+    web_host: str = Field(
+        default="127.0.0.1",
+        description="Where others reach the worker's HTTP (the store's scrape, printed links); it listens on "
+        "this host only unless `HOTLINE_WEB_BIND` is set.",
+    )
+    web_bind: str = Field(
+        default="",
+        description="The interface the worker's HTTP listens on when it is not the reachable address (e.g. "
+        "`0.0.0.0`); empty: `HOTLINE_WEB_HOST`.",
+    )
+    web_port: int = Field(
+        default=6066,
+        description="The port of the worker's HTTP: its pages, `/bulletin`, `/monitor`, `/status`, `/offsets`, "
+        "`/metrics`.",
+    )
+    session_timeout_s: float = Field(
+        default=10.0,
+        description="How long a killed worker's partitions wait before they move to another worker of the group.",
+    )  # how long a killed worker's partitions wait before moving
     # How often the group's consumers re-read cluster metadata. A group leader that asked before
     # a topic existed (a worker started as its topics are created, on a broker just started)
     # assigns none of it until its next read, which is what ends that state: aiokafka's default
     # is five minutes of a group reading nothing.
-    metadata_max_age_s: float = Field(default=5.0, gt=0)
+    metadata_max_age_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the group re-reads cluster metadata: a leader that assigned before its topics "
+        "existed assigns them at its next read (aiokafka's default, five minutes, left such a worker reading "
+        "nothing that long).",
+    )
     max_order_events: int = Field(
         default=1_000,
         ge=10,
         description="The most events one work order may hold; an event past it is dead-lettered with the reason, "
         "so no order's state can outgrow a Kafka record.",
     )
-    batch_size: int = 5000  # at most; a batch also ends after batch_within_s, so live traffic is not held back
-    batch_within_s: float = 0.5
+    batch_size: int = Field(
+        default=5000,
+        description="Records per batch at most; a batch also ends after `HOTLINE_BATCH_WITHIN_S`.",
+    )  # at most; a batch also ends after batch_within_s, so live traffic is not held back
+    batch_within_s: float = Field(
+        default=0.5,
+        description="The longest a batch waits to fill (live traffic goes out within it).",
+    )
     # How source records reach the pipeline: "batch" reads them in batches past Faust's
     # per-event stream (streams/reader.py); "stream" uses Faust's agents (take_events).
-    ingest: Literal["batch", "stream"] = "batch"
+    ingest: Literal["batch", "stream"] = Field(
+        default="batch",
+        description="`batch`: the worker reads its source partitions in batches past Faust's per-event stream "
+        "(`streams/reader.py`); `stream`: through Faust's agents (`take_events`). Same ledger and rules either way.",
+    )
 
     # ClickHouse: empty means embedded chDB under var_dir/clickhouse
-    clickhouse_dsn: str = ""
-    clickhouse_database: str = "hotline"
+    clickhouse_dsn: str = Field(
+        default="",
+        description="ClickHouse: `http://user:pass@host:8123` for a server (the same code path); empty: embedded "
+        "chDB under `<HOTLINE_VAR_DIR>/clickhouse`.",
+    )
+    clickhouse_database: str = Field(
+        default="hotline", description="The ClickHouse database that holds the pipeline's tables."
+    )
 
-    timezone: str = "Asia/Shanghai"
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        description="The time zone whose today `hotline bulletin --issue` takes as the issue date without `--date` "
+        "(the figures' time zone is the office's, fixed with the contract).",
+    )
 
     # Deadlines and alerts
     deadline_days: dict[str, int] = Field(
         default_factory=lambda: {"complaint": 5, "help": 5, "suggestion": 10, "consultation": 3, "other": 5},
         description="办理时限 in working days by order type, when a dispatch carries no due_at.",
     )
-    alert_leads_s: list[float] = Field(default_factory=lambda: [86400.0, 7200.0])
+    alert_leads_s: list[float] = Field(
+        default_factory=lambda: [86400.0, 7200.0],
+        description="How long before a deadline each `alert.due_soon` is sent, one alert per lead.",
+    )
     alert_horizon_s: float = Field(default=86400.0, description="Older alert times are counted, not delivered.")
-    alert_tick_s: float = 0.05
+    alert_tick_s: float = Field(
+        default=0.05,
+        description="The alert timer's tick: with nothing scheduled it looks this often, else it sleeps until the "
+        "next alert falls due, at most 20 ticks.",
+    )
 
     # Logging
     log_repeat_interval_s: float = Field(
@@ -103,20 +215,39 @@ class Settings(BaseSettings):
     )
 
     # Access to the worker's pages: token -> unit_id, or "*" for a supervisor.
-    access_tokens: dict[str, str] = Field(default_factory=dict)
+    access_tokens: dict[str, str] = Field(
+        default_factory=dict,
+        description='Who sees what on the worker\'s pages: `{"<token>": "<unit_id>" or "*"}` (`*`: a supervisor); '
+        "empty: the office-wide pages are open, the monitor and alert streams closed.",
+    )
     # The token the CLI sends to the worker (a supervisor's), when access_tokens is set.
-    api_token: str | None = None
+    api_token: str | None = Field(
+        default=None, description="The supervisor token the CLI sends, once `HOTLINE_ACCESS_TOKENS` is set."
+    )
     # The monitor's sign-in ticket (an HttpOnly cookie instead of ?token= in addresses): signed with this
     # secret when set, else with a key derived from access_tokens; valid for ticket_ttl_s seconds.
-    ticket_secret: str | None = None
-    ticket_ttl_s: float = 12 * 3600.0
+    ticket_secret: str | None = Field(
+        default=None,
+        description="The signing key of the monitor's sign-in cookie, mixed with the tokens; unset: derived from "
+        "the tokens alone.",
+    )
+    ticket_ttl_s: float = Field(default=12 * 3600.0, description="The lifetime of the monitor's sign-in cookie (12 h).")
     # The storage owner (``hotline store``, issue 10 part 2): one process opens ClickHouse (chDB or a
     # server DSN) and serves the sink's operations over HTTP to any number of workers. A worker with
     # store_url set stores through it (hotline.sinks.remote); without, it opens ClickHouse itself.
-    store_url: str | None = None  # e.g. http://127.0.0.1:6070
-    store_host: str = "127.0.0.1"  # where `hotline store` listens
-    store_port: int = 6070
-    store_token: str | None = None  # bearer token between workers and the store: required by both
+    store_url: str | None = Field(
+        default=None,
+        description="Set (e.g. `http://127.0.0.1:6070`): the worker stores through `hotline store` there instead "
+        "of opening ClickHouse.",
+    )  # e.g. http://127.0.0.1:6070
+    store_host: str = Field(
+        default="127.0.0.1", description="The interface `hotline store` listens on."
+    )  # where `hotline store` listens
+    store_port: int = Field(default=6070, description="The port `hotline store` listens on.")
+    store_token: str | None = Field(
+        default=None,
+        description="The bearer token between workers and the store; the store does not start without it.",
+    )  # bearer token between workers and the store: required by both
     store_timeout_s: float = Field(default=120.0, gt=0, description="A worker's wait for one store call.")
     # The store's /metrics covers every worker that called it (each call names the worker's /metrics):
     # fetched on each scrape of the store, each worker waited for at most store_scrape_timeout_s.
@@ -129,8 +260,16 @@ class Settings(BaseSettings):
     # generation may take them (a consumer group Kafka deleted and re-created starts again at 1).
     store_claim_lease_s: float = Field(default=300.0, gt=0, description="How long a silent worker's claim holds.")
     # Optional webhook per unit: unit_id -> URL that receives each alert as a JSON POST.
-    webhooks: dict[str, str] = Field(default_factory=dict)
-    webhook_attempts: int = 6
+    webhooks: dict[str, str] = Field(
+        default_factory=dict,
+        description='A webhook per unit, `{"<unit_id>": "https://…"}`: each alert of the unit is POSTed there as '
+        "JSON (header `X-Hotline-Alert-Id`).",
+    )
+    webhook_attempts: int = Field(
+        default=6,
+        description="Attempts to POST one alert to a webhook, backing off exponentially between them (0.5 s "
+        "doubling to 30 s).",
+    )
 
     @model_validator(mode="after")
     def _replication_follows_the_cluster(self) -> Settings:
