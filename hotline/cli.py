@@ -260,12 +260,14 @@ def worker(loglevel: str = "info") -> None:
 
     import faust
 
+    from hotline import web
     from hotline.logs import install
     from hotline.sinks.store import describe
     from hotline.streams.app import Pipeline
 
     for_long_runs()
     pipeline = Pipeline(_settings())
+    web.register(pipeline)
     try:
         _ = pipeline.sink  # open the store before joining Kafka: a locked chDB directory fails here, clearly
     except Exception as exc:

@@ -199,7 +199,8 @@ class Pipeline:
             web_bind=settings.web_listen_host,
             web_port=settings.web_port,
             # Faust's own pages (/table: order state; /router, /graph, /, /stats, /performance) stay off:
-            # streams/web.py serves only the project's pages, each behind its token rule.
+            # hotline/web.py serves only the project's pages, each behind its token rule (registered
+            # by whoever runs the pipeline: the pages sit above the pipeline and the reports).
             web_tables_enabled=False,
             web_router_enabled=False,
             web_graph_enabled=False,
@@ -270,9 +271,6 @@ class Pipeline:
             )
             self.app.task(self.reader.run)
             self.app.on_partitions_revoked.connect(self._on_revoked)
-        from hotline.streams import web
-
-        web.register(self)
 
     def _raw_topic(self, name: str) -> faust.TopicT:
         """Bytes in, bytes out: decoding is ours, so a bad record becomes a dead letter, not a crash."""

@@ -35,7 +35,7 @@ SUBPACKAGES = ("schemas", "streams", "sinks", "reports", "deploy", "seed")
 DATA = (
     "schemas/contract-v1.schema.json",
     "schemas/data/units.csv",
-    "streams/static/monitor.html",
+    "static/monitor.html",
     "deploy/pom.xml",
     "seed/xiangtan-2019-11-units.csv",
     "seed/xiangtan-2019-11-headline.json",
@@ -43,7 +43,7 @@ DATA = (
 )
 # The monitor's chart library, served by the worker (no CDN), with its Apache-2.0 licence and notice.
 ECHARTS = ("echarts.min.js", "LICENSE", "NOTICE", "README.md")
-ECHARTS_DIR = "streams/static/vendor/echarts"
+ECHARTS_DIR = "static/vendor/echarts"
 NOT_COPIED = shutil.ignore_patterns(
     ".git", ".venv", "var", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "test-artifacts"
 )
@@ -177,7 +177,8 @@ def test_the_wheel_carries_echarts_as_vendored(build: Build) -> None:
     """The very bytes the checkout holds, so the page's chart works from an installed wheel, offline."""
     with zipfile.ZipFile(build.wheel) as whl:
         for name in ECHARTS:
-            assert whl.read(f"hotline/{ECHARTS_DIR}/{name}") == (REPO / ECHARTS_DIR / name).read_bytes(), name
+            shipped = (REPO / "hotline" / ECHARTS_DIR / name).read_bytes()
+            assert whl.read(f"hotline/{ECHARTS_DIR}/{name}") == shipped, name
         script = whl.read(f"hotline/{ECHARTS_DIR}/echarts.min.js")
     assert len(script) > 500_000 and b"Apache" in script[:2000]
 
@@ -214,8 +215,8 @@ def test_only_hotline_is_importable_and_it_reads_its_files_from_the_venv(install
     where = installed.run(
         python,
         "-c",
-        "import hotline.seed, hotline.streams.monitor, hotline.deploy.kafka as k;"
-        "print(hotline.seed.HEADLINE); print(hotline.streams.monitor.PAGE); print(k.POM)",
+        "import hotline.seed, hotline.monitor, hotline.deploy.kafka as k;"
+        "print(hotline.seed.HEADLINE); print(hotline.monitor.PAGE); print(k.POM)",
     ).stdout.split()
     site = installed.venv.resolve()
     assert all(Path(p).resolve().is_relative_to(site) and Path(p).is_file() for p in where), where

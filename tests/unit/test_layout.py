@@ -92,12 +92,12 @@ def test_every_package_folder_is_in_the_packages_list() -> None:
         for pattern in patterns
     ]
     wanted = {"hotline"}
-    for sub in SUBPACKAGES:
+    for sub in (*SUBPACKAGES, "hotline"):  # hotline/'s own folders too (its links to the others are not walked)
         for top, dirs, files in os.walk(REPO / sub):
             dirs[:] = [d for d in dirs if d != "__pycache__"]
             if any(f.endswith((".py", *data)) for f in files):
                 rel = Path(top).relative_to(REPO)
-                wanted.add(".".join(("hotline", *rel.parts)))
+                wanted.add(".".join(rel.parts if sub == "hotline" else ("hotline", *rel.parts)))
     assert sorted(wanted - listed) == [], "add to [tool.setuptools] packages"
     assert sorted(listed - wanted) == [], "listed but not a folder with code or data"
 
@@ -107,3 +107,37 @@ def test_the_metadata_is_what_current_setuptools_expects() -> None:
     assert project["license"] == "Apache-2.0", "an SPDX expression, not a table"
     assert not [c for c in project.get("classifiers", []) if c.startswith("License ::")], "SPDX replaces these"
     assert PYPROJECT["tool"]["setuptools"]["package-dir"] == {"": "."}, "keeps editable installs a plain .pth"
+
+
+# Data flows one way: each layer imports only the layers below it. ``hotline.settings`` (the one
+# place configuration is read) and ``hotline.heap`` (the process's memory policy) are read by all.
+LAYERS = {"seed": 0, "schemas": 0, "sinks": 1, "streams": 2, "reports": 3, "deploy": 3}
+EVERY_LAYER_READS = {"hotline.settings", "hotline.heap"}
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every ``hotline.`` import in a file, top-level or inside a function."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if a.name.startswith("hotline.")]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("hotline"):
+            module = node.module or ""
+            if module == "hotline":  # from hotline import streams
+                found += [(node.lineno, f"hotline.{a.name}") for a in node.names]
+            else:
+                found.append((node.lineno, module))
+    return found
+
+
+def test_imports_run_one_way() -> None:
+    """schemas → sinks → streams → reports and deploy → the command line (``hotline``): never back."""
+    upward: list[str] = []
+    for layer, rank in LAYERS.items():
+        for path in sorted((REPO / layer).rglob("*.py")):
+            for line, module in _imports(path):
+                target = module.split(".")[1]
+                if module in EVERY_LAYER_READS or (target in LAYERS and LAYERS[target] <= rank):
+                    continue
+                upward.append(f"{path.relative_to(REPO)}:{line}: {module}")
+    assert not upward, "imports that run upward:\n" + "\n".join(upward)

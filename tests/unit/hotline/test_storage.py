@@ -152,8 +152,8 @@ def test_the_store_restates_a_pending_store_before_serving(settings: Settings) -
 async def test_any_workers_screen_shows_every_unit_whichever_worker_holds_it(workers: list[Pipeline]) -> None:
     from datetime import datetime
 
+    from hotline.monitor import LiveMonitor, trend_answer
     from hotline.streams.deadlines import TZ
-    from hotline.streams.monitor import LiveMonitor, trend_answer
 
     a, b = workers
     now = datetime.now(TZ).replace(microsecond=0)
@@ -178,7 +178,7 @@ async def test_any_workers_screen_shows_every_unit_whichever_worker_holds_it(wor
 
 
 async def test_the_shared_screen_reads_the_store_again_once_its_ledger_moved(workers: list[Pipeline]) -> None:
-    from hotline.streams.monitor import StoreWide
+    from hotline.monitor import StoreWide
 
     a, b = workers
     reads: list[int] = []

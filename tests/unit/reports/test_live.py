@@ -1,4 +1,4 @@
-"""The live monitor's figures (reports/live.py) and push logic (streams/monitor.py) on a real chDB.
+"""The live monitor's figures (reports/live.py) and push logic (hotline/monitor.py) on a real chDB.
 
 Events go through the stream's own fold (``apply_order_event``) into the sink, as the
 worker writes them, so the counters and audit rows are the real ones. The seed month
@@ -20,6 +20,7 @@ import pytest
 from hotline import seed
 from hotline.deploy.grafana import dashboard
 from hotline.generate import generate
+from hotline.monitor import LiveMonitor, Watcher, figures_key, parse_day, recent_alerts, trend_answer
 from hotline.reports import live
 from hotline.reports.bulletin import build_bulletin
 from hotline.reports.live import Figures, Snapshot, UnitLive, build_live_snapshot, build_snapshot
@@ -32,7 +33,6 @@ from hotline.streams.alerts import AlertFeed
 from hotline.streams.deadlines import DEFAULT_LIMITS, TZ
 from hotline.streams.gauges import AgentFigures, AwaitingSupervision, OpenOrders
 from hotline.streams.history import Tally
-from hotline.streams.monitor import LiveMonitor, Watcher, figures_key, parse_day, recent_alerts, trend_answer
 from hotline.streams.processing import Record, Source
 from tests.factories import event, raw
 
@@ -292,7 +292,7 @@ def test_the_committed_dashboard_is_the_generated_one() -> None:
             assert target["datasource"] == {"type": "grafana-clickhouse-datasource", "uid": "${datasource}"}
 
 
-# -- streams/monitor.py: what is pushed, when, and to whom ------------------------------------
+# -- hotline/monitor.py: what is pushed, when, and to whom ------------------------------------
 
 
 class FakePipeline:

@@ -638,6 +638,7 @@ def test_fausts_stream_watchdog_is_off_where_the_batch_reader_owns_the_partition
 
 
 def test_the_workers_web_server_closes_idle_connections(pipeline: Pipeline) -> None:
-    from hotline.streams.web import IDLE_TIMEOUT_S
+    from hotline.web import IDLE_TIMEOUT_S, register
 
+    register(pipeline)
     assert pipeline.app.web._runner._kwargs["keepalive_timeout"] == IDLE_TIMEOUT_S

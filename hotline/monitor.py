@@ -3,14 +3,14 @@
 Routes (all need a token; a unit token sees its own unit only, filtered here on the
 server, so another unit's figures are never sent to it):
 
-* ``GET /monitor``           the page (``streams/static/monitor.html``), in Chinese;
+* ``GET /monitor``           the page (``hotline/static/monitor.html``), in Chinese;
 * ``GET /monitor/stream``    server-sent events: ``snapshot`` (the figures) and ``alert``;
 * ``GET /monitor/snapshot``  the same figures once, as JSON, for scripts;
 * ``GET /monitor/trend?unit=<id>&days=30``  one unit's (a supervisor: any unit's, or every
   unit summed without ``unit``) screen counts per day over the last ``days``, from the agents'
   day windows, for the page's chart: a unit token may ask for its own unit only (403);
 * ``GET /monitor/static/echarts.min.js``  Apache ECharts, shipped in the package
-  (``streams/static/vendor/echarts/``): the page must work on an offline network, so no CDN.
+  (``hotline/static/vendor/echarts/``): the page must work on an offline network, so no CDN.
   It needs the token or the cookie like the page: the monitor's routes answer no one without
   one, and the page's ``<script>`` request (same origin) carries the cookie anyway.
 

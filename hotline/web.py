@@ -157,7 +157,7 @@ def register(pipeline: Pipeline) -> None:
             body["error"] = printable(f"ClickHouse did not answer: {type(exc).__name__}: {exc}", 500)
         return self.json(body)
 
-    from hotline.streams import monitor
+    from hotline import monitor
 
     monitor.register(pipeline, access, surface.page)
     surface.close()
