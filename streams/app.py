@@ -9,39 +9,40 @@ event-keyed tables make the replay a no-op.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
 import faust
-from aiokafka import AIOKafkaProducer
-from faust.types import TP, ConsumerT, EventT, StreamT
+from faust.types import TP, EventT, StreamT
 
 from hotline.schemas.events import REASON_LIMIT, Event, InvalidEvent, prefixes
-from hotline.schemas.personal import mask_personal
 from hotline.schemas.registry import Registry, default_registry
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, DeadLetter, Generation, OrderRow
 from hotline.sinks.fencing import Fence, Partition, StoreFenced
 from hotline.sinks.store import Store, StoreRaced, describe, infrastructure_fault, open_store, owned
 from hotline.streams import history
-from hotline.streams.alerts import AlertFeed, AlertScheduler, alert_type, key_partition
+from hotline.streams.alerting import Alerting
+from hotline.streams.alerts import key_partition
 from hotline.streams.changelog import Changelog
-from hotline.streams.deadletters import CONFLICT_HEADER, deadletter_key, deadletter_record
+from hotline.streams.deadletters import deadletter_key, deadletter_record
 from hotline.streams.deadlines import limits_of
+from hotline.streams.faustapp import Positions, ledger_app
 from hotline.streams.folding import Inputs, dead_letter, fold, order_ids
 from hotline.streams.gaps import GapReader
 from hotline.streams.gauges import AgentFigures, AwaitingSupervision, OpenOrders
+from hotline.streams.health import StoreHealth, backoff_s
 from hotline.streams.known import EveryId, KnownIds, id_filter
 from hotline.streams.ledger import Gap, Ledger, last_offsets
 from hotline.streams.metrics import Metrics
+from hotline.streams.observer import BatchObserver
 from hotline.streams.processing import (
     Decoded,
     Folded,
@@ -56,96 +57,15 @@ from hotline.streams.processing import (
     state_of,
 )
 from hotline.streams.reader import BatchReader
-from hotline.streams.transport import broker_urls
-from hotline.streams.webhooks import WebhookDelivery
 from hotline.streams.windows import Staged, Step, Windows, rows
 
 log = logging.getLogger(__name__)
 
 
-def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
-    """SASL/SSL for a managed cluster; ``None`` for the local PLAINTEXT broker."""
-    context = settings.kafka_ssl_context()
-    if settings.kafka_sasl_mechanism:
-        return faust.SASLCredentials(
-            username=settings.kafka_sasl_username,
-            password=settings.kafka_sasl_password,
-            mechanism=settings.kafka_sasl_mechanism,
-            ssl_context=context,
-        )
-    if context is not None:
-        return faust.SSLCredentials(context)
-    return None
-
-
 CALLS, ORDERS = "calls", "orders"  # the source topics' logical names (schemas.events.TOPIC_OF_PREFIX)
 LIVE_DAYS = 40  # the windows held for the screen: a month to date and a rolling 30 days
 
-Positions = Mapping[TP, int]
 T = TypeVar("T")
-
-
-NEVER_S = 10 * 365 * 86400.0  # a watchdog that must not fire
-
-
-def _faust_watchdogs(settings: Settings) -> dict[str, Any]:
-    """Faust's stream and commit watchdogs, where they mean something.
-
-    In ``batch`` ingest the batch reader owns the source partitions (Faust's stream is paused on
-    them, and progress is the ledger's, not the group's commits), so Faust's "Stream has not
-    started processing" and "Has not committed" errors would be false alarms every 30 s from five
-    minutes after start: they are turned off there, and keep Faust's defaults in ``stream`` ingest."""
-    if settings.ingest != "batch":
-        return {}
-    return {"stream_processing_timeout": NEVER_S, "broker_commit_livelock_soft_timeout": NEVER_S}
-
-
-class LedgerApp(faust.App):
-    """A Faust app whose stream partitions start where the ledger says, not where the group committed.
-
-    Faust positions its stream partitions after every assignment through its consumer's
-    ``seek_to_committed`` (in ``perform_seek``), and takes the offsets it returns as the
-    committed baseline for its own acks. ``resume_at`` replaces those offsets with the
-    ledger's, and seeks there, so a partition resumes right after its last contiguous
-    processed offset, whatever the group committed.
-    """
-
-    resume_at: Callable[[Positions], Awaitable[Positions]] | None = None
-
-    def _new_consumer(self) -> ConsumerT:
-        consumer: Any = super()._new_consumer()  # faust's Consumer: seek_to_committed is not in ConsumerT
-        committed = consumer.seek_to_committed
-
-        async def seek_to_ledger() -> Positions:
-            positions = await committed()
-            return await self.resume_at(positions) if self.resume_at else positions
-
-        consumer.seek_to_committed = seek_to_ledger
-        return consumer  # type: ignore[no-any-return]
-
-
-@dataclass
-class StoreHealth:
-    """Whether batches are being stored, for ``/status``: an outage is said, not hidden in a log."""
-
-    ok: bool = True
-    since: float = 0.0
-    attempts: int = 0
-    error: str = ""
-
-    def failing(self, exc: Exception, attempt: int) -> None:
-        if self.ok:
-            self.since = time.time()
-        self.ok, self.attempts = False, attempt
-        self.error = InvalidEvent(f"{type(exc).__name__}: {exc}").reason
-
-    def recovered(self) -> None:
-        self.ok, self.attempts, self.error = True, 0, ""
-
-    def as_json(self) -> dict[str, Any]:
-        if self.ok:
-            return {"ok": True}
-        return {"ok": False, "failing_since": self.since, "attempts": self.attempts, "error": self.error}
 
 
 class Pipeline:
@@ -159,6 +79,7 @@ class Pipeline:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
         self.metrics = Metrics()
         self.metrics.store_up.set(1)
+        self.observer = BatchObserver(self.metrics)
         self.ledger = Ledger()  # what this process has written to the store (the next batch follows it)
         self.stored_upto: dict[tuple[str, int], int] = {}  # the progress recorded in the store: the truth
         self._completing: asyncio.Future[None] | None = None  # the last batch's changelog and progress
@@ -177,7 +98,6 @@ class Pipeline:
         # restarted worker can arrive before the start-up task has run).
         self.ready = asyncio.Event()
         self._ready_lock = asyncio.Lock()
-        self._alert_producer: AIOKafkaProducer | None = None
         # The agents' live figures: day windows of the partitions read here (and of imports),
         # open orders by deadline; and the state generation (imports, restatements) they follow.
         self.windows = Windows()
@@ -187,35 +107,7 @@ class Pipeline:
         self.generation = Generation()
         self.known: KnownIds | EveryId = KnownIds()  # loaded from the store when it opens
         self._foreign: dict[str, OrderState] = {}  # open orders imported or restated, not yet in the table
-        self.app = LedgerApp(
-            settings.app_id,
-            broker=broker_urls(settings),  # producers acks=all and idempotent (streams/transport.py)
-            broker_credentials=broker_credentials(settings),
-            store=settings.table_store,
-            topic_partitions=settings.partitions,
-            topic_replication_factor=settings.replication_factor,
-            processing_guarantee="at_least_once",
-            web_host=settings.web_host,  # Faust's canonical address: where others reach this worker
-            web_bind=settings.web_listen_host,
-            web_port=settings.web_port,
-            # Faust's own pages (/table: order state; /router, /graph, /, /stats, /performance) stay off:
-            # hotline/web.py serves only the project's pages, each behind its token rule (registered
-            # by whoever runs the pipeline: the pages sit above the pipeline and the reports).
-            web_tables_enabled=False,
-            web_router_enabled=False,
-            web_graph_enabled=False,
-            web_stats_enabled=False,
-            web_metrics_enabled=False,
-            web_in_thread=False,
-            datadir=str(settings.var_path / "faust"),
-            consumer_auto_offset_reset="earliest",
-            broker_commit_every=settings.batch_size,
-            broker_commit_interval=1.0,
-            broker_session_timeout=settings.session_timeout_s,
-            broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
-            consumer_metadata_max_age_ms=int(settings.metadata_max_age_s * 1000),
-            **_faust_watchdogs(settings),
-        )
+        self.app = ledger_app(settings)
         self.app.resume_at = self._resume_at
         # Whether Faust has recovered the order table for the current assignment (see _resume_locked).
         self._table_recovered = False
@@ -239,21 +131,10 @@ class Pipeline:
         producer = {"linger_ms": 5, **settings.producer_options(), **settings.kafka_client_options()}
         self.changelog = Changelog(self.orders, settings.partitions, producer)
         self.limits = limits_of(settings)
-        self.feed = AlertFeed(settings.alerts_topic, settings.kafka_client_options())
-        self.scheduler = AlertScheduler(
-            self.feed,
-            self.order_state,
-            self._owns,
-            self._send_alert,
-            settings.alert_leads_s,
-            settings.alert_horizon_s,
-            observe=self._observe_alert,
-        )
-        self.webhooks = WebhookDelivery(settings.webhooks, settings.webhook_attempts)
+        self.alerting = Alerting(settings, self.observer, self.order_state, self._owns)
+        self.feed, self.scheduler = self.alerting.feed, self.alerting.scheduler  # read by the pages
         self.orders.on_recover(self._on_recover)
-        self.app.task(self.feed.run)
-        self.app.task(self._run_scheduler)
-        self.app.task(self.webhooks.run)
+        self.alerting.register(self.app)
         self.app.timer(1.0)(self._update_lag)
         self.app.timer(settings.store_claim_lease_s / 3)(self.renew_claim)
         self.app.agent(self.calls_topic, name="calls")(self._calls_agent)
@@ -618,7 +499,7 @@ class Pipeline:
             self._track(order_id, self.order_state(order_id))
         for gap in gaps:
             self.metrics.gaps.labels(gap.topic).inc(gap.end - gap.start)
-        self._observe(records, folded)
+        self.observer.batch(records, folded)
         await self.settle()  # the batch before this one: at most one completion outstanding
         self._completing = asyncio.ensure_future(self._complete(kind == ORDERS, progress, fence))
         return folded
@@ -645,7 +526,7 @@ class Pipeline:
 
     def _track(self, order_id: str, state: OrderState | None) -> None:
         """An order changed: its alerts and its place among the open orders."""
-        self.scheduler.schedule(order_id, state)
+        self.alerting.track(order_id, state)
         self.open_orders.follow(order_id, state)
         self.awaiting.follow(order_id, state)
 
@@ -784,7 +665,7 @@ class Pipeline:
 
     async def _back_off(self, exc: Exception, attempt: int) -> None:
         """An outage, not a record: wait (0.5 s doubling to 30 s), say so, and try the batch again."""
-        delay = min(30.0, 0.5 * 2 ** min(attempt - 1, 6))
+        delay = backoff_s(attempt)
         self.health.failing(exc, attempt)
         self.metrics.store_up.set(0)
         self.metrics.store_retries.inc()
@@ -802,35 +683,6 @@ class Pipeline:
             if delivery is not None:
                 await delivery
 
-    def _observe(self, records: list[Record], folded: Folded) -> None:
-        """Metrics and one log line per batch, naming its offset ranges."""
-        topic = records[0].source.topic
-        self.metrics.events.labels(topic).inc(len(records))
-        self.metrics.duplicates.labels(topic).inc(folded.duplicates)
-        for dead in folded.batch.deadletters:
-            self.metrics.deadletters.labels(dead.source_topic).inc()
-            if dict(dead.headers).get(CONFLICT_HEADER):
-                self.metrics.conflicts.labels(dead.source_topic).inc()
-            log.warning(
-                "dead letter %s[%s]@%s: %s",
-                dead.source_topic,
-                dead.source_partition,
-                dead.source_offset,
-                mask_personal(dead.error),
-            )
-        for record in records:
-            if record.unreadable_from is not None:
-                self.metrics.unreadable.labels(topic).inc(record.source.offset - record.unreadable_from + 1)
-        log.info(
-            "sank %d records (%d events, %d window steps, %d dead letters, %d duplicates) from %s",
-            len(records),
-            len(folded.batch.events),
-            len(folded.steps),
-            len(folded.batch.deadletters),
-            folded.duplicates,
-            _ranges(records),
-        )
-
     async def _update_lag(self) -> None:
         """Consumer lag per topic: the broker's high-water mark minus what this worker has sunk."""
         lag: Counter[str] = Counter()
@@ -841,57 +693,14 @@ class Pipeline:
         for topic in self.kinds:
             self.metrics.lag.labels(topic).set(lag[topic])
 
-    def _observe_alert(self, kind: str, lateness_s: float) -> None:
-        if kind == "suppressed":
-            self.metrics.alerts_suppressed.inc()
-            return
-        self.metrics.alerts.labels(alert_type(kind)).inc()
-        self.metrics.alert_lateness.observe(lateness_s)
-
     # -- alerts -------------------------------------------------------------------------
     async def _on_recover(self) -> None:
         """After a rebalance the table holds the orders of our partitions: owe their alerts."""
-        self.scheduler.rebuild([*self.orders.items(), *self._foreign.items()])
-        log.info("alert schedule rebuilt from %d orders", len(self.scheduler.heap))
-
-    async def _run_scheduler(self) -> None:
-        # Alerts go out through a producer of their own: Faust's buffer sends one record per
-        # round trip, which a burst of deadlines (a restart, rounded due times) would queue behind.
-        self._alert_producer = AIOKafkaProducer(
-            linger_ms=2, **self.settings.producer_options(), **self.settings.kafka_client_options()
-        )
-        await self._alert_producer.start()
-        try:
-            await self.scheduler.run(self.settings.alert_tick_s)
-        finally:
-            await self._alert_producer.stop()
+        self.alerting.rebuild([*self.orders.items(), *self._foreign.items()])
 
     def _owns(self, order_id: str) -> bool:
         """Only the worker that owns an order's partition alerts for it."""
         return self._order_tp(order_id) in self.app.consumer.assignment()
-
-    async def _send_alert(self, unit_id: str, value: bytes) -> None:
-        """Queue the alert and return; a failed delivery is logged (the restart's feed resends it)."""
-        assert self._alert_producer is not None, "scheduler not started"
-        delivery = await self._alert_producer.send(self.settings.alerts_topic, value=value, key=unit_id.encode())
-        delivery.add_done_callback(_log_failed_alert)
-        self.webhooks.offer(json.loads(value))
-
-
-def _ranges(records: Sequence[Record]) -> str:
-    """``topic[partition] first-last`` of a batch: where to look when a figure is questioned."""
-    spans: dict[tuple[str, int], list[int]] = {}
-    for r in records:
-        offset = r.source.offset
-        span = spans.setdefault((r.source.topic, r.source.partition), [offset, offset])
-        span[0], span[1] = min(span[0], offset), max(span[1], offset)
-    return ", ".join(f"{t}[{p}] {lo}-{hi}" for (t, p), (lo, hi) in sorted(spans.items()))
-
-
-def _log_failed_alert(delivery: asyncio.Future[Any]) -> None:
-    if not delivery.cancelled() and delivery.exception() is not None:
-        log.error("alert not delivered to Kafka: %r", delivery.exception())
-
 
 def _record(ev: EventT) -> Record:
     message = ev.message
