@@ -15,27 +15,27 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
 import faust
 from faust.types import TP, EventT, StreamT
 
-from hotline.schemas.events import REASON_LIMIT, Event, InvalidEvent, prefixes
+from hotline.schemas.events import Event, prefixes
 from hotline.schemas.registry import Registry, default_registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import Batch, DeadLetter, Generation, OrderRow
+from hotline.sinks.clickhouse import DeadLetter, Generation, OrderRow
 from hotline.sinks.fencing import Fence, Partition, StoreFenced
-from hotline.sinks.store import Store, StoreRaced, describe, infrastructure_fault, open_store, owned
+from hotline.sinks.store import Store, StoreRaced, describe, open_store, owned
 from hotline.streams import history
 from hotline.streams.alerting import Alerting
 from hotline.streams.alerts import key_partition
 from hotline.streams.changelog import Changelog
-from hotline.streams.deadletters import deadletter_key, deadletter_record
+from hotline.streams.culprits import find_culprits
+from hotline.streams.deadletters import send_deadletters
 from hotline.streams.deadlines import limits_of
 from hotline.streams.faustapp import Positions, ledger_app
-from hotline.streams.folding import Inputs, dead_letter, fold, order_ids
+from hotline.streams.folding import Inputs, fold, order_ids
 from hotline.streams.gaps import GapReader
 from hotline.streams.gauges import AgentFigures, AwaitingSupervision, OpenOrders
 from hotline.streams.health import StoreHealth, backoff_s
@@ -53,7 +53,6 @@ from hotline.streams.processing import (
     decode_batch,
     identify,
     source_of,
-    split_by_source,
     state_of,
 )
 from hotline.streams.reader import BatchReader
@@ -566,7 +565,8 @@ class Pipeline:
             folded = fold(records, inputs, self.limits, self.generation.gen, self.settings.max_order_events)
             staged = await self._stage(folded.steps)
             folded.batch.windows = rows(staged)
-            await self._send_deadletters([d for d in folded.batch.deadletters if source_of(d) not in sent])
+            unsent = [d for d in folded.batch.deadletters if source_of(d) not in sent]
+            await send_deadletters(self.deadletter_topic, unsent)
             sent.update(source_of(d) for d in folded.batch.deadletters)
             try:
                 with self.metrics.sink_latency.time():
@@ -580,8 +580,8 @@ class Pipeline:
                 self.metrics.store_raced.inc(len(raced.event_ids))
                 identities = await self._identify(events, contents)
             except Exception as exc:
-                culprits = await self.in_sink_thread(self._culprits, folded.batch, records, exc, fence)
-                refused.update(culprits)
+                isolate = (find_culprits, self.sink, folded.batch, records, exc, fence, self.stored_upto)
+                refused.update(await self.in_sink_thread(*isolate))
 
     async def _identify(
         self, events: list[tuple[Source, Event]], contents: Mapping[Source, str]
@@ -620,49 +620,6 @@ class Pipeline:
             )
         return self.windows.stage(steps)
 
-    def _culprits(
-        self, batch: Batch, records: list[Record], exc: Exception, fence: Fence | None
-    ) -> dict[Source, DeadLetter]:
-        """Which records the store refuses, written one by one; re-raise if the store itself is at fault.
-
-        A record is blamed only for a refusal that is about content: a storage fault (a disk made
-        read-only, a full disk, a lost connection: :func:`infrastructure_fault`) holds the batch back
-        instead, and so does a batch none of whose records stores while a known-good write (the
-        progress already recorded, written again) fails too."""
-        if not self.sink.healthy() or infrastructure_fault(exc):
-            raise exc
-        raw = {r.source: r for r in records}
-        parts = split_by_source(batch)
-        culprits: dict[Source, DeadLetter] = {}
-        for source, part in parts.items():
-            try:
-                self.sink.write(part, fence)
-            except (StoreFenced, StoreRaced):
-                raise  # not this record's fault: the batch is given up, or folded again (_until_done)
-            except Exception as one:
-                if infrastructure_fault(one):
-                    raise
-
-                reason = InvalidEvent(f"could not store: {type(one).__name__}: {one}").reason
-                dead = dead_letter(raw[source], reason)
-                if part.deadletters:  # its dead letter was refused: keep the reason, not the copy
-                    first = part.deadletters[0].error
-                    dead = replace(dead, error=f"{reason}; {first}"[:REASON_LIMIT], store_copy=False)
-                culprits[source] = dead
-        if not culprits:
-            raise exc  # every record stores on its own: not the records' fault, retry with backoff
-        if len(culprits) == len(parts):
-            self._probe(records, fence)  # nothing stores: is it the store? raises if so
-        log.warning("batch refused by the store (%s); dead-lettering %d record(s)", type(exc).__name__, len(culprits))
-        return culprits
-
-    def _probe(self, records: list[Record], fence: Fence | None) -> None:
-        """A known-good write: the progress the store already holds for the batch's partitions,
-        recorded again (idempotent: the ledger keeps the highest offset). Raises if the store
-        cannot take even that."""
-        tps = {(r.source.topic, r.source.partition) for r in records}
-        self.sink.record_progress({tp: self.stored_upto.get(tp, -1) for tp in tps}, fence)
-
     async def _back_off(self, exc: Exception, attempt: int) -> None:
         """An outage, not a record: wait (0.5 s doubling to 30 s), say so, and try the batch again."""
         delay = backoff_s(attempt)
@@ -671,17 +628,6 @@ class Pipeline:
         self.metrics.store_retries.inc()
         log.warning("batch not stored (attempt %d: %s: %s); retrying in %.1fs", attempt, type(exc).__name__, exc, delay)
         await asyncio.sleep(delay)
-
-    async def _send_deadletters(self, letters: list[DeadLetter]) -> None:
-        """Each to the dead-letter topic, delivered before the batch is stored (at least once)."""
-        deliveries = []
-        for dead in letters:
-            value, headers = deadletter_record(dead)
-            key, _ = deadletter_key(dead.key)
-            deliveries.append(await self.deadletter_topic.send(key=key, value=value, headers=headers))
-        for delivery in deliveries:
-            if delivery is not None:
-                await delivery
 
     async def _update_lag(self) -> None:
         """Consumer lag per topic: the broker's high-water mark minus what this worker has sunk."""

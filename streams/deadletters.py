@@ -9,6 +9,7 @@ the producer's request size: a record that cannot be dead-lettered would stop it
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from hotline.schemas.events import MAX_RECORD_BYTES
 from hotline.sinks.clickhouse import DeadLetter
@@ -45,3 +46,15 @@ def deadletter_record(dead: DeadLetter) -> tuple[bytes, dict[str, bytes]]:
         headers["hotline.truncated.sha256"] = hashlib.sha256(value).hexdigest().encode()
         value = value[:MAX_RECORD_BYTES]
     return value, headers
+
+
+async def send_deadletters(topic: Any, letters: list[DeadLetter]) -> None:
+    """Each to the dead-letter topic (a Faust topic), delivered before the batch is stored: at least once."""
+    deliveries = []
+    for dead in letters:
+        value, headers = deadletter_record(dead)
+        key, _ = deadletter_key(dead.key)
+        deliveries.append(await topic.send(key=key, value=value, headers=headers))
+    for delivery in deliveries:
+        if delivery is not None:
+            await delivery
