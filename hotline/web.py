@@ -149,8 +149,8 @@ def register(pipeline: Pipeline) -> None:
         # The store's health comes from the event loop: during an outage the sink thread is
         # the thing that hangs, and this page must still say what is wrong.
         body: dict[str, Any] = {"store": pipeline.health.as_json()}
-        if pipeline.fenced:  # holds partitions, reads none of them: said, not hidden behind a lag of 0
-            body["reading"] = {"ok": False, "fenced_since": pipeline.fenced_since, "why": FENCED}
+        if pipeline.claims.fenced:  # holds partitions, reads none of them: said, not hidden behind a lag of 0
+            body["reading"] = {"ok": False, "fenced_since": pipeline.claims.fenced_since, "why": FENCED}
         try:
             body.update(await asyncio.wait_for(pipeline.in_sink_thread(_status, pipeline), STATUS_TIMEOUT_S))
         except Exception as exc:

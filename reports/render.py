@@ -1,4 +1,4 @@
-"""Output formats of the bulletin: terminal table, CSV, JSON (and, in ``documents``, xlsx/docx/md)."""
+"""Output formats of the bulletin: terminal table, CSV and JSON here; xlsx, docx and md in modules of their own."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def to_table(bulletin: Bulletin) -> bytes:
     (:func:`~hotline.logs.printable`; an ESC would drive the terminal, a newline forge a line),
     and nothing is read as rich's markup (``[/x]`` in a test call's item raised MarkupError).
     """
-    from hotline.reports.documents import SECTION_CHANGES, change_table, prose, table_cells
+    from hotline.reports.prose import SECTION_CHANGES, change_table, prose, table_cells
 
     year, month = bulletin.month.split("-")
     table = Table(title=f"{year}年{int(month)}月市长热线办理情况统计表", show_lines=False)
@@ -97,9 +97,9 @@ def renderer(fmt: str) -> Callable[[Bulletin], bytes]:
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt in ("xlsx", "docx", "md"):
-        from hotline.reports import documents
+        from hotline.reports import docx, markdown, xlsx
 
-        return {"xlsx": documents.to_xlsx, "docx": documents.to_docx, "md": documents.to_markdown}[fmt]
+        return {"xlsx": xlsx.to_xlsx, "docx": docx.to_docx, "md": markdown.to_markdown}[fmt]
     return {"csv": to_csv, "json": to_json, "table": to_table}[fmt]
 
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -31,6 +30,7 @@ from hotline.streams import history
 from hotline.streams.alerting import Alerting
 from hotline.streams.alerts import key_partition
 from hotline.streams.changelog import Changelog
+from hotline.streams.claims import ClaimKeeper
 from hotline.streams.culprits import find_culprits
 from hotline.streams.deadletters import send_deadletters
 from hotline.streams.deadlines import limits_of
@@ -82,13 +82,7 @@ class Pipeline:
         self.ledger = Ledger()  # what this process has written to the store (the next batch follows it)
         self.stored_upto: dict[tuple[str, int], int] = {}  # the progress recorded in the store: the truth
         self._completing: asyncio.Future[None] | None = None  # the last batch's changelog and progress
-        # Fencing (hotline.sinks.fencing): the group generation under which this worker claimed its
-        # partitions at the store (None until it has: no fence is sent), and whether the store has
-        # refused it since (another worker claimed them under a newer one): then nothing is read.
-        self.claimed: int | None = None
-        self.claimed_partitions: list[Partition] = []
-        self.fenced = False
-        self.fenced_since = 0.0
+        self.claims = ClaimKeeper(self._claim_at_store, self.metrics, self._stop_reading)
         self.gaps = GapReader(settings.kafka_client_options())
         self.health = StoreHealth()
         self._batch_lock = asyncio.Lock()
@@ -175,6 +169,9 @@ class Pipeline:
                 self._sink = open_store(self.settings, worker=True)
             return self._sink
 
+    async def _claim_at_store(self, fence: Fence) -> None:
+        await self.in_sink_thread(self.sink.claim, fence)
+
     async def in_sink_thread(self, fn: Any, *args: Any) -> Any:
         """chDB calls block; run them off the event loop, one at a time."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -245,7 +242,7 @@ class Pipeline:
         await self.settle()
         if not await self.claim([(tp.topic, tp.partition) for tp in assigned]):
             # A newer generation holds them: this worker is the stale one, and reads none of them
-            # (_fence), through its batch reader or Faust's stream, until its next assignment.
+            # (streams/claims.py), through its batch reader or Faust's stream, until its next assignment.
             self.app.consumer.pause_partitions(assigned)
             return committed
         stored = await self.in_sink_thread(self.sink.sunk_offsets)
@@ -280,36 +277,17 @@ class Pipeline:
 
     async def claim(self, partitions: list[Partition]) -> bool:
         """Claim the assigned source partitions at the store, under the group generation that assigned
-        them, before their ledger is read: from then on a worker that held them under an older
-        generation (a stalled one waking up) is refused, so the ledger read here cannot move under
-        this worker. False when a newer generation already holds one of them: this worker is the
-        stale one, and reads nothing until its next assignment (:meth:`_fence`)."""
-        generation = self.app.consumer_generation_id
-        try:
-            await self.in_sink_thread(self.sink.claim, Fence.of(generation, partitions))
-        except StoreFenced as fenced:
-            self._fence(fenced)
-            return False
-        self.claimed, self.claimed_partitions, self.fenced = generation, list(partitions), False
-        self.metrics.reading.set(1)
-        return True
+        them, before their ledger is read (``streams/claims.py``); False when a newer generation
+        holds one of them: this worker is the stale one, and reads nothing until its next assignment."""
+        return await self.claims.claim(self.app.consumer_generation_id, partitions)
 
     async def renew_claim(self) -> None:
-        """Renew this worker's claim at the store, idle or not: a claim not renewed for the store's
-        lease lapses (``hotline.sinks.fencing.Claims``), and a worker with nothing to store makes no
-        other call. A refusal fences it off, unless it is of a claim a newer assignment has replaced
-        meanwhile (this call raced the rebalance's own claim)."""
-        generation, partitions = self.claimed, self.claimed_partitions
-        if self.fenced:
+        """Renew this worker's claim at the store, idle or not (a claim not renewed lapses); a fenced
+        worker whose group has not moved on tries to take its partitions back instead."""
+        if self.claims.fenced:
             await self._reclaim()
-            return
-        if generation is None or not partitions:
-            return
-        try:
-            await self.in_sink_thread(self.sink.claim, Fence.of(generation, partitions))
-        except StoreFenced as fenced:
-            if self.claimed == generation:
-                self._fence(fenced)
+        else:
+            await self.claims.renew()
 
     async def _reclaim(self) -> None:
         """A fenced worker whose group has not moved on claims its assignment again, and resumes it
@@ -325,41 +303,15 @@ class Pipeline:
         if not assigned or generation is None or generation < 0:
             return
         await self._resume_at({})  # claims again first; refused, it stays fenced until the next try
-        if self.fenced:
+        if self.claims.fenced:
             return
         log.warning("the claim that fenced this worker off has lapsed and no new assignment came: resuming")
         if self.reader is None:
             self.app.consumer.resume_partitions(assigned)
 
-    def _fence_of(self, partitions: Iterable[Partition]) -> Fence | None:
-        """What a store call for these partitions carries: the generation of this worker's claim
-        (none before it has claimed: a pipeline driven without a group, as in unit tests)."""
-        return None if self.claimed is None else Fence.of(self.claimed, partitions)
-
-    def _fence(self, fenced: StoreFenced) -> None:
-        """The store refused this worker's generation: the group moved on while it stalled.
-
-        The batch in hand is dropped: not retried, its progress not recorded; the new owner
-        resumes from the ledger, which this worker never moved past what it stored under its
-        claim. Nothing more is read until the next assignment, which the rebalance that fenced it
-        brings. Every partition stops, not only those named: the group's rebalance is eager (all
-        partitions revoked, then reassigned under the new generation), so the whole assignment
-        this worker holds is from the stale generation.
-        """
-        self.fenced = True
-        self.fenced_since = time.time()
-        self.metrics.store_fenced.labels(fenced.op).inc()
-        self.metrics.reading.set(0)
-        for (topic, partition), holder in fenced.claims.items():
-            log.warning(
-                "%s[%d]: fenced off by the store (%s refused): claimed by group generation %d, this worker "
-                "holds generation %d; dropping the batch, reading nothing until the next assignment",
-                topic,
-                partition,
-                fenced.op,
-                holder,
-                fenced.generation,
-            )
+    def _stop_reading(self) -> None:
+        """Fenced off: every partition stops (the group's rebalance is eager, so the whole assignment
+        is from the stale generation), until the next assignment or a claim taken back."""
         if self.reader is not None:
             self.reader.assign({})
         else:  # the agents' stream: Faust's next assignment (eager: revoke first) unpauses them
@@ -449,7 +401,7 @@ class Pipeline:
         """
         await self.ensure_ready()
         async with self._batch_lock:  # one batch at a time: identity checks see every earlier write
-            if self.fenced:  # another worker's partitions now (_fence): it reads them from the ledger
+            if self.claims.fenced:  # another worker's partitions now (_fence): it reads them from the ledger
                 return None
             return await self._until_done(lambda: self._process_once(records, kind, prepared))
 
@@ -457,14 +409,14 @@ class Pipeline:
         """Try until it succeeds: a failure here is an outage (ClickHouse or Kafka), not a record's.
 
         Except a refusal by the store's fence: the partitions are another worker's now, so the
-        attempt is given up (``None``), never retried (:meth:`_fence`)."""
+        attempt is given up (``None``), never retried (``ClaimKeeper.fence``)."""
         attempt = 0
         while True:
             done: T | None
             try:
                 done = await attempt_once()
             except StoreFenced as fenced:
-                self._fence(fenced)
+                self.claims.fence(fenced)
                 done = None
             except Exception as exc:
                 attempt += 1
@@ -479,7 +431,7 @@ class Pipeline:
         records, gaps = await self._admit(delivered)
         if not records:
             return None
-        fence = self._fence_of((r.source.topic, r.source.partition) for r in records)
+        fence = self.claims.fence_of((r.source.topic, r.source.partition) for r in records)
         folded, staged = await self._store(records, kind, prepared, fence)
         # Order states after the sink holds the batch, one table write per order. The next
         # batch folds on them, on these windows and after these offsets at once; this batch's

@@ -123,7 +123,7 @@ def test_the_screens_columns_carry_the_catalogues_labels(sink: ClickHouseSink) -
 
 def test_the_monitor_page_names_no_figure_itself() -> None:
     """Its columns, cards, notes and ticker take their labels from the snapshot's columns."""
-    page = (REPO / "streams" / "static" / "monitor.html").read_text(encoding="utf-8")
+    page = (REPO / "hotline" / "static" / "monitor.html").read_text(encoding="utf-8")
     page = page.replace("市级督办账号", "")  # the office's account, not the 督办 figure
     assert [label for label in sorted(LABELS | SHORTS) if label in page] == []
     for period in ("今日", "本月"):

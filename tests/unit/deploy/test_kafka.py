@@ -65,3 +65,41 @@ def test_a_remote_host_is_external() -> None:
 def test_clients_of_the_local_cluster_bootstrap_from_every_node(tmp_path: Path) -> None:
     settings = _cluster(tmp_path).model_copy(update={"kafka_bootstrap": "127.0.0.1:29092"})
     assert kafka.local_bootstrap(settings) == "127.0.0.1:29092,127.0.0.1:29192,127.0.0.1:29292"
+
+
+def test_the_local_nodes_are_spoken_to_in_plaintext_whatever_the_security_settings() -> None:
+    settings = Settings(kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="PLAIN", kafka_sasl_username="u")
+    assert kafka.client_options(settings) == {"bootstrap_servers": "127.0.0.1:9092", "security_protocol": "PLAINTEXT"}
+
+
+def test_an_external_cluster_gets_the_settings_client_options() -> None:
+    settings = Settings(
+        kafka_bootstrap="kafka-1.internal:9092",
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username="u",
+        kafka_sasl_password="p",
+    )
+    assert kafka.client_options(settings) == settings.kafka_client_options()
+
+
+def test_maven_resolves_the_jars_from_the_packaged_pom() -> None:
+    assert kafka.POM.name == "pom.xml" and kafka.POM.parent == Path(kafka.__file__).parents[1]
+    assert kafka.POM.is_file()
+
+
+def test_a_node_is_prepared_with_its_files_and_run_as_kafka_kafka_on_them(tmp_path: Path) -> None:
+    from hotline.deploy.kafka.config import prepare
+
+    settings = Settings(var_dir=tmp_path)
+    (node,) = kafka.nodes(settings)
+    p = node.paths
+    p.data.mkdir(parents=True)
+    (p.data / "meta.properties").write_text("")  # formatted already: no storage tool (no JVM here)
+    cmd = prepare(settings, node, "/opt/java/bin/java")
+    assert p.props.read_text() == kafka.server_properties(settings, node)
+    assert p.log4j.read_text() == kafka.LOG4J2_PROPERTIES
+    assert cmd == [
+        "/opt/java/bin/java", *kafka.JVM_OPTS, f"-Dlog4j2.configurationFile={p.log4j}",
+        "-cp", str(p.libs / "*"), kafka.BROKER_MAIN, str(p.props),
+    ]  # fmt: skip

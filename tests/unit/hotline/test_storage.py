@@ -428,7 +428,7 @@ async def test_a_worker_claiming_under_an_older_generation_reads_nothing(
     assert a.reader is not None
     a.reader.assign({P0: 0})  # what it read before it stalled
     assert not await _assigned(a, 1, [P0]), "the claim of a stale assignment is refused"
-    assert a.fenced and a.reader.reading() == set()
+    assert a.claims.fenced and a.reader.reading() == set()
     assert _sample(a, "hotline_store_fenced_total", {"op": "claim"}) == 1
 
 
@@ -437,7 +437,7 @@ async def test_an_idle_worker_renewing_a_claim_taken_over_is_fenced(group: list[
     assert await _assigned(a, 1, [P0])
     assert await _assigned(b, 2, [P0])
     await a.renew_claim()  # its timer, with nothing to store
-    assert a.fenced and a.reader is not None and a.reader.reading() == set()
+    assert a.claims.fenced and a.reader is not None and a.reader.reading() == set()
 
 
 async def test_a_renewal_racing_the_workers_next_claim_does_not_fence_it(group: list[Pipeline]) -> None:
@@ -447,7 +447,7 @@ async def test_a_renewal_racing_the_workers_next_claim_does_not_fence_it(group: 
     renewal = asyncio.ensure_future(a.renew_claim())  # under generation 1, still on its way
     assert await _assigned(a, 3, [P0])
     await renewal
-    assert not a.fenced and a.reader is not None and a.reader.reading() == {P0}
+    assert not a.claims.fenced and a.reader is not None and a.reader.reading() == {P0}
 
 
 def test_a_lapsed_claim_taken_by_a_recreated_group_survives_a_store_restart(settings: Settings) -> None:

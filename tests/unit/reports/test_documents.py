@@ -19,9 +19,12 @@ from docx import Document
 from docx.oxml.ns import qn
 from openpyxl import load_workbook  # type: ignore[import-untyped, unused-ignore]
 
-from hotline.reports import documents, queries
+from hotline.reports import docx_style, prose, queries, xlsx
 from hotline.reports.bulletin import COLUMNS, Bulletin, build_bulletin
+from hotline.reports.docx import to_docx
+from hotline.reports.markdown import to_markdown
 from hotline.reports.render import render, to_csv
+from hotline.reports.xlsx import to_xlsx
 from hotline.schemas import metrics as mc
 
 ORDER_ROWS = [
@@ -147,9 +150,9 @@ def test_fixture_covers_normal_dash_and_zero_denominator_units(bulletin: Bulleti
 
 
 def test_xlsx_cells_equal_csv_cells(bulletin: Bulletin, csv_rows: list[list[str]]) -> None:
-    wb = load_workbook(io.BytesIO(documents.to_xlsx(bulletin)))
-    assert wb.sheetnames[0] == documents.XLSX_TABLE_SHEET
-    ws = wb[documents.XLSX_TABLE_SHEET]
+    wb = load_workbook(io.BytesIO(to_xlsx(bulletin)))
+    assert wb.sheetnames[0] == xlsx.XLSX_TABLE_SHEET
+    ws = wb[xlsx.XLSX_TABLE_SHEET]
     assert ws["A1"].value == "2019年11月市长热线办理情况统计表"
     assert "A1:P1" in {str(r) for r in ws.merged_cells.ranges}
     assert [c.value for c in ws[2]] == [label for _, label in COLUMNS]
@@ -168,13 +171,13 @@ def test_xlsx_cells_equal_csv_cells(bulletin: Bulletin, csv_rows: list[list[str]
     assert all(c.font.bold for c in ws[2 + len(csv_rows)])
     assert not ws.cell(row=3, column=1).font.bold
 
-    headline = wb[documents.XLSX_HEADLINE_SHEET]
+    headline = wb[xlsx.XLSX_HEADLINE_SHEET]
     values = {row[0]: row[1] for row in headline.iter_rows(min_row=2, values_only=True)}
     assert values["来电总数"] == 100 and values["接通率"] == "97.00%"
 
 
 def test_docx_table_and_text(bulletin: Bulletin, csv_rows: list[list[str]]) -> None:
-    doc = Document(io.BytesIO(documents.to_docx(bulletin)))
+    doc = Document(io.BytesIO(to_docx(bulletin)))
     assert len(doc.tables) == 1
     table = doc.tables[0]
     assert len(table.columns) == len(COLUMNS)
@@ -185,13 +188,13 @@ def test_docx_table_and_text(bulletin: Bulletin, csv_rows: list[list[str]]) -> N
     text = "\n".join(p.text for p in doc.paragraphs)
     assert "2019年11月湘潭市12345热线工作情况通报" in text
     for heading in (
-        documents.SECTION_BASICS,
-        documents.SECTION_TYPES,
-        documents.SECTION_HOTSPOTS,
-        documents.SECTION_VISITS,
-        documents.SECTION_RETURNS,
-        documents.SECTION_SUPERVISION,
-        documents.SECTION_DATA_QUALITY,
+        prose.SECTION_BASICS,
+        prose.SECTION_TYPES,
+        prose.SECTION_HOTSPOTS,
+        prose.SECTION_VISITS,
+        prose.SECTION_RETURNS,
+        prose.SECTION_SUPERVISION,
+        prose.SECTION_DATA_QUALITY,
         "附件：2019年11月市长热线办理情况统计表",
     ):
         assert heading in text
@@ -207,14 +210,14 @@ def test_docx_table_and_text(bulletin: Bulletin, csv_rows: list[list[str]]) -> N
         assert note in text
 
     normal = doc.styles["Normal"].element.rPr
-    assert normal.rFonts.get(qn("w:eastAsia")) == documents.CJK_FONT
+    assert normal.rFonts.get(qn("w:eastAsia")) == docx_style.CJK_FONT
     annex = doc.sections[-1]
     assert annex.page_width is not None and annex.page_height is not None
     assert annex.page_width > annex.page_height
 
 
 def test_markdown(bulletin: Bulletin, csv_rows: list[list[str]]) -> None:
-    md = documents.to_markdown(bulletin).decode("utf-8")
+    md = to_markdown(bulletin).decode("utf-8")
     lines = md.splitlines()
     assert lines[0] == "# 2019年11月湘潭市12345热线工作情况通报"
     for heading in (
@@ -235,8 +238,8 @@ def test_markdown(bulletin: Bulletin, csv_rows: list[list[str]]) -> None:
 
 
 def test_docx_and_markdown_share_the_same_prose(bulletin: Bulletin) -> None:
-    doc = Document(io.BytesIO(documents.to_docx(bulletin)))
-    md = documents.to_markdown(bulletin).decode("utf-8")
+    doc = Document(io.BytesIO(to_docx(bulletin)))
+    md = to_markdown(bulletin).decode("utf-8")
     paragraphs = [p.text for p in doc.paragraphs if p.text and p.style is not None and p.style.name == "Normal"]
     assert len(paragraphs) >= 6
     for paragraph in paragraphs:
@@ -251,5 +254,5 @@ def test_empty_month_renders_without_figures() -> None:
     assert "| 总计 | 0 | 0 | 0 | 0 | - |" in md
     doc = Document(io.BytesIO(render(empty, "docx")))
     assert [c.text for c in doc.tables[0].rows[-1].cells][:2] == ["总计", "0"]
-    ws = load_workbook(io.BytesIO(render(empty, "xlsx")))[documents.XLSX_TABLE_SHEET]
+    ws = load_workbook(io.BytesIO(render(empty, "xlsx")))[xlsx.XLSX_TABLE_SHEET]
     assert [str(c.value) for c in ws[3]][:6] == ["总计", "0", "0", "0", "0", "-"]

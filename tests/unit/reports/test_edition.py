@@ -20,10 +20,11 @@ from typing import Any
 
 import pytest
 from docx import Document
+from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml.ns import qn
 from docx.shared import Mm, Pt
 
-from hotline.reports import charts, documents, queries
+from hotline.reports import charts, docx_style, docx_table, prose, queries
 from hotline.reports.bulletin import COLUMNS, Bulletin, build_bulletin
 from hotline.reports.charts import DailySeries
 from hotline.reports.compare import RATES, UNIT_RATES, Change, compare, half_up_hundredths, previous_month
@@ -113,13 +114,13 @@ def test_rounding_is_on_the_fraction_not_the_printed_rates() -> None:
 def test_every_format_carries_the_changes(edition: Bulletin) -> None:
     comparison = edition.comparison
     assert comparison is not None
-    sentence = documents.month_over_month(edition)
+    sentence = prose.month_over_month(edition)
     assert sentence.startswith("与10月相比，") and "接通率下降1.89个百分点" in sentence
     for change in comparison.headline:
         assert f"{change.metric.label}{change.text}" in sentence
     md = render(edition, "md").decode()
     table = render(edition, "table").decode()
-    assert sentence in md and documents.SECTION_CHANGES in md
+    assert sentence in md and prose.SECTION_CHANGES in md
     assert "下降3.75个百分点" in md and "下降3.75个百分点" in table
     data = render(edition, "json").decode()
     assert '"month_over_month"' in data and '"points": "-3.75"' in data
@@ -151,7 +152,7 @@ def test_the_bare_month_keeps_the_seed_csv_columns() -> None:
 
 def test_late_data_is_listed_by_unit_with_counts(edition: Bulletin) -> None:
     md = render(edition, "md").decode()
-    assert f"## {documents.SECTION_LATE}" in md
+    assert f"## {prose.SECTION_LATE}" in md
     assert "2019年10月通报（第11期（总第112期），2019年11月25日）签发后，又收到10月份数据3条" in md
     assert "雨湖区人民政府3条（退单数1、回访数2）" in md or "雨湖区人民政府3条（回访数2、退单数1）" in md
     assert edition.to_json()["late_data"]["units"][0] == {
@@ -194,8 +195,8 @@ def test_masthead_as_the_seed_prints_it(edition: Bulletin) -> None:
     first = doc.paragraphs[:3]
     assert [p.text for p in first] == ["市 长 热 线", "第12期（总第113期）", "市长热线管理办公室\t2019年12月26日"]
     masthead = first[0].runs[0]
-    assert masthead.font.color.rgb == documents.RED and masthead.font.size == Pt(documents.SIZE_1)
-    assert _east_asia(masthead._r) == documents.FONT_TITLE
+    assert masthead.font.color.rgb == docx_style.RED and masthead.font.size == Pt(docx_style.SIZE_1)
+    assert _east_asia(masthead._r) == docx_style.FONT_TITLE
     line = first[2]._p.pPr.find(qn("w:pBdr")).find(qn("w:bottom"))
     assert line.get(qn("w:color")) == "FF0000" and line.get(qn("w:val")) == "single"
     assert doc.paragraphs[3].text == "2019年11月湘潭市12345热线工作情况通报"
@@ -204,20 +205,20 @@ def test_masthead_as_the_seed_prints_it(edition: Bulletin) -> None:
 def test_fonts_and_sizes_of_the_standard(edition: Bulletin) -> None:
     doc = _docx(edition)
     expected = {
-        "Normal": (documents.FONT_BODY, documents.SIZE_3),
-        "Title": (documents.FONT_TITLE, documents.SIZE_2),
-        "Heading 1": (documents.FONT_HEADING_1, documents.SIZE_3),
-        "Heading 2": (documents.FONT_HEADING_2, documents.SIZE_3),
+        "Normal": (docx_style.FONT_BODY, docx_style.SIZE_3),
+        "Title": (docx_style.FONT_TITLE, docx_style.SIZE_2),
+        "Heading 1": (docx_style.FONT_HEADING_1, docx_style.SIZE_3),
+        "Heading 2": (docx_style.FONT_HEADING_2, docx_style.SIZE_3),
     }
     for name, (font, size) in expected.items():
         style = doc.styles[name]
         assert style.element.rPr.rFonts.get(qn("w:eastAsia")) == font, name
         assert style.font.size == Pt(size), name
-    assert (documents.FONT_BODY, documents.FONT_TITLE) == ("仿宋_GB2312", "方正小标宋简体")
+    assert (docx_style.FONT_BODY, docx_style.FONT_TITLE) == ("仿宋_GB2312", "方正小标宋简体")
     pitch = doc.styles["Normal"].paragraph_format.line_spacing
     assert round(pitch.pt * 22 / 72 * 25.4) == 225  # 22 lines fill the type area
     fonts = zipfile.ZipFile(io.BytesIO(render(edition, "docx"))).read("word/fontTable.xml").decode()
-    for font, alt in documents.FONT_SUBSTITUTES.items():
+    for font, alt in docx_style.FONT_SUBSTITUTES.items():
         assert f'w:name="{font}"><w:altName w:val="{alt}"/>' in fonts
 
 
@@ -242,9 +243,9 @@ def test_page_numbers_are_fields_in_dashes_on_alternating_sides(edition: Bulleti
             assert p.text == "— 1 —"
             assert " PAGE " in [t.text for t in p._p.iter(qn("w:instrText"))]
             assert [c.get(qn("w:fldCharType")) for c in p._p.iter(qn("w:fldChar"))] == ["begin", "separate", "end"]
-            assert (p.alignment == documents.WD_ALIGN_PARAGRAPH.RIGHT) is right
-            assert all(r.font.size == Pt(documents.SIZE_4) for r in p.runs)
-            assert _east_asia(p.runs[0]._r) == documents.FONT_PAGE_NUMBER
+            assert (p.alignment == WD_ALIGN_PARAGRAPH.RIGHT) is right
+            assert all(r.font.size == Pt(docx_style.SIZE_4) for r in p.runs)
+            assert _east_asia(p.runs[0]._r) == docx_style.FONT_PAGE_NUMBER
 
 
 def test_the_table_fits_its_page_with_every_cell_on_one_line(edition: Bulletin) -> None:
@@ -261,7 +262,7 @@ def test_the_table_fits_its_page_with_every_cell_on_one_line(edition: Bulletin) 
             for cell, width in zip(row.cells, grid, strict=True):
                 assert cell._tc.tcPr.find(qn("w:noWrap")) is not None
                 run = cell.paragraphs[0].runs[0]
-                text_twips = documents.text_width_pt(cell.text, run.font.size.pt) * 20
+                text_twips = docx_table.text_width_pt(cell.text, run.font.size.pt) * 20
                 assert text_twips + 2 * padding <= width, (cell.text, width)
     rates = [c.text for row in doc.tables[0].rows for c in row.cells if c.text.endswith("%")]
     assert "100.00%" in rates
@@ -274,7 +275,7 @@ def test_charts_are_embedded_pngs(edition: Bulletin) -> None:
     images = [n for n in package.namelist() if n.startswith("word/media/")]
     assert len(images) == 2 and all(package.read(n).startswith(b"\x89PNG") for n in images)
     assert all(b"Software" not in package.read(n) for n in images)
-    captions = [p.text for p in doc.paragraphs if p.style.name == documents.CAPTION_STYLE]
+    captions = [p.text for p in doc.paragraphs if p.style.name == docx_style.CAPTION_STYLE]
     assert len(captions) == 2 and mc.SATISFACTION_RATE.label in captions[1]
 
 

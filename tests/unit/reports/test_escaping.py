@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook  # type: ignore[import-untyped, unused-ignore]
 
-from hotline.reports import documents, queries
+from hotline.reports import escaping, queries, xlsx
 from hotline.reports.bulletin import COLUMNS, Bulletin, build_bulletin
 from hotline.reports.render import render
 from hotline.schemas import metrics as mc
@@ -71,19 +71,19 @@ def test_docx_keeps_an_unknown_units_id_without_the_characters_xml_refuses() -> 
 
 def test_xlsx_keeps_a_category_without_the_characters_xml_refuses() -> None:
     wb = load_workbook(io.BytesIO(render(bulletin_with(category=CATEGORY), "xlsx")))
-    labels = [row[0] for row in wb[documents.XLSX_HEADLINE_SHEET].iter_rows(min_row=2, values_only=True)]
+    labels = [row[0] for row in wb[xlsx.XLSX_HEADLINE_SHEET].iter_rows(min_row=2, values_only=True)]
     assert CATEGORY_KEPT in labels
 
 
 def test_xlsx_keeps_an_unknown_units_id_without_the_characters_xml_refuses() -> None:
     wb = load_workbook(io.BytesIO(render(bulletin_with(unit_id=UNIT), "xlsx")))
-    names = [row[0] for row in wb[documents.XLSX_TABLE_SHEET].iter_rows(min_row=3, values_only=True)]
+    names = [row[0] for row in wb[xlsx.XLSX_TABLE_SHEET].iter_rows(min_row=3, values_only=True)]
     assert UNIT_KEPT in names
 
 
 def test_xml_text_drops_only_what_xml_refuses() -> None:
     allowed = "\t\n\r 伪造~\x7f\x85\ud7ff\ue000\ufffd\U00010000\U0010ffff"
-    assert documents.xml_text(f"{CONTROLS}{allowed}\ud800\udfff") == allowed
+    assert escaping.xml_text(f"{CONTROLS}{allowed}\ud800\udfff") == allowed
 
 
 # --------------------------------------------------------------------------- markdown
@@ -115,10 +115,10 @@ def test_markdown_unknown_units_id_stays_in_its_cell() -> None:
 @given(text=st.text())
 def test_md_text_reads_back_as_the_text_on_one_line(text: str) -> None:
     markdown_it = pytest.importorskip("markdown_it")
-    tokens = markdown_it.MarkdownIt("commonmark").enable("table").parse(f"其中{documents.md_text(text)}扣3分")
+    tokens = markdown_it.MarkdownIt("commonmark").enable("table").parse(f"其中{escaping.md_text(text)}扣3分")
     assert [t.type for t in tokens] == ["paragraph_open", "inline", "paragraph_close"]
     children = tokens[1].children or []
-    assert "".join(c.content for c in children) == f"其中{documents.xml_text(LINE_BREAKS.sub(' ', text))}扣3分"
+    assert "".join(c.content for c in children) == f"其中{escaping.xml_text(LINE_BREAKS.sub(' ', text))}扣3分"
 
 
 # --------------------------------------------------------------------------- terminal table

@@ -483,7 +483,7 @@ async def test_a_stale_assignment_is_neither_resumed_nor_read(pipeline: Pipeline
     assert pipeline.reader is not None
     pipeline.reader.assign({("hotline.orders", 0): 0})  # what it read before it stalled
     assert await pipeline._resume_locked({p0: 5}) == {p0: 5}
-    assert pipeline.fenced and consumer.seeks == {} and consumer.paused == {p0}
+    assert pipeline.claims.fenced and consumer.seeks == {} and consumer.paused == {p0}
     assert pipeline.reader.reading() == set()
     assert _sample(pipeline, "hotline_store_fenced_total", {"op": "claim"}) == 1
 
@@ -617,14 +617,14 @@ async def test_a_worker_fenced_by_a_foreign_claim_says_so_and_reads_again_once_i
 
     pipeline._load_live = nothing_live  # type: ignore[method-assign]
     await pipeline._resume_locked({p0: 0})
-    assert pipeline.fenced and _sample(pipeline, "hotline_reading") == 0
+    assert pipeline.claims.fenced and _sample(pipeline, "hotline_reading") == 0
     assert pipeline.reader is not None and pipeline.reader.reading() == set()
 
     await pipeline.renew_claim()  # the foreign claim still holds: still fenced
-    assert pipeline.fenced
+    assert pipeline.claims.fenced
     sink.lapsed = True
     await pipeline.renew_claim()
-    assert not pipeline.fenced and _sample(pipeline, "hotline_reading") == 1
+    assert not pipeline.claims.fenced and _sample(pipeline, "hotline_reading") == 1
     assert pipeline.reader.reading() == {("hotline.orders", 0)}
     assert sink.claims == [Fence(7, (("hotline.orders", 0),))]
 
