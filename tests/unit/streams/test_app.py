@@ -436,13 +436,11 @@ class AssigningConsumer:
         self.paused.update(tps)
 
 
-async def test_an_assignment_is_claimed_with_the_group_generation_and_every_write_carries_it(
-    pipeline: Pipeline,
-) -> None:
-    """One path with or without ``hotline store``: the local sink is claimed and fenced too (and ignores it)."""
+def _assigned_under_generation_7(pipeline: Pipeline) -> Any:
+    """Partition 0 of the orders topic assigned under group generation 7, the order table recovered,
+    no ClickHouse behind the live figures; the partition is returned."""
     from faust.types import TP
 
-    sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
     p0 = TP("hotline.orders", 0)
     pipeline.app.consumer = AssigningConsumer({p0})  # type: ignore[assignment]
     pipeline.app.consumer_generation_id = 7
@@ -452,6 +450,16 @@ async def test_an_assignment_is_claimed_with_the_group_generation_and_every_writ
         """No ClickHouse here: the live figures stay empty."""
 
     pipeline._load_live = nothing_live  # type: ignore[method-assign]
+    return p0
+
+
+async def test_an_assignment_is_claimed_with_the_group_generation_and_every_write_carries_it(
+    pipeline: Pipeline,
+) -> None:
+    """One path with or without ``hotline store``: the local sink is claimed and fenced too (and ignores it)."""
+
+    sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
+    p0 = _assigned_under_generation_7(pipeline)
     positions = await pipeline._resume_locked({p0: 0})
     assert sink.claims == [Fence(7, (("hotline.orders", 0),))] and positions == {p0: 0}
     assert pipeline.reader is not None and pipeline.reader.reading() == {("hotline.orders", 0)}
@@ -603,19 +611,10 @@ class ForgedClaimSink(RecordingSink):
 
 
 async def test_a_worker_fenced_by_a_foreign_claim_says_so_and_reads_again_once_it_lapses(pipeline: Pipeline) -> None:
-    from faust.types import TP
 
     sink = ForgedClaimSink()
     pipeline._sink = sink  # type: ignore[assignment]
-    p0 = TP("hotline.orders", 0)
-    pipeline.app.consumer = AssigningConsumer({p0})  # type: ignore[assignment]
-    pipeline.app.consumer_generation_id = 7
-    pipeline._table_recovered = True
-
-    async def nothing_live(assigned: list[Any]) -> None:
-        """No ClickHouse here: the live figures stay empty."""
-
-    pipeline._load_live = nothing_live  # type: ignore[method-assign]
+    p0 = _assigned_under_generation_7(pipeline)
     await pipeline._resume_locked({p0: 0})
     assert pipeline.claims.fenced and _sample(pipeline, "hotline_reading") == 0
     assert pipeline.reader is not None and pipeline.reader.reading() == set()
