@@ -1,4 +1,4 @@
-"""Alert lateness (issue 4): how late do due-soon and overdue alerts leave the worker, and arrive?
+"""Alert lateness: how late do due-soon and overdue alerts leave the worker, and arrive?
 
 One isolated worker process (own topics, app id, var dir, port) on the local broker.
 The benchmark produces one ``order.dispatched`` per order, each with a ``due_at``

@@ -1,4 +1,4 @@
-"""The seed month ×10 through one worker and through two in one group, one store each (issue 10).
+"""The seed month ×10 through one worker and through two in one group, one store each.
 
 Setups (``--only`` picks some, by these names):
 
@@ -276,7 +276,7 @@ def report(f: Figures) -> str:
         return "n/a" if value is None else f"{value:.2f}×"
 
     lines = [
-        f"group (issue 10): seed month ×{f.multiplier} = {f.records:,} records ({f.distinct_events:,} distinct events),"
+        f"group: seed month ×{f.multiplier} = {f.records:,} records ({f.distinct_events:,} distinct events),"
         f" started {f.started}, finished {f.finished}",
         f"machine: {f.machine}",
         "",

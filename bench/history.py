@@ -18,7 +18,7 @@ own count, records per second of its run) is compared with a bare clickhouse-con
 the same events' rows into an empty events table of the same shape, timed in a separate
 process on the same machine in the same run: what ClickHouse alone costs for the rows.
 
-Targets (issue 9): at 36 months at most 1.3 times the one-month times, the bulletin under
+Targets: at 36 months at most 1.3 times the one-month times, the bulletin under
 100 ms and the snapshot under 50 ms, the import at least 50,000 events/s.
 """
 

@@ -1,4 +1,4 @@
-"""The worker's job done by its peers, side by side on the same records, in one invocation (issue 13).
+"""The worker's job done by its peers, side by side on the same records, in one invocation.
 
 Contenders (``--only`` picks some, by these names):
 
@@ -552,7 +552,7 @@ def summarise(runs: list[Run], names: list[str]) -> list[Row]:
 
 def report(f: Figures) -> str:
     lines = [
-        f"peers (issue 13): seed month ×{f.multiplier} = {f.records:,} records ({f.distinct_events:,} distinct events),"
+        f"peers: seed month ×{f.multiplier} = {f.records:,} records ({f.distinct_events:,} distinct events),"
         f" {f.rounds} round(s), started {f.started}, finished {f.finished}",
         f"machine: {f.machine}",
         f"worker ingest: {f.worker_ingest or 'n/a'}; Quix {f.quixstreams or 'n/a'},"

@@ -1,4 +1,4 @@
-"""Event-to-screen delay of the live monitor (issue 5): Kafka ack → the figure on the page.
+"""Event-to-screen delay of the live monitor: Kafka ack → the figure on the page.
 
 One isolated worker process (own topics, app id, var dir, port) on the local broker,
 and Debian's headless Chromium showing ``/monitor`` with a supervisor token. The

@@ -1,9 +1,9 @@
 """``hotline store``: the storage owner, the one process that opens ClickHouse for every worker.
 
-Workers in one consumer group process the stream; this process owns storage (issue 10, part
-2). It opens the configured ClickHouse (embedded chDB under ``var/clickhouse``, or a server
-DSN: the same code), migrates it, restates it when a migration asks for it (what a lone worker
-does on start), loads the one filter of stored event ids, and then serves the sink's
+Workers in one consumer group process the stream; this process owns storage. It opens the
+configured ClickHouse (embedded chDB under ``var/clickhouse``, or a server DSN: the same
+code), migrates it, restates it when a migration asks for it (what a lone worker does on
+start), loads the one filter of stored event ids, and then serves the sink's
 operations over HTTP to the workers' :class:`~hotline.sinks.remote.RemoteSink` (why this shape,
 and not a topic of sink rows: see that module).
 

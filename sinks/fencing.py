@@ -1,4 +1,4 @@
-"""Fencing: a worker whose partitions were taken over writes nothing more for them (issue 10).
+"""Fencing: a worker whose partitions were taken over writes nothing more for them.
 
 Workers of one consumer group store through one ``hotline store``. A worker that stalls longer
 than the session timeout (a GC pause, a network partition, SIGSTOP) loses its partitions to

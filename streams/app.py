@@ -342,7 +342,7 @@ class Pipeline:
         )
 
     async def _load_awaiting(self, assigned: list[TP]) -> None:
-        """Supervision (issue 11): the orders of these partitions awaiting it, from ClickHouse; those
+        """Supervision: the orders of these partitions awaiting it, from ClickHouse; those
         an import or restatement wrote are owed their alert like the open ones above."""
         self.awaiting = AwaitingSupervision()
         for row in await self.in_sink_thread(self.sink.awaiting_supervision):

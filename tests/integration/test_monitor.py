@@ -1,4 +1,4 @@
-"""The live monitor (issue 5) on the real broker, a real worker and Debian's headless Chromium.
+"""The live monitor on the real broker, a real worker and Debian's headless Chromium.
 
 The browser test opens the page as a supervisor (the ``?token=`` link, which the worker
 swaps for an HttpOnly sign-in cookie), produces events stamped now (so they count for

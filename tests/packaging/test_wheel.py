@@ -1,4 +1,4 @@
-"""The wheel as a new user gets it (issue 12): a quiet build, complete, working outside the repository.
+"""The wheel as a new user gets it: a quiet build, complete, working outside the repository.
 
 The wheel is built from a copy of the working tree (so a stale ``build/`` cannot leak into it) with
 ``pip wheel -v``, which shows everything the build backend says; it is installed into a fresh venv

@@ -1,4 +1,4 @@
-"""One import package, ``hotline``, over the design's top-level folders (issue 12).
+"""One import package, ``hotline``, over the design's top-level folders.
 
 ``schemas/``, ``streams/``, ``sinks/``, ``reports/``, ``deploy/`` and ``seed/`` stay at the top of the
 repository; they are imported as ``hotline.schemas``, ``hotline.streams``, ... through the symlinks

@@ -1,4 +1,4 @@
-"""``hotline --version`` and the demo's last word about the Kafka it leaves running (issue 12)."""
+"""``hotline --version`` and the demo's last word about the Kafka it leaves running."""
 
 from __future__ import annotations
 

@@ -287,7 +287,7 @@ def test_the_store_restates_on_a_clients_request(remote: RemoteSink, store: Stor
     assert remote.generation().kind == "restate"
 
 
-# -- fencing (issue 10): a worker whose partitions were taken over writes nothing more for them ----------
+# -- fencing: a worker whose partitions were taken over writes nothing more for them ----------
 
 P0 = ("hotline.orders", 0)
 
