@@ -22,7 +22,7 @@ from hotline.schemas.escaping import printable
 
 # Libraries whose storms the pipeline does not control: Kafka clients reconnecting, and the event
 # loop's and aiohttp's per-connection errors (descriptors exhausted: one traceback per accept).
-LIMITED_LOGGERS = ("aiokafka", "kafka", "faust.transport", "asyncio", "aiohttp")
+LIMITED_LOGGERS = ("aiokafka", "kafka", "faust.transport", "asyncio", "aiohttp", "hotline.connections")
 _MARK = "hotline_repeat_passed"  # a record's verdict, so a filter shared by two handlers decides once
 
 

@@ -155,6 +155,12 @@ class Settings(BaseSettings):
         "existed assigns them at its next read (aiokafka's default, five minutes, left such a worker reading "
         "nothing that long).",
     )
+    max_connections_per_client: int = Field(
+        default=256,
+        ge=1,
+        description="The most HTTP connections one client address may hold open to a worker or the store; "
+        "one past it is closed at once.",
+    )
     max_order_events: int = Field(
         default=1_000,
         ge=10,

@@ -55,6 +55,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
+from hotline.connections import CappedRunner, ConnectionCap
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import TABLES, Batch, ClickHouseSink, Generation
 from hotline.sinks.codec import CODEC_VERSION, CodecError, decode_as, dumps, loads
@@ -548,7 +549,8 @@ async def serve(service: StoreService, host: str, port: int) -> web.AppRunner:
     """Listen on ``host:port``; the caller cleans the runner up."""
     # An idle keep-alive connection is closed after 15 s (aiohttp's default is 75 s): a thousand
     # idle clients must not hold the store's descriptors.
-    runner = web.AppRunner(service.app(), access_log=None, keepalive_timeout=IDLE_TIMEOUT_S)
+    cap = ConnectionCap(service.settings.max_connections_per_client)
+    runner = CappedRunner(service.app(), cap, access_log=None, keepalive_timeout=IDLE_TIMEOUT_S)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

@@ -19,6 +19,7 @@ from faust.web import Request, Response, View
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from hotline.connections import CappedRunner, ConnectionCap
 from hotline.reports.bulletin import month_key
 from hotline.reports.edition import assemble
 from hotline.reports.render import FORMATS, MEDIA_TYPES, render
@@ -77,20 +78,20 @@ def access_of(pipeline: Pipeline) -> Access:
 IDLE_TIMEOUT_S = 15.0  # an idle keep-alive connection is closed after this (aiohttp's default: 75 s)
 
 
-def bound_idle_connections(app: Any) -> None:
-    """Faust's web server closes idle keep-alive connections after :data:`IDLE_TIMEOUT_S`.
+def bound_connections(app: Any, per_client: int) -> None:
+    """Faust's web server closes idle connections after :data:`IDLE_TIMEOUT_S` (from the connection's
+    start: one that never sends a request too) and holds at most ``per_client`` per client address.
 
-    Faust builds its aiohttp runner without handler options, so the runner is rebuilt with
-    one before the server starts (a private attribute of Faust's aiohttp driver): two hundred
-    idle clients must not hold the worker's descriptors for a minute and more."""
-    from aiohttp.web import AppRunner
-
+    Faust builds its aiohttp runner without handler options, so the runner is rebuilt with them
+    before the server starts (a private attribute of Faust's aiohttp driver): two hundred idle
+    clients must not hold the worker's descriptors for a minute and more."""
     web = app.web
-    web._runner = AppRunner(web.web_app, access_log=None, keepalive_timeout=IDLE_TIMEOUT_S)
+    cap = ConnectionCap(per_client)
+    web._runner = CappedRunner(web.web_app, cap, access_log=None, keepalive_timeout=IDLE_TIMEOUT_S)
 
 
 def register(pipeline: Pipeline) -> None:
-    bound_idle_connections(pipeline.app)
+    bound_connections(pipeline.app, pipeline.settings.max_connections_per_client)
     surface = Surface(pipeline.app)
     access = access_of(pipeline)
 

@@ -640,4 +640,6 @@ def test_the_workers_web_server_closes_idle_connections(pipeline: Pipeline) -> N
     from hotline.web import IDLE_TIMEOUT_S, register
 
     register(pipeline)
-    assert pipeline.app.web._runner._kwargs["keepalive_timeout"] == IDLE_TIMEOUT_S
+    runner = pipeline.app.web._runner
+    assert runner._kwargs["keepalive_timeout"] == IDLE_TIMEOUT_S
+    assert runner.cap.per_client == pipeline.settings.max_connections_per_client
