@@ -272,12 +272,7 @@ def worker(loglevel: str = "info") -> None:
         _ = pipeline.sink  # open the store before joining Kafka: a locked chDB directory fails here, clearly
     except Exception as exc:
         raise _fail(f"cannot open {describe(pipeline.settings)}: {exc}") from exc
-    if not _kafka_answers(pipeline.settings):
-        pipeline.sink.close()
-        raise _fail(
-            f"no Kafka broker answers at {pipeline.settings.kafka_bootstrap}: "
-            "start one (hotline kafka start) or set HOTLINE_KAFKA_BOOTSTRAP"
-        )
+    _wait_for_kafka(pipeline.settings)
 
     class Worker(faust.Worker):
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
@@ -286,6 +281,25 @@ def worker(loglevel: str = "info") -> None:
             install(logger, pipeline.settings.log_repeat_interval_s)
 
     Worker(pipeline.app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+
+BROKER_WAIT_MAX_S = 30.0  # the longest wait between two tries to reach the broker
+
+
+def _wait_for_kafka(settings: Settings) -> None:
+    """Until a broker answers: a service started before its broker (a machine's boot, a broker
+    restarting) waits with backoff (1 s doubling to 30 s) and says so once per try, in one line,
+    instead of exiting with Faust's traceback."""
+    delay = 1.0
+    while not _kafka_answers(settings):
+        err.print(
+            f"waiting: no Kafka broker answers at {settings.kafka_bootstrap} (start one: hotline kafka start, "
+            f"or set HOTLINE_KAFKA_BOOTSTRAP); trying again in {delay:.0f}s",
+            markup=False,
+            highlight=False,
+        )
+        time.sleep(delay)
+        delay = min(BROKER_WAIT_MAX_S, delay * 2)
 
 
 def _kafka_answers(settings: Settings) -> bool:

@@ -149,14 +149,22 @@ def _closed_port() -> int:
     return port
 
 
-def test_a_worker_without_a_broker_says_so_in_one_line(
+def test_a_worker_without_a_broker_waits_with_backoff_and_says_so_once_per_try(
     local: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bootstrap = f"127.0.0.1:{_closed_port()}"
     settings = local.model_copy(update={"kafka_bootstrap": bootstrap, "app_id": "hotline-unit-no-broker"})
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 7:
+            raise KeyboardInterrupt  # the operator stops it: until then it waits
+
     monkeypatch.setattr(cli, "get_settings", lambda: settings)
+    monkeypatch.setattr(cli.time, "sleep", sleep)
     result = CliRunner().invoke(cli.app, ["worker"])
-    assert result.exit_code == 1
-    assert _errors(result) == [
-        f"error: no Kafka broker answers at {bootstrap}: start one (hotline kafka start) or set HOTLINE_KAFKA_BOOTSTRAP"
-    ]
+    assert waits == [1, 2, 4, 8, 16, 30, 30]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("waiting:")]
+    assert len(lines) == 7 and all(f"no Kafka broker answers at {bootstrap}" in line for line in lines)
+    assert "Traceback" not in result.stderr
