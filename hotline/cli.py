@@ -272,7 +272,11 @@ def worker(loglevel: str = "info") -> None:
         _ = pipeline.sink  # open the store before joining Kafka: a locked chDB directory fails here, clearly
     except Exception as exc:
         raise _fail(f"cannot open {describe(pipeline.settings)}: {exc}") from exc
-    _wait_for_kafka(pipeline.settings)
+    try:
+        _wait_for_kafka(pipeline.settings)
+    except BaseException:  # stopped while waiting (Ctrl-C, SIGTERM): the store is closed, not left open
+        pipeline.sink.close()
+        raise
 
     class Worker(faust.Worker):
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:

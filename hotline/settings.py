@@ -161,6 +161,12 @@ class Settings(BaseSettings):
         description="The most HTTP connections one client address may hold open to a worker or the store; "
         "one past it is closed at once.",
     )
+    orphan_wait_s: float = Field(
+        default=72 * 3600.0,
+        gt=0,
+        description="How long the events of a work order whose dispatch never arrives are held (from its first "
+        "event) before they are dead-lettered with the reason.",
+    )
     max_order_events: int = Field(
         default=1_000,
         ge=10,

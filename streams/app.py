@@ -14,7 +14,7 @@ import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import faust
@@ -23,17 +23,17 @@ from faust.types import TP, EventT, StreamT
 from hotline.schemas.events import Event, prefixes
 from hotline.schemas.registry import Registry, default_registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import DeadLetter, Generation, OrderRow
+from hotline.sinks.clickhouse import Batch, DeadLetter, Generation, OrderRow
 from hotline.sinks.fencing import Fence, Partition, StoreFenced
 from hotline.sinks.store import Store, StoreRaced, describe, open_store, owned
-from hotline.streams import history
+from hotline.streams import history, orphans, timeline
 from hotline.streams.alerting import Alerting
 from hotline.streams.alerts import key_partition
 from hotline.streams.changelog import Changelog
 from hotline.streams.claims import ClaimKeeper
 from hotline.streams.culprits import find_culprits
 from hotline.streams.deadletters import send_deadletters
-from hotline.streams.deadlines import limits_of
+from hotline.streams.deadlines import TZ, limits_of
 from hotline.streams.faustapp import Positions, ledger_app
 from hotline.streams.folding import Inputs, fold, order_ids
 from hotline.streams.gaps import GapReader
@@ -130,6 +130,7 @@ class Pipeline:
         self.alerting.register(self.app)
         self.app.timer(1.0)(self._update_lag)
         self.app.timer(settings.store_claim_lease_s / 3)(self.renew_claim)
+        self.app.timer(min(3600.0, settings.orphan_wait_s / 4))(self.sweep_orphans)
         self.app.agent(self.calls_topic, name="calls")(self._calls_agent)
         self.app.agent(self.orders_topic, name="orders")(self._orders_agent)
         self.app.task(self._on_start)
@@ -480,6 +481,39 @@ class Pipeline:
         self.alerting.track(order_id, state)
         self.open_orders.follow(order_id, state)
         self.awaiting.follow(order_id, state)
+
+    async def sweep_orphans(self) -> None:
+        """Dead-letter the events of orders whose dispatch has not come within ``orphan_wait_s``
+        (``streams/orphans.py``), under the batch lock: their dead letters are stored and sent
+        before the orders' states drop them, so a crash in between sweeps them again (the
+        dead-letter table keeps one row per record; the topic may get a letter twice)."""
+        await self.ensure_ready()
+        wait = self.settings.orphan_wait_s
+        async with self._batch_lock:
+            if self.claims.fenced:
+                return
+            now = timeline.micros(datetime.now(TZ))
+            due = orphans.overdue(((o, s) for o, s in self.orders.items() if self._owns(o)), now, wait)
+            if not due:
+                return
+            states: dict[str, OrderState] = {o: self.orders[o] for o in due}
+            ids = [i for state in states.values() for i in orphans.held_ids(state)]
+            stored = await self.in_sink_thread(self.sink.stored, ids)
+            letters = [d for o, state in states.items() for d in orphans.letters(o, state, stored, wait)]
+            await self._until_done(lambda: self._dead_letter_orphans(letters))
+            released = {o: orphans.released(state) for o, state in states.items()}
+            self.changelog.set(released)
+            await self._until_done(self.flush_changelog)
+            for order_id, state in released.items():
+                self._track(order_id, state)
+            log.warning("%d event(s) of %d order(s) never dispatched dead-lettered", len(letters), len(due))
+
+    async def _dead_letter_orphans(self, letters: list[DeadLetter]) -> None:
+        await send_deadletters(self.deadletter_topic, letters)
+        fence = self.claims.fence_of({(d.source_topic, d.source_partition) for d in letters})
+        await self.in_sink_thread(self.sink.write, Batch(deadletters=letters), fence)
+        for dead in letters:
+            self.metrics.deadletters.labels(dead.source_topic).inc()
 
     async def flush_changelog(self) -> None:
         """Wait until the order table's changelog records are acknowledged by Kafka."""

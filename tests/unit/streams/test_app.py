@@ -643,3 +643,37 @@ def test_the_workers_web_server_closes_idle_connections(pipeline: Pipeline) -> N
     runner = pipeline.app.web._runner
     assert runner._kwargs["keepalive_timeout"] == IDLE_TIMEOUT_S
     assert runner.cap.per_client == pipeline.settings.max_connections_per_client
+
+
+async def _visit_of_an_order_never_dispatched(pipeline: Pipeline, occurred_at: str) -> None:
+    pipeline._owns = lambda order_id: True  # type: ignore[method-assign]  # no group here: every order is ours
+    visited = event("order.visited", order_id="O9", outcome="satisfied", occurred_at=occurred_at)
+    await pipeline.process([Record(Source("hotline.orders", 0, 0), b"O9", raw(visited))], "orders")
+    await pipeline.settle()
+    assert pipeline.orders["O9"]["held"]
+
+
+async def test_events_of_an_order_never_dispatched_are_dead_lettered_past_the_wait(pipeline: Pipeline) -> None:
+    sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
+    await _visit_of_an_order_never_dispatched(pipeline, "2019-11-06T09:00:00+08:00")
+    await pipeline.sweep_orphans()
+    [letter] = pipeline.deadletter_topic.sent  # type: ignore[attr-defined]
+    assert letter["headers"]["hotline.source.offset"] == b"0" and letter["key"] == b"O9"
+    assert "'O9' was not dispatched within 72 h" in letter["headers"]["hotline.error"].decode()
+    assert [d.source_offset for d in sink.batches[-1].deadletters] == [0]
+    assert "held" not in pipeline.orders["O9"]
+    dispatched = event("order.dispatched", order_id="O9")
+    await pipeline.process([Record(Source("hotline.orders", 0, 1), b"O9", raw(dispatched))], "orders")
+    assert "visits" not in sink.window_totals() and sink.window_totals()["dispatched"] == 1
+
+
+async def test_an_order_waiting_less_than_the_wait_keeps_its_events(pipeline: Pipeline) -> None:
+    from datetime import datetime, timedelta
+
+    from hotline.streams.deadlines import TZ
+
+    recently = (datetime.now(TZ) - timedelta(hours=1)).isoformat()
+    await _visit_of_an_order_never_dispatched(pipeline, recently)
+    await pipeline.sweep_orphans()
+    assert pipeline.deadletter_topic.sent == []  # type: ignore[attr-defined]
+    assert pipeline.orders["O9"]["held"]
