@@ -493,12 +493,11 @@ def _no_worker_running(settings: Settings) -> None:
     worker would overwrite the windows an import or restatement rewrites under it. Kafka knows at
     once; the store knows a worker only from its next call (up to minutes after the store restarts)."""
     from hotline.deploy import kafka
-    from hotline.streams.transport import group_members
 
-    if not kafka.answers(settings, timeout=10):
+    if not _kafka_answers(settings):
         err.print(f"warning: no Kafka broker answers at {settings.kafka_bootstrap}: cannot check for running workers")
         return
-    members = asyncio.run(group_members(settings))
+    members = kafka.group_members(settings)
     if members:
         raise _fail(
             f"{len(members)} worker(s) of group {settings.app_id!r} are running ({', '.join(members[:5])}): "

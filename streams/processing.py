@@ -31,7 +31,7 @@ from hotline.schemas.registry import Registry
 from hotline.sinks.clickhouse import Batch, DeadLetter, OrderRow, ReturnRow, Stored
 from hotline.streams import timeline
 from hotline.streams.deadlines import TZ, due_at
-from hotline.streams.timeline import OrderState
+from hotline.streams.timeline import OrderState, local_day
 from hotline.streams.windows import CounterDelta, Step
 
 
@@ -79,16 +79,6 @@ class Identity(NamedTuple):
 NEW, REPLAY = Identity(Verdict.NEW), Identity(Verdict.REPLAY)  # shared: one per record otherwise
 
 _PERSONAL = {"caller"}
-
-
-def local_day(ts: datetime) -> date:
-    return ts.astimezone(TZ).date()
-
-
-def month_of(ts: datetime) -> int:
-    """YYYYMM of an instant's local day: the events table's partition."""
-    day = local_day(ts)
-    return day.year * 100 + day.month
 
 
 @functools.cache

@@ -87,6 +87,11 @@ class OrderState(TypedDict, total=False):
 _NOT_FOLDED = ("gen", "held")  # kept as they are when the order is folded again from its facts
 
 
+def local_day(ts: datetime) -> date:
+    """The office's day of an instant: cohorts, windows and months are counted by it."""
+    return ts.astimezone(TZ).date()
+
+
 def micros(ts: datetime) -> int:
     """An instant as whole microseconds since the epoch: exact, whatever its offset."""
     return (ts - _EPOCH) // _MICRO
@@ -153,7 +158,7 @@ def _step(state: OrderState, fact: Fact) -> None:
     if kind == DISPATCHED:
         _, _, _, at, unit, due, order_type = fact
         if not state.get("unit"):
-            state["cohort_day"] = datetime.fromisoformat(at).astimezone(TZ).date().isoformat()
+            state["cohort_day"] = local_day(datetime.fromisoformat(at)).isoformat()
             state["first_type"] = order_type
         # A re-dispatch moves the order (and any completion) to the new unit and reopens it.
         state["unit"], state["due"], state["order_type"] = unit, due, order_type
@@ -215,7 +220,7 @@ def returns_by_month(facts: list[Fact]) -> list[tuple[int, int]]:
     for fact in facts:
         if fact[2] == RETURNED:
             times += 1
-            day = datetime.fromisoformat(fact[3]).astimezone(TZ).date()
+            day = local_day(datetime.fromisoformat(fact[3]))
             out[day.year * 100 + day.month] = times
     return sorted(out.items())
 

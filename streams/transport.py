@@ -42,22 +42,3 @@ def broker_urls(settings: Settings) -> list[str]:
     """The ``broker=`` of a Faust app: every bootstrap entry, through this transport."""
     return [f"{SCHEME}://{entry.strip()}" for entry in settings.kafka_bootstrap.split(",") if entry.strip()]
 
-
-async def group_members(settings: Settings) -> list[str]:
-    """The live members of the workers' consumer group (``HOTLINE_APP_ID``), as Kafka's group
-    coordinator knows them: ``client_id@host`` each. Kafka, not the store's memory, is the one
-    that knows which workers run (the store learns of a worker only from its next call)."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(**settings.kafka_client_options())  # type: ignore[arg-type]
-    await admin.start()
-    try:
-        responses = await admin.describe_consumer_groups([settings.app_id])
-    finally:
-        await admin.close()
-    members: list[str] = []
-    for response in responses:
-        for group in response.to_object()["groups"]:
-            if group["group"] == settings.app_id and group["state"] not in ("Empty", "Dead"):
-                members += [f"{m['client_id']}@{m['client_host']}" for m in group["members"]]
-    return members

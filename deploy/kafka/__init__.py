@@ -24,6 +24,7 @@ from hotline.deploy.kafka.admin import (
     client_options,
     ensure_topics,
     ensure_topics_async,
+    group_members,
     pipeline_topics,
     registered_brokers,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "ensure_jars",
     "ensure_topics",
     "ensure_topics_async",
+    "group_members",
     "local_bootstrap",
     "managed",
     "managed_port",

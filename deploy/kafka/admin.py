@@ -133,6 +133,28 @@ def ensure_topics(settings: Settings, topics: dict[str, int]) -> list[str]:
     return run(lambda: ensure_topics_async(settings, topics))
 
 
+async def _members_async(settings: Settings, timeout: float) -> list[str]:
+    admin = _admin(settings, timeout)
+    try:
+        await asyncio.wait_for(admin.start(), timeout)
+        responses = await asyncio.wait_for(admin.describe_consumer_groups([settings.app_id]), timeout)
+    finally:
+        await admin.close()
+    members: list[str] = []
+    for response in responses:
+        for group in response.to_object()["groups"]:
+            if group["group"] == settings.app_id and group["state"] not in ("Empty", "Dead"):
+                members += [f"{m['client_id']}@{m['client_host']}" for m in group["members"]]
+    return members
+
+
+def group_members(settings: Settings, timeout: float = 10.0) -> list[str]:
+    """The live members of the workers' consumer group (``HOTLINE_APP_ID``), as Kafka's group
+    coordinator knows them: ``client_id@host`` each. Kafka, not the store's memory, is the one
+    that knows which workers run (the store learns of a worker only from its next call)."""
+    return run(lambda: _members_async(settings, timeout))
+
+
 def pipeline_topics(settings: Settings) -> dict[str, int]:
     """The pipeline's own topics, all with ``settings.partitions`` partitions."""
     names = (

@@ -234,6 +234,6 @@ def test_an_import_is_refused_while_a_worker_of_the_group_runs(
 
 
 def _group_has_members(settings: Settings) -> bool:
-    from hotline.streams.transport import group_members
+    from hotline.deploy import kafka
 
-    return bool(asyncio.run(group_members(settings)))
+    return bool(kafka.group_members(settings))

@@ -14,8 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 DOCS = REPO / "docs"
@@ -103,8 +101,8 @@ def test_the_layout_table_is_the_same_in_the_readme_and_the_overview() -> None:
 
 
 def test_the_docs_build_in_strict_mode(tmp_path: Path) -> None:
-    if importlib.util.find_spec("mkdocs") is None or importlib.util.find_spec("material") is None:
-        pytest.skip("mkdocs and mkdocs-material are not installed (pip install -e '.[dev]')")
+    missing = [name for name in ("mkdocs", "material") if importlib.util.find_spec(name) is None]
+    assert not missing, f"{missing} not installed: they are dev dependencies (pip install -e '.[dev]')"
     # Not --quiet: in MkDocs 1.6 it drops the warnings before --strict counts them.
     build = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
