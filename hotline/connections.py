@@ -19,6 +19,10 @@ from aiohttp.web_protocol import RequestHandler
 
 log = logging.getLogger(__name__)
 
+# An idle connection is closed after this (aiohttp's default: 75 s), counted from the connection's
+# start, so one that never sends a request is closed too: the worker's pages and the store alike.
+IDLE_TIMEOUT_S = 15.0
+
 
 def _host(transport: asyncio.BaseTransport) -> str:
     peer = transport.get_extra_info("peername")

@@ -55,7 +55,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from hotline.connections import CappedRunner, ConnectionCap
+from hotline.connections import IDLE_TIMEOUT_S, CappedRunner, ConnectionCap
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import TABLES, Batch, ClickHouseSink, Generation
 from hotline.sinks.codec import CODEC_VERSION, CodecError, decode_as, dumps, loads
@@ -88,9 +88,6 @@ _SOURCE = re.compile(r"\b(?:(ARRAY)\s+)?(?:FROM|JOIN)\s+([`\"\w.{}]+)\s*(\()?", 
 _CTE = re.compile(r"\b(\w+)\s+AS\s*\(", re.IGNORECASE)
 _SERVED = {"system.parts"}  # which months a table holds (partitions), read by the reports
 _TABLES = {*TABLES, "schema_version"}
-
-
-IDLE_TIMEOUT_S = 15.0
 
 
 class BadCall(ValueError):

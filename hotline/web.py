@@ -19,7 +19,7 @@ from faust.web import Request, Response, View
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from hotline.connections import CappedRunner, ConnectionCap
+from hotline.connections import IDLE_TIMEOUT_S, CappedRunner, ConnectionCap
 from hotline.reports.bulletin import month_key
 from hotline.reports.edition import assemble
 from hotline.reports.render import FORMATS, MEDIA_TYPES, render
@@ -75,7 +75,6 @@ def access_of(pipeline: Pipeline) -> Access:
     return Access.configure(s.access_tokens, s.ticket_secret, s.ticket_ttl_s)
 
 
-IDLE_TIMEOUT_S = 15.0  # an idle keep-alive connection is closed after this (aiohttp's default: 75 s)
 
 
 def bound_connections(app: Any, per_client: int) -> None:

@@ -637,7 +637,8 @@ def test_fausts_stream_watchdog_is_off_where_the_batch_reader_owns_the_partition
 
 
 def test_the_workers_web_server_closes_idle_connections(pipeline: Pipeline) -> None:
-    from hotline.web import IDLE_TIMEOUT_S, register
+    from hotline.connections import IDLE_TIMEOUT_S
+    from hotline.web import register
 
     register(pipeline)
     runner = pipeline.app.web._runner
