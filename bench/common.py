@@ -31,7 +31,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from hotline.client import worker_get
 from hotline.deploy import kafka
 from hotline.deploy import worker as deploy_worker
-from hotline.replay import behind, sunk_offsets
+from hotline.replay import behind, stored_progress
 from hotline.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -129,7 +129,7 @@ async def wait_sunk_async(
     """:func:`hotline.replay.wait_until_sunk` without blocking the event loop (nor its shutdown on Ctrl-C)."""
     deadline = time.monotonic() + timeout
     while True:
-        missing = behind(expected, await asyncio.to_thread(sunk_offsets, settings))
+        missing = behind(expected, await asyncio.to_thread(stored_progress, settings))
         if not missing:
             return
         if time.monotonic() > deadline:

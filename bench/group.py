@@ -38,7 +38,7 @@ from bench.peers import Month, Offsets, busy_jiffies, for_topics, load1, rekeyed
 from hotline.client import worker_get
 from hotline.deploy.worker import StoreProcess
 from hotline.generate import generate
-from hotline.replay import Record, behind, produce, sunk_offsets
+from hotline.replay import Record, behind, produce, stored_progress
 from hotline.schemas.events import CallReceived, OrderDispatched, dump_event
 from hotline.seed import HEADLINE, TABLE
 from hotline.settings import Settings
@@ -161,7 +161,7 @@ def wait_stored(settings: Settings, offsets: Offsets, timeout: float, poll_s: fl
     """The monotonic time at which the ledger covers every offset."""
     deadline = time.monotonic() + timeout
     while True:
-        missing = behind(offsets, sunk_offsets(settings))
+        missing = behind(offsets, stored_progress(settings))
         now = time.monotonic()
         if not missing:
             return now

@@ -70,7 +70,7 @@ from hotline.client import worker_get
 from hotline.deploy import kafka
 from hotline.deploy.worker import settings_env
 from hotline.generate import generate, route
-from hotline.replay import Record, behind, produce, sunk_offsets
+from hotline.replay import Record, behind, produce, stored_progress
 from hotline.seed import HEADLINE, TABLE
 from hotline.settings import Settings
 from hotline.streams.deadlines import TZ
@@ -308,7 +308,7 @@ class WorkerContender(Contender):
         deadline = time.monotonic() + timeout
         next_say = time.monotonic() + self.args.progress_s
         while True:
-            sunk = sunk_offsets(self.settings)
+            sunk = stored_progress(self.settings)
             now = time.monotonic()
             missing = behind(offsets, sunk)
             if not missing:

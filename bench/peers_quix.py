@@ -12,7 +12,7 @@ and one ``StreamingDataFrame`` per topic:
   day ``CounterDelta`` rows) and written back; calls: the call's seen event ids in Quix state;
 - the audit row (``event_row``), counter rows and dead letters go to :class:`ClickHouseBatchingSink`,
   whose ``write(batch)`` (one per topic partition at each Quix checkpoint) is one
-  ``hotline.sinks.clickhouse.ClickHouseSink.write`` of a ``Batch``: the worker's own insert path,
+  ``hotline.sinks.clickhouse.ClickHouseStore.write`` of a ``Batch``: the worker's own insert path,
   into this process's own chDB directory ``<var>/clickhouse``.
 
 The child reports a partition done when the sink has *written* its records (Quix then
@@ -35,7 +35,7 @@ from bench.peers_job import Tracker, child_tracker
 from hotline.heap import for_long_runs
 from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import Batch, ClickHouseSink, DeadLetter
+from hotline.sinks.clickhouse import Batch, ClickHouseStore, DeadLetter
 from hotline.streams.deadlines import limits_of
 from hotline.streams.processing import Source, apply_order_event, decode, event_row
 from hotline.streams.windows import CounterDelta, Step, Windows
@@ -55,18 +55,18 @@ class Out:
 
 
 class ClickHouseBatchingSink(BatchingSink):
-    """The worker's ClickHouse tables, written through its ``ClickHouseSink``, one ``Batch`` per Quix batch."""
+    """The worker's ClickHouse tables, written through its ``ClickHouseStore``, one ``Batch`` per Quix batch."""
 
     def __init__(self, settings: Settings, tracker: Tracker) -> None:
         super().__init__()
         self.settings = settings
         self.tracker = tracker
-        self.store: ClickHouseSink | None = None
+        self.store: ClickHouseStore | None = None
         self.writes = 0
         self.windows = Windows()  # the day windows, as the worker keeps them
 
     def setup(self) -> None:
-        store = ClickHouseSink(self.settings)
+        store = ClickHouseStore(self.settings)
         store.migrate()
         self.store = store
 

@@ -29,7 +29,7 @@ from hotline.heap import for_long_runs
 from hotline.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from hotline.sinks.clickhouse import ClickHouseSink
+    from hotline.sinks.clickhouse import ClickHouseStore
     from hotline.sinks.store import Store
 
 app = typer.Typer(help="12345 热线工单数据管道 (12345 hotline work-order pipeline).", no_args_is_help=True)
@@ -476,12 +476,12 @@ def _bulletin_bytes(settings: Settings, month: str, fmt: str) -> bytes:
         sink.close()
 
 
-def _open_store(settings: Settings, why: str = "the worker may hold it: stop it first") -> ClickHouseSink:
+def _open_store(settings: Settings, why: str = "the worker may hold it: stop it first") -> ClickHouseStore:
     """The configured ClickHouse, migrated; a clear failure when another process holds an embedded one."""
-    from hotline.sinks.clickhouse import ClickHouseSink
+    from hotline.sinks.clickhouse import ClickHouseStore
 
     try:
-        sink = ClickHouseSink(settings)
+        sink = ClickHouseStore(settings)
         sink.migrate()
     except Exception as exc:  # chDB refuses a directory another process holds
         raise _fail(f"cannot open ClickHouse at {settings.resolved_clickhouse_dsn} and {why}: {exc}") from exc
@@ -507,19 +507,19 @@ def _no_worker_running(settings: Settings) -> None:
 
 def _open_for_history(settings: Settings) -> Store:
     """Through ``hotline store`` when one is configured (it holds ClickHouse, and refuses while a
-    worker runs: ``RemoteSink.begin_history``), else ClickHouse opened here; either way only
+    worker runs: ``RemoteStore.begin_history``), else ClickHouse opened here; either way only
     while no worker of the group runs (:func:`_no_worker_running`)."""
     _no_worker_running(settings)
     if not settings.store_url:
         return _open_store(settings)
-    from hotline.sinks.remote import RemoteSink, StoreMismatch, StoreRefused, StoreUnavailable
+    from hotline.sinks.remote import RemoteStore, StoreMismatch, StoreRefused, StoreUnavailable
     from hotline.sinks.store import open_store
 
     try:
         remote = open_store(settings)
     except (StoreUnavailable, StoreRefused, StoreMismatch) as exc:
         raise _fail(f"{exc} (HOTLINE_STORE_URL is set: start `hotline store`, or unset it)") from exc
-    assert isinstance(remote, RemoteSink)  # store_url is set
+    assert isinstance(remote, RemoteStore)  # store_url is set
     try:
         remote.begin_history()  # refused while a worker runs: the refusal names them
     except (StoreUnavailable, StoreRefused) as exc:
@@ -599,7 +599,7 @@ def restate(
     after a rule or registry change; idempotent. Run it with the workers stopped; with
     HOTLINE_STORE_URL set, the store runs it (no progress bar then)."""
     from hotline.reports.bulletin import month_key
-    from hotline.sinks.remote import RemoteSink
+    from hotline.sinks.remote import RemoteStore
     from hotline.sinks.store import owned
     from hotline.streams.deadlines import limits_of
     from hotline.streams.history import event_months
@@ -615,7 +615,7 @@ def restate(
     settings = _settings()
     sink = _open_for_history(settings)
     try:
-        if isinstance(sink, RemoteSink):
+        if isinstance(sink, RemoteStore):
             with err.status(f"the store at {settings.store_url} is restating…"):
                 months = sink.restate(first, last)
         elif owned(sink):

@@ -255,14 +255,14 @@ class StoreWide:
         """The store's ledger: asked at most once per ``min_interval_s`` unless ``force``."""
         now = self.clock()
         if force or now - self.asked_at >= self.min_interval_s:
-            sunk = await self.pipeline.in_sink_thread(self.pipeline.sink.sunk_offsets)
+            sunk = await self.pipeline.in_store_thread(self.pipeline.sink.progress)
             self.ledger, self.asked_at = tuple(sorted(sunk.items())), now
         return self.ledger
 
     async def current(self, force: bool = False) -> AgentFigures:
         ledger = await self.fingerprint(force)
         if self.figures is None or ledger != self.loaded_for:
-            self.figures = await self.pipeline.in_sink_thread(self._read)
+            self.figures = await self.pipeline.in_store_thread(self._read)
             self.loaded_for = ledger
         return self.figures
 
@@ -335,7 +335,7 @@ class LiveMonitor:
         if day is None or day == today(now):
             figures = await self.figures()
             return build_live_snapshot(figures, self.pipeline.registry, now)
-        return await self.pipeline.in_sink_thread(self._build, day)  # type: ignore[no-any-return]
+        return await self.pipeline.in_store_thread(self._build, day)  # type: ignore[no-any-return]
 
     def _build(self, day: date | None) -> Snapshot:
         return build_snapshot(self.pipeline.sink, self.pipeline.registry, day, datetime.now(TZ))

@@ -90,7 +90,7 @@ def behind(expected: dict[tuple[str, int], int], sunk: dict[tuple[str, int], int
     return {f"{t}[{p}]": f"{sunk.get((t, p), -1)}/{o}" for (t, p), o in expected.items() if sunk.get((t, p), -1) < o}
 
 
-def sunk_offsets(settings: Settings, timeout: float = 30) -> dict[tuple[str, int], int]:
+def stored_progress(settings: Settings, timeout: float = 30) -> dict[tuple[str, int], int]:
     """The last offset per partition that the worker's ClickHouse holds."""
     return {(t, p): o for t, p, o in worker_get(settings, "/offsets", timeout=timeout)["offsets"]}
 
@@ -151,7 +151,7 @@ def wait_until_sunk(
     unanswered: str | None = None
     while True:
         try:
-            sunk = sunk_offsets(settings, timeout=max(0.1, min(request_timeout_s, deadline - time.monotonic())))
+            sunk = stored_progress(settings, timeout=max(0.1, min(request_timeout_s, deadline - time.monotonic())))
         except urllib.error.HTTPError as exc:
             if exc.code < 500:  # a missing token, something else on the port: no wait cures that
                 raise _refused(exc, url) from exc

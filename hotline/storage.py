@@ -4,7 +4,7 @@ Workers in one consumer group process the stream; this process owns storage. It 
 configured ClickHouse (embedded chDB under ``var/clickhouse``, or a server DSN: the same
 code), migrates it, restates it when a migration asks for it (what a lone worker does on
 start), loads the one filter of stored event ids, and then serves the sink's
-operations over HTTP to the workers' :class:`~hotline.sinks.remote.RemoteSink` (why this shape,
+operations over HTTP to the workers' :class:`~hotline.sinks.remote.RemoteStore` (why this shape,
 and not a topic of sink rows: see that module).
 
 * ``POST /v1/<operation>``: a sink operation, JSON in and out (``hotline.sinks.codec``), with
@@ -57,7 +57,7 @@ from prometheus_client.registry import Collector
 
 from hotline.connections import IDLE_TIMEOUT_S, CappedRunner, ConnectionCap
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import TABLES, Batch, ClickHouseSink, Generation
+from hotline.sinks.clickhouse import TABLES, Batch, ClickHouseStore, Generation
 from hotline.sinks.codec import CODEC_VERSION, CodecError, decode_as, dumps, loads
 from hotline.sinks.fencing import Claims, Fence, ImplausibleClaim, StoreFenced
 from hotline.sinks.remote import (
@@ -277,10 +277,10 @@ class _Families(Collector):
         return self.families
 
 
-class StoreService:
+class StoreServer:
     """The sink, the id filter and the operations workers call; :meth:`open` before :meth:`app`."""
 
-    def __init__(self, settings: Settings, sink: ClickHouseSink | None = None) -> None:
+    def __init__(self, settings: Settings, sink: ClickHouseStore | None = None) -> None:
         if not settings.store_token:
             raise ValueError("set HOTLINE_STORE_TOKEN: the store serves writes and queries to whoever presents it")
         self.settings = settings
@@ -296,7 +296,7 @@ class StoreService:
             "claim": self._claim,
             "write": self._write,
             "record_progress": self._record_progress,
-            "sunk_offsets": lambda a: [[t, p, o] for (t, p), o in sorted(self.sink.sunk_offsets().items())],
+            "progress": lambda a: [[t, p, o] for (t, p), o in sorted(self.sink.progress().items())],
             "stored": self._stored,
             "event_count": lambda a: self.sink.event_count(),
             "event_months": lambda a: history.event_months(self.sink),
@@ -316,14 +316,14 @@ class StoreService:
         }
 
     @property
-    def sink(self) -> ClickHouseSink:
+    def sink(self) -> ClickHouseStore:
         assert self._sink is not None, "the store is not open"
         return self._sink
 
     def open(self) -> Generation:
         """Open and migrate ClickHouse, restate it if a migration asks, and load the id filter."""
         if self._sink is None:
-            self._sink = ClickHouseSink(self.settings)
+            self._sink = ClickHouseStore(self.settings)
         self.sink.migrate()
         generation = history.restate_if_pending(self.sink, limits_of(self.settings))
         self.known = KnownIds.load(self.sink)
@@ -337,7 +337,7 @@ class StoreService:
         if self._sink is not None:
             self._sink.close()
 
-    def __enter__(self) -> StoreService:
+    def __enter__(self) -> StoreServer:
         """Opened for a ``with`` block and closed after it, also on an error: chDB holds one
         directory per process, so a store left open would refuse every other one."""
         self.open()
@@ -482,7 +482,7 @@ class StoreService:
         return _answer({"result": result}, 200)
 
     async def _begin_history(self) -> web.Response:
-        """Refuse an import or a restate while a worker answers (``RemoteSink.begin_history`` says why).
+        """Refuse an import or a restate while a worker answers (``RemoteStore.begin_history`` says why).
 
         Running means its ``/metrics`` answers now: a stopped worker stays known for a while but
         no longer answers, so stopping the workers is all it takes."""
@@ -542,7 +542,7 @@ def _answer(body: dict[str, Any], status: int) -> web.Response:
     return web.Response(body=data, status=status, content_type="application/json")
 
 
-async def serve(service: StoreService, host: str, port: int) -> web.AppRunner:
+async def serve(service: StoreServer, host: str, port: int) -> web.AppRunner:
     """Listen on ``host:port``; the caller cleans the runner up."""
     # An idle keep-alive connection is closed after 15 s (aiohttp's default is 75 s): a thousand
     # idle clients must not hold the store's descriptors.
@@ -555,7 +555,7 @@ async def serve(service: StoreService, host: str, port: int) -> web.AppRunner:
 
 def run(settings: Settings) -> None:
     """``hotline store``: open the store, then answer workers until SIGTERM or SIGINT."""
-    service = StoreService(settings)
+    service = StoreServer(settings)
     generation = service.open()
     log.info(
         "store open: %s (schema version %s, generation %d); listening on %s",

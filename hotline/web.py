@@ -105,7 +105,7 @@ def register(pipeline: Pipeline) -> None:
             month_key(month)
         except ValueError as exc:
             return self.error(400, str(exc))
-        body = await pipeline.in_sink_thread(_render_bulletin, pipeline, month, fmt)
+        body = await pipeline.in_store_thread(_render_bulletin, pipeline, month, fmt)
         # aiohttp refuses a charset inside content_type: pass the whole header instead.
         headers = {"Content-Type": MEDIA_TYPES[fmt]}
         if fmt in ("xlsx", "docx", "csv", "md"):
@@ -139,7 +139,7 @@ def register(pipeline: Pipeline) -> None:
         """What ``replay --wait`` polls: cheap, unlike the counts of /status."""
         if denied := _office_only(self, request, access):
             return denied
-        sunk = await pipeline.in_sink_thread(pipeline.sink.sunk_offsets)
+        sunk = await pipeline.in_store_thread(pipeline.sink.progress)
         return self.json({"offsets": [[t, p, o] for (t, p), o in sorted(sunk.items())]})
 
     @surface.page("/status")
@@ -152,7 +152,7 @@ def register(pipeline: Pipeline) -> None:
         if pipeline.claims.fenced:  # holds partitions, reads none of them: said, not hidden behind a lag of 0
             body["reading"] = {"ok": False, "fenced_since": pipeline.claims.fenced_since, "why": FENCED}
         try:
-            body.update(await asyncio.wait_for(pipeline.in_sink_thread(_status, pipeline), STATUS_TIMEOUT_S))
+            body.update(await asyncio.wait_for(pipeline.in_store_thread(_status, pipeline), STATUS_TIMEOUT_S))
         except Exception as exc:
             body["error"] = printable(f"ClickHouse did not answer: {type(exc).__name__}: {exc}", 500)
         return self.json(body)
@@ -193,7 +193,7 @@ def _status(pipeline: Pipeline) -> dict[str, Any]:
     return {
         "schema_version": sink.schema_version,
         "counts": sink.counts(),
-        "offsets": [[t, p, o] for (t, p), o in sorted(sink.sunk_offsets().items())],
+        "offsets": [[t, p, o] for (t, p), o in sorted(sink.progress().items())],
         "recent_deadletters": sink.deadletters(limit=20),  # what `hotline status` shows an operator
     }
 

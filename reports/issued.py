@@ -20,7 +20,7 @@ from typing import Any
 from hotline.reports.bulletin import COLUMNS, Bulletin, Queryable
 from hotline.schemas import metrics as mc
 from hotline.schemas.registry import Registry, default_registry
-from hotline.sinks.clickhouse import BULLETIN_ISSUES, ClickHouseSink
+from hotline.sinks.clickhouse import BULLETIN_ISSUES, ClickHouseStore
 
 # The per-unit counts a late event can move, each named by the catalogue.
 LATE_COUNTS: tuple[mc.EventCount, ...] = tuple(m for m in mc.UNIT_EVENT_COUNTS if m is not mc.FEEDBACK_EVENTS)
@@ -126,7 +126,7 @@ def latest_issue(db: Queryable, month: str) -> IssuedBulletin | None:
     return IssuedBulletin(month, int(r["revision"]), issue, r["issued_at"], json.loads(r["bulletin"]), documents)
 
 
-def freeze(sink: ClickHouseSink, bulletin: Bulletin, documents: dict[str, bytes], reissue: bool = False) -> int:
+def freeze(sink: ClickHouseStore, bulletin: Bulletin, documents: dict[str, bytes], reissue: bool = False) -> int:
     """Store an issued bulletin with its documents; the revision it got.
 
     Refuses (:class:`AlreadyIssued`) when the month was issued before, unless ``reissue``:

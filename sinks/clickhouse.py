@@ -244,7 +244,7 @@ class Migration:
     description: str
     statements: tuple[str, ...]
     # Steps SQL alone cannot make idempotent (copying a table), each checking where it stands.
-    steps: tuple[Callable[[ClickHouseSink], None], ...] = ()
+    steps: tuple[Callable[[ClickHouseStore], None], ...] = ()
 
 
 # Version 1 is the previous release's DDL, frozen here: those directories have no
@@ -299,7 +299,7 @@ _V1 = (
 )
 
 
-def _partition_events(sink: ClickHouseSink) -> None:
+def _partition_events(sink: ClickHouseStore) -> None:
     """Copy an unpartitioned events table into one partitioned by month, then swap them.
 
     Safe to run again after a crash at any point: the copy deduplicates by event id, and
@@ -318,7 +318,7 @@ def _partition_events(sink: ClickHouseSink) -> None:
 RESTATE_PENDING = "pending-restate"
 
 
-def _windows_pending(sink: ClickHouseSink) -> None:
+def _windows_pending(sink: ClickHouseStore) -> None:
     """Events stored before the windows existed: the windows are built from them (``hotline restate``)."""
     if sink.query_rows("SELECT count() AS n FROM {db}.generations")[0]["n"]:
         return
@@ -511,7 +511,7 @@ _READ_SETTINGS = {
 }
 
 
-class ClickHouseSink:
+class ClickHouseStore:
     """Owns the one client of this process; a lock serialises chDB calls across threads."""
 
     # chDB is one engine per process: serialise every call, whichever instance makes it.
@@ -772,7 +772,7 @@ class ClickHouseSink:
             result = self.client.query(sql.replace("{db}", self.db), parameters=parameters, settings=_READ_SETTINGS)
             return [dict(zip(result.column_names, r, strict=True)) for r in result.result_rows]
 
-    def sunk_offsets(self) -> dict[tuple[str, int], int]:
+    def progress(self) -> dict[tuple[str, int], int]:
         """The ledger: per partition, the last offset processed with every one before it."""
         rows = self.query_rows(
             "SELECT source_topic, source_partition, max(source_offset) AS last_offset FROM {db}.sink_offsets "
@@ -800,7 +800,7 @@ class ClickHouseSink:
         with self._lock:
             self.client.close()
 
-    def __enter__(self) -> ClickHouseSink:
+    def __enter__(self) -> ClickHouseStore:
         return self
 
     def __exit__(self, *exc: object) -> None:

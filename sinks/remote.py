@@ -20,7 +20,7 @@ arguments as a JSON object (``hotline.sinks.codec``), answered ``{"result": …}
 token is ``HOTLINE_STORE_TOKEN``. Every call says its codec version (``X-Hotline-Codec``) and
 ``hello`` answers the store's: a worker and a store of two wire formats refuse each other. A
 refusal by ClickHouse comes back as :class:`StoreRefused` (the worker then asks
-:meth:`RemoteSink.healthy` and stores record by record, as with its own sink); a store that
+:meth:`RemoteStore.healthy` and stores record by record, as with its own sink); a store that
 does not answer is :class:`StoreUnavailable`, which the worker retries with backoff like any
 outage. A write or progress record for partitions another worker has
 claimed under a newer group generation is refused with 409, :class:`StoreFenced`
@@ -52,7 +52,7 @@ from hotline.sinks.codec import CODEC_VERSION, CodecError, decode_as, dumps, loa
 from hotline.sinks.fencing import Fence, StoreFenced
 from hotline.sinks.store import StoreRaced
 
-__all__ = ["API", "RemoteSink", "StoreFenced", "StoreMismatch", "StoreRaced", "StoreRefused", "StoreUnavailable"]
+__all__ = ["API", "RemoteStore", "StoreFenced", "StoreMismatch", "StoreRaced", "StoreRefused", "StoreUnavailable"]
 
 API = "/v1"
 WORKER_HEADER = "X-Hotline-Worker"  # the worker's name: host:port of its web (unique among workers)
@@ -116,7 +116,7 @@ class StoreMismatch(RuntimeError):
     """The store runs another schema version than this worker writes: one build must run everywhere."""
 
 
-class RemoteSink:
+class RemoteStore:
     """The sink's operations, answered by ``hotline store`` (see the module's docstring)."""
 
     def __init__(self, settings: Settings, pool: urllib3.PoolManager | None = None, *, announce: bool = False) -> None:
@@ -205,8 +205,8 @@ class RemoteSink:
         return {} if fence is None else {"group": self.settings.app_id, "fence": fence.as_json()}
 
     # -- reads --------------------------------------------------------------------------------
-    def sunk_offsets(self) -> dict[tuple[str, int], int]:
-        return {(str(t), int(p)): int(o) for t, p, o in self._call("sunk_offsets")}
+    def progress(self) -> dict[tuple[str, int], int]:
+        return {(str(t), int(p)): int(o) for t, p, o in self._call("progress")}
 
     def stored(self, event_ids: list[str]) -> dict[str, Stored]:
         if not event_ids:
@@ -218,7 +218,7 @@ class RemoteSink:
         return int(self._call("event_count"))
 
     def event_ids(self) -> Iterator[list[str]]:
-        """Every stored event id, a month at a time (as ``ClickHouseSink.event_ids``)."""
+        """Every stored event id, a month at a time (as ``ClickHouseStore.event_ids``)."""
         for month in self._call("event_months"):
             yield [str(i) for i in self._call("event_ids", month=str(month))]
 

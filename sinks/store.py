@@ -1,8 +1,8 @@
 """What a worker needs of its store, and the one place that chooses which store it gets.
 
-A worker either opens ClickHouse itself (:class:`~hotline.sinks.clickhouse.ClickHouseSink`:
+A worker either opens ClickHouse itself (:class:`~hotline.sinks.clickhouse.ClickHouseStore`:
 embedded chDB, or a server DSN), or stores through the storage owner, ``hotline store``
-(:class:`~hotline.sinks.remote.RemoteSink`), when ``HOTLINE_STORE_URL`` is set. Both answer
+(:class:`~hotline.sinks.remote.RemoteStore`), when ``HOTLINE_STORE_URL`` is set. Both answer
 :class:`Store`, synchronously: the worker's rules rest on a write being durable when the call
 returns (the ledger moves only after it), and on lookups seeing every earlier write.
 """
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Protocol, TypeGuard
 
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import Batch, ClickHouseSink, Generation, OrderRow, Stored, WindowRow
+from hotline.sinks.clickhouse import Batch, ClickHouseStore, Generation, OrderRow, Stored, WindowRow
 from hotline.sinks.fencing import Fence
 
 
@@ -74,7 +74,7 @@ class Store(Protocol):
 
     def record_progress(self, offsets: dict[tuple[str, int], int], fence: Fence | None = None) -> None: ...
 
-    def sunk_offsets(self) -> dict[tuple[str, int], int]: ...
+    def progress(self) -> dict[tuple[str, int], int]: ...
 
     def stored(self, event_ids: list[str]) -> dict[str, Stored]: ...
 
@@ -112,20 +112,20 @@ def open_store(settings: Settings, *, worker: bool = False) -> Store:
     (the store process migrated it), else ClickHouse opened and migrated here. A ``worker``'s calls
     announce its ``/metrics`` to the store, which then covers it in its own."""
     if settings.store_url:
-        from hotline.sinks.remote import RemoteSink
+        from hotline.sinks.remote import RemoteStore
 
-        remote = RemoteSink(settings, announce=worker)
+        remote = RemoteStore(settings, announce=worker)
         remote.connect()
         return remote
-    sink = ClickHouseSink(settings)
+    sink = ClickHouseStore(settings)
     sink.migrate()
     return sink
 
 
-def owned(store: Store) -> TypeGuard[ClickHouseSink]:
+def owned(store: Store) -> TypeGuard[ClickHouseStore]:
     """Whether this process opened ClickHouse itself (and so keeps its own filter of stored ids and
     may restate it), rather than storing through ``hotline store``."""
-    return isinstance(store, ClickHouseSink)
+    return isinstance(store, ClickHouseStore)
 
 
 def describe(settings: Settings) -> str:

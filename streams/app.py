@@ -171,9 +171,9 @@ class Pipeline:
             return self._sink
 
     async def _claim_at_store(self, fence: Fence) -> None:
-        await self.in_sink_thread(self.sink.claim, fence)
+        await self.in_store_thread(self.sink.claim, fence)
 
-    async def in_sink_thread(self, fn: Any, *args: Any) -> Any:
+    async def in_store_thread(self, fn: Any, *args: Any) -> Any:
         """chDB calls block; run them off the event loop, one at a time."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
@@ -188,7 +188,7 @@ class Pipeline:
         async with self._ready_lock:
             if self.ready.is_set():
                 return
-            self.generation = await self.in_sink_thread(self._prepare_store)
+            self.generation = await self.in_store_thread(self._prepare_store)
             await self.changelog.start()
             self.ready.set()
         log.info("sink ready: %s", describe(self.settings))
@@ -246,7 +246,7 @@ class Pipeline:
             # (streams/claims.py), through its batch reader or Faust's stream, until its next assignment.
             self.app.consumer.pause_partitions(assigned)
             return committed
-        stored = await self.in_sink_thread(self.sink.sunk_offsets)
+        stored = await self.in_store_thread(self.sink.progress)
         self.ledger.load(stored, [(tp.topic, tp.partition) for tp in assigned])
         for tp in assigned:
             self.stored_upto[(tp.topic, tp.partition)] = self.ledger.next_offset[(tp.topic, tp.partition)] - 1
@@ -323,16 +323,16 @@ class Pipeline:
         generation; ClickHouse holds them durably (written before the ledger moves)."""
         owned = {(tp.topic, tp.partition) for tp in assigned}
         since = history.today() - timedelta(days=LIVE_DAYS)
-        self.generation = await self.in_sink_thread(self.sink.generation)
-        loaded = await self.in_sink_thread(self.sink.windows, "day >= %(since)s", {"since": since})
-        months = set(await self.in_sink_thread(history.event_months, self.sink))
+        self.generation = await self.in_store_thread(self.sink.generation)
+        loaded = await self.in_store_thread(self.sink.windows, "day >= %(since)s", {"since": since})
+        months = set(await self.in_store_thread(history.event_months, self.sink))
         self.windows = Windows()
         self.windows.load(
             w for w in loaded if w.source_topic not in self.kinds or (w.source_topic, w.source_partition) in owned
         )
         self.open_orders = OpenOrders()
         self._foreign = {}
-        for row in await self.in_sink_thread(self.sink.open_orders):
+        for row in await self.in_store_thread(self.sink.open_orders):
             if self._order_tp(row.order_id) in assigned:
                 self.open_orders.update(row.order_id, row.unit_id, row.due)
                 self._state_of_stored(row)
@@ -346,7 +346,7 @@ class Pipeline:
         """Supervision: the orders of these partitions awaiting it, from ClickHouse; those
         an import or restatement wrote are owed their alert like the open ones above."""
         self.awaiting = AwaitingSupervision()
-        for row in await self.in_sink_thread(self.sink.awaiting_supervision):
+        for row in await self.in_store_thread(self.sink.awaiting_supervision):
             if self._order_tp(row.order_id) in assigned:
                 self.awaiting.follow(row.order_id, self._state_of_stored(row))
 
@@ -468,7 +468,7 @@ class Pipeline:
         async def once() -> bool:
             if changelog:  # also when this batch changed nothing: an earlier attempt may have
                 await self.flush_changelog()
-            await self.in_sink_thread(self.sink.record_progress, progress, fence)
+            await self.in_store_thread(self.sink.record_progress, progress, fence)
             return True
 
         if not await self._until_done(once):
@@ -498,7 +498,7 @@ class Pipeline:
                 return
             states: dict[str, OrderState] = {o: self.orders[o] for o in due}
             ids = [i for state in states.values() for i in orphans.held_ids(state)]
-            stored = await self.in_sink_thread(self.sink.stored, ids)
+            stored = await self.in_store_thread(self.sink.stored, ids)
             letters = [d for o, state in states.items() for d in orphans.letters(o, state, stored, wait)]
             await self._until_done(lambda: self._dead_letter_orphans(letters))
             released = {o: orphans.released(state) for o, state in states.items()}
@@ -511,7 +511,7 @@ class Pipeline:
     async def _dead_letter_orphans(self, letters: list[DeadLetter]) -> None:
         await send_deadletters(self.deadletter_topic, letters)
         fence = self.claims.fence_of({(d.source_topic, d.source_partition) for d in letters})
-        await self.in_sink_thread(self.sink.write, Batch(deadletters=letters), fence)
+        await self.in_store_thread(self.sink.write, Batch(deadletters=letters), fence)
         for dead in letters:
             self.metrics.deadletters.labels(dead.source_topic).inc()
 
@@ -523,7 +523,7 @@ class Pipeline:
         """What the ledger has not seen, in offset order, with any skipped offsets read back in."""
         unknown = {tp for tp in {(r.source.topic, r.source.partition) for r in delivered} if not self.ledger.knows(tp)}
         if unknown:
-            self.ledger.load(await self.in_sink_thread(self.sink.sunk_offsets), unknown)
+            self.ledger.load(await self.in_store_thread(self.sink.progress), unknown)
         admitted = self.ledger.admit(delivered)
         records = list(admitted.records)
         for gap in admitted.gaps:
@@ -556,7 +556,7 @@ class Pipeline:
             sent.update(source_of(d) for d in folded.batch.deadletters)
             try:
                 with self.metrics.sink_latency.time():
-                    await self.in_sink_thread(self.sink.write, folded.batch, fence)
+                    await self.in_store_thread(self.sink.write, folded.batch, fence)
                 self.known.add(row["event_id"] for row in folded.batch.events)
                 return folded, staged
             except StoreFenced:
@@ -567,13 +567,13 @@ class Pipeline:
                 identities = await self._identify(events, contents)
             except Exception as exc:
                 isolate = (find_culprits, self.sink, folded.batch, records, exc, fence, self.stored_upto)
-                refused.update(await self.in_sink_thread(*isolate))
+                refused.update(await self.in_store_thread(*isolate))
 
     async def _identify(
         self, events: list[tuple[Source, Event]], contents: Mapping[Source, str]
     ) -> dict[Source, Identity]:
         """Each event against what the store holds under its id (looked up only where the filter says maybe)."""
-        stored = await self.in_sink_thread(self.sink.stored, self.known.maybe(e.event_id for _, e in events))
+        stored = await self.in_store_thread(self.sink.stored, self.known.maybe(e.event_id for _, e in events))
         return identify(events, stored, contents)
 
     async def _states(self, ids: set[str]) -> dict[str, OrderState | None]:
@@ -590,7 +590,7 @@ class Pipeline:
             if stale or (state is not None and "facts" not in state):  # or kept by a release before timelines
                 lookup.append(order_id)
         if lookup:
-            found = await self.in_sink_thread(history.read_back, self.sink, lookup, self.limits, gen)
+            found = await self.in_store_thread(history.read_back, self.sink, lookup, self.limits, gen)
             states.update(found)
         return states
 
@@ -600,7 +600,7 @@ class Pipeline:
         if missing:
             where = "(source_topic, source_partition) IN %(tps)s AND day IN %(days)s"
             params = {"tps": sorted({w[0] for w in missing}), "days": sorted({w[1][1] for w in missing})}
-            loaded = await self.in_sink_thread(self.sink.windows, where, params)
+            loaded = await self.in_store_thread(self.sink.windows, where, params)
             self.windows.load(
                 [w for w in loaded if ((w.source_topic, w.source_partition), (w.unit_id, w.day)) in missing], missing
             )

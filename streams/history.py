@@ -41,7 +41,7 @@ from hotline.sinks.clickhouse import (
     RESTATE_PENDING,
     UNIT_WINDOWS,
     Batch,
-    ClickHouseSink,
+    ClickHouseStore,
     DeadLetter,
     Generation,
 )
@@ -311,7 +311,7 @@ def _generation_for(sink: Store, description: str) -> tuple[int, int]:
             "SELECT description FROM {db}.generations FINAL WHERE gen = %(gen)s", {"gen": latest.gen}
         )
         if rows and rows[0]["description"] == description:
-            done = sink.sunk_offsets().get((IMPORT_TOPIC, latest.gen), 0)
+            done = sink.progress().get((IMPORT_TOPIC, latest.gen), 0)
             return latest.gen, done + 1
     return sink.record_generation(IMPORT, description), 1
 
@@ -420,7 +420,7 @@ def event_months(sink: Store) -> list[int]:
     return [int(r["partition"]) for r in rows if str(r["partition"]).isdigit()]
 
 
-def _stored_events(sink: ClickHouseSink, month: int) -> list[tuple[Source, Event]]:
+def _stored_events(sink: ClickHouseStore, month: int) -> list[tuple[Source, Event]]:
     """A month of stored events in time order, each under the source it was read from."""
     found = sink.query_rows(
         "SELECT payload, source_topic, source_partition, source_offset FROM {db}.events FINAL "
@@ -436,7 +436,7 @@ def _stored_events(sink: ClickHouseSink, month: int) -> list[tuple[Source, Event
 class Restater:
     """Folds stored events again and writes the rows of the months in range only."""
 
-    def __init__(self, sink: ClickHouseSink, limits: dict[str, int], gen: int, months: set[int]) -> None:
+    def __init__(self, sink: ClickHouseStore, limits: dict[str, int], gen: int, months: set[int]) -> None:
         self.sink, self.limits, self.gen, self.months = sink, limits, gen, months
         self.windows = Windows()
         # Every order folded from its first event on, in memory: a state read back from
@@ -473,7 +473,7 @@ def month_of_day(day: date) -> int:
     return day.year * 100 + day.month
 
 
-def restate_if_pending(sink: ClickHouseSink, limits: dict[str, int]) -> Generation:
+def restate_if_pending(sink: ClickHouseStore, limits: dict[str, int]) -> Generation:
     """The store's generation, after restating it first if a migration asks (what opening a store
     this process owns does: a lone worker, or ``hotline store``)."""
     generation = sink.generation()
@@ -485,7 +485,7 @@ def restate_if_pending(sink: ClickHouseSink, limits: dict[str, int]) -> Generati
 
 
 def restate(
-    sink: ClickHouseSink,
+    sink: ClickHouseStore,
     limits: dict[str, int],
     first: int | None = None,
     last: int | None = None,

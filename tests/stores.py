@@ -1,4 +1,4 @@
-"""A ``hotline store`` served in the test process, over a temporary chDB, for RemoteSink and its workers;
+"""A ``hotline store`` served in the test process, over a temporary chDB, for RemoteStore and its workers;
 and a stand-in for a worker's ``/metrics``, as the store scrapes it."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hotline.settings import Settings
-from hotline.storage import StoreService, serve
+from hotline.storage import StoreServer, serve
 from hotline.streams.metrics import Metrics
 
 TOKEN = "store-secret"
@@ -42,7 +42,7 @@ def store_settings(root: Path, **extra: object) -> Settings:
 class Served:
     """A store's HTTP on a loop of its own thread: the test's calls block, as a worker's sink thread's do."""
 
-    def __init__(self, service: StoreService, port: int) -> None:
+    def __init__(self, service: StoreServer, port: int) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
@@ -57,10 +57,10 @@ class Served:
         self.loop.close()
 
 
-def serving(settings: Settings) -> Iterator[StoreService]:
+def serving(settings: Settings) -> Iterator[StoreServer]:
     """A store opened and served on ``settings.store_port`` for the test, then closed
     (chDB holds one path per process): the body of a fixture."""
-    service = StoreService(settings)
+    service = StoreServer(settings)
     service.open()
     try:
         served = Served(service, settings.store_port)

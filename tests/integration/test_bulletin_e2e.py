@@ -87,9 +87,9 @@ def assert_counters_agree(settings: Settings, bulletin: dict[str, Any]) -> None:
     """The agents' day windows, summed over the month, give the bulletin's columns too (the
     bulletin reads cohort columns from the order states, so the two readings check each other)."""
     from hotline.schemas import metrics
-    from hotline.sinks.clickhouse import ClickHouseSink
+    from hotline.sinks.clickhouse import ClickHouseStore
 
-    sink = ClickHouseSink(settings)
+    sink = ClickHouseStore(settings)
     try:
         names = [m.name for m in metrics.WINDOWED]
         rows = sink.query_rows(

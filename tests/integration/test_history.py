@@ -24,7 +24,7 @@ from hotline.client import worker_get
 from hotline.deploy.worker import settings_env
 from hotline.replay import produce, read_records, wait_until_sunk
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import ClickHouseSink
+from hotline.sinks.clickhouse import ClickHouseStore
 from tests.integration.conftest import REPO, Worker, hotline, isolated_settings
 from tests.integration.seed import (
     assert_headline_matches_seed,
@@ -74,7 +74,7 @@ def _assert_stored_once(settings: Settings, lines: list[str]) -> None:
 
 
 def _count(settings: Settings, sql: str) -> int:
-    sink = ClickHouseSink(settings)
+    sink = ClickHouseStore(settings)
     try:
         return int(sink.query_rows(sql)[0]["n"])
     finally:

@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hotline.client import worker_get
 from hotline.deploy import kafka
-from hotline.replay import Record, produce, sunk_offsets, wait_until_sunk
+from hotline.replay import Record, produce, stored_progress, wait_until_sunk
 from hotline.settings import Settings
 from hotline.streams.gaps import GapReader
 from hotline.streams.ledger import Gap
@@ -168,7 +168,7 @@ def test_offsets_deleted_before_the_worker_read_them_are_reported_and_passed(iso
     worker = Worker(isolated).start()
     try:
         wait_until_sunk(last, isolated, timeout=90)
-        assert sunk_offsets(isolated) == last
+        assert stored_progress(isolated) == last
 
         reason = f"offsets 0-{deleted - 1} ({deleted}) cannot be read from Kafka any more"
 

@@ -35,7 +35,7 @@ from hotline.client import worker_get
 from hotline.replay import read_records, wait_until_sunk
 from hotline.schemas.events import MAX_RECORD_BYTES
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import ClickHouseSink
+from hotline.sinks.clickhouse import ClickHouseStore
 from tests.integration.conftest import Worker, isolated_settings
 from tests.integration.seed import assert_headline_matches_seed, assert_table_matches_seed
 from tests.poison import (
@@ -156,7 +156,7 @@ async def _read_letters(settings: Settings, keys: set[bytes], timeout: float = 1
 
 def _read_clickhouse(run: Run) -> None:
     """Every dead-letter row, and every value of every String-typed column of every table (worker stopped)."""
-    sink = ClickHouseSink(run.settings)
+    sink = ClickHouseStore(run.settings)
     db = run.settings.clickhouse_database
     try:
         run.deadletter_rows = sink.query_rows(

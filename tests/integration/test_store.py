@@ -28,7 +28,7 @@ from hotline.client import worker_get
 from hotline.deploy.worker import StoreProcess
 from hotline.replay import produce, read_records, wait_until_sunk
 from hotline.settings import Settings
-from hotline.sinks.remote import RemoteSink
+from hotline.sinks.remote import RemoteStore
 from hotline.streams.alerts import key_partition
 from hotline.streams.deadlines import TZ
 from tests.integration.conftest import Worker, _free_port
@@ -238,7 +238,7 @@ class LedgerWatch:
     """The store's ledger read every 0.2 s from a thread: each reading, to check it never moved backwards."""
 
     def __init__(self, settings: Settings) -> None:
-        self.sink = RemoteSink(settings)
+        self.sink = RemoteStore(settings)
         self.readings: list[dict[tuple[str, int], int]] = []
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -247,7 +247,7 @@ class LedgerWatch:
     def _run(self) -> None:
         while not self._done.is_set():
             with contextlib.suppress(Exception):
-                self.readings.append(self.sink.sunk_offsets())
+                self.readings.append(self.sink.progress())
             time.sleep(0.2)
 
     def backwards(self) -> list[str]:
@@ -259,7 +259,7 @@ class LedgerWatch:
         return moves
 
 
-def _claims(sink: RemoteSink) -> dict[tuple[str, int], int]:
+def _claims(sink: RemoteStore) -> dict[tuple[str, int], int]:
     rows = sink.query_rows(
         "SELECT source_topic, source_partition, max(generation) AS g FROM {db}.partition_claims "
         "GROUP BY source_topic, source_partition"
@@ -274,7 +274,7 @@ def test_a_worker_stopped_past_the_session_timeout_is_fenced_off_when_it_wakes(
     store refuses what it still had in hand, and every event sent is stored once."""
     fencing = shared.model_copy(update={"session_timeout_s": 6.0, "batch_size": 100})
     first, second = Worker(_worker_settings(fencing, "w1")), Worker(_worker_settings(fencing, "w2"))
-    remote = RemoteSink(shared)
+    remote = RemoteStore(shared)
     remote.connect()
     try:
         first.start()

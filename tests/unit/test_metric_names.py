@@ -22,7 +22,7 @@ from hotline.reports.render import render
 from hotline.schemas import metrics as m
 from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import ClickHouseSink
+from hotline.sinks.clickhouse import ClickHouseStore
 from hotline.streams.deadlines import TZ
 from tests.factories import event, folded
 
@@ -34,9 +34,9 @@ NOW = datetime(2019, 11, 20, 10, 0, tzinfo=TZ)
 
 
 @pytest.fixture(scope="module")
-def sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseSink]:
+def sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseStore]:
     """A few days of November 2019: orders of two units, visits, supervision, calls."""
-    s = ClickHouseSink(Settings(clickhouse_dsn=f"chdb://{tmp_path_factory.mktemp('names') / 'ch'}"))
+    s = ClickHouseStore(Settings(clickhouse_dsn=f"chdb://{tmp_path_factory.mktemp('names') / 'ch'}"))
     s.migrate()
     at = "2019-11-{:02d}T09:00:00+08:00".format
     events = [
@@ -57,7 +57,7 @@ def sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseSink]:
 
 
 @pytest.fixture(scope="module")
-def bulletin(sink: ClickHouseSink) -> Bulletin:
+def bulletin(sink: ClickHouseStore) -> Bulletin:
     return build_bulletin(sink, "2019-11", printed={})
 
 
@@ -84,11 +84,11 @@ def test_the_bulletins_figures_read_the_catalogues_rules(bulletin: Bulletin) -> 
     )
 
 
-def _snapshot(sink: ClickHouseSink) -> dict[str, Any]:
+def _snapshot(sink: ClickHouseStore) -> dict[str, Any]:
     return live.build_snapshot(sink, default_registry(), date(2019, 11, 20), NOW).to_json()
 
 
-def test_the_screens_figures_are_catalogue_metrics(sink: ClickHouseSink) -> None:
+def test_the_screens_figures_are_catalogue_metrics(sink: ClickHouseStore) -> None:
     snap = _snapshot(sink)
     identity = {"unit_id", "name", "group", "order", "flags"}
     periods = [p["key"] for p in (*snap["screen"]["periods"], *snap["screen"]["rolling"])]
@@ -101,7 +101,7 @@ def test_the_screens_figures_are_catalogue_metrics(sink: ClickHouseSink) -> None
     assert yuhu[m.AWAITING_SUPERVISION.name] == 0  # O1's one unsatisfied visit: not due for supervision
 
 
-def test_the_screens_columns_carry_the_catalogues_labels(sink: ClickHouseSink) -> None:
+def test_the_screens_columns_carry_the_catalogues_labels(sink: ClickHouseStore) -> None:
     screen = _snapshot(sink)["screen"]
     assert screen["unit_label"] == m.UNIT_LABEL
     shown = set()

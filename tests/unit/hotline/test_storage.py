@@ -18,10 +18,10 @@ import pytest
 
 from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import RESTATE_PENDING, ClickHouseSink
+from hotline.sinks.clickhouse import RESTATE_PENDING, ClickHouseStore
 from hotline.sinks.fencing import Fence
-from hotline.sinks.remote import WORKERS_RUNNING, RemoteSink, StoreFenced, StoreRefused
-from hotline.storage import StoreService
+from hotline.sinks.remote import WORKERS_RUNNING, RemoteStore, StoreFenced, StoreRefused
+from hotline.storage import StoreServer
 from hotline.streams import history
 from hotline.streams.app import Pipeline
 from hotline.streams.known import EveryId
@@ -37,7 +37,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def store(settings: Settings) -> Iterator[StoreService]:
+def store(settings: Settings) -> Iterator[StoreServer]:
     yield from serving(settings)
 
 
@@ -80,7 +80,7 @@ async def _settled(pipelines: list[Pipeline]) -> AsyncIterator[list[Pipeline]]:
 
 @pytest.fixture
 async def workers(
-    settings: Settings, store: StoreService, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, store: StoreServer, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[list[Pipeline]]:
     async for pipelines in _settled([_pipeline(settings, name, monkeypatch) for name in ("a", "b")]):
         yield pipelines
@@ -91,10 +91,10 @@ def _sample(pipeline: Pipeline, name: str, labels: dict[str, str]) -> float:
 
 
 async def test_workers_store_through_the_store_and_ask_it_about_every_id(
-    workers: list[Pipeline], store: StoreService
+    workers: list[Pipeline], store: StoreServer
 ) -> None:
     a, b = workers
-    assert isinstance(a.sink, RemoteSink) and isinstance(a.known, EveryId)
+    assert isinstance(a.sink, RemoteStore) and isinstance(a.known, EveryId)
     dispatched = event("order.dispatched", order_id="O1")
     await a.process([Record(Source("hotline.orders", 0, 0), b"O1", raw(dispatched))], "orders")
     await a.settle()
@@ -105,11 +105,11 @@ async def test_workers_store_through_the_store_and_ask_it_about_every_id(
     assert store.sink.counts() == {"events": 1, "deadletter": 0}
     totals = store.sink.query_rows("SELECT sum(dispatched) AS n FROM {db}.unit_windows FINAL")
     assert totals == [{"n": 1}], "counted once, whichever worker read the copy"
-    assert store.sink.sunk_offsets() == {("hotline.orders", 0): 0, ("hotline.orders", 1): 0}
+    assert store.sink.progress() == {("hotline.orders", 0): 0, ("hotline.orders", 1): 0}
 
 
 async def test_another_event_under_an_id_another_worker_stored_is_a_conflict(
-    workers: list[Pipeline], store: StoreService
+    workers: list[Pipeline], store: StoreServer
 ) -> None:
     a, b = workers
     first = event("order.dispatched", event_id="ev-same", order_id="O1")
@@ -121,7 +121,7 @@ async def test_another_event_under_an_id_another_worker_stored_is_a_conflict(
     assert store.sink.counts() == {"events": 1, "deadletter": 1}
 
 
-async def test_each_worker_resumes_from_the_one_ledger(workers: list[Pipeline], store: StoreService) -> None:
+async def test_each_worker_resumes_from_the_one_ledger(workers: list[Pipeline], store: StoreServer) -> None:
     a, b = workers
     records = [
         Record(Source("hotline.orders", 2, n), b"O5", raw(event("order.dispatched", order_id="O5"))) for n in range(3)
@@ -136,11 +136,11 @@ async def test_each_worker_resumes_from_the_one_ledger(workers: list[Pipeline], 
 
 
 def test_the_store_restates_a_pending_store_before_serving(settings: Settings) -> None:
-    with ClickHouseSink(settings) as sink:
+    with ClickHouseStore(settings) as sink:
         sink.migrate()
         sink.write(folded([event("order.dispatched", order_id="O1")]))
         sink.record_generation(RESTATE_PENDING, "as a directory from before windows would say")
-    service = StoreService(settings)
+    service = StoreServer(settings)
     try:
         generation = service.open()
         assert not generation.restate_pending
@@ -201,19 +201,19 @@ async def test_the_shared_screen_reads_the_store_again_once_its_ledger_moved(wor
 
 
 @pytest.fixture
-def remote(settings: Settings, store: StoreService) -> Iterator[RemoteSink]:
-    client = RemoteSink(settings)
+def remote(settings: Settings, store: StoreServer) -> Iterator[RemoteStore]:
+    client = RemoteStore(settings)
     client.connect()
     yield client
     client.close()
 
 
 def test_an_import_through_the_store_equals_one_into_clickhouse(
-    remote: RemoteSink, store: StoreService, tmp_path: Path
+    remote: RemoteStore, store: StoreServer, tmp_path: Path
 ) -> None:
     path = _file(tmp_path / "m.jsonl", [raw(e) for e in _month()])
     tally = history.import_file(remote, path, default_registry(), LIMITS)
-    direct = ClickHouseSink(store.settings.model_copy(update={"clickhouse_database": "direct"}), store.sink.client)
+    direct = ClickHouseStore(store.settings.model_copy(update={"clickhouse_database": "direct"}), store.sink.client)
     direct.migrate()
     history.import_file(direct, path, default_registry(), LIMITS)
     assert (tally.records, tally.events) == (11, 11)
@@ -221,7 +221,7 @@ def test_an_import_through_the_store_equals_one_into_clickhouse(
 
 
 async def test_events_imported_through_the_store_are_duplicates_to_its_workers(
-    remote: RemoteSink, workers: list[Pipeline], store: StoreService, tmp_path: Path
+    remote: RemoteStore, workers: list[Pipeline], store: StoreServer, tmp_path: Path
 ) -> None:
     events = _month()
     history.import_file(remote, _file(tmp_path / "m.jsonl", [raw(e) for e in events]), default_registry(), LIMITS)
@@ -232,37 +232,37 @@ async def test_events_imported_through_the_store_are_duplicates_to_its_workers(
     assert store.sink.counts()["events"] == len(events)
 
 
-def test_a_client_starts_no_generation_but_an_imports(remote: RemoteSink) -> None:
+def test_a_client_starts_no_generation_but_an_imports(remote: RemoteStore) -> None:
     with pytest.raises(StoreRefused, match="only 'import' generations"):
         remote.record_generation(RESTATE_PENDING, "would make every worker refuse to start")
     assert remote.generation().gen == 0
 
 
 @pytest.fixture
-def running_worker(settings: Settings, store: StoreService) -> Iterator[StandIn]:
+def running_worker(settings: Settings, store: StoreServer) -> Iterator[StandIn]:
     """A worker the store knows (its sink announced it) and whose ``/metrics`` answers: running."""
     page = StandIn()
-    sink = RemoteSink(settings.model_copy(update={"web_port": page.port}), announce=True)
+    sink = RemoteStore(settings.model_copy(update={"web_port": page.port}), announce=True)
     sink.connect()
     sink.close()
     yield page
     page.close()
 
 
-def test_an_import_or_restate_is_refused_while_a_worker_answers(remote: RemoteSink, running_worker: StandIn) -> None:
+def test_an_import_or_restate_is_refused_while_a_worker_answers(remote: RemoteStore, running_worker: StandIn) -> None:
     with pytest.raises(StoreRefused, match=f"still running \\({running_worker.name}\\): stop them first") as refused:
         remote.begin_history()
     assert refused.value.status == WORKERS_RUNNING
 
 
-def test_an_import_may_begin_once_the_workers_stopped(remote: RemoteSink, running_worker: StandIn) -> None:
+def test_an_import_may_begin_once_the_workers_stopped(remote: RemoteStore, running_worker: StandIn) -> None:
     """A stopped worker stays known to the store (its metrics, for a while), but no longer answers."""
     running_worker.stop_answering()
     remote.begin_history()
 
 
 def test_hotline_import_through_the_store_stops_before_writing_while_a_worker_runs(
-    settings: Settings, store: StoreService, running_worker: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, store: StoreServer, running_worker: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from typer.testing import CliRunner
 
@@ -277,7 +277,7 @@ def test_hotline_import_through_the_store_stops_before_writing_while_a_worker_ru
     assert store.sink.generation().gen == 0 and store.sink.counts()["events"] == 0
 
 
-def test_the_store_restates_on_a_clients_request(remote: RemoteSink, store: StoreService, tmp_path: Path) -> None:
+def test_the_store_restates_on_a_clients_request(remote: RemoteStore, store: StoreServer, tmp_path: Path) -> None:
     history.import_file(remote, _file(tmp_path / "m.jsonl", [raw(e) for e in _month()]), default_registry(), LIMITS)
     before = _figures(store.sink)
     store.sink.command("ALTER TABLE {db}.unit_windows DROP PARTITION 201911")  # what a rule change leaves stale
@@ -292,15 +292,15 @@ def test_the_store_restates_on_a_clients_request(remote: RemoteSink, store: Stor
 P0 = ("hotline.orders", 0)
 
 
-def _worker_of(settings: Settings, group: str = "hotline-unit-group") -> RemoteSink:
+def _worker_of(settings: Settings, group: str = "hotline-unit-group") -> RemoteStore:
     """A worker's calls to the store, as its pipeline makes them (the group is its HOTLINE_APP_ID)."""
-    sink = RemoteSink(settings.model_copy(update={"app_id": group}))
+    sink = RemoteStore(settings.model_copy(update={"app_id": group}))
     sink.connect()
     return sink
 
 
 def test_the_store_refuses_a_write_of_an_older_generation_before_touching_clickhouse(
-    settings: Settings, store: StoreService
+    settings: Settings, store: StoreServer
 ) -> None:
     new_owner, stalled = _worker_of(settings), _worker_of(settings)
     new_owner.claim(Fence.of(2, [P0]))
@@ -310,16 +310,16 @@ def test_the_store_refuses_a_write_of_an_older_generation_before_touching_clickh
     assert store.sink.query_rows("SELECT count() AS n FROM {db}.unit_windows") == [{"n": 0}]
 
 
-def test_the_store_refuses_progress_of_an_older_generation(settings: Settings, store: StoreService) -> None:
+def test_the_store_refuses_progress_of_an_older_generation(settings: Settings, store: StoreServer) -> None:
     new_owner, stalled = _worker_of(settings), _worker_of(settings)
     new_owner.claim(Fence.of(2, [P0]))
     new_owner.record_progress({P0: 3}, Fence.of(2, [P0]))
     with pytest.raises(StoreFenced):
         stalled.record_progress({P0: 9}, Fence.of(1, [P0]))
-    assert store.sink.sunk_offsets() == {P0: 3}, "the stalled worker's batch never reached the ledger"
+    assert store.sink.progress() == {P0: 3}, "the stalled worker's batch never reached the ledger"
 
 
-def test_the_store_refuses_a_claim_older_than_the_one_it_holds(settings: Settings, store: StoreService) -> None:
+def test_the_store_refuses_a_claim_older_than_the_one_it_holds(settings: Settings, store: StoreServer) -> None:
     new_owner, stalled = _worker_of(settings), _worker_of(settings)
     new_owner.claim(Fence.of(2, [P0]))
     with pytest.raises(StoreFenced) as refused:
@@ -332,9 +332,9 @@ def test_the_store_refuses_a_claim_older_than_the_one_it_holds(settings: Setting
 
 def test_a_restarted_store_still_refuses_an_older_generation(settings: Settings) -> None:
     """Claims are in ClickHouse: a worker stalled across a store restart stays fenced off."""
-    with StoreService(settings) as first:
+    with StoreServer(settings) as first:
         first.ops["claim"]({"group": "g", "fence": Fence.of(5, [P0]).as_json()})
-    with StoreService(settings) as again:
+    with StoreServer(settings) as again:
         with pytest.raises(StoreFenced):
             again.ops["write"]({"group": "g", "fence": Fence.of(4, [P0]).as_json(), "batch": None})
         assert again.claims.holder("g", P0) == 5
@@ -342,7 +342,7 @@ def test_a_restarted_store_still_refuses_an_older_generation(settings: Settings)
 
 @pytest.fixture
 async def group(
-    settings: Settings, store: StoreService, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, store: StoreServer, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[list[Pipeline]]:
     """Two workers of one consumer group, storing through one store."""
     async for pipelines in _settled(
@@ -366,7 +366,7 @@ def _dispatch(order_id: str, offset: int) -> list[Record]:
 
 
 async def test_a_worker_whose_partition_was_taken_over_does_not_write_its_batch_nor_retry_it(
-    group: list[Pipeline], store: StoreService
+    group: list[Pipeline], store: StoreServer
 ) -> None:
     a, b = group
     assert await _assigned(a, 1, [P0])
@@ -383,7 +383,7 @@ async def test_a_worker_whose_partition_was_taken_over_does_not_write_its_batch_
 
 
 async def test_a_worker_whose_partition_was_taken_over_does_not_move_the_ledger(
-    group: list[Pipeline], store: StoreService
+    group: list[Pipeline], store: StoreServer
 ) -> None:
     a, b = group
     assert await _assigned(a, 1, [P0])
@@ -397,12 +397,12 @@ async def test_a_worker_whose_partition_was_taken_over_does_not_move_the_ledger(
     assert await _assigned(b, 2, [P0])  # meanwhile a stalls and P0 moves to b
     acked.set()
     await a.settle()
-    assert store.sink.sunk_offsets() == {}, "b resumes from the ledger as it found it"
+    assert store.sink.progress() == {}, "b resumes from the ledger as it found it"
     assert a.positions == {} and _sample(a, "hotline_store_fenced_total", {"op": "record_progress"}) == 1
 
 
 async def test_a_worker_whose_partition_was_taken_over_stops_reading_until_its_next_assignment(
-    group: list[Pipeline], store: StoreService
+    group: list[Pipeline], store: StoreServer
 ) -> None:
     a, b = group
     assert await _assigned(a, 1, [P0, ("hotline.orders", 1)])
@@ -417,11 +417,11 @@ async def test_a_worker_whose_partition_was_taken_over_stops_reading_until_its_n
     assert a.reader.reading() == {P0}
     await a.process(_dispatch("O3", 0), "orders")
     await a.settle()
-    assert store.sink.sunk_offsets() == {P0: 0}
+    assert store.sink.progress() == {P0: 0}
 
 
 async def test_a_worker_claiming_under_an_older_generation_reads_nothing(
-    group: list[Pipeline], store: StoreService
+    group: list[Pipeline], store: StoreServer
 ) -> None:
     a, b = group
     assert await _assigned(b, 2, [P0])
@@ -452,14 +452,14 @@ async def test_a_renewal_racing_the_workers_next_claim_does_not_fence_it(group: 
 
 def test_a_lapsed_claim_taken_by_a_recreated_group_survives_a_store_restart(settings: Settings) -> None:
     lapsing = settings.model_copy(update={"store_claim_lease_s": 0.05})
-    with StoreService(lapsing) as first:
+    with StoreServer(lapsing) as first:
         first.ops["claim"]({"group": "g", "fence": Fence.of(57, [P0]).as_json()})
         deadline = time.monotonic() + 10
         while first.claims.holder("g", P0) is not None:  # the group gone longer than the lease
             assert time.monotonic() < deadline, "the claim never lapsed"
             time.sleep(0.01)
         first.ops["claim"]({"group": "g", "fence": Fence.of(1, [P0]).as_json()})  # Kafka re-created it
-    with StoreService(settings) as again:
+    with StoreServer(settings) as again:
         assert again.claims.holder("g", P0) == 1, "the latest claim, not the highest generation"
 
 
@@ -467,7 +467,7 @@ def test_a_lapsed_claim_taken_by_a_recreated_group_survives_a_store_restart(sett
 
 
 async def test_an_event_another_worker_stored_after_the_lookup_is_folded_again_as_a_duplicate(
-    workers: list[Pipeline], store: StoreService, monkeypatch: pytest.MonkeyPatch
+    workers: list[Pipeline], store: StoreServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b = workers
     dispatched = event("order.dispatched", order_id="O1")
@@ -489,7 +489,7 @@ async def test_an_event_another_worker_stored_after_the_lookup_is_folded_again_a
     assert store.sink.query_rows("SELECT source_partition FROM {db}.events FINAL") == [{"source_partition": 0}]
 
 
-def test_a_batch_written_again_from_the_same_source_is_not_a_race(store: StoreService) -> None:
+def test_a_batch_written_again_from_the_same_source_is_not_a_race(store: StoreServer) -> None:
     batch = folded([event("order.dispatched", order_id="O1")])
     store.ops["write"]({"batch": batch})
     store.ops["write"]({"batch": batch})  # a retry after a lost answer

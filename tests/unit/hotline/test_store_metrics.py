@@ -2,7 +2,7 @@
 
 Workers are stood in for by real worker registries (:class:`~hotline.streams.metrics.Metrics`)
 served at ``/metrics`` on ports of their own, each announced to a store served in this process
-by a real :class:`~hotline.sinks.remote.RemoteSink` call, as a worker's sink makes it.
+by a real :class:`~hotline.sinks.remote.RemoteStore` call, as a worker's sink makes it.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from hotline.settings import Settings
-from hotline.sinks.remote import METRICS_HEADER, WORKER_HEADER, RemoteSink, StoreRefused, announced, announcement
+from hotline.sinks.remote import METRICS_HEADER, WORKER_HEADER, RemoteStore, StoreRefused, announced, announcement
 from hotline.sinks.store import open_store
-from hotline.storage import StoreService
+from hotline.storage import StoreServer
 from tests.stores import StandIn, serving, store_settings
 
 FORGET_S = 600.0
@@ -36,7 +36,7 @@ def clock() -> list[float]:
 
 
 @pytest.fixture
-def store(settings: Settings, clock: list[float]) -> Iterator[StoreService]:
+def store(settings: Settings, clock: list[float]) -> Iterator[StoreServer]:
     for service in serving(settings):
         service.workers.clock = lambda: clock[0]
         yield service
@@ -50,13 +50,13 @@ def workers() -> Iterator[list[StandIn]]:
         page.close()
 
 
-def _sink(settings: Settings, worker: StandIn) -> RemoteSink:
+def _sink(settings: Settings, worker: StandIn) -> RemoteStore:
     """The sink of the worker whose web (and so /metrics) is ``worker``'s port."""
-    return RemoteSink(settings.model_copy(update={"web_port": worker.port}), announce=True)
+    return RemoteStore(settings.model_copy(update={"web_port": worker.port}), announce=True)
 
 
 @pytest.fixture
-def announced_workers(settings: Settings, store: StoreService, workers: list[StandIn]) -> list[StandIn]:
+def announced_workers(settings: Settings, store: StoreServer, workers: list[StandIn]) -> list[StandIn]:
     """Both stand-ins known to the store, each from its sink's first call."""
     for worker in workers:
         sink = _sink(settings, worker)
@@ -131,18 +131,18 @@ def test_a_slow_worker_is_down_after_the_scrape_timeout(settings: Settings, anno
 
 
 def test_last_call_seconds_counts_from_each_workers_last_call(
-    settings: Settings, store: StoreService, announced_workers: list[StandIn], clock: list[float]
+    settings: Settings, store: StoreServer, announced_workers: list[StandIn], clock: list[float]
 ) -> None:
     a, b = announced_workers
     clock[0] += 42
     sink = _sink(settings, a)
-    sink.sunk_offsets()
+    sink.progress()
     clock[0] += 3
     assert _by_worker(_families(settings), "hotline_worker_last_call_seconds") == {a.name: 3, b.name: 45}
 
 
 def test_a_worker_neither_calling_nor_answering_is_forgotten(
-    settings: Settings, store: StoreService, announced_workers: list[StandIn], clock: list[float]
+    settings: Settings, store: StoreServer, announced_workers: list[StandIn], clock: list[float]
 ) -> None:
     a, b = announced_workers
     b.stop_answering()
@@ -165,7 +165,7 @@ def test_an_idle_worker_that_answers_stays_known(
 
 
 def test_calls_without_the_token_announce_no_worker(
-    settings: Settings, store: StoreService, workers: list[StandIn]
+    settings: Settings, store: StoreServer, workers: list[StandIn]
 ) -> None:
     sink = _sink(settings.model_copy(update={"store_token": "wrong"}), workers[0])
     with pytest.raises(StoreRefused):
@@ -175,7 +175,7 @@ def test_calls_without_the_token_announce_no_worker(
 
 
 def test_a_workers_store_announces_it_and_a_commands_does_not(
-    settings: Settings, store: StoreService, workers: list[StandIn]
+    settings: Settings, store: StoreServer, workers: list[StandIn]
 ) -> None:
     """The worker's pipeline opens its store with ``worker=True``; ``hotline import`` and ``restate``
     without: a command has no /metrics, and would show as a worker down for as long as it is remembered."""

@@ -6,7 +6,7 @@ import pytest
 from hotline.reports import queries
 from hotline.reports.bulletin import DASH, UnitCounts, build_bulletin, month_key, rate, sort_units, total_of
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import ClickHouseSink
+from hotline.sinks.clickhouse import ClickHouseStore
 
 
 @pytest.mark.parametrize(
@@ -68,8 +68,8 @@ def test_month_must_be_yyyy_mm(bad: str) -> None:
 
 
 @pytest.fixture
-def sink(tmp_path: Path) -> Iterator[ClickHouseSink]:
-    s = ClickHouseSink(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}"))
+def sink(tmp_path: Path) -> Iterator[ClickHouseStore]:
+    s = ClickHouseStore(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}"))
     s.migrate()
     # The event's time, when the record parsed far enough to carry one (a migration of the sink's).
     s.client.command(
@@ -79,7 +79,7 @@ def sink(tmp_path: Path) -> Iterator[ClickHouseSink]:
     s.close()  # chDB holds one path per process
 
 
-def _dead_letter(sink: ClickHouseSink, offset: int, occurred_at: str | None, received_at: str) -> None:
+def _dead_letter(sink: ClickHouseStore, offset: int, occurred_at: str | None, received_at: str) -> None:
     """A dead letter with its times in Asia/Shanghai (the columns' zone)."""
     occurred = "NULL" if occurred_at is None else f"'{occurred_at}'"
     sink.client.command(
@@ -88,7 +88,7 @@ def _dead_letter(sink: ClickHouseSink, offset: int, occurred_at: str | None, rec
     )
 
 
-def test_the_months_dead_letters_count_by_event_time_else_by_receipt(sink: ClickHouseSink) -> None:
+def test_the_months_dead_letters_count_by_event_time_else_by_receipt(sink: ClickHouseStore) -> None:
     # Each time is near a month's edge, where Shanghai's month and UTC's differ.
     _dead_letter(sink, 1, "2019-11-01 07:30:00", "2019-12-02 09:00:00")  # November's, received in December
     _dead_letter(sink, 2, "2019-12-01 07:30:00", "2019-11-30 23:00:00")  # December's, received in November
@@ -97,13 +97,13 @@ def test_the_months_dead_letters_count_by_event_time_else_by_receipt(sink: Click
     assert sink.query(queries.DEADLETTERS, {"month": 201911}) == [(2,)]
 
 
-def test_the_bulletin_notes_the_months_dead_letters(sink: ClickHouseSink) -> None:
+def test_the_bulletin_notes_the_months_dead_letters(sink: ClickHouseStore) -> None:
     _dead_letter(sink, 1, "2019-11-30 23:30:00", "2019-12-02 09:00:00")
     _dead_letter(sink, 2, None, "2019-12-01 00:10:00")
     notes = build_bulletin(sink, "2019-11", printed={}).data_quality
     assert notes == ["本月（2019-11）死信队列中有 1 条无法解析或校验失败的记录，未计入本期统计。"]
 
 
-def test_a_month_without_dead_letters_gets_no_note(sink: ClickHouseSink) -> None:
+def test_a_month_without_dead_letters_gets_no_note(sink: ClickHouseStore) -> None:
     _dead_letter(sink, 1, "2019-12-01 08:00:00", "2019-12-01 08:00:01")
     assert build_bulletin(sink, "2019-11", printed={}).data_quality == []

@@ -27,7 +27,7 @@ from hotline.reports.live import Figures, Snapshot, UnitLive, build_live_snapsho
 from hotline.schemas import metrics as mc
 from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import Batch, ClickHouseSink, WindowRow
+from hotline.sinks.clickhouse import Batch, ClickHouseStore, WindowRow
 from hotline.streams import history
 from hotline.streams.alerts import AlertFeed
 from hotline.streams.deadlines import DEFAULT_LIMITS, TZ
@@ -41,8 +41,8 @@ NOW = datetime(2026, 3, 10, 10, 0, tzinfo=TZ)  # a Tuesday, mid-morning in 湘�
 
 
 @pytest.fixture
-def sink(tmp_path: Path) -> Iterator[ClickHouseSink]:
-    s = ClickHouseSink(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}"))
+def sink(tmp_path: Path) -> Iterator[ClickHouseStore]:
+    s = ClickHouseStore(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}"))
     s.migrate()
     yield s
     s.close()  # chDB holds one path per process at a time
@@ -52,7 +52,7 @@ class Loader:
     """Folds and writes events with the stream's own engine (``streams/history.Loader``), one
     batch per call, and keeps the agents' live figures (day windows, open orders) as a worker does."""
 
-    def __init__(self, sink: ClickHouseSink) -> None:
+    def __init__(self, sink: ClickHouseStore) -> None:
         self.sink = sink
         self.engine = history.Loader(sink, default_registry(), dict(DEFAULT_LIMITS), 0)
         self.open_orders = OpenOrders()
@@ -120,7 +120,7 @@ def units(snapshot: Snapshot) -> dict[str, UnitLive]:
     return {u.unit_id: u for u in snapshot.units}
 
 
-def test_counts_today_and_month_to_date_per_unit(sink: ClickHouseSink) -> None:
+def test_counts_today_and_month_to_date_per_unit(sink: ClickHouseStore) -> None:
     march(Loader(sink))
     snap = build_snapshot(sink, default_registry(), None, NOW)
     assert (snap.day, snap.live, snap.as_of) == (date(2026, 3, 10), True, NOW)
@@ -134,7 +134,7 @@ def test_counts_today_and_month_to_date_per_unit(sink: ClickHouseSink) -> None:
     assert snap.closed_months == ["2026-02"]
 
 
-def test_open_orders_follow_the_latest_dispatch_and_the_clock(sink: ClickHouseSink) -> None:
+def test_open_orders_follow_the_latest_dispatch_and_the_clock(sink: ClickHouseStore) -> None:
     march(Loader(sink))
     snap = build_snapshot(sink, default_registry(), None, NOW)
     yuhu, police = units(snap)["yuhu"], units(snap)["police"]
@@ -152,7 +152,7 @@ def test_open_orders_follow_the_latest_dispatch_and_the_clock(sink: ClickHouseSi
     assert (tomorrow["yuhu"].today.dispatched, tomorrow["yuhu"].month.dispatched) == (0, 5)
 
 
-def test_another_day_is_read_as_of_its_end(sink: ClickHouseSink) -> None:
+def test_another_day_is_read_as_of_its_end(sink: ClickHouseStore) -> None:
     march(Loader(sink))
     snap = build_snapshot(sink, default_registry(), date(2026, 3, 9), NOW)
     assert (snap.live, snap.as_of, snap.next_change_at) == (False, datetime(2026, 3, 10, tzinfo=TZ), None)
@@ -163,7 +163,7 @@ def test_another_day_is_read_as_of_its_end(sink: ClickHouseSink) -> None:
     assert units(snap)["police"].open == 0
 
 
-def test_a_unit_scope_gets_its_own_row_and_totals_only(sink: ClickHouseSink) -> None:
+def test_a_unit_scope_gets_its_own_row_and_totals_only(sink: ClickHouseStore) -> None:
     march(Loader(sink))
     snap = build_snapshot(sink, default_registry(), None, NOW)
     everyone = snap.to_json()
@@ -180,7 +180,7 @@ def test_a_unit_scope_gets_its_own_row_and_totals_only(sink: ClickHouseSink) -> 
     ]
 
 
-def test_every_registered_unit_shows_and_an_unknown_one_too(sink: ClickHouseSink) -> None:
+def test_every_registered_unit_shows_and_an_unknown_one_too(sink: ClickHouseStore) -> None:
     sink.write(Batch(windows=[WindowRow("ghost", date(2026, 3, 10), "hotline.orders", 0, 1, {"dispatched": 1})]))
     snap = build_snapshot(sink, default_registry(), None, NOW)
     assert len(snap.units) == 55 and snap.units[0].unit_id == "yuhu" and snap.units[-1].unit_id == "ghost"
@@ -188,7 +188,7 @@ def test_every_registered_unit_shows_and_an_unknown_one_too(sink: ClickHouseSink
     assert snap.units[-1].today.dispatched == 1 and snap.closed_months == []
 
 
-def test_a_replayed_batch_changes_no_figure(sink: ClickHouseSink) -> None:
+def test_a_replayed_batch_changes_no_figure(sink: ClickHouseStore) -> None:
     batch = march(Loader(sink))
     before = build_snapshot(sink, default_registry(), None, NOW).to_json()
     sink.write(batch)
@@ -216,7 +216,7 @@ def supervision(loader: Loader) -> None:
     )
 
 
-def test_orders_awaiting_supervision_are_a_gauge_column_of_the_screen(sink: ClickHouseSink) -> None:
+def test_orders_awaiting_supervision_are_a_gauge_column_of_the_screen(sink: ClickHouseStore) -> None:
     loader = Loader(sink)
     supervision(loader)
     registry = default_registry()
@@ -245,7 +245,7 @@ def test_low_satisfaction_means_below_half_over_the_month() -> None:
     assert not unit(1, 2).low_satisfaction and not unit(0, 0).low_satisfaction
 
 
-def test_the_seed_month_to_date_and_the_grafana_sql_equal_the_bulletin(sink: ClickHouseSink) -> None:
+def test_the_seed_month_to_date_and_the_grafana_sql_equal_the_bulletin(sink: ClickHouseStore) -> None:
     loader = Loader(sink)
     loader.load(generate(seed.TABLE, seed.HEADLINE))
     registry = default_registry()
@@ -298,7 +298,7 @@ def test_the_committed_dashboard_is_the_generated_one() -> None:
 class FakePipeline:
     """What the monitor uses of a Pipeline, with a real sink and no Kafka."""
 
-    def __init__(self, sink: ClickHouseSink, loader: Loader) -> None:
+    def __init__(self, sink: ClickHouseStore, loader: Loader) -> None:
         self.sink = sink
         self.registry = default_registry()
         self.positions = loader.positions
@@ -309,7 +309,7 @@ class FakePipeline:
     def figures(self) -> AgentFigures:
         return self.loader.figures
 
-    async def in_sink_thread(self, fn: Any, *args: Any) -> Any:
+    async def in_store_thread(self, fn: Any, *args: Any) -> Any:
         return fn(*args)
 
 
@@ -325,7 +325,7 @@ def _dispatched(payload: dict[str, Any], unit_id: str) -> int:
     return int(next(u for u in payload["units"] if u["unit_id"] == unit_id)["today"]["dispatched"])
 
 
-async def test_the_monitor_pushes_a_change_once_and_only_to_whom_it_concerns(sink: ClickHouseSink) -> None:
+async def test_the_monitor_pushes_a_change_once_and_only_to_whom_it_concerns(sink: ClickHouseStore) -> None:
     loader = Loader(sink)
     monitor = LiveMonitor(FakePipeline(sink, loader), min_interval_s=0.0)  # type: ignore[arg-type]
     board, yuhu = monitor.watch(None, "yuhu")
@@ -358,7 +358,7 @@ async def test_the_monitor_pushes_a_change_once_and_only_to_whom_it_concerns(sin
     assert monitor.boards == {}
 
 
-async def test_alerts_reach_only_the_screens_that_may_see_them(sink: ClickHouseSink) -> None:
+async def test_alerts_reach_only_the_screens_that_may_see_them(sink: ClickHouseStore) -> None:
     pipeline = FakePipeline(sink, Loader(sink))
     monitor = LiveMonitor(pipeline, min_interval_s=0.0)  # type: ignore[arg-type]
     old = {"alert_id": "a0", "unit_id": "yuhu", "type": "alert.due_soon"}
@@ -400,7 +400,7 @@ def _day(body: dict[str, Any], day: str) -> dict[str, Any]:
     return next(d for d in body["days"] if d["date"] == day)
 
 
-def test_the_trend_is_the_screens_counts_per_day_from_the_agents(sink: ClickHouseSink) -> None:
+def test_the_trend_is_the_screens_counts_per_day_from_the_agents(sink: ClickHouseStore) -> None:
     loader = Loader(sink)
     march(loader)
     pipeline = FakePipeline(sink, loader)
@@ -426,7 +426,7 @@ def test_the_trend_is_the_screens_counts_per_day_from_the_agents(sink: ClickHous
     assert _day(city, "2026-03-10")["dispatched"] == 4  # 雨湖区 3 and 市公安局 1
 
 
-def test_the_trend_follows_the_token_rules(sink: ClickHouseSink) -> None:
+def test_the_trend_follows_the_token_rules(sink: ClickHouseStore) -> None:
     pipeline = FakePipeline(sink, Loader(sink))
 
     def ask(granted: str, **query: str) -> tuple[int, dict[str, Any]]:

@@ -15,7 +15,7 @@ import pytest
 from hotline.schemas import metrics as m
 from hotline.schemas.events import Event, parse_event
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import EVENTS, Batch, ClickHouseSink
+from hotline.sinks.clickhouse import EVENTS, Batch, ClickHouseStore
 from hotline.streams.deadlines import TZ
 from hotline.streams.processing import Source, event_row
 from tests.factories import event, raw
@@ -88,8 +88,8 @@ def test_feedback_columns_are_those_moved_by_visits_and_supervision_only() -> No
 
 
 @pytest.fixture
-def sink(tmp_path: Path) -> Iterator[ClickHouseSink]:
-    s = ClickHouseSink(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}"))
+def sink(tmp_path: Path) -> Iterator[ClickHouseStore]:
+    s = ClickHouseStore(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}"))
     s.migrate()
     yield s
     s.close()  # chDB holds one path per process
@@ -125,7 +125,7 @@ def sample_events() -> list[Event]:
     return [parse_event(raw(e)) for e in out]
 
 
-def test_each_rule_reads_the_same_in_python_and_in_sql(sink: ClickHouseSink) -> None:
+def test_each_rule_reads_the_same_in_python_and_in_sql(sink: ClickHouseStore) -> None:
     events = sample_events()
     sink.write(Batch([event_row(e, Source("t", 0, i)) for i, e in enumerate(events)]))
     counts = [x for x in m.CATALOGUE if isinstance(x, m.EventCount)]
@@ -152,7 +152,7 @@ def sample_orders() -> list[tuple[datetime | None, datetime]]:
     return [(done, due) for due in dues for done in completions]
 
 
-def test_the_order_status_reads_the_same_in_python_and_in_sql(sink: ClickHouseSink) -> None:
+def test_the_order_status_reads_the_same_in_python_and_in_sql(sink: ClickHouseStore) -> None:
     orders = sample_orders()
     values = ", ".join(
         f"({i}, {int(done is not None)}, {_ms(done or NOW)}, {_ms(due)})" for i, (done, due) in enumerate(orders)

@@ -11,14 +11,14 @@ import pytest
 from hotline.reports.bulletin import build_bulletin
 from hotline.schemas.events import parse_event
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import Batch, ClickHouseSink, DeadLetter, WindowRow
+from hotline.sinks.clickhouse import Batch, ClickHouseStore, DeadLetter, WindowRow
 from hotline.streams.processing import Source
 from tests.factories import event, folded, raw
 
 
 @pytest.fixture
-def sink(tmp_path: Path) -> Iterator[ClickHouseSink]:
-    s = ClickHouseSink(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}"))
+def sink(tmp_path: Path) -> Iterator[ClickHouseStore]:
+    s = ClickHouseStore(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}"))
     s.migrate()
     s.migrate()  # migrations are idempotent: every worker start runs them
     yield s
@@ -37,7 +37,7 @@ def _month_batch() -> Batch:
     return batch
 
 
-def test_a_batch_written_twice_counts_once(sink: ClickHouseSink) -> None:
+def test_a_batch_written_twice_counts_once(sink: ClickHouseStore) -> None:
     batch = _month_batch()
     sink.write(batch)
     first = build_bulletin(sink, "2019-11")
@@ -56,13 +56,13 @@ def test_a_batch_written_twice_counts_once(sink: ClickHouseSink) -> None:
     assert [o.version for o in sink.order_states(["O1"]).values()] == [3]
 
 
-def test_offsets_only_move_forward(sink: ClickHouseSink) -> None:
+def test_offsets_only_move_forward(sink: ClickHouseStore) -> None:
     sink.record_progress({("orders", 0): 9, ("calls", 1): 4})
     sink.record_progress({("orders", 0): 5})  # an older batch redelivered after a restart
-    assert sink.sunk_offsets() == {("orders", 0): 9, ("calls", 1): 4}
+    assert sink.progress() == {("orders", 0): 9, ("calls", 1): 4}
 
 
-def test_a_window_keeps_its_latest_version(sink: ClickHouseSink) -> None:
+def test_a_window_keeps_its_latest_version(sink: ClickHouseStore) -> None:
     """A window is a partition's absolute contribution: the row with the highest offset wins,
     whatever order the writes arrive in (a batch replayed after a crash writes an older one)."""
     day = date(2019, 11, 4)
@@ -73,7 +73,7 @@ def test_a_window_keeps_its_latest_version(sink: ClickHouseSink) -> None:
     assert sink.windows("unit_id = 'yuhu'") == [newer]
 
 
-def test_personal_data_never_reaches_clickhouse(sink: ClickHouseSink) -> None:
+def test_personal_data_never_reaches_clickhouse(sink: ClickHouseStore) -> None:
     from hotline.streams.processing import event_row
 
     received = parse_event(raw(event("call.received", caller={"phone": "13800000000", "name": "张三"})))
@@ -82,7 +82,7 @@ def test_personal_data_never_reaches_clickhouse(sink: ClickHouseSink) -> None:
     assert "13800000000" not in repr(dump) and "张三" not in repr(dump)
 
 
-def test_stored_returns_content_and_coordinates_by_event_id(sink: ClickHouseSink) -> None:
+def test_stored_returns_content_and_coordinates_by_event_id(sink: ClickHouseStore) -> None:
     from hotline.streams.processing import event_row, payload
 
     completed = parse_event(raw(event("order.completed", order_id="O7")))
@@ -98,7 +98,7 @@ def test_stored_returns_content_and_coordinates_by_event_id(sink: ClickHouseSink
     )
 
 
-def test_a_dead_letter_keeps_a_redacted_copy_its_key_and_its_event_time(sink: ClickHouseSink) -> None:
+def test_a_dead_letter_keeps_a_redacted_copy_its_key_and_its_event_time(sink: ClickHouseStore) -> None:
     bad = event("call.received", answered="yes", caller={"phone": "13912345678", "name": "李四"})
     sink.write(Batch(deadletters=[DeadLetter("calls", 0, 7, "answered: not a boolean", raw(bad), b"C1")]))
     sink.write(Batch(deadletters=[DeadLetter("calls", 0, 8, "not JSON", b'{"caller": {"phone": "13912345678"')]))
@@ -108,7 +108,7 @@ def test_a_dead_letter_keeps_a_redacted_copy_its_key_and_its_event_time(sink: Cl
     assert rows[1]["occurred_at"] is None
 
 
-def test_the_store_reports_itself_unhealthy_when_a_table_is_missing(sink: ClickHouseSink) -> None:
+def test_the_store_reports_itself_unhealthy_when_a_table_is_missing(sink: ClickHouseStore) -> None:
     assert sink.healthy()
     sink.query("DROP TABLE {db}.unit_counters")
     assert not sink.healthy()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import ALL_TABLES, MIGRATIONS, SCHEMA_VERSION, TS, ClickHouseSink, SchemaTooNew
+from hotline.sinks.clickhouse import ALL_TABLES, MIGRATIONS, SCHEMA_VERSION, TS, ClickHouseStore, SchemaTooNew
 
 # The previous release's schema, verbatim (sinks/clickhouse.py at 2cabc23^): no schema_version
 # table. Its MIGRATIONS also ran the two deadletter ALTERs; a directory from before those
@@ -85,23 +85,23 @@ PREVIOUS_ROWS = [
 
 
 @pytest.fixture
-def sink(tmp_path: Path) -> Iterator[ClickHouseSink]:
-    s = ClickHouseSink(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}"))
+def sink(tmp_path: Path) -> Iterator[ClickHouseStore]:
+    s = ClickHouseStore(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}"))
     yield s
     s.close()  # chDB holds one path per process
 
 
-def _run(sink: ClickHouseSink, statements: list[str]) -> None:
+def _run(sink: ClickHouseStore, statements: list[str]) -> None:
     for statement in statements:
         sink.client.command(statement.replace("{db}", sink.db))
 
 
-def _versions(sink: ClickHouseSink) -> list[tuple[int, str]]:
+def _versions(sink: ClickHouseStore) -> list[tuple[int, str]]:
     rows = sink.query("SELECT version, description FROM {db}.schema_version FINAL ORDER BY version")
     return [(int(v), str(d)) for v, d in rows]
 
 
-def _columns(sink: ClickHouseSink) -> dict[str, dict[str, str]]:
+def _columns(sink: ClickHouseStore) -> dict[str, dict[str, str]]:
     rows = sink.query("SELECT table, name, type FROM system.columns WHERE database = %(db)s", {"db": sink.db})
     found: dict[str, dict[str, str]] = {}
     for table, name, kind in rows:
@@ -117,7 +117,7 @@ def _expected_columns() -> dict[str, dict[str, str]]:
     }
 
 
-def _assert_current_shape(sink: ClickHouseSink) -> None:
+def _assert_current_shape(sink: ClickHouseStore) -> None:
     found = _columns(sink)
     assert found.pop("schema_version") == {"version": "UInt32", "applied_at": TS, "description": "String"}
     assert found == _expected_columns()
@@ -125,7 +125,7 @@ def _assert_current_shape(sink: ClickHouseSink) -> None:
 
 @pytest.mark.parametrize("previous", [PREVIOUS_MIGRATIONS, BEFORE_DEADLETTER_COLUMNS], ids=["previous", "older"])
 def test_a_previous_release_directory_is_migrated_on_open_rows_intact(
-    sink: ClickHouseSink, previous: list[str]
+    sink: ClickHouseStore, previous: list[str]
 ) -> None:
     _run(sink, previous)
     _run(sink, PREVIOUS_ROWS)
@@ -139,7 +139,7 @@ def test_a_previous_release_directory_is_migrated_on_open_rows_intact(
     assert "before schema_version" in versions[0][1]  # recognised, not created
     # The rows, through the sink's normal reads.
     assert sink.counts() == {"events": 1, "deadletter": 1}
-    assert sink.sunk_offsets() == {("calls", 0): 1}
+    assert sink.progress() == {("calls", 0): 1}
     assert [d["error"] for d in sink.deadletters()] == ["not JSON"]
     assert sink.stored(["e1"])["e1"].payload == '{"event_id":"e1"}'
     assert sink.query_rows("SELECT key, occurred_at FROM {db}.deadletter FINAL") == [{"key": "", "occurred_at": None}]
@@ -147,7 +147,7 @@ def test_a_previous_release_directory_is_migrated_on_open_rows_intact(
     assert sink.healthy()
 
 
-def test_migrating_twice_changes_nothing(sink: ClickHouseSink) -> None:
+def test_migrating_twice_changes_nothing(sink: ClickHouseStore) -> None:
     _run(sink, BEFORE_DEADLETTER_COLUMNS)
     _run(sink, PREVIOUS_ROWS)
     sink.migrate()
@@ -162,14 +162,14 @@ def test_migrating_twice_changes_nothing(sink: ClickHouseSink) -> None:
     assert sink.counts() == {"events": 1, "deadletter": 1}
 
 
-def test_a_fresh_directory_gets_the_latest_version_directly(sink: ClickHouseSink) -> None:
+def test_a_fresh_directory_gets_the_latest_version_directly(sink: ClickHouseStore) -> None:
     sink.migrate()
     _assert_current_shape(sink)
     assert _versions(sink) == [(m.version, m.description) for m in MIGRATIONS]
     assert sink.schema_version == SCHEMA_VERSION
 
 
-def test_a_newer_version_refuses_to_open_and_says_what_to_do(sink: ClickHouseSink, tmp_path: Path) -> None:
+def test_a_newer_version_refuses_to_open_and_says_what_to_do(sink: ClickHouseStore, tmp_path: Path) -> None:
     sink.migrate()
     sink.query(
         "INSERT INTO {db}.schema_version (version, description) VALUES (%(v)s, 'from the future')",
@@ -186,7 +186,7 @@ def test_a_newer_version_refuses_to_open_and_says_what_to_do(sink: ClickHouseSin
 
 
 def test_the_worker_fails_on_a_newer_version_in_one_clear_line(
-    sink: ClickHouseSink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sink: ClickHouseStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from typer.testing import CliRunner
 
@@ -195,7 +195,7 @@ def test_the_worker_fails_on_a_newer_version_in_one_clear_line(
     sink.migrate()
     sink.query("INSERT INTO {db}.schema_version (version, description) VALUES (%(v)s, '')", {"v": SCHEMA_VERSION + 1})
     monkeypatch.setattr(cli, "get_settings", lambda: sink.settings)
-    monkeypatch.setattr(ClickHouseSink, "__init__", _same_client(sink))  # chDB: one client per path and process
+    monkeypatch.setattr(ClickHouseStore, "__init__", _same_client(sink))  # chDB: one client per path and process
     result = CliRunner().invoke(cli.app, ["worker"])
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
@@ -205,10 +205,10 @@ def test_the_worker_fails_on_a_newer_version_in_one_clear_line(
     assert f"newer than this build's {SCHEMA_VERSION}" in lines[0]
 
 
-def _same_client(sink: ClickHouseSink) -> object:
-    init = ClickHouseSink.__init__
+def _same_client(sink: ClickHouseStore) -> object:
+    init = ClickHouseStore.__init__
 
-    def opened(self: ClickHouseSink, settings: Settings, client: object = None) -> None:
+    def opened(self: ClickHouseStore, settings: Settings, client: object = None) -> None:
         init(self, settings, sink.client)
 
     return opened

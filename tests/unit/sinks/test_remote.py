@@ -1,4 +1,4 @@
-"""RemoteSink against a real ``hotline store`` served in this process over a temporary chDB.
+"""RemoteStore against a real ``hotline store`` served in this process over a temporary chDB.
 
 Every operation a worker, its pages and the reports call comes back as the store's own sink
 answers it; the store's one id filter sees every worker's writes; tokens, read-only queries
@@ -22,14 +22,14 @@ from hotline.sinks.codec import CODEC_VERSION
 from hotline.sinks.fencing import Fence
 from hotline.sinks.remote import (
     CODEC_HEADER,
-    RemoteSink,
+    RemoteStore,
     StoreFenced,
     StoreMismatch,
     StoreRefused,
     StoreUnavailable,
 )
 from hotline.sinks.store import open_store
-from hotline.storage import StoreService, read_only
+from hotline.storage import StoreServer, read_only
 from hotline.streams import history
 from tests.factories import event, folded
 from tests.stores import TOKEN, serving, store_settings
@@ -41,14 +41,14 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def store(settings: Settings) -> Iterator[StoreService]:
+def store(settings: Settings) -> Iterator[StoreServer]:
     yield from serving(settings)
 
 
 @pytest.fixture
-def remote(settings: Settings, store: StoreService) -> Iterator[RemoteSink]:
-    sink = open_store(settings)  # the worker's one composition point: the URL set, a RemoteSink
-    assert isinstance(sink, RemoteSink)
+def remote(settings: Settings, store: StoreServer) -> Iterator[RemoteStore]:
+    sink = open_store(settings)  # the worker's one composition point: the URL set, a RemoteStore
+    assert isinstance(sink, RemoteStore)
     yield sink
     sink.close()
 
@@ -84,7 +84,7 @@ def _month() -> Batch:
     return batch
 
 
-def test_a_batch_written_through_the_store_reads_back_by_every_method(remote: RemoteSink, store: StoreService) -> None:
+def test_a_batch_written_through_the_store_reads_back_by_every_method(remote: RemoteStore, store: StoreServer) -> None:
     local = store.sink
     assert remote.schema_version == SCHEMA_VERSION and remote.db == local.db
     batch = _month()
@@ -93,7 +93,7 @@ def test_a_batch_written_through_the_store_reads_back_by_every_method(remote: Re
     remote.record_progress({("hotline.orders", 0): 8, ("hotline.calls", 1): 0})
     remote.record_progress({})
 
-    assert remote.sunk_offsets() == local.sunk_offsets() == {("hotline.orders", 0): 8, ("hotline.calls", 1): 0}
+    assert remote.progress() == local.progress() == {("hotline.orders", 0): 8, ("hotline.calls", 1): 0}
     assert remote.counts() == local.counts() == {"events": 8, "deadletter": 1}
     assert remote.event_count() == local.event_count()
     assert sorted(i for ids in remote.event_ids() for i in ids) == sorted(i for ids in local.event_ids() for i in ids)
@@ -129,15 +129,15 @@ def test_a_batch_written_through_the_store_reads_back_by_every_method(remote: Re
     assert history.event_months(remote) == history.event_months(local) == [201911]
 
 
-def test_the_bulletin_reads_the_same_through_the_store(remote: RemoteSink, store: StoreService) -> None:
+def test_the_bulletin_reads_the_same_through_the_store(remote: RemoteStore, store: StoreServer) -> None:
     remote.write(_month())
     assert build_bulletin(remote, "2019-11").rows() == build_bulletin(store.sink, "2019-11").rows()
     through, direct = assemble(remote, "2019-11"), assemble(store.sink, "2019-11")
     assert through.rows() == direct.rows() and through.daily == direct.daily
 
 
-def test_the_store_filter_sees_every_workers_writes(settings: Settings, store: StoreService) -> None:
-    first, second = RemoteSink(settings), RemoteSink(settings)
+def test_the_store_filter_sees_every_workers_writes(settings: Settings, store: StoreServer) -> None:
+    first, second = RemoteStore(settings), RemoteStore(settings)
     first.connect()
     second.connect()
     first.write(folded([event("call.received", event_id="shared")], topic="hotline.calls", partition=0))
@@ -146,15 +146,15 @@ def test_the_store_filter_sees_every_workers_writes(settings: Settings, store: S
 
 
 def test_a_store_opened_on_stored_events_knows_them(settings: Settings) -> None:
-    with StoreService(settings) as service:
+    with StoreServer(settings) as service:
         service.sink.write(folded([event("call.received", event_id="before")], topic="hotline.calls"))
-    with StoreService(settings) as again:
+    with StoreServer(settings) as again:
         assert set(again._stored({"event_ids": ["before", "after"]})) == {"before"}
 
 
-def test_calls_without_the_token_are_refused(settings: Settings, store: StoreService) -> None:
+def test_calls_without_the_token_are_refused(settings: Settings, store: StoreServer) -> None:
     for token in ("wrong", ""):
-        sink = RemoteSink(settings.model_copy(update={"store_token": token or "x"}))
+        sink = RemoteStore(settings.model_copy(update={"store_token": token or "x"}))
         if not token:
             sink._headers.pop("Authorization")
         with pytest.raises(StoreRefused) as refused:
@@ -162,12 +162,12 @@ def test_calls_without_the_token_are_refused(settings: Settings, store: StoreSer
         assert refused.value.status == 401
         assert sink.healthy() is False
     with pytest.raises(ValueError, match="STORE_TOKEN"):
-        RemoteSink(settings.model_copy(update={"store_token": None}))
+        RemoteStore(settings.model_copy(update={"store_token": None}))
     with pytest.raises(ValueError, match="STORE_TOKEN"):
-        StoreService(settings.model_copy(update={"store_token": None}))
+        StoreServer(settings.model_copy(update={"store_token": None}))
 
 
-def test_only_single_reads_are_served(remote: RemoteSink) -> None:
+def test_only_single_reads_are_served(remote: RemoteStore) -> None:
     for sql in (
         "DROP TABLE {db}.events",
         "INSERT INTO {db}.sink_offsets VALUES ('t', 0, 99)",
@@ -180,18 +180,18 @@ def test_only_single_reads_are_served(remote: RemoteSink) -> None:
         assert refused.value.status == 400, sql
     with pytest.raises(StoreRefused):
         remote.windows("1; DROP TABLE {db}.events")
-    assert remote.sunk_offsets() == {}
+    assert remote.progress() == {}
     assert read_only("\n  with x AS (SELECT 1) SELECT * FROM x") and read_only("SELECT 1")
 
 
-def test_what_clickhouse_refuses_is_a_refusal_not_an_outage(remote: RemoteSink) -> None:
+def test_what_clickhouse_refuses_is_a_refusal_not_an_outage(remote: RemoteStore) -> None:
     with pytest.raises(StoreRefused) as refused:
         remote.query_rows("SELECT no_such_column FROM {db}.events")
     assert refused.value.status == 500 and "no_such_column" in refused.value.reason
     assert remote.healthy() is True
 
 
-def test_malformed_calls_are_400(settings: Settings, store: StoreService) -> None:
+def test_malformed_calls_are_400(settings: Settings, store: StoreServer) -> None:
     pool = urllib3.PoolManager()
     headers = {"Authorization": f"Bearer {TOKEN}", CODEC_HEADER: str(CODEC_VERSION)}
     url = f"{settings.store_url}/v1"
@@ -213,16 +213,16 @@ def test_malformed_calls_are_400(settings: Settings, store: StoreService) -> Non
 
 
 def test_a_store_that_does_not_answer_is_an_outage(settings: Settings) -> None:
-    sink = RemoteSink(settings)  # nothing listens on the port
+    sink = RemoteStore(settings)  # nothing listens on the port
     with pytest.raises(StoreUnavailable):
         sink.write(Batch())
     with pytest.raises(StoreUnavailable):
-        sink.sunk_offsets()
+        sink.progress()
     assert sink.healthy() is False
 
 
 def test_a_worker_of_another_schema_version_is_refused(
-    settings: Settings, store: StoreService, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, store: StoreServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("hotline.sinks.remote.SCHEMA_VERSION", SCHEMA_VERSION + 1)
     with pytest.raises(StoreMismatch, match="same hotline release"):
@@ -230,7 +230,7 @@ def test_a_worker_of_another_schema_version_is_refused(
 
 
 def test_a_worker_and_a_store_of_two_codec_versions_refuse_each_other(
-    settings: Settings, store: StoreService, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, store: StoreServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pool = urllib3.PoolManager()
     for said in ({}, {CODEC_HEADER: "1"}):  # a worker of the release before codec 2 sends no header
@@ -248,17 +248,17 @@ def test_a_worker_and_a_store_of_two_codec_versions_refuse_each_other(
         open_store(settings)
 
 
-def test_the_store_metrics_count_calls(settings: Settings, remote: RemoteSink) -> None:
+def test_the_store_metrics_count_calls(settings: Settings, remote: RemoteStore) -> None:
     remote.write(_month())
-    remote.sunk_offsets()
+    remote.progress()
     text = urllib3.PoolManager().request("GET", f"{settings.store_url}/metrics").data.decode()
     assert 'hotline_store_calls_total{op="write",outcome="ok"} 1.0' in text
-    assert 'hotline_store_call_seconds_count{op="sunk_offsets"} 1.0' in text
+    assert 'hotline_store_call_seconds_count{op="progress"} 1.0' in text
     assert "hotline_store_known_ids 8.0" in text
 
 
 def test_a_call_for_a_partition_a_newer_generation_claimed_raises_store_fenced(
-    settings: Settings, remote: RemoteSink, store: StoreService
+    settings: Settings, remote: RemoteStore, store: StoreServer
 ) -> None:
     remote.claim(Fence.of(2, [("hotline.orders", 0)]))  # the group's new owner
     with pytest.raises(StoreFenced) as fenced:

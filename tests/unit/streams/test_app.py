@@ -23,7 +23,7 @@ class RecordingSink:
     def __init__(self) -> None:
         self.batches: list[Batch] = []
         self.events: dict[str, Stored] = {}
-        self.progress: dict[tuple[str, int], int] = {}
+        self.recorded: dict[tuple[str, int], int] = {}
         self.claims: list[Fence] = []
 
     def claim(self, fence: Fence) -> None:
@@ -60,10 +60,10 @@ class RecordingSink:
 
     def record_progress(self, offsets: dict[tuple[str, int], int], fence: Fence | None = None) -> None:
         for tp, offset in offsets.items():
-            self.progress[tp] = max(self.progress.get(tp, -1), offset)
+            self.recorded[tp] = max(self.recorded.get(tp, -1), offset)
 
-    def sunk_offsets(self) -> dict[tuple[str, int], int]:
-        return dict(self.progress)
+    def progress(self) -> dict[tuple[str, int], int]:
+        return dict(self.recorded)
 
     def healthy(self) -> bool:
         return True
@@ -122,7 +122,7 @@ async def test_orders_agent_sinks_events_counters_and_state(pipeline: Pipeline) 
     assert sink.window_totals() == {"dispatched": 1, "completed_on_time": 1}
     assert [o.version for b in sink.batches for o in b.orders][-1] == 2
     assert pipeline.orders["O1"]["completed_on_time"] is True
-    assert sink.progress == {("hotline.orders", 0): 2}
+    assert sink.recorded == {("hotline.orders", 0): 2}
 
 
 async def test_bad_records_go_to_the_dead_letter_topic_and_the_rest_is_processed(pipeline: Pipeline) -> None:
@@ -212,7 +212,7 @@ async def test_a_call_sent_twice_is_stored_once_and_counted_as_a_duplicate(pipel
     assert _sample(pipeline, "hotline_duplicate_events_total", {"topic": "hotline.calls"}) == 1
     assert _sample(pipeline, "hotline_event_id_conflicts_total", {"topic": "hotline.calls"}) == 0
     assert pipeline.deadletter_topic.sent == []  # type: ignore[attr-defined]
-    assert sink.progress == {("hotline.calls", 0): 1}
+    assert sink.recorded == {("hotline.calls", 0): 1}
 
 
 @pytest.mark.parametrize("kind", ["invalid", "conflict"])
@@ -277,12 +277,12 @@ async def test_a_store_outage_is_retried_until_the_batch_is_stored_once(
     async with agent.test_context() as ctx:
         for ev in calls:
             await ctx.put(raw(ev), key=ev["call_id"].encode())
-        await _wait_for(lambda: sink.progress.get(("hotline.calls", 0)) == 2, "the batch stored after the outage")
+        await _wait_for(lambda: sink.recorded.get(("hotline.calls", 0)) == 2, "the batch stored after the outage")
         assert pipeline.health.as_json() == {"ok": True}
         assert _sample(pipeline, "hotline_store_up") == 1
         # The agent is still there: the next record goes through.
         await ctx.put(raw(later), key=b"C9")
-        await _wait_for(lambda: sink.progress.get(("hotline.calls", 0)) == 3, "a record after the outage")
+        await _wait_for(lambda: sink.recorded.get(("hotline.calls", 0)) == 3, "a record after the outage")
 
     assert [(h["ok"], h["attempts"], up) for h, up in fast.seen] == [(False, 1, 0.0), (False, 2, 0.0)]
     assert all("ConnectionError: Connection refused" in h["error"] for h, _ in fast.seen)
@@ -328,7 +328,7 @@ async def test_a_record_the_store_refuses_is_a_dead_letter_and_the_rest_is_store
     assert [(d.source_offset, d.error) for d in dead] == [(1, reason)]
     assert pipeline.health.as_json() == {"ok": True}
     assert _sample(pipeline, "hotline_store_retries_total") == 0
-    assert sink.progress == {("hotline.calls", 0): 3}
+    assert sink.recorded == {("hotline.calls", 0): 3}
 
 
 class ProgressOutageSink(RecordingSink):
@@ -361,7 +361,7 @@ async def test_an_order_stored_across_an_outage_still_gets_its_alerts_scheduled(
     dispatched = event("order.dispatched", order_id="O5")
     await _put_until_processed(pipeline, "orders", [(b"O5", raw(dispatched))], "hotline.orders")
 
-    assert sink.progress == {("hotline.orders", 0): 0}
+    assert sink.recorded == {("hotline.orders", 0): 0}
     assert _stored_ids(sink) == [dispatched["event_id"]]
     assert pipeline.orders["O5"]["unit"] == "yuhu"
     owed = sorted(p.kind for p in pipeline.scheduler.heap if p.order_id == "O5")
@@ -389,13 +389,13 @@ async def test_a_batch_progress_is_recorded_only_once_its_changelog_is_acknowled
     sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
     first, second = event("order.dispatched", order_id="O7"), event("order.dispatched", order_id="O8")
     await pipeline.process([Record(Source("hotline.orders", 0, 0), b"O7", raw(first))], "orders")
-    assert _stored_ids(sink) == [first["event_id"]] and sink.progress == {}
+    assert _stored_ids(sink) == [first["event_id"]] and sink.recorded == {}
     assert pipeline.positions == {}  # what /status and the lag report: recorded progress only
     acked.set()
     await pipeline.process([Record(Source("hotline.orders", 0, 1), b"O8", raw(second))], "orders")
     await pipeline.settle()
     assert _stored_ids(sink) == [first["event_id"], second["event_id"]]
-    assert sink.progress == {("hotline.orders", 0): 1} and pipeline.positions == {("hotline.orders", 0): 1}
+    assert sink.recorded == {("hotline.orders", 0): 1} and pipeline.positions == {("hotline.orders", 0): 1}
 
 
 def test_the_group_rereads_cluster_metadata_as_often_as_the_settings_say() -> None:
@@ -476,7 +476,7 @@ class TakenOverSink(RecordingSink):
     def claim(self, fence: Fence) -> None:
         raise StoreFenced("claim", fence.generation, dict.fromkeys(fence.partitions, fence.generation + 1))
 
-    def sunk_offsets(self) -> dict[tuple[str, int], int]:
+    def progress(self) -> dict[tuple[str, int], int]:
         raise AssertionError("a stale assignment's ledger is not read")
 
 
@@ -548,7 +548,7 @@ async def test_a_storage_fault_is_never_blamed_on_the_records(
     await pipeline.settle()
     assert pipeline.deadletter_topic.sent == []  # type: ignore[attr-defined]
     assert sorted(sink.events) == sorted(json.loads(r.value or b"")["event_id"] for r in records)
-    assert sink.progress == {("hotline.orders", 0): 1}
+    assert sink.recorded == {("hotline.orders", 0): 1}
     assert _sample(pipeline, "hotline_store_retries_total") == 3
 
 

@@ -14,7 +14,7 @@ from hotline.reports.bulletin import build_bulletin
 from hotline.schemas.metrics import WINDOWED
 from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import CHECK_COLUMNS, EVENTS, ClickHouseSink
+from hotline.sinks.clickhouse import CHECK_COLUMNS, EVENTS, ClickHouseStore
 from hotline.streams import history
 from hotline.streams.deadlines import DEFAULT_LIMITS
 from tests.factories import event, folded, month_of_orders, raw
@@ -42,18 +42,18 @@ def _month() -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def sink(tmp_path: Path) -> Iterator[ClickHouseSink]:
-    s = ClickHouseSink(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}"))
+def sink(tmp_path: Path) -> Iterator[ClickHouseStore]:
+    s = ClickHouseStore(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}"))
     yield s
     s.close()  # chDB holds one path per process
 
 
-def _other(sink: ClickHouseSink, database: str) -> ClickHouseSink:
+def _other(sink: ClickHouseStore, database: str) -> ClickHouseStore:
     """Another database of the same engine (chDB opens one path per process)."""
-    return ClickHouseSink(sink.settings.model_copy(update={"clickhouse_database": database}), sink.client)
+    return ClickHouseStore(sink.settings.model_copy(update={"clickhouse_database": database}), sink.client)
 
 
-def _figures(sink: ClickHouseSink, months: tuple[str, ...] = ("2019-11",)) -> dict[str, Any]:
+def _figures(sink: ClickHouseStore, months: tuple[str, ...] = ("2019-11",)) -> dict[str, Any]:
     """What the readers see: the bulletin, and every table the windows and states live in."""
     return {
         "bulletin": [build_bulletin(sink, month, printed={}).to_json() for month in months],
@@ -74,7 +74,7 @@ def _file(path: Path, lines: list[bytes]) -> Path:
     return path
 
 
-def test_an_import_equals_the_stream(sink: ClickHouseSink, tmp_path: Path) -> None:
+def test_an_import_equals_the_stream(sink: ClickHouseStore, tmp_path: Path) -> None:
     events = _month()
     sink.migrate()
     history.import_file(sink, _file(tmp_path / "m.jsonl", [raw(e) for e in events]), default_registry(), LIMITS)
@@ -96,7 +96,7 @@ _databases = iter(range(10**6))
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_an_import_in_any_line_order_gives_the_bulletin_of_event_time(
-    sink: ClickHouseSink, tmp_path: Path, data: st.DataObject
+    sink: ClickHouseStore, tmp_path: Path, data: st.DataObject
 ) -> None:
     """A file exported in any order (lines shuffled, some twice), imported in small chunks, and
     then restated, gives the bulletins, windows and states of the same file in event-time order."""
@@ -115,7 +115,7 @@ def test_an_import_in_any_line_order_gives_the_bulletin_of_event_time(
     assert _figures(mixed, months) == expected
 
 
-def test_an_interrupted_import_resumes_where_it_stopped(sink: ClickHouseSink, tmp_path: Path) -> None:
+def test_an_interrupted_import_resumes_where_it_stopped(sink: ClickHouseStore, tmp_path: Path) -> None:
     path = _file(tmp_path / "m.jsonl", [raw(e) for e in _month()])
     sink.migrate()
 
@@ -133,7 +133,7 @@ def test_an_interrupted_import_resumes_where_it_stopped(sink: ClickHouseSink, tm
     assert _figures(sink) == _figures(once)
 
 
-def test_a_bad_line_is_a_dead_letter_and_a_resent_event_counts_once(sink: ClickHouseSink, tmp_path: Path) -> None:
+def test_a_bad_line_is_a_dead_letter_and_a_resent_event_counts_once(sink: ClickHouseStore, tmp_path: Path) -> None:
     events = _month()
     lines = [raw(e) for e in events]
     path = _file(tmp_path / "m.jsonl", [*lines[:3], b"{not json", raw({**events[0], "unit_id": "nowhere"}), *lines[3:]])
@@ -148,7 +148,7 @@ def test_a_bad_line_is_a_dead_letter_and_a_resent_event_counts_once(sink: ClickH
     assert _figures(sink) == before
 
 
-def test_restate_builds_the_windows_of_a_store_from_before_them(sink: ClickHouseSink, tmp_path: Path) -> None:
+def test_restate_builds_the_windows_of_a_store_from_before_them(sink: ClickHouseStore, tmp_path: Path) -> None:
     """A directory of the release before windows: its events are restated into windows and states."""
     for statement in BEFORE_DEADLETTER_COLUMNS:
         sink.client.command(statement.replace("{db}", sink.db))
@@ -186,7 +186,7 @@ def _gzip(path: Path, lines: list[bytes]) -> Path:
 
 
 def test_a_line_over_the_record_limit_is_read_cut_and_is_one_dead_letter_with_its_length(
-    sink: ClickHouseSink, tmp_path: Path
+    sink: ClickHouseStore, tmp_path: Path
 ) -> None:
     from hotline.schemas.events import MAX_RECORD_BYTES
 
@@ -206,7 +206,7 @@ def test_a_line_over_the_record_limit_is_read_cut_and_is_one_dead_letter_with_it
 
 
 def test_a_tally_keeps_the_first_dead_letters_without_their_bytes_and_counts_them_all(
-    sink: ClickHouseSink, tmp_path: Path
+    sink: ClickHouseStore, tmp_path: Path
 ) -> None:
     bad = [b'{"not": "an event", "padding": "' + b"p" * 1000 + b'"}'] * 5_000
     path = _file(tmp_path / "bad.jsonl", [*bad, raw(_month()[0])])
@@ -228,7 +228,7 @@ def test_a_gz_file_that_is_not_gzip_is_refused_before_anything_is_stored(tmp_pat
 
 
 def test_a_truncated_gzip_imports_the_lines_before_the_break_and_then_says_where(
-    sink: ClickHouseSink, tmp_path: Path
+    sink: ClickHouseStore, tmp_path: Path
 ) -> None:
     import gzip
 
