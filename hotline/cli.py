@@ -269,13 +269,13 @@ def worker(loglevel: str = "info") -> None:
     pipeline = Pipeline(_settings())
     web.register(pipeline)
     try:
-        _ = pipeline.sink  # open the store before joining Kafka: a locked chDB directory fails here, clearly
+        _ = pipeline.store  # open the store before joining Kafka: a locked chDB directory fails here, clearly
     except Exception as exc:
         raise _fail(f"cannot open {describe(pipeline.settings)}: {exc}") from exc
     try:
         _wait_for_kafka(pipeline.settings)
     except BaseException:  # stopped while waiting (Ctrl-C, SIGTERM): the store is closed, not left open
-        pipeline.sink.close()
+        pipeline.store.close()
         raise
 
     class Worker(faust.Worker):

@@ -255,7 +255,7 @@ class StoreWide:
         """The store's ledger: asked at most once per ``min_interval_s`` unless ``force``."""
         now = self.clock()
         if force or now - self.asked_at >= self.min_interval_s:
-            sunk = await self.pipeline.in_store_thread(self.pipeline.sink.progress)
+            sunk = await self.pipeline.in_store_thread(self.pipeline.store.progress)
             self.ledger, self.asked_at = tuple(sorted(sunk.items())), now
         return self.ledger
 
@@ -270,7 +270,7 @@ class StoreWide:
         """On the sink thread: every partition's figures as the store holds them."""
         from hotline.streams.app import LIVE_DAYS
 
-        sink = self.pipeline.sink
+        sink = self.pipeline.store
         gen = self.pipeline.generation.gen
         windows = Windows()
         windows.load(sink.windows("day >= %(since)s", {"since": history.today() - timedelta(days=LIVE_DAYS)}))
@@ -338,7 +338,7 @@ class LiveMonitor:
         return await self.pipeline.in_store_thread(self._build, day)  # type: ignore[no-any-return]
 
     def _build(self, day: date | None) -> Snapshot:
-        return build_snapshot(self.pipeline.sink, self.pipeline.registry, day, datetime.now(TZ))
+        return build_snapshot(self.pipeline.store, self.pipeline.registry, day, datetime.now(TZ))
 
     # -- the loop -------------------------------------------------------------------------
     async def run(self) -> None:

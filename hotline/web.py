@@ -139,7 +139,7 @@ def register(pipeline: Pipeline) -> None:
         """What ``replay --wait`` polls: cheap, unlike the counts of /status."""
         if denied := _office_only(self, request, access):
             return denied
-        sunk = await pipeline.in_store_thread(pipeline.sink.progress)
+        sunk = await pipeline.in_store_thread(pipeline.store.progress)
         return self.json({"offsets": [[t, p, o] for (t, p), o in sorted(sunk.items())]})
 
     @surface.page("/status")
@@ -178,7 +178,7 @@ def _office_only(view: View, request: Request, access: Access) -> Response | Non
 
 def _render_bulletin(pipeline: Pipeline, month: str, fmt: str) -> bytes:
     """The office's edition (month over month, 补录, charts), as ``hotline bulletin`` prints it."""
-    return render(assemble(pipeline.sink, month, pipeline.registry), fmt)
+    return render(assemble(pipeline.store, month, pipeline.registry), fmt)
 
 
 STATUS_TIMEOUT_S = 5.0
@@ -189,7 +189,7 @@ FENCED = (
 
 
 def _status(pipeline: Pipeline) -> dict[str, Any]:
-    sink = pipeline.sink
+    sink = pipeline.store
     return {
         "schema_version": sink.schema_version,
         "counts": sink.counts(),

@@ -70,11 +70,11 @@ T = TypeVar("T")
 class Pipeline:
     """One worker's wiring: the app, its topics and table, and the process's only sink."""
 
-    def __init__(self, settings: Settings, registry: Registry | None = None, sink: Store | None = None) -> None:
+    def __init__(self, settings: Settings, registry: Registry | None = None, store: Store | None = None) -> None:
         self.settings = settings
         self.registry = registry or default_registry()
-        self._sink = sink
-        self._sink_guard = threading.Lock()
+        self._opened = store
+        self._store_guard = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
         self.metrics = Metrics()
         self.metrics.store_up.set(1)
@@ -158,20 +158,20 @@ class Pipeline:
             partitions=self.settings.partitions,
         )
 
-    # -- sink ---------------------------------------------------------------------------
+    # -- store ---------------------------------------------------------------------------
     @property
-    def sink(self) -> Store:
+    def store(self) -> Store:
         """The process's one sink, opened once: a second chDB client racing the first lost writes.
 
         ClickHouse opened here, or the storage owner (``hotline store``) when ``HOTLINE_STORE_URL``
         is set: chosen in ``hotline.sinks.store.open_store``, nowhere else."""
-        with self._sink_guard:
-            if self._sink is None:
-                self._sink = open_store(self.settings, worker=True)
-            return self._sink
+        with self._store_guard:
+            if self._opened is None:
+                self._opened = open_store(self.settings, worker=True)
+            return self._opened
 
     async def _claim_at_store(self, fence: Fence) -> None:
-        await self.in_store_thread(self.sink.claim, fence)
+        await self.in_store_thread(self.store.claim, fence)
 
     async def in_store_thread(self, fn: Any, *args: Any) -> Any:
         """chDB calls block; run them off the event loop, one at a time."""
@@ -198,7 +198,7 @@ class Pipeline:
 
         Through ``hotline store`` the store process has done both, and keeps the one filter of
         stored ids (it sees every worker's writes): this worker then asks it about every id."""
-        sink = self.sink
+        sink = self.store
         if owned(sink):
             generation = history.restate_if_pending(sink, self.limits)
         elif (generation := sink.generation()).restate_pending:
@@ -246,7 +246,7 @@ class Pipeline:
             # (streams/claims.py), through its batch reader or Faust's stream, until its next assignment.
             self.app.consumer.pause_partitions(assigned)
             return committed
-        stored = await self.in_store_thread(self.sink.progress)
+        stored = await self.in_store_thread(self.store.progress)
         self.ledger.load(stored, [(tp.topic, tp.partition) for tp in assigned])
         for tp in assigned:
             self.stored_upto[(tp.topic, tp.partition)] = self.ledger.next_offset[(tp.topic, tp.partition)] - 1
@@ -323,16 +323,16 @@ class Pipeline:
         generation; ClickHouse holds them durably (written before the ledger moves)."""
         owned = {(tp.topic, tp.partition) for tp in assigned}
         since = history.today() - timedelta(days=LIVE_DAYS)
-        self.generation = await self.in_store_thread(self.sink.generation)
-        loaded = await self.in_store_thread(self.sink.windows, "day >= %(since)s", {"since": since})
-        months = set(await self.in_store_thread(history.event_months, self.sink))
+        self.generation = await self.in_store_thread(self.store.generation)
+        loaded = await self.in_store_thread(self.store.windows, "day >= %(since)s", {"since": since})
+        months = set(await self.in_store_thread(history.event_months, self.store))
         self.windows = Windows()
         self.windows.load(
             w for w in loaded if w.source_topic not in self.kinds or (w.source_topic, w.source_partition) in owned
         )
         self.open_orders = OpenOrders()
         self._foreign = {}
-        for row in await self.in_store_thread(self.sink.open_orders):
+        for row in await self.in_store_thread(self.store.open_orders):
             if self._order_tp(row.order_id) in assigned:
                 self.open_orders.update(row.order_id, row.unit_id, row.due)
                 self._state_of_stored(row)
@@ -346,7 +346,7 @@ class Pipeline:
         """Supervision: the orders of these partitions awaiting it, from ClickHouse; those
         an import or restatement wrote are owed their alert like the open ones above."""
         self.awaiting = AwaitingSupervision()
-        for row in await self.in_store_thread(self.sink.awaiting_supervision):
+        for row in await self.in_store_thread(self.store.awaiting_supervision):
             if self._order_tp(row.order_id) in assigned:
                 self.awaiting.follow(row.order_id, self._state_of_stored(row))
 
@@ -433,7 +433,7 @@ class Pipeline:
         if not records:
             return None
         fence = self.claims.fence_of((r.source.topic, r.source.partition) for r in records)
-        folded, staged = await self._store(records, kind, prepared, fence)
+        folded, staged = await self._write_batch(records, kind, prepared, fence)
         # Order states after the sink holds the batch, one table write per order. The next
         # batch folds on them, on these windows and after these offsets at once; this batch's
         # changelog acks and progress record complete while it does (``_complete``): the
@@ -468,7 +468,7 @@ class Pipeline:
         async def once() -> bool:
             if changelog:  # also when this batch changed nothing: an earlier attempt may have
                 await self.flush_changelog()
-            await self.in_store_thread(self.sink.record_progress, progress, fence)
+            await self.in_store_thread(self.store.record_progress, progress, fence)
             return True
 
         if not await self._until_done(once):
@@ -498,7 +498,7 @@ class Pipeline:
                 return
             states: dict[str, OrderState] = {o: self.orders[o] for o in due}
             ids = [i for state in states.values() for i in orphans.held_ids(state)]
-            stored = await self.in_store_thread(self.sink.stored, ids)
+            stored = await self.in_store_thread(self.store.stored, ids)
             letters = [d for o, state in states.items() for d in orphans.letters(o, state, stored, wait)]
             await self._until_done(lambda: self._dead_letter_orphans(letters))
             released = {o: orphans.released(state) for o, state in states.items()}
@@ -511,7 +511,7 @@ class Pipeline:
     async def _dead_letter_orphans(self, letters: list[DeadLetter]) -> None:
         await send_deadletters(self.deadletter_topic, letters)
         fence = self.claims.fence_of({(d.source_topic, d.source_partition) for d in letters})
-        await self.in_store_thread(self.sink.write, Batch(deadletters=letters), fence)
+        await self.in_store_thread(self.store.write, Batch(deadletters=letters), fence)
         for dead in letters:
             self.metrics.deadletters.labels(dead.source_topic).inc()
 
@@ -523,7 +523,7 @@ class Pipeline:
         """What the ledger has not seen, in offset order, with any skipped offsets read back in."""
         unknown = {tp for tp in {(r.source.topic, r.source.partition) for r in delivered} if not self.ledger.knows(tp)}
         if unknown:
-            self.ledger.load(await self.in_store_thread(self.sink.progress), unknown)
+            self.ledger.load(await self.in_store_thread(self.store.progress), unknown)
         admitted = self.ledger.admit(delivered)
         records = list(admitted.records)
         for gap in admitted.gaps:
@@ -534,7 +534,7 @@ class Pipeline:
         """A batch decoded, ahead of its turn (pure: no state, no I/O)."""
         return decode_batch(records, self.registry, prefixes(kind))  # prefixes: schemas.events.TOPIC_OF_PREFIX
 
-    async def _store(
+    async def _write_batch(
         self, records: list[Record], kind: str, prepared: Decoded | None, fence: Fence | None
     ) -> tuple[Folded, Staged]:
         """Fold and write; a record the store refuses is dead-lettered and the batch folded again."""
@@ -556,7 +556,7 @@ class Pipeline:
             sent.update(source_of(d) for d in folded.batch.deadletters)
             try:
                 with self.metrics.sink_latency.time():
-                    await self.in_store_thread(self.sink.write, folded.batch, fence)
+                    await self.in_store_thread(self.store.write, folded.batch, fence)
                 self.known.add(row["event_id"] for row in folded.batch.events)
                 return folded, staged
             except StoreFenced:
@@ -566,14 +566,14 @@ class Pipeline:
                 self.metrics.store_raced.inc(len(raced.event_ids))
                 identities = await self._identify(events, contents)
             except Exception as exc:
-                isolate = (find_culprits, self.sink, folded.batch, records, exc, fence, self.stored_upto)
+                isolate = (find_culprits, self.store, folded.batch, records, exc, fence, self.stored_upto)
                 refused.update(await self.in_store_thread(*isolate))
 
     async def _identify(
         self, events: list[tuple[Source, Event]], contents: Mapping[Source, str]
     ) -> dict[Source, Identity]:
         """Each event against what the store holds under its id (looked up only where the filter says maybe)."""
-        stored = await self.in_store_thread(self.sink.stored, self.known.maybe(e.event_id for _, e in events))
+        stored = await self.in_store_thread(self.store.stored, self.known.maybe(e.event_id for _, e in events))
         return identify(events, stored, contents)
 
     async def _states(self, ids: set[str]) -> dict[str, OrderState | None]:
@@ -590,7 +590,7 @@ class Pipeline:
             if stale or (state is not None and "facts" not in state):  # or kept by a release before timelines
                 lookup.append(order_id)
         if lookup:
-            found = await self.in_store_thread(history.read_back, self.sink, lookup, self.limits, gen)
+            found = await self.in_store_thread(history.read_back, self.store, lookup, self.limits, gen)
             states.update(found)
         return states
 
@@ -600,7 +600,7 @@ class Pipeline:
         if missing:
             where = "(source_topic, source_partition) IN %(tps)s AND day IN %(days)s"
             params = {"tps": sorted({w[0] for w in missing}), "days": sorted({w[1][1] for w in missing})}
-            loaded = await self.in_store_thread(self.sink.windows, where, params)
+            loaded = await self.in_store_thread(self.store.windows, where, params)
             self.windows.load(
                 [w for w in loaded if ((w.source_topic, w.source_partition), (w.unit_id, w.day)) in missing], missing
             )

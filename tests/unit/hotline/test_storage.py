@@ -94,7 +94,7 @@ async def test_workers_store_through_the_store_and_ask_it_about_every_id(
     workers: list[Pipeline], store: StoreServer
 ) -> None:
     a, b = workers
-    assert isinstance(a.sink, RemoteStore) and isinstance(a.known, EveryId)
+    assert isinstance(a.store, RemoteStore) and isinstance(a.known, EveryId)
     dispatched = event("order.dispatched", order_id="O1")
     await a.process([Record(Source("hotline.orders", 0, 0), b"O1", raw(dispatched))], "orders")
     await a.settle()
@@ -471,7 +471,7 @@ async def test_an_event_another_worker_stored_after_the_lookup_is_folded_again_a
 ) -> None:
     a, b = workers
     dispatched = event("order.dispatched", order_id="O1")
-    looked_up = a.sink.stored
+    looked_up = a.store.stored
 
     def lookup_then_the_other_worker_writes(event_ids: list[str]) -> Any:
         """b's lookup finds nothing; a's copy (partition 0) is stored right after it, before b writes."""
@@ -480,7 +480,7 @@ async def test_an_event_another_worker_stored_after_the_lookup_is_folded_again_a
             store.ops["write"]({"batch": folded([dispatched], partition=0)})
         return found
 
-    monkeypatch.setattr(b.sink, "stored", lookup_then_the_other_worker_writes)
+    monkeypatch.setattr(b.store, "stored", lookup_then_the_other_worker_writes)
     await b.process([Record(Source("hotline.orders", 1, 0), b"other", raw(dispatched))], "orders")
     await b.settle()
     assert store.sink.query_rows("SELECT sum(dispatched) AS n FROM {db}.unit_windows FINAL") == [{"n": 1}]

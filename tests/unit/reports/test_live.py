@@ -53,7 +53,7 @@ class Loader:
     batch per call, and keeps the agents' live figures (day windows, open orders) as a worker does."""
 
     def __init__(self, sink: ClickHouseStore) -> None:
-        self.sink = sink
+        self.store = sink
         self.engine = history.Loader(sink, default_registry(), dict(DEFAULT_LIMITS), 0)
         self.open_orders = OpenOrders()
         self.awaiting = AwaitingSupervision()
@@ -299,7 +299,7 @@ class FakePipeline:
     """What the monitor uses of a Pipeline, with a real sink and no Kafka."""
 
     def __init__(self, sink: ClickHouseStore, loader: Loader) -> None:
-        self.sink = sink
+        self.store = sink
         self.registry = default_registry()
         self.positions = loader.positions
         self.feed = AlertFeed("alerts", {})

@@ -84,7 +84,7 @@ def pipeline(monkeypatch: pytest.MonkeyPatch) -> Pipeline:
     from faust.types import TP
 
     monkeypatch.setattr(Producer, "key_partition", lambda self, topic, key: TP(topic, 0))
-    p = Pipeline(Settings(batch_within_s=0.05, app_id="hotline-unit"), sink=RecordingSink())  # type: ignore[arg-type]
+    p = Pipeline(Settings(batch_within_s=0.05, app_id="hotline-unit"), store=RecordingSink())  # type: ignore[arg-type]
     p.deadletter_topic = RecordingTopic()  # type: ignore[assignment]
 
     async def no_broker() -> None:
@@ -116,7 +116,7 @@ async def test_orders_agent_sinks_events_counters_and_state(pipeline: Pipeline) 
             (b"O1", raw(dispatched)),  # sent twice
         ],
     )
-    sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
+    sink: RecordingSink = pipeline.store  # type: ignore[assignment]
     events = [row["event_id"] for b in sink.batches for row in b.events]
     assert events == [dispatched["event_id"], events[1]] and len(events) == 2
     assert sink.window_totals() == {"dispatched": 1, "completed_on_time": 1}
@@ -141,14 +141,14 @@ async def test_bad_records_go_to_the_dead_letter_topic_and_the_rest_is_processed
     reasons = [s["headers"]["hotline.error"].decode() for s in sent]
     assert reasons[0].startswith("not JSON") and "outcome" in reasons[1]
     assert sent[1]["headers"]["hotline.source.offset"] == b"1"
-    sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
+    sink: RecordingSink = pipeline.store  # type: ignore[assignment]
     assert [row["event_id"] for b in sink.batches for row in b.events] == [good["event_id"]]
 
 
 async def test_calls_agent_sinks_calls_without_personal_data(pipeline: Pipeline) -> None:
     received = event("call.received", caller={"phone": "13800000000", "name": "张三"})
     await _put_all(pipeline, "calls", [(b"C1", raw(received)), (b"C1", raw(event("call.handled")))])
-    sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
+    sink: RecordingSink = pipeline.store  # type: ignore[assignment]
     rows = [row for b in sink.batches for row in b.events]
     assert [r["type"] for r in rows] == ["call.received", "call.handled"]
     assert "13800000000" not in repr(rows)
@@ -188,7 +188,7 @@ async def test_a_second_event_under_the_same_id_is_a_dead_letter_naming_the_firs
     first = event("order.dispatched", event_id="ev-same", order_id="O1")
     other = event("order.dispatched", event_id="ev-same", order_id="O2", unit_id="yuetang")
     await _put_until_processed(pipeline, "orders", [(b"O1", raw(first)), (b"O2", raw(other))], "hotline.orders")
-    sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
+    sink: RecordingSink = pipeline.store  # type: ignore[assignment]
     assert _stored_ids(sink) == ["ev-same"]
     assert sink.events["ev-same"].source_offset == 0
     assert sink.window_totals() == {"dispatched": 1}
@@ -207,7 +207,7 @@ async def test_a_second_event_under_the_same_id_is_a_dead_letter_naming_the_firs
 async def test_a_call_sent_twice_is_stored_once_and_counted_as_a_duplicate(pipeline: Pipeline) -> None:
     received = event("call.received", call_id="C7")
     await _put_until_processed(pipeline, "calls", [(b"C7", raw(received)), (b"C7", raw(received))], "hotline.calls")
-    sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
+    sink: RecordingSink = pipeline.store  # type: ignore[assignment]
     assert _stored_ids(sink) == [received["event_id"]]
     assert _sample(pipeline, "hotline_duplicate_events_total", {"topic": "hotline.calls"}) == 1
     assert _sample(pipeline, "hotline_event_id_conflicts_total", {"topic": "hotline.calls"}) == 0
@@ -222,7 +222,7 @@ async def test_a_dead_letter_keeps_the_original_kafka_key(pipeline: Pipeline, ki
     await _put_until_processed(pipeline, "orders", [(b"O1", raw(first)), (b"K-77", bad)], "hotline.orders")
     sent = pipeline.deadletter_topic.sent  # type: ignore[attr-defined]
     assert [(s["key"], s["value"]) for s in sent] == [(b"K-77", bad)]
-    sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
+    sink: RecordingSink = pipeline.store  # type: ignore[assignment]
     assert [d.key for b in sink.batches for d in b.deadletters] == [b"K-77"]
 
 
@@ -386,7 +386,7 @@ async def test_a_batch_progress_is_recorded_only_once_its_changelog_is_acknowled
         await acked.wait()
 
     pipeline.flush_changelog = slow_broker  # type: ignore[method-assign]
-    sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
+    sink: RecordingSink = pipeline.store  # type: ignore[assignment]
     first, second = event("order.dispatched", order_id="O7"), event("order.dispatched", order_id="O8")
     await pipeline.process([Record(Source("hotline.orders", 0, 0), b"O7", raw(first))], "orders")
     assert _stored_ids(sink) == [first["event_id"]] and sink.recorded == {}
@@ -401,19 +401,19 @@ async def test_a_batch_progress_is_recorded_only_once_its_changelog_is_acknowled
 def test_the_group_rereads_cluster_metadata_as_often_as_the_settings_say() -> None:
     """A leader that assigned before its topics existed assigns them on its next metadata read:
     that must come within seconds, not aiokafka's five minutes (seen on a broker just started)."""
-    p = Pipeline(Settings(metadata_max_age_s=2.5, app_id="hotline-unit"), sink=RecordingSink())  # type: ignore[arg-type]
+    p = Pipeline(Settings(metadata_max_age_s=2.5, app_id="hotline-unit"), store=RecordingSink())  # type: ignore[arg-type]
     assert p.app.conf.consumer_metadata_max_age_ms == 2500
 
 
 def test_the_worker_listens_at_its_web_host_unless_told_where_to_bind() -> None:
-    p = Pipeline(Settings(web_host="10.0.0.7", app_id="hotline-unit"), sink=RecordingSink())  # type: ignore[arg-type]
+    p = Pipeline(Settings(web_host="10.0.0.7", app_id="hotline-unit"), store=RecordingSink())  # type: ignore[arg-type]
     assert (p.app.conf.web_bind, p.app.conf.web_host) == ("10.0.0.7", "10.0.0.7")
 
 
 def test_a_worker_bound_to_every_interface_still_announces_where_it_is_reached() -> None:
     """Bound to 0.0.0.0, the worker is still named and scraped at its web_host (0.0.0.0 reaches nothing)."""
     settings = Settings(web_host="worker-2.internal", web_bind="0.0.0.0", web_port=6067, app_id="hotline-unit")
-    p = Pipeline(settings, sink=RecordingSink())  # type: ignore[arg-type]
+    p = Pipeline(settings, store=RecordingSink())  # type: ignore[arg-type]
     assert (p.app.conf.web_bind, p.app.conf.web_host) == ("0.0.0.0", "worker-2.internal")
     assert announcement(settings)[METRICS_HEADER] == "http://worker-2.internal:6067/metrics"
 
@@ -458,7 +458,7 @@ async def test_an_assignment_is_claimed_with_the_group_generation_and_every_writ
 ) -> None:
     """One path with or without ``hotline store``: the local sink is claimed and fenced too (and ignores it)."""
 
-    sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
+    sink: RecordingSink = pipeline.store  # type: ignore[assignment]
     p0 = _assigned_under_generation_7(pipeline)
     positions = await pipeline._resume_locked({p0: 0})
     assert sink.claims == [Fence(7, (("hotline.orders", 0),))] and positions == {p0: 0}
@@ -502,7 +502,7 @@ async def test_a_race_met_while_the_records_are_written_one_by_one_dead_letters_
     """The batch is refused, so its records are written one by one to find the culprit; one of
     them meets another worker's copy (StoreRaced): that is no fault of the record's, and the
     batch is folded again rather than the record dead-lettered."""
-    sink = pipeline.sink
+    sink = pipeline.store
     real, calls = sink.write, []
 
     def refused_then_raced(batch: Batch, fence: Fence | None = None) -> None:
@@ -533,7 +533,7 @@ async def test_a_storage_fault_is_never_blamed_on_the_records(
     """The table directories made unwritable for a while: every write, whole or one by one, fails
     with the file system's error. The batch waits and is stored once the disk takes writes again;
     no record is dead-lettered and the ledger moves only then."""
-    sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
+    sink: RecordingSink = pipeline.store  # type: ignore[assignment]
     real, refused = sink.write, []
 
     def unwritable(batch: Batch, fence: Fence | None = None) -> None:
@@ -557,7 +557,7 @@ async def test_a_batch_none_of_whose_records_stores_while_a_known_good_write_fai
 ) -> None:
     """A refusal the classifier does not recognise, for every record, while the store cannot even
     record the progress it already holds: the store's fault, not the records'."""
-    sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
+    sink: RecordingSink = pipeline.store  # type: ignore[assignment]
     real_write, real_progress, failing = sink.write, sink.record_progress, [True]
 
     def write(batch: Batch, fence: Fence | None = None) -> None:
@@ -581,7 +581,7 @@ async def test_a_batch_none_of_whose_records_stores_while_a_known_good_write_fai
 async def test_a_record_the_store_refuses_for_its_content_is_still_dead_lettered(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
+    sink: RecordingSink = pipeline.store  # type: ignore[assignment]
     real = sink.write
 
     def refuses_o1(batch: Batch, fence: Fence | None = None) -> None:
@@ -632,7 +632,7 @@ def test_fausts_stream_watchdog_is_off_where_the_batch_reader_owns_the_partition
     """Its "Stream has not started processing" would be logged at ERROR every 30 s, falsely."""
     assert pipeline.app.conf.stream_processing_timeout > 365 * 86400
     assert pipeline.app.conf.broker_commit_livelock_soft_timeout > 365 * 86400
-    streamed = Pipeline(Settings(ingest="stream", app_id="hotline-unit-stream"), sink=RecordingSink())  # type: ignore[arg-type]
+    streamed = Pipeline(Settings(ingest="stream", app_id="hotline-unit-stream"), store=RecordingSink())  # type: ignore[arg-type]
     assert streamed.app.conf.stream_processing_timeout == 300
 
 
@@ -655,7 +655,7 @@ async def _visit_of_an_order_never_dispatched(pipeline: Pipeline, occurred_at: s
 
 
 async def test_events_of_an_order_never_dispatched_are_dead_lettered_past_the_wait(pipeline: Pipeline) -> None:
-    sink: RecordingSink = pipeline.sink  # type: ignore[assignment]
+    sink: RecordingSink = pipeline.store  # type: ignore[assignment]
     await _visit_of_an_order_never_dispatched(pipeline, "2019-11-06T09:00:00+08:00")
     await pipeline.sweep_orphans()
     [letter] = pipeline.deadletter_topic.sent  # type: ignore[attr-defined]
