@@ -268,7 +268,7 @@ async def test_a_store_outage_is_retried_until_the_batch_is_stored_once(
     import hotline.streams.app
 
     sink = FlakySink(outage=2)
-    pipeline._sink = sink  # type: ignore[assignment]
+    pipeline._opened = sink  # type: ignore[assignment]
     fast = FastSleep(pipeline)
     monkeypatch.setattr(hotline.streams.app, "asyncio", fast)
     calls = [event("call.received", call_id=f"C{i}") for i in range(3)]
@@ -313,7 +313,7 @@ async def test_a_record_the_store_refuses_is_a_dead_letter_and_the_rest_is_store
     calls = [event("call.received", call_id=f"C{i}") for i in range(4)]
     poison = calls[1]
     sink = PickySink(poison["event_id"])
-    pipeline._sink = sink  # type: ignore[assignment]
+    pipeline._opened = sink  # type: ignore[assignment]
     records = [(ev["call_id"].encode(), raw(ev)) for ev in calls]
     await _put_until_processed(pipeline, "calls", records, "hotline.calls")
 
@@ -356,7 +356,7 @@ async def test_an_order_stored_across_an_outage_still_gets_its_alerts_scheduled(
     import hotline.streams.app
 
     sink = ProgressOutageSink(outage=1)
-    pipeline._sink = sink  # type: ignore[assignment]
+    pipeline._opened = sink  # type: ignore[assignment]
     monkeypatch.setattr(hotline.streams.app, "asyncio", FastSleep(pipeline))
     dispatched = event("order.dispatched", order_id="O5")
     await _put_until_processed(pipeline, "orders", [(b"O5", raw(dispatched))], "hotline.orders")
@@ -483,7 +483,7 @@ class TakenOverSink(RecordingSink):
 async def test_a_stale_assignment_is_neither_resumed_nor_read(pipeline: Pipeline) -> None:
     from faust.types import TP
 
-    pipeline._sink = TakenOverSink()  # type: ignore[assignment]
+    pipeline._opened = TakenOverSink()  # type: ignore[assignment]
     p0 = TP("hotline.orders", 0)
     consumer = AssigningConsumer({p0})
     pipeline.app.consumer = consumer  # type: ignore[assignment]
@@ -613,7 +613,7 @@ class ForgedClaimSink(RecordingSink):
 async def test_a_worker_fenced_by_a_foreign_claim_says_so_and_reads_again_once_it_lapses(pipeline: Pipeline) -> None:
 
     sink = ForgedClaimSink()
-    pipeline._sink = sink  # type: ignore[assignment]
+    pipeline._opened = sink  # type: ignore[assignment]
     p0 = _assigned_under_generation_7(pipeline)
     await pipeline._resume_locked({p0: 0})
     assert pipeline.claims.fenced and _sample(pipeline, "hotline_reading") == 0
