@@ -63,7 +63,7 @@ TP = tuple[str, int]
 
 @dataclass
 class Job:
-    """The worker's per-batch job (``Pipeline._store`` / ``_fold``) without Kafka or ClickHouse."""
+    """The worker's per-batch job (``Batches._write``) without Kafka or ClickHouse."""
 
     registry: Registry = field(default_factory=default_registry)
     limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_LIMITS))

@@ -237,7 +237,7 @@ class Board:
 class StoreWide:
     """Every worker's live figures, from the store the workers share (``hotline store``).
 
-    The same reads a worker makes on assignment (``Pipeline._load_live``), for every source
+    The same reads a worker makes on assignment (``WorkerState.load``), for every source
     partition: the day windows of the last ``LIVE_DAYS``, the open orders, the orders awaiting
     supervision, the months stored. Read again only when the store's ledger has moved, which
     it does once a batch of any worker is stored (its windows and order states with it)."""
@@ -268,7 +268,7 @@ class StoreWide:
 
     def _read(self) -> AgentFigures:
         """On the sink thread: every partition's figures as the store holds them."""
-        from hotline.streams.app import LIVE_DAYS
+        from hotline.streams.state import LIVE_DAYS
 
         sink = self.pipeline.store
         gen = self.pipeline.generation.gen

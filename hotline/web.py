@@ -34,7 +34,7 @@ class Surface:
     """The worker's routes: the project's pages and nothing else.
 
     Faust adds views of its own (``/table/…`` reads any key of the order table, ``/router``
-    shows the cluster, ``/`` answers): they are switched off in ``streams/app.py``, and this
+    shows the cluster, ``/`` answers): they are switched off in ``streams/faustapp.py``, and this
     gate answers 404 to any route not registered through :meth:`page`, so a built-in view
     that a later Faust adds, or turns on by default, is closed too.
     """

@@ -410,7 +410,7 @@ def build_live_snapshot(figures: LiveFigures, registry: Registry, now: datetime)
 
 
 TREND_DAYS = 30  # the screen's trend: the last 30 days, as the rolling 30-day figures
-# The longest trend asked for: within the days the agents hold (``streams.app.LIVE_DAYS``, 40).
+# The longest trend asked for: within the days the agents hold (``streams.state.LIVE_DAYS``, 40).
 TREND_MAX_DAYS = 31
 
 

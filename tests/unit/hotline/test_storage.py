@@ -57,14 +57,14 @@ def _pipeline(settings: Settings, name: str, monkeypatch: pytest.MonkeyPatch, gr
 
     monkeypatch.setattr(Producer, "key_partition", lambda self, topic, key: TP(topic, 0))
     p = Pipeline(settings.model_copy(update={"app_id": group or f"hotline-unit-{name}"}))
-    p.deadletter_topic = RecordingTopic()  # type: ignore[assignment]
+    p.deadletter_topic = p.batches.deadletter_topic = RecordingTopic()  # type: ignore[assignment]
 
     async def no_broker() -> None:
         """No producer runs here: the table's writes stay in memory."""
 
-    p.flush_changelog = no_broker  # type: ignore[method-assign]
-    p.generation = p._prepare_store()  # what the start-up task does (it needs a broker to run)
-    p.ready.set()
+    p.batches.flush_changelog = no_broker  # type: ignore[method-assign]
+    p.state.prepare_store()  # what the start-up task does (it needs a broker to run)
+    p.state.ready.set()
     p.app.finalize()
     p.app.flow_control.resume()
     return p
@@ -94,7 +94,7 @@ async def test_workers_store_through_the_store_and_ask_it_about_every_id(
     workers: list[Pipeline], store: StoreServer
 ) -> None:
     a, b = workers
-    assert isinstance(a.store, RemoteStore) and isinstance(a.known, EveryId)
+    assert isinstance(a.store, RemoteStore) and isinstance(a.state.known, EveryId)
     dispatched = event("order.dispatched", order_id="O1")
     await a.process([Record(Source("hotline.orders", 0, 0), b"O1", raw(dispatched))], "orders")
     await a.settle()
@@ -352,9 +352,9 @@ async def group(
 
 
 async def _assigned(worker: Pipeline, generation: int, partitions: list[tuple[str, int]]) -> bool:
-    """What a worker does on an assignment (``_resume_locked``): claim, then read from the ledger."""
+    """What a worker does on an assignment (``Assignment.resume_locked``): claim, then read from the ledger."""
     worker.app.consumer_generation_id = generation
-    if not await worker.claim(partitions):
+    if not await worker.assignment.claim(partitions):
         return False
     assert worker.reader is not None
     worker.reader.assign(dict.fromkeys(partitions, 0))
@@ -392,7 +392,7 @@ async def test_a_worker_whose_partition_was_taken_over_does_not_move_the_ledger(
     async def slow_broker() -> None:
         await acked.wait()
 
-    a.flush_changelog = slow_broker  # type: ignore[method-assign]
+    a.batches.flush_changelog = slow_broker  # type: ignore[method-assign]
     await a.process(_dispatch("O1", 0), "orders")  # stored; its progress waits for the changelog
     assert await _assigned(b, 2, [P0])  # meanwhile a stalls and P0 moves to b
     acked.set()
@@ -436,7 +436,7 @@ async def test_an_idle_worker_renewing_a_claim_taken_over_is_fenced(group: list[
     a, b = group
     assert await _assigned(a, 1, [P0])
     assert await _assigned(b, 2, [P0])
-    await a.renew_claim()  # its timer, with nothing to store
+    await a.assignment.renew_claim()  # its timer, with nothing to store
     assert a.claims.fenced and a.reader is not None and a.reader.reading() == set()
 
 
@@ -444,7 +444,7 @@ async def test_a_renewal_racing_the_workers_next_claim_does_not_fence_it(group: 
     a, b = group
     assert await _assigned(a, 1, [P0])
     assert await _assigned(b, 2, [P0])
-    renewal = asyncio.ensure_future(a.renew_claim())  # under generation 1, still on its way
+    renewal = asyncio.ensure_future(a.assignment.renew_claim())  # under generation 1, still on its way
     assert await _assigned(a, 3, [P0])
     await renewal
     assert not a.claims.fenced and a.reader is not None and a.reader.reading() == {P0}

@@ -85,13 +85,13 @@ def pipeline(monkeypatch: pytest.MonkeyPatch) -> Pipeline:
 
     monkeypatch.setattr(Producer, "key_partition", lambda self, topic, key: TP(topic, 0))
     p = Pipeline(Settings(batch_within_s=0.05, app_id="hotline-unit"), store=RecordingSink())  # type: ignore[arg-type]
-    p.deadletter_topic = RecordingTopic()  # type: ignore[assignment]
+    p.deadletter_topic = p.batches.deadletter_topic = RecordingTopic()  # type: ignore[assignment]
 
     async def no_broker() -> None:
         """No producer runs under test_context: the table's writes stay in memory."""
 
-    p.flush_changelog = no_broker  # type: ignore[method-assign]
-    p.ready.set()  # the start-up task (opening the store) does not run under test_context
+    p.batches.flush_changelog = no_broker  # type: ignore[method-assign]
+    p.state.ready.set()  # the start-up task (opening the store) does not run under test_context
     p.app.finalize()
     p.app.flow_control.resume()
     return p
@@ -245,7 +245,7 @@ class FlakySink(RecordingSink):
 
 
 class FastSleep:
-    """``asyncio`` for hotline.streams.app, whose ``sleep`` (the back-off) notes what the worker shows and returns."""
+    """``asyncio`` for hotline.streams.batches, whose ``sleep`` (the back-off) notes what the worker shows and returns."""
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
@@ -265,12 +265,12 @@ class FastSleep:
 async def test_a_store_outage_is_retried_until_the_batch_is_stored_once(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import hotline.streams.app
+    import hotline.streams.batches
 
     sink = FlakySink(outage=2)
-    pipeline._opened = sink  # type: ignore[assignment]
+    pipeline.stores.opened = sink  # type: ignore[assignment]
     fast = FastSleep(pipeline)
-    monkeypatch.setattr(hotline.streams.app, "asyncio", fast)
+    monkeypatch.setattr(hotline.streams.batches, "asyncio", fast)
     calls = [event("call.received", call_id=f"C{i}") for i in range(3)]
     later = event("call.handled", call_id="C9")
     agent = pipeline.app.agents["calls"]
@@ -313,7 +313,7 @@ async def test_a_record_the_store_refuses_is_a_dead_letter_and_the_rest_is_store
     calls = [event("call.received", call_id=f"C{i}") for i in range(4)]
     poison = calls[1]
     sink = PickySink(poison["event_id"])
-    pipeline._opened = sink  # type: ignore[assignment]
+    pipeline.stores.opened = sink  # type: ignore[assignment]
     records = [(ev["call_id"].encode(), raw(ev)) for ev in calls]
     await _put_until_processed(pipeline, "calls", records, "hotline.calls")
 
@@ -353,11 +353,11 @@ async def test_an_order_stored_across_an_outage_still_gets_its_alerts_scheduled(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The retry finds the order's table state already updated: its alerts must be owed all the same."""
-    import hotline.streams.app
+    import hotline.streams.batches
 
     sink = ProgressOutageSink(outage=1)
-    pipeline._opened = sink  # type: ignore[assignment]
-    monkeypatch.setattr(hotline.streams.app, "asyncio", FastSleep(pipeline))
+    pipeline.stores.opened = sink  # type: ignore[assignment]
+    monkeypatch.setattr(hotline.streams.batches, "asyncio", FastSleep(pipeline))
     dispatched = event("order.dispatched", order_id="O5")
     await _put_until_processed(pipeline, "orders", [(b"O5", raw(dispatched))], "hotline.orders")
 
@@ -385,7 +385,7 @@ async def test_a_batch_progress_is_recorded_only_once_its_changelog_is_acknowled
     async def slow_broker() -> None:
         await acked.wait()
 
-    pipeline.flush_changelog = slow_broker  # type: ignore[method-assign]
+    pipeline.batches.flush_changelog = slow_broker  # type: ignore[method-assign]
     sink: RecordingSink = pipeline.store  # type: ignore[assignment]
     first, second = event("order.dispatched", order_id="O7"), event("order.dispatched", order_id="O8")
     await pipeline.process([Record(Source("hotline.orders", 0, 0), b"O7", raw(first))], "orders")
@@ -444,12 +444,12 @@ def _assigned_under_generation_7(pipeline: Pipeline) -> Any:
     p0 = TP("hotline.orders", 0)
     pipeline.app.consumer = AssigningConsumer({p0})  # type: ignore[assignment]
     pipeline.app.consumer_generation_id = 7
-    pipeline._table_recovered = True
+    pipeline.assignment.table_recovered = True
 
     async def nothing_live(assigned: list[Any]) -> None:
         """No ClickHouse here: the live figures stay empty."""
 
-    pipeline._load_live = nothing_live  # type: ignore[method-assign]
+    pipeline.state.load = nothing_live  # type: ignore[method-assign]
     return p0
 
 
@@ -460,7 +460,7 @@ async def test_an_assignment_is_claimed_with_the_group_generation_and_every_writ
 
     sink: RecordingSink = pipeline.store  # type: ignore[assignment]
     p0 = _assigned_under_generation_7(pipeline)
-    positions = await pipeline._resume_locked({p0: 0})
+    positions = await pipeline.assignment.resume_locked({p0: 0})
     assert sink.claims == [Fence(7, (("hotline.orders", 0),))] and positions == {p0: 0}
     assert pipeline.reader is not None and pipeline.reader.reading() == {("hotline.orders", 0)}
     fences: list[Fence | None] = []
@@ -483,14 +483,14 @@ class TakenOverSink(RecordingSink):
 async def test_a_stale_assignment_is_neither_resumed_nor_read(pipeline: Pipeline) -> None:
     from faust.types import TP
 
-    pipeline._opened = TakenOverSink()  # type: ignore[assignment]
+    pipeline.stores.opened = TakenOverSink()  # type: ignore[assignment]
     p0 = TP("hotline.orders", 0)
     consumer = AssigningConsumer({p0})
     pipeline.app.consumer = consumer  # type: ignore[assignment]
-    pipeline._table_recovered = True
+    pipeline.assignment.table_recovered = True
     assert pipeline.reader is not None
     pipeline.reader.assign({("hotline.orders", 0): 0})  # what it read before it stalled
-    assert await pipeline._resume_locked({p0: 5}) == {p0: 5}
+    assert await pipeline.assignment.resume_locked({p0: 5}) == {p0: 5}
     assert pipeline.claims.fenced and consumer.seeks == {} and consumer.paused == {p0}
     assert pipeline.reader.reading() == set()
     assert _sample(pipeline, "hotline_store_fenced_total", {"op": "claim"}) == 1
@@ -613,16 +613,16 @@ class ForgedClaimSink(RecordingSink):
 async def test_a_worker_fenced_by_a_foreign_claim_says_so_and_reads_again_once_it_lapses(pipeline: Pipeline) -> None:
 
     sink = ForgedClaimSink()
-    pipeline._opened = sink  # type: ignore[assignment]
+    pipeline.stores.opened = sink  # type: ignore[assignment]
     p0 = _assigned_under_generation_7(pipeline)
-    await pipeline._resume_locked({p0: 0})
+    await pipeline.assignment.resume_locked({p0: 0})
     assert pipeline.claims.fenced and _sample(pipeline, "hotline_reading") == 0
     assert pipeline.reader is not None and pipeline.reader.reading() == set()
 
-    await pipeline.renew_claim()  # the foreign claim still holds: still fenced
+    await pipeline.assignment.renew_claim()  # the foreign claim still holds: still fenced
     assert pipeline.claims.fenced
     sink.lapsed = True
-    await pipeline.renew_claim()
+    await pipeline.assignment.renew_claim()
     assert not pipeline.claims.fenced and _sample(pipeline, "hotline_reading") == 1
     assert pipeline.reader.reading() == {("hotline.orders", 0)}
     assert sink.claims == [Fence(7, (("hotline.orders", 0),))]
@@ -647,7 +647,7 @@ def test_the_workers_web_server_closes_idle_connections(pipeline: Pipeline) -> N
 
 
 async def _visit_of_an_order_never_dispatched(pipeline: Pipeline, occurred_at: str) -> None:
-    pipeline._owns = lambda order_id: True  # type: ignore[method-assign]  # no group here: every order is ours
+    pipeline.assignment.owns = lambda order_id: True  # type: ignore[method-assign]  # no group here: every order is ours
     visited = event("order.visited", order_id="O9", outcome="satisfied", occurred_at=occurred_at)
     await pipeline.process([Record(Source("hotline.orders", 0, 0), b"O9", raw(visited))], "orders")
     await pipeline.settle()
