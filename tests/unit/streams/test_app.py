@@ -245,7 +245,7 @@ class FlakySink(RecordingSink):
 
 
 class FastSleep:
-    """``asyncio`` for hotline.streams.batches, whose ``sleep`` (the back-off) notes what the worker shows and returns."""
+    """``asyncio`` for hotline.streams.batches: its ``sleep`` (the back-off) notes what the worker shows, returns."""
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
