@@ -167,6 +167,13 @@ class Settings(BaseSettings):
         description="How long the events of a work order whose dispatch never arrives are held (from its first "
         "event) before they are dead-lettered with the reason.",
     )
+    evict_after_s: float = Field(
+        default=35 * 86400.0,
+        ge=0,
+        description="How long a completed work order stays in the worker's order table after its latest event "
+        "(event time); then it leaves the table (ClickHouse keeps it, and a later event reads it back). The "
+        "worker's memory and restart time follow the open and recent orders. 0: keep every order.",
+    )
     max_order_events: int = Field(
         default=1_000,
         ge=10,

@@ -31,6 +31,7 @@ from hotline.streams.processing import Record, Source
 from hotline.streams.reader import BatchReader
 from hotline.streams.state import WorkerState
 from hotline.streams.store_thread import StoreThread
+from hotline.streams.sweeps import Sweeps
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,14 @@ class Pipeline:
         # Changelog records are written by streams/changelog.py, each on its order's partition of
         # the orders topic (copartitioned: the reader of a partition recovers its orders' states).
         self.orders = self.app.Table(
-            "order-state", default=None, key_type=str, partitions=settings.partitions, use_partitioner=True
+            "order-state",
+            default=None,
+            key_type=str,
+            partitions=settings.partitions,
+            use_partitioner=True,
+            # Segments roll hourly, so compaction can drop evicted orders' records (streams/eviction.py)
+            # and a restart replays the open and recent orders, not the history.
+            extra_topic_configs={"segment.ms": str(3600 * 1000)},
         )
         producer = {"linger_ms": 5, **settings.producer_options(), **settings.kafka_client_options()}
         changelog = Changelog(self.orders, settings.partitions, producer)
@@ -88,6 +96,7 @@ class Pipeline:
         self.alerting = Alerting(settings, self.observer, self.state.order_state, self.assignment.owns)
         self.state.on_change = self.alerting.track
         self.feed, self.scheduler = self.alerting.feed, self.alerting.scheduler  # read by the pages
+        self.sweeps = Sweeps(self.batches, self.assignment.owns)
         self.reader = self._reader()
         self.assignment.connect(self.reader)
         self._schedule()
@@ -127,6 +136,8 @@ class Pipeline:
         self.app.timer(1.0)(self.assignment.update_lag)
         self.app.timer(settings.store_claim_lease_s / 3)(self.assignment.renew_claim)
         self.app.timer(min(3600.0, settings.orphan_wait_s / 4))(self.sweep_orphans)
+        if settings.evict_after_s:
+            self.app.timer(min(600.0, settings.evict_after_s / 4))(self.sweeps.evictions)
         self.app.agent(self.calls_topic, name="calls")(self._calls_agent)
         self.app.agent(self.orders_topic, name="orders")(self._orders_agent)
         self.app.task(self.state.open)
@@ -152,8 +163,8 @@ class Pipeline:
         return self.state.generation
 
     async def sweep_orphans(self) -> None:
-        """Dead-letter the events of orders never dispatched (``Batches.sweep_orphans``)."""
-        await self.batches.sweep_orphans(self.assignment.owns)
+        """Dead-letter the events of orders never dispatched (``Sweeps.orphans``)."""
+        await self.sweeps.orphans()
 
     async def _on_recover(self) -> None:
         """After a rebalance the table holds the orders of our partitions: owe their alerts."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
 from typing import TypeVar
 
 import faust
@@ -22,14 +21,12 @@ import faust
 from hotline.schemas.events import Event, prefixes
 from hotline.schemas.registry import Registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import Batch, DeadLetter
+from hotline.sinks.clickhouse import DeadLetter
 from hotline.sinks.fencing import Fence, StoreFenced
 from hotline.sinks.store import StoreRaced
-from hotline.streams import orphans, timeline
 from hotline.streams.claims import ClaimKeeper
 from hotline.streams.culprits import find_culprits
 from hotline.streams.deadletters import send_deadletters
-from hotline.streams.deadlines import TZ
 from hotline.streams.folding import Inputs, fold, order_ids
 from hotline.streams.gaps import GapReader
 from hotline.streams.health import StoreHealth, backoff_s
@@ -40,7 +37,6 @@ from hotline.streams.processing import (
     Decoded,
     Folded,
     Identity,
-    OrderState,
     Record,
     Source,
     decode_batch,
@@ -59,7 +55,7 @@ T = TypeVar("T")
 
 
 class Batches:
-    """Processes batches one at a time until each is stored, and sweeps undispatched orders."""
+    """Processes batches one at a time until each is stored."""
 
     def __init__(
         self,
@@ -238,38 +234,3 @@ class Batches:
         self.metrics.store_retries.inc()
         log.warning("batch not stored (attempt %d: %s: %s); retrying in %.1fs", attempt, type(exc).__name__, exc, delay)
         await asyncio.sleep(delay)
-
-    async def sweep_orphans(self, owns: Callable[[str], bool]) -> None:
-        """Dead-letter the events of orders whose dispatch has not come within ``orphan_wait_s``
-        (``streams/orphans.py``), under the batch lock: their dead letters are stored and sent
-        before the orders' states drop them, so a crash in between sweeps them again (the
-        dead-letter table keeps one row per record; the topic may get a letter twice)."""
-        await self.state.open()
-        wait = self.settings.orphan_wait_s
-        async with self.lock:
-            if self.claims.fenced:
-                return
-            now = timeline.micros(datetime.now(TZ))
-            orders = self.state.orders
-            due = orphans.overdue(((o, s) for o, s in orders.items() if owns(o)), now, wait)
-            if not due:
-                return
-            states: dict[str, OrderState] = {o: orders[o] for o in due}
-            ids = [i for state in states.values() for i in orphans.held_ids(state)]
-            stored = await self.store.run(self.store.store.stored, ids)
-            letters = [d for o, state in states.items() for d in orphans.letters(o, state, stored, wait)]
-            await self.until_done(lambda: self._dead_letter_orphans(letters))
-            released = {o: orphans.released(state) for o, state in states.items()}
-            self.state.changelog.set(released)
-            await self.until_done(self.flush_changelog)
-            for order_id, state in released.items():
-                self.state.track(order_id, state)
-            log.warning("%d event(s) of %d order(s) never dispatched dead-lettered", len(letters), len(due))
-
-    async def _dead_letter_orphans(self, letters: list[DeadLetter]) -> None:
-        await send_deadletters(self.deadletter_topic, letters)
-        fence = self.claims.fence_of({(d.source_topic, d.source_partition) for d in letters})
-        await self.store.run(self.store.store.write, Batch(deadletters=letters), fence)
-        for dead in letters:
-            self.metrics.deadletters.labels(dead.source_topic).inc()
-

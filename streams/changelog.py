@@ -38,7 +38,7 @@ class Changelog:
         self.partitions = partitions
         self.options = dict(producer_options)
         self.producer: AIOKafkaProducer | None = None
-        self._pending: dict[int, list[tuple[bytes, bytes]]] = {}
+        self._pending: dict[int, list[tuple[bytes, bytes | None]]] = {}
 
     async def start(self) -> None:
         self.producer = AIOKafkaProducer(**self.options)
@@ -59,6 +59,16 @@ class Changelog:
             partition = key_partition(key, self.partitions)  # the orders topic's, not the JSON key's
             self._pending.setdefault(partition, []).append((key_bytes, value_bytes))
 
+    def delete(self, keys: list[str]) -> None:
+        """The keys out of the table at once; their tombstones (a null value) queued for :meth:`flush`:
+        Faust's recovery deletes a key on one, and the compacted topic forgets the key."""
+        data = self.table.data
+        serializers = self.table.app.serializers
+        for key in keys:
+            data.pop(key, None)
+            key_bytes = serializers.dumps_key(self.table.key_type, key, serializer=self.table.key_serializer)
+            self._pending.setdefault(key_partition(key, self.partitions), []).append((key_bytes, None))
+
     async def flush(self) -> None:
         """Send what :meth:`set` queued, one producer batch per partition, and wait for the acks."""
         pending, self._pending = self._pending, {}
@@ -74,7 +84,7 @@ class Changelog:
                 self._pending[partition] = records + self._pending.get(partition, [])
             raise
 
-    async def _send(self, producer: AIOKafkaProducer, pending: dict[int, list[tuple[bytes, bytes]]]) -> None:
+    async def _send(self, producer: AIOKafkaProducer, pending: dict[int, list[tuple[bytes, bytes | None]]]) -> None:
         topic = self.table.changelog_topic.get_topic_name()
         acks = []
         for partition, records in pending.items():

@@ -67,6 +67,12 @@ class Metrics:
             registry=self.registry,
         )
         self.reading.set(1)
+        self.evicted = Counter(
+            "hotline_orders_evicted",
+            "Completed, quiet orders that left the worker's order table (ClickHouse keeps them; a late event"
+            " reads one back).",
+            registry=self.registry,
+        )
         self.deadletters = Counter(
             "hotline_deadlettered_records", "Records sent to the dead-letter topic.", ["topic"], registry=self.registry
         )

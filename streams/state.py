@@ -24,6 +24,7 @@ from hotline.sinks.store import describe, owned
 from hotline.streams import history
 from hotline.streams.alerts import key_partition
 from hotline.streams.changelog import Changelog
+from hotline.streams.eviction import KnownOrders
 from hotline.streams.gauges import AgentFigures, AwaitingSupervision, OpenOrders
 from hotline.streams.known import EveryId, KnownIds, id_filter
 from hotline.streams.processing import OrderState, state_of
@@ -54,6 +55,7 @@ class WorkerState:
         self.kinds = {settings.calls_topic, settings.orders_topic}
         self.generation = Generation()
         self.known: KnownIds | EveryId = KnownIds()  # loaded from the store when it opens
+        self.known_orders = KnownOrders(every=True)  # the orders the store holds: loaded on assignment
         self.foreign: dict[str, OrderState] = {}  # open orders imported or restated, not yet in the table
         self.windows = Windows()
         self.open_orders = OpenOrders()
@@ -109,6 +111,7 @@ class WorkerState:
         """A stored batch's order states and windows become the ones the next batch folds on."""
         self.changelog.set(orders)
         self.windows.commit(staged)
+        self.known_orders.add(orders)
         for order_id, state in orders.items():
             self.foreign.pop(order_id, None)
             self.track(order_id, state)
@@ -127,6 +130,8 @@ class WorkerState:
         since = history.today() - timedelta(days=LIVE_DAYS)
         store = self.store.store
         self.generation = await self.store.run(store.generation)
+        if self.settings.evict_after_s:  # orders this partition's earlier owner evicted are among them
+            self.known_orders = await self.store.run(KnownOrders.load, store)
         loaded = await self.store.run(store.windows, "day >= %(since)s", {"since": since})
         months = set(await self.store.run(history.event_months, store))
         self.windows = Windows()
@@ -165,8 +170,8 @@ class WorkerState:
 
     async def states(self, ids: set[str]) -> dict[str, OrderState | None]:
         """A batch's orders before it: the table's, or ClickHouse's where an import or a
-        restatement may have written a newer state (one lookup per batch, only then), read back
-        with their timelines."""
+        restatement may have written a newer state, or where the order was evicted (one lookup
+        per batch, only then), read back with their timelines."""
         states: dict[str, OrderState | None] = {}
         lookup: list[str] = []
         gen = self.generation.gen
@@ -176,6 +181,9 @@ class WorkerState:
             stale = gen and (state is None or state.get("gen", 0) < gen)
             if stale or (state is not None and "facts" not in state):  # or kept by a release before timelines
                 lookup.append(order_id)
+        if self.settings.evict_after_s:
+            absent = [o for o in ids if states[o] is None and o not in lookup]
+            lookup.extend(self.known_orders.maybe(absent))
         if lookup:
             found = await self.store.run(history.read_back, self.store.store, lookup, self.limits, gen)
             states.update(found)

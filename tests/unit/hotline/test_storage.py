@@ -470,6 +470,9 @@ async def test_an_event_another_worker_stored_after_the_lookup_is_folded_again_a
     workers: list[Pipeline], store: StoreServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b = workers
+    # The race staged here is between b's lookup of the event's id and its write. With eviction on,
+    # b would also look its absent order up (WorkerState.states) and find a's state there first.
+    b.state.settings = b.settings.model_copy(update={"evict_after_s": 0})
     dispatched = event("order.dispatched", order_id="O1")
     looked_up = a.store.stored
 

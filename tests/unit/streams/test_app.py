@@ -647,7 +647,7 @@ def test_the_workers_web_server_closes_idle_connections(pipeline: Pipeline) -> N
 
 
 async def _visit_of_an_order_never_dispatched(pipeline: Pipeline, occurred_at: str) -> None:
-    pipeline.assignment.owns = lambda order_id: True  # type: ignore[method-assign]  # no group here: every order is ours
+    pipeline.sweeps.owns = lambda order_id: True  # type: ignore[method-assign]  # no group here: every order is ours
     visited = event("order.visited", order_id="O9", outcome="satisfied", occurred_at=occurred_at)
     await pipeline.process([Record(Source("hotline.orders", 0, 0), b"O9", raw(visited))], "orders")
     await pipeline.settle()
