@@ -266,10 +266,11 @@ def test_hotline_import_through_the_store_stops_before_writing_while_a_worker_ru
 ) -> None:
     from typer.testing import CliRunner
 
-    from hotline import cli
+    from hotline import cli, heap
+    from hotline.commands import common
 
-    monkeypatch.setattr(cli, "get_settings", lambda: settings)
-    monkeypatch.setattr(cli, "for_long_runs", lambda: None)  # the GC policy stays the test process's
+    monkeypatch.setattr(common, "get_settings", lambda: settings)
+    monkeypatch.setattr(heap, "for_long_runs", lambda: None)  # the GC policy stays the test process's
     path = _file(tmp_path / "m.jsonl", [raw(e) for e in _month()])
     result = CliRunner().invoke(cli.app, ["import", str(path)])
     assert result.exit_code != 0

@@ -191,10 +191,11 @@ def test_the_worker_fails_on_a_newer_version_in_one_clear_line(
     from typer.testing import CliRunner
 
     from hotline import cli
+    from hotline.commands import common
 
     sink.migrate()
     sink.query("INSERT INTO {db}.schema_version (version, description) VALUES (%(v)s, '')", {"v": SCHEMA_VERSION + 1})
-    monkeypatch.setattr(cli, "get_settings", lambda: sink.settings)
+    monkeypatch.setattr(common, "get_settings", lambda: sink.settings)
     monkeypatch.setattr(ClickHouseStore, "__init__", _same_client(sink))  # chDB: one client per path and process
     result = CliRunner().invoke(cli.app, ["worker"])
     assert result.exit_code == 1

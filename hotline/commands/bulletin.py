@@ -1,0 +1,217 @@
+"""``hotline bulletin``: the month's bulletin (通报) printed or written, issued (frozen in
+ClickHouse), read back as issued, or compared with what was issued."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import urllib.error
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hotline.commands.common import err, fail, load_settings, open_clickhouse
+from hotline.settings import Settings
+
+
+class BulletinFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    xlsx = "xlsx"
+    docx = "docx"
+    md = "md"
+
+
+def bulletin(
+    month: Annotated[str, typer.Option(help="YYYY-MM, in Asia/Shanghai")],
+    fmt: Annotated[BulletinFormat, typer.Option("--format")] = BulletinFormat.table,
+    out: Annotated[Path | None, typer.Option(help="Write to a file (required for xlsx/docx on a terminal).")] = None,
+    issue: Annotated[
+        bool, typer.Option("--issue", help="Issue the month: freeze its figures and documents in ClickHouse.")
+    ] = False,
+    number: Annotated[int | None, typer.Option(help="With --issue: the issue's number (第N期).")] = None,
+    total_number: Annotated[int | None, typer.Option(help="With --issue: the running number (总第T期).")] = None,
+    issue_date: Annotated[
+        str | None, typer.Option("--date", help="With --issue: the issue date, YYYY-MM-DD [default: today].")
+    ] = None,
+    reissue: Annotated[bool, typer.Option(help="With --issue: issue a month that was issued before.")] = False,
+    issued: Annotated[bool, typer.Option("--issued", help="The issued document, byte for byte.")] = False,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="Current figures against the issued ones (only differing cells).")
+    ] = False,
+) -> None:
+    """The month's bulletin (通报): from the running worker, or from ClickHouse directly.
+
+    --issue, --issued and --diff read and write the issued bulletins in ClickHouse directly.
+    """
+    if sum((issue, issued, diff)) > 1:
+        raise fail("choose one of --issue, --issued and --diff")
+    settings = load_settings()
+    if issue:
+        body = _issue(settings, month, fmt.value, number, total_number, issue_date, reissue)
+    elif issued:
+        body = _issued(settings, month, fmt.value)
+    elif diff:
+        body = _diff(settings, month, fmt.value)
+    else:
+        body = bulletin_bytes(settings, month, fmt.value)
+    _write(body, fmt.value, out)
+
+
+def _write(body: bytes, fmt: str, out: Path | None) -> None:
+    if out is not None:
+        out.write_bytes(body)
+        err.print(f"wrote {out}")
+    elif fmt in ("xlsx", "docx") and sys.stdout.isatty():
+        raise fail(f"{fmt} is binary: add --out FILE")
+    else:
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+
+
+def _valid_month(month: str) -> None:
+    from hotline.reports.bulletin import month_key
+
+    try:
+        month_key(month)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+
+
+def bulletin_bytes(settings: Settings, month: str, fmt: str) -> bytes:
+    """Ask the worker when one runs: it owns the on-disk chDB, which one process may open."""
+    from hotline.client import worker_get
+
+    _valid_month(month)
+    try:
+        body = worker_get(settings, f"/bulletin/{month}?format={fmt}", timeout=120)
+        return json.dumps(body, ensure_ascii=False, indent=2).encode() if isinstance(body, dict) else bytes(body)
+    except urllib.error.HTTPError as exc:
+        raise fail(
+            f"the worker at {settings.web_url} refused: {exc.code} {exc.read().decode(errors='replace')}"
+        ) from exc
+    except OSError:
+        pass
+    from hotline.reports.edition import assemble
+    from hotline.reports.render import render
+
+    sink = open_clickhouse(settings, f"no worker answers at {settings.web_url}")
+    try:
+        if sink.generation().restate_pending:
+            raise fail("this store's day windows are not built yet: run `hotline restate` (or start the worker)")
+        return render(assemble(sink, month), fmt)
+    finally:
+        sink.close()
+
+
+_HELD = (
+    "issued bulletins are read and written in ClickHouse directly; with the embedded chDB, stop the worker "
+    "first (one process holds its directory), or use a ClickHouse server (HOTLINE_CLICKHOUSE_DSN)"
+)
+
+
+def _issue_date(value: str | None, settings: Settings) -> date:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    if value is None:
+        return datetime.now(ZoneInfo(settings.timezone)).date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise fail(f"--date must look like 2019-12-26, got {value!r}") from exc
+
+
+def _issue(
+    settings: Settings,
+    month: str,
+    fmt: str,
+    number: int | None,
+    total_number: int | None,
+    when: str | None,
+    reissue: bool,
+) -> bytes:
+    """Freeze the month as issued (every format's bytes), refusing a second issue without --reissue."""
+    from hotline.reports.edition import assemble
+    from hotline.reports.issued import AlreadyIssued, Issue, freeze
+    from hotline.reports.render import FORMATS, render
+
+    _valid_month(month)
+    if number is None or total_number is None:
+        raise fail("--issue needs --number N and --total-number T (第N期（总第T期）)")
+    if number < 1 or total_number < number:
+        raise fail(f"--number must be at least 1 and --total-number at least --number, got {number}, {total_number}")
+    issue = Issue(number, total_number, _issue_date(when, settings))
+    sink = open_clickhouse(settings, _HELD)
+    try:
+        edition = assemble(sink, month, issue=issue)
+        documents = {f: render(edition, f) for f in FORMATS}
+        try:
+            revision = freeze(sink, edition, documents, reissue=reissue)
+        except AlreadyIssued as exc:
+            raise fail(str(exc)) from exc
+    finally:
+        sink.close()
+    again = f", revision {revision} (the earlier issue stays on record)" if revision > 1 else ""
+    err.print(
+        f"issued {month} as {issue.numbering}, dated {issue.date_text}{again}: "
+        f"{', '.join(FORMATS)} frozen; `hotline bulletin --month {month} --issued --format docx` returns them",
+        markup=False,
+        soft_wrap=True,
+    )
+    return documents[fmt]
+
+
+def _issued(settings: Settings, month: str, fmt: str) -> bytes:
+    """The document as it was issued, from ClickHouse, whatever arrived since."""
+    from hotline.reports.issued import latest_issue
+
+    _valid_month(month)
+    sink = open_clickhouse(settings, _HELD)
+    try:
+        found = latest_issue(sink, month)
+    finally:
+        sink.close()
+    if found is None:
+        raise fail(f"{month} has not been issued: issue it with `hotline bulletin --month {month} --issue ...`")
+    return found.documents[fmt]
+
+
+def _diff(settings: Settings, month: str, fmt: str) -> bytes:
+    """Per unit and headline, each printed figure that differs now from the issued bulletin."""
+    from hotline.reports.bulletin import build_bulletin
+    from hotline.reports.issued import differences, latest_issue
+
+    _valid_month(month)
+    sink = open_clickhouse(settings, _HELD)
+    try:
+        found = latest_issue(sink, month)
+        if found is None:
+            raise fail(f"{month} has not been issued: nothing to compare with")
+        changed = differences(found.bulletin, build_bulletin(sink, month).to_json())
+    finally:
+        sink.close()
+    if fmt == "json":
+        report = {
+            "month": month,
+            "issue": found.issue.to_json(),
+            "revision": found.revision,
+            "differences": [d.to_json() for d in changed],
+        }
+        return json.dumps(report, ensure_ascii=False, indent=2).encode()
+    title = f"{month}: 当前数据与已签发通报（{found.issue.numbering}，{found.issue.date_text}）的差异"
+    if not changed:
+        return f"{title}\n无差异。\n".encode()
+    table = Table("单位", "项目", "签发时", "当前", title=title)
+    for d in changed:
+        table.add_row(d.where, d.item, d.issued, d.current)
+    console = Console(file=io.StringIO(), width=160, force_terminal=False, color_system=None)
+    console.print(table)
+    return console.file.getvalue().encode("utf-8")  # type: ignore[attr-defined]
