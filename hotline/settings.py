@@ -174,6 +174,13 @@ class Settings(BaseSettings):
         "(event time); then it leaves the table (ClickHouse keeps it, and a later event reads it back). The "
         "worker's memory and restart time follow the open and recent orders. 0: keep every order.",
     )
+    changelog_segment_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How often the order table's changelog topic starts a new segment (`segment.ms`): Kafka "
+        "compacts closed segments only, so this bounds how long evicted orders' records stay in it. Applies "
+        "when the topic is created.",
+    )
     max_order_events: int = Field(
         default=1_000,
         ge=10,

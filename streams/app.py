@@ -68,9 +68,12 @@ class Pipeline:
             key_type=str,
             partitions=settings.partitions,
             use_partitioner=True,
-            # Segments roll hourly, so compaction can drop evicted orders' records (streams/eviction.py)
-            # and a restart replays the open and recent orders, not the history.
-            extra_topic_configs={"segment.ms": str(3600 * 1000)},
+            # Segments roll, so compaction can drop evicted orders' records (streams/eviction.py), and
+            # their tombstones an hour later: a restart replays the open and recent orders, not history.
+            extra_topic_configs={
+                "segment.ms": str(int(settings.changelog_segment_s * 1000)),
+                "delete.retention.ms": str(3600 * 1000),
+            },
         )
         producer = {"linger_ms": 5, **settings.producer_options(), **settings.kafka_client_options()}
         changelog = Changelog(self.orders, settings.partitions, producer)
@@ -137,7 +140,7 @@ class Pipeline:
         self.app.timer(settings.store_claim_lease_s / 3)(self.assignment.renew_claim)
         self.app.timer(min(3600.0, settings.orphan_wait_s / 4))(self.sweep_orphans)
         if settings.evict_after_s:
-            self.app.timer(min(600.0, settings.evict_after_s / 4))(self.sweeps.evictions)
+            self.app.timer(min(30.0, max(0.5, settings.evict_after_s / 4)))(self.sweeps.evictions)
         self.app.agent(self.calls_topic, name="calls")(self._calls_agent)
         self.app.agent(self.orders_topic, name="orders")(self._orders_agent)
         self.app.task(self.state.open)

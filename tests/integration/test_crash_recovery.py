@@ -23,7 +23,7 @@ from hotline.client import worker_get
 from hotline.deploy.worker import settings_env
 from hotline.replay import Record, produce, read_records, wait_until_sunk
 from hotline.settings import Settings
-from tests.integration.conftest import REPO, Worker
+from tests.integration.conftest import REPO, Worker, isolated_settings
 from tests.integration.seed import (
     assert_headline_matches_seed,
     assert_stored_as_sent,
@@ -112,6 +112,30 @@ def test_a_shuffled_month_through_sigkills_is_the_published_bulletin(
         worker.start()
     wait_until_sunk(last, isolated, timeout=600)
     _assert_published_and_stored_once(isolated, worker, month)
+
+
+def test_a_shuffled_month_evicted_as_it_goes_through_sigkills_is_the_published_bulletin(
+    broker: Settings, tmp_path: Path, month_file: Path
+) -> None:
+    """Orders evicted from the worker's table as soon as they are completed (their events are from
+    2019): every late event of the shuffled month reads its order back from ClickHouse, across
+    crashes, tombstones in the changelog and restarts; the figures are still those of event time."""
+    isolated = isolated_settings(broker, tmp_path, evict_after_s=2.0)
+    worker = Worker(isolated).start()
+    try:
+        month = list(read_records(month_file, isolated))
+        random.Random(24).shuffle(month)
+        last = asyncio.run(produce(month, isolated))
+        for share in KILL_AT[1::2]:
+            _wait_for(f"{share:.0%} stored", lambda share=share: _stored(isolated) >= share * len(month), timeout=300)
+            worker.kill()
+            worker.start()
+        wait_until_sunk(last, isolated, timeout=600)
+        evicted = Path(worker.log).read_text(errors="replace").count("evicted from the order table")
+        assert evicted > 0, "no order was evicted: the test would not exercise the read-back"
+        _assert_published_and_stored_once(isolated, worker, month)
+    finally:
+        worker.stop()
 
 
 def _assert_published_and_stored_once(settings: Settings, worker: Worker, month: list[Record]) -> None:
