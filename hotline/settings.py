@@ -174,6 +174,12 @@ class Settings(BaseSettings):
         "(event time); then it leaves the table (ClickHouse keeps it, and a later event reads it back). The "
         "worker's memory and restart time follow the open and recent orders. 0: keep every order.",
     )
+    evict_sweep_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often the worker looks for completed work orders to evict (a pass over its order table, "
+        "under the batch lock).",
+    )
     changelog_segment_s: float = Field(
         default=3600.0,
         gt=0,

@@ -140,7 +140,7 @@ class Pipeline:
         self.app.timer(settings.store_claim_lease_s / 3)(self.assignment.renew_claim)
         self.app.timer(min(3600.0, settings.orphan_wait_s / 4))(self.sweep_orphans)
         if settings.evict_after_s:
-            self.app.timer(min(30.0, max(0.5, settings.evict_after_s / 4)))(self.sweeps.evictions)
+            self.app.timer(min(settings.evict_sweep_s, max(0.5, settings.evict_after_s / 4)))(self.sweeps.evictions)
         self.app.agent(self.calls_topic, name="calls")(self._calls_agent)
         self.app.agent(self.orders_topic, name="orders")(self._orders_agent)
         self.app.task(self.state.open)

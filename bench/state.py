@@ -1,0 +1,160 @@
+"""The worker's memory and restart time against the length of its history.
+
+For each history length (``--months``, default 1, 12 and 36), a fresh worker streams that many
+months of the seed city in order (the seed month, copy k re-keyed with ``-k`` and moved 28·k
+days later, so weekdays keep their pattern), with the order table's eviction on as shipped
+(``HOTLINE_EVICT_AFTER_S``). Measured, each as a ratio against the one-month run of the same
+invocation:
+
+- the worker's peak RSS (``VmHWM``) over the whole stream;
+- its restart: SIGKILL once everything is stored, then a new worker started and one new record
+  produced; the time from the start to that record in the ledger (Faust's recovery of the order
+  table from its changelog, the filters of stored ids, the assignment and the first batch).
+
+Time is compressed (a month streams in seconds), so the periods are too: the eviction sweep runs
+every ``--sweep-s`` (shipped: 30 s), the changelog's segments roll every ``--segment-s`` (shipped:
+an hour, which would never close one within a run), and the run waits ``--compact-wait-s`` after
+the stream so Kafka's cleaner may compact them, as it would have in the months a real history takes.
+
+    python -m bench.state [--months 1,12,36] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bench.common import broker, isolated, machine, publish, run_dir, say, worker_process
+from bench.peers import ID_FIELDS
+from hotline.generate import generate, route
+from hotline.replay import Record, produce, wait_until_sunk
+from hotline.seed import HEADLINE, TABLE
+from hotline.settings import Settings
+
+SHIFT = timedelta(days=28)
+
+
+def _shifted(value: object, by: timedelta) -> object:
+    """An ISO time moved ``by`` later; anything else as it is."""
+    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] == "T":
+        try:
+            return (datetime.fromisoformat(value) + by).isoformat()
+        except ValueError:
+            return value
+    return value
+
+
+def history(month: list[bytes], months: int) -> list[tuple[str, bytes, bytes]]:
+    """``months`` copies of the month, in order: copy k re-keyed with ``-k`` and 28·k days later."""
+    out = []
+    for k in range(months):
+        for raw in month:
+            event = json.loads(raw)
+            for name in ID_FIELDS:
+                if event.get(name) is not None:
+                    event[name] = f"{event[name]}-{k}"
+            event = {name: _shifted(value, SHIFT * k) for name, value in event.items()}
+            value = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+            topic, key = route(value)
+            out.append((topic, key.encode(), value))
+    return out
+
+
+def _records(rows: list[tuple[str, bytes, bytes]], settings: Settings) -> list[Record]:
+    topics = {"calls": settings.calls_topic, "orders": settings.orders_topic}
+    return [Record(topics[t], k, v) for t, k, v in rows]
+
+
+@dataclass
+class Point:
+    months: int
+    records: int
+    peak_rss_mib: float
+    restart_s: float
+    evicted: float
+
+
+@dataclass
+class Figures:
+    machine: str
+    points: list[Point] = field(default_factory=list)
+
+
+def _one_record(settings: Settings, tag: str) -> list[Record]:
+    call_id = f"bench-restart-{tag}"
+    call = {
+        "event_id": call_id,
+        "type": "call.received",
+        "occurred_at": "2026-01-05T09:00:00+08:00",
+        "schema_version": 1,
+        "call_id": call_id,
+        "answered": True,
+    }
+    return [Record(settings.calls_topic, call_id.encode(), json.dumps(call).encode())]
+
+
+def run_one(base: Settings, month: list[bytes], months: int, args: argparse.Namespace) -> Point:
+    settings = isolated(base, f"state{months}", changelog_segment_s=args.segment_s, evict_sweep_s=args.sweep_s)
+    rows = history(month, months)
+    with run_dir(settings, args.keep), worker_process(settings) as worker:
+        say(f"{months} month(s): producing {len(rows):,} records")
+        last = asyncio.run(produce(_records(rows, settings), settings))
+        wait_until_sunk(last, settings, timeout=3600)
+        peak = (worker.status_kib("VmHWM") or 0) / 1024
+        evicted = worker.metrics().get("hotline_orders_evicted_total", 0.0)
+        say(f"{months} month(s): stored; peak RSS {peak:.0f} MiB, {evicted:.0f} orders evicted")
+        time.sleep(args.compact_wait_s)  # Kafka's cleaner runs on its own schedule: give it the time
+        worker.kill()
+        started = time.monotonic()
+        worker.start()
+        last = asyncio.run(produce(_one_record(settings, str(months)), settings))
+        wait_until_sunk(last, settings, timeout=1800)
+        restart = time.monotonic() - started
+        say(f"{months} month(s): restart to first batch {restart:.1f}s")
+    return Point(months, len(rows), peak, restart, evicted)
+
+
+def _ratio(value: float, baseline: float) -> str:
+    return f"{value / baseline:.2f}x" if baseline > 0 else "n/a"
+
+
+def report(f: Figures) -> str:
+    base = f.points[0]
+    lines = [
+        f"state vs history ({f.machine}); ratios against {base.months} month(s) in the same run",
+        f"{'months':>6} {'records':>10} {'peak RSS':>10} {'ratio':>7} {'restart':>9} {'ratio':>7} {'evicted':>9}",
+    ]
+    for p in f.points:
+        lines.append(
+            f"{p.months:>6} {p.records:>10,} {p.peak_rss_mib:>7.0f} MiB {_ratio(p.peak_rss_mib, base.peak_rss_mib):>7}"
+            f" {p.restart_s:>8.1f}s {_ratio(p.restart_s, base.restart_s):>7} {p.evicted:>9,.0f}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.state", description=__doc__.split("\n")[0])
+    parser.add_argument("--months", default="1,12,36", help="history lengths, comma-separated (first: baseline)")
+    parser.add_argument("--segment-s", type=float, default=10.0, help="the changelog's segment.ms, in seconds")
+    parser.add_argument("--sweep-s", type=float, default=1.0, help="the eviction sweep's period (streamed months take seconds here)")
+    parser.add_argument("--compact-wait-s", type=float, default=30.0, help="time left to Kafka's log cleaner")
+    parser.add_argument("--seed", type=int, default=2019)
+    parser.add_argument("--keep", action="store_true", help="keep each run's var dir")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    base = broker()
+    month = generate(TABLE, HEADLINE, seed=args.seed)
+    figures = Figures(machine())
+    for months in [int(m) for m in args.months.split(",")]:
+        figures.points.append(run_one(base, month, months, args))
+    publish(report(figures), figures, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
