@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.state", description=__doc__.split("\n")[0])
     parser.add_argument("--months", default="1,12,36", help="history lengths, comma-separated (first: baseline)")
     parser.add_argument("--segment-s", type=float, default=10.0, help="the changelog's segment.ms, in seconds")
-    parser.add_argument("--sweep-s", type=float, default=1.0, help="the eviction sweep's period (streamed months take seconds here)")
+    parser.add_argument("--sweep-s", type=float, default=1.0, help="the eviction sweep period, in seconds")
     parser.add_argument("--compact-wait-s", type=float, default=30.0, help="time left to Kafka's log cleaner")
     parser.add_argument("--seed", type=int, default=2019)
     parser.add_argument("--keep", action="store_true", help="keep each run's var dir")
