@@ -29,8 +29,8 @@ from hotline.heap import for_long_runs
 from hotline.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from hotline.sinks.base import Store
     from hotline.sinks.clickhouse import ClickHouseStore
-    from hotline.sinks.store import Store
 
 app = typer.Typer(help="12345 热线工单数据管道 (12345 hotline work-order pipeline).", no_args_is_help=True)
 kafka_app = typer.Typer(help="A local Kafka (KRaft): one node, or a cluster with --brokers 3.", no_args_is_help=True)
@@ -547,7 +547,7 @@ def import_(
     an interrupted import resumes where it stopped.
     """
     from hotline.schemas.registry import default_registry
-    from hotline.sinks.store import StoreRaced
+    from hotline.sinks.base import StoreRaced
     from hotline.streams.deadlines import limits_of
     from hotline.streams.history import SHOWN_DEADLETTERS, UnreadableFile, fingerprint, import_file
 

@@ -57,7 +57,8 @@ from prometheus_client.registry import Collector
 
 from hotline.connections import IDLE_TIMEOUT_S, CappedRunner, ConnectionCap
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import TABLES, Batch, ClickHouseStore, Generation
+from hotline.sinks.base import Batch, Generation
+from hotline.sinks.clickhouse import ClickHouseStore
 from hotline.sinks.codec import CODEC_VERSION, CodecError, decode_as, dumps, loads
 from hotline.sinks.fencing import Claims, Fence, ImplausibleClaim, StoreFenced
 from hotline.sinks.remote import (
@@ -70,6 +71,7 @@ from hotline.sinks.remote import (
     StoreRaced,
     announced,
 )
+from hotline.sinks.tables import TABLES
 from hotline.streams import history
 from hotline.streams.access import token_scope
 from hotline.streams.deadlines import limits_of

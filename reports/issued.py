@@ -20,7 +20,8 @@ from typing import Any
 from hotline.reports.bulletin import COLUMNS, Bulletin, Queryable
 from hotline.schemas import metrics as mc
 from hotline.schemas.registry import Registry, default_registry
-from hotline.sinks.clickhouse import BULLETIN_ISSUES, ClickHouseStore
+from hotline.sinks.clickhouse import ClickHouseStore
+from hotline.sinks.tables import BULLETIN_ISSUES
 
 # The per-unit counts a late event can move, each named by the catalogue.
 LATE_COUNTS: tuple[mc.EventCount, ...] = tuple(m for m in mc.UNIT_EVENT_COUNTS if m is not mc.FEEDBACK_EVENTS)

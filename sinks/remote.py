@@ -15,7 +15,7 @@ batch is durable, and its identity, order-state and window lookups must see ever
 write. A call that returns once ClickHouse holds the rows keeps those rules as they are; a
 topic would make each of them asynchronous (a batch "stored" before the store has it).
 
-Each method of :class:`~hotline.sinks.store.Store` is ``POST /v1/<method>`` with its
+Each method of :class:`~hotline.sinks.base.Store` is ``POST /v1/<method>`` with its
 arguments as a JSON object (``hotline.sinks.codec``), answered ``{"result": …}``; the bearer
 token is ``HOTLINE_STORE_TOKEN``. Every call says its codec version (``X-Hotline-Codec``) and
 ``hello`` answers the store's: a worker and a store of two wire formats refuse each other. A
@@ -47,10 +47,10 @@ from urllib.parse import urlsplit
 import urllib3
 
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import SCHEMA_VERSION, Batch, Generation, OrderRow, Stored, WindowRow
+from hotline.sinks.base import Batch, Generation, OrderRow, Stored, StoreRaced, WindowRow
 from hotline.sinks.codec import CODEC_VERSION, CodecError, decode_as, dumps, loads, tagged_tuples
 from hotline.sinks.fencing import Fence, StoreFenced
-from hotline.sinks.store import StoreRaced
+from hotline.sinks.migrations import SCHEMA_VERSION
 
 __all__ = ["API", "RemoteStore", "StoreFenced", "StoreMismatch", "StoreRaced", "StoreRefused", "StoreUnavailable"]
 

@@ -23,9 +23,9 @@ from faust.types import TP, EventT, StreamT
 from hotline.schemas.events import Event, prefixes
 from hotline.schemas.registry import Registry, default_registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import Batch, DeadLetter, Generation, OrderRow
+from hotline.sinks.base import Batch, DeadLetter, Generation, OrderRow, Store, StoreRaced
 from hotline.sinks.fencing import Fence, Partition, StoreFenced
-from hotline.sinks.store import Store, StoreRaced, describe, open_store, owned
+from hotline.sinks.store import describe, open_store, owned
 from hotline.streams import history, orphans, timeline
 from hotline.streams.alerting import Alerting
 from hotline.streams.alerts import key_partition

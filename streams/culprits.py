@@ -3,7 +3,7 @@
 A batch the store refuses is written again record by record, so that a record the store cannot
 take (for its content) is dead-lettered and the rest are stored. But a refusal is blamed on a
 record only when it is about content: a storage fault (a disk made read-only or full, a lost
-connection: ``hotline.sinks.store.infrastructure_fault``) holds the batch back instead, and so
+connection: ``hotline.sinks.base.infrastructure_fault``) holds the batch back instead, and so
 does a batch none of whose records stores while a known-good write fails too. Dead-lettering
 valid events for a storage fault would move the ledger past them: lost.
 """
@@ -14,9 +14,8 @@ import logging
 from dataclasses import replace
 
 from hotline.schemas.events import REASON_LIMIT, InvalidEvent
-from hotline.sinks.clickhouse import Batch, DeadLetter
+from hotline.sinks.base import Batch, DeadLetter, Store, StoreRaced, infrastructure_fault
 from hotline.sinks.fencing import Fence, StoreFenced
-from hotline.sinks.store import Store, StoreRaced, infrastructure_fault
 from hotline.streams.folding import dead_letter
 from hotline.streams.processing import Record, Source, split_by_source
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from hotline.schemas.events import Event, InvalidEvent
-from hotline.sinks.clickhouse import RETRACTED, Batch, DeadLetter, OrderRow
+from hotline.sinks.base import RETRACTED, Batch, DeadLetter, OrderRow
 from hotline.streams import timeline
 from hotline.streams.deadletters import CONFLICT_HEADER
 from hotline.streams.processing import (

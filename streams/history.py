@@ -35,17 +35,9 @@ from pathlib import Path
 
 from hotline.schemas.events import MAX_RECORD_BYTES, SOURCE_PREFIXES, Event, InvalidEvent, parse_event
 from hotline.schemas.registry import Registry
-from hotline.sinks.clickhouse import (
-    ORDER_RETURNS,
-    ORDER_STATES,
-    RESTATE_PENDING,
-    UNIT_WINDOWS,
-    Batch,
-    ClickHouseStore,
-    DeadLetter,
-    Generation,
-)
-from hotline.sinks.store import Store
+from hotline.sinks.base import RESTATE_PENDING, Batch, DeadLetter, Generation, Store
+from hotline.sinks.clickhouse import ClickHouseStore
+from hotline.sinks.tables import ORDER_RETURNS, ORDER_STATES, UNIT_WINDOWS
 from hotline.streams.deadlines import TZ
 from hotline.streams.folding import Inputs, fold, order_ids
 from hotline.streams.known import id_filter

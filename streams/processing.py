@@ -28,7 +28,7 @@ from hotline.schemas.events import (
     parse_event,
 )
 from hotline.schemas.registry import Registry
-from hotline.sinks.clickhouse import Batch, DeadLetter, OrderRow, ReturnRow, Stored
+from hotline.sinks.base import Batch, DeadLetter, OrderRow, ReturnRow, Stored
 from hotline.streams import timeline
 from hotline.streams.deadlines import TZ, due_at
 from hotline.streams.timeline import OrderState, local_day

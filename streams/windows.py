@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import NamedTuple
 
-from hotline.sinks.clickhouse import WindowRow
+from hotline.sinks.base import WindowRow
 
 SourceTP = tuple[str, int]  # (topic, partition); imports: ("import", generation)
 WindowKey = tuple[str, date]  # (unit_id, day)

@@ -18,7 +18,8 @@ import pytest
 
 from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import RESTATE_PENDING, ClickHouseStore
+from hotline.sinks.base import RESTATE_PENDING
+from hotline.sinks.clickhouse import ClickHouseStore
 from hotline.sinks.fencing import Fence
 from hotline.sinks.remote import WORKERS_RUNNING, RemoteStore, StoreFenced, StoreRefused
 from hotline.storage import StoreServer

@@ -27,7 +27,8 @@ from hotline.reports.live import Figures, Snapshot, UnitLive, build_live_snapsho
 from hotline.schemas import metrics as mc
 from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import Batch, ClickHouseStore, WindowRow
+from hotline.sinks.base import Batch, WindowRow
+from hotline.sinks.clickhouse import ClickHouseStore
 from hotline.streams import history
 from hotline.streams.alerts import AlertFeed
 from hotline.streams.deadlines import DEFAULT_LIMITS, TZ

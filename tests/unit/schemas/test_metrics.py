@@ -15,7 +15,9 @@ import pytest
 from hotline.schemas import metrics as m
 from hotline.schemas.events import Event, parse_event
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import EVENTS, Batch, ClickHouseStore
+from hotline.sinks.base import Batch
+from hotline.sinks.clickhouse import ClickHouseStore
+from hotline.sinks.tables import EVENTS
 from hotline.streams.deadlines import TZ
 from hotline.streams.processing import Source, event_row
 from tests.factories import event, raw

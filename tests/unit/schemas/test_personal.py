@@ -8,7 +8,8 @@ import pytest
 
 from hotline.schemas.events import CheckTestCall, InvalidEvent, OrderReturned, parse_event
 from hotline.schemas.personal import mask_free_text, mask_personal
-from hotline.sinks.clickhouse import DeadLetter, _deadletter_row
+from hotline.sinks.base import DeadLetter
+from hotline.sinks.clickhouse import _deadletter_row
 from tests.factories import event, raw
 
 

@@ -11,7 +11,8 @@ import pytest
 from hotline.reports.bulletin import build_bulletin
 from hotline.schemas.events import parse_event
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import Batch, ClickHouseStore, DeadLetter, WindowRow
+from hotline.sinks.base import Batch, DeadLetter, WindowRow
+from hotline.sinks.clickhouse import ClickHouseStore
 from hotline.streams.processing import Source
 from tests.factories import event, folded, raw
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hotline.sinks.clickhouse import Batch, DeadLetter, Generation, OrderRow, ReturnRow, Stored, WindowRow
+from hotline.sinks.base import Batch, DeadLetter, Generation, OrderRow, ReturnRow, Stored, WindowRow
 from hotline.sinks.codec import CodecError, decode_as, dumps, loads, tagged_tuples
 from tests.factories import event, folded
 

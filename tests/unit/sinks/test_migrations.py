@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import ALL_TABLES, MIGRATIONS, SCHEMA_VERSION, TS, ClickHouseStore, SchemaTooNew
+from hotline.sinks.base import SchemaTooNew
+from hotline.sinks.clickhouse import ClickHouseStore
+from hotline.sinks.migrations import MIGRATIONS, SCHEMA_VERSION
+from hotline.sinks.tables import ALL_TABLES, TS
 
 # The previous release's schema, verbatim (sinks/clickhouse.py at 2cabc23^): no schema_version
 # table. Its MIGRATIONS also ran the two deadletter ALTERs; a directory from before those

@@ -17,9 +17,10 @@ import urllib3
 from hotline.reports.bulletin import build_bulletin
 from hotline.reports.edition import assemble
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import SCHEMA_VERSION, Batch, DeadLetter, Generation, OrderRow, Stored
+from hotline.sinks.base import Batch, DeadLetter, Generation, OrderRow, Stored
 from hotline.sinks.codec import CODEC_VERSION
 from hotline.sinks.fencing import Fence
+from hotline.sinks.migrations import SCHEMA_VERSION
 from hotline.sinks.remote import (
     CODEC_HEADER,
     RemoteStore,

@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import Batch, OrderRow, Stored, WindowRow
+from hotline.sinks.base import Batch, OrderRow, Stored, StoreRaced, WindowRow
 from hotline.sinks.fencing import Fence, StoreFenced
 from hotline.sinks.remote import METRICS_HEADER, announcement
-from hotline.sinks.store import StoreRaced
 from hotline.streams.app import Pipeline
 from hotline.streams.processing import Record, Source
 from tests.factories import event, raw

@@ -14,7 +14,8 @@ from hotline.reports.bulletin import build_bulletin
 from hotline.schemas.metrics import WINDOWED
 from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import CHECK_COLUMNS, EVENTS, ClickHouseStore
+from hotline.sinks.clickhouse import ClickHouseStore
+from hotline.sinks.tables import CHECK_COLUMNS, EVENTS
 from hotline.streams import history
 from hotline.streams.deadlines import DEFAULT_LIMITS
 from tests.factories import event, folded, month_of_orders, raw
