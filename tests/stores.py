@@ -13,7 +13,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hotline.settings import Settings
-from hotline.storage import StoreServer, serve
+from hotline.sinks.server import StoreServer, serve
 from hotline.streams.metrics import Metrics
 
 TOKEN = "store-secret"

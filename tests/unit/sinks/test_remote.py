@@ -22,15 +22,15 @@ from hotline.sinks.codec import CODEC_VERSION
 from hotline.sinks.fencing import Fence
 from hotline.sinks.migrations import SCHEMA_VERSION
 from hotline.sinks.remote import (
-    CODEC_HEADER,
     RemoteStore,
     StoreFenced,
     StoreMismatch,
     StoreRefused,
     StoreUnavailable,
 )
+from hotline.sinks.server import StoreServer, read_only
 from hotline.sinks.store import open_store
-from hotline.storage import StoreServer, read_only
+from hotline.sinks.wire import CODEC_HEADER
 from hotline.streams import history
 from tests.factories import event, folded
 from tests.stores import TOKEN, serving, store_settings
@@ -239,11 +239,11 @@ def test_a_worker_and_a_store_of_two_codec_versions_refuse_each_other(
             "POST", f"{settings.store_url}/v1/hello", body=b"{}", headers={"Authorization": f"Bearer {TOKEN}", **said}
         )
         assert answer.status == 400 and b"same hotline release" in answer.data, said
-    monkeypatch.setattr("hotline.storage.CODEC_VERSION", CODEC_VERSION + 1)  # a store of a newer codec
+    monkeypatch.setattr("hotline.sinks.server.CODEC_VERSION", CODEC_VERSION + 1)  # a store of a newer codec
     with pytest.raises(StoreRefused, match="store codec version") as refused:
         open_store(settings)
     assert refused.value.status == 400
-    monkeypatch.setattr("hotline.storage.CODEC_VERSION", CODEC_VERSION)
+    monkeypatch.setattr("hotline.sinks.server.CODEC_VERSION", CODEC_VERSION)
     monkeypatch.setitem(store.ops, "hello", lambda args: {"db": store.sink.db, "schema_version": SCHEMA_VERSION})
     with pytest.raises(StoreMismatch, match="store codec version 1, this worker 2"):  # a store of version 1
         open_store(settings)

@@ -10,7 +10,7 @@ import pytest
 from hotline.settings import Settings
 from hotline.sinks.base import Batch, OrderRow, Stored, StoreRaced, WindowRow
 from hotline.sinks.fencing import Fence, StoreFenced
-from hotline.sinks.remote import METRICS_HEADER, announcement
+from hotline.sinks.wire import METRICS_HEADER, announcement
 from hotline.streams.app import Pipeline
 from hotline.streams.processing import Record, Source
 from tests.factories import event, raw

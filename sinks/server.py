@@ -25,7 +25,7 @@ and not a topic of sink rows: see that module).
   sample labelled ``worker="<host:port>"``, with ``hotline_worker_up`` and
   ``hotline_worker_last_call_seconds`` per worker: one scrape target for the whole group
   (:class:`Workers`). A worker is known from its calls (each names its ``/metrics``,
-  ``hotline.sinks.remote.announcement``), so only addresses announced with the token are fetched.
+  ``hotline.sinks.wire.announcement``), so only addresses announced with the token are fetched.
 
 Calls run one at a time on one thread (chDB is one engine per process, and the sink serialises
 its calls anyway). The identity rule across workers: ``stored`` filters the ids through the
@@ -57,21 +57,23 @@ from prometheus_client.registry import Collector
 
 from hotline.connections import IDLE_TIMEOUT_S, CappedRunner, ConnectionCap
 from hotline.settings import Settings
-from hotline.sinks.base import Batch, Generation
+from hotline.sinks.base import Batch, Generation, StoreRaced
 from hotline.sinks.clickhouse import ClickHouseStore
 from hotline.sinks.codec import CODEC_VERSION, CodecError, decode_as, dumps, loads
 from hotline.sinks.fencing import Claims, Fence, ImplausibleClaim, StoreFenced
-from hotline.sinks.remote import (
+from hotline.sinks.tables import TABLES
+from hotline.sinks.wire import (
     API,
+    AUTHORIZATION,
+    BEARER,
     CODEC_HEADER,
     FENCED,
+    JSON,
     RACED,
     WORKER_HEADER,
     WORKERS_RUNNING,
-    StoreRaced,
     announced,
 )
-from hotline.sinks.tables import TABLES
 from hotline.streams import history
 from hotline.streams.access import token_scope
 from hotline.streams.deadlines import limits_of
@@ -437,15 +439,15 @@ class StoreServer:
         return app
 
     def _authorized(self, request: web.Request) -> bool:
-        auth = request.headers.get("Authorization", "")
-        if not auth.startswith("Bearer "):
+        auth = request.headers.get(AUTHORIZATION, "")
+        if not auth.startswith(BEARER):
             return False
-        return token_scope(self._tokens, auth.removeprefix("Bearer ").strip()) is not None
+        return token_scope(self._tokens, auth.removeprefix(BEARER).strip()) is not None
 
     async def _handle(self, request: web.Request) -> web.Response:
         op = request.match_info["op"]
         if not self._authorized(request):
-            return _answer({"error": "a valid store token is required (Authorization: Bearer …)"}, 401)
+            return _answer({"error": f"a valid store token is required ({AUTHORIZATION}: {BEARER}…)"}, 401)
         codec = request.headers.get(CODEC_HEADER)
         if codec != str(CODEC_VERSION):  # another build's wire format: refused before its body is read
             self.metrics.calls.labels(op, "bad").inc()
@@ -541,7 +543,7 @@ def _answer(body: dict[str, Any], status: int) -> web.Response:
         data = dumps(body)
     except TypeError as exc:  # a value the codec does not write: the store's bug, said as such
         status, data = 500, dumps({"error": f"unencodable answer: {exc}"})
-    return web.Response(body=data, status=status, content_type="application/json")
+    return web.Response(body=data, status=status, content_type=JSON)
 
 
 async def serve(service: StoreServer, host: str, port: int) -> web.AppRunner:

@@ -17,9 +17,10 @@ from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from hotline.settings import Settings
-from hotline.sinks.remote import METRICS_HEADER, WORKER_HEADER, RemoteStore, StoreRefused, announced, announcement
+from hotline.sinks.remote import RemoteStore, StoreRefused
+from hotline.sinks.server import StoreServer
 from hotline.sinks.store import open_store
-from hotline.storage import StoreServer
+from hotline.sinks.wire import METRICS_HEADER, WORKER_HEADER, announced, announcement
 from tests.stores import StandIn, serving, store_settings
 
 FORGET_S = 600.0

@@ -21,8 +21,9 @@ from hotline.settings import Settings
 from hotline.sinks.base import RESTATE_PENDING
 from hotline.sinks.clickhouse import ClickHouseStore
 from hotline.sinks.fencing import Fence
-from hotline.sinks.remote import WORKERS_RUNNING, RemoteStore, StoreFenced, StoreRefused
-from hotline.storage import StoreServer
+from hotline.sinks.remote import RemoteStore, StoreFenced, StoreRefused
+from hotline.sinks.server import StoreServer
+from hotline.sinks.wire import OPS, WORKERS_RUNNING
 from hotline.streams import history
 from hotline.streams.app import Pipeline
 from hotline.streams.known import EveryId
@@ -511,7 +512,7 @@ def test_a_batch_written_again_from_the_same_source_is_not_a_race(store: StoreSe
     ],
 )
 def test_a_query_that_reads_the_host_or_other_tables_is_refused(sql: str) -> None:
-    from hotline.storage import BadCall, read_only
+    from hotline.sinks.server import BadCall, read_only
 
     with pytest.raises(BadCall):
         read_only(sql)
@@ -520,7 +521,7 @@ def test_a_query_that_reads_the_host_or_other_tables_is_refused(sql: str) -> Non
 def test_every_query_the_reports_make_is_served() -> None:
     """The project's own statements (every module-level SQL of the readers) pass the store's check."""
     from hotline.reports import charts, live, queries
-    from hotline.storage import read_only
+    from hotline.sinks.server import read_only
 
     statements = [
         value
@@ -531,3 +532,13 @@ def test_every_query_the_reports_make_is_served() -> None:
     assert len(statements) >= 10
     for sql in statements:
         assert read_only(sql) == sql
+
+
+def test_the_store_serves_every_operation_the_wire_names_and_no_other(settings: Settings) -> None:
+    """The client's calls are typed by the wire's names (``hotline.sinks.wire.Op``): each must be served."""
+    server = StoreServer(settings)  # not opened: its operations are declared at construction
+    try:
+        served = {*server.ops, "begin_history"}  # begin_history asks the workers, not ClickHouse
+    finally:
+        server.close()
+    assert served == set(OPS)
