@@ -14,6 +14,7 @@ from typer.testing import CliRunner, Result
 
 from hotline import cli
 from hotline.settings import Settings, get_settings
+from tests.doubles import free_port
 from tests.factories import event, raw
 
 REPO = Path(__file__).resolve().parents[3]
@@ -139,20 +140,10 @@ def test_python_m_hotline_reports_a_bad_setting_in_one_line(tmp_path: Path) -> N
 # -- hotline worker -------------------------------------------------------------------------------
 
 
-def _closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (it was free a moment ago)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
 def test_a_worker_without_a_broker_waits_with_backoff_and_says_so_once_per_try(
     local: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bootstrap = f"127.0.0.1:{_closed_port()}"
+    bootstrap = f"127.0.0.1:{free_port()}"
     settings = local.model_copy(update={"kafka_bootstrap": bootstrap, "app_id": "hotline-unit-no-broker"})
     waits: list[float] = []
 

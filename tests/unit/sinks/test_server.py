@@ -28,6 +28,7 @@ from hotline.streams import history
 from hotline.streams.app import Pipeline
 from hotline.streams.known import EveryId
 from hotline.streams.processing import Record, Source
+from tests.doubles import RecordingTopic
 from tests.factories import event, folded, raw
 from tests.stores import StandIn, serving, store_settings
 from tests.unit.streams.test_history import LIMITS, _figures, _file, _month
@@ -41,14 +42,6 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def store(settings: Settings) -> Iterator[StoreServer]:
     yield from serving(settings)
-
-
-class RecordingTopic:
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-
-    async def send(self, **kwargs: Any) -> None:
-        self.sent.append(kwargs)
 
 
 def _pipeline(settings: Settings, name: str, monkeypatch: pytest.MonkeyPatch, group: str = "") -> Pipeline:

@@ -13,6 +13,7 @@ from hotline.sinks.fencing import Fence, StoreFenced
 from hotline.sinks.wire import METRICS_HEADER, announcement
 from hotline.streams.app import Pipeline
 from hotline.streams.processing import Record, Source
+from tests.doubles import RecordingTopic
 from tests.factories import event, raw
 
 
@@ -66,14 +67,6 @@ class RecordingSink:
 
     def healthy(self) -> bool:
         return True
-
-
-class RecordingTopic:
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-
-    async def send(self, **kwargs: Any) -> None:
-        self.sent.append(kwargs)
 
 
 @pytest.fixture
