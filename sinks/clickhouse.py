@@ -15,12 +15,11 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from hotline.schemas import metrics
-from hotline.schemas.personal import mask_personal, personal_values
 from hotline.settings import Settings
-from hotline.sinks.base import Batch, DeadLetter, Generation, OrderRow, Stored, WindowRow
+from hotline.sinks.base import Batch, Generation, OrderRow, Stored, WindowRow
 from hotline.sinks.fencing import Fence
 from hotline.sinks.migrations import migrate
-from hotline.sinks.redaction import REDACTED_CHARS, redact
+from hotline.sinks.redaction import deadletter_row
 from hotline.sinks.tables import (
     DEADLETTER,
     EVENTS,
@@ -110,7 +109,7 @@ class ClickHouseStore:
             if batch.events:
                 self._insert_columns(EVENTS, [[row.get(c) for row in batch.events] for c in EVENTS.names])
             if batch.deadletters:
-                self._insert(DEADLETTER, [_deadletter_row(d) for d in batch.deadletters])
+                self._insert(DEADLETTER, [deadletter_row(d) for d in batch.deadletters])
             if batch.orders:
                 self._insert_columns(ORDER_STATES, _columns(o.values() for o in batch.orders))
             if batch.returns:
@@ -330,14 +329,3 @@ def _window_row(r: dict[str, Any]) -> WindowRow:
     return WindowRow(
         str(r["unit_id"]), r["day"], str(r["source_topic"]), int(r["source_partition"]), int(r["version"]), counts
     )
-
-
-def _deadletter_row(dead: DeadLetter) -> list[Any]:
-    """The dead letter's ClickHouse row: its copy, key and error masked, each also of the
-    caller values its record holds (a name quoted by the error or used as the key)."""
-    redacted, occurred_at = redact(dead.raw)
-    personal = personal_values(dead.raw[: REDACTED_CHARS * 4].decode("utf-8", errors="replace"))
-    key = mask_personal(dead.key[:REDACTED_CHARS].decode("utf-8", errors="replace"), personal) if dead.key else ""
-    copy = redacted if dead.store_copy else ""
-    error = mask_personal(dead.error, personal)
-    return [dead.source_topic, dead.source_partition, dead.source_offset, error, copy, key, occurred_at]

@@ -13,6 +13,7 @@ from typing import Any
 
 from hotline.schemas.events import within_years
 from hotline.schemas.personal import mask_personal, personal_values
+from hotline.sinks.base import DeadLetter
 
 REDACTED_CHARS = 4096  # of a dead letter kept in ClickHouse; the topic keeps the whole record
 
@@ -56,3 +57,15 @@ def strip_personal(payload: dict[str, Any]) -> str:
     """The audit copy of an event: everything but the caller's phone and name."""
     clean = {k: v for k, v in payload.items() if k != "caller"}
     return json.dumps(clean, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def deadletter_row(dead: DeadLetter) -> list[Any]:
+    """The dead letter as every store keeps it (the ``deadletter`` table's columns): its copy, key
+    and error masked, each also of the caller values its record holds (a name quoted by the error
+    or used as the key)."""
+    redacted, occurred_at = redact(dead.raw)
+    personal = personal_values(dead.raw[: REDACTED_CHARS * 4].decode("utf-8", errors="replace"))
+    key = mask_personal(dead.key[:REDACTED_CHARS].decode("utf-8", errors="replace"), personal) if dead.key else ""
+    copy = redacted if dead.store_copy else ""
+    error = mask_personal(dead.error, personal)
+    return [dead.source_topic, dead.source_partition, dead.source_offset, error, copy, key, occurred_at]
