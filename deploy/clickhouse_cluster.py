@@ -134,7 +134,7 @@ def sharding_key(table: Table) -> str:
 
 
 def _columns(table: Table) -> str:
-    """Every column the sink writes and every one ClickHouse fills itself, as the embedded DDL has them."""
+    """Every column the store writes and every one ClickHouse fills itself, as the embedded DDL has them."""
     lines = [*(f"{name} {kind}" for name, kind in table.columns), *table.defaults]
     return ",\n    ".join(lines)
 

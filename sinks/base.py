@@ -123,7 +123,7 @@ class Generation:
 
 @dataclass
 class Batch:
-    """The rows one stream batch hands to the sink; written together, in one call."""
+    """The rows one stream batch hands to the store; written together, in one call."""
 
     events: list[dict[str, Any]] = field(default_factory=list)
     deadletters: list[DeadLetter] = field(default_factory=list)
@@ -185,7 +185,7 @@ def infrastructure_fault(exc: BaseException) -> bool:
 
 
 class Store(Protocol):
-    """The sink's operations the worker, its pages and the reports call."""
+    """The store's operations the worker, its pages and the reports call."""
 
     db: str
     schema_version: int | None

@@ -1,4 +1,4 @@
-"""The sink's values and dataclasses as JSON, between workers and the storage owner (``hotline store``).
+"""The store's values and dataclasses as JSON, between workers and the storage owner (``hotline store``).
 
 JSON, never pickle: the store decodes only what this module names. Wire format version
 :data:`CODEC_VERSION` (2); a worker and a store of another version refuse each other

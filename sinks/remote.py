@@ -1,4 +1,4 @@
-"""A worker's store through the storage owner (``hotline store``): the sink's calls over HTTP.
+"""A worker's store through the storage owner (``hotline store``): the store's calls over HTTP.
 
 Why a store process and not every worker opening ClickHouse: an embedded chDB directory opens
 in one process only, and the worker's rules need more than a shared database. Each batch's
@@ -10,7 +10,7 @@ restates a store that asks for it, before any worker writes. So N workers run ag
 embedded chDB, and the same processes against a ClickHouse server (the store's
 ``HOTLINE_CLICKHOUSE_DSN``).
 
-Why synchronous calls and not a topic of sink rows: the worker's ledger moves only after its
+Why synchronous calls and not a topic of store rows: the worker's ledger moves only after its
 batch is durable, and its identity, order-state and window lookups must see every earlier
 write. A call that returns once ClickHouse holds the rows keeps those rules as they are; a
 topic would make each of them asynchronous (a batch "stored" before the store has it).
@@ -20,7 +20,7 @@ arguments as a JSON object (``hotline.sinks.codec``), answered ``{"result": …}
 token is ``HOTLINE_STORE_TOKEN``. Every call says its codec version (``X-Hotline-Codec``) and
 ``hello`` answers the store's: a worker and a store of two wire formats refuse each other. A
 refusal by ClickHouse comes back as :class:`StoreRefused` (the worker then asks
-:meth:`RemoteStore.healthy` and stores record by record, as with its own sink); a store that
+:meth:`RemoteStore.healthy` and stores record by record, as with its own store); a store that
 does not answer is :class:`StoreUnavailable`, which the worker retries with backoff like any
 outage. A write or progress record for partitions another worker has
 claimed under a newer group generation is refused with 409, :class:`StoreFenced`
@@ -32,7 +32,7 @@ A worker's calls also name the worker and where its ``/metrics`` answers (:func:
 so the store's ``/metrics`` can cover every worker it serves (``hotline.sinks.server``). On every call,
 not on ``hello`` only: a store restarted under running workers knows them again from their next
 call, and each call refreshes the time the store last heard from the worker, at no extra call.
-Only a worker's sink announces (``announce=True``, from ``open_store(worker=True)``): the CLI's
+Only a worker's store announces (``announce=True``, from ``open_store(worker=True)``): the CLI's
 calls (an import, a restate) come from a process with no ``/metrics``, which would show as a
 worker down.
 """
@@ -82,7 +82,7 @@ class StoreMismatch(RuntimeError):
 
 
 class RemoteStore:
-    """The sink's operations, answered by ``hotline store`` (see the module's docstring)."""
+    """The store's operations, answered by ``hotline store`` (see the module's docstring)."""
 
     def __init__(self, settings: Settings, pool: urllib3.PoolManager | None = None, *, announce: bool = False) -> None:
         if not settings.store_url:

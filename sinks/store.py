@@ -26,9 +26,9 @@ def open_store(settings: Settings, *, worker: bool = False) -> Store:
         remote = RemoteStore(settings, announce=worker)
         remote.connect()
         return remote
-    sink = ClickHouseStore(settings)
-    sink.migrate()
-    return sink
+    store = ClickHouseStore(settings)
+    store.migrate()
+    return store
 
 
 def owned(store: Store) -> TypeGuard[ClickHouseStore]:

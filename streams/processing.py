@@ -364,7 +364,7 @@ def _aware(ts: datetime) -> datetime:
 
 @dataclass
 class Folded:
-    """A batch folded: the rows for the sink, the orders whose state changed, duplicates skipped."""
+    """A batch folded: the rows for the store, the orders whose state changed, duplicates skipped."""
 
     batch: Batch
     orders: dict[str, OrderState] = field(default_factory=dict)

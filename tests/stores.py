@@ -34,7 +34,7 @@ def store_settings(root: Path, **extra: object) -> Settings:
 
 
 class Served:
-    """A store's HTTP on a loop of its own thread: the test's calls block, as a worker's sink thread's do."""
+    """A store's HTTP on a loop of its own thread: the test's calls block, as a worker's store thread's do."""
 
     def __init__(self, service: StoreServer, port: int) -> None:
         self.loop = asyncio.new_event_loop()

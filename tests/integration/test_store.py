@@ -239,7 +239,7 @@ class LedgerWatch:
     """The store's ledger read every 0.2 s from a thread: each reading, to check it never moved backwards."""
 
     def __init__(self, settings: Settings) -> None:
-        self.sink = RemoteStore(settings)
+        self.store = RemoteStore(settings)
         self.readings: list[dict[tuple[str, int], int]] = []
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -248,7 +248,7 @@ class LedgerWatch:
     def _run(self) -> None:
         while not self._done.is_set():
             with contextlib.suppress(Exception):
-                self.readings.append(self.sink.progress())
+                self.readings.append(self.store.progress())
             time.sleep(0.2)
 
     def backwards(self) -> list[str]:
@@ -260,8 +260,8 @@ class LedgerWatch:
         return moves
 
 
-def _claims(sink: RemoteStore) -> dict[tuple[str, int], int]:
-    rows = sink.query_rows(
+def _claims(store: RemoteStore) -> dict[tuple[str, int], int]:
+    rows = store.query_rows(
         "SELECT source_topic, source_partition, max(generation) AS g FROM {db}.partition_claims "
         "GROUP BY source_topic, source_partition"
     )

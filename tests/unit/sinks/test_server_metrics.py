@@ -2,7 +2,7 @@
 
 Workers are stood in for by real worker registries (:class:`~hotline.streams.metrics.Metrics`)
 served at ``/metrics`` on ports of their own, each announced to a store served in this process
-by a real :class:`~hotline.sinks.remote.RemoteStore` call, as a worker's sink makes it.
+by a real :class:`~hotline.sinks.remote.RemoteStore` call, as a worker's store makes it.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def clock() -> list[float]:
 
 
 @pytest.fixture
-def store(settings: Settings, clock: list[float]) -> Iterator[StoreServer]:
+def server(settings: Settings, clock: list[float]) -> Iterator[StoreServer]:
     for service in serving(settings):
         service.workers.clock = lambda: clock[0]
         yield service
@@ -51,18 +51,18 @@ def workers() -> Iterator[list[StandIn]]:
         page.close()
 
 
-def _sink(settings: Settings, worker: StandIn) -> RemoteStore:
-    """The sink of the worker whose web (and so /metrics) is ``worker``'s port."""
+def _store(settings: Settings, worker: StandIn) -> RemoteStore:
+    """The store of the worker whose web (and so /metrics) is ``worker``'s port."""
     return RemoteStore(settings.model_copy(update={"web_port": worker.port}), announce=True)
 
 
 @pytest.fixture
-def announced_workers(settings: Settings, store: StoreServer, workers: list[StandIn]) -> list[StandIn]:
-    """Both stand-ins known to the store, each from its sink's first call."""
+def announced_workers(settings: Settings, server: StoreServer, workers: list[StandIn]) -> list[StandIn]:
+    """Both stand-ins known to the store, each from its store's first call."""
     for worker in workers:
-        sink = _sink(settings, worker)
-        sink.connect()
-        sink.close()
+        store = _store(settings, worker)
+        store.connect()
+        store.close()
     return workers
 
 
@@ -132,18 +132,18 @@ def test_a_slow_worker_is_down_after_the_scrape_timeout(settings: Settings, anno
 
 
 def test_last_call_seconds_counts_from_each_workers_last_call(
-    settings: Settings, store: StoreServer, announced_workers: list[StandIn], clock: list[float]
+    settings: Settings, server: StoreServer, announced_workers: list[StandIn], clock: list[float]
 ) -> None:
     a, b = announced_workers
     clock[0] += 42
-    sink = _sink(settings, a)
-    sink.progress()
+    store = _store(settings, a)
+    store.progress()
     clock[0] += 3
     assert _by_worker(_families(settings), "hotline_worker_last_call_seconds") == {a.name: 3, b.name: 45}
 
 
 def test_a_worker_neither_calling_nor_answering_is_forgotten(
-    settings: Settings, store: StoreServer, announced_workers: list[StandIn], clock: list[float]
+    settings: Settings, server: StoreServer, announced_workers: list[StandIn], clock: list[float]
 ) -> None:
     a, b = announced_workers
     b.stop_answering()
@@ -151,7 +151,7 @@ def test_a_worker_neither_calling_nor_answering_is_forgotten(
     assert set(_by_worker(_families(settings), "hotline_worker_up")) == {a.name, b.name}
     clock[0] += FORGET_S * 0.6
     assert set(_by_worker(_families(settings), "hotline_worker_up")) == {a.name}
-    assert set(store.workers.known()) == {a.name}
+    assert set(server.workers.known()) == {a.name}
 
 
 def test_an_idle_worker_that_answers_stays_known(
@@ -166,26 +166,26 @@ def test_an_idle_worker_that_answers_stays_known(
 
 
 def test_calls_without_the_token_announce_no_worker(
-    settings: Settings, store: StoreServer, workers: list[StandIn]
+    settings: Settings, server: StoreServer, workers: list[StandIn]
 ) -> None:
-    sink = _sink(settings.model_copy(update={"store_token": "wrong"}), workers[0])
+    store = _store(settings.model_copy(update={"store_token": "wrong"}), workers[0])
     with pytest.raises(StoreRefused):
-        sink.connect()
-    assert store.workers.known() == {}
+        store.connect()
+    assert server.workers.known() == {}
     assert _by_worker(_families(settings), "hotline_worker_up") == {}
 
 
 def test_a_workers_store_announces_it_and_a_commands_does_not(
-    settings: Settings, store: StoreServer, workers: list[StandIn]
+    settings: Settings, server: StoreServer, workers: list[StandIn]
 ) -> None:
     """The worker's pipeline opens its store with ``worker=True``; ``hotline import`` and ``restate``
     without: a command has no /metrics, and would show as a worker down for as long as it is remembered."""
     command = open_store(settings.model_copy(update={"web_port": workers[1].port}))
     command.close()
-    assert store.workers.known() == {}
+    assert server.workers.known() == {}
     worker = open_store(settings.model_copy(update={"web_port": workers[0].port}), worker=True)
     worker.close()
-    assert set(store.workers.known()) == {workers[0].name}
+    assert set(server.workers.known()) == {workers[0].name}
 
 
 def test_a_worker_announces_its_web_and_its_metrics_address() -> None:
