@@ -7,8 +7,9 @@ a contract test holds it to :class:`~hotline.sinks.clickhouse.ClickHouseStore`'s
 same writes. It keeps what ClickHouse would keep after its merges: per key the row of the highest
 version (the last written among equal ones), the first copy of an event, the highest offset of
 the ledger. It runs no SQL: :meth:`MemoryStore.query` and :meth:`MemoryStore.query_rows` refuse
-(the reports read ClickHouse), and :meth:`MemoryStore.windows` takes the conditions the worker
-and the imports use (see :func:`window_filter`).
+(the reports read ClickHouse, and so the order returns, which only they read, are kept in
+:attr:`MemoryStore.batches` alone), and :meth:`MemoryStore.windows` takes the conditions the
+worker and the imports use (see :func:`window_filter`).
 """
 
 from __future__ import annotations
@@ -53,7 +54,6 @@ class MemoryStore:
         self._deadletters: dict[tuple[str, int, int], tuple[int, list[Any]]] = {}
         self._orders: dict[OrderKey, OrderRow] = {}
         self._windows: dict[WindowKey, WindowRow] = {}
-        self._returns: dict[tuple[int, str], int] = {}
         self._generations: list[Generation] = []
         self._lock = threading.RLock()  # the pipeline calls from its store thread, tests from theirs
 
@@ -79,8 +79,6 @@ class MemoryStore:
             for w in batch.windows:
                 window: WindowKey = (w.unit_id, w.day, w.source_topic, w.source_partition)
                 _keep_latest(self._windows, window, _as_stored(w), lambda s: s.version)
-            for r in batch.returns:
-                self._returns[(r.month, r.order_id)] = max(self._returns.get((r.month, r.order_id), 0), r.times)
 
     def record_progress(self, offsets: dict[tuple[str, int], int], fence: Fence | None = None) -> None:
         """The ledger only moves forward: an older offset recorded late changes nothing."""
