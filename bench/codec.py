@@ -36,7 +36,7 @@ from hotline.generate import generate
 from hotline.schemas.events import parse_event
 from hotline.seed import HEADLINE, TABLE
 from hotline.sinks import codec
-from hotline.sinks.clickhouse import Batch, DeadLetter, OrderRow, ReturnRow, WindowRow
+from hotline.sinks.base import Batch, DeadLetter, OrderRow, ReturnRow, WindowRow
 from hotline.streams.deadlines import DEFAULT_LIMITS
 from hotline.streams.folding import Inputs, fold
 from hotline.streams.processing import Identity, Record, Source, Verdict, payload

@@ -199,7 +199,7 @@ def _empty(kind: str) -> Any:
 def _bare_insert(path: Path, work: Path) -> float:
     import clickhouse_connect
 
-    from hotline.sinks.clickhouse import EVENTS
+    from hotline.sinks.tables import EVENTS
 
     rows: list[list[Any]] = []
     for line in path.read_text(encoding="utf-8").splitlines():

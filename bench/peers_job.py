@@ -37,7 +37,7 @@ from typing import IO, Any
 
 from hotline.schemas.events import Event, InvalidEvent
 from hotline.schemas.registry import Registry, default_registry
-from hotline.sinks.clickhouse import Batch, DeadLetter, Stored
+from hotline.sinks.base import Batch, DeadLetter, Stored
 from hotline.streams.deadlines import DEFAULT_LIMITS
 from hotline.streams.processing import (
     Folded,

@@ -35,7 +35,8 @@ from bench.peers_job import Tracker, child_tracker
 from hotline.heap import for_long_runs
 from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import Batch, ClickHouseStore, DeadLetter
+from hotline.sinks.base import Batch, DeadLetter
+from hotline.sinks.clickhouse import ClickHouseStore
 from hotline.streams.deadlines import limits_of
 from hotline.streams.processing import Source, apply_order_event, decode, event_row
 from hotline.streams.windows import CounterDelta, Step, Windows

@@ -1,7 +1,7 @@
 """ClickHouse server DDL for a cluster, generated from the tables the embedded store creates.
 
-Why generated: the pipeline's tables are defined once (:data:`hotline.sinks.clickhouse.ALL_TABLES`,
-each a :class:`~hotline.sinks.clickhouse.Table` with its columns and engine), and a cluster must
+Why generated: the pipeline's tables are defined once (:data:`hotline.sinks.tables.ALL_TABLES`,
+each a :class:`~hotline.sinks.tables.Table` with its columns and engine), and a cluster must
 hold exactly those columns, sorting keys and versions; a hand-written copy would drift the day a
 table changes. So each table becomes two statements, both ``ON CLUSTER``:
 
@@ -22,7 +22,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hotline.sinks.clickhouse import ALL_TABLES, SCHEMA_VERSION, Table
+from hotline.sinks.migrations import SCHEMA_VERSION
+from hotline.sinks.tables import ALL_TABLES, Table
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENGINE_NAME = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*")
@@ -133,7 +134,7 @@ def sharding_key(table: Table) -> str:
 
 
 def _columns(table: Table) -> str:
-    """Every column the sink writes and every one ClickHouse fills itself, as the embedded DDL has them."""
+    """Every column the store writes and every one ClickHouse fills itself, as the embedded DDL has them."""
     lines = [*(f"{name} {kind}" for name, kind in table.columns), *table.defaults]
     return ",\n    ".join(lines)
 
@@ -172,7 +173,7 @@ def script(cluster: str, database: str, tables: Iterable[Table] = ALL_TABLES) ->
     """What ``clickhouse-client --multiquery`` runs once per release, before the workers start."""
     header = f"""\
 -- hotline: ClickHouse cluster DDL for schema version {SCHEMA_VERSION}, generated from the pipeline's tables
--- (hotline.sinks.clickhouse.ALL_TABLES) by `hotline deploy clickhouse-ddl --cluster {cluster}`: regenerate, don't edit.
+-- (hotline.sinks.tables.ALL_TABLES) by `hotline deploy clickhouse-ddl --cluster {cluster}`: regenerate, don't edit.
 -- <name>{LOCAL_SUFFIX}: replicated on every replica of its shard ({{shard}}, {{replica}}: each server's macros).
 -- <name>: Distributed over them, sharded by a hash of the sorting key; the workers write and read these.
 -- Give the workers' user insert_distributed_sync = 1: the ledger (sink_offsets) moves only once a batch is

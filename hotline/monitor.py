@@ -267,20 +267,20 @@ class StoreWide:
         return self.figures
 
     def _read(self) -> AgentFigures:
-        """On the sink thread: every partition's figures as the store holds them."""
+        """On the store thread: every partition's figures as the store holds them."""
         from hotline.streams.state import LIVE_DAYS
 
-        sink = self.pipeline.store
+        store = self.pipeline.store
         gen = self.pipeline.generation.gen
         windows = Windows()
-        windows.load(sink.windows("day >= %(since)s", {"since": history.today() - timedelta(days=LIVE_DAYS)}))
+        windows.load(store.windows("day >= %(since)s", {"since": history.today() - timedelta(days=LIVE_DAYS)}))
         open_orders = OpenOrders()
-        for row in sink.open_orders():
+        for row in store.open_orders():
             open_orders.update(row.order_id, row.unit_id, row.due)
         awaiting = AwaitingSupervision()
-        for row in sink.awaiting_supervision():
+        for row in store.awaiting_supervision():
             awaiting.follow(row.order_id, state_of(row, gen))
-        return AgentFigures(windows, open_orders, set(history.event_months(sink)), awaiting)
+        return AgentFigures(windows, open_orders, set(history.event_months(store)), awaiting)
 
 
 class LiveMonitor:
@@ -329,7 +329,7 @@ class LiveMonitor:
 
     # -- one-off reads --------------------------------------------------------------------
     async def snapshot(self, day: date | None) -> Snapshot:
-        """Today from the agents' tables, on the event loop (no ClickHouse, never the sink's
+        """Today from the agents' tables, on the event loop (no ClickHouse, never the store's
         lock); another day from ClickHouse's day windows and order states."""
         now = datetime.now(TZ)
         if day is None or day == today(now):

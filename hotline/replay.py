@@ -120,9 +120,9 @@ def _gave_up(
     if unanswered is None:
         return TimeoutError(f"the worker at {url} has not sunk all {records} records after {timeout:.0f}s: {missing}")
     return TimeoutError(
-        f"waited {timeout:.0f}s for a worker to sink {records} replayed records, but none answers at {url} "
+        f"waited {timeout:.0f}s for a worker to store {records} replayed records, but none answers at {url} "
         f"({unanswered}); still missing: {missing}. The records are in Kafka: start a worker with "
-        f"`hotline worker` and it sinks them (`hotline status` shows its offsets)."
+        f"`hotline worker` and it stores them (`hotline status` shows its offsets)."
     )
 
 
@@ -155,7 +155,7 @@ def wait_until_sunk(
         except urllib.error.HTTPError as exc:
             if exc.code < 500:  # a missing token, something else on the port: no wait cures that
                 raise _refused(exc, url) from exc
-            unanswered = _why(exc)  # a worker answering before its sink is ready
+            unanswered = _why(exc)  # a worker answering before its store is ready
         except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out: (re)starting
             unanswered = _why(exc)
         else:

@@ -265,7 +265,7 @@ class Settings(BaseSettings):
     )
     ticket_ttl_s: float = Field(default=12 * 3600.0, description="The lifetime of the monitor's sign-in cookie (12 h).")
     # The storage owner (``hotline store``): one process opens ClickHouse (chDB or a
-    # server DSN) and serves the sink's operations over HTTP to any number of workers. A worker with
+    # server DSN) and serves the store's operations over HTTP to any number of workers. A worker with
     # store_url set stores through it (hotline.sinks.remote); without, it opens ClickHouse itself.
     store_url: str | None = Field(
         default=None,

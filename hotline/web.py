@@ -146,7 +146,7 @@ def register(pipeline: Pipeline) -> None:
     async def status(self: View, request: Request) -> Response:
         if denied := _office_only(self, request, access):
             return denied
-        # The store's health comes from the event loop: during an outage the sink thread is
+        # The store's health comes from the event loop: during an outage the store thread is
         # the thing that hangs, and this page must still say what is wrong.
         body: dict[str, Any] = {"store": pipeline.health.as_json()}
         if pipeline.claims.fenced:  # holds partitions, reads none of them: said, not hidden behind a lag of 0
@@ -189,12 +189,12 @@ FENCED = (
 
 
 def _status(pipeline: Pipeline) -> dict[str, Any]:
-    sink = pipeline.store
+    store = pipeline.store
     return {
-        "schema_version": sink.schema_version,
-        "counts": sink.counts(),
-        "offsets": [[t, p, o] for (t, p), o in sorted(sink.progress().items())],
-        "recent_deadletters": sink.deadletters(limit=20),  # what `hotline status` shows an operator
+        "schema_version": store.schema_version,
+        "counts": store.counts(),
+        "offsets": [[t, p, o] for (t, p), o in sorted(store.progress().items())],
+        "recent_deadletters": store.deadletters(limit=20),  # what `hotline status` shows an operator
     }
 
 

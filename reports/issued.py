@@ -20,7 +20,8 @@ from typing import Any
 from hotline.reports.bulletin import COLUMNS, Bulletin, Queryable
 from hotline.schemas import metrics as mc
 from hotline.schemas.registry import Registry, default_registry
-from hotline.sinks.clickhouse import BULLETIN_ISSUES, ClickHouseStore
+from hotline.sinks.clickhouse import ClickHouseStore
+from hotline.sinks.tables import BULLETIN_ISSUES
 
 # The per-unit counts a late event can move, each named by the catalogue.
 LATE_COUNTS: tuple[mc.EventCount, ...] = tuple(m for m in mc.UNIT_EVENT_COUNTS if m is not mc.FEEDBACK_EVENTS)
@@ -126,7 +127,7 @@ def latest_issue(db: Queryable, month: str) -> IssuedBulletin | None:
     return IssuedBulletin(month, int(r["revision"]), issue, r["issued_at"], json.loads(r["bulletin"]), documents)
 
 
-def freeze(sink: ClickHouseStore, bulletin: Bulletin, documents: dict[str, bytes], reissue: bool = False) -> int:
+def freeze(store: ClickHouseStore, bulletin: Bulletin, documents: dict[str, bytes], reissue: bool = False) -> int:
     """Store an issued bulletin with its documents; the revision it got.
 
     Refuses (:class:`AlreadyIssued`) when the month was issued before, unless ``reissue``:
@@ -134,7 +135,7 @@ def freeze(sink: ClickHouseStore, bulletin: Bulletin, documents: dict[str, bytes
     """
     if bulletin.issue is None:
         raise ValueError("an issued bulletin needs its number and date (Bulletin.issue)")
-    earlier = latest_issue(sink, bulletin.month)
+    earlier = latest_issue(store, bulletin.month)
     if earlier is not None and not reissue:
         raise AlreadyIssued(
             f"{bulletin.month} was already issued as {earlier.issue.numbering} dated {earlier.issue.date_text} "
@@ -147,7 +148,7 @@ def freeze(sink: ClickHouseStore, bulletin: Bulletin, documents: dict[str, bytes
     encoded = json.dumps({fmt: base64.b64encode(body).decode("ascii") for fmt, body in documents.items()})
     frozen = json.dumps(bulletin.to_json(), ensure_ascii=False, sort_keys=True)
     row = [bulletin.month, revision, issue.number, issue.total_number, issue.date, frozen, encoded]
-    sink.insert(BULLETIN_ISSUES, [row])
+    store.insert(BULLETIN_ISSUES, [row])
     return revision
 
 

@@ -7,7 +7,7 @@ Two readings of the same figures:
   supervision) as sums of day windows over today, the month to date and rolling 7 and 30
   days; the orders open *now* (open, due within 24 h, overdue) counted at the instant of
   reading over each unit's sorted deadlines; the orders awaiting supervision (待督办) as the
-  agents follow them. No ClickHouse query, no sink lock.
+  agents follow them. No ClickHouse query, no store lock.
 * any day from ClickHouse (:func:`build_snapshot`: a past day's view, or where no agent runs):
   the same sums over ``unit_windows``, and the orders open at the end of that day read off
   ``order_states`` (first dispatched by then, not completed before it), at their current unit

@@ -22,7 +22,7 @@ from hotline.schemas import metrics
 
 
 class Queryable(Protocol):
-    """What the reports read through: a sink, or a test's stand-in; rows by column name."""
+    """What the reports read through: a store, or a test's stand-in; rows by column name."""
 
     def query_rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
 

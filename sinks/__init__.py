@@ -1,1 +1,1 @@
-"""ClickHouse sink: tables, idempotent batch writes, and the queries the bulletin reads."""
+"""Storage: the store vocabulary, the ClickHouse tables and their migrations, the stores, and the store server."""

@@ -1,491 +1,37 @@
-"""ClickHouse storage, embedded chDB by default, a server by DSN: same code path.
+"""ClickHouse, embedded chDB by default, a server by DSN (same code path): the driver's store.
 
-Every table is a ReplacingMergeTree keyed by what makes a row unique (event id,
-source offset, counter key), and every read uses ``FINAL``: a batch written twice
-after a crash or a replay changes nothing. That is what lets the streams run
-at-least-once and still count each event once.
+:class:`ClickHouseStore` answers :class:`~hotline.sinks.base.Store` over one client per process:
+the inserts of a batch, the ledger and the claims, and the reads, each ``FINAL`` over the
+ReplacingMergeTree tables of ``hotline.sinks.tables`` (so a batch written twice changes nothing).
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from hotline.schemas import metrics
-from hotline.schemas.events import within_years
-from hotline.schemas.personal import mask_personal, personal_values
 from hotline.settings import Settings
+from hotline.sinks.base import Batch, Generation, OrderRow, Stored, WindowRow
 from hotline.sinks.fencing import Fence
-
-log = logging.getLogger(__name__)
-
-TS = "DateTime64(3, 'Asia/Shanghai')"
-POINTS = "Decimal(9, 2)"  # points the province deducts, to hundredths
-CHECK_COLUMNS = ("reached", "points", "indicator", "deduction_items", "deduction_points")  # events, version 5
-
-
-@dataclass(frozen=True)
-class Table:
-    """A table's columns, defined once: its DDL and every insert's column names and types derive
-    from them (with the types given, clickhouse-connect skips the DESCRIBE it runs per insert)."""
-
-    name: str
-    columns: tuple[tuple[str, str], ...]  # what the sink inserts: (name, ClickHouse type)
-    engine: str
-    defaults: tuple[str, ...] = ()  # columns ClickHouse fills itself
-
-    @property
-    def names(self) -> list[str]:
-        return [name for name, _ in self.columns]
-
-    @property
-    def types(self) -> list[str]:
-        return [kind for _, kind in self.columns]
-
-    def ddl(self) -> str:
-        body = ",\n        ".join([*(f"{n} {t}" for n, t in self.columns), *self.defaults])
-        return f"CREATE TABLE IF NOT EXISTS {{db}}.{self.name} (\n        {body}\n    ) ENGINE = {self.engine}"
-
-
-EVENTS = Table(
-    "events",
-    (
-        ("event_id", "String"),
-        ("type", "LowCardinality(String)"),
-        ("occurred_at", TS),
-        ("call_id", "String"),
-        ("order_id", "String"),
-        ("unit_id", "LowCardinality(String)"),
-        ("answered", "Nullable(Bool)"),
-        ("valid", "Nullable(Bool)"),
-        ("call_type", "LowCardinality(String)"),
-        ("category", "LowCardinality(String)"),
-        ("resolved_online", "Nullable(Bool)"),
-        ("order_type", "LowCardinality(String)"),
-        ("due_at", f"Nullable({TS})"),
-        ("due_computed", "Bool"),
-        ("reason", "String"),
-        ("outcome", "LowCardinality(String)"),
-        ("citizen_replied", "Nullable(Bool)"),
-        ("method", "LowCardinality(String)"),
-        ("satisfied", "Nullable(Bool)"),
-        ("payload", "String"),
-        ("source_topic", "LowCardinality(String)"),
-        ("source_partition", "Int32"),
-        ("source_offset", "Int64"),
-        # The provincial checks (schema version 5): a spot check's ``reached``; points deducted
-        # (a test call's total, an upload's), an upload's indicator, a test call's items.
-        ("reached", "Nullable(Bool)"),
-        ("points", f"Nullable({POINTS})"),
-        ("indicator", "LowCardinality(String)"),
-        ("deduction_items", "Array(String)"),
-        ("deduction_points", f"Array({POINTS})"),
-    ),
-    # Partitioned by month: the audit record and the source of restatement, read a month at a time.
-    "ReplacingMergeTree PARTITION BY toYYYYMM(occurred_at) ORDER BY event_id",
-    (f"ingested_at {TS} DEFAULT now64(3)",),
-)
-# ``raw`` holds a redacted copy (see :func:`redact`); the original bytes stay only in the
-# dead-letter topic, bounded by its retention.
-DEADLETTER = Table(
-    "deadletter",
-    (
-        ("source_topic", "LowCardinality(String)"),
-        ("source_partition", "Int32"),
-        ("source_offset", "Int64"),
-        ("error", "String"),
-        ("raw", "String"),
-        ("key", "String"),
-        ("occurred_at", f"Nullable({TS})"),
-    ),
-    "ReplacingMergeTree ORDER BY (source_topic, source_partition, source_offset)",
-    (f"received_at {TS} DEFAULT now64(3)",),
-)
-# The progress ledger: per source partition, the last offset processed with every offset
-# before it. The truth on restart and rebalance (not the consumer group's commits).
-SINK_OFFSETS = Table(
-    "sink_offsets",
-    (("source_topic", "LowCardinality(String)"), ("source_partition", "Int32"), ("source_offset", "Int64")),
-    "ReplacingMergeTree(source_offset) ORDER BY (source_topic, source_partition)",
-)
-UNIT_COUNTERS = Table(
-    "unit_counters",
-    (
-        ("unit_id", "LowCardinality(String)"),
-        ("day", "Date"),
-        ("metric", "LowCardinality(String)"),
-        ("event_id", "String"),
-        ("value", "Int8"),
-    ),
-    "ReplacingMergeTree ORDER BY (unit_id, day, metric, event_id, value)",
-)
-# The day windows: per unit (calls: ``metrics.CITY``), local day and source partition, every
-# windowed catalogue count as an absolute value. A source partition's windows are owned by
-# the one worker that reads it, so each row is that partition's whole contribution, and
-# ``version`` (the last source offset applied) makes a batch written twice change nothing.
-UNIT_WINDOWS = Table(
-    "unit_windows",
-    (
-        ("unit_id", "LowCardinality(String)"),
-        ("day", "Date"),
-        ("source_topic", "LowCardinality(String)"),
-        ("source_partition", "Int32"),
-        ("version", "Int64"),
-        *((m.name, "Int64") for m in metrics.WINDOWED),
-    ),
-    "ReplacingMergeTree(version) PARTITION BY toYYYYMM(day) ORDER BY (unit_id, day, source_topic, source_partition)",
-)
-# Each dispatched order's current state, in the partition of its cohort month (of its first
-# dispatch in event time: a late earlier dispatch moves it, leaving a RETRACTED row in the
-# old month); ``version`` is the number of its events folded in, so the latest state wins and
-# a replay of the same events writes the same row.
-ORDER_STATES = Table(
-    "order_states",
-    (
-        ("order_id", "String"),
-        ("cohort_day", "Date"),
-        ("unit_id", "LowCardinality(String)"),
-        ("order_type", "LowCardinality(String)"),
-        ("due", TS),
-        ("completed_at", f"Nullable({TS})"),
-        ("returns", "UInt16"),
-        ("seen", "Array(String)"),
-        ("version", "UInt32"),
-        # Supervision (schema version 5): unsatisfied visits so far, when the second one made the
-        # order due for supervision, and whether it has been supervised since.
-        ("unsatisfied_visits", "UInt16"),
-        ("supervision_due", f"Nullable({TS})"),
-        ("supervised", "Bool"),
-    ),
-    "ReplacingMergeTree(version) PARTITION BY toYYYYMM(cohort_day) ORDER BY order_id",
-)
-# The unit of an order's row in a cohort month it has left (an earlier dispatch arrived late):
-# the newest row there, so the old one is gone, and skipped by every read of the order states.
-RETRACTED = ""
-# Per month, each returned order's number of returns to date (the headline's 退单次数分布).
-ORDER_RETURNS = Table(
-    "order_returns",
-    (("month", "UInt32"), ("order_id", "String"), ("times", "UInt16")),
-    "ReplacingMergeTree(times) PARTITION BY month ORDER BY order_id",
-)
-# Who wrote state besides the stream (imports, restatements), and whether the windows are
-# still to be built from the events table (a directory of the release before windows).
-GENERATIONS = Table(
-    "generations",
-    (("gen", "UInt32"), ("kind", "LowCardinality(String)"), ("description", "String")),
-    "ReplacingMergeTree ORDER BY gen",
-    (f"at {TS} DEFAULT now64(3)",),
-)
-# Fencing (hotline.sinks.fencing): per consumer group and source partition, the highest group
-# generation that claimed it at the store; a call of a lower generation for it is refused.
-PARTITION_CLAIMS = Table(
-    "partition_claims",
-    (
-        ("group_id", "String"),
-        ("source_topic", "LowCardinality(String)"),
-        ("source_partition", "Int32"),
-        ("generation", "Int64"),
-    ),
-    # The latest claim wins, not the highest generation: a lapsed claim may be taken by a lower one
-    # (a re-created consumer group: hotline.sinks.fencing.Claims).
-    "ReplacingMergeTree(claimed_at) ORDER BY (group_id, source_topic, source_partition)",
-    (f"claimed_at {TS} DEFAULT now64(3)",),
-)
-# Issued bulletins (hotline.reports.issued): each issue of a month frozen as it went out, the
-# bulletin's JSON and every format's bytes (base64 in ``documents``), one row per revision.
-BULLETIN_ISSUES = Table(
-    "bulletin_issues",
-    (
-        ("month", "String"),
-        ("revision", "UInt32"),
-        ("number", "UInt32"),
-        ("total_number", "UInt32"),
-        ("issue_date", "Date"),
-        ("bulletin", "String"),
-        ("documents", "String"),
-    ),
-    "ReplacingMergeTree ORDER BY (month, revision)",
-    (f"issued_at {TS} DEFAULT now64(3)",),
-)
-ALL_TABLES = (
-    EVENTS,
+from hotline.sinks.migrations import migrate
+from hotline.sinks.redaction import deadletter_row
+from hotline.sinks.tables import (
     DEADLETTER,
-    SINK_OFFSETS,
-    UNIT_COUNTERS,
-    UNIT_WINDOWS,
-    ORDER_STATES,
-    ORDER_RETURNS,
+    EVENTS,
     GENERATIONS,
-    BULLETIN_ISSUES,
+    ORDER_RETURNS,
+    ORDER_STATES,
     PARTITION_CLAIMS,
+    SINK_OFFSETS,
+    TABLES,
+    UNIT_WINDOWS,
+    Table,
 )
-TABLES = tuple(t.name for t in ALL_TABLES)
-
-
-@dataclass(frozen=True)
-class Migration:
-    """One schema version: the statements that bring the previous version to this one.
-
-    Statements must be idempotent (``IF NOT EXISTS``): a crash between them and the version's
-    row in ``schema_version`` runs them again at the next start. A shipped migration is never
-    edited; a change is a new one appended to :data:`MIGRATIONS` (a new table may use its
-    :meth:`Table.ddl`, a new column an ``ALTER TABLE … ADD COLUMN IF NOT EXISTS``).
-    """
-
-    version: int
-    description: str
-    statements: tuple[str, ...]
-    # Steps SQL alone cannot make idempotent (copying a table), each checking where it stands.
-    steps: tuple[Callable[[ClickHouseStore], None], ...] = ()
-
-
-# Version 1 is the previous release's DDL, frozen here: those directories have no
-# ``schema_version`` table and are recognised by their events table.
-_V1 = (
-    f"""CREATE TABLE IF NOT EXISTS {{db}}.events (
-        event_id String,
-        type LowCardinality(String),
-        occurred_at {TS},
-        call_id String,
-        order_id String,
-        unit_id LowCardinality(String),
-        answered Nullable(Bool),
-        valid Nullable(Bool),
-        call_type LowCardinality(String),
-        category LowCardinality(String),
-        resolved_online Nullable(Bool),
-        order_type LowCardinality(String),
-        due_at Nullable({TS}),
-        due_computed Bool,
-        reason String,
-        outcome LowCardinality(String),
-        citizen_replied Nullable(Bool),
-        method LowCardinality(String),
-        satisfied Nullable(Bool),
-        payload String,
-        source_topic LowCardinality(String),
-        source_partition Int32,
-        source_offset Int64,
-        ingested_at {TS} DEFAULT now64(3)
-    ) ENGINE = ReplacingMergeTree ORDER BY event_id""",
-    f"""CREATE TABLE IF NOT EXISTS {{db}}.deadletter (
-        source_topic LowCardinality(String),
-        source_partition Int32,
-        source_offset Int64,
-        error String,
-        raw String,
-        received_at {TS} DEFAULT now64(3)
-    ) ENGINE = ReplacingMergeTree ORDER BY (source_topic, source_partition, source_offset)""",
-    """CREATE TABLE IF NOT EXISTS {db}.sink_offsets (
-        source_topic LowCardinality(String),
-        source_partition Int32,
-        source_offset Int64
-    ) ENGINE = ReplacingMergeTree(source_offset) ORDER BY (source_topic, source_partition)""",
-    """CREATE TABLE IF NOT EXISTS {db}.unit_counters (
-        unit_id LowCardinality(String),
-        day Date,
-        metric LowCardinality(String),
-        event_id String,
-        value Int8
-    ) ENGINE = ReplacingMergeTree ORDER BY (unit_id, day, metric, event_id, value)""",
-)
-
-
-def _partition_events(sink: ClickHouseStore) -> None:
-    """Copy an unpartitioned events table into one partitioned by month, then swap them.
-
-    Safe to run again after a crash at any point: the copy deduplicates by event id, and
-    the swap happens only while ``events`` still has no partition key.
-    """
-    copy = f"{sink.db}.events_by_month"
-    if sink.partition_key("events") == "":
-        sink.command(EVENTS.ddl().replace("{db}.events", copy))
-        # The columns the table had before version 5 added the provincial checks' (those stay empty).
-        columns = ", ".join([*(n for n in EVENTS.names if n not in CHECK_COLUMNS), "ingested_at"])
-        sink.command(f"INSERT INTO {copy} ({columns}) SELECT {columns} FROM {{db}}.events")
-        sink.command(f"EXCHANGE TABLES {{db}}.events AND {copy}")
-    sink.command(f"DROP TABLE IF EXISTS {copy}")
-
-
-RESTATE_PENDING = "pending-restate"
-
-
-def _windows_pending(sink: ClickHouseStore) -> None:
-    """Events stored before the windows existed: the windows are built from them (``hotline restate``)."""
-    if sink.query_rows("SELECT count() AS n FROM {db}.generations")[0]["n"]:
-        return
-    if sink.query_rows("SELECT count() AS n FROM {db}.events")[0]["n"]:
-        sink.record_generation(RESTATE_PENDING, "events stored before day windows and order states: restate them")
-
-
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "events, deadletter, sink_offsets, unit_counters", _V1),
-    Migration(
-        2,
-        "deadletter: key and occurred_at",
-        (
-            "ALTER TABLE {db}.deadletter ADD COLUMN IF NOT EXISTS key String DEFAULT ''",
-            f"ALTER TABLE {{db}}.deadletter ADD COLUMN IF NOT EXISTS occurred_at Nullable({TS})",
-        ),
-    ),
-    Migration(
-        3,
-        "day windows, order states, order returns, generations; events partitioned by month",
-        tuple(t.ddl() for t in (UNIT_WINDOWS, ORDER_STATES, ORDER_RETURNS, GENERATIONS)),
-        (_partition_events, _windows_pending),
-    ),
-    Migration(4, "bulletin_issues: issued bulletins, frozen", (BULLETIN_ISSUES.ddl(),)),
-    Migration(
-        5,
-        "provincial checks in events; supervision due in order_states; supervision_unsatisfied window",
-        (
-            "ALTER TABLE {db}.events ADD COLUMN IF NOT EXISTS reached Nullable(Bool)",
-            f"ALTER TABLE {{db}}.events ADD COLUMN IF NOT EXISTS points Nullable({POINTS})",
-            "ALTER TABLE {db}.events ADD COLUMN IF NOT EXISTS indicator LowCardinality(String) DEFAULT ''",
-            "ALTER TABLE {db}.events ADD COLUMN IF NOT EXISTS deduction_items Array(String)",
-            f"ALTER TABLE {{db}}.events ADD COLUMN IF NOT EXISTS deduction_points Array({POINTS})",
-            "ALTER TABLE {db}.order_states ADD COLUMN IF NOT EXISTS unsatisfied_visits UInt16 DEFAULT 0",
-            f"ALTER TABLE {{db}}.order_states ADD COLUMN IF NOT EXISTS supervision_due Nullable({TS})",
-            "ALTER TABLE {db}.order_states ADD COLUMN IF NOT EXISTS supervised Bool DEFAULT false",
-            "ALTER TABLE {db}.unit_windows ADD COLUMN IF NOT EXISTS supervision_unsatisfied Int64 DEFAULT 0",
-        ),
-    ),
-    Migration(
-        6, "partition_claims: the group generation that claimed each source partition", (PARTITION_CLAIMS.ddl(),)
-    ),
-)
-SCHEMA_VERSION = MIGRATIONS[-1].version  # what this build writes and reads
-SCHEMA_VERSION_DDL = f"""CREATE TABLE IF NOT EXISTS {{db}}.schema_version (
-        version UInt32,
-        applied_at {TS} DEFAULT now64(3),
-        description String
-    ) ENGINE = ReplacingMergeTree ORDER BY version"""
-
-
-class SchemaTooNew(RuntimeError):
-    """The database was written by a newer build: reading it with this one could misread it."""
-
-    def __init__(self, where: str, found: int, known: int, remedy: str) -> None:
-        super().__init__(
-            f"{where} is at schema version {found}, newer than this build's {known}: "
-            f"run a hotline release that knows version {found}, or {remedy}"
-        )
-        self.found = found
-        self.known = known
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A record that did not become counted events, with why; ``raw`` is the original bytes."""
-
-    source_topic: str
-    source_partition: int
-    source_offset: int
-    error: str
-    raw: bytes
-    key: bytes | None = None
-    headers: tuple[tuple[str, bytes], ...] = ()  # extra context, e.g. the coordinates of a conflict
-    store_copy: bool = True  # False when even the redacted copy could not be stored: reason only
-
-
-@dataclass(frozen=True)
-class WindowRow:
-    """One source partition's whole contribution to a unit's day: every windowed count."""
-
-    unit_id: str
-    day: date
-    source_topic: str
-    source_partition: int
-    version: int  # the last source offset applied
-    counts: dict[str, int]
-
-    def values(self) -> list[Any]:
-        head = [self.unit_id, self.day, self.source_topic, self.source_partition, self.version]
-        return head + [self.counts.get(m.name, 0) for m in metrics.WINDOWED]
-
-
-@dataclass(frozen=True)
-class OrderRow:
-    """A dispatched order's current state, as ClickHouse keeps it."""
-
-    order_id: str
-    cohort_day: date
-    unit_id: str
-    order_type: str  # of its first dispatch
-    due: datetime
-    completed_at: datetime | None
-    returns: int
-    seen: tuple[str, ...]
-    version: int  # events folded in
-    unsatisfied_visits: int = 0
-    supervision_due: datetime | None = None  # when a second unsatisfied visit made it due for 督办
-    supervised: bool = False
-
-    def values(self) -> list[Any]:
-        return [
-            self.order_id,
-            self.cohort_day,
-            self.unit_id,
-            self.order_type,
-            self.due,
-            self.completed_at,
-            self.returns,
-            list(self.seen),
-            self.version,
-            self.unsatisfied_visits,
-            self.supervision_due,
-            self.supervised,
-        ]
-
-
-@dataclass(frozen=True)
-class ReturnRow:
-    """An order returned in ``month`` (YYYYMM), ``times`` times up to then."""
-
-    month: int
-    order_id: str
-    times: int
-
-
-@dataclass(frozen=True)
-class Generation:
-    """The latest writer of state besides the stream: 0 when there was none."""
-
-    gen: int = 0
-    kind: str = ""
-
-    @property
-    def restate_pending(self) -> bool:
-        return self.kind == RESTATE_PENDING
-
-
-@dataclass
-class Batch:
-    """The rows one stream batch hands to the sink; written together, in one call."""
-
-    events: list[dict[str, Any]] = field(default_factory=list)
-    deadletters: list[DeadLetter] = field(default_factory=list)
-    windows: list[WindowRow] = field(default_factory=list)
-    orders: list[OrderRow] = field(default_factory=list)
-    returns: list[ReturnRow] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Stored:
-    """What the events table holds under an event id: its content and where it came from."""
-
-    payload: str
-    source_topic: str
-    source_partition: int
-    source_offset: int
 
 
 def connect(settings: Settings) -> Client:
@@ -524,28 +70,12 @@ class ClickHouseStore:
         self.schema_version: int | None = None  # known once :meth:`migrate` has run
 
     def migrate(self) -> None:
-        """Bring the database to :data:`SCHEMA_VERSION`, each missing version in order, each recorded once.
+        """Bring the database to this build's schema version (``hotline.sinks.migrations``).
 
-        Raises :class:`SchemaTooNew`, touching nothing, when a newer build wrote it.
+        Raises :class:`~hotline.sinks.base.SchemaTooNew`, touching nothing, when a newer build wrote it.
         """
         with self._lock:
-            self._command("CREATE DATABASE IF NOT EXISTS {db}")
-            current = self._found_version()
-            if current > SCHEMA_VERSION:
-                raise SchemaTooNew(f"ClickHouse database {self.db}", current, SCHEMA_VERSION, self._remedy())
-            self._command(SCHEMA_VERSION_DDL)
-            if current and not self._recorded():
-                # The previous release's tables, from before versions were recorded.
-                self._record(current, "found: tables of a release before schema_version")
-            for migration in MIGRATIONS:
-                if migration.version > current:
-                    for statement in migration.statements:
-                        self._command(statement)
-                    for step in migration.steps:
-                        step(self)
-                    self._record(migration.version, migration.description)
-                    log.info("ClickHouse schema: version %d (%s)", migration.version, migration.description)
-            self.schema_version = max(current, SCHEMA_VERSION)
+            self.schema_version = migrate(self)
 
     def _command(self, statement: str) -> None:
         self.client.command(statement.replace("{db}", self.db))
@@ -562,46 +92,10 @@ class ClickHouseStore:
         )
         return str(rows[0]["partition_key"]) if rows else ""
 
-    def _tables(self) -> set[str]:
-        rows = self.client.query("SELECT name FROM system.tables WHERE database = %(db)s", {"db": self.db})
-        return {str(r[0]) for r in rows.result_rows}
-
-    def _recorded(self) -> int:
-        """The highest version recorded in ``schema_version``; 0 without a row."""
-        rows = self.client.query(f"SELECT max(version), count() FROM {self.db}.schema_version FINAL").result_rows
-        return int(rows[0][0]) if rows and int(rows[0][1]) else 0
-
-    def _found_version(self) -> int:
-        """The database's version: recorded, or 1 for the tables of the release before versions, or 0 (empty)."""
-        tables = self._tables()
-        recorded = self._recorded() if "schema_version" in tables else 0
-        return max(recorded, 1 if "events" in tables else 0)
-
-    def _record(self, version: int, description: str) -> None:
-        self.client.insert(
-            f"{self.db}.schema_version",
-            [[version, description]],
-            column_names=["version", "description"],
-            column_type_names=["UInt32", "String"],
-        )
-
-    def _remedy(self) -> str:
-        """How to start over with this build: a new, empty store that the worker refills from Kafka."""
-        dsn = self.settings.resolved_clickhouse_dsn
-        new = (
-            f"move {dsn.removeprefix('chdb://')} aside"
-            if dsn.startswith("chdb:")
-            else "set HOTLINE_CLICKHOUSE_DATABASE to a new database name"
-        )
-        return (
-            f"to rebuild it with this one, {new} with the worker stopped and start it again: it refills "
-            "the store from the Kafka topics, as far back as their retention reaches"
-        )
-
     def claim(self, fence: Fence) -> None:
         """Nothing to fence here: a worker with its own ClickHouse is its only writer (one process).
 
-        Part of :class:`~hotline.sinks.store.Store` so the pipeline has one path; ``hotline store``
+        Part of :class:`~hotline.sinks.base.Store` so the pipeline has one path; ``hotline store``
         keeps the claims of several workers (:meth:`record_claims`, ``hotline.sinks.fencing``)."""
 
     def write(self, batch: Batch, fence: Fence | None = None) -> None:
@@ -615,7 +109,7 @@ class ClickHouseStore:
             if batch.events:
                 self._insert_columns(EVENTS, [[row.get(c) for row in batch.events] for c in EVENTS.names])
             if batch.deadletters:
-                self._insert(DEADLETTER, [_deadletter_row(d) for d in batch.deadletters])
+                self._insert(DEADLETTER, [deadletter_row(d) for d in batch.deadletters])
             if batch.orders:
                 self._insert_columns(ORDER_STATES, _columns(o.values() for o in batch.orders))
             if batch.returns:
@@ -835,58 +329,3 @@ def _window_row(r: dict[str, Any]) -> WindowRow:
     return WindowRow(
         str(r["unit_id"]), r["day"], str(r["source_topic"]), int(r["source_partition"]), int(r["version"]), counts
     )
-
-
-def _deadletter_row(dead: DeadLetter) -> list[Any]:
-    """The dead letter's ClickHouse row: its copy, key and error masked, each also of the
-    caller values its record holds (a name quoted by the error or used as the key)."""
-    redacted, occurred_at = redact(dead.raw)
-    personal = personal_values(dead.raw[: REDACTED_CHARS * 4].decode("utf-8", errors="replace"))
-    key = mask_personal(dead.key[:REDACTED_CHARS].decode("utf-8", errors="replace"), personal) if dead.key else ""
-    copy = redacted if dead.store_copy else ""
-    error = mask_personal(dead.error, personal)
-    return [dead.source_topic, dead.source_partition, dead.source_offset, error, copy, key, occurred_at]
-
-
-REDACTED_CHARS = 4096  # of a dead letter kept in ClickHouse; the topic keeps the whole record
-
-
-def redact(raw: bytes) -> tuple[str, datetime | None]:
-    """The dead letter's copy for ClickHouse, and its event time when the record has one.
-
-    A record that parses loses its ``caller``; one that does not gets its caller members
-    masked. Either way phones, and the caller's values wherever else the record holds them
-    (its name as the type tag, say), are masked, and at most :data:`REDACTED_CHARS`
-    characters are kept.
-    """
-    text = raw[: REDACTED_CHARS * 4].decode("utf-8", errors="replace")
-    personal = personal_values(text)
-    occurred_at: datetime | None = None
-    try:
-        data = json.loads(raw) if len(raw) <= REDACTED_CHARS * 4 else None
-    except (ValueError, RecursionError):
-        data = None
-    if isinstance(data, dict):
-        occurred_at = _timestamp(data.get("occurred_at"))
-        text = strip_personal(data)
-    return mask_personal(text, personal)[:REDACTED_CHARS], occurred_at
-
-
-def _timestamp(value: Any) -> datetime | None:
-    """An aware timestamp within the years storage holds, or None."""
-    try:
-        ts = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    if ts.tzinfo is None:
-        return None
-    try:
-        return within_years(ts)
-    except ValueError:
-        return None
-
-
-def strip_personal(payload: dict[str, Any]) -> str:
-    """The audit copy of an event: everything but the caller's phone and name."""
-    clean = {k: v for k, v in payload.items() if k != "caller"}
-    return json.dumps(clean, ensure_ascii=False, separators=(",", ":"), default=str)

@@ -1,4 +1,4 @@
-"""The sink's values and dataclasses as JSON, between workers and the storage owner (``hotline store``).
+"""The store's values and dataclasses as JSON, between workers and the storage owner (``hotline store``).
 
 JSON, never pickle: the store decodes only what this module names. Wire format version
 :data:`CODEC_VERSION` (2); a worker and a store of another version refuse each other
@@ -6,7 +6,7 @@ JSON, never pickle: the store decodes only what this module names. Wire format v
 
 **Where the type is known from the position, the value is plain JSON, converted by that type.**
 A tagged dataclass's fields are converted by their declared types, and a :class:`Batch`'s event
-rows by the events table's column types (``hotline.sinks.clickhouse.EVENTS``):
+rows by the events table's column types (``hotline.sinks.tables.EVENTS``):
 
 * a ``datetime`` is its ISO 8601 text, with the IANA zone appended in brackets when its
   ``tzinfo`` is a ``ZoneInfo`` (RFC 9557: ``2019-11-04T09:31:00+08:00[Asia/Shanghai]`` comes
@@ -50,18 +50,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
-from hotline.sinks.clickhouse import (
-    EVENTS,
-    POINTS,
-    TS,
-    Batch,
-    DeadLetter,
-    Generation,
-    OrderRow,
-    ReturnRow,
-    Stored,
-    WindowRow,
-)
+from hotline.sinks.base import Batch, DeadLetter, Generation, OrderRow, ReturnRow, Stored, WindowRow
+from hotline.sinks.tables import EVENTS, POINTS, TS
 
 CODEC_VERSION = 2  # the wire format: a store and a worker of different versions refuse each other
 TAG = "$t"

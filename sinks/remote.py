@@ -1,26 +1,26 @@
-"""A worker's store through the storage owner (``hotline store``): the sink's calls over HTTP.
+"""A worker's store through the storage owner (``hotline store``): the store's calls over HTTP.
 
 Why a store process and not every worker opening ClickHouse: an embedded chDB directory opens
 in one process only, and the worker's rules need more than a shared database. Each batch's
 event ids are checked against *every* event stored, by any worker, before the batch is folded
 (``streams/known.py``): a Bloom filter answers "certainly new" for almost all of them, and it
 is exact only if it sees every write. One process that all writes go through keeps that one
-filter (``hotline.storage``), and is also the one process that migrates the schema and
+filter (``hotline.sinks.server``), and is also the one process that migrates the schema and
 restates a store that asks for it, before any worker writes. So N workers run against an
 embedded chDB, and the same processes against a ClickHouse server (the store's
 ``HOTLINE_CLICKHOUSE_DSN``).
 
-Why synchronous calls and not a topic of sink rows: the worker's ledger moves only after its
+Why synchronous calls and not a topic of store rows: the worker's ledger moves only after its
 batch is durable, and its identity, order-state and window lookups must see every earlier
 write. A call that returns once ClickHouse holds the rows keeps those rules as they are; a
 topic would make each of them asynchronous (a batch "stored" before the store has it).
 
-Each method of :class:`~hotline.sinks.store.Store` is ``POST /v1/<method>`` with its
+Each method of :class:`~hotline.sinks.base.Store` is ``POST /v1/<method>`` with its
 arguments as a JSON object (``hotline.sinks.codec``), answered ``{"result": …}``; the bearer
 token is ``HOTLINE_STORE_TOKEN``. Every call says its codec version (``X-Hotline-Codec``) and
 ``hello`` answers the store's: a worker and a store of two wire formats refuse each other. A
 refusal by ClickHouse comes back as :class:`StoreRefused` (the worker then asks
-:meth:`RemoteStore.healthy` and stores record by record, as with its own sink); a store that
+:meth:`RemoteStore.healthy` and stores record by record, as with its own store); a store that
 does not answer is :class:`StoreUnavailable`, which the worker retries with backoff like any
 outage. A write or progress record for partitions another worker has
 claimed under a newer group generation is refused with 409, :class:`StoreFenced`
@@ -28,76 +28,41 @@ claimed under a newer group generation is refused with 409, :class:`StoreFenced`
 idempotent (the tables are ReplacingMergeTrees), so a call whose answer was lost is simply made
 again.
 
-A worker's calls also name the worker and where its ``/metrics`` answers (:func:`announcement`),
-so the store's ``/metrics`` can cover every worker it serves (``hotline.storage``). On every call,
+A worker's calls also name the worker and where its ``/metrics`` answers (:func:`~hotline.sinks.wire.announcement`),
+so the store's ``/metrics`` can cover every worker it serves (``hotline.sinks.server``). On every call,
 not on ``hello`` only: a store restarted under running workers knows them again from their next
 call, and each call refreshes the time the store last heard from the worker, at no extra call.
-Only a worker's sink announces (``announce=True``, from ``open_store(worker=True)``): the CLI's
+Only a worker's store announces (``announce=True``, from ``open_store(worker=True)``): the CLI's
 calls (an import, a restate) come from a process with no ``/metrics``, which would show as a
 worker down.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, NamedTuple
-from urllib.parse import urlsplit
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import urllib3
 
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import SCHEMA_VERSION, Batch, Generation, OrderRow, Stored, WindowRow
+from hotline.sinks.base import Batch, Generation, OrderRow, Stored, StoreRaced, WindowRow
 from hotline.sinks.codec import CODEC_VERSION, CodecError, decode_as, dumps, loads, tagged_tuples
 from hotline.sinks.fencing import Fence, StoreFenced
-from hotline.sinks.store import StoreRaced
+from hotline.sinks.migrations import SCHEMA_VERSION
+from hotline.sinks.wire import (
+    API,
+    AUTHORIZATION,
+    BEARER,
+    CODEC_HEADER,
+    FENCED,
+    JSON,
+    RACED,
+    UNAVAILABLE,
+    Op,
+    announcement,
+)
 
-__all__ = ["API", "RemoteStore", "StoreFenced", "StoreMismatch", "StoreRaced", "StoreRefused", "StoreUnavailable"]
-
-API = "/v1"
-WORKER_HEADER = "X-Hotline-Worker"  # the worker's name: host:port of its web (unique among workers)
-METRICS_HEADER = "X-Hotline-Metrics"  # where the worker's /metrics answers
-CODEC_HEADER = "X-Hotline-Codec"  # the wire format of the call's body (hotline.sinks.codec.CODEC_VERSION)
-_NAME = re.compile(r"^[A-Za-z0-9._:\[\]-]{1,255}$")
-_MAX_URL = 512
-
-
-class Announced(NamedTuple):
-    """A worker as its calls name it: what the store scrapes, and under which ``worker`` label."""
-
-    name: str
-    url: str  # its /metrics
-
-
-def announcement(settings: Settings) -> dict[str, str]:
-    """The headers every call of a worker carries: its name and its ``/metrics`` address."""
-    return {WORKER_HEADER: f"{settings.web_host}:{settings.web_port}", METRICS_HEADER: f"{settings.web_url}/metrics"}
-
-
-def announced(headers: Mapping[str, str]) -> Announced | None:
-    """The worker a call announces, or None when it announces none or not a plain ``/metrics`` address.
-
-    The store fetches that address on every scrape of its own ``/metrics`` (which answers anyone),
-    so only an ``http(s)://host[:port]/metrics`` is taken: no credentials, query or other path that
-    would make the store fetch and show another page."""
-    name, url = headers.get(WORKER_HEADER, ""), headers.get(METRICS_HEADER, "")
-    if not _NAME.match(name) or not url or len(url) > _MAX_URL:
-        return None
-    try:
-        parts = urlsplit(url)
-        _port = parts.port  # raises on a port that is not a number
-    except ValueError:
-        return None
-    plain = parts.scheme in ("http", "https") and parts.hostname and parts.path == "/metrics"
-    if not plain or parts.username or parts.password or parts.query or parts.fragment:
-        return None
-    return Announced(name, url)
-
-
-FENCED = 409  # the store's answer to a call of a generation whose partitions were claimed by a newer one
-RACED = 412  # its answer to a write whose new events another worker stored since the writer's lookup
-WORKERS_RUNNING = 423  # its answer to an import or a restate begun while a worker answers (Locked)
-
+__all__ = ["RemoteStore", "StoreFenced", "StoreMismatch", "StoreRaced", "StoreRefused", "StoreUnavailable"]
 
 class StoreUnavailable(ConnectionError):
     """The store did not answer (down, restarting, unreachable): an outage, retried."""
@@ -117,7 +82,7 @@ class StoreMismatch(RuntimeError):
 
 
 class RemoteStore:
-    """The sink's operations, answered by ``hotline store`` (see the module's docstring)."""
+    """The store's operations, answered by ``hotline store`` (see the module's docstring)."""
 
     def __init__(self, settings: Settings, pool: urllib3.PoolManager | None = None, *, announce: bool = False) -> None:
         if not settings.store_url:
@@ -127,8 +92,8 @@ class RemoteStore:
         self.settings = settings
         self.url = settings.store_url.rstrip("/")
         self._headers = {
-            "Authorization": f"Bearer {settings.store_token}",
-            "Content-Type": "application/json",
+            AUTHORIZATION: f"{BEARER}{settings.store_token}",
+            "Content-Type": JSON,
             CODEC_HEADER: str(CODEC_VERSION),
             **(announcement(settings) if announce else {}),
         }
@@ -137,7 +102,7 @@ class RemoteStore:
         self.db = settings.clickhouse_database
         self.schema_version: int | None = None  # the store's, once :meth:`connect` has asked
 
-    def _call(self, op: str, timeout: urllib3.Timeout | None = None, **args: Any) -> Any:
+    def _call(self, op: Op, timeout: urllib3.Timeout | None = None, **args: Any) -> Any:
         body = dumps(tagged_tuples(args))
         try:
             response = self._pool.request(
@@ -145,7 +110,7 @@ class RemoteStore:
             )
         except urllib3.exceptions.HTTPError as exc:  # refused, reset, timed out, protocol errors
             raise StoreUnavailable(f"the store at {self.url} did not answer {op}: {exc}") from exc
-        if response.status in (502, 503, 504):
+        if response.status in UNAVAILABLE:
             raise StoreUnavailable(f"the store at {self.url} is not ready ({response.status})")
         try:
             answer = loads(response.data)

@@ -1,1 +1,1 @@
-"""Faust app and agents: events in, per-order state, per-unit counters, sink batches out."""
+"""Faust app and agents: events in, per-order state, per-unit counters, store batches out."""

@@ -134,7 +134,7 @@ class Access:
         return granted
 
     def require_supervisor(self, presented: Credential) -> None:
-        """Office-wide pages (the bulletin, sink status): a supervisor, once tokens are configured.
+        """Office-wide pages (the bulletin, store status): a supervisor, once tokens are configured.
 
         With no tokens configured (a single-machine install, the demo) these pages stay open,
         as the local CLI needs them; the live monitor and alert streams always need a token.

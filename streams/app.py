@@ -16,8 +16,7 @@ from faust.types import EventT, StreamT
 
 from hotline.schemas.registry import Registry, default_registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import Generation
-from hotline.sinks.store import Store
+from hotline.sinks.base import Generation, Store
 from hotline.streams.alerting import Alerting
 from hotline.streams.assignment import Assignment
 from hotline.streams.batches import CALLS, ORDERS, Batches

@@ -21,9 +21,8 @@ import faust
 from hotline.schemas.events import Event, prefixes
 from hotline.schemas.registry import Registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import DeadLetter
+from hotline.sinks.base import DeadLetter, StoreRaced
 from hotline.sinks.fencing import Fence, StoreFenced
-from hotline.sinks.store import StoreRaced
 from hotline.streams.claims import ClaimKeeper
 from hotline.streams.culprits import find_culprits
 from hotline.streams.deadletters import send_deadletters

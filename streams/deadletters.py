@@ -12,7 +12,7 @@ import hashlib
 from typing import Any
 
 from hotline.schemas.events import MAX_RECORD_BYTES
-from hotline.sinks.clickhouse import DeadLetter
+from hotline.sinks.base import DeadLetter
 
 ERROR_HEADER = "hotline.error"
 CONFLICT_HEADER = "hotline.conflict.source"  # topic[partition]@offset of the event that holds the id

@@ -23,7 +23,8 @@ from typing import Any
 
 from rbloom import Bloom
 
-from hotline.sinks.store import Store, owned
+from hotline.sinks.base import Store
+from hotline.sinks.store import owned
 from hotline.streams.timeline import OrderState
 
 MICROS = 1_000_000

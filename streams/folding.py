@@ -1,4 +1,4 @@
-"""A batch of records folded into what the sink stores: one engine for the stream, imports and restatements.
+"""A batch of records folded into what the store keeps: one engine for the stream, imports and restatements.
 
 Given the batch's records, each one's decoded event (or dead letter), its identity against
 the store, and the current state of the orders it touches, :func:`fold` yields the audit
@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from hotline.schemas.events import Event, InvalidEvent
-from hotline.sinks.clickhouse import RETRACTED, Batch, DeadLetter, OrderRow
+from hotline.sinks.base import RETRACTED, Batch, DeadLetter, OrderRow
 from hotline.streams import timeline
 from hotline.streams.deadletters import CONFLICT_HEADER
 from hotline.streams.processing import (

@@ -35,17 +35,9 @@ from pathlib import Path
 
 from hotline.schemas.events import MAX_RECORD_BYTES, SOURCE_PREFIXES, Event, InvalidEvent, parse_event
 from hotline.schemas.registry import Registry
-from hotline.sinks.clickhouse import (
-    ORDER_RETURNS,
-    ORDER_STATES,
-    RESTATE_PENDING,
-    UNIT_WINDOWS,
-    Batch,
-    ClickHouseStore,
-    DeadLetter,
-    Generation,
-)
-from hotline.sinks.store import Store
+from hotline.sinks.base import RESTATE_PENDING, Batch, DeadLetter, Generation, Store
+from hotline.sinks.clickhouse import ClickHouseStore
+from hotline.sinks.tables import ORDER_RETURNS, ORDER_STATES, UNIT_WINDOWS
 from hotline.streams.deadlines import TZ
 from hotline.streams.folding import Inputs, fold, order_ids
 from hotline.streams.known import id_filter
@@ -104,13 +96,13 @@ class Tally:
         self.deadletters += [replace(d, raw=b"", key=None) for d in found[:room]]
 
 
-def read_back(sink: Store, ids: Iterable[str], limits: dict[str, int], gen: int) -> dict[str, OrderState]:
+def read_back(store: Store, ids: Iterable[str], limits: dict[str, int], gen: int) -> dict[str, OrderState]:
     """The stored orders among ``ids``, each with its timeline, to fold on: the order states table
     says which orders and which events (``seen``), the events table what each event was."""
-    rows = sink.order_states(ids)
+    rows = store.order_states(ids)
     if not rows:
         return {}
-    stored = sink.stored([event_id for row in rows.values() for event_id in row.seen])
+    stored = store.stored([event_id for row in rows.values() for event_id in row.seen])
     out: dict[str, OrderState] = {}
     for order_id, row in rows.items():
         events = [parse_event(stored[i].payload) for i in row.seen if i in stored]
@@ -126,16 +118,16 @@ class States:
     An order not dispatched yet (its events arrived before its dispatch) has no row to read
     back: it stays in memory until its dispatch comes."""
 
-    def __init__(self, sink: Store | None, limits: dict[str, int], gen: int, keep: int = KEEP_STATES) -> None:
-        self.sink, self.limits, self.gen, self.keep = sink, limits, gen, keep
+    def __init__(self, store: Store | None, limits: dict[str, int], gen: int, keep: int = KEEP_STATES) -> None:
+        self.store, self.limits, self.gen, self.keep = store, limits, gen, keep
         self._held: dict[str, OrderState] = {}
         self._pending: dict[str, OrderState] = {}
 
     def get(self, ids: set[str]) -> dict[str, OrderState | None]:
         out: dict[str, OrderState | None] = {i: self._held.get(i) or self._pending.get(i) for i in ids}
         missing = [i for i in ids if out[i] is None]
-        if missing and self.sink is not None:
-            out.update(read_back(self.sink, missing, self.limits, self.gen))
+        if missing and self.store is not None:
+            out.update(read_back(self.store, missing, self.limits, self.gen))
         return out
 
     def put(self, states: dict[str, OrderState]) -> None:
@@ -302,22 +294,22 @@ def _chunks(items: Iterable[Line], size: int, max_bytes: int = CHUNK_BYTES) -> I
         yield chunk
 
 
-def _generation_for(sink: Store, description: str) -> tuple[int, int]:
+def _generation_for(store: Store, description: str) -> tuple[int, int]:
     """The generation to import under and the line to start at: an unfinished import of the
     same file (the latest generation) resumes; anything else starts a new generation."""
-    latest = sink.generation()
+    latest = store.generation()
     if latest.gen and latest.kind == IMPORT:
-        rows = sink.query_rows(
+        rows = store.query_rows(
             "SELECT description FROM {db}.generations FINAL WHERE gen = %(gen)s", {"gen": latest.gen}
         )
         if rows and rows[0]["description"] == description:
-            done = sink.progress().get((IMPORT_TOPIC, latest.gen), 0)
+            done = store.progress().get((IMPORT_TOPIC, latest.gen), 0)
             return latest.gen, done + 1
-    return sink.record_generation(IMPORT, description), 1
+    return store.record_generation(IMPORT, description), 1
 
 
 def import_file(
-    sink: Store,
+    store: Store,
     path: Path,
     registry: Registry,
     limits: dict[str, int],
@@ -331,13 +323,13 @@ def import_file(
     A file that breaks off midway (a truncated gzip) raises :class:`UnreadableFile` once the
     lines before the break are stored with their progress: a rerun resumes after them."""
     description = f"{path.name} sha256={digest or fingerprint(path)[0]}"
-    gen, start = _generation_for(sink, description)
+    gen, start = _generation_for(store, description)
     if start > 1:
         log.info("resuming the import of %s at line %d (generation %d)", path.name, start, gen)
         advance(start - 1)
-    loader = Loader(sink, registry, limits, gen, max_events)
+    loader = Loader(store, registry, limits, gen, max_events)
     loader.windows.load(
-        sink.windows("source_topic = %(t)s AND source_partition = %(g)s", {"t": IMPORT_TOPIC, "g": gen})
+        store.windows("source_topic = %(t)s AND source_partition = %(g)s", {"t": IMPORT_TOPIC, "g": gen})
     )
     tally = Tally()
     broken: list[UnreadableFile] = []
@@ -355,13 +347,13 @@ class Loader:
     """Folds chunks of records with the stream's engine and writes what comes out."""
 
     def __init__(
-        self, sink: Store, registry: Registry, limits: dict[str, int], gen: int, max_events: int = MAX_ORDER_EVENTS
+        self, store: Store, registry: Registry, limits: dict[str, int], gen: int, max_events: int = MAX_ORDER_EVENTS
     ) -> None:
-        self.sink, self.registry, self.limits, self.gen = sink, registry, limits, gen
+        self.store, self.registry, self.limits, self.gen = store, registry, limits, gen
         self.max_events = max_events
         self.windows = Windows()
-        self.states = States(sink, limits, gen)
-        self.known = id_filter(sink)
+        self.states = States(store, limits, gen)
+        self.known = id_filter(store)
         # One chunk is written while the next is decoded; at most one is in flight.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
         self._writing: Future[None] | None = None
@@ -372,7 +364,7 @@ class Loader:
         self.finish()  # the chunk before is stored: identities below see it
         decoded, contents = ready.events, ready.contents
         events = [(s, d) for s, d in decoded.items() if not isinstance(d, DeadLetter)]
-        stored = self.sink.stored(self.known.maybe(e.event_id for _, e in events))
+        stored = self.store.stored(self.known.maybe(e.event_id for _, e in events))
         identities = identify(events, stored, contents)
         states = self.states.get(order_ids(records, decoded))
         inputs = Inputs(decoded, identities, contents, states, {})
@@ -397,8 +389,8 @@ class Loader:
 
     def _store(self, batch: Batch, progress: dict[tuple[str, int], int]) -> None:
         """A chunk's rows, then its progress (the writer thread: ClickHouse works without the GIL)."""
-        self.sink.write(batch)
-        self.sink.record_progress(progress)
+        self.store.write(batch)
+        self.store.record_progress(progress)
 
     def finish(self) -> None:
         """Wait until the last chunk is stored; its error, if any, is raised here."""
@@ -410,19 +402,19 @@ class Loader:
 # -- restate ----------------------------------------------------------------------------------
 
 
-def event_months(sink: Store) -> list[int]:
+def event_months(store: Store) -> list[int]:
     """The months (YYYYMM) the events table holds, from its partitions: no scan."""
-    rows = sink.query_rows(
+    rows = store.query_rows(
         "SELECT DISTINCT partition FROM system.parts WHERE database = %(db)s AND table = 'events' AND active "
         "ORDER BY partition",
-        {"db": sink.db},
+        {"db": store.db},
     )
     return [int(r["partition"]) for r in rows if str(r["partition"]).isdigit()]
 
 
-def _stored_events(sink: ClickHouseStore, month: int) -> list[tuple[Source, Event]]:
+def _stored_events(store: ClickHouseStore, month: int) -> list[tuple[Source, Event]]:
     """A month of stored events in time order, each under the source it was read from."""
-    found = sink.query_rows(
+    found = store.query_rows(
         "SELECT payload, source_topic, source_partition, source_offset FROM {db}.events FINAL "
         "WHERE toYYYYMM(occurred_at) = %(month)s ORDER BY occurred_at, source_topic, source_partition, source_offset",
         {"month": month},
@@ -436,15 +428,15 @@ def _stored_events(sink: ClickHouseStore, month: int) -> list[tuple[Source, Even
 class Restater:
     """Folds stored events again and writes the rows of the months in range only."""
 
-    def __init__(self, sink: ClickHouseStore, limits: dict[str, int], gen: int, months: set[int]) -> None:
-        self.sink, self.limits, self.gen, self.months = sink, limits, gen, months
+    def __init__(self, store: ClickHouseStore, limits: dict[str, int], gen: int, months: set[int]) -> None:
+        self.store, self.limits, self.gen, self.months = store, limits, gen, months
         self.windows = Windows()
         # Every order folded from its first event on, in memory: a state read back from
         # ClickHouse would already hold the events still to come.
         self.states = States(None, limits, gen, keep=2**62)
 
     def fold_month(self, month: int) -> int:
-        events = _stored_events(self.sink, month)
+        events = _stored_events(self.store, month)
         for start in range(0, len(events), CHUNK):
             self._fold_chunk(events[start : start + CHUNK])
         return len(events)
@@ -464,7 +456,7 @@ class Restater:
         folded.batch.windows = rows(staged)
         folded.batch.orders = [o for o in folded.batch.orders if month_of_day(o.cohort_day) in self.months]
         folded.batch.returns = [r for r in folded.batch.returns if r.month in self.months]
-        self.sink.write(folded.batch)
+        self.store.write(folded.batch)
         self.windows.commit(staged)
         self.states.put(folded.orders)
 
@@ -473,19 +465,19 @@ def month_of_day(day: date) -> int:
     return day.year * 100 + day.month
 
 
-def restate_if_pending(sink: ClickHouseStore, limits: dict[str, int]) -> Generation:
+def restate_if_pending(store: ClickHouseStore, limits: dict[str, int]) -> Generation:
     """The store's generation, after restating it first if a migration asks (what opening a store
     this process owns does: a lone worker, or ``hotline store``)."""
-    generation = sink.generation()
+    generation = store.generation()
     if generation.restate_pending:
         log.warning("this store holds events from before the day windows: restating them (hotline restate)")
-        restate(sink, limits)
-        generation = sink.generation()
+        restate(store, limits)
+        generation = store.generation()
     return generation
 
 
 def restate(
-    sink: ClickHouseStore,
+    store: ClickHouseStore,
     limits: dict[str, int],
     first: int | None = None,
     last: int | None = None,
@@ -493,16 +485,16 @@ def restate(
 ) -> list[int]:
     """Rebuild the windows, order states and returns of months ``first``..``last`` (all by
     default) from the events table; returns the months rewritten. Idempotent."""
-    months = event_months(sink)
+    months = event_months(store)
     chosen = {m for m in months if (first is None or m >= first) and (last is None or m <= last)}
     span = f"{min(chosen)}..{max(chosen)}" if chosen else "none"
-    gen = sink.record_generation(RESTATE_PENDING, f"restating months {span}")
+    gen = store.record_generation(RESTATE_PENDING, f"restating months {span}")
     for month in sorted(chosen):
         for table in (UNIT_WINDOWS, ORDER_STATES, ORDER_RETURNS):
-            sink.command(f"ALTER TABLE {{db}}.{table.name} DROP PARTITION {month}")
-    restater = Restater(sink, limits, gen, chosen)
+            store.command(f"ALTER TABLE {{db}}.{table.name} DROP PARTITION {month}")
+    restater = Restater(store, limits, gen, chosen)
     for month in months:  # all of them: later events still move the chosen months' cohorts
         advance(restater.fold_month(month))
-    sink.record_generation("restate", f"restated months {span}")
+    store.record_generation("restate", f"restated months {span}")
     log.info("restated %d month(s): %s", len(chosen), span)
     return sorted(chosen)

@@ -17,7 +17,8 @@ from typing import Protocol
 
 from rbloom import Bloom
 
-from hotline.sinks.store import Store, owned
+from hotline.sinks.base import Store
+from hotline.sinks.store import owned
 
 FALSE_POSITIVES = 0.001
 MIN_CAPACITY = 1_000_000

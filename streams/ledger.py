@@ -2,7 +2,7 @@
 
 faust-streaming has skipped or replayed offsets after restarts and rebalances
 (faust-streaming issues #34, #48, #216, #221, #312, #315), so correctness does not
-rest on where its consumer happens to deliver from. The sink keeps, per source
+rest on where its consumer happens to deliver from. The store keeps, per source
 partition, the last offset processed *with every offset before it* (the ledger).
 This module turns a delivered batch into the records to process, in offset order:
 
@@ -53,9 +53,9 @@ class Ledger:
         return tp in self.next_offset
 
     def load(self, stored: Mapping[TopicPartition, int], partitions: Iterable[TopicPartition]) -> None:
-        """Take the sink's progress (last processed offset) for these partitions.
+        """Take the store's progress (last processed offset) for these partitions.
 
-        Never moves backwards: what this process stored is in the sink, so the sink's
+        Never moves backwards: what this process stored is in the store, so the store's
         figure can only be at or ahead of ours (another worker may have advanced it).
         """
         for tp in partitions:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from hotline.sinks.clickhouse import DeadLetter, Stored
+from hotline.sinks.base import DeadLetter, Stored
 from hotline.streams.timeline import OrderState
 
 MICROS = 1_000_000

@@ -28,7 +28,7 @@ from hotline.schemas.events import (
     parse_event,
 )
 from hotline.schemas.registry import Registry
-from hotline.sinks.clickhouse import Batch, DeadLetter, OrderRow, ReturnRow, Stored
+from hotline.sinks.base import Batch, DeadLetter, OrderRow, ReturnRow, Stored
 from hotline.streams import timeline
 from hotline.streams.deadlines import TZ, due_at
 from hotline.streams.timeline import OrderState, local_day
@@ -364,7 +364,7 @@ def _aware(ts: datetime) -> datetime:
 
 @dataclass
 class Folded:
-    """A batch folded: the rows for the sink, the orders whose state changed, duplicates skipped."""
+    """A batch folded: the rows for the store, the orders whose state changed, duplicates skipped."""
 
     batch: Batch
     orders: dict[str, OrderState] = field(default_factory=dict)

@@ -19,7 +19,7 @@ from typing import Any
 from faust.types import TP
 
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import Generation, OrderRow
+from hotline.sinks.base import Generation, OrderRow
 from hotline.sinks.store import describe, owned
 from hotline.streams import history
 from hotline.streams.alerts import key_partition

@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from hotline.settings import Settings
-from hotline.sinks.store import Store, open_store
+from hotline.sinks.base import Store
+from hotline.sinks.store import open_store
 
 T = TypeVar("T")
 

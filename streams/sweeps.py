@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from hotline.sinks.clickhouse import Batch, DeadLetter
+from hotline.sinks.base import Batch, DeadLetter
 from hotline.streams import eviction, orphans, timeline
 from hotline.streams.batches import Batches
 from hotline.streams.deadletters import send_deadletters

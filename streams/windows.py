@@ -9,7 +9,7 @@ offset the window already covers is not applied again (a batch replayed after a 
 
 Why ClickHouse and not a Faust changelog holds them durably: the windows must agree with
 the order states (a completion moves a cohort counter and the order's state together), and
-two Faust changelogs cannot be flushed atomically. The sink writes both in the batch, before
+two Faust changelogs cannot be flushed atomically. The store writes both in the batch, before
 the ledger moves; on assignment a worker reloads its partitions' windows from there, and
 the per-window version makes any replay exact. Month-to-date and rolling 7- and 30-day
 figures are sums of day windows (:meth:`Windows.totals`), kept summed per day as windows
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import NamedTuple
 
-from hotline.sinks.clickhouse import WindowRow
+from hotline.sinks.base import WindowRow
 
 SourceTP = tuple[str, int]  # (topic, partition); imports: ("import", generation)
 WindowKey = tuple[str, date]  # (unit_id, day)
@@ -169,7 +169,7 @@ class Windows:
 
 
 def rows(staged: Staged) -> list[WindowRow]:
-    """The staged windows as the sink writes them."""
+    """The staged windows as the store writes them."""
     return [
         WindowRow(unit, day, topic, partition, w.version, dict(w.counts))
         for ((topic, partition), (unit, day)), w in staged.items()

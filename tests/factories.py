@@ -45,7 +45,7 @@ def raw(ev: dict[str, Any]) -> bytes:
 
 def folded(events: list[dict[str, Any]], topic: str = "hotline.orders", partition: int = 0) -> Any:
     """These events folded by the stream's engine into the batch a worker would write, from an
-    empty store: audit rows, order states, returns, day windows (a ``sinks.clickhouse.Batch``)."""
+    empty store: audit rows, order states, returns, day windows (a ``hotline.sinks.base.Batch``)."""
     from hotline.schemas.events import parse_event
     from hotline.streams.deadlines import DEFAULT_LIMITS
     from hotline.streams.folding import Inputs, fold

@@ -4,7 +4,6 @@ and a stand-in for a worker's ``/metrics``, as the store scrapes it."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,16 +12,11 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hotline.settings import Settings
-from hotline.storage import StoreServer, serve
+from hotline.sinks.server import StoreServer, serve
 from hotline.streams.metrics import Metrics
+from tests.doubles import free_port
 
 TOKEN = "store-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def store_settings(root: Path, **extra: object) -> Settings:
@@ -40,7 +34,7 @@ def store_settings(root: Path, **extra: object) -> Settings:
 
 
 class Served:
-    """A store's HTTP on a loop of its own thread: the test's calls block, as a worker's sink thread's do."""
+    """A store's HTTP on a loop of its own thread: the test's calls block, as a worker's store thread's do."""
 
     def __init__(self, service: StoreServer, port: int) -> None:
         self.loop = asyncio.new_event_loop()

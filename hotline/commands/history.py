@@ -16,7 +16,7 @@ from hotline.commands.kafka import broker_answers
 from hotline.settings import Settings
 
 if TYPE_CHECKING:
-    from hotline.sinks.store import Store
+    from hotline.sinks.base import Store
 
 
 def _no_worker_running(settings: Settings) -> None:
@@ -77,7 +77,7 @@ def import_(
     an interrupted import resumes where it stopped.
     """
     from hotline.schemas.registry import default_registry
-    from hotline.sinks.store import StoreRaced
+    from hotline.sinks.base import StoreRaced
     from hotline.streams.deadlines import limits_of
     from hotline.streams.history import SHOWN_DEADLETTERS, UnreadableFile, fingerprint, import_file
 

@@ -69,7 +69,7 @@ def store() -> None:
     import logging
 
     from hotline.logs import install
-    from hotline.storage import run
+    from hotline.sinks.server import run
 
     settings = load_settings()
     if not settings.store_token:

@@ -6,7 +6,6 @@ tests never see each other's events and the broker is shared.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import uuid
@@ -18,6 +17,7 @@ import pytest
 from hotline.deploy import kafka
 from hotline.deploy.worker import WorkerProcess, settings_env
 from hotline.settings import Settings
+from tests.doubles import free_port
 from tests.integration.seed import write_month
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,12 +28,6 @@ def broker() -> Settings:
     settings = Settings()
     kafka.start(settings)
     return settings
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 Worker = WorkerProcess
@@ -50,7 +44,7 @@ def isolated_settings(broker: Settings, var_root: Path, **extra: object) -> Sett
             "orders_topic": f"t{tag}.orders",
             "alerts_topic": f"t{tag}.alerts",
             "deadletter_topic": f"t{tag}.deadletter",
-            "web_port": _free_port(),
+            "web_port": free_port(),
             **extra,
         }
     )

@@ -89,15 +89,15 @@ def assert_counters_agree(settings: Settings, bulletin: dict[str, Any]) -> None:
     from hotline.schemas import metrics
     from hotline.sinks.clickhouse import ClickHouseStore
 
-    sink = ClickHouseStore(settings)
+    store = ClickHouseStore(settings)
     try:
         names = [m.name for m in metrics.WINDOWED]
-        rows = sink.query_rows(
+        rows = store.query_rows(
             f"SELECT unit_id, {', '.join(f'sum({n}) AS {n}' for n in names)} FROM {{db}}.unit_windows FINAL "
             "WHERE toYYYYMM(day) = 201911 GROUP BY unit_id"
         )
     finally:
-        sink.close()
+        store.close()
     counters = {str(r["unit_id"]): {n: int(r[n]) for n in names} for r in rows}
     same = [m.name for m in metrics.UNIT_COUNTS if m.counter]
     diffs = []

@@ -29,7 +29,8 @@ from hotline.deploy import kafka
 from hotline.deploy.worker import StoreProcess
 from hotline.replay import produce, read_records, wait_until_sunk
 from hotline.settings import Settings
-from tests.integration.conftest import Worker, _free_port
+from tests.doubles import free_port
+from tests.integration.conftest import Worker
 from tests.integration.seed import (
     assert_headline_matches_seed,
     assert_stored_as_sent,
@@ -48,7 +49,7 @@ TOKEN = "integration-cluster-token"
 def cluster(tmp_path: Path) -> Iterator[Settings]:
     """Three nodes, this test's topics (three replicas, two in sync) and group, and its store's address."""
     tag = uuid.uuid4().hex[:8]
-    port = _free_port()
+    port = free_port()
     settings = Settings(
         var_dir=tmp_path / "var",
         kafka_bootstrap=BOOTSTRAP,
@@ -59,7 +60,7 @@ def cluster(tmp_path: Path) -> Iterator[Settings]:
         orders_topic=f"g{tag}.orders",
         alerts_topic=f"g{tag}.alerts",
         deadletter_topic=f"g{tag}.deadletter",
-        web_port=_free_port(),
+        web_port=free_port(),
         store_token=TOKEN,
         store_port=port,
         store_url=f"http://127.0.0.1:{port}",

@@ -74,11 +74,11 @@ def _assert_stored_once(settings: Settings, lines: list[str]) -> None:
 
 
 def _count(settings: Settings, sql: str) -> int:
-    sink = ClickHouseStore(settings)
+    store = ClickHouseStore(settings)
     try:
-        return int(sink.query_rows(sql)[0]["n"])
+        return int(store.query_rows(sql)[0]["n"])
     finally:
-        sink.close()
+        store.close()
 
 
 def test_the_imported_seed_month_is_the_published_bulletin(isolated: Settings, month_file: Path) -> None:

@@ -95,7 +95,7 @@ class Run:
     deadletter_rows: list[dict[str, Any]] = field(default_factory=list)
     tables: list[str] = field(default_factory=list)
     string_columns: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (table, column) -> values
-    stalled: str | None = None  # why the worker did not sink everything sent, if it did not
+    stalled: str | None = None  # why the worker did not store everything sent, if it did not
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -156,16 +156,16 @@ async def _read_letters(settings: Settings, keys: set[bytes], timeout: float = 1
 
 def _read_clickhouse(run: Run) -> None:
     """Every dead-letter row, and every value of every String-typed column of every table (worker stopped)."""
-    sink = ClickHouseStore(run.settings)
+    store = ClickHouseStore(run.settings)
     db = run.settings.clickhouse_database
     try:
-        run.deadletter_rows = sink.query_rows(
+        run.deadletter_rows = store.query_rows(
             "SELECT source_topic, source_partition, source_offset, error, raw, key FROM {db}.deadletter FINAL"
         )
         run.tables = [
-            r["name"] for r in sink.query_rows("SELECT name FROM system.tables WHERE database = %(db)s", {"db": db})
+            r["name"] for r in store.query_rows("SELECT name FROM system.tables WHERE database = %(db)s", {"db": db})
         ]
-        columns = sink.query_rows(
+        columns = store.query_rows(
             "SELECT table, name, type FROM system.columns WHERE database = %(db)s AND position(type, 'String') > 0",
             {"db": db},
         )
@@ -174,13 +174,13 @@ def _read_clickhouse(run: Run) -> None:
             by_table.setdefault(c["table"], []).append(c["name"])
         for table, names in by_table.items():
             # Not FINAL: every row stored, replaced versions included, is scanned.
-            rows = sink.query(f"SELECT {', '.join(f'`{n}`' for n in names)} FROM {{db}}.`{table}`")
+            rows = store.query(f"SELECT {', '.join(f'`{n}`' for n in names)} FROM {{db}}.`{table}`")
             for i, name in enumerate(names):
                 run.string_columns[table, name] = [
                     v.decode(errors="replace") if isinstance(v, bytes) else str(v) for v in (r[i] for r in rows) if v
                 ]
     finally:
-        sink.close()
+        store.close()
 
 
 
@@ -216,21 +216,21 @@ def run(poison_settings: Settings, month_file: Path) -> Iterator[Run]:
                 result.first_read_at[json.loads(value or b"")["event_id"]] = f"{topic}[{partition}]@{offset}"
             else:
                 result.sent[poison.key] = Sent(poison, topic, partition, offset)
-        result.stalled = _sink(_last_offsets(placed), settings, worker)
+        result.stalled = _why_not_stored(_last_offsets(placed), settings, worker)
 
         if result.stalled is None:  # the identity conflicts, once every event whose id they reuse is stored
             placed = asyncio.run(_produce([(topics[c.topic], c.key, c.value) for c in conflicts], settings))
             for c, (topic, partition, offset) in zip(conflicts, placed, strict=True):
                 result.sent[c.key] = Sent(c, topic, partition, offset)
                 result.conflicts.append(result.sent[c.key])
-            result.stalled = _sink(_last_offsets(placed), settings, worker)
+            result.stalled = _why_not_stored(_last_offsets(placed), settings, worker)
 
         result.bulletin, result.csv_text, result.metrics = _observe(settings)
         if result.stalled is None:  # valid events with a phone in their free text, once the figures are read
             valid = valid_with_phones(events)
             records = [(topics["orders"], e["order_id"].encode(), dumps(e)) for e in valid]
             placed = asyncio.run(_produce(records, settings))
-            result.stalled = _sink(_last_offsets(placed), settings, worker)
+            result.stalled = _why_not_stored(_last_offsets(placed), settings, worker)
         result.letters = asyncio.run(_read_letters(settings, set(result.sent), 30 if result.stalled else 120))
         result.pid_at_end = worker.pid if worker.proc is not None and worker.proc.poll() is None else None
         result.log = worker.log.read_text(encoding="utf-8", errors="replace")
@@ -245,9 +245,11 @@ class Stalled(Exception):
     pass
 
 
-def _sink(last: dict[tuple[str, int], int], settings: Settings, worker: Worker, stall_s: float = 120) -> str | None:
-    """Wait until the worker has sunk every offset in ``last``; what went wrong if it stops making progress."""
-    best = [-1.0, time.monotonic()]  # records sunk, when that number last grew
+def _why_not_stored(
+    last: dict[tuple[str, int], int], settings: Settings, worker: Worker, stall_s: float = 120
+) -> str | None:
+    """Wait until the worker has stored every offset in ``last``; what went wrong if it stops making progress."""
+    best = [-1.0, time.monotonic()]  # records stored, when that number last grew
 
     def check(done: int | None = None) -> None:
         now = time.monotonic()
@@ -280,8 +282,8 @@ def _observe(settings: Settings) -> tuple[dict[str, Any], str, str]:
 
 
 def _stalled(run: Run) -> str:
-    """Why a check cannot pass, when the worker did not sink everything (the first line of the reason)."""
-    return f" (the worker did not sink everything: {run.stalled.splitlines()[0]})" if run.stalled else ""
+    """Why a check cannot pass, when the worker did not store everything (the first line of the reason)."""
+    return f" (the worker did not store everything: {run.stalled.splitlines()[0]})" if run.stalled else ""
 
 
 def test_the_worker_never_exited(run: Run) -> None:
@@ -452,7 +454,7 @@ def test_a_megabyte_key_is_dead_lettered_truncated_and_stops_nothing(isolated: S
     records: list[tuple[str, bytes | None, bytes | None]] = [(isolated.orders_topic, key, b"not json")]
     records += [(isolated.orders_topic, e["order_id"].encode(), raw(e)) for e in valid]
     placed = asyncio.run(_produce(records, isolated))
-    assert _sink(_last_offsets(placed), isolated, worker, stall_s=60) is None, "the worker stopped"
+    assert _why_not_stored(_last_offsets(placed), isolated, worker, stall_s=60) is None, "the worker stopped"
     letters = asyncio.run(_read_letters(isolated, {key[:MAX_KEY_BYTES]}, timeout=60))
     [letter] = letters[key[:MAX_KEY_BYTES]]
     assert letter.value == b"not json"

@@ -31,7 +31,8 @@ from hotline.settings import Settings
 from hotline.sinks.remote import RemoteStore
 from hotline.streams.alerts import key_partition
 from hotline.streams.deadlines import TZ
-from tests.integration.conftest import Worker, _free_port
+from tests.doubles import free_port
+from tests.integration.conftest import Worker
 from tests.integration.seed import (
     assert_headline_matches_seed,
     assert_stored_as_sent,
@@ -48,7 +49,7 @@ TOKEN = "integration-store-token"
 @pytest.fixture
 def shared(isolated: Settings) -> Settings:
     """The test's topics and group, and the store every process of it reaches."""
-    port = _free_port()
+    port = free_port()
     return isolated.model_copy(
         update={"store_token": TOKEN, "store_port": port, "store_url": f"http://127.0.0.1:{port}"}
     )
@@ -63,7 +64,7 @@ def store(shared: Settings) -> Iterator[StoreProcess]:
 
 def _worker_settings(shared: Settings, name: str) -> Settings:
     """One worker: the shared topics, group and store; its own var directory (Faust's) and port."""
-    return shared.model_copy(update={"var_dir": shared.var_path / name, "web_port": _free_port()})
+    return shared.model_copy(update={"var_dir": shared.var_path / name, "web_port": free_port()})
 
 
 def _processed(settings: Settings) -> float:
@@ -238,7 +239,7 @@ class LedgerWatch:
     """The store's ledger read every 0.2 s from a thread: each reading, to check it never moved backwards."""
 
     def __init__(self, settings: Settings) -> None:
-        self.sink = RemoteStore(settings)
+        self.store = RemoteStore(settings)
         self.readings: list[dict[tuple[str, int], int]] = []
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -247,7 +248,7 @@ class LedgerWatch:
     def _run(self) -> None:
         while not self._done.is_set():
             with contextlib.suppress(Exception):
-                self.readings.append(self.sink.progress())
+                self.readings.append(self.store.progress())
             time.sleep(0.2)
 
     def backwards(self) -> list[str]:
@@ -259,8 +260,8 @@ class LedgerWatch:
         return moves
 
 
-def _claims(sink: RemoteStore) -> dict[tuple[str, int], int]:
-    rows = sink.query_rows(
+def _claims(store: RemoteStore) -> dict[tuple[str, int], int]:
+    rows = store.query_rows(
         "SELECT source_topic, source_partition, max(generation) AS g FROM {db}.partition_claims "
         "GROUP BY source_topic, source_partition"
     )

@@ -34,7 +34,7 @@ NOW = datetime(2019, 11, 20, 10, 0, tzinfo=TZ)
 
 
 @pytest.fixture(scope="module")
-def sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseStore]:
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseStore]:
     """A few days of November 2019: orders of two units, visits, supervision, calls."""
     s = ClickHouseStore(Settings(clickhouse_dsn=f"chdb://{tmp_path_factory.mktemp('names') / 'ch'}"))
     s.migrate()
@@ -57,8 +57,8 @@ def sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseStore]:
 
 
 @pytest.fixture(scope="module")
-def bulletin(sink: ClickHouseStore) -> Bulletin:
-    return build_bulletin(sink, "2019-11", printed={})
+def bulletin(store: ClickHouseStore) -> Bulletin:
+    return build_bulletin(store, "2019-11", printed={})
 
 
 def test_the_bulletins_columns_are_catalogue_metrics_with_their_labels(bulletin: Bulletin) -> None:
@@ -84,12 +84,12 @@ def test_the_bulletins_figures_read_the_catalogues_rules(bulletin: Bulletin) -> 
     )
 
 
-def _snapshot(sink: ClickHouseStore) -> dict[str, Any]:
-    return live.build_snapshot(sink, default_registry(), date(2019, 11, 20), NOW).to_json()
+def _snapshot(store: ClickHouseStore) -> dict[str, Any]:
+    return live.build_snapshot(store, default_registry(), date(2019, 11, 20), NOW).to_json()
 
 
-def test_the_screens_figures_are_catalogue_metrics(sink: ClickHouseStore) -> None:
-    snap = _snapshot(sink)
+def test_the_screens_figures_are_catalogue_metrics(store: ClickHouseStore) -> None:
+    snap = _snapshot(store)
     identity = {"unit_id", "name", "group", "order", "flags"}
     periods = [p["key"] for p in (*snap["screen"]["periods"], *snap["screen"]["rolling"])]
     for unit in [*snap["units"], snap["total"]]:
@@ -101,8 +101,8 @@ def test_the_screens_figures_are_catalogue_metrics(sink: ClickHouseStore) -> Non
     assert yuhu[m.AWAITING_SUPERVISION.name] == 0  # O1's one unsatisfied visit: not due for supervision
 
 
-def test_the_screens_columns_carry_the_catalogues_labels(sink: ClickHouseStore) -> None:
-    screen = _snapshot(sink)["screen"]
+def test_the_screens_columns_carry_the_catalogues_labels(store: ClickHouseStore) -> None:
+    screen = _snapshot(store)["screen"]
     assert screen["unit_label"] == m.UNIT_LABEL
     shown = set()
     for column in screen["columns"]:

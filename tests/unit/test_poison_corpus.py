@@ -12,7 +12,7 @@ import pytest
 from hotline.generate import generate
 from hotline.schemas.events import InvalidEvent, parse_event
 from hotline.schemas.registry import default_registry
-from hotline.sinks.clickhouse import DeadLetter
+from hotline.sinks.base import DeadLetter
 from hotline.streams.processing import Source, decode
 from tests.integration.seed import HEADLINE, TABLE
 from tests.poison import MUTATIONS, Bad, callers, conflict_records, malformed_corpus, poison_records

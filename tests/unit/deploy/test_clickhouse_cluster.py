@@ -15,7 +15,8 @@ from clickhouse_connect.driver.client import Client
 
 from hotline.deploy.clickhouse_cluster import replicated_engine, script, sharding_key, statements, table_statements
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import ALL_TABLES, Table, connect
+from hotline.sinks.clickhouse import connect
+from hotline.sinks.tables import ALL_TABLES, Table
 
 CLUSTER, DB = "hotline_cluster", "hotline"
 PARTITIONED = Table(

@@ -175,7 +175,7 @@ def test_gives_up_at_the_timeout_saying_what_it_waited_for_where_and_how_to_star
         wait_until_sunk(EXPECTED, _settings(fake.port), timeout=0.3, poll_s=0.05)
     message = str(failure.value)
     assert f"none answers at http://127.0.0.1:{fake.port}/offsets (connection refused)" in message
-    assert "to sink 15 replayed records" in message
+    assert "to store 15 replayed records" in message
     assert "start a worker with `hotline worker`" in message
 
 

@@ -68,10 +68,10 @@ def test_month_must_be_yyyy_mm(bad: str) -> None:
 
 
 @pytest.fixture
-def sink(tmp_path: Path) -> Iterator[ClickHouseStore]:
+def store(tmp_path: Path) -> Iterator[ClickHouseStore]:
     s = ClickHouseStore(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}"))
     s.migrate()
-    # The event's time, when the record parsed far enough to carry one (a migration of the sink's).
+    # The event's time, when the record parsed far enough to carry one (a migration of the store's).
     s.client.command(
         f"ALTER TABLE {s.db}.deadletter ADD COLUMN IF NOT EXISTS occurred_at Nullable(DateTime64(3, 'Asia/Shanghai'))"
     )
@@ -79,31 +79,31 @@ def sink(tmp_path: Path) -> Iterator[ClickHouseStore]:
     s.close()  # chDB holds one path per process
 
 
-def _dead_letter(sink: ClickHouseStore, offset: int, occurred_at: str | None, received_at: str) -> None:
+def _dead_letter(store: ClickHouseStore, offset: int, occurred_at: str | None, received_at: str) -> None:
     """A dead letter with its times in Asia/Shanghai (the columns' zone)."""
     occurred = "NULL" if occurred_at is None else f"'{occurred_at}'"
-    sink.client.command(
-        f"INSERT INTO {sink.db}.deadletter (source_topic, source_partition, source_offset, error, raw, "
+    store.client.command(
+        f"INSERT INTO {store.db}.deadletter (source_topic, source_partition, source_offset, error, raw, "
         f"occurred_at, received_at) VALUES ('orders', 0, {offset}, 'bad', '{{', {occurred}, '{received_at}')"
     )
 
 
-def test_the_months_dead_letters_count_by_event_time_else_by_receipt(sink: ClickHouseStore) -> None:
+def test_the_months_dead_letters_count_by_event_time_else_by_receipt(store: ClickHouseStore) -> None:
     # Each time is near a month's edge, where Shanghai's month and UTC's differ.
-    _dead_letter(sink, 1, "2019-11-01 07:30:00", "2019-12-02 09:00:00")  # November's, received in December
-    _dead_letter(sink, 2, "2019-12-01 07:30:00", "2019-11-30 23:00:00")  # December's, received in November
-    _dead_letter(sink, 3, None, "2019-11-01 00:10:00")  # no event time: received in November
-    _dead_letter(sink, 4, None, "2019-12-01 00:10:00")  # no event time: received in December
-    assert sink.query(queries.DEADLETTERS, {"month": 201911}) == [(2,)]
+    _dead_letter(store, 1, "2019-11-01 07:30:00", "2019-12-02 09:00:00")  # November's, received in December
+    _dead_letter(store, 2, "2019-12-01 07:30:00", "2019-11-30 23:00:00")  # December's, received in November
+    _dead_letter(store, 3, None, "2019-11-01 00:10:00")  # no event time: received in November
+    _dead_letter(store, 4, None, "2019-12-01 00:10:00")  # no event time: received in December
+    assert store.query(queries.DEADLETTERS, {"month": 201911}) == [(2,)]
 
 
-def test_the_bulletin_notes_the_months_dead_letters(sink: ClickHouseStore) -> None:
-    _dead_letter(sink, 1, "2019-11-30 23:30:00", "2019-12-02 09:00:00")
-    _dead_letter(sink, 2, None, "2019-12-01 00:10:00")
-    notes = build_bulletin(sink, "2019-11", printed={}).data_quality
+def test_the_bulletin_notes_the_months_dead_letters(store: ClickHouseStore) -> None:
+    _dead_letter(store, 1, "2019-11-30 23:30:00", "2019-12-02 09:00:00")
+    _dead_letter(store, 2, None, "2019-12-01 00:10:00")
+    notes = build_bulletin(store, "2019-11", printed={}).data_quality
     assert notes == ["本月（2019-11）死信队列中有 1 条无法解析或校验失败的记录，未计入本期统计。"]
 
 
-def test_a_month_without_dead_letters_gets_no_note(sink: ClickHouseStore) -> None:
-    _dead_letter(sink, 1, "2019-12-01 08:00:00", "2019-12-01 08:00:01")
-    assert build_bulletin(sink, "2019-11", printed={}).data_quality == []
+def test_a_month_without_dead_letters_gets_no_note(store: ClickHouseStore) -> None:
+    _dead_letter(store, 1, "2019-12-01 08:00:00", "2019-12-01 08:00:01")
+    assert build_bulletin(store, "2019-11", printed={}).data_quality == []

@@ -1,6 +1,6 @@
 """The live monitor's figures (reports/live.py) and push logic (hotline/monitor.py) on a real chDB.
 
-Events go through the stream's own fold (``apply_order_event``) into the sink, as the
+Events go through the stream's own fold (``apply_order_event``) into the store, as the
 worker writes them, so the counters and audit rows are the real ones. The seed month
 checks the two monthly readings against the bulletin: the monitor's month-to-date on
 the last day of the month, and the Grafana dashboard's SQL.
@@ -27,7 +27,8 @@ from hotline.reports.live import Figures, Snapshot, UnitLive, build_live_snapsho
 from hotline.schemas import metrics as mc
 from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import Batch, ClickHouseStore, WindowRow
+from hotline.sinks.base import Batch, WindowRow
+from hotline.sinks.clickhouse import ClickHouseStore
 from hotline.streams import history
 from hotline.streams.alerts import AlertFeed
 from hotline.streams.deadlines import DEFAULT_LIMITS, TZ
@@ -41,7 +42,7 @@ NOW = datetime(2026, 3, 10, 10, 0, tzinfo=TZ)  # a Tuesday, mid-morning in 湘�
 
 
 @pytest.fixture
-def sink(tmp_path: Path) -> Iterator[ClickHouseStore]:
+def store(tmp_path: Path) -> Iterator[ClickHouseStore]:
     s = ClickHouseStore(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}"))
     s.migrate()
     yield s
@@ -52,9 +53,9 @@ class Loader:
     """Folds and writes events with the stream's own engine (``streams/history.Loader``), one
     batch per call, and keeps the agents' live figures (day windows, open orders) as a worker does."""
 
-    def __init__(self, sink: ClickHouseStore) -> None:
-        self.store = sink
-        self.engine = history.Loader(sink, default_registry(), dict(DEFAULT_LIMITS), 0)
+    def __init__(self, store: ClickHouseStore) -> None:
+        self.store = store
+        self.engine = history.Loader(store, default_registry(), dict(DEFAULT_LIMITS), 0)
         self.open_orders = OpenOrders()
         self.awaiting = AwaitingSupervision()
         self.offset = 0
@@ -120,9 +121,9 @@ def units(snapshot: Snapshot) -> dict[str, UnitLive]:
     return {u.unit_id: u for u in snapshot.units}
 
 
-def test_counts_today_and_month_to_date_per_unit(sink: ClickHouseStore) -> None:
-    march(Loader(sink))
-    snap = build_snapshot(sink, default_registry(), None, NOW)
+def test_counts_today_and_month_to_date_per_unit(store: ClickHouseStore) -> None:
+    march(Loader(store))
+    snap = build_snapshot(store, default_registry(), None, NOW)
     assert (snap.day, snap.live, snap.as_of) == (date(2026, 3, 10), True, NOW)
     yuhu, police = units(snap)["yuhu"], units(snap)["police"]
     # A5 went back and on to 市公安局: it counts there, in its cohort day.
@@ -134,9 +135,9 @@ def test_counts_today_and_month_to_date_per_unit(sink: ClickHouseStore) -> None:
     assert snap.closed_months == ["2026-02"]
 
 
-def test_open_orders_follow_the_latest_dispatch_and_the_clock(sink: ClickHouseStore) -> None:
-    march(Loader(sink))
-    snap = build_snapshot(sink, default_registry(), None, NOW)
+def test_open_orders_follow_the_latest_dispatch_and_the_clock(store: ClickHouseStore) -> None:
+    march(Loader(store))
+    snap = build_snapshot(store, default_registry(), None, NOW)
     yuhu, police = units(snap)["yuhu"], units(snap)["police"]
     # Open: A1 (due 12:00), A2 (overdue), A4 (due on the 20th), A6 (re-dispatched after its completion).
     assert (yuhu.open, yuhu.due_soon, yuhu.overdue) == (4, 1, 2)
@@ -145,16 +146,16 @@ def test_open_orders_follow_the_latest_dispatch_and_the_clock(sink: ClickHouseSt
     # The clock alone next changes a figure when A1 falls due at noon.
     assert snap.next_change_at == datetime(2026, 3, 10, 12, 0, tzinfo=TZ).timestamp()
 
-    later = units(build_snapshot(sink, default_registry(), None, NOW + timedelta(hours=2, minutes=30)))
+    later = units(build_snapshot(store, default_registry(), None, NOW + timedelta(hours=2, minutes=30)))
     assert (later["yuhu"].open, later["yuhu"].due_soon, later["yuhu"].overdue) == (4, 0, 3)
-    tomorrow = units(build_snapshot(sink, default_registry(), None, NOW + timedelta(hours=23, minutes=30)))
+    tomorrow = units(build_snapshot(store, default_registry(), None, NOW + timedelta(hours=23, minutes=30)))
     assert tomorrow["police"].due_soon == 1  # A5 due on the 12th at 09:00, within 24 h of 09:30 on the 11th
     assert (tomorrow["yuhu"].today.dispatched, tomorrow["yuhu"].month.dispatched) == (0, 5)
 
 
-def test_another_day_is_read_as_of_its_end(sink: ClickHouseStore) -> None:
-    march(Loader(sink))
-    snap = build_snapshot(sink, default_registry(), date(2026, 3, 9), NOW)
+def test_another_day_is_read_as_of_its_end(store: ClickHouseStore) -> None:
+    march(Loader(store))
+    snap = build_snapshot(store, default_registry(), date(2026, 3, 9), NOW)
     assert (snap.live, snap.as_of, snap.next_change_at) == (False, datetime(2026, 3, 10, tzinfo=TZ), None)
     yuhu = units(snap)["yuhu"]
     assert (yuhu.today.dispatched, yuhu.month.dispatched, yuhu.month.visits, yuhu.month.supervised) == (1, 2, 1, 1)
@@ -163,9 +164,9 @@ def test_another_day_is_read_as_of_its_end(sink: ClickHouseStore) -> None:
     assert units(snap)["police"].open == 0
 
 
-def test_a_unit_scope_gets_its_own_row_and_totals_only(sink: ClickHouseStore) -> None:
-    march(Loader(sink))
-    snap = build_snapshot(sink, default_registry(), None, NOW)
+def test_a_unit_scope_gets_its_own_row_and_totals_only(store: ClickHouseStore) -> None:
+    march(Loader(store))
+    snap = build_snapshot(store, default_registry(), None, NOW)
     everyone = snap.to_json()
     assert len(everyone["units"]) == 54 and everyone["total"]["today"]["dispatched"] == 4
     assert everyone["total"]["overdue"] == 2
@@ -180,19 +181,19 @@ def test_a_unit_scope_gets_its_own_row_and_totals_only(sink: ClickHouseStore) ->
     ]
 
 
-def test_every_registered_unit_shows_and_an_unknown_one_too(sink: ClickHouseStore) -> None:
-    sink.write(Batch(windows=[WindowRow("ghost", date(2026, 3, 10), "hotline.orders", 0, 1, {"dispatched": 1})]))
-    snap = build_snapshot(sink, default_registry(), None, NOW)
+def test_every_registered_unit_shows_and_an_unknown_one_too(store: ClickHouseStore) -> None:
+    store.write(Batch(windows=[WindowRow("ghost", date(2026, 3, 10), "hotline.orders", 0, 1, {"dispatched": 1})]))
+    snap = build_snapshot(store, default_registry(), None, NOW)
     assert len(snap.units) == 55 and snap.units[0].unit_id == "yuhu" and snap.units[-1].unit_id == "ghost"
     assert all(u.open == u.today.dispatched == 0 for u in snap.units[:-1])
     assert snap.units[-1].today.dispatched == 1 and snap.closed_months == []
 
 
-def test_a_replayed_batch_changes_no_figure(sink: ClickHouseStore) -> None:
-    batch = march(Loader(sink))
-    before = build_snapshot(sink, default_registry(), None, NOW).to_json()
-    sink.write(batch)
-    assert build_snapshot(sink, default_registry(), None, NOW).to_json() == before
+def test_a_replayed_batch_changes_no_figure(store: ClickHouseStore) -> None:
+    batch = march(Loader(store))
+    before = build_snapshot(store, default_registry(), None, NOW).to_json()
+    store.write(batch)
+    assert build_snapshot(store, default_registry(), None, NOW).to_json() == before
 
 
 def supervision(loader: Loader) -> None:
@@ -216,14 +217,14 @@ def supervision(loader: Loader) -> None:
     )
 
 
-def test_orders_awaiting_supervision_are_a_gauge_column_of_the_screen(sink: ClickHouseStore) -> None:
-    loader = Loader(sink)
+def test_orders_awaiting_supervision_are_a_gauge_column_of_the_screen(store: ClickHouseStore) -> None:
+    loader = Loader(store)
     supervision(loader)
     registry = default_registry()
     column = next(c for c in live.screen()["columns"] if c["metric"] == mc.AWAITING_SUPERVISION.name)
     assert (column["label"], column["per_period"], column["past_day_as_of_now"]) == ("待督办", False, True)
     agents = build_live_snapshot(loader.figures, registry, NOW)
-    stored = build_snapshot(sink, registry, None, NOW)
+    stored = build_snapshot(store, registry, None, NOW)
     for snap in (agents, stored):  # the agents' reading and ClickHouse's agree
         rows = units(snap)
         assert (rows["yuhu"].awaiting_supervision, rows["police"].awaiting_supervision) == (1, 1), snap.live
@@ -233,7 +234,7 @@ def test_orders_awaiting_supervision_are_a_gauge_column_of_the_screen(sink: Clic
     assert agents.to_json()["units"] == stored.to_json()["units"]
     # A past day shows the orders awaiting supervision now (when S2 was supervised is not stored):
     # on the 8th S1 was not due yet and S2 was awaiting, yet the view shows S1, not S2.
-    past = units(build_snapshot(sink, registry, date(2026, 3, 8), NOW))
+    past = units(build_snapshot(store, registry, date(2026, 3, 8), NOW))
     assert (past["yuhu"].awaiting_supervision, past["police"].awaiting_supervision) == (1, 1)
 
 
@@ -245,12 +246,12 @@ def test_low_satisfaction_means_below_half_over_the_month() -> None:
     assert not unit(1, 2).low_satisfaction and not unit(0, 0).low_satisfaction
 
 
-def test_the_seed_month_to_date_and_the_grafana_sql_equal_the_bulletin(sink: ClickHouseStore) -> None:
-    loader = Loader(sink)
+def test_the_seed_month_to_date_and_the_grafana_sql_equal_the_bulletin(store: ClickHouseStore) -> None:
+    loader = Loader(store)
     loader.load(generate(seed.TABLE, seed.HEADLINE))
     registry = default_registry()
-    bulletin = build_bulletin(sink, "2019-11", registry)
-    month_end = units(build_snapshot(sink, registry, date(2019, 11, 30), NOW))
+    bulletin = build_bulletin(store, "2019-11", registry)
+    month_end = units(build_snapshot(store, registry, date(2019, 11, 30), NOW))
     for u in bulletin.units:
         m = month_end[u.unit_id].month
         assert (m.dispatched, m.returned, m.visits, m.visits_satisfied, m.not_replied, m.supervised) == (
@@ -263,7 +264,7 @@ def test_the_seed_month_to_date_and_the_grafana_sql_equal_the_bulletin(sink: Cli
         ), u.name
 
     def grafana(sql: str) -> list[tuple[Any, ...]]:
-        return sink.query(sql.replace("${database}", sink.db).replace("${month}", "2019-11"))
+        return store.query(sql.replace("${database}", store.db).replace("${month}", "2019-11"))
 
     table = grafana(dashboard.per_unit_sql(registry))
     printed = [r for r in bulletin.rows()[:-1]]
@@ -296,10 +297,10 @@ def test_the_committed_dashboard_is_the_generated_one() -> None:
 
 
 class FakePipeline:
-    """What the monitor uses of a Pipeline, with a real sink and no Kafka."""
+    """What the monitor uses of a Pipeline, with a real store and no Kafka."""
 
-    def __init__(self, sink: ClickHouseStore, loader: Loader) -> None:
-        self.store = sink
+    def __init__(self, store: ClickHouseStore, loader: Loader) -> None:
+        self.store = store
         self.registry = default_registry()
         self.positions = loader.positions
         self.feed = AlertFeed("alerts", {})
@@ -325,9 +326,9 @@ def _dispatched(payload: dict[str, Any], unit_id: str) -> int:
     return int(next(u for u in payload["units"] if u["unit_id"] == unit_id)["today"]["dispatched"])
 
 
-async def test_the_monitor_pushes_a_change_once_and_only_to_whom_it_concerns(sink: ClickHouseStore) -> None:
-    loader = Loader(sink)
-    monitor = LiveMonitor(FakePipeline(sink, loader), min_interval_s=0.0)  # type: ignore[arg-type]
+async def test_the_monitor_pushes_a_change_once_and_only_to_whom_it_concerns(store: ClickHouseStore) -> None:
+    loader = Loader(store)
+    monitor = LiveMonitor(FakePipeline(store, loader), min_interval_s=0.0)  # type: ignore[arg-type]
     board, yuhu = monitor.watch(None, "yuhu")
     same_board, office = monitor.watch(None, "*")
     assert same_board is board
@@ -358,8 +359,8 @@ async def test_the_monitor_pushes_a_change_once_and_only_to_whom_it_concerns(sin
     assert monitor.boards == {}
 
 
-async def test_alerts_reach_only_the_screens_that_may_see_them(sink: ClickHouseStore) -> None:
-    pipeline = FakePipeline(sink, Loader(sink))
+async def test_alerts_reach_only_the_screens_that_may_see_them(store: ClickHouseStore) -> None:
+    pipeline = FakePipeline(store, Loader(store))
     monitor = LiveMonitor(pipeline, min_interval_s=0.0)  # type: ignore[arg-type]
     old = {"alert_id": "a0", "unit_id": "yuhu", "type": "alert.due_soon"}
     pipeline.feed.note(old)
@@ -400,10 +401,10 @@ def _day(body: dict[str, Any], day: str) -> dict[str, Any]:
     return next(d for d in body["days"] if d["date"] == day)
 
 
-def test_the_trend_is_the_screens_counts_per_day_from_the_agents(sink: ClickHouseStore) -> None:
-    loader = Loader(sink)
+def test_the_trend_is_the_screens_counts_per_day_from_the_agents(store: ClickHouseStore) -> None:
+    loader = Loader(store)
     march(loader)
-    pipeline = FakePipeline(sink, loader)
+    pipeline = FakePipeline(store, loader)
     status, body = trend_answer(pipeline, "*", {"unit": "yuhu", "days": "30"}, NOW)  # type: ignore[arg-type]
     assert status == 200 and (body["unit_id"], body["first"], body["last"]) == ("yuhu", "2026-02-09", "2026-03-10")
     assert [d["date"] for d in body["days"]] == [(date(2026, 2, 9) + timedelta(days=i)).isoformat() for i in range(30)]
@@ -426,8 +427,8 @@ def test_the_trend_is_the_screens_counts_per_day_from_the_agents(sink: ClickHous
     assert _day(city, "2026-03-10")["dispatched"] == 4  # 雨湖区 3 and 市公安局 1
 
 
-def test_the_trend_follows_the_token_rules(sink: ClickHouseStore) -> None:
-    pipeline = FakePipeline(sink, Loader(sink))
+def test_the_trend_follows_the_token_rules(store: ClickHouseStore) -> None:
+    pipeline = FakePipeline(store, Loader(store))
 
     def ask(granted: str, **query: str) -> tuple[int, dict[str, Any]]:
         return trend_answer(pipeline, granted, query, NOW)  # type: ignore[arg-type]

@@ -15,7 +15,9 @@ import pytest
 from hotline.schemas import metrics as m
 from hotline.schemas.events import Event, parse_event
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import EVENTS, Batch, ClickHouseStore
+from hotline.sinks.base import Batch
+from hotline.sinks.clickhouse import ClickHouseStore
+from hotline.sinks.tables import EVENTS
 from hotline.streams.deadlines import TZ
 from hotline.streams.processing import Source, event_row
 from tests.factories import event, raw
@@ -88,7 +90,7 @@ def test_feedback_columns_are_those_moved_by_visits_and_supervision_only() -> No
 
 
 @pytest.fixture
-def sink(tmp_path: Path) -> Iterator[ClickHouseStore]:
+def store(tmp_path: Path) -> Iterator[ClickHouseStore]:
     s = ClickHouseStore(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}"))
     s.migrate()
     yield s
@@ -125,12 +127,12 @@ def sample_events() -> list[Event]:
     return [parse_event(raw(e)) for e in out]
 
 
-def test_each_rule_reads_the_same_in_python_and_in_sql(sink: ClickHouseStore) -> None:
+def test_each_rule_reads_the_same_in_python_and_in_sql(store: ClickHouseStore) -> None:
     events = sample_events()
-    sink.write(Batch([event_row(e, Source("t", 0, i)) for i, e in enumerate(events)]))
+    store.write(Batch([event_row(e, Source("t", 0, i)) for i, e in enumerate(events)]))
     counts = [x for x in m.CATALOGUE if isinstance(x, m.EventCount)]
     select = ", ".join(f"countIf({x.rule.sql()}) AS {x.name}" for x in counts)
-    rows = sink.query_rows(f"SELECT event_id, {select} FROM {{db}}.events FINAL GROUP BY event_id")
+    rows = store.query_rows(f"SELECT event_id, {select} FROM {{db}}.events FINAL GROUP BY event_id")
     assert len(rows) == len(events)
     by_id = {r["event_id"]: r for r in rows}
     for e in events:
@@ -152,14 +154,14 @@ def sample_orders() -> list[tuple[datetime | None, datetime]]:
     return [(done, due) for due in dues for done in completions]
 
 
-def test_the_order_status_reads_the_same_in_python_and_in_sql(sink: ClickHouseStore) -> None:
+def test_the_order_status_reads_the_same_in_python_and_in_sql(store: ClickHouseStore) -> None:
     orders = sample_orders()
     values = ", ".join(
         f"({i}, {int(done is not None)}, {_ms(done or NOW)}, {_ms(due)})" for i, (done, due) in enumerate(orders)
     )
     now_sql = f"fromUnixTimestamp64Milli(toInt64({_ms(NOW)}), 'Asia/Shanghai')"
     conditions = ", ".join(f"{x.sql()} AS {x.name}" for x in m.ORDER_COUNTS)
-    rows = sink.query_rows(
+    rows = store.query_rows(
         f"""SELECT i, status, {conditions} FROM (
             SELECT i, done = 1 AS done,
                    fromUnixTimestamp64Milli(toInt64(completed_ms), 'Asia/Shanghai') AS completed_at,

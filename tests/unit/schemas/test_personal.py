@@ -8,7 +8,8 @@ import pytest
 
 from hotline.schemas.events import CheckTestCall, InvalidEvent, OrderReturned, parse_event
 from hotline.schemas.personal import mask_free_text, mask_personal
-from hotline.sinks.clickhouse import DeadLetter, _deadletter_row
+from hotline.sinks.base import DeadLetter
+from hotline.sinks.redaction import deadletter_row
 from tests.factories import event, raw
 
 
@@ -74,7 +75,7 @@ def test_a_reason_does_not_quote_a_member_name_under_caller() -> None:
 def test_the_dead_letter_of_an_escaped_phone_with_a_phone_like_key_holds_no_digit_of_it() -> None:
     escaped = "".join(f"\\u{ord(c):04x}" for c in "13912345686")
     record = f'{{"type":"call.received","note":"{escaped}"'.encode()  # cut short: not JSON
-    row = _deadletter_row(DeadLetter("calls", 0, 5, "not JSON", record, b"139.1234.5686"))
+    row = deadletter_row(DeadLetter("calls", 0, 5, "not JSON", record, b"139.1234.5686"))
     error, copy, key = row[3:6]
     assert (_digits(copy), _digits(key)) == ("", ""), row
     assert error == "not JSON"
@@ -84,7 +85,7 @@ def test_the_dead_letter_of_a_record_with_the_callers_name_as_its_type_holds_no_
     record = raw(event("张三", caller={"phone": "13912345678", "name": "张三"}))
     with pytest.raises(InvalidEvent) as info:
         parse_event(record)
-    row = _deadletter_row(DeadLetter("calls", 0, 6, info.value.reason, record, "张三".encode()))
+    row = deadletter_row(DeadLetter("calls", 0, 6, info.value.reason, record, "张三".encode()))
     assert "张三" not in repr(row) and "13912345678" not in repr(row)
 
 

@@ -1,4 +1,4 @@
-"""The sink on a real (embedded) ClickHouse: a batch written twice changes nothing."""
+"""The store on a real (embedded) ClickHouse: a batch written twice changes nothing."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ import pytest
 from hotline.reports.bulletin import build_bulletin
 from hotline.schemas.events import parse_event
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import Batch, ClickHouseStore, DeadLetter, WindowRow
+from hotline.sinks.base import Batch, DeadLetter, WindowRow
+from hotline.sinks.clickhouse import ClickHouseStore
 from hotline.streams.processing import Source
 from tests.factories import event, folded, raw
 
 
 @pytest.fixture
-def sink(tmp_path: Path) -> Iterator[ClickHouseStore]:
+def store(tmp_path: Path) -> Iterator[ClickHouseStore]:
     s = ClickHouseStore(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}"))
     s.migrate()
     s.migrate()  # migrations are idempotent: every worker start runs them
@@ -37,57 +38,57 @@ def _month_batch() -> Batch:
     return batch
 
 
-def test_a_batch_written_twice_counts_once(sink: ClickHouseStore) -> None:
+def test_a_batch_written_twice_counts_once(store: ClickHouseStore) -> None:
     batch = _month_batch()
-    sink.write(batch)
-    first = build_bulletin(sink, "2019-11")
-    sink.write(batch)  # the crash-and-redeliver case: same events, same counters, same offsets
-    second = build_bulletin(sink, "2019-11")
+    store.write(batch)
+    first = build_bulletin(store, "2019-11")
+    store.write(batch)  # the crash-and-redeliver case: same events, same counters, same offsets
+    second = build_bulletin(store, "2019-11")
     assert second.rows() == first.rows()
-    assert sink.counts() == {"events": 3, "deadletter": 1}
+    assert store.counts() == {"events": 3, "deadletter": 1}
     (row,) = [r for r in second.rows() if r["unit"] == "雨湖区人民政府"]
     assert (row["dispatched"], row["completed_on_time"], row["visits"], row["not_replied"]) == ("1", "1", "1", "1")
-    windows = sink.query_rows(
+    windows = store.query_rows(
         "SELECT sum(completed_on_time) AS on_time, sum(dispatched) AS dispatched, sum(not_replied) AS not_replied, "
         "sum(visits) AS visits, sum(visits_satisfied) AS satisfied, sum(returned) AS returned "
         "FROM {db}.unit_windows FINAL"
     )
     assert windows == [{"on_time": 1, "dispatched": 1, "not_replied": 1, "visits": 1, "satisfied": 1, "returned": 0}]
-    assert [o.version for o in sink.order_states(["O1"]).values()] == [3]
+    assert [o.version for o in store.order_states(["O1"]).values()] == [3]
 
 
-def test_offsets_only_move_forward(sink: ClickHouseStore) -> None:
-    sink.record_progress({("orders", 0): 9, ("calls", 1): 4})
-    sink.record_progress({("orders", 0): 5})  # an older batch redelivered after a restart
-    assert sink.progress() == {("orders", 0): 9, ("calls", 1): 4}
+def test_offsets_only_move_forward(store: ClickHouseStore) -> None:
+    store.record_progress({("orders", 0): 9, ("calls", 1): 4})
+    store.record_progress({("orders", 0): 5})  # an older batch redelivered after a restart
+    assert store.progress() == {("orders", 0): 9, ("calls", 1): 4}
 
 
-def test_a_window_keeps_its_latest_version(sink: ClickHouseStore) -> None:
+def test_a_window_keeps_its_latest_version(store: ClickHouseStore) -> None:
     """A window is a partition's absolute contribution: the row with the highest offset wins,
     whatever order the writes arrive in (a batch replayed after a crash writes an older one)."""
     day = date(2019, 11, 4)
     newer = WindowRow("yuhu", day, "orders", 0, 9, {"dispatched": 2, "returned": 1})
     older = WindowRow("yuhu", day, "orders", 0, 5, {"dispatched": 1})
-    sink.write(Batch(windows=[newer]))
-    sink.write(Batch(windows=[older]))
-    assert sink.windows("unit_id = 'yuhu'") == [newer]
+    store.write(Batch(windows=[newer]))
+    store.write(Batch(windows=[older]))
+    assert store.windows("unit_id = 'yuhu'") == [newer]
 
 
-def test_personal_data_never_reaches_clickhouse(sink: ClickHouseStore) -> None:
+def test_personal_data_never_reaches_clickhouse(store: ClickHouseStore) -> None:
     from hotline.streams.processing import event_row
 
     received = parse_event(raw(event("call.received", caller={"phone": "13800000000", "name": "张三"})))
-    sink.write(Batch([event_row(received, Source("calls", 0, 0))]))
-    dump = sink.query("SELECT * FROM {db}.events FINAL")
+    store.write(Batch([event_row(received, Source("calls", 0, 0))]))
+    dump = store.query("SELECT * FROM {db}.events FINAL")
     assert "13800000000" not in repr(dump) and "张三" not in repr(dump)
 
 
-def test_stored_returns_content_and_coordinates_by_event_id(sink: ClickHouseStore) -> None:
+def test_stored_returns_content_and_coordinates_by_event_id(store: ClickHouseStore) -> None:
     from hotline.streams.processing import event_row, payload
 
     completed = parse_event(raw(event("order.completed", order_id="O7")))
-    sink.write(Batch([event_row(completed, Source("orders", 2, 41))]))
-    found = sink.stored([completed.event_id, "never-sent"])
+    store.write(Batch([event_row(completed, Source("orders", 2, 41))]))
+    found = store.stored([completed.event_id, "never-sent"])
     assert list(found) == [completed.event_id]
     stored = found[completed.event_id]
     assert (stored.payload, stored.source_topic, stored.source_partition, stored.source_offset) == (
@@ -98,17 +99,17 @@ def test_stored_returns_content_and_coordinates_by_event_id(sink: ClickHouseStor
     )
 
 
-def test_a_dead_letter_keeps_a_redacted_copy_its_key_and_its_event_time(sink: ClickHouseStore) -> None:
+def test_a_dead_letter_keeps_a_redacted_copy_its_key_and_its_event_time(store: ClickHouseStore) -> None:
     bad = event("call.received", answered="yes", caller={"phone": "13912345678", "name": "李四"})
-    sink.write(Batch(deadletters=[DeadLetter("calls", 0, 7, "answered: not a boolean", raw(bad), b"C1")]))
-    sink.write(Batch(deadletters=[DeadLetter("calls", 0, 8, "not JSON", b'{"caller": {"phone": "13912345678"')]))
-    rows = sink.query_rows("SELECT raw, key, occurred_at FROM {db}.deadletter FINAL ORDER BY source_offset")
+    store.write(Batch(deadletters=[DeadLetter("calls", 0, 7, "answered: not a boolean", raw(bad), b"C1")]))
+    store.write(Batch(deadletters=[DeadLetter("calls", 0, 8, "not JSON", b'{"caller": {"phone": "13912345678"')]))
+    rows = store.query_rows("SELECT raw, key, occurred_at FROM {db}.deadletter FINAL ORDER BY source_offset")
     assert "13912345678" not in repr(rows) and "李四" not in repr(rows)
     assert rows[0]["key"] == "C1" and rows[0]["occurred_at"].year == 2019 and '"answered":"yes"' in rows[0]["raw"]
     assert rows[1]["occurred_at"] is None
 
 
-def test_the_store_reports_itself_unhealthy_when_a_table_is_missing(sink: ClickHouseStore) -> None:
-    assert sink.healthy()
-    sink.query("DROP TABLE {db}.unit_counters")
-    assert not sink.healthy()
+def test_the_store_reports_itself_unhealthy_when_a_table_is_missing(store: ClickHouseStore) -> None:
+    assert store.healthy()
+    store.query("DROP TABLE {db}.unit_counters")
+    assert not store.healthy()

@@ -1,4 +1,4 @@
-"""The store's JSON codec (format version 2): every value and dataclass the sink exchanges comes back
+"""The store's JSON codec (format version 2): every value and dataclass the store exchanges comes back
 equal, and typed; what it does not write is refused, on either side."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hotline.sinks.clickhouse import Batch, DeadLetter, Generation, OrderRow, ReturnRow, Stored, WindowRow
+from hotline.sinks.base import Batch, DeadLetter, Generation, OrderRow, ReturnRow, Stored, WindowRow
 from hotline.sinks.codec import CodecError, decode_as, dumps, loads, tagged_tuples
 from tests.factories import event, folded
 
@@ -178,7 +178,7 @@ def test_an_event_row_value_that_would_not_come_back_as_it_is_is_not_written(row
 
 
 def test_json_has_no_nan_so_it_is_null() -> None:
-    """orjson writes NaN and infinities as null (the docstring says so); no query of the sink yields them."""
+    """orjson writes NaN and infinities as null (the docstring says so); no query of the store yields them."""
     assert loads(dumps([float("nan"), float("inf")])) == [None, None]
 
 

@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import ALL_TABLES, MIGRATIONS, SCHEMA_VERSION, TS, ClickHouseStore, SchemaTooNew
+from hotline.sinks.base import SchemaTooNew
+from hotline.sinks.clickhouse import ClickHouseStore
+from hotline.sinks.migrations import MIGRATIONS, SCHEMA_VERSION
+from hotline.sinks.tables import ALL_TABLES, TS
 
 # The previous release's schema, verbatim (sinks/clickhouse.py at 2cabc23^): no schema_version
 # table. Its MIGRATIONS also ran the two deadletter ALTERs; a directory from before those
@@ -85,24 +88,24 @@ PREVIOUS_ROWS = [
 
 
 @pytest.fixture
-def sink(tmp_path: Path) -> Iterator[ClickHouseStore]:
+def store(tmp_path: Path) -> Iterator[ClickHouseStore]:
     s = ClickHouseStore(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}"))
     yield s
     s.close()  # chDB holds one path per process
 
 
-def _run(sink: ClickHouseStore, statements: list[str]) -> None:
+def _run(store: ClickHouseStore, statements: list[str]) -> None:
     for statement in statements:
-        sink.client.command(statement.replace("{db}", sink.db))
+        store.client.command(statement.replace("{db}", store.db))
 
 
-def _versions(sink: ClickHouseStore) -> list[tuple[int, str]]:
-    rows = sink.query("SELECT version, description FROM {db}.schema_version FINAL ORDER BY version")
+def _versions(store: ClickHouseStore) -> list[tuple[int, str]]:
+    rows = store.query("SELECT version, description FROM {db}.schema_version FINAL ORDER BY version")
     return [(int(v), str(d)) for v, d in rows]
 
 
-def _columns(sink: ClickHouseStore) -> dict[str, dict[str, str]]:
-    rows = sink.query("SELECT table, name, type FROM system.columns WHERE database = %(db)s", {"db": sink.db})
+def _columns(store: ClickHouseStore) -> dict[str, dict[str, str]]:
+    rows = store.query("SELECT table, name, type FROM system.columns WHERE database = %(db)s", {"db": store.db})
     found: dict[str, dict[str, str]] = {}
     for table, name, kind in rows:
         found.setdefault(table, {})[name] = kind
@@ -110,93 +113,94 @@ def _columns(sink: ClickHouseStore) -> dict[str, dict[str, str]]:
 
 
 def _expected_columns() -> dict[str, dict[str, str]]:
-    """Every table as the sink defines it today: the columns it inserts and those with a default."""
+    """Every table as the store defines it today: the columns it inserts and those with a default."""
     return {
         t.name: dict(t.columns) | {d.split()[0]: d.split(" ", 1)[1].rsplit(" DEFAULT ", 1)[0] for d in t.defaults}
         for t in ALL_TABLES
     }
 
 
-def _assert_current_shape(sink: ClickHouseStore) -> None:
-    found = _columns(sink)
+def _assert_current_shape(store: ClickHouseStore) -> None:
+    found = _columns(store)
     assert found.pop("schema_version") == {"version": "UInt32", "applied_at": TS, "description": "String"}
     assert found == _expected_columns()
 
 
 @pytest.mark.parametrize("previous", [PREVIOUS_MIGRATIONS, BEFORE_DEADLETTER_COLUMNS], ids=["previous", "older"])
 def test_a_previous_release_directory_is_migrated_on_open_rows_intact(
-    sink: ClickHouseStore, previous: list[str]
+    store: ClickHouseStore, previous: list[str]
 ) -> None:
-    _run(sink, previous)
-    _run(sink, PREVIOUS_ROWS)
+    _run(store, previous)
+    _run(store, PREVIOUS_ROWS)
 
-    sink.migrate()
+    store.migrate()
 
-    _assert_current_shape(sink)
-    assert sink.schema_version == SCHEMA_VERSION
-    versions = _versions(sink)
+    _assert_current_shape(store)
+    assert store.schema_version == SCHEMA_VERSION
+    versions = _versions(store)
     assert [v for v, _ in versions] == [m.version for m in MIGRATIONS]
     assert "before schema_version" in versions[0][1]  # recognised, not created
-    # The rows, through the sink's normal reads.
-    assert sink.counts() == {"events": 1, "deadletter": 1}
-    assert sink.progress() == {("calls", 0): 1}
-    assert [d["error"] for d in sink.deadletters()] == ["not JSON"]
-    assert sink.stored(["e1"])["e1"].payload == '{"event_id":"e1"}'
-    assert sink.query_rows("SELECT key, occurred_at FROM {db}.deadletter FINAL") == [{"key": "", "occurred_at": None}]
-    assert sink.query("SELECT unit_id, metric, value FROM {db}.unit_counters FINAL") == [("U01", "calls", 1)]
-    assert sink.healthy()
+    # The rows, through the store's normal reads.
+    assert store.counts() == {"events": 1, "deadletter": 1}
+    assert store.progress() == {("calls", 0): 1}
+    assert [d["error"] for d in store.deadletters()] == ["not JSON"]
+    assert store.stored(["e1"])["e1"].payload == '{"event_id":"e1"}'
+    assert store.query_rows("SELECT key, occurred_at FROM {db}.deadletter FINAL") == [{"key": "", "occurred_at": None}]
+    assert store.query("SELECT unit_id, metric, value FROM {db}.unit_counters FINAL") == [("U01", "calls", 1)]
+    assert store.healthy()
 
 
-def test_migrating_twice_changes_nothing(sink: ClickHouseStore) -> None:
-    _run(sink, BEFORE_DEADLETTER_COLUMNS)
-    _run(sink, PREVIOUS_ROWS)
-    sink.migrate()
+def test_migrating_twice_changes_nothing(store: ClickHouseStore) -> None:
+    _run(store, BEFORE_DEADLETTER_COLUMNS)
+    _run(store, PREVIOUS_ROWS)
+    store.migrate()
     columns, versions, applied = (
-        _columns(sink),
-        _versions(sink),
-        sink.query("SELECT * FROM {db}.schema_version ORDER BY version"),
+        _columns(store),
+        _versions(store),
+        store.query("SELECT * FROM {db}.schema_version ORDER BY version"),
     )
-    sink.migrate()
-    assert (_columns(sink), _versions(sink)) == (columns, versions)
-    assert sink.query("SELECT * FROM {db}.schema_version ORDER BY version") == applied  # not even a second row to merge
-    assert sink.counts() == {"events": 1, "deadletter": 1}
+    store.migrate()
+    assert (_columns(store), _versions(store)) == (columns, versions)
+    applied_now = store.query("SELECT * FROM {db}.schema_version ORDER BY version")
+    assert applied_now == applied  # not even a second row to merge
+    assert store.counts() == {"events": 1, "deadletter": 1}
 
 
-def test_a_fresh_directory_gets_the_latest_version_directly(sink: ClickHouseStore) -> None:
-    sink.migrate()
-    _assert_current_shape(sink)
-    assert _versions(sink) == [(m.version, m.description) for m in MIGRATIONS]
-    assert sink.schema_version == SCHEMA_VERSION
+def test_a_fresh_directory_gets_the_latest_version_directly(store: ClickHouseStore) -> None:
+    store.migrate()
+    _assert_current_shape(store)
+    assert _versions(store) == [(m.version, m.description) for m in MIGRATIONS]
+    assert store.schema_version == SCHEMA_VERSION
 
 
-def test_a_newer_version_refuses_to_open_and_says_what_to_do(sink: ClickHouseStore, tmp_path: Path) -> None:
-    sink.migrate()
-    sink.query(
+def test_a_newer_version_refuses_to_open_and_says_what_to_do(store: ClickHouseStore, tmp_path: Path) -> None:
+    store.migrate()
+    store.query(
         "INSERT INTO {db}.schema_version (version, description) VALUES (%(v)s, 'from the future')",
         {"v": SCHEMA_VERSION + 1},
     )
-    before = _columns(sink)
+    before = _columns(store)
     with pytest.raises(SchemaTooNew) as refused:
-        sink.migrate()
+        store.migrate()
     message = str(refused.value)
     assert f"schema version {SCHEMA_VERSION + 1}, newer than this build's {SCHEMA_VERSION}" in message
     assert f"move {tmp_path / 'ch'} aside" in message
     assert "release that knows version" in message
-    assert _columns(sink) == before  # nothing touched
+    assert _columns(store) == before  # nothing touched
 
 
 def test_the_worker_fails_on_a_newer_version_in_one_clear_line(
-    sink: ClickHouseStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: ClickHouseStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from typer.testing import CliRunner
 
     from hotline import cli
     from hotline.commands import common
 
-    sink.migrate()
-    sink.query("INSERT INTO {db}.schema_version (version, description) VALUES (%(v)s, '')", {"v": SCHEMA_VERSION + 1})
-    monkeypatch.setattr(common, "get_settings", lambda: sink.settings)
-    monkeypatch.setattr(ClickHouseStore, "__init__", _same_client(sink))  # chDB: one client per path and process
+    store.migrate()
+    store.query("INSERT INTO {db}.schema_version (version, description) VALUES (%(v)s, '')", {"v": SCHEMA_VERSION + 1})
+    monkeypatch.setattr(common, "get_settings", lambda: store.settings)
+    monkeypatch.setattr(ClickHouseStore, "__init__", _same_client(store))  # chDB: one client per path and process
     result = CliRunner().invoke(cli.app, ["worker"])
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
@@ -206,10 +210,10 @@ def test_the_worker_fails_on_a_newer_version_in_one_clear_line(
     assert f"newer than this build's {SCHEMA_VERSION}" in lines[0]
 
 
-def _same_client(sink: ClickHouseStore) -> object:
+def _same_client(store: ClickHouseStore) -> object:
     init = ClickHouseStore.__init__
 
     def opened(self: ClickHouseStore, settings: Settings, client: object = None) -> None:
-        init(self, settings, sink.client)
+        init(self, settings, store.client)
 
     return opened

@@ -1,6 +1,6 @@
 """RemoteStore against a real ``hotline store`` served in this process over a temporary chDB.
 
-Every operation a worker, its pages and the reports call comes back as the store's own sink
+Every operation a worker, its pages and the reports call comes back as the store's own store
 answers it; the store's one id filter sees every worker's writes; tokens, read-only queries
 and outages are said as such.
 """
@@ -17,19 +17,20 @@ import urllib3
 from hotline.reports.bulletin import build_bulletin
 from hotline.reports.edition import assemble
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import SCHEMA_VERSION, Batch, DeadLetter, Generation, OrderRow, Stored
+from hotline.sinks.base import Batch, DeadLetter, Generation, OrderRow, Stored
 from hotline.sinks.codec import CODEC_VERSION
 from hotline.sinks.fencing import Fence
+from hotline.sinks.migrations import SCHEMA_VERSION
 from hotline.sinks.remote import (
-    CODEC_HEADER,
     RemoteStore,
     StoreFenced,
     StoreMismatch,
     StoreRefused,
     StoreUnavailable,
 )
+from hotline.sinks.server import StoreServer, read_only
 from hotline.sinks.store import open_store
-from hotline.storage import StoreServer, read_only
+from hotline.sinks.wire import CODEC_HEADER
 from hotline.streams import history
 from tests.factories import event, folded
 from tests.stores import TOKEN, serving, store_settings
@@ -41,16 +42,16 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def store(settings: Settings) -> Iterator[StoreServer]:
+def server(settings: Settings) -> Iterator[StoreServer]:
     yield from serving(settings)
 
 
 @pytest.fixture
-def remote(settings: Settings, store: StoreServer) -> Iterator[RemoteStore]:
-    sink = open_store(settings)  # the worker's one composition point: the URL set, a RemoteStore
-    assert isinstance(sink, RemoteStore)
-    yield sink
-    sink.close()
+def remote(settings: Settings, server: StoreServer) -> Iterator[RemoteStore]:
+    store = open_store(settings)  # the worker's one composition point: the URL set, a RemoteStore
+    assert isinstance(store, RemoteStore)
+    yield store
+    store.close()
 
 
 def _month() -> Batch:
@@ -84,8 +85,8 @@ def _month() -> Batch:
     return batch
 
 
-def test_a_batch_written_through_the_store_reads_back_by_every_method(remote: RemoteStore, store: StoreServer) -> None:
-    local = store.sink
+def test_a_batch_written_through_the_store_reads_back_by_every_method(remote: RemoteStore, server: StoreServer) -> None:
+    local = server.store
     assert remote.schema_version == SCHEMA_VERSION and remote.db == local.db
     batch = _month()
     remote.write(batch)
@@ -129,14 +130,14 @@ def test_a_batch_written_through_the_store_reads_back_by_every_method(remote: Re
     assert history.event_months(remote) == history.event_months(local) == [201911]
 
 
-def test_the_bulletin_reads_the_same_through_the_store(remote: RemoteStore, store: StoreServer) -> None:
+def test_the_bulletin_reads_the_same_through_the_store(remote: RemoteStore, server: StoreServer) -> None:
     remote.write(_month())
-    assert build_bulletin(remote, "2019-11").rows() == build_bulletin(store.sink, "2019-11").rows()
-    through, direct = assemble(remote, "2019-11"), assemble(store.sink, "2019-11")
+    assert build_bulletin(remote, "2019-11").rows() == build_bulletin(server.store, "2019-11").rows()
+    through, direct = assemble(remote, "2019-11"), assemble(server.store, "2019-11")
     assert through.rows() == direct.rows() and through.daily == direct.daily
 
 
-def test_the_store_filter_sees_every_workers_writes(settings: Settings, store: StoreServer) -> None:
+def test_the_store_filter_sees_every_workers_writes(settings: Settings, server: StoreServer) -> None:
     first, second = RemoteStore(settings), RemoteStore(settings)
     first.connect()
     second.connect()
@@ -147,20 +148,20 @@ def test_the_store_filter_sees_every_workers_writes(settings: Settings, store: S
 
 def test_a_store_opened_on_stored_events_knows_them(settings: Settings) -> None:
     with StoreServer(settings) as service:
-        service.sink.write(folded([event("call.received", event_id="before")], topic="hotline.calls"))
+        service.store.write(folded([event("call.received", event_id="before")], topic="hotline.calls"))
     with StoreServer(settings) as again:
         assert set(again._stored({"event_ids": ["before", "after"]})) == {"before"}
 
 
-def test_calls_without_the_token_are_refused(settings: Settings, store: StoreServer) -> None:
+def test_calls_without_the_token_are_refused(settings: Settings, server: StoreServer) -> None:
     for token in ("wrong", ""):
-        sink = RemoteStore(settings.model_copy(update={"store_token": token or "x"}))
+        store = RemoteStore(settings.model_copy(update={"store_token": token or "x"}))
         if not token:
-            sink._headers.pop("Authorization")
+            store._headers.pop("Authorization")
         with pytest.raises(StoreRefused) as refused:
-            sink.connect()
+            store.connect()
         assert refused.value.status == 401
-        assert sink.healthy() is False
+        assert store.healthy() is False
     with pytest.raises(ValueError, match="STORE_TOKEN"):
         RemoteStore(settings.model_copy(update={"store_token": None}))
     with pytest.raises(ValueError, match="STORE_TOKEN"):
@@ -191,7 +192,7 @@ def test_what_clickhouse_refuses_is_a_refusal_not_an_outage(remote: RemoteStore)
     assert remote.healthy() is True
 
 
-def test_malformed_calls_are_400(settings: Settings, store: StoreServer) -> None:
+def test_malformed_calls_are_400(settings: Settings, server: StoreServer) -> None:
     pool = urllib3.PoolManager()
     headers = {"Authorization": f"Bearer {TOKEN}", CODEC_HEADER: str(CODEC_VERSION)}
     url = f"{settings.store_url}/v1"
@@ -213,16 +214,16 @@ def test_malformed_calls_are_400(settings: Settings, store: StoreServer) -> None
 
 
 def test_a_store_that_does_not_answer_is_an_outage(settings: Settings) -> None:
-    sink = RemoteStore(settings)  # nothing listens on the port
+    store = RemoteStore(settings)  # nothing listens on the port
     with pytest.raises(StoreUnavailable):
-        sink.write(Batch())
+        store.write(Batch())
     with pytest.raises(StoreUnavailable):
-        sink.progress()
-    assert sink.healthy() is False
+        store.progress()
+    assert store.healthy() is False
 
 
 def test_a_worker_of_another_schema_version_is_refused(
-    settings: Settings, store: StoreServer, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, server: StoreServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("hotline.sinks.remote.SCHEMA_VERSION", SCHEMA_VERSION + 1)
     with pytest.raises(StoreMismatch, match="same hotline release"):
@@ -230,7 +231,7 @@ def test_a_worker_of_another_schema_version_is_refused(
 
 
 def test_a_worker_and_a_store_of_two_codec_versions_refuse_each_other(
-    settings: Settings, store: StoreServer, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, server: StoreServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pool = urllib3.PoolManager()
     for said in ({}, {CODEC_HEADER: "1"}):  # a worker of the release before codec 2 sends no header
@@ -238,12 +239,12 @@ def test_a_worker_and_a_store_of_two_codec_versions_refuse_each_other(
             "POST", f"{settings.store_url}/v1/hello", body=b"{}", headers={"Authorization": f"Bearer {TOKEN}", **said}
         )
         assert answer.status == 400 and b"same hotline release" in answer.data, said
-    monkeypatch.setattr("hotline.storage.CODEC_VERSION", CODEC_VERSION + 1)  # a store of a newer codec
+    monkeypatch.setattr("hotline.sinks.server.CODEC_VERSION", CODEC_VERSION + 1)  # a store of a newer codec
     with pytest.raises(StoreRefused, match="store codec version") as refused:
         open_store(settings)
     assert refused.value.status == 400
-    monkeypatch.setattr("hotline.storage.CODEC_VERSION", CODEC_VERSION)
-    monkeypatch.setitem(store.ops, "hello", lambda args: {"db": store.sink.db, "schema_version": SCHEMA_VERSION})
+    monkeypatch.setattr("hotline.sinks.server.CODEC_VERSION", CODEC_VERSION)
+    monkeypatch.setitem(server.ops, "hello", lambda args: {"db": server.store.db, "schema_version": SCHEMA_VERSION})
     with pytest.raises(StoreMismatch, match="store codec version 1, this worker 2"):  # a store of version 1
         open_store(settings)
 
@@ -258,7 +259,7 @@ def test_the_store_metrics_count_calls(settings: Settings, remote: RemoteStore) 
 
 
 def test_a_call_for_a_partition_a_newer_generation_claimed_raises_store_fenced(
-    settings: Settings, remote: RemoteStore, store: StoreServer
+    settings: Settings, remote: RemoteStore, server: StoreServer
 ) -> None:
     remote.claim(Fence.of(2, [("hotline.orders", 0)]))  # the group's new owner
     with pytest.raises(StoreFenced) as fenced:
@@ -266,6 +267,6 @@ def test_a_call_for_a_partition_a_newer_generation_claimed_raises_store_fenced(
     assert fenced.value.op == "write" and fenced.value.generation == 1
     assert fenced.value.claims == {("hotline.orders", 0): 2}
     assert not isinstance(fenced.value, StoreRefused | StoreUnavailable), "neither retried nor dead-lettered"
-    assert store.sink.counts() == {"events": 0, "deadletter": 0}
+    assert server.store.counts() == {"events": 0, "deadletter": 0}
     text = urllib3.PoolManager().request("GET", f"{settings.store_url}/metrics").data.decode()
     assert 'hotline_store_calls_total{op="write",outcome="fenced"} 1.0' in text

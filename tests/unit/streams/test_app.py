@@ -1,4 +1,4 @@
-"""The agents driven through Faust's ``test_context``: no broker, a recording sink."""
+"""The agents driven through Faust's ``test_context``: no broker, a store in memory."""
 
 import asyncio
 import json
@@ -8,73 +8,29 @@ from typing import Any
 import pytest
 
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import Batch, OrderRow, Stored, WindowRow
+from hotline.sinks.base import Batch, StoreRaced
 from hotline.sinks.fencing import Fence, StoreFenced
-from hotline.sinks.remote import METRICS_HEADER, announcement
-from hotline.sinks.store import StoreRaced
+from hotline.sinks.memory import MemoryStore
+from hotline.sinks.wire import METRICS_HEADER, announcement
 from hotline.streams.app import Pipeline
 from hotline.streams.processing import Record, Source
+from tests.doubles import RecordingTopic
 from tests.factories import event, raw
 
 
-class RecordingSink:
-    """The sink's interface in memory: batches written, events by id, the progress ledger."""
-
-    def __init__(self) -> None:
-        self.batches: list[Batch] = []
-        self.events: dict[str, Stored] = {}
-        self.recorded: dict[tuple[str, int], int] = {}
-        self.claims: list[Fence] = []
-
-    def claim(self, fence: Fence) -> None:
-        self.claims.append(fence)
-
-    def write(self, batch: Batch, fence: Fence | None = None) -> None:
-        self.batches.append(batch)
-        for row in batch.events:
-            self.events.setdefault(
-                row["event_id"],
-                Stored(row["payload"], row["source_topic"], row["source_partition"], row["source_offset"]),
-            )
-
-    def stored(self, event_ids: list[str], months: Iterable[int] = ()) -> dict[str, Stored]:
-        return {i: self.events[i] for i in event_ids if i in self.events}
-
-    def order_states(self, order_ids: Iterable[str]) -> dict[str, OrderRow]:
-        return {}
-
-    def windows(self, where: str, parameters: dict[str, Any] | None = None) -> list[WindowRow]:
-        return []
-
-    def window_totals(self) -> dict[str, int]:
-        """Each windowed count summed over the latest row of every window written."""
-        latest: dict[tuple[Any, ...], WindowRow] = {}
-        for b in self.batches:
-            for w in b.windows:
-                latest[(w.unit_id, w.day, w.source_topic, w.source_partition)] = w
-        totals: dict[str, int] = {}
-        for w in latest.values():
-            for name, value in w.counts.items():
-                totals[name] = totals.get(name, 0) + value
-        return {k: v for k, v in totals.items() if v}
-
-    def record_progress(self, offsets: dict[tuple[str, int], int], fence: Fence | None = None) -> None:
-        for tp, offset in offsets.items():
-            self.recorded[tp] = max(self.recorded.get(tp, -1), offset)
-
-    def progress(self) -> dict[tuple[str, int], int]:
-        return dict(self.recorded)
-
-    def healthy(self) -> bool:
-        return True
+def _memory(pipeline: Pipeline) -> MemoryStore:
+    """The pipeline's store, the memory store every test here gives it."""
+    assert isinstance(pipeline.store, MemoryStore)
+    return pipeline.store
 
 
-class RecordingTopic:
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-
-    async def send(self, **kwargs: Any) -> None:
-        self.sent.append(kwargs)
+def _window_totals(store: MemoryStore) -> dict[str, int]:
+    """Each windowed count summed over the latest row of every window stored."""
+    totals: dict[str, int] = {}
+    for w in store.windows("1"):
+        for name, value in w.counts.items():
+            totals[name] = totals.get(name, 0) + value
+    return {k: v for k, v in totals.items() if v}
 
 
 @pytest.fixture
@@ -84,7 +40,7 @@ def pipeline(monkeypatch: pytest.MonkeyPatch) -> Pipeline:
     from faust.types import TP
 
     monkeypatch.setattr(Producer, "key_partition", lambda self, topic, key: TP(topic, 0))
-    p = Pipeline(Settings(batch_within_s=0.05, app_id="hotline-unit"), store=RecordingSink())  # type: ignore[arg-type]
+    p = Pipeline(Settings(batch_within_s=0.05, app_id="hotline-unit"), store=MemoryStore())
     p.deadletter_topic = p.batches.deadletter_topic = RecordingTopic()  # type: ignore[assignment]
 
     async def no_broker() -> None:
@@ -105,7 +61,7 @@ async def _put_all(pipeline: Pipeline, agent_name: str, records: list[tuple[byte
         await asyncio.sleep(0.3)
 
 
-async def test_orders_agent_sinks_events_counters_and_state(pipeline: Pipeline) -> None:
+async def test_orders_agent_stores_events_counters_and_state(pipeline: Pipeline) -> None:
     dispatched = event("order.dispatched", order_id="O1")
     await _put_all(
         pipeline,
@@ -116,13 +72,13 @@ async def test_orders_agent_sinks_events_counters_and_state(pipeline: Pipeline) 
             (b"O1", raw(dispatched)),  # sent twice
         ],
     )
-    sink: RecordingSink = pipeline.store  # type: ignore[assignment]
-    events = [row["event_id"] for b in sink.batches for row in b.events]
+    store = _memory(pipeline)
+    events = [row["event_id"] for b in store.batches for row in b.events]
     assert events == [dispatched["event_id"], events[1]] and len(events) == 2
-    assert sink.window_totals() == {"dispatched": 1, "completed_on_time": 1}
-    assert [o.version for b in sink.batches for o in b.orders][-1] == 2
+    assert _window_totals(store) == {"dispatched": 1, "completed_on_time": 1}
+    assert [o.version for b in store.batches for o in b.orders][-1] == 2
     assert pipeline.orders["O1"]["completed_on_time"] is True
-    assert sink.recorded == {("hotline.orders", 0): 2}
+    assert store.recorded == {("hotline.orders", 0): 2}
 
 
 async def test_bad_records_go_to_the_dead_letter_topic_and_the_rest_is_processed(pipeline: Pipeline) -> None:
@@ -141,15 +97,15 @@ async def test_bad_records_go_to_the_dead_letter_topic_and_the_rest_is_processed
     reasons = [s["headers"]["hotline.error"].decode() for s in sent]
     assert reasons[0].startswith("not JSON") and "outcome" in reasons[1]
     assert sent[1]["headers"]["hotline.source.offset"] == b"1"
-    sink: RecordingSink = pipeline.store  # type: ignore[assignment]
-    assert [row["event_id"] for b in sink.batches for row in b.events] == [good["event_id"]]
+    store = _memory(pipeline)
+    assert [row["event_id"] for b in store.batches for row in b.events] == [good["event_id"]]
 
 
-async def test_calls_agent_sinks_calls_without_personal_data(pipeline: Pipeline) -> None:
+async def test_calls_agent_stores_calls_without_personal_data(pipeline: Pipeline) -> None:
     received = event("call.received", caller={"phone": "13800000000", "name": "张三"})
     await _put_all(pipeline, "calls", [(b"C1", raw(received)), (b"C1", raw(event("call.handled")))])
-    sink: RecordingSink = pipeline.store  # type: ignore[assignment]
-    rows = [row for b in sink.batches for row in b.events]
+    store = _memory(pipeline)
+    rows = [row for b in store.batches for row in b.events]
     assert [r["type"] for r in rows] == ["call.received", "call.handled"]
     assert "13800000000" not in repr(rows)
 
@@ -180,18 +136,18 @@ async def _put_until_processed(
         await _wait_for(lambda: pipeline.ledger.next_offset.get((topic, 0), 0) >= len(records), f"{topic} processed")
 
 
-def _stored_ids(sink: RecordingSink) -> list[str]:
-    return [row["event_id"] for b in sink.batches for row in b.events]
+def _stored_ids(store: MemoryStore) -> list[str]:
+    return [row["event_id"] for b in store.batches for row in b.events]
 
 
 async def test_a_second_event_under_the_same_id_is_a_dead_letter_naming_the_first(pipeline: Pipeline) -> None:
     first = event("order.dispatched", event_id="ev-same", order_id="O1")
     other = event("order.dispatched", event_id="ev-same", order_id="O2", unit_id="yuetang")
     await _put_until_processed(pipeline, "orders", [(b"O1", raw(first)), (b"O2", raw(other))], "hotline.orders")
-    sink: RecordingSink = pipeline.store  # type: ignore[assignment]
-    assert _stored_ids(sink) == ["ev-same"]
-    assert sink.events["ev-same"].source_offset == 0
-    assert sink.window_totals() == {"dispatched": 1}
+    store = _memory(pipeline)
+    assert _stored_ids(store) == ["ev-same"]
+    assert store.events["ev-same"].source_offset == 0
+    assert _window_totals(store) == {"dispatched": 1}
     assert pipeline.orders["O1"]["unit"] == "yuhu"
     assert pipeline.orders.get("O2") is None
     sent = pipeline.deadletter_topic.sent  # type: ignore[attr-defined]
@@ -201,18 +157,18 @@ async def test_a_second_event_under_the_same_id_is_a_dead_letter_naming_the_firs
     assert sent[0]["headers"]["hotline.source.offset"] == b"1"
     assert "already names another event" in sent[0]["headers"]["hotline.error"].decode()
     assert _sample(pipeline, "hotline_event_id_conflicts_total", {"topic": "hotline.orders"}) == 1
-    assert [d.source_offset for b in sink.batches for d in b.deadletters] == [1]
+    assert [d.source_offset for b in store.batches for d in b.deadletters] == [1]
 
 
 async def test_a_call_sent_twice_is_stored_once_and_counted_as_a_duplicate(pipeline: Pipeline) -> None:
     received = event("call.received", call_id="C7")
     await _put_until_processed(pipeline, "calls", [(b"C7", raw(received)), (b"C7", raw(received))], "hotline.calls")
-    sink: RecordingSink = pipeline.store  # type: ignore[assignment]
-    assert _stored_ids(sink) == [received["event_id"]]
+    store = _memory(pipeline)
+    assert _stored_ids(store) == [received["event_id"]]
     assert _sample(pipeline, "hotline_duplicate_events_total", {"topic": "hotline.calls"}) == 1
     assert _sample(pipeline, "hotline_event_id_conflicts_total", {"topic": "hotline.calls"}) == 0
     assert pipeline.deadletter_topic.sent == []  # type: ignore[attr-defined]
-    assert sink.recorded == {("hotline.calls", 0): 1}
+    assert store.recorded == {("hotline.calls", 0): 1}
 
 
 @pytest.mark.parametrize("kind", ["invalid", "conflict"])
@@ -222,11 +178,11 @@ async def test_a_dead_letter_keeps_the_original_kafka_key(pipeline: Pipeline, ki
     await _put_until_processed(pipeline, "orders", [(b"O1", raw(first)), (b"K-77", bad)], "hotline.orders")
     sent = pipeline.deadletter_topic.sent  # type: ignore[attr-defined]
     assert [(s["key"], s["value"]) for s in sent] == [(b"K-77", bad)]
-    sink: RecordingSink = pipeline.store  # type: ignore[assignment]
-    assert [d.key for b in sink.batches for d in b.deadletters] == [b"K-77"]
+    store = _memory(pipeline)
+    assert [d.key for b in store.batches for d in b.deadletters] == [b"K-77"]
 
 
-class FlakySink(RecordingSink):
+class FlakyStore(MemoryStore):
     """ClickHouse down for the first ``outage`` writes: they fail, and the store says it is unhealthy."""
 
     def __init__(self, outage: int) -> None:
@@ -267,8 +223,8 @@ async def test_a_store_outage_is_retried_until_the_batch_is_stored_once(
 ) -> None:
     import hotline.streams.batches
 
-    sink = FlakySink(outage=2)
-    pipeline.stores.opened = sink  # type: ignore[assignment]
+    store = FlakyStore(outage=2)
+    pipeline.stores.opened = store
     fast = FastSleep(pipeline)
     monkeypatch.setattr(hotline.streams.batches, "asyncio", fast)
     calls = [event("call.received", call_id=f"C{i}") for i in range(3)]
@@ -277,26 +233,26 @@ async def test_a_store_outage_is_retried_until_the_batch_is_stored_once(
     async with agent.test_context() as ctx:
         for ev in calls:
             await ctx.put(raw(ev), key=ev["call_id"].encode())
-        await _wait_for(lambda: sink.recorded.get(("hotline.calls", 0)) == 2, "the batch stored after the outage")
+        await _wait_for(lambda: store.recorded.get(("hotline.calls", 0)) == 2, "the batch stored after the outage")
         assert pipeline.health.as_json() == {"ok": True}
         assert _sample(pipeline, "hotline_store_up") == 1
         # The agent is still there: the next record goes through.
         await ctx.put(raw(later), key=b"C9")
-        await _wait_for(lambda: sink.recorded.get(("hotline.calls", 0)) == 3, "a record after the outage")
+        await _wait_for(lambda: store.recorded.get(("hotline.calls", 0)) == 3, "a record after the outage")
 
     assert [(h["ok"], h["attempts"], up) for h, up in fast.seen] == [(False, 1, 0.0), (False, 2, 0.0)]
     assert all("ConnectionError: Connection refused" in h["error"] for h, _ in fast.seen)
     assert fast.delays == [0.5, 1.0]
     assert _sample(pipeline, "hotline_store_retries_total") == 2
-    ids = _stored_ids(sink)
+    ids = _stored_ids(store)
     assert sorted(ids) == sorted(e["event_id"] for e in [*calls, later])
     assert len(ids) == len(set(ids)), f"an event written twice: {ids}"
-    assert sink.writes == 2 + len(sink.batches)
+    assert store.writes == 2 + len(store.batches)
     assert pipeline.deadletter_topic.sent == []  # type: ignore[attr-defined]
     assert _sample(pipeline, "hotline_events_processed_total", {"topic": "hotline.calls"}) == 4
 
 
-class PickySink(RecordingSink):
+class PickyStore(MemoryStore):
     """A healthy store that refuses any batch holding one event (say, a value it cannot take)."""
 
     def __init__(self, refused_id: str) -> None:
@@ -312,26 +268,26 @@ class PickySink(RecordingSink):
 async def test_a_record_the_store_refuses_is_a_dead_letter_and_the_rest_is_stored(pipeline: Pipeline) -> None:
     calls = [event("call.received", call_id=f"C{i}") for i in range(4)]
     poison = calls[1]
-    sink = PickySink(poison["event_id"])
-    pipeline.stores.opened = sink  # type: ignore[assignment]
+    store = PickyStore(poison["event_id"])
+    pipeline.stores.opened = store
     records = [(ev["call_id"].encode(), raw(ev)) for ev in calls]
     await _put_until_processed(pipeline, "calls", records, "hotline.calls")
 
-    assert set(_stored_ids(sink)) == {e["event_id"] for e in calls if e is not poison}
+    assert set(_stored_ids(store)) == {e["event_id"] for e in calls if e is not poison}
     sent = pipeline.deadletter_topic.sent  # type: ignore[attr-defined]
     assert [(s["key"], s["value"]) for s in sent] == [(b"C1", raw(poison))]
     reason = sent[0]["headers"]["hotline.error"].decode()
     assert reason.startswith("could not store"), reason
     assert f"ValueError: cannot insert {poison['event_id']}" in reason
     assert sent[0]["headers"]["hotline.source.offset"] == b"1"
-    dead = [d for b in sink.batches for d in b.deadletters]
+    dead = [d for b in store.batches for d in b.deadletters]
     assert [(d.source_offset, d.error) for d in dead] == [(1, reason)]
     assert pipeline.health.as_json() == {"ok": True}
     assert _sample(pipeline, "hotline_store_retries_total") == 0
-    assert sink.recorded == {("hotline.calls", 0): 3}
+    assert store.recorded == {("hotline.calls", 0): 3}
 
 
-class ProgressOutageSink(RecordingSink):
+class ProgressOutageStore(MemoryStore):
     """The batch's rows are written, then the store goes down before its progress is recorded."""
 
     def __init__(self, outage: int) -> None:
@@ -355,14 +311,14 @@ async def test_an_order_stored_across_an_outage_still_gets_its_alerts_scheduled(
     """The retry finds the order's table state already updated: its alerts must be owed all the same."""
     import hotline.streams.batches
 
-    sink = ProgressOutageSink(outage=1)
-    pipeline.stores.opened = sink  # type: ignore[assignment]
+    store = ProgressOutageStore(outage=1)
+    pipeline.stores.opened = store
     monkeypatch.setattr(hotline.streams.batches, "asyncio", FastSleep(pipeline))
     dispatched = event("order.dispatched", order_id="O5")
     await _put_until_processed(pipeline, "orders", [(b"O5", raw(dispatched))], "hotline.orders")
 
-    assert sink.recorded == {("hotline.orders", 0): 0}
-    assert _stored_ids(sink) == [dispatched["event_id"]]
+    assert store.recorded == {("hotline.orders", 0): 0}
+    assert _stored_ids(store) == [dispatched["event_id"]]
     assert pipeline.orders["O5"]["unit"] == "yuhu"
     owed = sorted(p.kind for p in pipeline.scheduler.heap if p.order_id == "O5")
     assert owed == ["due_soon:7200", "due_soon:86400", "overdue"], (
@@ -386,34 +342,34 @@ async def test_a_batch_progress_is_recorded_only_once_its_changelog_is_acknowled
         await acked.wait()
 
     pipeline.batches.flush_changelog = slow_broker  # type: ignore[method-assign]
-    sink: RecordingSink = pipeline.store  # type: ignore[assignment]
+    store = _memory(pipeline)
     first, second = event("order.dispatched", order_id="O7"), event("order.dispatched", order_id="O8")
     await pipeline.process([Record(Source("hotline.orders", 0, 0), b"O7", raw(first))], "orders")
-    assert _stored_ids(sink) == [first["event_id"]] and sink.recorded == {}
+    assert _stored_ids(store) == [first["event_id"]] and store.recorded == {}
     assert pipeline.positions == {}  # what /status and the lag report: recorded progress only
     acked.set()
     await pipeline.process([Record(Source("hotline.orders", 0, 1), b"O8", raw(second))], "orders")
     await pipeline.settle()
-    assert _stored_ids(sink) == [first["event_id"], second["event_id"]]
-    assert sink.recorded == {("hotline.orders", 0): 1} and pipeline.positions == {("hotline.orders", 0): 1}
+    assert _stored_ids(store) == [first["event_id"], second["event_id"]]
+    assert store.recorded == {("hotline.orders", 0): 1} and pipeline.positions == {("hotline.orders", 0): 1}
 
 
 def test_the_group_rereads_cluster_metadata_as_often_as_the_settings_say() -> None:
     """A leader that assigned before its topics existed assigns them on its next metadata read:
     that must come within seconds, not aiokafka's five minutes (seen on a broker just started)."""
-    p = Pipeline(Settings(metadata_max_age_s=2.5, app_id="hotline-unit"), store=RecordingSink())  # type: ignore[arg-type]
+    p = Pipeline(Settings(metadata_max_age_s=2.5, app_id="hotline-unit"), store=MemoryStore())
     assert p.app.conf.consumer_metadata_max_age_ms == 2500
 
 
 def test_the_worker_listens_at_its_web_host_unless_told_where_to_bind() -> None:
-    p = Pipeline(Settings(web_host="10.0.0.7", app_id="hotline-unit"), store=RecordingSink())  # type: ignore[arg-type]
+    p = Pipeline(Settings(web_host="10.0.0.7", app_id="hotline-unit"), store=MemoryStore())
     assert (p.app.conf.web_bind, p.app.conf.web_host) == ("10.0.0.7", "10.0.0.7")
 
 
 def test_a_worker_bound_to_every_interface_still_announces_where_it_is_reached() -> None:
     """Bound to 0.0.0.0, the worker is still named and scraped at its web_host (0.0.0.0 reaches nothing)."""
     settings = Settings(web_host="worker-2.internal", web_bind="0.0.0.0", web_port=6067, app_id="hotline-unit")
-    p = Pipeline(settings, store=RecordingSink())  # type: ignore[arg-type]
+    p = Pipeline(settings, store=MemoryStore())
     assert (p.app.conf.web_bind, p.app.conf.web_host) == ("0.0.0.0", "worker-2.internal")
     assert announcement(settings)[METRICS_HEADER] == "http://worker-2.internal:6067/metrics"
 
@@ -456,21 +412,21 @@ def _assigned_under_generation_7(pipeline: Pipeline) -> Any:
 async def test_an_assignment_is_claimed_with_the_group_generation_and_every_write_carries_it(
     pipeline: Pipeline,
 ) -> None:
-    """One path with or without ``hotline store``: the local sink is claimed and fenced too (and ignores it)."""
+    """One path with or without ``hotline store``: the local store is claimed and fenced too (and ignores it)."""
 
-    sink: RecordingSink = pipeline.store  # type: ignore[assignment]
+    store = _memory(pipeline)
     p0 = _assigned_under_generation_7(pipeline)
     positions = await pipeline.assignment.resume_locked({p0: 0})
-    assert sink.claims == [Fence(7, (("hotline.orders", 0),))] and positions == {p0: 0}
+    assert store.claimed == [Fence(7, (("hotline.orders", 0),))] and positions == {p0: 0}
     assert pipeline.reader is not None and pipeline.reader.reading() == {("hotline.orders", 0)}
     fences: list[Fence | None] = []
-    original = sink.write
-    sink.write = lambda batch, fence=None: (fences.append(fence), original(batch, fence))[1]  # type: ignore[method-assign]
+    original = store.write
+    store.write = lambda batch, fence=None: (fences.append(fence), original(batch, fence))[1]  # type: ignore[method-assign]
     await pipeline.process([Record(Source("hotline.orders", 0, 0), b"O1", raw(event("order.dispatched")))], "orders")
     assert fences == [Fence(7, (("hotline.orders", 0),))]
 
 
-class TakenOverSink(RecordingSink):
+class TakenOverStore(MemoryStore):
     """The store of a group that has moved on: a newer generation claimed every partition."""
 
     def claim(self, fence: Fence) -> None:
@@ -483,7 +439,7 @@ class TakenOverSink(RecordingSink):
 async def test_a_stale_assignment_is_neither_resumed_nor_read(pipeline: Pipeline) -> None:
     from faust.types import TP
 
-    pipeline.stores.opened = TakenOverSink()  # type: ignore[assignment]
+    pipeline.stores.opened = TakenOverStore()
     p0 = TP("hotline.orders", 0)
     consumer = AssigningConsumer({p0})
     pipeline.app.consumer = consumer  # type: ignore[assignment]
@@ -502,8 +458,8 @@ async def test_a_race_met_while_the_records_are_written_one_by_one_dead_letters_
     """The batch is refused, so its records are written one by one to find the culprit; one of
     them meets another worker's copy (StoreRaced): that is no fault of the record's, and the
     batch is folded again rather than the record dead-lettered."""
-    sink = pipeline.store
-    real, calls = sink.write, []
+    store = pipeline.store
+    real, calls = store.write, []
 
     def refused_then_raced(batch: Batch, fence: Fence | None = None) -> None:
         calls.append(batch)
@@ -513,11 +469,11 @@ async def test_a_race_met_while_the_records_are_written_one_by_one_dead_letters_
             raise StoreRaced([batch.events[0]["event_id"]])
         real(batch, fence)
 
-    monkeypatch.setattr(sink, "write", refused_then_raced)
+    monkeypatch.setattr(store, "write", refused_then_raced)
     dispatched = event("order.dispatched", order_id="O1")
     await pipeline.process([Record(Source("hotline.orders", 0, 0), b"O1", raw(dispatched))], "orders")
     assert pipeline.deadletter_topic.sent == []  # type: ignore[attr-defined]
-    assert list(sink.events) == [dispatched["event_id"]]  # type: ignore[attr-defined]
+    assert list(_memory(pipeline).events) == [dispatched["event_id"]]
 
 
 def _two_dispatches() -> list[Record]:
@@ -533,8 +489,8 @@ async def test_a_storage_fault_is_never_blamed_on_the_records(
     """The table directories made unwritable for a while: every write, whole or one by one, fails
     with the file system's error. The batch waits and is stored once the disk takes writes again;
     no record is dead-lettered and the ledger moves only then."""
-    sink: RecordingSink = pipeline.store  # type: ignore[assignment]
-    real, refused = sink.write, []
+    store = _memory(pipeline)
+    real, refused = store.write, []
 
     def unwritable(batch: Batch, fence: Fence | None = None) -> None:
         if len(refused) < 3:
@@ -542,13 +498,13 @@ async def test_a_storage_fault_is_never_blamed_on_the_records(
             raise RuntimeError("Code: 1001. DB::Exception: Cannot open file store/events/tmp: Operation not permitted")
         real(batch, fence)
 
-    monkeypatch.setattr(sink, "write", unwritable)
+    monkeypatch.setattr(store, "write", unwritable)
     records = _two_dispatches()
     await pipeline.process(records, "orders")
     await pipeline.settle()
     assert pipeline.deadletter_topic.sent == []  # type: ignore[attr-defined]
-    assert sorted(sink.events) == sorted(json.loads(r.value or b"")["event_id"] for r in records)
-    assert sink.recorded == {("hotline.orders", 0): 1}
+    assert sorted(store.events) == sorted(json.loads(r.value or b"")["event_id"] for r in records)
+    assert store.recorded == {("hotline.orders", 0): 1}
     assert _sample(pipeline, "hotline_store_retries_total") == 3
 
 
@@ -557,8 +513,8 @@ async def test_a_batch_none_of_whose_records_stores_while_a_known_good_write_fai
 ) -> None:
     """A refusal the classifier does not recognise, for every record, while the store cannot even
     record the progress it already holds: the store's fault, not the records'."""
-    sink: RecordingSink = pipeline.store  # type: ignore[assignment]
-    real_write, real_progress, failing = sink.write, sink.record_progress, [True]
+    store = _memory(pipeline)
+    real_write, real_progress, failing = store.write, store.record_progress, [True]
 
     def write(batch: Batch, fence: Fence | None = None) -> None:
         if failing[0]:
@@ -571,32 +527,32 @@ async def test_a_batch_none_of_whose_records_stores_while_a_known_good_write_fai
             raise RuntimeError("DB::Exception: something odd")
         real_progress(offsets, fence)
 
-    monkeypatch.setattr(sink, "write", write)
-    monkeypatch.setattr(sink, "record_progress", progress)
+    monkeypatch.setattr(store, "write", write)
+    monkeypatch.setattr(store, "record_progress", progress)
     await pipeline.process(_two_dispatches(), "orders")
     assert pipeline.deadletter_topic.sent == []  # type: ignore[attr-defined]
-    assert len(sink.events) == 2
+    assert len(store.events) == 2
 
 
 async def test_a_record_the_store_refuses_for_its_content_is_still_dead_lettered(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sink: RecordingSink = pipeline.store  # type: ignore[assignment]
-    real = sink.write
+    store = _memory(pipeline)
+    real = store.write
 
     def refuses_o1(batch: Batch, fence: Fence | None = None) -> None:
         if any(row["order_id"] == "O1" for row in batch.events):
             raise RuntimeError("DB::Exception: Cannot parse input: value too long for its column")
         real(batch, fence)
 
-    monkeypatch.setattr(sink, "write", refuses_o1)
+    monkeypatch.setattr(store, "write", refuses_o1)
     await pipeline.process(_two_dispatches(), "orders")
     sent = pipeline.deadletter_topic.sent  # type: ignore[attr-defined]
     assert [s["headers"]["hotline.source.offset"] for s in sent] == [b"1"]
-    assert len(sink.events) == 1
+    assert len(store.events) == 1
 
 
-class ForgedClaimSink(RecordingSink):
+class ForgedClaimStore(MemoryStore):
     """A store where a claim from outside the group (generation 1,000,000) holds every partition
     until it lapses (``lapsed`` set by the test)."""
 
@@ -612,8 +568,8 @@ class ForgedClaimSink(RecordingSink):
 
 async def test_a_worker_fenced_by_a_foreign_claim_says_so_and_reads_again_once_it_lapses(pipeline: Pipeline) -> None:
 
-    sink = ForgedClaimSink()
-    pipeline.stores.opened = sink  # type: ignore[assignment]
+    store = ForgedClaimStore()
+    pipeline.stores.opened = store
     p0 = _assigned_under_generation_7(pipeline)
     await pipeline.assignment.resume_locked({p0: 0})
     assert pipeline.claims.fenced and _sample(pipeline, "hotline_reading") == 0
@@ -621,18 +577,18 @@ async def test_a_worker_fenced_by_a_foreign_claim_says_so_and_reads_again_once_i
 
     await pipeline.assignment.renew_claim()  # the foreign claim still holds: still fenced
     assert pipeline.claims.fenced
-    sink.lapsed = True
+    store.lapsed = True
     await pipeline.assignment.renew_claim()
     assert not pipeline.claims.fenced and _sample(pipeline, "hotline_reading") == 1
     assert pipeline.reader.reading() == {("hotline.orders", 0)}
-    assert sink.claims == [Fence(7, (("hotline.orders", 0),))]
+    assert store.claimed == [Fence(7, (("hotline.orders", 0),))]
 
 
 def test_fausts_stream_watchdog_is_off_where_the_batch_reader_owns_the_partitions(pipeline: Pipeline) -> None:
     """Its "Stream has not started processing" would be logged at ERROR every 30 s, falsely."""
     assert pipeline.app.conf.stream_processing_timeout > 365 * 86400
     assert pipeline.app.conf.broker_commit_livelock_soft_timeout > 365 * 86400
-    streamed = Pipeline(Settings(ingest="stream", app_id="hotline-unit-stream"), store=RecordingSink())  # type: ignore[arg-type]
+    streamed = Pipeline(Settings(ingest="stream", app_id="hotline-unit-stream"), store=MemoryStore())
     assert streamed.app.conf.stream_processing_timeout == 300
 
 
@@ -655,17 +611,17 @@ async def _visit_of_an_order_never_dispatched(pipeline: Pipeline, occurred_at: s
 
 
 async def test_events_of_an_order_never_dispatched_are_dead_lettered_past_the_wait(pipeline: Pipeline) -> None:
-    sink: RecordingSink = pipeline.store  # type: ignore[assignment]
+    store = _memory(pipeline)
     await _visit_of_an_order_never_dispatched(pipeline, "2019-11-06T09:00:00+08:00")
     await pipeline.sweep_orphans()
     [letter] = pipeline.deadletter_topic.sent  # type: ignore[attr-defined]
     assert letter["headers"]["hotline.source.offset"] == b"0" and letter["key"] == b"O9"
     assert "'O9' was not dispatched within 72 h" in letter["headers"]["hotline.error"].decode()
-    assert [d.source_offset for d in sink.batches[-1].deadletters] == [0]
+    assert [d.source_offset for d in store.batches[-1].deadletters] == [0]
     assert "held" not in pipeline.orders["O9"]
     dispatched = event("order.dispatched", order_id="O9")
     await pipeline.process([Record(Source("hotline.orders", 0, 1), b"O9", raw(dispatched))], "orders")
-    assert "visits" not in sink.window_totals() and sink.window_totals()["dispatched"] == 1
+    assert "visits" not in _window_totals(store) and _window_totals(store)["dispatched"] == 1
 
 
 async def test_an_order_waiting_less_than_the_wait_keeps_its_events(pipeline: Pipeline) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from hotline.schemas.events import MAX_RECORD_BYTES
-from hotline.sinks.clickhouse import DeadLetter
+from hotline.sinks.base import DeadLetter
 from hotline.streams.deadletters import MAX_KEY_BYTES, deadletter_key, deadletter_record
 
 PRODUCER_LIMIT = 1_048_576  # aiokafka's max_request_size, Kafka's message.max.bytes

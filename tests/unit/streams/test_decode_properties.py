@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from hotline.schemas.events import MAX_RECORD_BYTES, CallEvent, OrderEvent, parse_event
 from hotline.schemas.personal import mask_personal
 from hotline.schemas.registry import default_registry
-from hotline.sinks.clickhouse import DeadLetter, redact
+from hotline.sinks.base import DeadLetter
+from hotline.sinks.redaction import redact
 from hotline.streams.processing import Source, decode
 from tests.factories import event
 

@@ -14,7 +14,8 @@ from hotline.reports.bulletin import build_bulletin
 from hotline.schemas.metrics import WINDOWED
 from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import CHECK_COLUMNS, EVENTS, ClickHouseStore
+from hotline.sinks.clickhouse import ClickHouseStore
+from hotline.sinks.tables import CHECK_COLUMNS, EVENTS
 from hotline.streams import history
 from hotline.streams.deadlines import DEFAULT_LIMITS
 from tests.factories import event, folded, month_of_orders, raw
@@ -42,30 +43,30 @@ def _month() -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def sink(tmp_path: Path) -> Iterator[ClickHouseStore]:
+def store(tmp_path: Path) -> Iterator[ClickHouseStore]:
     s = ClickHouseStore(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}"))
     yield s
     s.close()  # chDB holds one path per process
 
 
-def _other(sink: ClickHouseStore, database: str) -> ClickHouseStore:
+def _other(store: ClickHouseStore, database: str) -> ClickHouseStore:
     """Another database of the same engine (chDB opens one path per process)."""
-    return ClickHouseStore(sink.settings.model_copy(update={"clickhouse_database": database}), sink.client)
+    return ClickHouseStore(store.settings.model_copy(update={"clickhouse_database": database}), store.client)
 
 
-def _figures(sink: ClickHouseStore, months: tuple[str, ...] = ("2019-11",)) -> dict[str, Any]:
+def _figures(store: ClickHouseStore, months: tuple[str, ...] = ("2019-11",)) -> dict[str, Any]:
     """What the readers see: the bulletin, and every table the windows and states live in."""
     return {
-        "bulletin": [build_bulletin(sink, month, printed={}).to_json() for month in months],
-        "windows": sink.query(
+        "bulletin": [build_bulletin(store, month, printed={}).to_json() for month in months],
+        "windows": store.query(
             f"SELECT unit_id, day, {', '.join(f'sum({m.name})' for m in WINDOWED)} FROM {{db}}.unit_windows FINAL "
             f"GROUP BY unit_id, day HAVING {' OR '.join(f'sum({m.name}) != 0' for m in WINDOWED)} ORDER BY unit_id, day"
         ),
-        "orders": sink.query(
+        "orders": store.query(
             "SELECT order_id, unit_id, cohort_day, completed_at, returns, unsatisfied_visits, supervision_due "
             "FROM {db}.order_states FINAL WHERE unit_id != '' ORDER BY order_id"
         ),
-        "returns": sink.query("SELECT month, order_id, times FROM {db}.order_returns FINAL ORDER BY order_id"),
+        "returns": store.query("SELECT month, order_id, times FROM {db}.order_returns FINAL ORDER BY order_id"),
     }
 
 
@@ -74,12 +75,12 @@ def _file(path: Path, lines: list[bytes]) -> Path:
     return path
 
 
-def test_an_import_equals_the_stream(sink: ClickHouseStore, tmp_path: Path) -> None:
+def test_an_import_equals_the_stream(store: ClickHouseStore, tmp_path: Path) -> None:
     events = _month()
-    sink.migrate()
-    history.import_file(sink, _file(tmp_path / "m.jsonl", [raw(e) for e in events]), default_registry(), LIMITS)
-    imported = _figures(sink)
-    streamed = _other(sink, "streamed")
+    store.migrate()
+    history.import_file(store, _file(tmp_path / "m.jsonl", [raw(e) for e in events]), default_registry(), LIMITS)
+    imported = _figures(store)
+    streamed = _other(store, "streamed")
     streamed.migrate()
     streamed.write(folded(events))
     assert imported == _figures(streamed)
@@ -96,7 +97,7 @@ _databases = iter(range(10**6))
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_an_import_in_any_line_order_gives_the_bulletin_of_event_time(
-    sink: ClickHouseStore, tmp_path: Path, data: st.DataObject
+    store: ClickHouseStore, tmp_path: Path, data: st.DataObject
 ) -> None:
     """A file exported in any order (lines shuffled, some twice), imported in small chunks, and
     then restated, gives the bulletins, windows and states of the same file in event-time order."""
@@ -104,10 +105,10 @@ def test_an_import_in_any_line_order_gives_the_bulletin_of_event_time(
     shuffled = data.draw(st.permutations(month))
     shuffled += data.draw(st.lists(st.sampled_from(month), max_size=3))
     n = next(_databases)
-    ordered, mixed = _other(sink, f"ordered{n}"), _other(sink, f"shuffled{n}")
-    for store, lines in ((ordered, month), (mixed, shuffled)):
-        store.migrate()
-        history.import_file(store, _file(tmp_path / f"{store.db}.jsonl", lines), default_registry(), LIMITS, chunk=5)
+    ordered, mixed = _other(store, f"ordered{n}"), _other(store, f"shuffled{n}")
+    for each, lines in ((ordered, month), (mixed, shuffled)):
+        each.migrate()
+        history.import_file(each, _file(tmp_path / f"{each.db}.jsonl", lines), default_registry(), LIMITS, chunk=5)
     months = ("2019-10", "2019-11")
     expected = _figures(ordered, months)
     assert _figures(mixed, months) == expected
@@ -115,64 +116,64 @@ def test_an_import_in_any_line_order_gives_the_bulletin_of_event_time(
     assert _figures(mixed, months) == expected
 
 
-def test_an_interrupted_import_resumes_where_it_stopped(sink: ClickHouseStore, tmp_path: Path) -> None:
+def test_an_interrupted_import_resumes_where_it_stopped(store: ClickHouseStore, tmp_path: Path) -> None:
     path = _file(tmp_path / "m.jsonl", [raw(e) for e in _month()])
-    sink.migrate()
+    store.migrate()
 
     def stop_after_first_chunk(done: int) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        history.import_file(sink, path, default_registry(), LIMITS, stop_after_first_chunk, chunk=4)
-    assert sink.counts()["events"] == 4
-    tally = history.import_file(sink, path, default_registry(), LIMITS, chunk=4)
+        history.import_file(store, path, default_registry(), LIMITS, stop_after_first_chunk, chunk=4)
+    assert store.counts()["events"] == 4
+    tally = history.import_file(store, path, default_registry(), LIMITS, chunk=4)
     assert (tally.records, tally.events) == (7, 7)  # lines 5 to 11 only
-    once = _other(sink, "once")
+    once = _other(store, "once")
     once.migrate()
     history.import_file(once, path, default_registry(), LIMITS)
-    assert _figures(sink) == _figures(once)
+    assert _figures(store) == _figures(once)
 
 
-def test_a_bad_line_is_a_dead_letter_and_a_resent_event_counts_once(sink: ClickHouseStore, tmp_path: Path) -> None:
+def test_a_bad_line_is_a_dead_letter_and_a_resent_event_counts_once(store: ClickHouseStore, tmp_path: Path) -> None:
     events = _month()
     lines = [raw(e) for e in events]
     path = _file(tmp_path / "m.jsonl", [*lines[:3], b"{not json", raw({**events[0], "unit_id": "nowhere"}), *lines[3:]])
-    sink.migrate()
-    tally = history.import_file(sink, path, default_registry(), LIMITS)
+    store.migrate()
+    tally = history.import_file(store, path, default_registry(), LIMITS)
     assert [d.source_offset for d in tally.deadletters] == [4, 5]
     assert tally.deadletters[0].error.startswith("not JSON")
     assert "unknown unit_id 'nowhere'" in tally.deadletters[1].error
     again = _file(tmp_path / "again.jsonl", [lines[6], lines[7]])  # O2's completion and visit re-sent
-    before = _figures(sink)
-    assert history.import_file(sink, again, default_registry(), LIMITS).duplicates == 2
-    assert _figures(sink) == before
+    before = _figures(store)
+    assert history.import_file(store, again, default_registry(), LIMITS).duplicates == 2
+    assert _figures(store) == before
 
 
-def test_restate_builds_the_windows_of_a_store_from_before_them(sink: ClickHouseStore, tmp_path: Path) -> None:
+def test_restate_builds_the_windows_of_a_store_from_before_them(store: ClickHouseStore, tmp_path: Path) -> None:
     """A directory of the release before windows: its events are restated into windows and states."""
     for statement in BEFORE_DEADLETTER_COLUMNS:
-        sink.client.command(statement.replace("{db}", sink.db))
+        store.client.command(statement.replace("{db}", store.db))
     batch = folded(_month())
     v1 = [(n, t) for n, t in EVENTS.columns if n not in CHECK_COLUMNS]  # the old release's columns
-    sink.client.insert(
-        f"{sink.db}.events",
+    store.client.insert(
+        f"{store.db}.events",
         [[row.get(c) for row in batch.events] for c, _ in v1],
         column_names=[n for n, _ in v1],
         column_type_names=[t for _, t in v1],
         column_oriented=True,
     )
-    sink.migrate()
-    assert sink.partition_key("events") == "toYYYYMM(occurred_at)"
-    assert sink.generation().restate_pending
-    assert history.restate(sink, LIMITS) == [201911]
-    assert not sink.generation().restate_pending
-    streamed = _other(sink, "streamed")
+    store.migrate()
+    assert store.partition_key("events") == "toYYYYMM(occurred_at)"
+    assert store.generation().restate_pending
+    assert history.restate(store, LIMITS) == [201911]
+    assert not store.generation().restate_pending
+    streamed = _other(store, "streamed")
     streamed.migrate()
     streamed.write(batch)
-    assert _figures(sink) == _figures(streamed)
-    first = _figures(sink)
-    history.restate(sink, LIMITS, 201911, 201911)
-    assert _figures(sink) == first  # idempotent
+    assert _figures(store) == _figures(streamed)
+    first = _figures(store)
+    history.restate(store, LIMITS, 201911, 201911)
+    assert _figures(store) == first  # idempotent
 
 
 # -- reading a file: bounded lines, bounded dead letters, a file that cannot be read ---------------
@@ -186,7 +187,7 @@ def _gzip(path: Path, lines: list[bytes]) -> Path:
 
 
 def test_a_line_over_the_record_limit_is_read_cut_and_is_one_dead_letter_with_its_length(
-    sink: ClickHouseStore, tmp_path: Path
+    store: ClickHouseStore, tmp_path: Path
 ) -> None:
     from hotline.schemas.events import MAX_RECORD_BYTES
 
@@ -196,26 +197,26 @@ def test_a_line_over_the_record_limit_is_read_cut_and_is_one_dead_letter_with_it
     read = list(history._lines(path, 1))
     assert [n for n, *_ in read] == list(range(1, len(events) + 2))
     assert max(len(line) for _, line, *_ in read) <= MAX_RECORD_BYTES  # never held whole
-    sink.migrate()
-    tally = history.import_file(sink, path, default_registry(), LIMITS)
+    store.migrate()
+    tally = history.import_file(store, path, default_registry(), LIMITS)
     assert [(d.source_offset, d.error) for d in tally.deadletters] == [
         (2, f"line of {len(huge):,} bytes exceeds the limit of {MAX_RECORD_BYTES:,}")
     ]
     assert (tally.records, tally.events, tally.deadletter_count) == (len(events) + 1, len(events), 1)
-    assert [d["error"] for d in sink.deadletters()] == [tally.deadletters[0].error]
+    assert [d["error"] for d in store.deadletters()] == [tally.deadletters[0].error]
 
 
 def test_a_tally_keeps_the_first_dead_letters_without_their_bytes_and_counts_them_all(
-    sink: ClickHouseStore, tmp_path: Path
+    store: ClickHouseStore, tmp_path: Path
 ) -> None:
     bad = [b'{"not": "an event", "padding": "' + b"p" * 1000 + b'"}'] * 5_000
     path = _file(tmp_path / "bad.jsonl", [*bad, raw(_month()[0])])
-    sink.migrate()
-    tally = history.import_file(sink, path, default_registry(), LIMITS, chunk=1_000)
+    store.migrate()
+    tally = history.import_file(store, path, default_registry(), LIMITS, chunk=1_000)
     assert tally.deadletter_count == 5_000 and tally.events == 1
     assert [d.source_offset for d in tally.deadletters] == list(range(1, history.SHOWN_DEADLETTERS + 1))
     assert all(d.raw == b"" for d in tally.deadletters)  # the bytes are in ClickHouse, not in memory
-    assert sink.counts()["deadletter"] == 5_000
+    assert store.counts()["deadletter"] == 5_000
 
 
 def test_a_gz_file_that_is_not_gzip_is_refused_before_anything_is_stored(tmp_path: Path) -> None:
@@ -228,7 +229,7 @@ def test_a_gz_file_that_is_not_gzip_is_refused_before_anything_is_stored(tmp_pat
 
 
 def test_a_truncated_gzip_imports_the_lines_before_the_break_and_then_says_where(
-    sink: ClickHouseStore, tmp_path: Path
+    store: ClickHouseStore, tmp_path: Path
 ) -> None:
     import gzip
 
@@ -236,18 +237,18 @@ def test_a_truncated_gzip_imports_the_lines_before_the_break_and_then_says_where
     whole = gzip.compress(b"\n".join(lines) + b"\n")
     path = tmp_path / "m.jsonl.gz"
     path.write_bytes(whole[: len(whole) // 2])
-    sink.migrate()
+    store.migrate()
     history.fingerprint(path)  # what could be read is its identity: no error before the import
     with pytest.raises(history.UnreadableFile) as broken:
-        history.import_file(sink, path, default_registry(), LIMITS, chunk=500)
+        history.import_file(store, path, default_registry(), LIMITS, chunk=500)
     message = str(broken.value)
     assert str(path) in message and "truncated" in message and "\n" not in message
-    stored = sink.counts()["events"]
+    stored = store.counts()["events"]
     assert 0 < stored < len(lines)
     assert f"after line {stored}" in message
     with pytest.raises(history.UnreadableFile):  # a rerun resumes: nothing is read twice into the store
-        history.import_file(sink, path, default_registry(), LIMITS, chunk=500)
-    assert sink.counts()["events"] == stored
+        history.import_file(store, path, default_registry(), LIMITS, chunk=500)
+    assert store.counts()["events"] == stored
 
 
 def test_a_chunk_holds_at_most_its_bytes_of_the_file() -> None:

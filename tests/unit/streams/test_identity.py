@@ -3,7 +3,7 @@
 from typing import Any
 
 from hotline.schemas.events import Event, parse_event
-from hotline.sinks.clickhouse import Stored
+from hotline.sinks.base import Stored
 from hotline.streams.processing import Identity, Source, Verdict, identify, payload
 from tests.factories import event, raw
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hotline.schemas.events import parse_event
-from hotline.sinks.clickhouse import Stored
+from hotline.sinks.base import Stored
 from hotline.streams import orphans
 from hotline.streams.processing import OrderState, Source, apply_order_event
 from tests.factories import event, raw

@@ -2,7 +2,8 @@ from datetime import date
 
 from hotline.schemas.events import parse_event
 from hotline.schemas.registry import default_registry
-from hotline.sinks.clickhouse import DeadLetter, strip_personal
+from hotline.sinks.base import DeadLetter
+from hotline.sinks.redaction import strip_personal
 from hotline.streams.processing import OrderState, Record, Source, apply_order_event, decode, decode_batch, payload
 from tests.factories import event, raw
 

@@ -13,8 +13,8 @@ from hotline.settings import Settings
 from hotline.sinks.clickhouse import ClickHouseStore
 from hotline.streams.app import Pipeline
 from hotline.streams.processing import Record, Source
+from tests.doubles import RecordingTopic
 from tests.factories import event, raw
-from tests.unit.streams.test_app import RecordingTopic
 
 ORDERS = "hotline.orders"
 

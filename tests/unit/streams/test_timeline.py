@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from hotline.schemas.events import SOURCE_PREFIXES, parse_event
 from hotline.schemas.registry import default_registry
-from hotline.sinks.clickhouse import RETRACTED, OrderRow, Stored
+from hotline.sinks.base import RETRACTED, OrderRow, Stored
 from hotline.streams import timeline
 from hotline.streams.deadlines import DEFAULT_LIMITS
 from hotline.streams.folding import Inputs, fold, order_ids

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from hotline.schemas.metrics import CITY
-from hotline.sinks.clickhouse import WindowRow
+from hotline.sinks.base import WindowRow
 from hotline.streams.windows import CounterDelta, Step, Windows
 
 D = date(2026, 3, 10)

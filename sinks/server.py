@@ -3,11 +3,11 @@
 Workers in one consumer group process the stream; this process owns storage. It opens the
 configured ClickHouse (embedded chDB under ``var/clickhouse``, or a server DSN: the same
 code), migrates it, restates it when a migration asks for it (what a lone worker does on
-start), loads the one filter of stored event ids, and then serves the sink's
+start), loads the one filter of stored event ids, and then serves the store's
 operations over HTTP to the workers' :class:`~hotline.sinks.remote.RemoteStore` (why this shape,
-and not a topic of sink rows: see that module).
+and not a topic of store rows: see that module).
 
-* ``POST /v1/<operation>``: a sink operation, JSON in and out (``hotline.sinks.codec``), with
+* ``POST /v1/<operation>``: a store operation, JSON in and out (``hotline.sinks.codec``), with
   ``Authorization: Bearer <HOTLINE_STORE_TOKEN>`` (compared in constant time) and the codec
   version of the body in ``X-Hotline-Codec``: a call of another version (a worker of another
   release) is refused, 400, saying so. The store does
@@ -25,9 +25,9 @@ and not a topic of sink rows: see that module).
   sample labelled ``worker="<host:port>"``, with ``hotline_worker_up`` and
   ``hotline_worker_last_call_seconds`` per worker: one scrape target for the whole group
   (:class:`Workers`). A worker is known from its calls (each names its ``/metrics``,
-  ``hotline.sinks.remote.announcement``), so only addresses announced with the token are fetched.
+  ``hotline.sinks.wire.announcement``), so only addresses announced with the token are fetched.
 
-Calls run one at a time on one thread (chDB is one engine per process, and the sink serialises
+Calls run one at a time on one thread (chDB is one engine per process, and the store serialises
 its calls anyway). The identity rule across workers: ``stored`` filters the ids through the
 store's filter, which every ``write`` updates, so a worker sees the events any worker stored
 before its lookup; and since calls run one at a time, ``write`` checks the batch's events
@@ -57,17 +57,21 @@ from prometheus_client.registry import Collector
 
 from hotline.connections import IDLE_TIMEOUT_S, CappedRunner, ConnectionCap
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import TABLES, Batch, ClickHouseStore, Generation
+from hotline.sinks.base import Batch, Generation, StoreRaced
+from hotline.sinks.clickhouse import ClickHouseStore
 from hotline.sinks.codec import CODEC_VERSION, CodecError, decode_as, dumps, loads
 from hotline.sinks.fencing import Claims, Fence, ImplausibleClaim, StoreFenced
-from hotline.sinks.remote import (
+from hotline.sinks.tables import TABLES
+from hotline.sinks.wire import (
     API,
+    AUTHORIZATION,
+    BEARER,
     CODEC_HEADER,
     FENCED,
+    JSON,
     RACED,
     WORKER_HEADER,
     WORKERS_RUNNING,
-    StoreRaced,
     announced,
 )
 from hotline.streams import history
@@ -278,13 +282,13 @@ class _Families(Collector):
 
 
 class StoreServer:
-    """The sink, the id filter and the operations workers call; :meth:`open` before :meth:`app`."""
+    """The store, the id filter and the operations workers call; :meth:`open` before :meth:`app`."""
 
-    def __init__(self, settings: Settings, sink: ClickHouseStore | None = None) -> None:
+    def __init__(self, settings: Settings, store: ClickHouseStore | None = None) -> None:
         if not settings.store_token:
             raise ValueError("set HOTLINE_STORE_TOKEN: the store serves writes and queries to whoever presents it")
         self.settings = settings
-        self._sink = sink
+        self._store = store
         self.known = KnownIds()
         self.claims = Claims(lease_s=settings.store_claim_lease_s)  # loaded from ClickHouse when the store opens
         self.metrics = StoreMetrics()
@@ -296,46 +300,46 @@ class StoreServer:
             "claim": self._claim,
             "write": self._write,
             "record_progress": self._record_progress,
-            "progress": lambda a: [[t, p, o] for (t, p), o in sorted(self.sink.progress().items())],
+            "progress": lambda a: [[t, p, o] for (t, p), o in sorted(self.store.progress().items())],
             "stored": self._stored,
-            "event_count": lambda a: self.sink.event_count(),
-            "event_months": lambda a: history.event_months(self.sink),
+            "event_count": lambda a: self.store.event_count(),
+            "event_months": lambda a: history.event_months(self.store),
             "event_ids": self._event_ids,
-            "order_states": lambda a: self.sink.order_states(_strings(a, "order_ids")),
-            "open_orders": lambda a: self.sink.open_orders(),
-            "awaiting_supervision": lambda a: self.sink.awaiting_supervision(),
+            "order_states": lambda a: self.store.order_states(_strings(a, "order_ids")),
+            "open_orders": lambda a: self.store.open_orders(),
+            "awaiting_supervision": lambda a: self.store.awaiting_supervision(),
             "windows": self._windows,
-            "generation": lambda a: self.sink.generation(),
-            "healthy": lambda a: self.sink.healthy(),
-            "query": lambda a: [list(r) for r in self.sink.query(read_only(_arg(a, "sql", str)), _params(a))],
-            "query_rows": lambda a: self.sink.query_rows(read_only(_arg(a, "sql", str)), _params(a)),
-            "counts": lambda a: self.sink.counts(),
-            "deadletters": lambda a: self.sink.deadletters(int(_arg(a, "limit", int))),
+            "generation": lambda a: self.store.generation(),
+            "healthy": lambda a: self.store.healthy(),
+            "query": lambda a: [list(r) for r in self.store.query(read_only(_arg(a, "sql", str)), _params(a))],
+            "query_rows": lambda a: self.store.query_rows(read_only(_arg(a, "sql", str)), _params(a)),
+            "counts": lambda a: self.store.counts(),
+            "deadletters": lambda a: self.store.deadletters(int(_arg(a, "limit", int))),
             "record_generation": self._record_generation,
             "restate": self._restate,
         }
 
     @property
-    def sink(self) -> ClickHouseStore:
-        assert self._sink is not None, "the store is not open"
-        return self._sink
+    def store(self) -> ClickHouseStore:
+        assert self._store is not None, "the store is not open"
+        return self._store
 
     def open(self) -> Generation:
         """Open and migrate ClickHouse, restate it if a migration asks, and load the id filter."""
-        if self._sink is None:
-            self._sink = ClickHouseStore(self.settings)
-        self.sink.migrate()
-        generation = history.restate_if_pending(self.sink, limits_of(self.settings))
-        self.known = KnownIds.load(self.sink)
-        self.claims = Claims(self.sink.claims(), self.settings.store_claim_lease_s)
-        self.metrics.known.set(self.sink.event_count())
+        if self._store is None:
+            self._store = ClickHouseStore(self.settings)
+        self.store.migrate()
+        generation = history.restate_if_pending(self.store, limits_of(self.settings))
+        self.known = KnownIds.load(self.store)
+        self.claims = Claims(self.store.claims(), self.settings.store_claim_lease_s)
+        self.metrics.known.set(self.store.event_count())
         self.metrics.up.set(1)
         return generation
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
-        if self._sink is not None:
-            self._sink.close()
+        if self._store is not None:
+            self._store.close()
 
     def __enter__(self) -> StoreServer:
         """Opened for a ``with`` block and closed after it, also on an error: chDB holds one
@@ -348,14 +352,14 @@ class StoreServer:
 
     # -- operations (on the store's one thread) ---------------------------------------------------
     def _hello(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"db": self.sink.db, "schema_version": self.sink.schema_version, "codec": CODEC_VERSION}
+        return {"db": self.store.db, "schema_version": self.store.schema_version, "codec": CODEC_VERSION}
 
     def _claim(self, args: dict[str, Any]) -> None:
         group, fence = _fence(args)
         if fence is None:
             raise BadCall("a claim needs a group and a fence")
         try:
-            self.claims.claim(group, fence, lambda tps: self.sink.record_claims(group, fence.generation, tps))
+            self.claims.claim(group, fence, lambda tps: self.store.record_claims(group, fence.generation, tps))
         except ImplausibleClaim as exc:
             raise BadCall(str(exc)) from None
 
@@ -371,7 +375,7 @@ class StoreServer:
         raced = self._raced(batch)
         if raced:
             raise StoreRaced(raced)
-        self.sink.write(batch)
+        self.store.write(batch)
         ids = [row["event_id"] for row in batch.events]
         self.known.add(ids)
         self.metrics.known.inc(len(ids))
@@ -385,7 +389,7 @@ class StoreServer:
         second writer is refused (412) and folds again, finding the event a duplicate. A batch
         written again from the same source (a retry, a replay) is not a race."""
         rows = {row["event_id"]: row for row in batch.events}
-        found = self.sink.stored(self.known.maybe(rows))
+        found = self.store.stored(self.known.maybe(rows))
         return sorted(event_id for event_id, s in found.items() if source_of(s) != row_source(rows[event_id]))
 
     def _record_progress(self, args: dict[str, Any]) -> None:
@@ -395,16 +399,16 @@ class StoreServer:
                 raise BadCall("offsets are [topic, partition, offset] triples")
             offsets[(entry[0], int(entry[1]))] = int(entry[2])
         self._check_fence("record_progress", args)
-        self.sink.record_progress(offsets)
+        self.store.record_progress(offsets)
 
     def _stored(self, args: dict[str, Any]) -> dict[str, Any]:
         """Every worker asks for all of its batch's ids; the store's filter keeps those worth a lookup."""
-        return self.sink.stored(self.known.maybe(_strings(args, "event_ids")))
+        return self.store.stored(self.known.maybe(_strings(args, "event_ids")))
 
     def _event_ids(self, args: dict[str, Any]) -> list[str]:
         month = _arg(args, "month", str)
         where = "toYYYYMM(occurred_at) = %(m)s" if month.isdigit() else "1"
-        rows = self.sink.query(f"SELECT event_id FROM {{db}}.events WHERE {where}", {"m": int(month or 0)})
+        rows = self.store.query(f"SELECT event_id FROM {{db}}.events WHERE {where}", {"m": int(month or 0)})
         return [str(r[0]) for r in rows]
 
     def _record_generation(self, args: dict[str, Any]) -> int:
@@ -412,20 +416,20 @@ class StoreServer:
         kind = _arg(args, "kind", str)
         if kind != history.IMPORT:
             raise BadCall(f"a client records only {history.IMPORT!r} generations, not {kind!r}")
-        return self.sink.record_generation(kind, _arg(args, "description", str))
+        return self.store.record_generation(kind, _arg(args, "description", str))
 
     def _restate(self, args: dict[str, Any]) -> list[int]:
         """``hotline restate`` here, where ClickHouse is open; the id filter stays valid (events are untouched)."""
         first, last = args.get("first"), args.get("last")
         if not all(m is None or isinstance(m, int) for m in (first, last)):
             raise BadCall("first and last are months as YYYYMM numbers, or null")
-        return history.restate(self.sink, limits_of(self.settings), first, last)
+        return history.restate(self.store, limits_of(self.settings), first, last)
 
     def _windows(self, args: dict[str, Any]) -> Any:
         where = _arg(args, "where", str)
         if ";" in where:
             raise BadCall("a windows condition is one expression")
-        return self.sink.windows(where, _params(args))
+        return self.store.windows(where, _params(args))
 
     # -- HTTP -----------------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -435,15 +439,15 @@ class StoreServer:
         return app
 
     def _authorized(self, request: web.Request) -> bool:
-        auth = request.headers.get("Authorization", "")
-        if not auth.startswith("Bearer "):
+        auth = request.headers.get(AUTHORIZATION, "")
+        if not auth.startswith(BEARER):
             return False
-        return token_scope(self._tokens, auth.removeprefix("Bearer ").strip()) is not None
+        return token_scope(self._tokens, auth.removeprefix(BEARER).strip()) is not None
 
     async def _handle(self, request: web.Request) -> web.Response:
         op = request.match_info["op"]
         if not self._authorized(request):
-            return _answer({"error": "a valid store token is required (Authorization: Bearer …)"}, 401)
+            return _answer({"error": f"a valid store token is required ({AUTHORIZATION}: {BEARER}…)"}, 401)
         codec = request.headers.get(CODEC_HEADER)
         if codec != str(CODEC_VERSION):  # another build's wire format: refused before its body is read
             self.metrics.calls.labels(op, "bad").inc()
@@ -539,7 +543,7 @@ def _answer(body: dict[str, Any], status: int) -> web.Response:
         data = dumps(body)
     except TypeError as exc:  # a value the codec does not write: the store's bug, said as such
         status, data = 500, dumps({"error": f"unencodable answer: {exc}"})
-    return web.Response(body=data, status=status, content_type="application/json")
+    return web.Response(body=data, status=status, content_type=JSON)
 
 
 async def serve(service: StoreServer, host: str, port: int) -> web.AppRunner:
@@ -560,7 +564,7 @@ def run(settings: Settings) -> None:
     log.info(
         "store open: %s (schema version %s, generation %d); listening on %s",
         settings.resolved_clickhouse_dsn.split("@")[-1],
-        service.sink.schema_version,
+        service.store.schema_version,
         generation.gen,
         settings.store_listen_url,
     )

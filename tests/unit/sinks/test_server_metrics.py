@@ -2,7 +2,7 @@
 
 Workers are stood in for by real worker registries (:class:`~hotline.streams.metrics.Metrics`)
 served at ``/metrics`` on ports of their own, each announced to a store served in this process
-by a real :class:`~hotline.sinks.remote.RemoteStore` call, as a worker's sink makes it.
+by a real :class:`~hotline.sinks.remote.RemoteStore` call, as a worker's store makes it.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from hotline.settings import Settings
-from hotline.sinks.remote import METRICS_HEADER, WORKER_HEADER, RemoteStore, StoreRefused, announced, announcement
+from hotline.sinks.remote import RemoteStore, StoreRefused
+from hotline.sinks.server import StoreServer
 from hotline.sinks.store import open_store
-from hotline.storage import StoreServer
 from tests.stores import StandIn, serving, store_settings
 
 FORGET_S = 600.0
@@ -36,7 +36,7 @@ def clock() -> list[float]:
 
 
 @pytest.fixture
-def store(settings: Settings, clock: list[float]) -> Iterator[StoreServer]:
+def server(settings: Settings, clock: list[float]) -> Iterator[StoreServer]:
     for service in serving(settings):
         service.workers.clock = lambda: clock[0]
         yield service
@@ -50,18 +50,18 @@ def workers() -> Iterator[list[StandIn]]:
         page.close()
 
 
-def _sink(settings: Settings, worker: StandIn) -> RemoteStore:
-    """The sink of the worker whose web (and so /metrics) is ``worker``'s port."""
+def _store(settings: Settings, worker: StandIn) -> RemoteStore:
+    """The store of the worker whose web (and so /metrics) is ``worker``'s port."""
     return RemoteStore(settings.model_copy(update={"web_port": worker.port}), announce=True)
 
 
 @pytest.fixture
-def announced_workers(settings: Settings, store: StoreServer, workers: list[StandIn]) -> list[StandIn]:
-    """Both stand-ins known to the store, each from its sink's first call."""
+def announced_workers(settings: Settings, server: StoreServer, workers: list[StandIn]) -> list[StandIn]:
+    """Both stand-ins known to the store, each from its store's first call."""
     for worker in workers:
-        sink = _sink(settings, worker)
-        sink.connect()
-        sink.close()
+        store = _store(settings, worker)
+        store.connect()
+        store.close()
     return workers
 
 
@@ -131,18 +131,18 @@ def test_a_slow_worker_is_down_after_the_scrape_timeout(settings: Settings, anno
 
 
 def test_last_call_seconds_counts_from_each_workers_last_call(
-    settings: Settings, store: StoreServer, announced_workers: list[StandIn], clock: list[float]
+    settings: Settings, server: StoreServer, announced_workers: list[StandIn], clock: list[float]
 ) -> None:
     a, b = announced_workers
     clock[0] += 42
-    sink = _sink(settings, a)
-    sink.progress()
+    store = _store(settings, a)
+    store.progress()
     clock[0] += 3
     assert _by_worker(_families(settings), "hotline_worker_last_call_seconds") == {a.name: 3, b.name: 45}
 
 
 def test_a_worker_neither_calling_nor_answering_is_forgotten(
-    settings: Settings, store: StoreServer, announced_workers: list[StandIn], clock: list[float]
+    settings: Settings, server: StoreServer, announced_workers: list[StandIn], clock: list[float]
 ) -> None:
     a, b = announced_workers
     b.stop_answering()
@@ -150,7 +150,7 @@ def test_a_worker_neither_calling_nor_answering_is_forgotten(
     assert set(_by_worker(_families(settings), "hotline_worker_up")) == {a.name, b.name}
     clock[0] += FORGET_S * 0.6
     assert set(_by_worker(_families(settings), "hotline_worker_up")) == {a.name}
-    assert set(store.workers.known()) == {a.name}
+    assert set(server.workers.known()) == {a.name}
 
 
 def test_an_idle_worker_that_answers_stays_known(
@@ -165,49 +165,23 @@ def test_an_idle_worker_that_answers_stays_known(
 
 
 def test_calls_without_the_token_announce_no_worker(
-    settings: Settings, store: StoreServer, workers: list[StandIn]
+    settings: Settings, server: StoreServer, workers: list[StandIn]
 ) -> None:
-    sink = _sink(settings.model_copy(update={"store_token": "wrong"}), workers[0])
+    store = _store(settings.model_copy(update={"store_token": "wrong"}), workers[0])
     with pytest.raises(StoreRefused):
-        sink.connect()
-    assert store.workers.known() == {}
+        store.connect()
+    assert server.workers.known() == {}
     assert _by_worker(_families(settings), "hotline_worker_up") == {}
 
 
 def test_a_workers_store_announces_it_and_a_commands_does_not(
-    settings: Settings, store: StoreServer, workers: list[StandIn]
+    settings: Settings, server: StoreServer, workers: list[StandIn]
 ) -> None:
     """The worker's pipeline opens its store with ``worker=True``; ``hotline import`` and ``restate``
     without: a command has no /metrics, and would show as a worker down for as long as it is remembered."""
     command = open_store(settings.model_copy(update={"web_port": workers[1].port}))
     command.close()
-    assert store.workers.known() == {}
+    assert server.workers.known() == {}
     worker = open_store(settings.model_copy(update={"web_port": workers[0].port}), worker=True)
     worker.close()
-    assert set(store.workers.known()) == {workers[0].name}
-
-
-def test_a_worker_announces_its_web_and_its_metrics_address() -> None:
-    settings = Settings(web_host="10.0.0.7", web_port=6067)
-    assert announcement(settings) == {WORKER_HEADER: "10.0.0.7:6067", METRICS_HEADER: "http://10.0.0.7:6067/metrics"}
-    found = announced(announcement(settings))
-    assert found is not None and found == ("10.0.0.7:6067", "http://10.0.0.7:6067/metrics")
-
-
-@pytest.mark.parametrize(
-    ("name", "url"),
-    [
-        ("w:1", "http://127.0.0.1:6066/secret"),
-        ("w:1", "http://127.0.0.1:6066/metrics?target=x"),
-        ("w:1", "http://user:pass@127.0.0.1:6066/metrics"),
-        ("w:1", "file:///metrics"),
-        ("w:1", "http://127.0.0.1:port/metrics"),
-        ("w:1", "http://127.0.0.1:6066/metrics" + "#" * 600),
-        ("w\n1", "http://127.0.0.1:6066/metrics"),
-        ('w"1', "http://127.0.0.1:6066/metrics"),
-        ("", "http://127.0.0.1:6066/metrics"),
-        ("w:1", ""),
-    ],
-)
-def test_only_a_plain_metrics_address_under_a_plain_name_is_taken(name: str, url: str) -> None:
-    assert announced({WORKER_HEADER: name, METRICS_HEADER: url}) is None
+    assert set(server.workers.known()) == {workers[0].name}

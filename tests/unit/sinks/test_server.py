@@ -18,14 +18,17 @@ import pytest
 
 from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
-from hotline.sinks.clickhouse import RESTATE_PENDING, ClickHouseStore
+from hotline.sinks.base import RESTATE_PENDING
+from hotline.sinks.clickhouse import ClickHouseStore
 from hotline.sinks.fencing import Fence
-from hotline.sinks.remote import WORKERS_RUNNING, RemoteStore, StoreFenced, StoreRefused
-from hotline.storage import StoreServer
+from hotline.sinks.remote import RemoteStore, StoreFenced, StoreRefused
+from hotline.sinks.server import StoreServer
+from hotline.sinks.wire import OPS, WORKERS_RUNNING
 from hotline.streams import history
 from hotline.streams.app import Pipeline
 from hotline.streams.known import EveryId
 from hotline.streams.processing import Record, Source
+from tests.doubles import RecordingTopic
 from tests.factories import event, folded, raw
 from tests.stores import StandIn, serving, store_settings
 from tests.unit.streams.test_history import LIMITS, _figures, _file, _month
@@ -37,20 +40,12 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def store(settings: Settings) -> Iterator[StoreServer]:
+def server(settings: Settings) -> Iterator[StoreServer]:
     yield from serving(settings)
 
 
-class RecordingTopic:
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-
-    async def send(self, **kwargs: Any) -> None:
-        self.sent.append(kwargs)
-
-
 def _pipeline(settings: Settings, name: str, monkeypatch: pytest.MonkeyPatch, group: str = "") -> Pipeline:
-    """A worker's pipeline storing through the store (its sink chosen from the settings); ``group``:
+    """A worker's pipeline storing through the store (its store chosen from the settings); ``group``:
     its consumer group (``HOTLINE_APP_ID``), by default one of its own."""
     from faust.transport.drivers.aiokafka import Producer
     from faust.types import TP
@@ -80,7 +75,7 @@ async def _settled(pipelines: list[Pipeline]) -> AsyncIterator[list[Pipeline]]:
 
 @pytest.fixture
 async def workers(
-    settings: Settings, store: StoreServer, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, server: StoreServer, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[list[Pipeline]]:
     async for pipelines in _settled([_pipeline(settings, name, monkeypatch) for name in ("a", "b")]):
         yield pipelines
@@ -91,7 +86,7 @@ def _sample(pipeline: Pipeline, name: str, labels: dict[str, str]) -> float:
 
 
 async def test_workers_store_through_the_store_and_ask_it_about_every_id(
-    workers: list[Pipeline], store: StoreServer
+    workers: list[Pipeline], server: StoreServer
 ) -> None:
     a, b = workers
     assert isinstance(a.store, RemoteStore) and isinstance(a.state.known, EveryId)
@@ -102,14 +97,14 @@ async def test_workers_store_through_the_store_and_ask_it_about_every_id(
     await b.process([Record(Source("hotline.orders", 1, 0), b"other", raw(dispatched))], "orders")
     await b.settle()
     assert _sample(b, "hotline_duplicate_events_total", {"topic": "hotline.orders"}) == 1
-    assert store.sink.counts() == {"events": 1, "deadletter": 0}
-    totals = store.sink.query_rows("SELECT sum(dispatched) AS n FROM {db}.unit_windows FINAL")
+    assert server.store.counts() == {"events": 1, "deadletter": 0}
+    totals = server.store.query_rows("SELECT sum(dispatched) AS n FROM {db}.unit_windows FINAL")
     assert totals == [{"n": 1}], "counted once, whichever worker read the copy"
-    assert store.sink.progress() == {("hotline.orders", 0): 0, ("hotline.orders", 1): 0}
+    assert server.store.progress() == {("hotline.orders", 0): 0, ("hotline.orders", 1): 0}
 
 
 async def test_another_event_under_an_id_another_worker_stored_is_a_conflict(
-    workers: list[Pipeline], store: StoreServer
+    workers: list[Pipeline], server: StoreServer
 ) -> None:
     a, b = workers
     first = event("order.dispatched", event_id="ev-same", order_id="O1")
@@ -118,10 +113,10 @@ async def test_another_event_under_an_id_another_worker_stored_is_a_conflict(
     await b.process([Record(Source("hotline.orders", 1, 0), b"O2", raw(other))], "orders")
     sent = b.deadletter_topic.sent  # type: ignore[attr-defined]
     assert [s["headers"]["hotline.conflict.source"] for s in sent] == [b"hotline.orders[0]@0"]
-    assert store.sink.counts() == {"events": 1, "deadletter": 1}
+    assert server.store.counts() == {"events": 1, "deadletter": 1}
 
 
-async def test_each_worker_resumes_from_the_one_ledger(workers: list[Pipeline], store: StoreServer) -> None:
+async def test_each_worker_resumes_from_the_one_ledger(workers: list[Pipeline], server: StoreServer) -> None:
     a, b = workers
     records = [
         Record(Source("hotline.orders", 2, n), b"O5", raw(event("order.dispatched", order_id="O5"))) for n in range(3)
@@ -136,15 +131,15 @@ async def test_each_worker_resumes_from_the_one_ledger(workers: list[Pipeline], 
 
 
 def test_the_store_restates_a_pending_store_before_serving(settings: Settings) -> None:
-    with ClickHouseStore(settings) as sink:
-        sink.migrate()
-        sink.write(folded([event("order.dispatched", order_id="O1")]))
-        sink.record_generation(RESTATE_PENDING, "as a directory from before windows would say")
+    with ClickHouseStore(settings) as store:
+        store.migrate()
+        store.write(folded([event("order.dispatched", order_id="O1")]))
+        store.record_generation(RESTATE_PENDING, "as a directory from before windows would say")
     service = StoreServer(settings)
     try:
         generation = service.open()
         assert not generation.restate_pending
-        assert service.sink.query_rows("SELECT sum(dispatched) AS n FROM {db}.unit_windows FINAL") == [{"n": 1}]
+        assert service.store.query_rows("SELECT sum(dispatched) AS n FROM {db}.unit_windows FINAL") == [{"n": 1}]
     finally:
         service.close()
 
@@ -201,7 +196,7 @@ async def test_the_shared_screen_reads_the_store_again_once_its_ledger_moved(wor
 
 
 @pytest.fixture
-def remote(settings: Settings, store: StoreServer) -> Iterator[RemoteStore]:
+def remote(settings: Settings, server: StoreServer) -> Iterator[RemoteStore]:
     client = RemoteStore(settings)
     client.connect()
     yield client
@@ -209,19 +204,19 @@ def remote(settings: Settings, store: StoreServer) -> Iterator[RemoteStore]:
 
 
 def test_an_import_through_the_store_equals_one_into_clickhouse(
-    remote: RemoteStore, store: StoreServer, tmp_path: Path
+    remote: RemoteStore, server: StoreServer, tmp_path: Path
 ) -> None:
     path = _file(tmp_path / "m.jsonl", [raw(e) for e in _month()])
     tally = history.import_file(remote, path, default_registry(), LIMITS)
-    direct = ClickHouseStore(store.settings.model_copy(update={"clickhouse_database": "direct"}), store.sink.client)
+    direct = ClickHouseStore(server.settings.model_copy(update={"clickhouse_database": "direct"}), server.store.client)
     direct.migrate()
     history.import_file(direct, path, default_registry(), LIMITS)
     assert (tally.records, tally.events) == (11, 11)
-    assert _figures(store.sink) == _figures(direct)
+    assert _figures(server.store) == _figures(direct)
 
 
 async def test_events_imported_through_the_store_are_duplicates_to_its_workers(
-    remote: RemoteStore, workers: list[Pipeline], store: StoreServer, tmp_path: Path
+    remote: RemoteStore, workers: list[Pipeline], server: StoreServer, tmp_path: Path
 ) -> None:
     events = _month()
     history.import_file(remote, _file(tmp_path / "m.jsonl", [raw(e) for e in events]), default_registry(), LIMITS)
@@ -229,7 +224,7 @@ async def test_events_imported_through_the_store_are_duplicates_to_its_workers(
     await a.process([Record(Source("hotline.orders", 0, 0), b"O1", raw(events[0]))], "orders")
     await a.settle()
     assert _sample(a, "hotline_duplicate_events_total", {"topic": "hotline.orders"}) == 1
-    assert store.sink.counts()["events"] == len(events)
+    assert server.store.counts()["events"] == len(events)
 
 
 def test_a_client_starts_no_generation_but_an_imports(remote: RemoteStore) -> None:
@@ -239,12 +234,12 @@ def test_a_client_starts_no_generation_but_an_imports(remote: RemoteStore) -> No
 
 
 @pytest.fixture
-def running_worker(settings: Settings, store: StoreServer) -> Iterator[StandIn]:
-    """A worker the store knows (its sink announced it) and whose ``/metrics`` answers: running."""
+def running_worker(settings: Settings, server: StoreServer) -> Iterator[StandIn]:
+    """A worker the store knows (its store announced it) and whose ``/metrics`` answers: running."""
     page = StandIn()
-    sink = RemoteStore(settings.model_copy(update={"web_port": page.port}), announce=True)
-    sink.connect()
-    sink.close()
+    store = RemoteStore(settings.model_copy(update={"web_port": page.port}), announce=True)
+    store.connect()
+    store.close()
     yield page
     page.close()
 
@@ -262,7 +257,7 @@ def test_an_import_may_begin_once_the_workers_stopped(remote: RemoteStore, runni
 
 
 def test_hotline_import_through_the_store_stops_before_writing_while_a_worker_runs(
-    settings: Settings, store: StoreServer, running_worker: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, server: StoreServer, running_worker: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from typer.testing import CliRunner
 
@@ -275,16 +270,16 @@ def test_hotline_import_through_the_store_stops_before_writing_while_a_worker_ru
     result = CliRunner().invoke(cli.app, ["import", str(path)])
     assert result.exit_code != 0
     assert f"still running ({running_worker.name})" in " ".join(result.output.split())
-    assert store.sink.generation().gen == 0 and store.sink.counts()["events"] == 0
+    assert server.store.generation().gen == 0 and server.store.counts()["events"] == 0
 
 
-def test_the_store_restates_on_a_clients_request(remote: RemoteStore, store: StoreServer, tmp_path: Path) -> None:
+def test_the_store_restates_on_a_clients_request(remote: RemoteStore, server: StoreServer, tmp_path: Path) -> None:
     history.import_file(remote, _file(tmp_path / "m.jsonl", [raw(e) for e in _month()]), default_registry(), LIMITS)
-    before = _figures(store.sink)
-    store.sink.command("ALTER TABLE {db}.unit_windows DROP PARTITION 201911")  # what a rule change leaves stale
-    assert _figures(store.sink) != before
+    before = _figures(server.store)
+    server.store.command("ALTER TABLE {db}.unit_windows DROP PARTITION 201911")  # what a rule change leaves stale
+    assert _figures(server.store) != before
     assert remote.restate(201911, 201911) == [201911]
-    assert _figures(store.sink) == before
+    assert _figures(server.store) == before
     assert remote.generation().kind == "restate"
 
 
@@ -295,40 +290,40 @@ P0 = ("hotline.orders", 0)
 
 def _worker_of(settings: Settings, group: str = "hotline-unit-group") -> RemoteStore:
     """A worker's calls to the store, as its pipeline makes them (the group is its HOTLINE_APP_ID)."""
-    sink = RemoteStore(settings.model_copy(update={"app_id": group}))
-    sink.connect()
-    return sink
+    store = RemoteStore(settings.model_copy(update={"app_id": group}))
+    store.connect()
+    return store
 
 
 def test_the_store_refuses_a_write_of_an_older_generation_before_touching_clickhouse(
-    settings: Settings, store: StoreServer
+    settings: Settings, server: StoreServer
 ) -> None:
     new_owner, stalled = _worker_of(settings), _worker_of(settings)
     new_owner.claim(Fence.of(2, [P0]))
     with pytest.raises(StoreFenced):
         stalled.write(folded([event("order.dispatched", order_id="O1")]), Fence.of(1, [P0]))
-    assert store.sink.counts() == {"events": 0, "deadletter": 0}
-    assert store.sink.query_rows("SELECT count() AS n FROM {db}.unit_windows") == [{"n": 0}]
+    assert server.store.counts() == {"events": 0, "deadletter": 0}
+    assert server.store.query_rows("SELECT count() AS n FROM {db}.unit_windows") == [{"n": 0}]
 
 
-def test_the_store_refuses_progress_of_an_older_generation(settings: Settings, store: StoreServer) -> None:
+def test_the_store_refuses_progress_of_an_older_generation(settings: Settings, server: StoreServer) -> None:
     new_owner, stalled = _worker_of(settings), _worker_of(settings)
     new_owner.claim(Fence.of(2, [P0]))
     new_owner.record_progress({P0: 3}, Fence.of(2, [P0]))
     with pytest.raises(StoreFenced):
         stalled.record_progress({P0: 9}, Fence.of(1, [P0]))
-    assert store.sink.progress() == {P0: 3}, "the stalled worker's batch never reached the ledger"
+    assert server.store.progress() == {P0: 3}, "the stalled worker's batch never reached the ledger"
 
 
-def test_the_store_refuses_a_claim_older_than_the_one_it_holds(settings: Settings, store: StoreServer) -> None:
+def test_the_store_refuses_a_claim_older_than_the_one_it_holds(settings: Settings, server: StoreServer) -> None:
     new_owner, stalled = _worker_of(settings), _worker_of(settings)
     new_owner.claim(Fence.of(2, [P0]))
     with pytest.raises(StoreFenced) as refused:
         stalled.claim(Fence.of(1, [P0, ("hotline.orders", 1)]))
     assert refused.value.claims == {P0: 2}
-    assert store.claims.holder("hotline-unit-group", ("hotline.orders", 1)) is None, "refused whole"
+    assert server.claims.holder("hotline-unit-group", ("hotline.orders", 1)) is None, "refused whole"
     new_owner.write(folded([event("order.dispatched", order_id="O1")]), Fence.of(2, [P0]))  # the holder writes
-    assert store.sink.counts()["events"] == 1
+    assert server.store.counts()["events"] == 1
 
 
 def test_a_restarted_store_still_refuses_an_older_generation(settings: Settings) -> None:
@@ -343,7 +338,7 @@ def test_a_restarted_store_still_refuses_an_older_generation(settings: Settings)
 
 @pytest.fixture
 async def group(
-    settings: Settings, store: StoreServer, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, server: StoreServer, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[list[Pipeline]]:
     """Two workers of one consumer group, storing through one store."""
     async for pipelines in _settled(
@@ -367,7 +362,7 @@ def _dispatch(order_id: str, offset: int) -> list[Record]:
 
 
 async def test_a_worker_whose_partition_was_taken_over_does_not_write_its_batch_nor_retry_it(
-    group: list[Pipeline], store: StoreServer
+    group: list[Pipeline], server: StoreServer
 ) -> None:
     a, b = group
     assert await _assigned(a, 1, [P0])
@@ -377,14 +372,14 @@ async def test_a_worker_whose_partition_was_taken_over_does_not_write_its_batch_
     assert await _assigned(b, 2, [P0])
     # a wakes up and finishes the batch it had in hand.
     assert await a.process(_dispatch("O2", 1), "orders") is None
-    assert store.sink.query_rows("SELECT order_id FROM {db}.events FINAL") == [{"order_id": "O1"}]
+    assert server.store.query_rows("SELECT order_id FROM {db}.events FINAL") == [{"order_id": "O1"}]
     assert _sample(a, "hotline_store_fenced_total", {"op": "write"}) == 1
     assert _sample(a, "hotline_store_retries_total", {}) == 0 and a.health.as_json() == {"ok": True}
     assert _sample(a, "hotline_events_processed_total", {"topic": "hotline.orders"}) == 1, "not counted as sunk"
 
 
 async def test_a_worker_whose_partition_was_taken_over_does_not_move_the_ledger(
-    group: list[Pipeline], store: StoreServer
+    group: list[Pipeline], server: StoreServer
 ) -> None:
     a, b = group
     assert await _assigned(a, 1, [P0])
@@ -398,12 +393,12 @@ async def test_a_worker_whose_partition_was_taken_over_does_not_move_the_ledger(
     assert await _assigned(b, 2, [P0])  # meanwhile a stalls and P0 moves to b
     acked.set()
     await a.settle()
-    assert store.sink.progress() == {}, "b resumes from the ledger as it found it"
+    assert server.store.progress() == {}, "b resumes from the ledger as it found it"
     assert a.positions == {} and _sample(a, "hotline_store_fenced_total", {"op": "record_progress"}) == 1
 
 
 async def test_a_worker_whose_partition_was_taken_over_stops_reading_until_its_next_assignment(
-    group: list[Pipeline], store: StoreServer
+    group: list[Pipeline], server: StoreServer
 ) -> None:
     a, b = group
     assert await _assigned(a, 1, [P0, ("hotline.orders", 1)])
@@ -418,11 +413,11 @@ async def test_a_worker_whose_partition_was_taken_over_stops_reading_until_its_n
     assert a.reader.reading() == {P0}
     await a.process(_dispatch("O3", 0), "orders")
     await a.settle()
-    assert store.sink.progress() == {P0: 0}
+    assert server.store.progress() == {P0: 0}
 
 
 async def test_a_worker_claiming_under_an_older_generation_reads_nothing(
-    group: list[Pipeline], store: StoreServer
+    group: list[Pipeline], server: StoreServer
 ) -> None:
     a, b = group
     assert await _assigned(b, 2, [P0])
@@ -468,7 +463,7 @@ def test_a_lapsed_claim_taken_by_a_recreated_group_survives_a_store_restart(sett
 
 
 async def test_an_event_another_worker_stored_after_the_lookup_is_folded_again_as_a_duplicate(
-    workers: list[Pipeline], store: StoreServer, monkeypatch: pytest.MonkeyPatch
+    workers: list[Pipeline], server: StoreServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b = workers
     # The race staged here is between b's lookup of the event's id and its write. With eviction on,
@@ -480,24 +475,24 @@ async def test_an_event_another_worker_stored_after_the_lookup_is_folded_again_a
     def lookup_then_the_other_worker_writes(event_ids: list[str]) -> Any:
         """b's lookup finds nothing; a's copy (partition 0) is stored right after it, before b writes."""
         found = looked_up(event_ids)
-        if not found and not store.sink.counts()["events"]:
-            store.ops["write"]({"batch": folded([dispatched], partition=0)})
+        if not found and not server.store.counts()["events"]:
+            server.ops["write"]({"batch": folded([dispatched], partition=0)})
         return found
 
     monkeypatch.setattr(b.store, "stored", lookup_then_the_other_worker_writes)
     await b.process([Record(Source("hotline.orders", 1, 0), b"other", raw(dispatched))], "orders")
     await b.settle()
-    assert store.sink.query_rows("SELECT sum(dispatched) AS n FROM {db}.unit_windows FINAL") == [{"n": 1}]
+    assert server.store.query_rows("SELECT sum(dispatched) AS n FROM {db}.unit_windows FINAL") == [{"n": 1}]
     assert _sample(b, "hotline_duplicate_events_total", {"topic": "hotline.orders"}) == 1
     assert _sample(b, "hotline_store_raced_events_total", {}) == 1
-    assert store.sink.query_rows("SELECT source_partition FROM {db}.events FINAL") == [{"source_partition": 0}]
+    assert server.store.query_rows("SELECT source_partition FROM {db}.events FINAL") == [{"source_partition": 0}]
 
 
-def test_a_batch_written_again_from_the_same_source_is_not_a_race(store: StoreServer) -> None:
+def test_a_batch_written_again_from_the_same_source_is_not_a_race(server: StoreServer) -> None:
     batch = folded([event("order.dispatched", order_id="O1")])
-    store.ops["write"]({"batch": batch})
-    store.ops["write"]({"batch": batch})  # a retry after a lost answer
-    assert store.sink.counts()["events"] == 1
+    server.ops["write"]({"batch": batch})
+    server.ops["write"]({"batch": batch})  # a retry after a lost answer
+    assert server.store.counts()["events"] == 1
 
 
 @pytest.mark.parametrize(
@@ -514,7 +509,7 @@ def test_a_batch_written_again_from_the_same_source_is_not_a_race(store: StoreSe
     ],
 )
 def test_a_query_that_reads_the_host_or_other_tables_is_refused(sql: str) -> None:
-    from hotline.storage import BadCall, read_only
+    from hotline.sinks.server import BadCall, read_only
 
     with pytest.raises(BadCall):
         read_only(sql)
@@ -523,7 +518,7 @@ def test_a_query_that_reads_the_host_or_other_tables_is_refused(sql: str) -> Non
 def test_every_query_the_reports_make_is_served() -> None:
     """The project's own statements (every module-level SQL of the readers) pass the store's check."""
     from hotline.reports import charts, live, queries
-    from hotline.storage import read_only
+    from hotline.sinks.server import read_only
 
     statements = [
         value
@@ -534,3 +529,13 @@ def test_every_query_the_reports_make_is_served() -> None:
     assert len(statements) >= 10
     for sql in statements:
         assert read_only(sql) == sql
+
+
+def test_the_store_serves_every_operation_the_wire_names_and_no_other(settings: Settings) -> None:
+    """The client's calls are typed by the wire's names (``hotline.sinks.wire.Op``): each must be served."""
+    server = StoreServer(settings)  # not opened: its operations are declared at construction
+    try:
+        served = {*server.ops, "begin_history"}  # begin_history asks the workers, not ClickHouse
+    finally:
+        server.close()
+    assert served == set(OPS)
