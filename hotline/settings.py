@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -166,6 +166,22 @@ class Settings(BaseSettings):
         gt=0,
         description="How long the events of a work order whose dispatch never arrives are held (from its first "
         "event) before they are dead-lettered with the reason.",
+    )
+    deadletter_key: SecretStr | None = Field(
+        default=None,
+        description="The key (base64 of 32 bytes; `hotline deadletters new-key` makes one) that seals each dead "
+        "letter's original record with AES-GCM for a later redrive; unset: no original is kept. Rotating or "
+        "removing it makes the originals sealed with it unreadable. Set it where ClickHouse is written.",
+    )
+    deadletter_retention_days: int = Field(
+        default=90,
+        ge=1,
+        description="How long a dead letter's sealed original is kept for redrive; older ones are never opened "
+        "and `hotline deadletters purge` drops them.",
+    )
+    units_file: Path | None = Field(
+        default=None,
+        description="The unit registry as CSV (`id,name,group,order`); unset: the registry shipped with the code.",
     )
     max_order_events: int = Field(
         default=1_000,

@@ -20,9 +20,10 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from hotline.schemas import metrics
-from hotline.schemas.events import within_years
+from hotline.schemas.events import MAX_RECORD_BYTES, within_years
 from hotline.schemas.personal import mask_personal, personal_values
 from hotline.settings import Settings
+from hotline.sinks import originals
 from hotline.sinks.fencing import Fence
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,9 @@ EVENTS = Table(
     "ReplacingMergeTree PARTITION BY toYYYYMM(occurred_at) ORDER BY event_id",
     (f"ingested_at {TS} DEFAULT now64(3)",),
 )
-# ``raw`` holds a redacted copy (see :func:`redact`); the original bytes stay only in the
-# dead-letter topic, bounded by its retention.
+# ``raw`` holds a redacted copy (see :func:`redact`); the original bytes are in the dead-letter
+# topic, bounded by its retention, and sealed in ``original`` when a key is configured
+# (``sinks/originals.py``); a redrive records when and where it sent the original again.
 DEADLETTER = Table(
     "deadletter",
     (
@@ -105,9 +107,11 @@ DEADLETTER = Table(
         ("raw", "String"),
         ("key", "String"),
         ("occurred_at", f"Nullable({TS})"),
+        ("original", "String"),
+        ("original_key_id", "String"),
     ),
     "ReplacingMergeTree ORDER BY (source_topic, source_partition, source_offset)",
-    (f"received_at {TS} DEFAULT now64(3)",),
+    (f"received_at {TS} DEFAULT now64(3)", f"redriven_at Nullable({TS})", "redrive_outcome String DEFAULT ''"),
 )
 # The progress ledger: per source partition, the last offset processed with every offset
 # before it. The truth on restart and rebalance (not the consumer group's commits).
@@ -361,6 +365,16 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         6, "partition_claims: the group generation that claimed each source partition", (PARTITION_CLAIMS.ddl(),)
     ),
+    Migration(
+        7,
+        "deadletter: sealed original and its key id; when and where it was redriven",
+        (
+            "ALTER TABLE {db}.deadletter ADD COLUMN IF NOT EXISTS original String DEFAULT ''",
+            "ALTER TABLE {db}.deadletter ADD COLUMN IF NOT EXISTS original_key_id String DEFAULT ''",
+            f"ALTER TABLE {{db}}.deadletter ADD COLUMN IF NOT EXISTS redriven_at Nullable({TS})",
+            "ALTER TABLE {db}.deadletter ADD COLUMN IF NOT EXISTS redrive_outcome String DEFAULT ''",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version  # what this build writes and reads
 SCHEMA_VERSION_DDL = f"""CREATE TABLE IF NOT EXISTS {{db}}.schema_version (
@@ -522,6 +536,7 @@ class ClickHouseStore:
         self.db = settings.clickhouse_database
         self.client = client or connect(settings)
         self.schema_version: int | None = None  # known once :meth:`migrate` has run
+        self.deadletter_key = originals.key_of(settings.deadletter_key)  # seals dead letters' originals
 
     def migrate(self) -> None:
         """Bring the database to :data:`SCHEMA_VERSION`, each missing version in order, each recorded once.
@@ -615,7 +630,7 @@ class ClickHouseStore:
             if batch.events:
                 self._insert_columns(EVENTS, [[row.get(c) for row in batch.events] for c in EVENTS.names])
             if batch.deadletters:
-                self._insert(DEADLETTER, [_deadletter_row(d) for d in batch.deadletters])
+                self._insert(DEADLETTER, [_deadletter_row(d, self.deadletter_key) for d in batch.deadletters])
             if batch.orders:
                 self._insert_columns(ORDER_STATES, _columns(o.values() for o in batch.orders))
             if batch.returns:
@@ -837,15 +852,26 @@ def _window_row(r: dict[str, Any]) -> WindowRow:
     )
 
 
-def _deadletter_row(dead: DeadLetter) -> list[Any]:
+def _deadletter_row(dead: DeadLetter, seal_with: bytes | None = None) -> list[Any]:
     """The dead letter's ClickHouse row: its copy, key and error masked, each also of the
-    caller values its record holds (a name quoted by the error or used as the key)."""
+    caller values its record holds (a name quoted by the error or used as the key); the
+    original sealed when a key is configured (``sinks/originals.py``)."""
     redacted, occurred_at = redact(dead.raw)
     personal = personal_values(dead.raw[: REDACTED_CHARS * 4].decode("utf-8", errors="replace"))
     key = mask_personal(dead.key[:REDACTED_CHARS].decode("utf-8", errors="replace"), personal) if dead.key else ""
     copy = redacted if dead.store_copy else ""
     error = mask_personal(dead.error, personal)
-    return [dead.source_topic, dead.source_partition, dead.source_offset, error, copy, key, occurred_at]
+    sealed = _sealed_original(dead, seal_with)
+    row = [dead.source_topic, dead.source_partition, dead.source_offset, error, copy, key, occurred_at]
+    return [*row, sealed.ciphertext, sealed.key_id]
+
+
+def _sealed_original(dead: DeadLetter, key: bytes | None) -> originals.Sealed:
+    """The original sealed for redrive; nothing without a key, or for a record no producer could send again."""
+    if key is None or not dead.store_copy or len(dead.raw) > MAX_RECORD_BYTES:
+        return originals.Sealed("", "")
+    where = originals.coordinates(dead.source_topic, dead.source_partition, dead.source_offset)
+    return originals.seal(originals.Original(dead.key, dead.raw), key, where)
 
 
 REDACTED_CHARS = 4096  # of a dead letter kept in ClickHouse; the topic keeps the whole record

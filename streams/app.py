@@ -21,7 +21,7 @@ import faust
 from faust.types import TP, EventT, StreamT
 
 from hotline.schemas.events import Event, prefixes
-from hotline.schemas.registry import Registry, default_registry
+from hotline.schemas.registry import Registry, registry_at
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, DeadLetter, Generation, OrderRow
 from hotline.sinks.fencing import Fence, Partition, StoreFenced
@@ -72,7 +72,7 @@ class Pipeline:
 
     def __init__(self, settings: Settings, registry: Registry | None = None, store: Store | None = None) -> None:
         self.settings = settings
-        self.registry = registry or default_registry()
+        self.registry = registry or registry_at(settings.units_file)
         self._opened = store
         self._store_guard = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
