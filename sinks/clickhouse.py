@@ -565,10 +565,13 @@ class ClickHouseStore:
     def _command(self, statement: str) -> None:
         self.client.command(statement.replace("{db}", self.db))
 
-    def command(self, statement: str) -> None:
+    def command(self, statement: str, parameters: dict[str, Any] | None = None) -> None:
         """A statement (``{db}`` replaced), under the process's lock."""
         with self._lock:
-            self._command(statement)
+            if parameters:
+                self.client.command(statement.replace("{db}", self.db), parameters=parameters)
+            else:
+                self._command(statement)
 
     def partition_key(self, table: str) -> str:
         rows = self.query_rows(
