@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hotline.deadletters import app as deadletters_app
 from hotline.heap import for_long_runs
 from hotline.settings import Settings, get_settings
 
@@ -37,6 +38,7 @@ kafka_app = typer.Typer(help="A local Kafka (KRaft): one node, or a cluster with
 app.add_typer(kafka_app, name="kafka")
 deploy_app = typer.Typer(help="What a production install needs, generated from the code.", no_args_is_help=True)
 app.add_typer(deploy_app, name="deploy")
+app.add_typer(deadletters_app, name="deadletters")
 err = Console(stderr=True)
 
 

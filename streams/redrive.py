@@ -39,6 +39,7 @@ COLUMNS = (
 )
 _ID = re.compile(r"^(?P<topic>[A-Za-z0-9._-]+):(?P<partition>\d+):(?P<offset>\d+)$")
 _SENT_TO = re.compile(r"^sent to (?P<topic>[A-Za-z0-9._-]+)\[(?P<partition>\d+)\]@(?P<offset>\d+)")
+MAX_LIMIT = 100_000  # dead letters one selection reads at most
 _VARYING = re.compile(r"'[^']*'|\"[^\"]*\"|\d+(\.\d+)?")
 
 
@@ -105,6 +106,48 @@ class Selection:
             conditions.append("redriven_at IS NOT NULL" if self.redriven else "redriven_at IS NULL")
         return " AND ".join(conditions) or "1", params
 
+    def params(self) -> list[tuple[str, str]]:
+        """As query parameters (what the CLI sends the worker; :meth:`from_params` reads them back)."""
+        out = [("id", i) for i in self.ids]
+        for name in ("reason", "source", "unit"):
+            if getattr(self, name):
+                out.append((name, str(getattr(self, name))))
+        for name in ("since", "until"):
+            if getattr(self, name) is not None:
+                out.append((name, getattr(self, name).isoformat()))
+        if self.redriven is not None:
+            out.append(("redriven", "yes" if self.redriven else "no"))
+        return [*out, ("limit", str(self.limit))]
+
+    @classmethod
+    def from_params(cls, pairs: Iterable[tuple[str, str]]) -> Selection:
+        """From query parameters (``id`` repeated); a malformed one is a :class:`BadSelection`."""
+        given: dict[str, str] = {}
+        ids: list[str] = []
+        for name, value in pairs:
+            if name == "id":
+                ids.append(value)
+            elif name in ("reason", "source", "unit", "since", "until", "redriven", "limit"):
+                given[name] = value
+        for i in ids:
+            LetterId.parse(i)
+        redriven = given.get("redriven")
+        if redriven not in (None, "yes", "no"):
+            raise BadSelection("redriven is yes or no")
+        limit = given.get("limit", "1000")
+        if not limit.isdigit() or not 0 < int(limit) <= MAX_LIMIT:
+            raise BadSelection(f"limit is a whole number from 1 to {MAX_LIMIT}")
+        return cls(
+            tuple(ids),
+            given.get("reason") or None,
+            given.get("source") or None,
+            parse_time(given.get("since")),
+            parse_time(given.get("until")),
+            given.get("unit") or None,
+            None if redriven is None else redriven == "yes",
+            int(limit),
+        )
+
     @property
     def empty(self) -> bool:
         """Selects every dead letter: a redrive refuses it (name ids or a filter)."""
@@ -145,6 +188,17 @@ class Letter:
         """Where its last redrive put the record, if it was redriven."""
         match = _SENT_TO.match(self.redrive_outcome)
         return None if match is None else LetterId(match["topic"], int(match["partition"]), int(match["offset"]))
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """An ISO 8601 time (a date alone: its midnight), in the office's time zone unless it names one."""
+    if not text:
+        return None
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadSelection(f"{text!r} is not an ISO 8601 time (e.g. 2019-11-05 or 2019-11-05T08:00)") from None
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=TZ)
 
 
 def _iso(ts: datetime | None) -> str | None:

@@ -192,3 +192,36 @@ def test_purge_drops_only_originals_past_the_retention_and_keeps_the_rows(sink: 
     letters = {str(x.id): x for x in select(sink, Selection())}
     assert len(letters) == 4
     assert letters["t.orders:1:10"].sealed.ciphertext == "" and letters["t.orders:1:11"].sealed.ciphertext
+
+
+def test_a_selection_survives_its_query_parameters() -> None:
+    chosen = Selection(
+        ids=("t.orders:1:10",),
+        reason="unit",
+        source="t.orders",
+        since=datetime(2019, 11, 1, tzinfo=TZ),
+        until=datetime(2019, 12, 1, tzinfo=TZ),
+        unit="u1",
+        redriven=False,
+        limit=5,
+    )
+    assert Selection.from_params(chosen.params()) == chosen
+
+
+@pytest.mark.parametrize(
+    ("pairs", "why"),
+    [
+        ([("id", "nope")], "not a dead letter id"),
+        ([("since", "yesterday")], "not an ISO 8601 time"),
+        ([("redriven", "maybe")], "yes or no"),
+        ([("limit", "0")], "whole number"),
+    ],
+)
+def test_a_malformed_parameter_is_refused_with_its_reason(pairs: list[tuple[str, str]], why: str) -> None:
+    with pytest.raises(BadSelection, match=why):
+        Selection.from_params(pairs)
+
+
+def test_a_time_without_a_zone_is_the_offices() -> None:
+    selection = Selection.from_params([("since", "2019-11-05")])
+    assert selection.since == datetime(2019, 11, 5, tzinfo=TZ)
