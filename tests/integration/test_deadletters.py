@@ -14,6 +14,8 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,14 +70,18 @@ def _events() -> list[tuple[bytes, bytes]]:
     ]
 
 
-async def _produce(settings: Settings, records: list[tuple[bytes, bytes]]) -> None:
+async def _produce(settings: Settings, records: list[tuple[bytes, bytes]]) -> list[tuple[str, int, int]]:
+    """Sent in order to the orders topic; where each landed."""
     producer = AIOKafkaProducer(**settings.producer_options(), **settings.kafka_client_options())
     await producer.start()
+    placed = []
     try:
         for key, value in records:
-            await producer.send_and_wait(settings.orders_topic, value, key=key)
+            sent = await producer.send_and_wait(settings.orders_topic, value, key=key)
+            placed.append((sent.topic, sent.partition, sent.offset))
     finally:
         await producer.stop()
+    return placed
 
 
 async def _delete_all_records(settings: Settings) -> None:
@@ -225,3 +231,56 @@ def test_without_a_key_nothing_is_kept_and_the_redrive_reads_the_topic_while_it_
     refused = _cli(fixed, "redrive", "--again", letter_id)
     assert refused.returncode == 1
     assert "no original was kept" in refused.stderr and "is no longer in Kafka" in refused.stderr
+
+
+def _sunk(settings: Settings, topic: str, partition: int, offset: int) -> bool:
+    sunk = {(t, p): o for t, p, o in worker_get(settings, "/offsets")["offsets"]}
+    return sunk.get((topic, partition), -1) >= offset
+
+
+def _refused_to_a_unit(settings: Settings, path: str, body: bytes | None = None) -> int:
+    request = urllib.request.Request(f"{settings.web_url}{path}", data=body, method="POST" if body else "GET")
+    request.add_header("Authorization", "Bearer tok-yuhu")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_an_orphans_event_redriven_once_its_dispatch_came_counts_once(broker: Settings, tmp_path: Path) -> None:
+    settings = isolated_settings(
+        broker,
+        tmp_path,
+        deadletter_key=SecretStr(new_key()),
+        orphan_wait_s=1.0,
+        access_tokens={"tok-office": "*", "tok-yuhu": "yuhu"},
+        api_token="tok-office",
+    )
+    visited = event("order.visited", order_id="O9", outcome="satisfied", occurred_at="2019-11-06T09:00:00+08:00")
+    dispatched = event("order.dispatched", order_id="O9", occurred_at="2019-11-05T09:00:00+08:00")
+    worker = Worker(settings).start()
+    try:
+        asyncio.run(_produce(settings, [(b"O9", raw(visited))]))
+        [orphan] = _until(
+            lambda: _letters(settings, "reason=not+dispatched+within"), "the visit dead-lettered as an orphan"
+        )
+        assert _refused_to_a_unit(settings, "/deadletters") == 403
+        assert _refused_to_a_unit(settings, f"/deadletters/{orphan['id']}") == 403
+        assert (
+            _refused_to_a_unit(settings, "/deadletters", b'{"select": [["id", "%s"]]}' % orphan["id"].encode()) == 403
+        )
+
+        [placed] = asyncio.run(_produce(settings, [(b"O9", raw(dispatched))]))
+        _until(lambda: _sunk(settings, *placed), "the dispatch processed")
+        sent = hotline(settings, "deadletters", "redrive", orphan["id"]).stdout.decode()
+        assert "redriven: 1; cannot: 0" in sent, sent
+        _until(lambda: _all_processed(settings, [orphan["id"]]), "the redriven visit processed")
+        forced = hotline(settings, "deadletters", "redrive", "--again", orphan["id"]).stdout.decode()
+        assert "redriven: 1; cannot: 0" in forced, forced
+        _until(lambda: _all_processed(settings, [orphan["id"]]), "the visit redriven again processed")
+        assert _letters(settings, "redriven=no") == [], "dead-lettered again"
+    finally:
+        worker.stop()
+    visits = _table(settings, "SELECT sum(visits) AS n FROM {db}.unit_windows FINAL WHERE unit_id = 'yuhu'")
+    assert visits[0]["n"] == 1, "the orphan's visit counted once, though redriven twice"
