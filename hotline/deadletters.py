@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from hotline.settings import Settings, get_settings
+from hotline.settings import Settings
 
 if TYPE_CHECKING:  # imported where used: `hotline --help` need not load ClickHouse and Kafka clients
     from hotline.sinks.clickhouse import ClickHouseStore
@@ -41,6 +41,13 @@ Since = Annotated[str | None, typer.Option(help="Dead-lettered at or after this 
 Until = Annotated[str | None, typer.Option(help="Dead-lettered before this time (ISO 8601).")]
 Unit = Annotated[str | None, typer.Option(help="The unit_id its record names.")]
 Limit = Annotated[int, typer.Option(help="At most this many dead letters.")]
+
+
+def get_settings() -> Settings:
+    """The configuration, or one line naming the malformed variable (``hotline.cli``'s rule: exit 2)."""
+    from hotline.cli import _settings  # imported here: the CLI imports this module
+
+    return _settings()
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:

@@ -21,8 +21,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import SecretStr
 
+from hotline.settings import SEALING_KEY_BYTES, sealing_key
+
 NONCE_BYTES = 12  # AES-GCM's standard nonce: random per seal, never reused under one key in practice
-KEY_BYTES = 32  # AES-256
+KEY_BYTES = SEALING_KEY_BYTES  # AES-256
 
 
 class Unreadable(ValueError):
@@ -52,13 +54,7 @@ def key_id_of(key: bytes) -> str:
 
 def parse_key(text: str) -> bytes:
     """The configured key (base64 of 32 bytes); a clear error for anything else (the value is never echoed)."""
-    try:
-        key = base64.b64decode(text.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("HOTLINE_DEADLETTER_KEY is not base64") from None
-    if len(key) != KEY_BYTES:
-        raise ValueError(f"HOTLINE_DEADLETTER_KEY must be {KEY_BYTES} bytes (base64), not {len(key)}")
-    return key
+    return sealing_key(text)
 
 
 def key_of(secret: SecretStr | None) -> bytes | None:

@@ -168,3 +168,17 @@ def test_a_worker_without_a_broker_waits_with_backoff_and_says_so_once_per_try(
     lines = [line for line in result.stderr.splitlines() if line.startswith("waiting:")]
     assert len(lines) == 7 and all(f"no Kafka broker answers at {bootstrap}" in line for line in lines)
     assert "Traceback" not in result.stderr
+
+
+
+def test_a_malformed_deadletter_key_stops_the_command_in_one_line_without_echoing_it(
+    fresh_settings: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOTLINE_DEADLETTER_KEY", "c2hvcnQ=")
+    result = CliRunner().invoke(cli.app, ["deadletters", "list"])
+    assert result.exit_code == 2
+    assert _errors(result) == [
+        "error: HOTLINE_DEADLETTER_KEY: 32 bytes in base64 are needed, not 5 (`hotline deadletters new-key` makes "
+        "one); a string"
+    ]
+    assert "c2hvcnQ=" not in result.output
