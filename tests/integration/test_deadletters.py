@@ -211,24 +211,36 @@ def test_without_a_key_nothing_is_kept_and_the_redrive_reads_the_topic_while_it_
     worker = Worker(settings).start()
     try:
         asyncio.run(_produce(settings, _events()[:2]))
-        [letter_id] = _dead_lettered(settings, 1)
-        assert worker_get(settings, f"/deadletters/{letter_id}")["original"] == "not kept"
+        [first] = _dead_lettered(settings, 1)
+        assert worker_get(settings, f"/deadletters/{first}")["original"] == "not kept"
+        # Redriven before the cause is fixed: dead-lettered again, with the reason, under a new id.
+        sent = hotline(settings, "deadletters", "redrive", first).stdout.decode()
+        assert "redriven: 1; cannot: 0" in sent, sent
+        status = _until(
+            lambda: (
+                (s := worker_get(settings, f"/deadletters/{first}")["status"]).startswith("dead-lettered again") and s
+            ),
+            "the redrive dead-lettered again",
+        )
+        assert f"unknown unit_id '{NEW_UNIT}': not in the unit registry" in status
+        [second] = [i for i in _dead_lettered(settings, 2) if i != first]
+        assert status.startswith(f"dead-lettered again as {second}:")
     finally:
         worker.stop()
 
     fixed = settings.model_copy(update={"units_file": after})
-    sent = hotline(fixed, "deadletters", "redrive", letter_id).stdout.decode()
-    assert "redriven: 1; cannot: 0" in sent, sent
+    sent = hotline(fixed, "deadletters", "redrive", "--reason", "unknown unit_id").stdout.decode()
+    assert "redriven: 1; cannot: 0; already: 1" in sent, sent  # the second one, from the topic
     worker = Worker(fixed).start()
     try:
-        _until(lambda: _all_processed(fixed, [letter_id]), "the redriven record processed")
+        _until(lambda: _all_processed(fixed, [second]), "the redriven record processed")
     finally:
         worker.stop()
     stored = _table(fixed, f"SELECT event_id FROM {{db}}.events FINAL WHERE unit_id = '{NEW_UNIT}'")
     assert len(stored) == 1
 
     asyncio.run(_delete_all_records(fixed))
-    refused = _cli(fixed, "redrive", "--again", letter_id)
+    refused = _cli(fixed, "redrive", "--again", second)
     assert refused.returncode == 1
     assert "no original was kept" in refused.stderr and "is no longer in Kafka" in refused.stderr
 

@@ -170,7 +170,6 @@ def test_a_worker_without_a_broker_waits_with_backoff_and_says_so_once_per_try(
     assert "Traceback" not in result.stderr
 
 
-
 def test_a_malformed_deadletter_key_stops_the_command_in_one_line_without_echoing_it(
     fresh_settings: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
