@@ -31,6 +31,7 @@ from hotline.schemas.registry import DISTRICT_GROUP, REGISTRY_PATH
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import ClickHouseStore
 from hotline.sinks.originals import new_key
+from hotline.streams.redrive import REDRIVE_HEADER
 from tests.factories import event, raw
 from tests.integration.conftest import REPO, Worker, hotline, isolated_settings
 
@@ -101,6 +102,29 @@ async def _delete_all_records(settings: Settings) -> None:
         await admin.close()
 
 
+async def _redriven_records(settings: Settings, expected: int) -> dict[str, tuple[bytes | None, bytes]]:
+    """The orders topic's records that carry the redrive header: (key, value) by the dead letter they name."""
+    consumer = AIOKafkaConsumer(
+        settings.orders_topic,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **settings.kafka_client_options(),  # type: ignore[arg-type]
+    )
+    await consumer.start()
+    found: dict[str, tuple[bytes | None, bytes]] = {}
+    deadline = time.monotonic() + 60
+    try:
+        while len(found) < expected and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                for r in records:
+                    headers = dict(r.headers)
+                    if REDRIVE_HEADER in headers:
+                        found[headers[REDRIVE_HEADER].decode()] = (r.key, r.value)
+    finally:
+        await consumer.stop()
+    return found
+
+
 def _until(check: Callable[[], Any], what: str, timeout: float = 180) -> Any:
     """Poll until ``check`` returns something truthy; fail naming ``what``."""
     deadline = time.monotonic() + timeout
@@ -158,9 +182,10 @@ def test_sealed_originals_are_redriven_after_kafka_dropped_them_once_and_never_a
 ) -> None:
     before, after = _registries(tmp_path)
     settings = isolated_settings(broker, tmp_path, deadletter_key=SecretStr(new_key()), units_file=before)
+    records = _events()
     worker = Worker(settings).start()
     try:
-        asyncio.run(_produce(settings, _events()))
+        asyncio.run(_produce(settings, records))
         ids = _dead_lettered(settings, 3)
         assert all(letter["original"].startswith("sealed with key") for letter in _letters(settings, "limit=10"))
     finally:
@@ -170,6 +195,10 @@ def test_sealed_originals_are_redriven_after_kafka_dropped_them_once_and_never_a
     fixed = settings.model_copy(update={"units_file": after})
     sent = hotline(fixed, "deadletters", "redrive", "--reason", "unknown unit_id").stdout.decode()
     assert "redriven: 3; cannot: 0; already: 0" in sent, sent
+    produced = {value: key for key, value in records}
+    redriven = asyncio.run(_redriven_records(fixed, 3))
+    assert sorted(redriven) == sorted(ids), "each redriven record names its dead letter"
+    assert all(produced.get(value) == key for key, value in redriven.values()), "the original key and bytes"
 
     worker = Worker(fixed).start()
     try:
