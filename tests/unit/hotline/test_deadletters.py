@@ -89,3 +89,9 @@ def test_new_key_prints_a_key_the_settings_accept() -> None:
     key = result.stdout.strip()
     assert len(base64.b64decode(key)) == 32
     assert Settings(deadletter_key=SecretStr(key)).deadletter_key is not None
+
+
+def test_list_prints_a_table_of_counts_and_letters(local: Settings) -> None:
+    printed = _run("list")
+    assert "t.calls:0:7" in printed and "t.calls:0:8" in printed and "not JSON" in printed
+    assert PHONE not in printed
