@@ -15,6 +15,8 @@ import sys
 import time
 import urllib.request
 
+from pydantic import SecretStr
+
 from hotline.settings import Settings
 
 
@@ -25,6 +27,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
     for name, value in settings.model_dump(mode="json").items():
+        secret = getattr(settings, name)
+        if isinstance(secret, SecretStr):  # dumped as asterisks: the child needs the value itself
+            value = secret.get_secret_value()
         if value is not None:
             env[f"HOTLINE_{name.upper()}"] = json.dumps(value) if isinstance(value, dict | list) else str(value)
     env["HOTLINE_VAR_DIR"] = str(settings.var_path)

@@ -10,11 +10,12 @@ from typing import Annotated
 
 import typer
 
-from hotline.commands import bulletin, contract, demo, deploy, events, history, kafka, services
+from hotline.commands import bulletin, contract, deadletters, demo, deploy, events, history, kafka, services
 
 app = typer.Typer(help="12345 热线工单数据管道 (12345 hotline work-order pipeline).", no_args_is_help=True)
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(deploy.app, name="deploy")
+app.add_typer(deadletters.app, name="deadletters")
 
 
 def version() -> str:

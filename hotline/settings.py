@@ -6,13 +6,29 @@ nothing else reads the environment.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ssl
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SEALING_KEY_BYTES = 32  # HOTLINE_DEADLETTER_KEY: an AES-256 key (hotline.sinks.originals)
+MAKE_KEY = "`hotline deadletters new-key` makes one"
+
+
+def sealing_key(text: str) -> bytes:
+    """The dead letters' sealing key from its base64 text; a clear error for anything else (never echoed)."""
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"not base64 (a key is {SEALING_KEY_BYTES} bytes in base64: {MAKE_KEY})") from None
+    if len(key) != SEALING_KEY_BYTES:
+        raise ValueError(f"{SEALING_KEY_BYTES} bytes in base64 are needed, not {len(key)} ({MAKE_KEY})")
+    return key
 
 
 class KafkaNode(NamedTuple):
@@ -187,6 +203,22 @@ class Settings(BaseSettings):
         "compacts closed segments only, so this bounds how long evicted orders' records stay in it. Applies "
         "when the topic is created.",
     )
+    deadletter_key: SecretStr | None = Field(
+        default=None,
+        description="The key (base64 of 32 bytes; `hotline deadletters new-key` makes one) that seals each dead "
+        "letter's original record with AES-GCM for a later redrive; unset: no original is kept. Rotating or "
+        "removing it makes the originals sealed with it unreadable. Set it where ClickHouse is written.",
+    )
+    deadletter_retention_days: int = Field(
+        default=90,
+        ge=1,
+        description="How long a dead letter's sealed original is kept for redrive; older ones are never opened "
+        "and `hotline deadletters purge` drops them.",
+    )
+    units_file: Path | None = Field(
+        default=None,
+        description="The unit registry as CSV (`id,name,group,order`); unset: the registry shipped with the code.",
+    )
     max_order_events: int = Field(
         default=1_000,
         ge=10,
@@ -302,6 +334,14 @@ class Settings(BaseSettings):
         description="Attempts to POST one alert to a webhook, backing off exponentially between them (0.5 s "
         "doubling to 30 s).",
     )
+
+    @field_validator("deadletter_key")
+    @classmethod
+    def _a_sealing_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """A malformed key stops every command at once, not the first dead letter."""
+        if value is not None:
+            sealing_key(value.get_secret_value())
+        return value
 
     @model_validator(mode="after")
     def _replication_follows_the_cluster(self) -> Settings:

@@ -157,10 +157,57 @@ def register(pipeline: Pipeline) -> None:
             body["error"] = printable(f"ClickHouse did not answer: {type(exc).__name__}: {exc}", 500)
         return self.json(body)
 
+    register_deadletters(pipeline, access, surface)
+
     from hotline import monitor
 
     monitor.register(pipeline, access, surface.page)
     surface.close()
+
+
+def register_deadletters(pipeline: Pipeline, access: Access, surface: Surface) -> None:
+    """``hotline deadletters`` over HTTP, for supervisors: GET lists (``?reason=&source=&since=&until=
+    &unit=&redriven=&limit=&id=``), GET ``/deadletters/{id}`` shows one, POST redrives
+    (``{"select": [[name, value], ...], "again": false}``). Redacted, as the CLI prints them."""
+    from hotline.streams import redrive as rd
+    from hotline.streams.redrive import listing
+
+    @surface.page("/deadletters")
+    class DeadLetters(View):
+        async def get(self, request: Request) -> Response:
+            if denied := _office_only(self, request, access):
+                return denied
+            try:
+                selection = rd.Selection.from_params(request.query.items())
+            except rd.BadSelection as exc:
+                return self.json({"error": str(exc)}, status=400)
+            return self.json(await pipeline.in_store_thread(listing, pipeline.store, selection))
+
+        async def post(self, request: Request) -> Response:
+            if denied := _office_only(self, request, access):
+                return denied
+            try:
+                body = await request.json()
+                selection = rd.Selection.from_params([(str(k), str(v)) for k, v in body.get("select", [])])
+                result = await rd.redrive(
+                    pipeline.store, selection, pipeline.settings, bool(body.get("again")), pipeline.in_store_thread
+                )
+            except (rd.BadSelection, ValueError, AttributeError, TypeError) as exc:
+                return self.json({"error": str(exc)}, status=400)
+            return self.json(result.view())
+
+    @surface.page("/deadletters/{letter_id}")
+    async def deadletter(self: View, request: Request, letter_id: str) -> Response:
+        if denied := _office_only(self, request, access):
+            return denied
+        try:
+            rd.LetterId.parse(letter_id)
+        except rd.BadSelection as exc:
+            return self.json({"error": str(exc)}, status=400)
+        found = await pipeline.in_store_thread(rd.show, pipeline.store, letter_id)
+        if found is None:
+            return self.json({"error": f"no dead letter {letter_id}"}, status=404)
+        return self.json(found)
 
 
 def credential(request: Request) -> Credential:

@@ -46,3 +46,9 @@ def load_registry(path: Path = REGISTRY_PATH) -> Registry:
 @lru_cache(maxsize=1)
 def default_registry() -> Registry:
     return load_registry()
+
+
+def registry_at(path: Path | None) -> Registry:
+    """The office's registry file when one is configured (``HOTLINE_UNITS_FILE``), else the shipped one:
+    a unit added there is known at the worker's next start (its dead letters can then be redriven)."""
+    return load_registry(path) if path is not None else default_registry()

@@ -16,6 +16,7 @@ from clickhouse_connect.driver.client import Client
 
 from hotline.schemas import metrics
 from hotline.settings import Settings
+from hotline.sinks import originals
 from hotline.sinks.base import Batch, Generation, OrderRow, Stored, WindowRow
 from hotline.sinks.fencing import Fence
 from hotline.sinks.migrations import migrate
@@ -68,6 +69,7 @@ class ClickHouseStore:
         self.db = settings.clickhouse_database
         self.client = client or connect(settings)
         self.schema_version: int | None = None  # known once :meth:`migrate` has run
+        self.deadletter_key = originals.key_of(settings.deadletter_key)  # seals dead letters' originals
 
     def migrate(self) -> None:
         """Bring the database to this build's schema version (``hotline.sinks.migrations``).
@@ -80,10 +82,13 @@ class ClickHouseStore:
     def _command(self, statement: str) -> None:
         self.client.command(statement.replace("{db}", self.db))
 
-    def command(self, statement: str) -> None:
+    def command(self, statement: str, parameters: dict[str, Any] | None = None) -> None:
         """A statement (``{db}`` replaced), under the process's lock."""
         with self._lock:
-            self._command(statement)
+            if parameters:
+                self.client.command(statement.replace("{db}", self.db), parameters=parameters)
+            else:
+                self._command(statement)
 
     def partition_key(self, table: str) -> str:
         rows = self.query_rows(
@@ -109,7 +114,7 @@ class ClickHouseStore:
             if batch.events:
                 self._insert_columns(EVENTS, [[row.get(c) for row in batch.events] for c in EVENTS.names])
             if batch.deadletters:
-                self._insert(DEADLETTER, [deadletter_row(d) for d in batch.deadletters])
+                self._insert(DEADLETTER, [deadletter_row(d, self.deadletter_key) for d in batch.deadletters])
             if batch.orders:
                 self._insert_columns(ORDER_STATES, _columns(o.values() for o in batch.orders))
             if batch.returns:

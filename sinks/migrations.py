@@ -161,6 +161,16 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         6, "partition_claims: the group generation that claimed each source partition", (PARTITION_CLAIMS.ddl(),)
     ),
+    Migration(
+        7,
+        "deadletter: sealed original and its key id; when and where it was redriven",
+        (
+            "ALTER TABLE {db}.deadletter ADD COLUMN IF NOT EXISTS original String DEFAULT ''",
+            "ALTER TABLE {db}.deadletter ADD COLUMN IF NOT EXISTS original_key_id String DEFAULT ''",
+            f"ALTER TABLE {{db}}.deadletter ADD COLUMN IF NOT EXISTS redriven_at Nullable({TS})",
+            "ALTER TABLE {db}.deadletter ADD COLUMN IF NOT EXISTS redrive_outcome String DEFAULT ''",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version  # what this build writes and reads
 SCHEMA_VERSION_DDL = f"""CREATE TABLE IF NOT EXISTS {{db}}.schema_version (

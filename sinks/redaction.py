@@ -11,8 +11,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from hotline.schemas.events import within_years
+from hotline.schemas.events import MAX_RECORD_BYTES, within_years
 from hotline.schemas.personal import mask_personal, personal_values
+from hotline.sinks import originals
 from hotline.sinks.base import DeadLetter
 
 REDACTED_CHARS = 4096  # of a dead letter kept in ClickHouse; the topic keeps the whole record
@@ -59,13 +60,23 @@ def strip_personal(payload: dict[str, Any]) -> str:
     return json.dumps(clean, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def deadletter_row(dead: DeadLetter) -> list[Any]:
+def deadletter_row(dead: DeadLetter, seal_with: bytes | None = None) -> list[Any]:
     """The dead letter as every store keeps it (the ``deadletter`` table's columns): its copy, key
     and error masked, each also of the caller values its record holds (a name quoted by the error
-    or used as the key)."""
+    or used as the key); the original sealed when a key is configured (``sinks/originals.py``)."""
     redacted, occurred_at = redact(dead.raw)
     personal = personal_values(dead.raw[: REDACTED_CHARS * 4].decode("utf-8", errors="replace"))
     key = mask_personal(dead.key[:REDACTED_CHARS].decode("utf-8", errors="replace"), personal) if dead.key else ""
     copy = redacted if dead.store_copy else ""
     error = mask_personal(dead.error, personal)
-    return [dead.source_topic, dead.source_partition, dead.source_offset, error, copy, key, occurred_at]
+    sealed = _sealed_original(dead, seal_with)
+    row = [dead.source_topic, dead.source_partition, dead.source_offset, error, copy, key, occurred_at]
+    return [*row, sealed.ciphertext, sealed.key_id]
+
+
+def _sealed_original(dead: DeadLetter, key: bytes | None) -> originals.Sealed:
+    """The original sealed for redrive; nothing without a key, or for a record no producer could send again."""
+    if key is None or not dead.store_copy or len(dead.raw) > MAX_RECORD_BYTES:
+        return originals.Sealed("", "")
+    where = originals.coordinates(dead.source_topic, dead.source_partition, dead.source_offset)
+    return originals.seal(originals.Original(dead.key, dead.raw), key, where)

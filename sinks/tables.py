@@ -92,9 +92,11 @@ DEADLETTER = Table(
         ("raw", "String"),
         ("key", "String"),
         ("occurred_at", f"Nullable({TS})"),
+        ("original", "String"),
+        ("original_key_id", "String"),
     ),
     "ReplacingMergeTree ORDER BY (source_topic, source_partition, source_offset)",
-    (f"received_at {TS} DEFAULT now64(3)",),
+    (f"received_at {TS} DEFAULT now64(3)", f"redriven_at Nullable({TS})", "redrive_outcome String DEFAULT ''"),
 )
 # The progress ledger: per source partition, the last offset processed with every offset
 # before it. The truth on restart and rebalance (not the consumer group's commits).

@@ -14,7 +14,7 @@ import logging
 import faust
 from faust.types import EventT, StreamT
 
-from hotline.schemas.registry import Registry, default_registry
+from hotline.schemas.registry import Registry, registry_at
 from hotline.settings import Settings
 from hotline.sinks.base import Generation, Store
 from hotline.streams.alerting import Alerting
@@ -48,7 +48,7 @@ class Pipeline:
 
     def __init__(self, settings: Settings, registry: Registry | None = None, store: Store | None = None) -> None:
         self.settings = settings
-        self.registry = registry or default_registry()
+        self.registry = registry or registry_at(settings.units_file)
         self.metrics = Metrics()
         self.metrics.store_up.set(1)
         self.observer = BatchObserver(self.metrics)

@@ -103,10 +103,10 @@ def _fold_event(
     event = inputs.decoded[source]
     assert not isinstance(event, DeadLetter)
     identity = inputs.identities[source]
-    if identity.verdict is Verdict.DUPLICATE:
+    tp = (source.topic, source.partition)
+    if identity.verdict is Verdict.DUPLICATE and (stateless(event) or not _released(folded, inputs, event)):
         folded.duplicates += 1
         return None
-    tp = (source.topic, source.partition)
     if stateless(event):
         folded.batch.events.append(event_row(event, source, content=inputs.contents[source]))
         folded.steps.extend(Step(tp, source.offset, d) for d in event_deltas(event))
@@ -135,6 +135,13 @@ def _fold_event(
     folded.batch.returns.extend(step.returned)
     folded.steps.extend(Step(tp, source.offset, d) for d in step.counters)
     return None
+
+
+def _released(folded: Folded, inputs: Inputs, event: Event) -> bool:
+    """An orphan's event sent again (stored, so a duplicate by its id, but never counted): folded."""
+    order_id = str(event.order_id)  # type: ignore[union-attr]  # an order event
+    state = folded.orders[order_id] if order_id in folded.orders else inputs.states.get(order_id)
+    return timeline.released(state, event.event_id)
 
 
 def dead_letter_of(record: Record, inputs: Inputs) -> DeadLetter | None:

@@ -58,5 +58,9 @@ def letters(order_id: str, state: OrderState, stored: Mapping[str, Stored], wait
 
 
 def released(state: OrderState) -> OrderState:
-    """The order without the events it held (dead-lettered): its timeline stays, for duplicates."""
-    return OrderState(**{k: v for k, v in state.items() if k != "held"})  # type: ignore[typeddict-item]
+    """The order without the events it held (dead-lettered): its timeline stays, for duplicates,
+    and their ids are kept as released, so that a redrive of their dead letters counts them
+    (their events are stored already: without this the redrive would be skipped as a duplicate)."""
+    out = OrderState(**{k: v for k, v in state.items() if k != "held"})  # type: ignore[typeddict-item]
+    out["released"] = list(dict.fromkeys([*state.get("released", ()), *held_ids(state)]))
+    return out

@@ -272,6 +272,8 @@ def apply_order_event(
     supervision read before the order's dispatch) moves nothing until the dispatch arrives: what
     it would move is held in the order's state (``held``) and released by the dispatch, so an
     order that is never dispatched counts for no unit."""
+    if state and timeline.released(state, ev.event_id):
+        return released_again(state, ev)
     if timeline.holds(state, ev.event_id):
         return OrderStep(state or OrderState(), None, duplicate=True)
     due = deadline_of(ev, limits)
@@ -295,6 +297,25 @@ def apply_order_event(
         order_id = str(ev.order_id)  # type: ignore[union-attr]  # an order event: decode() checked the type
         returned = [ReturnRow(month, order_id, times) for month, times in timeline.returns_by_month(new["facts"])]
     return OrderStep(new, event_row(ev, source, due, computed, content), deltas + own, returned=returned)
+
+
+def released_again(state: OrderState, ev: Event) -> OrderStep:
+    """An event dead-lettered as an orphan, sent again (a redrive). Its fact is in the timeline
+    already (the cohort counts it since the dispatch came); what it moves by itself counts now,
+    once, if its order is dispatched, else is held again (and dead-lettered again past the wait).
+    Its audit row is stored already: none is written."""
+    new = OrderState(**state)  # type: ignore[typeddict-item]
+    rest = [i for i in state.get("released", ()) if i != ev.event_id]
+    if rest:
+        new["released"] = rest
+    else:
+        new.pop("released", None)
+    own = [] if isinstance(ev, OrderDispatched | OrderCompleted) else event_deltas(ev)
+    if not new.get("unit"):
+        held = [[d.unit_id, d.day.isoformat(), d.metric, d.event_id, d.value] for d in own]
+        new["held"] = [*new.get("held", []), *held]
+        own = []
+    return OrderStep(new, None, own)
 
 
 def order_row(order_id: str, state: OrderState) -> OrderRow | None:

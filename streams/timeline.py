@@ -82,9 +82,10 @@ class OrderState(TypedDict, total=False):
     supervision_due: str  # ISO: the second unsatisfied visit made it due for supervision (督办)
     supervised: bool  # an order.supervised folded in
     held: list[list[Any]]  # before its dispatch: what its events would move (unit, day, metric, id, value)
+    released: list[str]  # event ids dead-lettered when no dispatch came (streams/orphans.py): not counted yet
 
 
-_NOT_FOLDED = ("gen", "held")  # kept as they are when the order is folded again from its facts
+_NOT_FOLDED = ("gen", "held", "released")  # kept as they are when the order is folded again from its facts
 
 
 def local_day(ts: datetime) -> date:
@@ -123,6 +124,12 @@ def sort_key(fact: Fact) -> tuple[int, int, str]:
 def holds(state: OrderState | None, event_id: str) -> bool:
     """Whether this event is folded into the order already."""
     return bool(state) and any(f[1] == event_id for f in state.get("facts", ()))  # type: ignore[union-attr]
+
+
+def released(state: OrderState | None, event_id: str) -> bool:
+    """Whether this event was dead-lettered as an orphan: in the timeline, but what it moves by
+    itself not counted; sent again (a redrive), it counts then (``processing.apply_order_event``)."""
+    return bool(state) and event_id in state.get("released", ())  # type: ignore[union-attr]
 
 
 def add(state: OrderState | None, fact: Fact) -> OrderState:

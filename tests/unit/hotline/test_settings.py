@@ -54,3 +54,11 @@ def test_min_insync_above_replication_is_refused() -> None:
 
 def test_producers_wait_for_every_in_sync_replica_and_are_idempotent() -> None:
     assert Settings.producer_options() == {"acks": "all", "enable_idempotence": True}
+
+
+def test_a_malformed_deadletter_key_is_refused_when_the_settings_load() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="32 bytes in base64 are needed, not 5"):
+        Settings(deadletter_key="c2hvcnQ=")  # type: ignore[arg-type]

@@ -45,3 +45,54 @@ def test_each_held_event_is_one_letter_under_its_coordinates() -> None:
     assert (letter.source_partition, letter.source_offset, letter.raw, letter.key) == (2, 41, b'{"x":1}', b"O1")
     assert "not dispatched within 72 h" in letter.error
     assert "held" not in orphans.released(state) and orphans.released(state)["facts"] == state["facts"]
+
+
+# -- a redrive of an orphan's dead letter --------------------------------------------------------
+
+
+def _moved(state: OrderState, ev: dict) -> tuple[OrderState, list[tuple[str, str]], bool]:
+    step = apply_order_event(state, parse_event(raw(ev)), Source("hotline.orders", 0, 90))
+    return step.state, [(d.unit_id, d.metric) for d in step.counters], step.duplicate
+
+
+def test_a_released_event_redriven_after_the_dispatch_counts_once() -> None:
+    visited = event("order.visited", outcome="satisfied", occurred_at="2019-11-06T09:00:00+08:00")
+    released = orphans.released(_state(visited))
+    assert released["released"] == [visited["event_id"]]
+    dispatched, _, _ = _moved(released, event("order.dispatched", occurred_at="2019-11-05T09:00:00+08:00"))
+    after, counted, duplicate = _moved(dispatched, visited)
+    assert not duplicate and counted and all(unit == "yuhu" for unit, _ in counted)
+    assert "released" not in after
+    _, again, duplicate = _moved(after, visited)
+    assert duplicate and again == []
+
+
+def test_a_released_event_redriven_before_any_dispatch_is_held_again_and_overdue_again() -> None:
+    visited = event("order.visited", outcome="satisfied", occurred_at="2019-11-06T09:00:00+08:00")
+    released = orphans.released(_state(visited))
+    assert orphans.overdue([("O1", released)], 2**62, 1) == []  # nothing held: not swept again
+    held, counted, duplicate = _moved(released, visited)
+    assert not duplicate and counted == []
+    assert orphans.held_ids(held) == [visited["event_id"]]
+    assert orphans.overdue([("O1", held)], 2**62, 1) == ["O1"]
+
+
+def test_the_fold_counts_a_released_event_its_identity_calls_a_duplicate() -> None:
+    from hotline.streams.folding import Inputs, fold
+    from hotline.streams.processing import Identity, Record, Verdict, payload
+
+    visited = event("order.visited", outcome="satisfied", occurred_at="2019-11-06T09:00:00+08:00")
+    released = orphans.released(_state(visited))
+    dispatched, _, _ = _moved(released, event("order.dispatched", occurred_at="2019-11-05T09:00:00+08:00"))
+    source = Source("hotline.orders", 0, 95)
+    decoded = parse_event(raw(visited))
+    inputs = Inputs(
+        {source: decoded},
+        {source: Identity(Verdict.DUPLICATE, SRC)},  # stored from its first reading
+        {source: payload(decoded)},
+        {"O1": dispatched},
+        {},
+    )
+    result = fold([Record(source, b"O1", raw(visited))], inputs, {}, 0)
+    assert result.duplicates == 0 and result.steps and result.batch.events == []
+    assert "released" not in result.orders["O1"]

@@ -52,3 +52,16 @@ def test_a_dict_entry_of_the_wrong_type_does_not_name_its_key(
     [line] = _errors(result)
     assert line.startswith("error: HOTLINE_ACCESS_TOKENS: ")
     assert SECRET not in result.output
+
+
+def test_a_malformed_deadletter_key_stops_the_command_in_one_line_without_echoing_it(
+    fresh_settings: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOTLINE_DEADLETTER_KEY", "c2hvcnQ=")
+    result = CliRunner().invoke(cli.app, ["deadletters", "list"])
+    assert result.exit_code == 2
+    assert _errors(result) == [
+        "error: HOTLINE_DEADLETTER_KEY: 32 bytes in base64 are needed, not 5 (`hotline deadletters new-key` makes "
+        "one); a string"
+    ]
+    assert "c2hvcnQ=" not in result.output
