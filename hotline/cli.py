@@ -395,7 +395,7 @@ def _replay(settings: Settings, file: Path, wait: bool, timeout: float) -> None:
 
 @app.command()
 def bulletin(
-    month: Annotated[str, typer.Option(help="YYYY-MM, in Asia/Shanghai")],
+    month: Annotated[str, typer.Option(help="YYYY-MM, in the office's time zone")],
     fmt: Annotated[BulletinFormat, typer.Option("--format")] = BulletinFormat.table,
     out: Annotated[Path | None, typer.Option(help="Write to a file (required for xlsx/docx on a terminal).")] = None,
     issue: Annotated[
@@ -466,12 +466,13 @@ def _bulletin_bytes(settings: Settings, month: str, fmt: str) -> bytes:
         pass
     from hotline.reports.edition import assemble
     from hotline.reports.render import render
+    from hotline.sinks.units import stored_registry
 
     sink = _open_store(settings, f"no worker answers at {settings.web_url}")
     try:
         if sink.generation().restate_pending:
             raise _fail("this store's day windows are not built yet: run `hotline restate` (or start the worker)")
-        return render(assemble(sink, month), fmt)
+        return render(assemble(sink, month, stored_registry(sink)), fmt)
     finally:
         sink.close()
 
@@ -546,8 +547,8 @@ def import_(
     line number and reason, and the rest loads. Importing a file twice equals importing it once;
     an interrupted import resumes where it stopped.
     """
-    from hotline.schemas.registry import default_registry
     from hotline.sinks.store import StoreRaced
+    from hotline.sinks.units import stored_registry
     from hotline.streams.deadlines import limits_of
     from hotline.streams.history import SHOWN_DEADLETTERS, UnreadableFile, fingerprint, import_file
 
@@ -565,7 +566,7 @@ def import_(
             tally = import_file(
                 sink,
                 file,
-                default_registry(),
+                stored_registry(sink),
                 limits_of(settings),
                 lambda n: bar.advance(task, n),
                 digest=digest,
@@ -638,10 +639,11 @@ _HELD = (
 
 def _issue_date(value: str | None, settings: Settings) -> date:
     from datetime import datetime
-    from zoneinfo import ZoneInfo
+
+    from hotline.schemas.events import TZ  # the office's time zone (its profile)
 
     if value is None:
-        return datetime.now(ZoneInfo(settings.timezone)).date()
+        return datetime.now(TZ).date()
     try:
         return date.fromisoformat(value)
     except ValueError as exc:
@@ -661,6 +663,7 @@ def _issue(
     from hotline.reports.edition import assemble
     from hotline.reports.issued import AlreadyIssued, Issue, freeze
     from hotline.reports.render import FORMATS, render
+    from hotline.sinks.units import stored_registry
 
     _valid_month(month)
     if number is None or total_number is None:
@@ -670,7 +673,7 @@ def _issue(
     issue = Issue(number, total_number, _issue_date(when, settings))
     sink = _open_store(settings, _HELD)
     try:
-        edition = assemble(sink, month, issue=issue)
+        edition = assemble(sink, month, stored_registry(sink), issue=issue)
         documents = {f: render(edition, f) for f in FORMATS}
         try:
             revision = freeze(sink, edition, documents, reissue=reissue)
@@ -707,6 +710,7 @@ def _diff(settings: Settings, month: str, fmt: str) -> bytes:
     """Per unit and headline, each printed figure that differs now from the issued bulletin."""
     from hotline.reports.bulletin import build_bulletin
     from hotline.reports.issued import differences, latest_issue
+    from hotline.sinks.units import stored_registry
 
     _valid_month(month)
     sink = _open_store(settings, _HELD)
@@ -714,7 +718,7 @@ def _diff(settings: Settings, month: str, fmt: str) -> bytes:
         found = latest_issue(sink, month)
         if found is None:
             raise _fail(f"{month} has not been issued: nothing to compare with")
-        changed = differences(found.bulletin, build_bulletin(sink, month).to_json())
+        changed = differences(found.bulletin, build_bulletin(sink, month, stored_registry(sink)).to_json())
     finally:
         sink.close()
     if fmt == "json":

@@ -108,8 +108,8 @@ GROUP BY unit_id
 # The orders open at ``cutoff`` (first dispatched by then, not completed before it), each at
 # its current unit and deadline, by status at ``now``; next_due / next_due_soon: when the
 # clock alone will next move a figure.
-_AS_OF = "fromUnixTimestamp64Milli(toInt64(%(cutoff_ms)s), 'Asia/Shanghai')"
-_NOW = "fromUnixTimestamp64Milli(toInt64(%(now_ms)s), 'Asia/Shanghai')"
+_AS_OF = f"fromUnixTimestamp64Milli(toInt64(%(cutoff_ms)s), '{TZ.key}')"  # the office's time zone
+_NOW = f"fromUnixTimestamp64Milli(toInt64(%(now_ms)s), '{TZ.key}')"
 OPEN_ORDERS = f"""
 SELECT unit_id,
        {select_counts(GAUGES)},
@@ -274,7 +274,7 @@ class Snapshot:
 
 
 def today(now: datetime) -> date:
-    """The hotline's day: the Asia/Shanghai date of ``now``."""
+    """The hotline's day: the office's local date of ``now``."""
     return now.astimezone(TZ).date()
 
 

@@ -20,14 +20,14 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from hotline.schemas import metrics
-from hotline.schemas.events import within_years
+from hotline.schemas.events import TZ, within_years
 from hotline.schemas.personal import mask_personal, personal_values
 from hotline.settings import Settings
 from hotline.sinks.fencing import Fence
 
 log = logging.getLogger(__name__)
 
-TS = "DateTime64(3, 'Asia/Shanghai')"
+TS = f"DateTime64(3, '{TZ.key}')"  # the office's time zone (its profile): local days and months in SQL
 POINTS = "Decimal(9, 2)"  # points the province deducts, to hundredths
 CHECK_COLUMNS = ("reached", "points", "indicator", "deduction_items", "deduction_points")  # events, version 5
 
@@ -215,6 +215,23 @@ BULLETIN_ISSUES = Table(
     "ReplacingMergeTree ORDER BY (month, revision)",
     (f"issued_at {TS} DEFAULT now64(3)",),
 )
+# The unit registry with its history (hotline.schemas.registry): one set of rows per imported
+# version, the newest import in force for every worker, the store and the commands (hotline.sinks.units).
+UNIT_REGISTRY = Table(
+    "unit_registry",
+    (
+        ("version", "String"),
+        ("unit_id", "String"),
+        ("name", "String"),
+        ("unit_group", "String"),
+        ("unit_order", "Int32"),
+        ("valid_from", "Nullable(Date)"),
+        ("valid_to", "Nullable(Date)"),
+        ("successor", "String"),
+    ),
+    "MergeTree ORDER BY (version, unit_id)",
+    (f"imported_at {TS} DEFAULT now64(3)",),
+)
 ALL_TABLES = (
     EVENTS,
     DEADLETTER,
@@ -226,6 +243,7 @@ ALL_TABLES = (
     GENERATIONS,
     BULLETIN_ISSUES,
     PARTITION_CLAIMS,
+    UNIT_REGISTRY,
 )
 TABLES = tuple(t.name for t in ALL_TABLES)
 
@@ -361,6 +379,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         6, "partition_claims: the group generation that claimed each source partition", (PARTITION_CLAIMS.ddl(),)
     ),
+    Migration(7, "unit_registry: the unit registry with its history, by imported version", (UNIT_REGISTRY.ddl(),)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version  # what this build writes and reads
 SCHEMA_VERSION_DDL = f"""CREATE TABLE IF NOT EXISTS {{db}}.schema_version (

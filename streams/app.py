@@ -26,6 +26,7 @@ from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, DeadLetter, Generation, OrderRow
 from hotline.sinks.fencing import Fence, Partition, StoreFenced
 from hotline.sinks.store import Store, StoreRaced, describe, open_store, owned
+from hotline.sinks.units import stored_registry
 from hotline.streams import history, orphans, timeline
 from hotline.streams.alerting import Alerting
 from hotline.streams.alerts import key_partition
@@ -72,7 +73,8 @@ class Pipeline:
 
     def __init__(self, settings: Settings, registry: Registry | None = None, store: Store | None = None) -> None:
         self.settings = settings
-        self.registry = registry or default_registry()
+        self.registry = registry or default_registry()  # the stored version replaces it once the store opens
+        self._registry_given = registry is not None
         self._opened = store
         self._store_guard = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
@@ -204,6 +206,8 @@ class Pipeline:
         elif (generation := sink.generation()).restate_pending:
             raise RuntimeError("the store has not restated its day windows: restart `hotline store`")
         self.known = id_filter(sink)
+        if not self._registry_given:
+            self.registry = stored_registry(sink, self.registry)
         return generation
 
     def order_state(self, order_id: str) -> OrderState | None:
