@@ -20,10 +20,11 @@ import tomllib
 from decimal import Decimal
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 DATA = Path(__file__).parent / "data"
 DEFAULT_PROFILE = DATA / "xiangtan.toml"
@@ -98,10 +99,17 @@ class BulletinRules(_Strict):
     def _known_rates(cls, standards: dict[str, Decimal]) -> dict[str, Decimal]:
         from hotline.schemas import metrics as mc
 
-        rates = {m.name for m in mc.CATALOGUE if isinstance(m, mc.Rate)}
+        per_unit = set(mc.UNIT_COUNTS)
+        rates = {
+            m.name
+            for m in mc.CATALOGUE
+            if isinstance(m, mc.Rate) and {*m.numerator, m.denominator} <= per_unit  # judged per unit
+        }
         unknown = sorted(set(standards) - rates)
         if unknown:
-            raise ValueError(f"{', '.join(unknown)}: not a catalogue rate (one of {', '.join(sorted(rates))})")
+            raise ValueError(
+                f"{', '.join(unknown)}: not a unit rate of the catalogue (one of {', '.join(sorted(rates))})"
+            )
         return standards
 
 
@@ -152,7 +160,7 @@ class Office(_Strict):
         return f"{(share * 100).normalize():f}%"
 
 
-def _location(error: dict[str, Any]) -> str:
+def _location(error: ErrorDetails) -> str:
     return ".".join(str(part) for part in error["loc"]) or "(top)"
 
 
