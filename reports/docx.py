@@ -1,6 +1,6 @@
 """The whole bulletin as a Word file, laid out as the office issues it.
 
-The layout follows GB/T 9704-2012 (党政机关公文格式): the masthead (市 长 热 线 in red, the
+The layout follows GB/T 9704-2012 (党政机关公文格式): the masthead (the office profile's, in red, the
 issuing office, 第N期（总第T期）, the date, a red line), the standard's type (title 2号方正小标宋简体,
 body 3号仿宋_GB2312, headings 3号黑体 and 楷体_GB2312, page numbers 4号宋体 as ``— 1 —``), its
 margins (top 37 mm, left 28 mm, a 156 × 225 mm type area), the charts in the text and the

@@ -26,18 +26,19 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any, Protocol
 
 from hotline.reports.bulletin import Queryable
 from hotline.reports.queries import CITY, order_rows, select_counts, select_sums
 from hotline.schemas import metrics as mc
 from hotline.schemas.metrics import Metric, OrderCount, Rate, Tally
+from hotline.schemas.office import current_office
 from hotline.schemas.registry import Registry
 from hotline.streams.deadlines import TZ
 from hotline.streams.gauges import Reading
 
 DUE_SOON_S = mc.DUE_SOON_S  # "即将到期": due within 24 hours
-LOW_SATISFACTION_PERCENT = 50  # the bulletin's "< 50%" list
 
 # What the screen shows, all from the metric catalogue: per period (the day, the month to
 # date) counts the stream keeps, and rates over them; for the open orders, gauges now.
@@ -200,9 +201,10 @@ class UnitLive(Tally):
 
     @property
     def low_satisfaction(self) -> bool:
-        """Below 50% over the month to date, as the bulletin's list counts it (no visits: no verdict)."""
+        """Below the office's low cut-off over the month to date, as the bulletin's list counts it
+        (exactly; no visits: no verdict)."""
         satisfied, visits = mc.SATISFACTION_RATE.terms(self.month)
-        return visits > 0 and satisfied * 100 < LOW_SATISFACTION_PERCENT * visits
+        return visits > 0 and satisfied < current_office().bulletin.satisfaction_lists.low * visits
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -223,6 +225,11 @@ class UnitLive(Tally):
     __hash__ = None  # type: ignore[assignment]
 
 
+def _number(value: Decimal) -> int | float:
+    """A JSON number: whole where whole (``50``, not ``50.0``)."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
 def screen() -> dict[str, Any]:
     """What the page is told about its columns: the catalogue's names and labels, and the thresholds."""
     return {
@@ -230,7 +237,7 @@ def screen() -> dict[str, Any]:
         "columns": [c.to_json() for c in COLUMNS],
         "periods": [{"key": key, "label": label} for key, label in PERIODS],
         "rolling": [{"key": key, "label": label} for key, label in ROLLING],
-        "low_satisfaction_percent": LOW_SATISFACTION_PERCENT,
+        "low_satisfaction_percent": _number(current_office().bulletin.satisfaction_lists.low * 100),
         "due_soon_s": DUE_SOON_S,
     }
 

@@ -110,7 +110,7 @@ def name_list(names: Iterable[str]) -> str:
 
 
 def _counted(counts: Mapping[str, int], escape: EventText, unit: str = "件") -> str:
-    """``雨湖区人民政府119件、岳塘区人民政府43件`` in the given order, each name through ``escape``."""
+    """``甲区人民政府119件、乙局43件`` in the given order, each name through ``escape``."""
     return "、".join(f"{escape(name)}{n}{unit}" for name, n in counts.items())
 
 

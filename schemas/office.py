@@ -4,7 +4,7 @@ Everything that differs from one 12345 office to the next lives in one TOML file
 office sets itself up from files rather than code: its names and masthead, the time zone
 in which a local day or month is counted, the bulletin's lists and minimum standards, the
 sections it prints and its 办理时限. ``HOTLINE_OFFICE`` names the file; unset, the shipped
-湘潭 profile (package data) serves the demo. The profile also names the office's unit
+demo profile (package data) serves the demo. The profile also names the office's unit
 registry CSV (relative to the profile), which stands in until a registry is imported.
 
 There is one loading point, :func:`load_office`; :func:`current_office` caches the
@@ -156,7 +156,7 @@ class Office(_Strict):
         return self.source.parent / self.registry
 
     def percent(self, share: Decimal) -> str:
-        """``80%``, ``92.5%``: a threshold as the bulletin prints it."""
+        """``92.5%``: a threshold as the bulletin prints it."""
         return f"{(share * 100).normalize():f}%"
 
 
@@ -165,7 +165,7 @@ def _location(error: ErrorDetails) -> str:
 
 
 def load_office(path: Path | str | None = None) -> Office:
-    """The profile at ``path`` (the shipped 湘潭 one without), validated; a bad one raises
+    """The profile at ``path`` (the shipped demo one without), validated; a bad one raises
     :class:`OfficeError` naming the file and the key, so an office fixes its file, not our code."""
     path = Path(path) if path else DEFAULT_PROFILE
     where = f"office profile {path.name}"
