@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
 import json
 import re
@@ -25,6 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hotline.cli_units import units_app
 from hotline.heap import for_long_runs
 from hotline.settings import Settings, get_settings
 
@@ -37,12 +37,8 @@ kafka_app = typer.Typer(help="A local Kafka (KRaft): one node, or a cluster with
 app.add_typer(kafka_app, name="kafka")
 deploy_app = typer.Typer(help="What a production install needs, generated from the code.", no_args_is_help=True)
 app.add_typer(deploy_app, name="deploy")
+app.add_typer(units_app, name="units")
 err = Console(stderr=True)
-
-
-class UnitsFormat(StrEnum):
-    table = "table"
-    csv = "csv"
 
 
 class BulletinFormat(StrEnum):
@@ -227,23 +223,6 @@ def clickhouse_ddl(
 
 
 # -- contract -------------------------------------------------------------------------
-@app.command()
-def units(fmt: Annotated[UnitsFormat, typer.Option("--format")] = UnitsFormat.table) -> None:
-    """The unit registry (id, name, group, order)."""
-    from hotline.schemas.registry import default_registry
-
-    registry = default_registry()
-    if fmt is UnitsFormat.csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["id", "name", "group", "order"])
-        writer.writerows([u.id, u.name, u.group, u.order] for u in registry)
-        return
-    table = Table("id", "单位", "分组", "顺序", title=f"成员单位 ({len(registry)})")
-    for u in registry:
-        table.add_row(u.id, u.name, u.group, str(u.order))
-    Console().print(table)
-
-
 @app.command()
 def schema(out: Annotated[Path | None, typer.Option(help="Write here instead of the repo's file.")] = None) -> None:
     """Export the event contract as JSON Schema."""
