@@ -239,6 +239,7 @@ def screen() -> dict[str, Any]:
         "rolling": [{"key": key, "label": label} for key, label in ROLLING],
         "low_satisfaction_percent": _number(current_office().bulletin.satisfaction_lists.low * 100),
         "due_soon_s": DUE_SOON_S,
+        "timezone": TZ.key,  # the office's: the page shows times as the office reads them
     }
 
 

@@ -12,6 +12,7 @@ import asyncio
 import json
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from hotline.reports import live
 from hotline.reports.bulletin import build_bulletin
 from hotline.reports.live import Figures, Snapshot, UnitLive, build_live_snapshot, build_snapshot
 from hotline.schemas import metrics as mc
+from hotline.schemas.office import current_office
 from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import Batch, ClickHouseStore, WindowRow
@@ -448,3 +450,10 @@ def test_an_impossible_date_is_refused_without_pythons_words() -> None:
     with pytest.raises(ValueError) as refused:
         parse_day("2019-02-30")
     assert str(refused.value) == "no such day: 2019-02-30 (the month has fewer days)"
+
+
+def test_the_screen_is_told_the_offices_time_zone_and_low_cut_off() -> None:
+    office = current_office()
+    told = live.screen()
+    assert told["timezone"] == office.timezone
+    assert Decimal(str(told["low_satisfaction_percent"])) == office.bulletin.satisfaction_lists.low * 100
