@@ -389,6 +389,7 @@ def build_snapshot(db: Queryable, registry: Registry, day: date | None, now: dat
     live = day is None or day == today(now)
     shown = today(now) if day is None else day
     instant = as_of(shown, now)
+    registry = registry.at(shown)  # the units in force that day
     rows = _rows(registry)
     read_counts(db, shown, rows)
     next_change = read_open_orders(db, instant, end_of_day(shown) if not live else instant, rows)
@@ -402,6 +403,7 @@ def build_snapshot(db: Queryable, registry: Registry, day: date | None, now: dat
 def build_live_snapshot(figures: LiveFigures, registry: Registry, now: datetime) -> Snapshot:
     """Today's figures from the agents' tables: day windows and open orders, no ClickHouse read."""
     shown = today(now)
+    registry = registry.at(shown)  # the units in force today
     rows = _rows(registry)
     for period, (first, last) in periods(shown).items():
         _add_counts(rows, period, {u: c for u, c in figures.totals(first, last).items() if u != mc.CITY})
