@@ -122,7 +122,8 @@ class Bulletin:
             "total": self.total.row(),
             "headline": self.headline,
             "data_quality": self.data_quality,
-            "provincial_checks": self.checks.to_json(),
+            # Section 二 only for an office a provincial platform checks (its profile says so).
+            **({"provincial_checks": self.checks.to_json()} if self.office.bulletin.sections.provincial_checks else {}),
             "counts": [u.to_json() for u in self.units],
             **self.edition_json(),
         }

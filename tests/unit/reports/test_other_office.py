@@ -246,6 +246,10 @@ def test_the_below_standard_list_is_printed(world: World, august: dict[str, str]
         assert "、".join(found["units"]) in text
 
 
+def test_the_json_has_no_provincial_checks(world: World) -> None:
+    assert "provincial_checks" not in world.bulletins["2023-08"].to_json()
+
+
 def test_the_csv_marks_each_unit_below_a_standard(world: World) -> None:
     bulletin = world.bulletins["2023-08"]
     lines = render(bulletin, "csv").decode().splitlines()
