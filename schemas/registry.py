@@ -152,8 +152,7 @@ class Registry:
                     before = max(earlier, key=lambda p: p.valid_to or date.min)
                     out.append(Change(u.valid_from, "renamed", u.id, f"{before.name} → {u.name}"))
                 else:
-                    merged = sorted(p.id for p in self.history if p.successor == u.id)
-                    kind, text = ("merged", f"{'、'.join(merged)} → {u.name}") if merged else ("added", u.name)
+                    kind, text = self._arrival(u)
                     out.append(Change(u.valid_from, kind, u.id, text))
             if u.valid_to is not None and not any(
                 n.id == u.id and n.valid_from and n.valid_from > u.valid_to for n in self.history
@@ -162,6 +161,15 @@ class Registry:
                 text = f"{u.name} → {u.successor}" if u.successor else u.name
                 out.append(Change(u.valid_to, kind, u.id, text))
         return sorted(out, key=lambda c: (c.day, c.unit_id, c.kind))
+
+    def _arrival(self, u: Unit) -> tuple[str, str]:
+        """How a unit came to be: merged from several, succeeding one under a new id, or added."""
+        before = sorted({p.id for p in self.history if p.successor == u.id})
+        if len(before) > 1:
+            return "merged", f"{'、'.join(before)} → {u.name}"
+        if before:
+            return "replaced", f"{before[0]} → {u.name}"
+        return "added", u.name
 
 
 def _start(u: Unit) -> date:

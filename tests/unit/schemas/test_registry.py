@@ -80,6 +80,15 @@ def test_changes_are_dated_and_named() -> None:
     ]
 
 
+def test_a_unit_succeeding_one_under_a_new_id_replaces_it() -> None:
+    registry = parse_registry(HEADER + "a,市甲局,g,1,,2023-03-31,b\nb,市乙局,g,1,2023-04-01,,\n")
+    assert [(c.kind, c.unit_id, c.text) for c in registry.changes()] == [
+        ("succeeded", "a", "市甲局 → b"),
+        ("replaced", "b", "a → 市乙局"),
+    ]
+    assert registry.lineage("b", date(2023, 3, 1), date(2023, 3, 31)) == {"a"}
+
+
 @given(st.permutations(REORGANISED.splitlines()[1:]))
 def test_the_version_and_the_units_do_not_depend_on_the_rows_order(lines: list[str]) -> None:
     shuffled, original = parse_registry(HEADER + "\n".join(lines)), parse_registry(REORGANISED)
