@@ -10,12 +10,13 @@ from typing import Annotated
 
 import typer
 
-from hotline.commands import bulletin, contract, deadletters, demo, deploy, events, history, kafka, services
+from hotline.commands import bulletin, contract, deadletters, demo, deploy, events, history, kafka, services, units
 
 app = typer.Typer(help="12345 热线工单数据管道 (12345 hotline work-order pipeline).", no_args_is_help=True)
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(deadletters.app, name="deadletters")
+app.add_typer(units.units_app, name="units")
 
 
 def version() -> str:
@@ -45,7 +46,6 @@ def _options(
     pass
 
 
-app.command()(contract.units)
 app.command()(contract.schema)
 app.command()(services.worker)
 app.command()(services.store)

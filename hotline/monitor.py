@@ -20,7 +20,7 @@ signed sign-in ticket as an HttpOnly, SameSite=Strict cookie and redirects (303)
 any URL the page requests; the stream and the bulletin links then go by the cookie.
 
 ``?date=YYYY-MM-DD`` views another day (2000-01-01 to 2099-12-31; anything else is a
-400); without it the view follows today (Asia/Shanghai) across midnight.
+400); without it the view follows today (the office's local day) across midnight.
 
 Today's figures are the agents' tables in memory (``reports/live.py``): a :class:`Board`
 per viewed day recomputes its snapshot when this worker's sunk positions moved (checked

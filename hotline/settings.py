@@ -251,16 +251,17 @@ class Settings(BaseSettings):
         default="hotline", description="The ClickHouse database that holds the pipeline's tables."
     )
 
-    timezone: str = Field(
-        default="Asia/Shanghai",
-        description="The time zone whose today `hotline bulletin --issue` takes as the issue date without `--date` "
-        "(the figures' time zone is the office's, fixed with the contract).",
+    office: Path | None = Field(
+        default=None,
+        description="The office profile (TOML): names, masthead, time zone, bulletin lists and standards, sections, "
+        "办理时限 and the unit registry file (see *Setting up a new office*); unset: the shipped demo office.",
     )
 
     # Deadlines and alerts
     deadline_days: dict[str, int] = Field(
-        default_factory=lambda: {"complaint": 5, "help": 5, "suggestion": 10, "consultation": 3, "other": 5},
-        description="办理时限 in working days by order type, when a dispatch carries no due_at.",
+        default_factory=dict,
+        description="Overrides of the office profile's 办理时限 (working days by order type, used when a dispatch "
+        'carries no due_at), e.g. `{"complaint": 3}`; empty: the profile\'s.',
     )
     alert_leads_s: list[float] = Field(
         default_factory=lambda: [86400.0, 7200.0],

@@ -7,8 +7,11 @@ figures, their keys, labels and rates are the metric catalogue's (``hotline.sche
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from hotline import seed
@@ -17,7 +20,8 @@ from hotline.reports.checks import ProvincialChecks, build_checks
 from hotline.reports.queries import Queryable
 from hotline.schemas import metrics as mc
 from hotline.schemas.metrics import DASH, Metric, Rate, Tally, rate
-from hotline.schemas.registry import DISTRICT_GROUP, Registry, default_registry
+from hotline.schemas.office import DEFAULT_PROFILE, Office, current_office
+from hotline.schemas.registry import Registry, default_registry
 
 if TYPE_CHECKING:  # the edition's parts (hotline.reports.edition) import this module
     from hotline.reports.charts import DailySeries
@@ -105,6 +109,7 @@ class Bulletin:
     late: LateData | None = None  # 补录: the previous month's events that arrived after it was issued
     issue: Issue | None = None  # number, total number and date, once issued
     daily: DailySeries | None = None  # the month's days, for the Word file's chart
+    office: Office = field(default_factory=current_office)  # whose bulletin: names, lists, standards, sections
 
     def rows(self) -> list[dict[str, str]]:
         return [u.row() for u in self.units] + [self.total.row()]
@@ -117,7 +122,8 @@ class Bulletin:
             "total": self.total.row(),
             "headline": self.headline,
             "data_quality": self.data_quality,
-            "provincial_checks": self.checks.to_json(),
+            # Section 二 only for an office a provincial platform checks (its profile says so).
+            **({"provincial_checks": self.checks.to_json()} if self.office.bulletin.sections.provincial_checks else {}),
             "counts": [u.to_json() for u in self.units],
             **self.edition_json(),
         }
@@ -133,7 +139,45 @@ class Bulletin:
         return {key: part.to_json() for key, part in parts.items() if part is not None}
 
 
-def _unit_counts(db: Queryable, month: int, registry: Registry) -> list[UnitCounts]:
+def month_days(month: int) -> tuple[date, date]:
+    """The first and last day of a ``YYYYMM`` month: the span whose registry names its units."""
+    year, number = divmod(month, 100)
+    return date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
+
+
+def list_keys(office: Office) -> tuple[str, str]:
+    """The JSON keys of the two satisfaction lists, named by the office's cut-offs
+    (``at_or_above_80_percent``, ``below_50_percent``)."""
+    rules = office.bulletin.satisfaction_lists
+    return (
+        f"at_or_above_{office.percent(rules.high).removesuffix('%')}_percent",
+        f"below_{office.percent(rules.low).removesuffix('%')}_percent",
+    )
+
+
+def _below(n: int, d: int, share: Decimal) -> bool:
+    """``n / d < share``, exactly (no rounding on the way)."""
+    return d > 0 and n < share * d
+
+
+def below_standard(units: list[UnitCounts], office: Office) -> dict[str, dict[str, Any]]:
+    """未达标: per catalogue rate with a minimum standard in the profile, the standard as printed
+    and the units below it (a unit without the rate's data, '-', is not judged)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, share in office.bulletin.standards.items():
+        m = mc.BY_NAME[name]
+        if not isinstance(m, Rate):  # the profile's validation admits rates only
+            raise TypeError(f"{name} is not a rate")
+        judged = [u for u in units if u.has_feedback or not mc.needs_feedback(m)]
+        out[name] = {
+            "label": m.label,
+            "standard": office.percent(share),
+            "units": [u.name for u in judged if _below(*m.terms(u), share)],
+        }
+    return out
+
+
+def _unit_counts(db: Queryable, month: int, registry: Registry, office: Office) -> list[UnitCounts]:
     units: dict[str, UnitCounts] = {}
 
     def get(unit_id: str) -> UnitCounts:
@@ -152,12 +196,13 @@ def _unit_counts(db: Queryable, month: int, registry: Registry) -> list[UnitCoun
             u = get(str(row["unit_id"]))
             for m in counted:
                 u[m] = int(row[m.name])
-    return sort_units(list(units.values()))
+    return sort_units(list(units.values()), office.bulletin.ordered_groups)
 
 
-def sort_units(units: list[UnitCounts]) -> list[UnitCounts]:
-    """Districts and zones in administrative order, then by 交办数 descending (ties: registry order)."""
-    return sorted(units, key=lambda u: (0, u.order, 0) if u.group == DISTRICT_GROUP else (1, -u.dispatched, u.order))
+def sort_units(units: list[UnitCounts], ordered_groups: tuple[str, ...] = ()) -> list[UnitCounts]:
+    """The office's ordered groups (districts and zones) in registry order, then the other units by
+    交办数 descending (ties: registry order)."""
+    return sorted(units, key=lambda u: (0, u.order, 0) if u.group in ordered_groups else (1, -u.dispatched, u.order))
 
 
 def total_of(units: list[UnitCounts]) -> UnitCounts:
@@ -192,13 +237,23 @@ def _calls(calls: dict[str, int], total: UnitCounts) -> dict[str, Any]:
     }
 
 
-def _headline(db: Queryable, month: int, units: list[UnitCounts], total: UnitCounts) -> dict[str, Any]:
+def _satisfaction_lists(units: list[UnitCounts], office: Office) -> dict[str, list[str]]:
+    """Units at or above the office's high cut-off, and below its low one, by exact fractions."""
+    rules = office.bulletin.satisfaction_lists
+    with_feedback = [u for u in units if u.has_feedback and u.visits]
+    high, low = list_keys(office)
+    return {
+        high: [u.name for u in with_feedback if not _below(u.visits_satisfied, u.visits, rules.high)],
+        low: [u.name for u in with_feedback if _below(u.visits_satisfied, u.visits, rules.low)],
+    }
+
+
+def _headline(db: Queryable, month: int, units: list[UnitCounts], total: UnitCounts, office: Office) -> dict[str, Any]:
     calls = _call_counts(db, month)
     received = calls[mc.CALLS_RECEIVED.name]
     types = {r["first_type"]: int(r["orders"]) for r in db.query_rows(queries.ORDER_TYPES, {"month": month})}
     categories = [(r["category"], int(r["calls"])) for r in db.query_rows(queries.CATEGORIES, {"month": month})]
     times = {str(r["times"]): int(r["orders"]) for r in db.query_rows(queries.TIMES_RETURNED, {"month": month})}
-    with_feedback = [u for u in units if u.has_feedback and u.visits]
     not_replied = sorted((u for u in units if u.has_feedback and u.not_replied), key=lambda u: -u.not_replied)
     unsatisfied_after = sorted(
         (u for u in units if u.supervision_unsatisfied), key=lambda u: -u.supervision_unsatisfied
@@ -235,7 +290,7 @@ def _headline(db: Queryable, month: int, units: list[UnitCounts], total: UnitCou
         },
         "not_replied_to_citizen": {
             "total": total.not_replied,
-            "top_units": {u.name: u.not_replied for u in not_replied[:5]},
+            "top_units": {u.name: u.not_replied for u in not_replied[: office.bulletin.top_units]},
         },
         "supervision": {
             "phone": {"issued": total.phone_supervised, "satisfied_after": total.phone_supervision_satisfied},
@@ -243,10 +298,8 @@ def _headline(db: Queryable, month: int, units: list[UnitCounts], total: UnitCou
         },
         # 约谈: units whose supervised orders stayed unsatisfied after supervision, the most first.
         "unsatisfied_after_supervision": {u.name: u.supervision_unsatisfied for u in unsatisfied_after},
-        "satisfaction_lists": {
-            "at_or_above_80_percent": [u.name for u in with_feedback if u.visits_satisfied * 100 >= 80 * u.visits],
-            "below_50_percent": [u.name for u in with_feedback if u.visits_satisfied * 100 < 50 * u.visits],
-        },
+        "satisfaction_lists": _satisfaction_lists(units, office),
+        **({"below_standard": below_standard(units, office)} if office.bulletin.standards else {}),
     }
 
 
@@ -286,30 +339,44 @@ def data_quality(headline: dict[str, Any], printed: dict[str, Any] | None, deadl
     return notes
 
 
-def printed_headline(month: str) -> dict[str, Any] | None:
-    """The published headline for ``month``, when the project ships it (the seed month)."""
+def printed_headline(month: str, office: Office | None = None) -> dict[str, Any] | None:
+    """The published headline for ``month``, when the project ships it (the seed month, the
+    shipped office's: another office's month is not checked against it)."""
+    if office is not None and office.source != DEFAULT_PROFILE:
+        return None
     return next((data for data in seed.headlines() if data.get("period") == month), None)
 
 
+def units_in_force(registry: Registry | None, month: int) -> Registry:
+    """The registry's units in force during the month (names as on its last day in force)."""
+    return (registry or default_registry()).during(*month_days(month))
+
+
 def build_bulletin(
-    db: Queryable, month: str, registry: Registry | None = None, printed: dict[str, Any] | None = None
+    db: Queryable,
+    month: str,
+    registry: Registry | None = None,
+    printed: dict[str, Any] | None = None,
+    office: Office | None = None,
 ) -> Bulletin:
     key = month_key(month)
-    registry = registry or default_registry()
-    units = _unit_counts(db, key, registry)
+    office = office or current_office()
+    registry = units_in_force(registry, key)
+    units = _unit_counts(db, key, registry, office)
     total = total_of(units)
-    headline = _headline(db, key, units, total)
+    headline = _headline(db, key, units, total, office)
     dead = int(_one(db.query_rows(queries.DEADLETTERS, {"month": key}))["deadletters"])
-    reference = printed if printed is not None else printed_headline(month)
-    checks = build_checks(db, key, registry, [u.unit_id for u in units])
-    return Bulletin(month, units, total, headline, data_quality(headline, reference, dead), checks)
+    reference = printed if printed is not None else printed_headline(month, office)
+    checks = build_checks(db, key, registry, [u.unit_id for u in units], office)
+    return Bulletin(month, units, total, headline, data_quality(headline, reference, dead), checks, office=office)
 
 
-def build_rates(db: Queryable, month: str, registry: Registry | None = None) -> Bulletin:
+def build_rates(db: Queryable, month: str, registry: Registry | None = None, office: Office | None = None) -> Bulletin:
     """Only what the month's rates are computed from (the table's counts and the calls): the
     previous month a bulletin compares itself with needs no more, and its reading is halved."""
     key = month_key(month)
-    units = _unit_counts(db, key, registry or default_registry())
+    office = office or current_office()
+    units = _unit_counts(db, key, units_in_force(registry, key), office)
     total = total_of(units)
     headline = {"period": month, "calls": _calls(_call_counts(db, key), total)}
-    return Bulletin(month, units, total, headline)
+    return Bulletin(month, units, total, headline, office=office)

@@ -34,7 +34,7 @@ CJK_FAMILIES = (
 )
 DPI = 150
 WIDTH_IN = 6.1  # the type area's 156 mm
-SATISFACTION_LINES = ((50, "#c00000"), (80, "#2e7d32"))  # the bulletin's two thresholds
+LOW_COLOUR, HIGH_COLOUR = "#c00000", "#2e7d32"  # the bulletin's two lists: below the low, at or above the high
 PNG_METADATA: dict[str, str | None] = {"Software": None}
 
 
@@ -154,22 +154,27 @@ def satisfaction_points(bulletin: Bulletin) -> list[tuple[str, float]]:
 
 
 def satisfaction_png(bulletin: Bulletin) -> bytes | None:
-    """Horizontal bars of 回访满意率 by unit with the 50% and 80% lines; None when no unit has one."""
+    """Horizontal bars of 回访满意率 by unit with the office's two list cut-offs as lines; None when no
+    unit has one."""
     points = satisfaction_points(bulletin)
     if not points:
         return None
+    office = bulletin.office
+    cut = office.bulletin.satisfaction_lists
+    low, high = float(cut.low * 100), float(cut.high * 100)
+    lines = ((low, office.percent(cut.low), LOW_COLOUR), (high, office.percent(cut.high), HIGH_COLOUR))
     with _figure(min(8.6, 1.2 + 0.14 * len(points))) as fig:
         ax = fig.add_subplot()
         names = [plain(name) for name, _ in points][::-1]
         values = [value for _, value in points][::-1]
-        colours = ["#c00000" if v < 50 else "#2e7d32" if v >= 80 else "#4a6fa5" for v in values]
+        colours = [LOW_COLOUR if v < low else HIGH_COLOUR if v >= high else "#4a6fa5" for v in values]
         ax.barh(range(len(values)), values, color=colours, height=0.7)
         ax.set_yticks(range(len(names)), names, fontsize=6.5)
         ax.set_xlim(0, 100)
         ax.set_ylim(-0.6, len(values) - 0.4)
-        for threshold, colour in SATISFACTION_LINES:
+        for threshold, text, colour in lines:
             ax.axvline(threshold, color=colour, linestyle="--", linewidth=1)
-            ax.text(threshold, len(values) - 0.3, f"{threshold}%", color=colour, ha="center", va="bottom", fontsize=7)
+            ax.text(threshold, len(values) - 0.3, text, color=colour, ha="center", va="bottom", fontsize=7)
         ax.set_xlabel(f"{mc.SATISFACTION_RATE.label}（%）")
         ax.grid(axis="x", linewidth=0.3, alpha=0.5)
         fig.tight_layout()

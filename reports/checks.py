@@ -19,10 +19,8 @@ from hotline.reports.queries import Queryable
 from hotline.schemas import metrics as mc
 from hotline.schemas.events import TEST_CALL_ITEMS
 from hotline.schemas.metrics import Tally
+from hotline.schemas.office import Office, current_office
 from hotline.schemas.registry import Registry
-
-# Items that "lost the most" (扣分较多): those with at least this share of the largest deduction.
-MOST_DEDUCTED_SHARE = Decimal("0.5")
 
 
 class SpotCounts(Tally):
@@ -51,6 +49,8 @@ class ProvincialChecks:
     units: list[UnitChecks] = field(default_factory=list)
     city: dict[str, int] = field(default_factory=dict)  # city-wide check counts by metric name
     points: dict[str, dict[str, Decimal]] = field(default_factory=dict)  # metric name -> item -> points
+    # Items that "lost the most" (扣分较多): at least this share of the largest deduction (the office's).
+    most_deducted_share: Decimal = field(default_factory=lambda: current_office().bulletin.most_deducted_share)
 
     def total(self, m: mc.CheckCount) -> int:
         if m.per_unit:
@@ -70,12 +70,12 @@ class ProvincialChecks:
         return sum(self.points.get(m.name, {}).values(), Decimal(0))
 
     def most_deducted(self, m: mc.CheckPoints) -> list[str]:
-        """The items that lost the most (扣分较多): at least half the largest deduction."""
+        """The items that lost the most (扣分较多): at least the office's share of the largest deduction."""
         items = self.items(m)
         if not items:
             return []
         top = max(items.values())
-        return [item for item, points in items.items() if points >= top * MOST_DEDUCTED_SHARE]
+        return [item for item, points in items.items() if points >= top * self.most_deducted_share]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -109,9 +109,11 @@ def points_text(points: Decimal) -> str:
     return f"{points.normalize():f}"
 
 
-def build_checks(db: Queryable, month: int, registry: Registry, table_order: Sequence[str]) -> ProvincialChecks:
+def build_checks(
+    db: Queryable, month: int, registry: Registry, table_order: Sequence[str], office: Office | None = None
+) -> ProvincialChecks:
     """The month's checks; units in ``table_order`` (the attachment's unit ids) after most problems."""
-    checks = ProvincialChecks()
+    checks = ProvincialChecks(most_deducted_share=(office or current_office()).bulletin.most_deducted_share)
     for row in db.query_rows(queries.CHECK_UNITS, {"month": month}):
         unit_id = str(row["unit_id"])
         known = registry.by_id.get(unit_id)

@@ -1,6 +1,6 @@
 """The whole bulletin as a Word file, laid out as the office issues it.
 
-The layout follows GB/T 9704-2012 (党政机关公文格式): the masthead (市 长 热 线 in red, the
+The layout follows GB/T 9704-2012 (党政机关公文格式): the masthead (the office profile's, in red, the
 issuing office, 第N期（总第T期）, the date, a red line), the standard's type (title 2号方正小标宋简体,
 body 3号仿宋_GB2312, headings 3号黑体 and 楷体_GB2312, page numbers 4号宋体 as ``— 1 —``), its
 margins (top 37 mm, left 28 mm, a 156 × 225 mm type area), the charts in the text and the
@@ -63,7 +63,6 @@ from hotline.reports.escaping import xml_text
 from hotline.reports.prose import (
     FIGURE_DAILY,
     FIGURE_SATISFACTION,
-    OFFICE,
     SECTION_CHANGES,
     change_table,
     compose,
@@ -71,18 +70,16 @@ from hotline.reports.prose import (
     table_cells,
 )
 
-MASTHEAD = "市 长 热 线"
-
 
 def _masthead(doc: DocxDocument, bulletin: Bulletin) -> None:
-    """版头: 市 长 热 线 in red, 第N期（总第T期）, the office and the date, a red line under them."""
+    """版头: the office profile's masthead in red, 第N期（总第T期）, the office and the date, a red line under them."""
     issue = bulletin.issue
     numbering = issue.numbering if issue else "第　期（总第　期）"
     when = issue.date_text if issue else "　　年　月　日"
     title = doc.add_paragraph(style=MASTHEAD_STYLE)
     title.alignment = WD_ALIGN_PARAGRAPH.CENTER
     single_spaced(title)
-    styled_run(title, MASTHEAD, FONT_TITLE, SIZE_1, colour=RED)
+    styled_run(title, bulletin.office.names.masthead, FONT_TITLE, SIZE_1, colour=RED)
     number = doc.add_paragraph(style=MASTHEAD_STYLE)
     number.alignment = WD_ALIGN_PARAGRAPH.CENTER
     single_spaced(number)
@@ -91,7 +88,7 @@ def _masthead(doc: DocxDocument, bulletin: Bulletin) -> None:
     office = doc.add_paragraph(style=MASTHEAD_STYLE)
     single_spaced(office)
     office.paragraph_format.tab_stops.add_tab_stop(Mm(AREA_W_MM), WD_TAB_ALIGNMENT.RIGHT)
-    styled_run(office, f"{OFFICE}\t{when}", FONT_BODY, SIZE_3)
+    styled_run(office, f"{bulletin.office.names.office}\t{when}", FONT_BODY, SIZE_3)
     bottom_border(office, "FF0000", 12)
 
 
@@ -246,7 +243,7 @@ def _properties(doc: DocxDocument, bulletin: Bulletin, title: str) -> None:
     props = doc.core_properties
     props.title = title
     props.language = "zh-CN"
-    props.author = props.last_modified_by = OFFICE
+    props.author = props.last_modified_by = bulletin.office.names.office
     props.revision = 1
     props.created = props.modified = datetime(when.year, when.month, when.day)
 

@@ -26,18 +26,19 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any, Protocol
 
 from hotline.reports.bulletin import Queryable
 from hotline.reports.queries import CITY, order_rows, select_counts, select_sums
 from hotline.schemas import metrics as mc
 from hotline.schemas.metrics import Metric, OrderCount, Rate, Tally
+from hotline.schemas.office import current_office
 from hotline.schemas.registry import Registry
 from hotline.streams.deadlines import TZ
 from hotline.streams.gauges import Reading
 
 DUE_SOON_S = mc.DUE_SOON_S  # "即将到期": due within 24 hours
-LOW_SATISFACTION_PERCENT = 50  # the bulletin's "< 50%" list
 
 # What the screen shows, all from the metric catalogue: per period (the day, the month to
 # date) counts the stream keeps, and rates over them; for the open orders, gauges now.
@@ -108,8 +109,8 @@ GROUP BY unit_id
 # The orders open at ``cutoff`` (first dispatched by then, not completed before it), each at
 # its current unit and deadline, by status at ``now``; next_due / next_due_soon: when the
 # clock alone will next move a figure.
-_AS_OF = "fromUnixTimestamp64Milli(toInt64(%(cutoff_ms)s), 'Asia/Shanghai')"
-_NOW = "fromUnixTimestamp64Milli(toInt64(%(now_ms)s), 'Asia/Shanghai')"
+_AS_OF = f"fromUnixTimestamp64Milli(toInt64(%(cutoff_ms)s), '{TZ.key}')"  # the office's time zone
+_NOW = f"fromUnixTimestamp64Milli(toInt64(%(now_ms)s), '{TZ.key}')"
 OPEN_ORDERS = f"""
 SELECT unit_id,
        {select_counts(GAUGES)},
@@ -200,9 +201,10 @@ class UnitLive(Tally):
 
     @property
     def low_satisfaction(self) -> bool:
-        """Below 50% over the month to date, as the bulletin's list counts it (no visits: no verdict)."""
+        """Below the office's low cut-off over the month to date, as the bulletin's list counts it
+        (exactly; no visits: no verdict)."""
         satisfied, visits = mc.SATISFACTION_RATE.terms(self.month)
-        return visits > 0 and satisfied * 100 < LOW_SATISFACTION_PERCENT * visits
+        return visits > 0 and satisfied < current_office().bulletin.satisfaction_lists.low * visits
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -223,6 +225,11 @@ class UnitLive(Tally):
     __hash__ = None  # type: ignore[assignment]
 
 
+def _number(value: Decimal) -> int | float:
+    """A JSON number: whole where whole (``50``, not ``50.0``)."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
 def screen() -> dict[str, Any]:
     """What the page is told about its columns: the catalogue's names and labels, and the thresholds."""
     return {
@@ -230,8 +237,9 @@ def screen() -> dict[str, Any]:
         "columns": [c.to_json() for c in COLUMNS],
         "periods": [{"key": key, "label": label} for key, label in PERIODS],
         "rolling": [{"key": key, "label": label} for key, label in ROLLING],
-        "low_satisfaction_percent": LOW_SATISFACTION_PERCENT,
+        "low_satisfaction_percent": _number(current_office().bulletin.satisfaction_lists.low * 100),
         "due_soon_s": DUE_SOON_S,
+        "timezone": TZ.key,  # the office's: the page shows times as the office reads them
     }
 
 
@@ -274,7 +282,7 @@ class Snapshot:
 
 
 def today(now: datetime) -> date:
-    """The hotline's day: the Asia/Shanghai date of ``now``."""
+    """The hotline's day: the office's local date of ``now``."""
     return now.astimezone(TZ).date()
 
 
@@ -381,6 +389,7 @@ def build_snapshot(db: Queryable, registry: Registry, day: date | None, now: dat
     live = day is None or day == today(now)
     shown = today(now) if day is None else day
     instant = as_of(shown, now)
+    registry = registry.at(shown)  # the units in force that day
     rows = _rows(registry)
     read_counts(db, shown, rows)
     next_change = read_open_orders(db, instant, end_of_day(shown) if not live else instant, rows)
@@ -394,6 +403,7 @@ def build_snapshot(db: Queryable, registry: Registry, day: date | None, now: dat
 def build_live_snapshot(figures: LiveFigures, registry: Registry, now: datetime) -> Snapshot:
     """Today's figures from the agents' tables: day windows and open orders, no ClickHouse read."""
     shown = today(now)
+    registry = registry.at(shown)  # the units in force today
     rows = _rows(registry)
     for period, (first, last) in periods(shown).items():
         _add_counts(rows, period, {u: c for u, c in figures.totals(first, last).items() if u != mc.CITY})

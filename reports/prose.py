@@ -24,15 +24,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hotline.reports.bulletin import COLUMNS, DASH, TYPE_LABELS, Bulletin, month_key
+from hotline.reports.bulletin import COLUMNS, DASH, TYPE_LABELS, Bulletin, list_keys, month_key
 from hotline.reports.checks import points_text
 from hotline.reports.compare import UNIT_RATES, Comparison
 from hotline.reports.escaping import EventText
 from hotline.schemas import metrics as mc
-
-CITY = "湘潭市"
-HOTLINE = "12345市长热线"
-OFFICE = "市长热线管理办公室"
 
 SECTION_BASICS = "一、热线运行基本情况"
 SECTION_TYPES = "（一）交办工单话务类型"
@@ -46,19 +42,26 @@ SECTION_TEST_CALLS = "（二）热线服务拨测情况"
 SECTION_DATA_MONITORING = "（三）热线数据监测情况"
 SECTION_DATA_QUALITY = "数据质量说明"
 SECTION_LATE = "补录情况"
+SECTION_STANDARDS = "（六）最低标准达标情况"
 SECTION_CHANGES = "各成员单位按期办结率、回访满意率较上月变化"
 FIGURE_DAILY = "daily"
 FIGURE_SATISFACTION = "satisfaction"
 
-# How many units are named where the text lists "the most" (the original names five).
-TOP_UNITS = 5
 _CN_DIGITS = "零一两三四五六七八九十"  # counting form: 前两位, not 前二位
 
-TABLE_NOTES = (
-    "备注：1. 县市区园区按行政区划顺序排列，其余成员单位按交办数从多到少排序；"
+_NOTES_REST = (
     "2. 回访、退单、督办按事件发生的月份统计，可能涉及上月交办的工单，故回访率可超过100%；"
     "3. “-”表示该单位本月没有回访、督办数据（数据未报送），或比率的分母为零。"
 )
+
+
+def table_notes(bulletin: Bulletin) -> str:
+    """The attachment's notes; the first says how the office orders its units."""
+    groups = "、".join(bulletin.office.bulletin.ordered_groups)
+    order = (
+        f"{groups}按行政区划顺序排列，其余成员单位按交办数从多到少排序" if groups else "成员单位按交办数从多到少排序"
+    )
+    return f"备注：1. {order}；{_NOTES_REST}"
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ def period(bulletin: Bulletin) -> tuple[int, int, int]:
 
 def table_title(bulletin: Bulletin) -> str:
     year, month, _ = period(bulletin)
-    return f"{year}年{month}月市长热线办理情况统计表"
+    return f"{year}年{month}月{bulletin.office.names.table}"
 
 
 def _cn_number(n: int) -> str:
@@ -107,7 +110,7 @@ def name_list(names: Iterable[str]) -> str:
 
 
 def _counted(counts: Mapping[str, int], escape: EventText, unit: str = "件") -> str:
-    """``雨湖区人民政府119件、岳塘区人民政府43件`` in the given order, each name through ``escape``."""
+    """``甲区人民政府119件、乙局43件`` in the given order, each name through ``escape``."""
     return "、".join(f"{escape(name)}{n}{unit}" for name, n in counts.items())
 
 
@@ -126,7 +129,7 @@ def _basics(bulletin: Bulletin) -> str:
     h = bulletin.headline
     calls, orders, visits = h["calls"], h["orders"], h["visits"]
     return (
-        f"{year}年{month}月1日至{month}月{last}日，{HOTLINE}共接到群众各类来电{calls['received']}件，"
+        f"{year}年{month}月1日至{month}月{last}日，{bulletin.office.names.hotline}共接到群众各类来电{calls['received']}件，"
         f"有效电话{calls['valid']}件，其中咨询建议类电话{calls['consult_or_suggest_answered_directly']}件，"
         f"交办各成员单位处理{calls['dispatched_to_units']}件，办结工单{orders['completed']}件，"
         f"逾期工单{orders['overdue']}件。"
@@ -166,6 +169,9 @@ def _visits(bulletin: Bulletin, escape: EventText) -> tuple[str, ...]:
     _, month, _ = period(bulletin)
     h = bulletin.headline
     v, lists, nr = h["visits"], h["satisfaction_lists"], h["not_replied_to_citizen"]
+    office = bulletin.office
+    cut = office.bulletin.satisfaction_lists
+    high, low = list_keys(office)
     summary = (
         f"{month}月共回访办结工单{v['visited_completed_orders']}件，其中有效回访工单数{v['valid_visits']}件，"
         f"回访过程中市民未接、拒接、不愿做出评价等情况的工单{v['unreached']}件。"
@@ -173,8 +179,9 @@ def _visits(bulletin: Bulletin, escape: EventText) -> tuple[str, ...]:
         f"{_rate('回访满意率为', v['satisfaction_rate'])}。"
     )
     ranking = (
-        f"回访满意率在80%以上（含80%）的单位有：{name_list(map(escape, lists['at_or_above_80_percent']))}；"
-        f"回访满意率低于50%的单位有：{name_list(map(escape, lists['below_50_percent']))}。"
+        f"回访满意率在{office.percent(cut.high)}以上（含{office.percent(cut.high)}）的单位有："
+        f"{name_list(map(escape, lists[high]))}；"
+        f"回访满意率低于{office.percent(cut.low)}的单位有：{name_list(map(escape, lists[low]))}。"
     )
     not_replied = f"成员单位未将办理情况答复当事人工单{nr['total']}件"
     if nr["top_units"]:
@@ -206,7 +213,7 @@ def _supervision(bulletin: Bulletin, escape: EventText) -> str:
     supervised = sorted(
         (u for u in bulletin.units if u.has_feedback and u.phone_supervised + u.written_supervised),
         key=lambda u: -(u.phone_supervised + u.written_supervised),
-    )[:TOP_UNITS]
+    )[: bulletin.office.bulletin.top_units]
     if supervised:
         text += "。其中督办较多的单位为：" + _counted(
             {u.name: u.phone_supervised + u.written_supervised for u in supervised}, escape
@@ -300,6 +307,15 @@ def _late(bulletin: Bulletin, escape: EventText) -> tuple[str, ...]:
     return head, "；".join(lines) + "。"
 
 
+def _standards(bulletin: Bulletin, escape: EventText) -> tuple[str, ...]:
+    """未达标: per rate with a minimum standard in the office profile, the units below it."""
+    found: dict[str, dict[str, Any]] = bulletin.headline.get("below_standard") or {}
+    return tuple(
+        f"{s['label']}最低标准为{s['standard']}，未达标的单位有：{name_list(map(escape, s['units']))}。"
+        for s in found.values()
+    )
+
+
 def _data_quality(bulletin: Bulletin) -> tuple[str, ...]:
     if not bulletin.data_quality:
         return ("本期未发现数据质量问题。",)
@@ -314,6 +330,13 @@ def compose(bulletin: Bulletin, escape: EventText) -> Text:
     title_of_table = table_title(bulletin)
     changes = month_over_month(bulletin)
     late = _late(bulletin, escape)
+    standards = _standards(bulletin, escape)
+    checks = (
+        Section(SECTION_CHECKS, 1),
+        Section(SECTION_SPOT_CHECKS, 2, (_spot_checks(bulletin, escape),)),
+        Section(SECTION_TEST_CALLS, 2, (_test_calls(bulletin, escape),)),
+        Section(SECTION_DATA_MONITORING, 2, (_data_monitoring(bulletin, escape),)),
+    )
     sections = (
         Section(
             SECTION_BASICS,
@@ -334,19 +357,18 @@ def compose(bulletin: Bulletin, escape: EventText) -> Text:
         ),
         Section(SECTION_RETURNS, 2, (_returns(bulletin),)),
         Section(SECTION_SUPERVISION, 2, (_supervision(bulletin, escape),)),
-        Section(SECTION_CHECKS, 1),
-        Section(SECTION_SPOT_CHECKS, 2, (_spot_checks(bulletin, escape),)),
-        Section(SECTION_TEST_CALLS, 2, (_test_calls(bulletin, escape),)),
-        Section(SECTION_DATA_MONITORING, 2, (_data_monitoring(bulletin, escape),)),
+        *((Section(SECTION_STANDARDS, 2, standards),) if standards else ()),
+        # Section 二 only where a provincial platform checks the office (its profile says so).
+        *(checks if bulletin.office.bulletin.sections.provincial_checks else ()),
         *((Section(SECTION_LATE, 1, late),) if late else ()),
         Section(SECTION_DATA_QUALITY, 1, _data_quality(bulletin)),
     )
     return Text(
-        title=f"{year}年{month}月{CITY}12345热线工作情况通报",
+        title=f"{year}年{month}月{bulletin.office.names.city}{bulletin.office.names.title}",
         sections=sections,
         attachment_heading=f"附件：{title_of_table}",
         table_title=title_of_table,
-        table_notes=TABLE_NOTES,
+        table_notes=table_notes(bulletin),
     )
 
 

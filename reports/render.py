@@ -7,6 +7,7 @@ import io
 import json
 import shutil
 from collections.abc import Callable
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -41,11 +42,29 @@ def change_columns(bulletin: Bulletin) -> list[dict[str, str]] | None:
     ]
 
 
+BELOW_STANDARD = "below_standard"  # a unit's rates under the office's minimum standards (未达标)
+
+
+def standard_column(bulletin: Bulletin) -> list[dict[str, str]] | None:
+    """Per row of the table, the labels of the rates the unit is below the office's minimum standard
+    for (``回访满意率、按期办结率``; empty for none and for 总计); None without standards in the profile."""
+    found: dict[str, dict[str, Any]] | None = bulletin.headline.get(BELOW_STANDARD)
+    if not found:
+        return None
+    missed = ["、".join(s["label"] for s in found.values() if unit.name in s["units"]) for unit in bulletin.units]
+    return [{BELOW_STANDARD: text} for text in [*missed, ""]]
+
+
 def to_csv(bulletin: Bulletin) -> bytes:
     """The seed CSV's columns and formatting, one row per unit and the 总计 row; then, when the
-    previous month has figures, each unit rate's change against it in percentage points."""
+    office has minimum standards, the rates each unit is below (未达标); then, when the previous
+    month has figures, each unit rate's change against it in percentage points."""
     rows = bulletin.rows()
     keys = [key for key, _ in COLUMNS]
+    standards = standard_column(bulletin)
+    if standards is not None:
+        keys.append(BELOW_STANDARD)
+        rows = [{**row, **missed} for row, missed in zip(rows, standards, strict=True)]
     changes = change_columns(bulletin)
     if changes is not None:
         keys += list(changes[0])
@@ -68,10 +87,9 @@ def to_table(bulletin: Bulletin) -> bytes:
     (:func:`~hotline.logs.printable`; an ESC would drive the terminal, a newline forge a line),
     and nothing is read as rich's markup (``[/x]`` in a test call's item raised MarkupError).
     """
-    from hotline.reports.prose import SECTION_CHANGES, change_table, prose, table_cells
+    from hotline.reports.prose import SECTION_CHANGES, change_table, prose, table_cells, table_title
 
-    year, month = bulletin.month.split("-")
-    table = Table(title=f"{year}年{int(month)}月市长热线办理情况统计表", show_lines=False)
+    table = Table(title=table_title(bulletin), show_lines=False)
     for key, label in COLUMNS:
         table.add_column(label, justify="left" if key == "unit" else "right", overflow="fold")
     rows = table_cells(bulletin, printable)

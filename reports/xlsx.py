@@ -17,18 +17,19 @@ from openpyxl.styles import Alignment, Border, Font, Side  # type: ignore[import
 from openpyxl.utils import get_column_letter  # type: ignore[import-untyped, unused-ignore]
 from openpyxl.worksheet.worksheet import Worksheet  # type: ignore[import-untyped, unused-ignore]
 
-from hotline.reports.bulletin import COLUMNS, TYPE_LABELS, Bulletin
+from hotline.reports.bulletin import COLUMNS, TYPE_LABELS, Bulletin, list_keys
 from hotline.reports.escaping import xml_text
 from hotline.reports.prose import (
     SECTION_BASICS,
     SECTION_HOTSPOTS,
     SECTION_RETURNS,
+    SECTION_STANDARDS,
     SECTION_SUPERVISION,
     SECTION_TYPES,
     SECTION_VISITS,
-    TABLE_NOTES,
     name_list,
     table_cells,
+    table_notes,
     table_title,
 )
 from hotline.schemas import metrics as mc
@@ -92,7 +93,7 @@ def _table_sheet(ws: Worksheet, bulletin: Bulletin, title: str) -> None:
 
     notes_row = len(rows) + 4
     ws.merge_cells(start_row=notes_row, start_column=1, end_row=notes_row, end_column=ncols)
-    ws.cell(row=notes_row, column=1, value=TABLE_NOTES)
+    ws.cell(row=notes_row, column=1, value=table_notes(bulletin))
     ws.cell(row=notes_row, column=1).font = Font(name=_XLSX_FONT, size=9)
     ws.cell(row=notes_row, column=1).alignment = Alignment(wrap_text=True, vertical="top")
     ws.row_dimensions[notes_row].height = 42
@@ -121,6 +122,8 @@ def _headline_rows(bulletin: Bulletin) -> list[tuple[str, int | str | None, str]
     events wrote (categories, unit names) goes through :func:`xml_text`."""
     h = bulletin.headline
     calls, orders, visits = h["calls"], h["orders"], h["visits"]
+    office = bulletin.office
+    cut, (high, low) = office.bulletin.satisfaction_lists, list_keys(office)
     rows: list[tuple[str, int | str | None, str]] = [
         (SECTION_BASICS, None, ""),
         (mc.CALLS_RECEIVED.label, calls["received"], ""),
@@ -148,11 +151,15 @@ def _headline_rows(bulletin: Bulletin) -> list[tuple[str, int | str | None, str]
         ("不满意工单", visits["unsatisfied"], ""),
         ("回访满意率", visits["satisfaction_rate"], ""),
         (
-            "回访满意率80%以上（含）的单位",
-            name_list(map(xml_text, h["satisfaction_lists"]["at_or_above_80_percent"])),
+            f"回访满意率{office.percent(cut.high)}以上（含）的单位",
+            name_list(map(xml_text, h["satisfaction_lists"][high])),
             "",
         ),
-        ("回访满意率低于50%的单位", name_list(map(xml_text, h["satisfaction_lists"]["below_50_percent"])), ""),
+        (
+            f"回访满意率低于{office.percent(cut.low)}的单位",
+            name_list(map(xml_text, h["satisfaction_lists"][low])),
+            "",
+        ),
         ("未答复当事人工单", h["not_replied_to_citizen"]["total"], ""),
     ]
     rows += [(f"未答复当事人：{xml_text(name)}", n, "") for name, n in h["not_replied_to_citizen"]["top_units"].items()]
@@ -172,6 +179,13 @@ def _headline_rows(bulletin: Bulletin) -> list[tuple[str, int | str | None, str]
         ("书面督办", s["written"]["issued"], ""),
         ("书面督办满意", s["written"]["satisfied_after"], ""),
     ]
+    standards = h.get("below_standard") or {}
+    if standards:
+        rows.append((SECTION_STANDARDS, None, ""))
+        rows += [
+            (f"{s['label']}未达标（最低标准{s['standard']}）的单位", name_list(map(xml_text, s["units"])), "")
+            for s in standards.values()
+        ]
     return rows
 
 

@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from hotline.schemas.escaping import printable
+from hotline.schemas.office import current_office
 from hotline.schemas.personal import mask_free_text, mask_personal, personal_values
 
 SCHEMA_PATH = Path(__file__).with_name("contract-v1.schema.json")
@@ -38,8 +39,9 @@ SCHEMA_PATH = Path(__file__).with_name("contract-v1.schema.json")
 # datetime in year 9999, the holiday calendar covers a few years. Events outside these
 # years are refused at the door, so no later step can overflow on them.
 FIRST_YEAR, LAST_YEAR = 2000, 2099
-# The office's time zone: its local days, months and deadlines (defined here, the lowest layer).
-TZ = ZoneInfo("Asia/Shanghai")
+# The office's time zone: its local days, months and deadlines (read once from the office
+# profile, here at the lowest layer: a process serves one office).
+TZ: ZoneInfo = current_office().zone
 # A contract event is well under 2 KiB; anything this large is not one (and re-sending it
 # whole to the dead-letter topic would exceed the producer's request size).
 MAX_RECORD_BYTES = 64 * 1024

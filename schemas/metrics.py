@@ -5,7 +5,7 @@ day windows' columns, the SQL column aliases, the bulletin's CSV keys and JSON, 
 screen's snapshot and page, the Grafana dashboard), the Chinese ``label`` the bulletin
 prints and the shorter ``short`` the screen shows, what moves it and how it aggregates:
 
-* :class:`EventCount`: events counted by their own day (Asia/Shanghai) and their own
+* :class:`EventCount`: events counted by their own day (the office's local day) and their own
   unit, or city-wide for calls (SPEC: "counts of events are by the event's occurred_at
   month and the event's own unit_id"). What moves one is a :class:`Rule`, event types and
   field conditions, from which both readings are derived: :meth:`Rule.holds`, a pure

@@ -9,8 +9,8 @@ A tagged dataclass's fields are converted by their declared types, and a :class:
 rows by the events table's column types (``hotline.sinks.tables.EVENTS``):
 
 * a ``datetime`` is its ISO 8601 text, with the IANA zone appended in brackets when its
-  ``tzinfo`` is a ``ZoneInfo`` (RFC 9557: ``2019-11-04T09:31:00+08:00[Asia/Shanghai]`` comes
-  back in ``ZoneInfo("Asia/Shanghai")``, one with a fixed offset in that offset, a naive one
+  ``tzinfo`` is a ``ZoneInfo`` (RFC 9557: ``2019-11-04T09:31:00+06:00[Asia/Urumqi]`` comes
+  back in ``ZoneInfo("Asia/Urumqi")``, one with a fixed offset in that offset, a naive one
   naive); a ``date`` its ISO text; a ``Decimal`` its string; ``bytes`` base64; a tuple a list;
 * the dataclasses, by name: :class:`Batch`, :class:`DeadLetter`, :class:`OrderRow`,
   :class:`WindowRow`, :class:`ReturnRow`, :class:`Stored`, :class:`Generation`, each rebuilt

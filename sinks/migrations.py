@@ -24,6 +24,7 @@ from hotline.sinks.tables import (
     PARTITION_CLAIMS,
     POINTS,
     TS,
+    UNIT_REGISTRY,
     UNIT_WINDOWS,
 )
 
@@ -171,6 +172,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE {db}.deadletter ADD COLUMN IF NOT EXISTS redrive_outcome String DEFAULT ''",
         ),
     ),
+    Migration(8, "unit_registry: the unit registry with its history, by imported version", (UNIT_REGISTRY.ddl(),)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version  # what this build writes and reads
 SCHEMA_VERSION_DDL = f"""CREATE TABLE IF NOT EXISTS {{db}}.schema_version (

@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hotline.schemas import metrics
+from hotline.schemas.events import TZ
 
-TS = "DateTime64(3, 'Asia/Shanghai')"
+TS = f"DateTime64(3, '{TZ.key}')"  # the office's time zone (its profile): local days and months in SQL
 POINTS = "Decimal(9, 2)"  # points the province deducts, to hundredths
 CHECK_COLUMNS = ("reached", "points", "indicator", "deduction_items", "deduction_points")  # events, version 5
 
@@ -201,6 +202,23 @@ BULLETIN_ISSUES = Table(
     "ReplacingMergeTree ORDER BY (month, revision)",
     (f"issued_at {TS} DEFAULT now64(3)",),
 )
+# The unit registry with its history (hotline.schemas.registry): one set of rows per imported
+# version, the newest import in force for every worker, the store and the commands (hotline.sinks.units).
+UNIT_REGISTRY = Table(
+    "unit_registry",
+    (
+        ("version", "String"),
+        ("unit_id", "String"),
+        ("name", "String"),
+        ("unit_group", "String"),
+        ("unit_order", "Int32"),
+        ("valid_from", "Nullable(Date)"),
+        ("valid_to", "Nullable(Date)"),
+        ("successor", "String"),
+    ),
+    "MergeTree ORDER BY (version, unit_id)",
+    (f"imported_at {TS} DEFAULT now64(3)",),
+)
 ALL_TABLES = (
     EVENTS,
     DEADLETTER,
@@ -212,5 +230,6 @@ ALL_TABLES = (
     GENERATIONS,
     BULLETIN_ISSUES,
     PARTITION_CLAIMS,
+    UNIT_REGISTRY,
 )
 TABLES = tuple(t.name for t in ALL_TABLES)

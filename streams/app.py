@@ -48,7 +48,6 @@ class Pipeline:
 
     def __init__(self, settings: Settings, registry: Registry | None = None, store: Store | None = None) -> None:
         self.settings = settings
-        self.registry = registry or registry_at(settings.units_file)
         self.metrics = Metrics()
         self.metrics.store_up.set(1)
         self.observer = BatchObserver(self.metrics)
@@ -77,6 +76,9 @@ class Pipeline:
         producer = {"linger_ms": 5, **settings.producer_options(), **settings.kafka_client_options()}
         changelog = Changelog(self.orders, settings.partitions, producer)
         self.state = WorkerState(settings, self.orders, changelog, self.stores, limits_of(settings))
+        # The registry given, else the office's (HOTLINE_UNITS_FILE or the profile's), until the store's opens.
+        self.state.registry = registry or registry_at(settings.units_file)
+        self.state.registry_given = registry is not None
         lock = asyncio.Lock()  # one batch at a time, and no batch while an assignment is resumed
         self.assignment = Assignment(
             self.app, settings, self.stores, self.state, self.metrics, lock, lambda: self.batches.settle()
@@ -84,7 +86,6 @@ class Pipeline:
         self.claims, self.ledger = self.assignment.claims, self.assignment.ledger
         self.batches = Batches(
             settings,
-            self.registry,
             self.stores,
             self.state,
             self.claims,
@@ -148,6 +149,11 @@ class Pipeline:
     def store(self) -> Store:
         """The process's one store, opened once (``StoreThread``)."""
         return self.stores.store
+
+    @property
+    def registry(self) -> Registry:
+        """The unit registry the worker decodes with (the store's version once it is open)."""
+        return self.state.registry
 
     @property
     def positions(self) -> dict[tuple[str, int], int]:

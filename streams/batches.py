@@ -19,7 +19,6 @@ from typing import TypeVar
 import faust
 
 from hotline.schemas.events import Event, prefixes
-from hotline.schemas.registry import Registry
 from hotline.settings import Settings
 from hotline.sinks.base import DeadLetter, StoreRaced
 from hotline.sinks.fencing import Fence, StoreFenced
@@ -59,7 +58,6 @@ class Batches:
     def __init__(
         self,
         settings: Settings,
-        registry: Registry,
         store: StoreThread,
         state: WorkerState,
         claims: ClaimKeeper,
@@ -70,7 +68,6 @@ class Batches:
         lock: asyncio.Lock,
     ) -> None:
         self.settings = settings
-        self.registry = registry
         self.store = store
         self.state = state
         self.claims = claims
@@ -179,14 +176,14 @@ class Batches:
 
     def prepare(self, records: list[Record], kind: str) -> Decoded:
         """A batch decoded, ahead of its turn (pure: no state, no I/O)."""
-        return decode_batch(records, self.registry, prefixes(kind))  # prefixes: schemas.events.TOPIC_OF_PREFIX
+        return decode_batch(records, self.state.registry, prefixes(kind))  # prefixes: schemas.events.TOPIC_OF_PREFIX
 
     async def _write(
         self, records: list[Record], kind: str, prepared: Decoded | None, fence: Fence | None
     ) -> tuple[Folded, Staged]:
         """Fold and write; a record the store refuses is dead-lettered and the batch folded again."""
         # Records read back for a gap were not prepared: decode_batch decodes only those.
-        ready = decode_batch(records, self.registry, prefixes(kind), prepared)
+        ready = decode_batch(records, self.state.registry, prefixes(kind), prepared)
         decoded, contents = ready.events, ready.contents
         events = [(source, d) for source, d in decoded.items() if not isinstance(d, DeadLetter)]
         identities = await self._identify(events, contents)

@@ -14,25 +14,20 @@ from functools import lru_cache
 import chinese_calendar
 
 from hotline.schemas.events import TZ as OFFICE_TZ
+from hotline.schemas.office import Office, current_office
 from hotline.settings import Settings
 
 log = logging.getLogger(__name__)
 
 TZ = OFFICE_TZ  # the office's time zone, defined with the contract
 
-# 办理时限 by order type, in working days (configurable through Settings.deadline_days).
-DEFAULT_LIMITS: dict[str, int] = {
-    "complaint": 5,
-    "help": 5,
-    "suggestion": 10,
-    "consultation": 3,
-    "other": 5,
-}
+# 办理时限 by order type, in working days: the office profile's (``[deadlines]``).
+DEFAULT_LIMITS: dict[str, int] = dict(current_office().deadlines)
 
 
-def limits_of(settings: Settings) -> dict[str, int]:
-    """The 办理时限 in force: the defaults, with the office's own (``HOTLINE_DEADLINE_DAYS``) over them."""
-    return {**DEFAULT_LIMITS, **settings.deadline_days}
+def limits_of(settings: Settings, office: Office | None = None) -> dict[str, int]:
+    """The 办理时限 in force: the office profile's, with ``HOTLINE_DEADLINE_DAYS``'s overrides over them."""
+    return {**(office or current_office()).deadlines, **settings.deadline_days}
 
 
 @lru_cache(maxsize=4096)

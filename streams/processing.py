@@ -98,8 +98,10 @@ def decode(raw: bytes | None, source: Source, registry: Registry, expected: tupl
             raise InvalidEvent(f"event type {event.type!r} does not belong on topic {source.topic}")
         # Call events have no unit: ask the model's fields, not getattr (a miss costs an exception).
         unit_id = event.unit_id if _has_unit(type(event)) else None  # type: ignore[union-attr]
-        if unit_id is not None and unit_id not in registry:
-            raise InvalidEvent(f"unknown unit_id {unit_id!r}: not in the unit registry")
+        if unit_id is not None and not registry.knows(unit_id, day := local_day(event.occurred_at)):
+            raise InvalidEvent(
+                f"unknown unit_id {unit_id!r} on {day}: not in the unit registry (version {registry.version})"
+            )
         return event
     except InvalidEvent as exc:
         return DeadLetter(source.topic, source.partition, source.offset, exc.reason, raw or b"")

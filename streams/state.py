@@ -18,9 +18,11 @@ from typing import Any
 
 from faust.types import TP
 
+from hotline.schemas.registry import Registry, default_registry
 from hotline.settings import Settings
 from hotline.sinks.base import Generation, OrderRow
 from hotline.sinks.store import describe, owned
+from hotline.sinks.units import stored_registry
 from hotline.streams import history
 from hotline.streams.alerts import key_partition
 from hotline.streams.changelog import Changelog
@@ -54,6 +56,8 @@ class WorkerState:
         self.limits = limits
         self.kinds = {settings.calls_topic, settings.orders_topic}
         self.generation = Generation()
+        self.registry: Registry = default_registry()  # the store's version replaces it once it opens
+        self.registry_given = False  # a registry handed in (tests, tools) is kept as it is
         self.known: KnownIds | EveryId = KnownIds()  # loaded from the store when it opens
         self.known_orders = KnownOrders(every=True)  # the orders the store holds: loaded on assignment
         self.foreign: dict[str, OrderState] = {}  # open orders imported or restated, not yet in the table
@@ -93,6 +97,8 @@ class WorkerState:
         else:
             self.generation = generation
         self.known = id_filter(store)
+        if not self.registry_given:
+            self.registry = stored_registry(store, self.registry)
 
     def order_state(self, order_id: str) -> OrderState | None:
         """An order's current state: the table's, unless an import or restatement wrote a newer one."""

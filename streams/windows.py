@@ -1,7 +1,7 @@
 """The agents' rolling per-unit counters: day windows per source partition, unit and local day.
 
 A window holds every windowed catalogue count (``metrics.WINDOWED``) of one unit (calls:
-``metrics.CITY``) on one Asia/Shanghai day, as contributed by one source partition. Each
+``metrics.CITY``) on one local day (the office's), as contributed by one source partition. Each
 source partition is read by exactly one worker at a time, so its windows have one writer,
 and each is written to ClickHouse as an absolute value with ``version`` = the last source
 offset applied: a batch written twice changes nothing, and a delta from a record whose

@@ -19,8 +19,10 @@ from typing import Any
 
 from hotline.reports import queries
 from hotline.schemas import metrics as mc
+from hotline.schemas.events import TZ
 from hotline.schemas.metrics import Metric, Rate
-from hotline.schemas.registry import DISTRICT_GROUP, Registry, default_registry
+from hotline.schemas.office import current_office
+from hotline.schemas.registry import Registry, default_registry
 
 PLUGIN = "grafana-clickhouse-datasource"
 DATASOURCE = {"type": PLUGIN, "uid": "${datasource}"}
@@ -97,12 +99,18 @@ def _per_unit(m: Metric) -> str:
     return f"if({mc.FEEDBACK_EVENTS.name} = 0, NULL, {expr})" if mc.needs_feedback(m) else expr
 
 
+def _ordered() -> str:
+    """Whether a row's unit is of the office's groups printed first in registry order (SQL)."""
+    groups = current_office().bulletin.ordered_groups
+    return f"unit_group IN ({', '.join(mc.sql_literal(g) for g in groups)})" if groups else "false"
+
+
 def per_unit_sql(registry: Registry) -> str:
     """The attachment table: '-' (NULL) where the bulletin prints '-', its row order."""
     columns = ",\n       ".join([f'name AS "{mc.UNIT_LABEL}"', *(f'{_per_unit(m)} AS "{column(m)}"' for m in TABLE)])
     return f"""SELECT {columns}
 FROM ({_joined(registry)})
-ORDER BY if(unit_group = '{DISTRICT_GROUP}', 0, 1), if(unit_group = '{DISTRICT_GROUP}', unit_order, 0),
+ORDER BY if({_ordered()}, 0, 1), if({_ordered()}, unit_order, 0),
          {mc.DISPATCHED.name} DESC, unit_order"""
 
 
@@ -201,9 +209,9 @@ def build_dashboard(registry: Registry | None = None) -> dict[str, Any]:
         "__requires": [{"type": "datasource", "id": PLUGIN, "name": "ClickHouse", "version": "4.0.0"}],
         "uid": "hotline-monthly",
         "title": "12345 热线 · 月度通报指标",
-        "description": "Per-unit monthly figures by the bulletin's rules (SPEC.md), from deploy/grafana/dashboard.py.",
+        "description": "Per-unit monthly figures by the bulletin's rules, from deploy/grafana/dashboard.py.",
         "tags": ["hotline", "12345"],
-        "timezone": "Asia/Shanghai",
+        "timezone": TZ.key,  # the office's
         "editable": True,
         "schemaVersion": 39,
         "version": 1,

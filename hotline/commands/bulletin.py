@@ -30,7 +30,7 @@ class BulletinFormat(StrEnum):
 
 
 def bulletin(
-    month: Annotated[str, typer.Option(help="YYYY-MM, in Asia/Shanghai")],
+    month: Annotated[str, typer.Option(help="YYYY-MM, in the office's time zone")],
     fmt: Annotated[BulletinFormat, typer.Option("--format")] = BulletinFormat.table,
     out: Annotated[Path | None, typer.Option(help="Write to a file (required for xlsx/docx on a terminal).")] = None,
     issue: Annotated[
@@ -101,17 +101,18 @@ def bulletin_bytes(settings: Settings, month: str, fmt: str) -> bytes:
         pass
     from hotline.reports.edition import assemble
     from hotline.reports.render import render
+    from hotline.sinks.units import stored_registry
 
     sink = open_clickhouse(settings, f"no worker answers at {settings.web_url}")
     try:
         if sink.generation().restate_pending:
             raise fail("this store's day windows are not built yet: run `hotline restate` (or start the worker)")
-        return render(assemble(sink, month), fmt)
+        return render(assemble(sink, month, stored_registry(sink)), fmt)
     finally:
         sink.close()
 
 
-_HELD = (
+HELD = (
     "issued bulletins are read and written in ClickHouse directly; with the embedded chDB, stop the worker "
     "first (one process holds its directory), or use a ClickHouse server (HOTLINE_CLICKHOUSE_DSN)"
 )
@@ -119,10 +120,11 @@ _HELD = (
 
 def _issue_date(value: str | None, settings: Settings) -> date:
     from datetime import datetime
-    from zoneinfo import ZoneInfo
+
+    from hotline.schemas.events import TZ  # the office's time zone (its profile)
 
     if value is None:
-        return datetime.now(ZoneInfo(settings.timezone)).date()
+        return datetime.now(TZ).date()
     try:
         return date.fromisoformat(value)
     except ValueError as exc:
@@ -142,6 +144,7 @@ def _issue(
     from hotline.reports.edition import assemble
     from hotline.reports.issued import AlreadyIssued, Issue, freeze
     from hotline.reports.render import FORMATS, render
+    from hotline.sinks.units import stored_registry
 
     _valid_month(month)
     if number is None or total_number is None:
@@ -149,9 +152,9 @@ def _issue(
     if number < 1 or total_number < number:
         raise fail(f"--number must be at least 1 and --total-number at least --number, got {number}, {total_number}")
     issue = Issue(number, total_number, _issue_date(when, settings))
-    sink = open_clickhouse(settings, _HELD)
+    sink = open_clickhouse(settings, HELD)
     try:
-        edition = assemble(sink, month, issue=issue)
+        edition = assemble(sink, month, stored_registry(sink), issue=issue)
         documents = {f: render(edition, f) for f in FORMATS}
         try:
             revision = freeze(sink, edition, documents, reissue=reissue)
@@ -174,7 +177,7 @@ def _issued(settings: Settings, month: str, fmt: str) -> bytes:
     from hotline.reports.issued import latest_issue
 
     _valid_month(month)
-    sink = open_clickhouse(settings, _HELD)
+    sink = open_clickhouse(settings, HELD)
     try:
         found = latest_issue(sink, month)
     finally:
@@ -188,14 +191,15 @@ def _diff(settings: Settings, month: str, fmt: str) -> bytes:
     """Per unit and headline, each printed figure that differs now from the issued bulletin."""
     from hotline.reports.bulletin import build_bulletin
     from hotline.reports.issued import differences, latest_issue
+    from hotline.sinks.units import stored_registry
 
     _valid_month(month)
-    sink = open_clickhouse(settings, _HELD)
+    sink = open_clickhouse(settings, HELD)
     try:
         found = latest_issue(sink, month)
         if found is None:
             raise fail(f"{month} has not been issued: nothing to compare with")
-        changed = differences(found.bulletin, build_bulletin(sink, month).to_json())
+        changed = differences(found.bulletin, build_bulletin(sink, month, stored_registry(sink)).to_json())
     finally:
         sink.close()
     if fmt == "json":

@@ -76,8 +76,8 @@ def import_(
     line number and reason, and the rest loads. Importing a file twice equals importing it once;
     an interrupted import resumes where it stopped.
     """
-    from hotline.schemas.registry import default_registry
     from hotline.sinks.base import StoreRaced
+    from hotline.sinks.units import stored_registry
     from hotline.streams.deadlines import limits_of
     from hotline.streams.history import SHOWN_DEADLETTERS, UnreadableFile, fingerprint, import_file
 
@@ -95,7 +95,7 @@ def import_(
             tally = import_file(
                 sink,
                 file,
-                default_registry(),
+                stored_registry(sink),
                 limits_of(settings),
                 lambda n: bar.advance(task, n),
                 digest=digest,

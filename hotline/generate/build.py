@@ -18,7 +18,8 @@ from hotline.generate.emit import assign_ids, sequences
 from hotline.generate.model import Progress, World
 from hotline.generate.orders import plan_orders
 from hotline.generate.targets import load_table, load_targets
-from hotline.schemas.registry import DISTRICT_GROUP, default_registry
+from hotline.schemas.office import Office, current_office
+from hotline.schemas.registry import Registry, default_registry
 
 
 def generate(
@@ -27,16 +28,20 @@ def generate(
     seed: int = 2019,
     duplicate_share: float = 0.03,
     progress: Progress | None = None,
+    registry: Registry | None = None,
+    office: Office | None = None,
 ) -> list[bytes]:
-    """Contract-v1 records (``dump_event`` output) in arrival order, duplicates included."""
+    """Contract-v1 records (``dump_event`` output) in arrival order, duplicates included; the units
+    are ``registry``'s and the districts ``office``'s ordered groups (the configured office's without)."""
     say: Progress = progress or (lambda _msg: None)
-    registry = default_registry()
+    registry = registry or default_registry()
+    ordered = (office or current_office()).bulletin.ordered_groups
     rows = load_table(table_csv, registry)
     targets = load_targets(headline_json)
     if targets.direct + sum(r.dispatched for r in rows) != targets.valid:
         raise ValueError("direct answers + dispatched orders != valid calls")
     rng = random.Random(seed)
-    districts = frozenset(u.id for u in registry.units if u.group == DISTRICT_GROUP)
+    districts = frozenset(u.id for u in registry.units if u.group in ordered)
     month = Month.of(targets.year, targets.month)
     world = World(rng, month, rows, targets, category_targets(targets), districts)
     plan_orders(world, say)

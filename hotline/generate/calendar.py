@@ -21,7 +21,7 @@ VISIT_END_S = 20 * 3600
 
 @dataclass(frozen=True)
 class Month:
-    """Month M and its neighbours, in Asia/Shanghai."""
+    """Month M and its neighbours, in the office's time zone."""
 
     start: datetime
     end: datetime  # exclusive

@@ -36,7 +36,7 @@ class Slot:
 
 
 def november_slots(world: World) -> list[Slot]:
-    """One slot per 交办数; a few overdue orders stay open (市民宗局's, one per unit with ≥5 overdue)."""
+    """One slot per 交办数; a few overdue orders stay open (as the seed month's: one per unit with ≥5 overdue)."""
     slots: list[Slot] = []
     for row in world.rows:
         never = row.overdue if row.dispatched == row.overdue else int(row.overdue >= 5)

@@ -35,6 +35,7 @@ SUBPACKAGES = ("schemas", "streams", "sinks", "reports", "deploy", "seed")
 DATA = (
     "schemas/contract-v1.schema.json",
     "schemas/data/units.csv",
+    "schemas/data/xiangtan.toml",
     "static/monitor.html",
     "deploy/pom.xml",
     "seed/xiangtan-2019-11-units.csv",

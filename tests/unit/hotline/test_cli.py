@@ -47,7 +47,6 @@ def test_every_command_module_is_assembled_in_the_order_help_lists_them() -> Non
     group = get_command(cli.app)
     assert isinstance(group, TyperGroup)
     assert list(group.commands) == [
-        "units",
         "schema",
         "worker",
         "store",
@@ -61,6 +60,7 @@ def test_every_command_module_is_assembled_in_the_order_help_lists_them() -> Non
         "kafka",
         "deploy",
         "deadletters",
+        "units",
     ]
     kafka, deploy = group.commands["kafka"], group.commands["deploy"]
     assert isinstance(kafka, TyperGroup) and isinstance(deploy, TyperGroup)

@@ -42,7 +42,7 @@ def test_districts_first_in_order_then_by_dispatched_then_registry_order() -> No
         unit("c", "市直部门", 10, 10),
         unit("d1", "县市区园区", 1, 0),
     ]
-    assert [u.unit_id for u in sort_units(units)] == ["d1", "d2", "a", "c", "b"]
+    assert [u.unit_id for u in sort_units(units, ("县市区园区",))] == ["d1", "d2", "a", "c", "b"]
 
 
 def test_a_unit_without_visit_or_supervision_events_prints_dashes() -> None:

@@ -14,6 +14,7 @@ import copy
 import io
 import re
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from docx import Document
@@ -25,6 +26,7 @@ from hotline.reports import escaping, queries, xlsx
 from hotline.reports.bulletin import COLUMNS, Bulletin, build_bulletin
 from hotline.reports.render import render
 from hotline.schemas import metrics as mc
+from hotline.schemas.office import current_office
 from tests.unit.reports.test_documents import CANNED, ORDER_ROWS, FakeDB
 
 # Every character XML 1.0 refuses that an event can carry (a lone surrogate cannot travel in
@@ -139,5 +141,5 @@ def test_a_chart_draws_a_unit_named_like_mathtext_as_it_is(monkeypatch: pytest.M
     from hotline.reports import charts
 
     monkeypatch.setattr(charts, "satisfaction_points", lambda bulletin: [("$\\foo$", 60.0), ("雨湖区人民政府", 90.0)])
-    png = charts.satisfaction_png(None)  # type: ignore[arg-type]
+    png = charts.satisfaction_png(SimpleNamespace(office=current_office()))  # type: ignore[arg-type]
     assert png is not None and png.startswith(b"\x89PNG")

@@ -12,6 +12,7 @@ import asyncio
 import json
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ from hotline.reports import live
 from hotline.reports.bulletin import build_bulletin
 from hotline.reports.live import Figures, Snapshot, UnitLive, build_live_snapshot, build_snapshot
 from hotline.schemas import metrics as mc
-from hotline.schemas.registry import default_registry
+from hotline.schemas.office import current_office
+from hotline.schemas.registry import default_registry, parse_registry
 from hotline.settings import Settings
 from hotline.sinks.base import Batch, WindowRow
 from hotline.sinks.clickhouse import ClickHouseStore
@@ -36,6 +38,7 @@ from hotline.streams.gauges import AgentFigures, AwaitingSupervision, OpenOrders
 from hotline.streams.history import Tally
 from hotline.streams.processing import Record, Source
 from tests.factories import event, raw
+from tests.unit.schemas.test_registry import REORGANISED
 
 REPO = Path(__file__).resolve().parents[3]
 NOW = datetime(2026, 3, 10, 10, 0, tzinfo=TZ)  # a Tuesday, mid-morning in 湘潭
@@ -449,3 +452,19 @@ def test_an_impossible_date_is_refused_without_pythons_words() -> None:
     with pytest.raises(ValueError) as refused:
         parse_day("2019-02-30")
     assert str(refused.value) == "no such day: 2019-02-30 (the month has fewer days)"
+
+
+def test_the_screen_is_told_the_offices_time_zone_and_low_cut_off() -> None:
+    office = current_office()
+    told = live.screen()
+    assert told["timezone"] == office.timezone
+    assert Decimal(str(told["low_satisfaction_percent"])) == office.bulletin.satisfaction_lists.low * 100
+
+
+def test_a_day_shows_the_units_in_force_that_day(store: ClickHouseStore) -> None:
+    registry = parse_registry(REORGANISED)
+    now = datetime(2023, 8, 1, 10, 0, tzinfo=TZ)
+    june = build_snapshot(store, registry, date(2023, 6, 15), now)
+    july = build_snapshot(store, registry, date(2023, 7, 15), now)
+    assert [u.name for u in june.units] == ["金融监管分局", "市水务局", "市国土局"]  # renamed 1 June, merged 1 July
+    assert [u.name for u in july.units] == ["金融监管分局", "市资源局"]

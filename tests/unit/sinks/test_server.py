@@ -16,13 +16,14 @@ from typing import Any
 
 import pytest
 
-from hotline.schemas.registry import default_registry
+from hotline.schemas.registry import default_registry, parse_registry
 from hotline.settings import Settings
 from hotline.sinks.base import RESTATE_PENDING
 from hotline.sinks.clickhouse import ClickHouseStore
 from hotline.sinks.fencing import Fence
 from hotline.sinks.remote import RemoteStore, StoreFenced, StoreRefused
 from hotline.sinks.server import StoreServer
+from hotline.sinks.units import import_registry
 from hotline.sinks.wire import OPS, WORKERS_RUNNING
 from hotline.streams import history
 from hotline.streams.app import Pipeline
@@ -31,6 +32,7 @@ from hotline.streams.processing import Record, Source
 from tests.doubles import RecordingTopic
 from tests.factories import event, folded, raw
 from tests.stores import StandIn, serving, store_settings
+from tests.unit.schemas.test_registry import REORGANISED
 from tests.unit.streams.test_history import LIMITS, _figures, _file, _month
 
 
@@ -79,6 +81,24 @@ async def workers(
 ) -> AsyncIterator[list[Pipeline]]:
     async for pipelines in _settled([_pipeline(settings, name, monkeypatch) for name in ("a", "b")]):
         yield pipelines
+
+
+async def test_a_worker_judges_units_by_the_registry_imported_at_the_store(
+    settings: Settings, server: StoreServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    imported = parse_registry(REORGANISED)
+    import_registry(server.store, imported)
+    async for (worker,) in _settled([_pipeline(settings, "registry", monkeypatch)]):
+        assert worker.registry.version == imported.version
+        at = "2023-07-{:02d}T09:00:00+08:00".format
+        merged = event("order.dispatched", order_id="M1", unit_id="resources", occurred_at=at(3), due_at=at(6))
+        early = event("order.dispatched", order_id="M2", unit_id="resources", occurred_at="2023-06-30T09:00:00+08:00")
+        records = [Record(Source("hotline.orders", 0, n), None, raw(ev)) for n, ev in enumerate((merged, early))]
+        await worker.process(records, "orders")
+        await worker.settle()
+    assert server.store.counts() == {"events": 1, "deadletter": 1}
+    (dead,) = server.store.deadletters()
+    assert dead["error"].endswith(f"not in the unit registry (version {imported.version})")
 
 
 def _sample(pipeline: Pipeline, name: str, labels: dict[str, str]) -> float:

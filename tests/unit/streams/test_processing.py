@@ -1,11 +1,12 @@
 from datetime import date
 
 from hotline.schemas.events import parse_event
-from hotline.schemas.registry import default_registry
+from hotline.schemas.registry import default_registry, parse_registry
 from hotline.sinks.base import DeadLetter
 from hotline.sinks.redaction import strip_personal
 from hotline.streams.processing import OrderState, Record, Source, apply_order_event, decode, decode_batch, payload
 from tests.factories import event, raw
+from tests.unit.schemas.test_registry import REORGANISED
 
 SRC = Source("hotline.orders", 0, 7)
 
@@ -96,6 +97,22 @@ def test_visit_and_supervision_counters() -> None:
             *["feedback_events"] * 5,  # whether a unit's feedback arrived at all (else '-')
         ]
     )
+
+
+def test_an_event_before_its_unit_existed_is_dead_lettered_naming_the_registry_version() -> None:
+    registry = parse_registry(REORGANISED)  # 市资源局 (resources) from 2023-07-01
+    early = event("order.completed", unit_id="resources", occurred_at="2023-06-30T23:59:00+08:00")
+    dead = decode(raw(early), SRC, registry, ("order.",))
+    assert isinstance(dead, DeadLetter)
+    assert dead.error == (
+        f"unknown unit_id 'resources' on 2023-06-30: not in the unit registry (version {registry.version})"
+    )
+
+
+def test_an_event_is_counted_for_a_unit_from_its_first_local_day() -> None:
+    registry = parse_registry(REORGANISED)
+    first = event("order.completed", unit_id="resources", occurred_at="2023-06-30T16:00:00Z")  # 07-01 00:00 local
+    assert not isinstance(decode(raw(first), SRC, registry, ("order.",)), DeadLetter)
 
 
 def test_unknown_unit_and_wrong_topic_are_dead_letters() -> None:
