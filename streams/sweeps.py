@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from hotline.sinks.base import Batch, DeadLetter
-from hotline.streams import eviction, orphans, timeline
+from hotline.streams import eviction, history, orphans, timeline
 from hotline.streams.batches import Batches
 from hotline.streams.deadletters import send_deadletters
 from hotline.streams.deadlines import TZ
 from hotline.streams.processing import OrderState
+from hotline.streams.state import LIVE_DAYS
 
 log = logging.getLogger("hotline.streams.app")
 
@@ -75,7 +76,8 @@ class Sweeps:
             batches.metrics.deadletters.labels(dead.source_topic).inc()
 
     async def evictions(self) -> None:
-        """Completed orders quiet for ``evict_after_s`` leave the table (tombstones in its changelog,
+        """Day windows older than the live screen's days leave memory; completed orders quiet for
+        ``evict_after_s`` leave the table (tombstones in its changelog,
         acknowledged before the lock is released). Their rows in ClickHouse were written with the
         batch that last changed them, before the table was; so nothing is lost, and the next event
         for one of them reads it back (``WorkerState.states``)."""
@@ -87,6 +89,7 @@ class Sweeps:
         async with batches.lock:
             if batches.claims.fenced:
                 return
+            self.state.windows.forget_before(history.today() - timedelta(days=LIVE_DAYS))
             due = eviction.due(self._owned_orders(), self._now_us(), after)
             if not due:
                 return

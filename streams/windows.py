@@ -126,6 +126,16 @@ class Windows:
             old = self._windows.pop(window)
             self._sum(window, old.counts, -1)
 
+    def forget_before(self, day: date) -> int:
+        """Drop the windows of days before ``day`` (ClickHouse holds them; a late step on one reads it
+        back, as :meth:`missing` says): what a worker holds follows the recent days, not history."""
+        old = [w for w in self._windows if w[1][1] < day]
+        for window in old:
+            del self._windows[window]
+        for gone in [d for d in self._days if d < day]:
+            del self._days[gone]
+        return len(old)
+
     def months(self) -> set[int]:
         """The months (YYYYMM) of the days held."""
         return {day.year * 100 + day.month for day in self._days}

@@ -59,3 +59,14 @@ def test_the_series_is_a_copy() -> None:
     counts["dispatched"] = 100
     assert w.series("police", D, D) == [(D, {"dispatched": 3})]
     assert w.totals(D, D)["police"] == {"dispatched": 3}
+
+
+def test_windows_before_a_day_are_forgotten_and_a_late_step_finds_them_missing() -> None:
+    windows = _windows()
+    old = (("hotline.orders", 0), ("yuhu", date(2026, 3, 8)))
+    assert windows.forget_before(date(2026, 3, 9)) == 1
+    assert old not in windows and (("hotline.orders", 0), ("yuhu", D)) in windows
+    assert windows.totals(date(2026, 3, 8), date(2026, 3, 8)) == {}
+    assert windows.totals(D, D)["yuhu"] == {"dispatched": 5, "returned": 1}
+    late = Step(("hotline.orders", 0), 99, CounterDelta("yuhu", date(2026, 3, 8), "dispatched", "ev-late", 1))
+    assert windows.missing([late]) == {old}, "read back from the store before it is staged"
