@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hotline import backup as backup_commands
 from hotline.heap import for_long_runs
 from hotline.settings import Settings, get_settings
 
@@ -851,6 +852,10 @@ def status() -> None:
         print(json.dumps(worker_get(_settings(), "/status"), ensure_ascii=False, indent=2))
     except OSError as exc:
         raise _fail(f"no worker answers at {_settings().web_url}: {exc}") from exc
+
+
+app.command("backup")(backup_commands.backup)
+app.command("restore")(backup_commands.restore)
 
 
 def main() -> None:

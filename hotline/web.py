@@ -19,11 +19,14 @@ from faust.web import Request, Response, View
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from hotline.backup import LEDGER_HEADER, ROWS_HEADER
 from hotline.connections import IDLE_TIMEOUT_S, CappedRunner, ConnectionCap
 from hotline.reports.bulletin import month_key
 from hotline.reports.edition import assemble
 from hotline.reports.render import FORMATS, MEDIA_TYPES, render
 from hotline.schemas.escaping import printable
+from hotline.sinks import backup
+from hotline.sinks.store import owned
 from hotline.streams.access import SUPERVISOR, Access, Credential, Denied, bearer
 
 if TYPE_CHECKING:
@@ -157,6 +160,14 @@ def register(pipeline: Pipeline) -> None:
             body["error"] = printable(f"ClickHouse did not answer: {type(exc).__name__}: {exc}", 500)
         return self.json(body)
 
+    @surface.page("/backup/{table}")
+    async def backup_table(self: View, request: Request, table: str) -> Response:
+        """``hotline backup`` while this worker holds ClickHouse: a table's partitions, or with
+        ``?partition=`` its rows as Native bytes (``hotline.backup``)."""
+        if denied := _office_only(self, request, access):
+            return denied
+        return await _backup_page(self, request, pipeline, table)
+
     from hotline import monitor
 
     monitor.register(pipeline, access, surface.page)
@@ -174,6 +185,23 @@ def _office_only(view: View, request: Request, access: Access) -> Response | Non
     except Denied as exc:
         return view.json({"error": exc.reason}, status=exc.status)
     return None
+
+
+async def _backup_page(view: View, request: Request, pipeline: Pipeline, table: str) -> Response:
+    store = pipeline.store
+    if not owned(store):
+        return view.error(409, "this worker stores through `hotline store`: back up from there (HOTLINE_STORE_URL)")
+    try:
+        if "partition" not in request.query:
+            found = await pipeline.in_store_thread(backup.partitions, store, table)
+            return view.json({"schema_version": store.schema_version, "partitions": found})
+        exported = await pipeline.in_store_thread(backup.export, store, table, request.query["partition"])
+    except backup.BackupError as exc:
+        return view.error(400, str(exc))
+    headers = {"Content-Type": "application/octet-stream", ROWS_HEADER: str(exported.rows)}
+    if exported.ledger is not None:
+        headers[LEDGER_HEADER] = json.dumps(exported.ledger)
+    return view.bytes(exported.native, content_type=None, headers=headers)
 
 
 def _render_bulletin(pipeline: Pipeline, month: str, fmt: str) -> bytes:

@@ -103,6 +103,11 @@ def _checked(table: str, partition: str = WHOLE) -> tuple[str, str]:
 def partitions(sink: ClickHouseStore, table: str) -> list[str]:
     """The partitions to copy of a table: its months for :data:`BY_PARTITION`, else the whole table."""
     _checked(table)
+    exists = sink.query(
+        "SELECT count() FROM system.tables WHERE database = %(db)s AND name = %(t)s", {"db": sink.db, "t": table}
+    )
+    if not exists[0][0]:
+        return []  # a table of a later schema version than the store's
     if table not in BY_PARTITION:
         return [WHOLE]
     rows = sink.query(
@@ -129,7 +134,7 @@ def export(sink: ClickHouseStore, table: str, partition: str = WHOLE) -> Exporte
 class Source(Protocol):
     """Where a backup reads the store: ClickHouse opened here, the worker's pages, or ``hotline store``."""
 
-    def schema_version(self) -> int: ...
+    def version(self) -> int: ...
 
     def partitions(self, table: str) -> list[str]: ...
 
@@ -142,7 +147,7 @@ class Opened:
     def __init__(self, sink: ClickHouseStore) -> None:
         self.sink = sink
 
-    def schema_version(self) -> int:
+    def version(self) -> int:
         return int(self.sink.schema_version or 0)
 
     def partitions(self, table: str) -> list[str]:
@@ -225,10 +230,12 @@ def write_backup(
 ) -> Manifest:
     """Copy every table into ``directory`` (new or empty) in :data:`ORDER`, then the manifest."""
     _empty_directory(directory)
-    manifest = Manifest(source.schema_version(), database, datetime.now(UTC).isoformat(timespec="seconds"))
+    manifest = Manifest(source.version(), database, datetime.now(UTC).isoformat(timespec="seconds"))
     for table in ORDER:
-        manifest.tables[table] = []
-        for partition in source.partitions(table):
+        found = source.partitions(table)
+        if found or _table_existed(table, manifest.schema_version):
+            manifest.tables[table] = []
+        for partition in found:
             exported = source.export(table, partition)
             if exported.ledger is not None:
                 manifest.ledger = exported.ledger

@@ -47,6 +47,7 @@ from urllib.parse import urlsplit
 import urllib3
 
 from hotline.settings import Settings
+from hotline.sinks.backup import Exported
 from hotline.sinks.clickhouse import SCHEMA_VERSION, Batch, Generation, OrderRow, Stored, WindowRow
 from hotline.sinks.codec import CODEC_VERSION, CodecError, decode_as, dumps, loads, tagged_tuples
 from hotline.sinks.fencing import Fence, StoreFenced
@@ -275,6 +276,15 @@ class RemoteStore:
 
     def deadletters(self, limit: int = 100) -> list[dict[str, Any]]:
         return list(self._call("deadletters", limit=limit))
+
+    # -- backup (hotline.sinks.backup) ---------------------------------------------------------
+    def backup_partitions(self, table: str) -> list[str]:
+        return [str(p) for p in self._call("backup_partitions", table=table)]
+
+    def backup_export(self, table: str, partition: str) -> Exported:
+        """A table's rows as the store copies them (Native, base64 in the JSON answer); no read limit."""
+        timeout = urllib3.Timeout(connect=5.0, read=None)
+        return Exported.from_json(self._call("backup_export", timeout=timeout, table=table, partition=partition))
 
     def close(self) -> None:
         self._pool.clear()
