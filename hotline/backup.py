@@ -66,7 +66,7 @@ class FromWorker:
         return self._version
 
     def partitions(self, table: str) -> list[str]:
-        body, _ = self._get(f"/backup/{urllib.parse.quote(table)}/partitions")
+        body, _ = self._get(f"/backup/{urllib.parse.quote(table)}")
         answer = json.loads(body)
         self._version = int(answer["schema_version"])
         return [str(p) for p in answer["partitions"]]
@@ -74,7 +74,8 @@ class FromWorker:
     def export(self, table: str, partition: str) -> Exported:
         from hotline.sinks.backup import Exported
 
-        body, headers = self._get(f"/backup/{urllib.parse.quote(table)}/{urllib.parse.quote(partition)}")
+        query = urllib.parse.urlencode({"partition": partition})
+        body, headers = self._get(f"/backup/{urllib.parse.quote(table)}?{query}")
         ledger = headers.get(LEDGER_HEADER)
         return Exported(int(headers[ROWS_HEADER]), body, json.loads(ledger) if ledger else None)
 
