@@ -88,6 +88,21 @@ def test_every_table_comes_back_exactly(sink: ClickHouseStore, other: ClickHouse
     assert [r[:2] for r in _rows(other, "generations")] == [(1, "import"), (2, backup.RESTORED)]
 
 
+def test_copies_of_a_row_not_merged_yet_come_back_as_they_were(
+    sink: ClickHouseStore, other: ClickHouseStore, tmp_path: Path
+) -> None:
+    """A batch stored twice (a replay after a crash) leaves two copies until ClickHouse merges them:
+    the backup copies both, the restore keeps both, the counts match, and reads see one."""
+    batch = folded([event("order.dispatched", order_id="O1"), event("order.completed", order_id="O1")])
+    sink.command("SYSTEM STOP MERGES {db}")  # both copies stay until the backup
+    sink.write(batch)
+    sink.write(batch)
+    backup.write_backup(backup.Opened(sink), tmp_path / "b", sink.db)
+    restored = backup.restore(other, tmp_path / "b")
+    assert restored.rows["events"] == len(_rows(sink, "events")) == 4
+    assert other.counts() == sink.counts() == {"events": 2, "deadletter": 0}
+
+
 def test_the_manifest_counts_and_hashes_every_file_and_holds_the_ledger(sink: ClickHouseStore, tmp_path: Path) -> None:
     _fill(sink)
     backup.write_backup(backup.Opened(sink), tmp_path / "b", sink.db)
