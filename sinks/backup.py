@@ -123,12 +123,26 @@ def export(sink: ClickHouseStore, table: str, partition: str = WHOLE) -> Exporte
     table, partition = _checked(table, partition)
     where = "" if partition == WHOLE else f" WHERE _partition_id = '{partition}'"
     with sink._lock:
-        rows = int(sink.query(f"SELECT count() FROM {{db}}.{table}{where}")[0][0])
-        native = sink.client.raw_query(f"SELECT * FROM {sink.db}.{table}{where}", fmt="Native")
-        ledger = None
-        if table == "sink_offsets":
-            ledger = [[t, p, o] for (t, p), o in sorted(sink.progress().items())]
+        # A background merge between the count and the copy would fold copies of a key and make
+        # them disagree: merges wait meanwhile, and a merge that was finishing is seen and retried.
+        sink.command(f"SYSTEM STOP MERGES {{db}}.{table}")
+        try:
+            for _ in range(_ATTEMPTS):
+                rows = int(sink.query(f"SELECT count() FROM {{db}}.{table}{where}")[0][0])
+                native = sink.client.raw_query(f"SELECT * FROM {sink.db}.{table}{where}", fmt="Native")
+                if int(sink.query(f"SELECT count() FROM {{db}}.{table}{where}")[0][0]) == rows:
+                    break
+            else:
+                raise BackupError(f"{table} kept changing while copied, without a write: try again")
+            ledger = None
+            if table == "sink_offsets":
+                ledger = [[t, p, o] for (t, p), o in sorted(sink.progress().items())]
+        finally:
+            sink.command(f"SYSTEM START MERGES {{db}}.{table}")
     return Exported(rows, bytes(native), ledger)
+
+
+_ATTEMPTS = 3
 
 
 class Source(Protocol):
