@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 err = Console(stderr=True)
 ROWS_HEADER = "X-Hotline-Rows"  # the worker's answer: rows in the Native body
 LEDGER_HEADER = "X-Hotline-Ledger"  # and, for the ledger, its offsets as JSON
+FINGERPRINT_HEADER = "X-Hotline-Fingerprint"  # and, for a month partition, its fingerprint
 EXPORT_TIMEOUT_S = 600.0  # a month of a large city's events is a few hundred MB
 
 
@@ -65,11 +66,11 @@ class FromWorker:
         assert self._version is not None
         return self._version
 
-    def partitions(self, table: str) -> list[str]:
+    def partitions(self, table: str) -> list[list[str]]:
         body, _ = self._get(f"/backup/{urllib.parse.quote(table)}")
         answer = json.loads(body)
         self._version = int(answer["schema_version"])
-        return [str(p) for p in answer["partitions"]]
+        return [[str(name), str(fingerprint)] for name, fingerprint in answer["partitions"]]
 
     def export(self, table: str, partition: str) -> Exported:
         from hotline.sinks.backup import Exported
@@ -77,7 +78,8 @@ class FromWorker:
         query = urllib.parse.urlencode({"partition": partition})
         body, headers = self._get(f"/backup/{urllib.parse.quote(table)}?{query}")
         ledger = headers.get(LEDGER_HEADER)
-        return Exported(int(headers[ROWS_HEADER]), body, json.loads(ledger) if ledger else None)
+        fingerprint = headers.get(FINGERPRINT_HEADER, "")
+        return Exported(int(headers[ROWS_HEADER]), body, json.loads(ledger) if ledger else None, fingerprint)
 
 
 class ThroughStore:
@@ -89,7 +91,7 @@ class ThroughStore:
     def version(self) -> int:
         return int(self.remote.schema_version or 0)
 
-    def partitions(self, table: str) -> list[str]:
+    def partitions(self, table: str) -> list[list[str]]:
         return self.remote.backup_partitions(table)
 
     def export(self, table: str, partition: str) -> Exported:
@@ -123,6 +125,10 @@ def _worker_answers(source: FromWorker) -> bool:
 
 def backup(
     directory: Annotated[Path, typer.Argument(file_okay=False, help="A new or empty directory for the copy.")],
+    since: Annotated[
+        Path | None,
+        typer.Option(file_okay=False, help="An earlier backup: its files of months unchanged since are linked in."),
+    ] = None,
 ) -> None:
     """Copy every table of the store into DIR, with a manifest (rows, sha256, ledger): while the
     worker runs (through it, or through `hotline store`), or directly when no process holds it."""
@@ -130,8 +136,8 @@ def backup(
 
     settings = _settings()
 
-    def said(table: str, partition: str, rows: int) -> None:
-        err.print(f"{table} {partition}: {rows} rows", markup=False)
+    def said(table: str, partition: str, rows: int, reused: bool) -> None:
+        err.print(f"{table} {partition}: {rows} rows{' (unchanged: linked from --since)' if reused else ''}")
 
     if settings.store_url:
         source: Source = _through_store(settings)
@@ -144,7 +150,7 @@ def backup(
             sink = _open(settings, migrate=True)
             source, where = Opened(sink), f"ClickHouse at {settings.resolved_clickhouse_dsn}"
     try:
-        manifest = write_backup(source, directory, settings.clickhouse_database, said)
+        manifest = write_backup(source, directory, settings.clickhouse_database, said, since)
     except (BackupError, OSError) as exc:
         raise _fail(f"backup from {where} failed: {exc}") from exc
     finally:

@@ -19,7 +19,7 @@ from faust.web import Request, Response, View
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from hotline.backup import LEDGER_HEADER, ROWS_HEADER
+from hotline.backup import FINGERPRINT_HEADER, LEDGER_HEADER, ROWS_HEADER
 from hotline.connections import IDLE_TIMEOUT_S, CappedRunner, ConnectionCap
 from hotline.reports.bulletin import month_key
 from hotline.reports.edition import assemble
@@ -201,6 +201,8 @@ async def _backup_page(view: View, request: Request, pipeline: Pipeline, table: 
     headers = {"Content-Type": "application/octet-stream", ROWS_HEADER: str(exported.rows)}
     if exported.ledger is not None:
         headers[LEDGER_HEADER] = json.dumps(exported.ledger)
+    if exported.fingerprint:
+        headers[FINGERPRINT_HEADER] = exported.fingerprint
     return view.bytes(exported.native, content_type=None, headers=headers)
 
 

@@ -37,6 +37,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -64,7 +65,9 @@ ORDER = (
     "schema_version",
 )
 # Copied a month partition at a time: the largest table, and one whose copies need not be one
-# snapshot (each month's copy is later than the order states'). Restore takes any split.
+# snapshot (each month's copy is later than the order states'). Restore takes any split. A month
+# unchanged since an earlier backup (same rows and latest ``ingested_at``: a write, a replay or a
+# merge changes one of them) is taken from that backup's file instead (``hotline backup --since``).
 BY_PARTITION = frozenset({"events"})
 WHOLE = "all"  # the partition name of a table copied whole
 _PARTITION = re.compile(r"^(all|\d{6})$")
@@ -82,14 +85,17 @@ class Exported:
     rows: int
     native: bytes
     ledger: list[list[Any]] | None = None
+    fingerprint: str = ""  # of a month partition (:func:`partitions`), as copied
 
     def as_json(self) -> dict[str, Any]:
         """What ``hotline store`` answers (its codec is JSON: the bytes in base64)."""
-        return {"rows": self.rows, "native": base64.b64encode(self.native).decode(), "ledger": self.ledger}
+        native = base64.b64encode(self.native).decode()
+        return {"rows": self.rows, "native": native, "ledger": self.ledger, "fingerprint": self.fingerprint}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Exported:
-        return cls(int(data["rows"]), base64.b64decode(data["native"]), data.get("ledger"))
+        ledger, fingerprint = data.get("ledger"), str(data.get("fingerprint") or "")
+        return cls(int(data["rows"]), base64.b64decode(data["native"]), ledger, fingerprint)
 
 
 def _checked(table: str, partition: str = WHOLE) -> tuple[str, str]:
@@ -100,8 +106,9 @@ def _checked(table: str, partition: str = WHOLE) -> tuple[str, str]:
     return table, partition
 
 
-def partitions(sink: ClickHouseStore, table: str) -> list[str]:
-    """The partitions to copy of a table: its months for :data:`BY_PARTITION`, else the whole table."""
+def partitions(sink: ClickHouseStore, table: str) -> list[list[str]]:
+    """The partitions to copy of a table, each ``[name, fingerprint]``: its months for
+    :data:`BY_PARTITION` (fingerprinted: rows and latest ``ingested_at``), else the whole table."""
     _checked(table)
     exists = sink.query(
         "SELECT count() FROM system.tables WHERE database = %(db)s AND name = %(t)s", {"db": sink.db, "t": table}
@@ -109,12 +116,16 @@ def partitions(sink: ClickHouseStore, table: str) -> list[str]:
     if not exists[0][0]:
         return []  # a table of a later schema version than the store's
     if table not in BY_PARTITION:
-        return [WHOLE]
+        return [[WHOLE, ""]]
+    return [[name, fingerprint] for name, fingerprint in sorted(_fingerprints(sink, table).items())]
+
+
+def _fingerprints(sink: ClickHouseStore, table: str, partition: str | None = None) -> dict[str, str]:
+    where = "" if partition is None else f" WHERE _partition_id = '{partition}'"
     rows = sink.query(
-        "SELECT DISTINCT partition_id FROM system.parts WHERE database = %(db)s AND table = %(t)s AND active",
-        {"db": sink.db, "t": table},
+        f"SELECT _partition_id AS p, count(), toString(max(ingested_at)) FROM {{db}}.{table}{where} GROUP BY p"
     )
-    return sorted(str(r[0]) for r in rows)
+    return {str(p): f"{n}:{latest}" for p, n, latest in rows}
 
 
 def export(sink: ClickHouseStore, table: str, partition: str = WHOLE) -> Exported:
@@ -137,9 +148,10 @@ def export(sink: ClickHouseStore, table: str, partition: str = WHOLE) -> Exporte
             ledger = None
             if table == "sink_offsets":
                 ledger = [[t, p, o] for (t, p), o in sorted(sink.progress().items())]
+            fingerprint = _fingerprints(sink, table, partition).get(partition, "") if table in BY_PARTITION else ""
         finally:
             sink.command(f"SYSTEM START MERGES {{db}}.{table}")
-    return Exported(rows, bytes(native), ledger)
+    return Exported(rows, bytes(native), ledger, fingerprint)
 
 
 _ATTEMPTS = 3
@@ -150,7 +162,7 @@ class Source(Protocol):
 
     def version(self) -> int: ...
 
-    def partitions(self, table: str) -> list[str]: ...
+    def partitions(self, table: str) -> list[list[str]]: ...
 
     def export(self, table: str, partition: str) -> Exported: ...
 
@@ -164,7 +176,7 @@ class Opened:
     def version(self) -> int:
         return int(self.sink.schema_version or 0)
 
-    def partitions(self, table: str) -> list[str]:
+    def partitions(self, table: str) -> list[list[str]]:
         return partitions(self.sink, table)
 
     def export(self, table: str, partition: str) -> Exported:
@@ -236,33 +248,76 @@ def _empty_directory(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
 
 
+Progress = Callable[[str, str, int, bool], None]  # table, partition, rows, taken from the earlier backup
+
+
 def write_backup(
     source: Source,
     directory: Path,
     database: str,
-    progress: Callable[[str, str, int], None] = lambda table, partition, rows: None,
+    progress: Progress = lambda table, partition, rows, reused: None,
+    since: Path | None = None,
 ) -> Manifest:
-    """Copy every table into ``directory`` (new or empty) in :data:`ORDER`, then the manifest."""
+    """Copy every table into ``directory`` (new or empty) in :data:`ORDER`, then the manifest; with
+    ``since`` (an earlier backup of the same store), its files of months unchanged are linked in."""
     _empty_directory(directory)
     manifest = Manifest(source.version(), database, datetime.now(UTC).isoformat(timespec="seconds"))
+    earlier = _reusable(since, manifest) if since is not None else {}
     for table in ORDER:
         found = source.partitions(table)
         if found or _table_existed(table, manifest.schema_version):
             manifest.tables[table] = []
-        for partition in found:
+        for partition, fingerprint in found:
+            entry = earlier.get((table, partition, fingerprint)) if fingerprint else None
+            if entry is not None and since is not None:
+                _link(since / str(entry["file"]), directory / str(entry["file"]))
+                manifest.tables[table].append(entry)
+                progress(table, partition, int(entry["rows"]), True)
+                continue
             exported = source.export(table, partition)
             if exported.ledger is not None:
                 manifest.ledger = exported.ledger
             path = directory / _file_name(table, partition)
             path.write_bytes(gzip.compress(exported.native, compresslevel=3, mtime=0))
             manifest.tables[table].append(
-                {"file": path.name, "partition": partition, "rows": exported.rows, "sha256": _sha256(path)}
+                {
+                    "file": path.name,
+                    "partition": partition,
+                    "rows": exported.rows,
+                    "sha256": _sha256(path),
+                    "fingerprint": exported.fingerprint,
+                }
             )
-            progress(table, partition, exported.rows)
+            progress(table, partition, exported.rows, False)
     temporary = directory / f".{MANIFEST}.tmp"
     temporary.write_text(json.dumps(manifest.as_json(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     os.replace(temporary, directory / MANIFEST)
     return manifest
+
+
+def _reusable(since: Path, manifest: Manifest) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The earlier backup's month files by (table, partition, fingerprint): only of the same database
+    and schema version, and only those whose bytes still match its manifest."""
+    earlier = verified(since)
+    if (earlier.database, earlier.schema_version) != (manifest.database, manifest.schema_version):
+        raise BackupError(
+            f"{since} is a backup of {earlier.database} at schema version {earlier.schema_version}, "
+            f"not of {manifest.database} at {manifest.schema_version}: take a full backup"
+        )
+    return {
+        (table, str(entry["partition"]), str(entry["fingerprint"])): entry
+        for table, files in earlier.tables.items()
+        for entry in files
+        if entry.get("fingerprint")
+    }
+
+
+def _link(source: Path, target: Path) -> None:
+    """The same file in the new backup: a hard link where the file system allows, else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def verified(directory: Path) -> Manifest:

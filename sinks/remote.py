@@ -278,8 +278,8 @@ class RemoteStore:
         return list(self._call("deadletters", limit=limit))
 
     # -- backup (hotline.sinks.backup) ---------------------------------------------------------
-    def backup_partitions(self, table: str) -> list[str]:
-        return [str(p) for p in self._call("backup_partitions", table=table)]
+    def backup_partitions(self, table: str) -> list[list[str]]:
+        return [[str(name), str(fingerprint)] for name, fingerprint in self._call("backup_partitions", table=table)]
 
     def backup_export(self, table: str, partition: str) -> Exported:
         """A table's rows as the store copies them (Native, base64 in the JSON answer); no read limit."""

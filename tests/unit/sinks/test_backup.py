@@ -200,3 +200,31 @@ def test_the_copy_order_covers_every_table_ledger_first_order_states_before_what
     position = {table: i for i, table in enumerate(backup.ORDER)}
     assert position["sink_offsets"] == 0
     assert position["order_states"] < min(position[t] for t in ("unit_windows", "order_returns", "events"))
+
+
+def test_a_backup_since_an_earlier_one_links_the_months_unchanged_and_copies_the_rest(
+    sink: ClickHouseStore, other: ClickHouseStore, tmp_path: Path
+) -> None:
+    _fill(sink)  # events of November and December
+    backup.write_backup(backup.Opened(sink), tmp_path / "first", sink.db)
+    late = folded([event("order.visited", order_id="O1", occurred_at="2019-12-02T09:00:00+08:00")], partition=3)
+    sink.write(late)  # December changes, November does not
+    reused: list[str] = []
+    backup.write_backup(
+        backup.Opened(sink),
+        tmp_path / "second",
+        sink.db,
+        lambda table, partition, rows, linked: reused.extend([f"{table}.{partition}"] if linked else []),
+        since=tmp_path / "first",
+    )
+    assert reused == ["events.201911"]
+    november = "events.201911.native.gz"
+    assert (tmp_path / "second" / november).stat().st_ino == (tmp_path / "first" / november).stat().st_ino
+    backup.restore(other, tmp_path / "second")
+    assert _rows(other, "events") == _rows(sink, "events")
+
+
+def test_a_backup_since_one_of_another_store_is_refused(sink: ClickHouseStore, tmp_path: Path) -> None:
+    backup.write_backup(backup.Opened(sink), tmp_path / "first", "elsewhere")
+    with pytest.raises(backup.BackupError, match="take a full backup"):
+        backup.write_backup(backup.Opened(sink), tmp_path / "second", sink.db, since=tmp_path / "first")
