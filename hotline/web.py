@@ -188,6 +188,7 @@ def _office_only(view: View, request: Request, access: Access) -> Response | Non
 
 
 async def _backup_page(view: View, request: Request, pipeline: Pipeline, table: str) -> Response:
+    """On the worker's store thread, like every write: each copy is a table between two batches."""
     store = pipeline.store
     if not owned(store):
         return view.error(409, "this worker stores through `hotline store`: back up from there (HOTLINE_STORE_URL)")
