@@ -24,9 +24,11 @@ delivers the rest again; that is exact because
   letters by source offset, order states and windows by key with a version, returns by order and
   month), so rows written again on the re-delivery replace their copies.
 
-Restore writes into an empty store only, records a generation (``restore``) so that a worker
-holding order states newer than the backup (Faust's changelog in Kafka survives a lost disk)
-reads them back from ClickHouse, and migrates a backup of an older schema version to this one.
+Restore writes into an empty store only, and migrates a backup of an older schema version to
+this one. It records a generation (``restore``): Faust's changelog of the order table survives a
+lost disk in Kafka and holds states newer than the backup, so a worker then folds on no state of
+an older generation; it reads the order back from ClickHouse, or, when the restored store does
+not hold it, starts it again from what Kafka re-delivers (``streams.app.Pipeline._states``).
 """
 
 from __future__ import annotations
