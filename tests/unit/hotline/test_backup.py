@@ -99,3 +99,14 @@ def test_restore_refuses_while_a_store_url_is_set(monkeypatch: pytest.MonkeyPatc
     settings = _settings(tmp_path, store_url="http://127.0.0.1:18503", store_token="t")
     code, said = _run(monkeypatch, settings, "restore", str(tmp_path / "backup"))
     assert code == 1 and "HOTLINE_STORE_URL is set" in said
+
+
+def test_a_backup_since_an_earlier_one_says_which_months_it_linked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    source = _settings(tmp_path / "a")
+    _write_month(source)
+    assert _run(monkeypatch, source, "backup", str(tmp_path / "first"))[0] == 0
+    code, said = _run(monkeypatch, source, "backup", str(tmp_path / "second"), "--since", str(tmp_path / "first"))
+    assert code == 0, said
+    assert "events 201911: 2 rows (unchanged: linked from --since)" in said
