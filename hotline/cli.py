@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from hotline.commands import backup as backup_commands
 from hotline.commands import bulletin, contract, deadletters, demo, deploy, events, history, kafka, services, units
 
 app = typer.Typer(help="12345 热线工单数据管道 (12345 hotline work-order pipeline).", no_args_is_help=True)
@@ -56,6 +57,10 @@ app.command()(history.restate)
 app.command()(events.generate)
 app.command()(demo.demo)
 app.command()(services.status)
+
+
+app.command("backup")(backup_commands.backup)
+app.command("restore")(backup_commands.restore)
 
 
 def main() -> None:

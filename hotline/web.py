@@ -24,6 +24,9 @@ from hotline.reports.bulletin import month_key
 from hotline.reports.edition import assemble
 from hotline.reports.render import FORMATS, MEDIA_TYPES, render
 from hotline.schemas.escaping import printable
+from hotline.sinks import backup
+from hotline.sinks.backup import FINGERPRINT_HEADER, LEDGER_HEADER, ROWS_HEADER
+from hotline.sinks.store import owned
 from hotline.streams.access import SUPERVISOR, Access, Credential, Denied, bearer
 
 if TYPE_CHECKING:
@@ -158,6 +161,13 @@ def register(pipeline: Pipeline) -> None:
         return self.json(body)
 
     register_deadletters(pipeline, access, surface)
+    @surface.page("/backup/{table}")
+    async def backup_table(self: View, request: Request, table: str) -> Response:
+        """``hotline backup`` while this worker holds ClickHouse: a table's partitions, or with
+        ``?partition=`` its rows as Native bytes (``hotline.sinks.backup``)."""
+        if denied := _office_only(self, request, access):
+            return denied
+        return await _backup_page(self, request, pipeline, table)
 
     from hotline import monitor
 
@@ -221,6 +231,26 @@ def _office_only(view: View, request: Request, access: Access) -> Response | Non
     except Denied as exc:
         return view.json({"error": exc.reason}, status=exc.status)
     return None
+
+
+async def _backup_page(view: View, request: Request, pipeline: Pipeline, table: str) -> Response:
+    """On the worker's store thread, like every write: each copy is a table between two batches."""
+    store = pipeline.store
+    if not owned(store):
+        return view.error(409, "this worker stores through `hotline store`: back up from there (HOTLINE_STORE_URL)")
+    try:
+        if "partition" not in request.query:
+            found = await pipeline.in_store_thread(backup.partitions, store, table)
+            return view.json({"schema_version": store.schema_version, "partitions": found})
+        exported = await pipeline.in_store_thread(backup.export, store, table, request.query["partition"])
+    except backup.BackupError as exc:
+        return view.error(400, str(exc))
+    headers = {"Content-Type": "application/octet-stream", ROWS_HEADER: str(exported.rows)}
+    if exported.ledger is not None:
+        headers[LEDGER_HEADER] = json.dumps(exported.ledger)
+    if exported.fingerprint:
+        headers[FINGERPRINT_HEADER] = exported.fingerprint
+    return view.bytes(exported.native, content_type=None, headers=headers)
 
 
 def _render_bulletin(pipeline: Pipeline, month: str, fmt: str) -> bytes:

@@ -45,6 +45,7 @@ from typing import Any
 import urllib3
 
 from hotline.settings import Settings
+from hotline.sinks.backup import Exported
 from hotline.sinks.base import Batch, Generation, OrderRow, Stored, StoreRaced, WindowRow
 from hotline.sinks.codec import CODEC_VERSION, CodecError, decode_as, dumps, loads, tagged_tuples
 from hotline.sinks.fencing import Fence, StoreFenced
@@ -240,6 +241,15 @@ class RemoteStore:
 
     def deadletters(self, limit: int = 100) -> list[dict[str, Any]]:
         return list(self._call("deadletters", limit=limit))
+
+    # -- backup (hotline.sinks.backup) ---------------------------------------------------------
+    def backup_partitions(self, table: str) -> list[list[str]]:
+        return [[str(name), str(fingerprint)] for name, fingerprint in self._call("backup_partitions", table=table)]
+
+    def backup_export(self, table: str, partition: str) -> Exported:
+        """A table's rows as the store copies them (Native, base64 in the JSON answer); no read limit."""
+        timeout = urllib3.Timeout(connect=5.0, read=None)
+        return Exported.from_json(self._call("backup_export", timeout=timeout, table=table, partition=partition))
 
     def close(self) -> None:
         self._pool.clear()

@@ -57,6 +57,7 @@ from prometheus_client.registry import Collector
 
 from hotline.connections import IDLE_TIMEOUT_S, CappedRunner, ConnectionCap
 from hotline.settings import Settings
+from hotline.sinks import backup
 from hotline.sinks.base import Batch, Generation, StoreRaced
 from hotline.sinks.clickhouse import ClickHouseStore
 from hotline.sinks.codec import CODEC_VERSION, CodecError, decode_as, dumps, loads
@@ -317,6 +318,11 @@ class StoreServer:
             "deadletters": lambda a: self.store.deadletters(int(_arg(a, "limit", int))),
             "record_generation": self._record_generation,
             "restate": self._restate,
+            # hotline backup (hotline.sinks.backup): each table copied between two calls
+            "backup_partitions": lambda a: backup.partitions(self.store, _arg(a, "table", str)),
+            "backup_export": lambda a: backup.export(
+                self.store, _arg(a, "table", str), _arg(a, "partition", str)
+            ).as_json(),
         }
 
     @property

@@ -54,6 +54,8 @@ Op = Literal[
     "record_generation",
     "restate",
     "begin_history",
+    "backup_partitions",
+    "backup_export",
 ]
 OPS: tuple[Op, ...] = get_args(Op)
 

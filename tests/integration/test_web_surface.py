@@ -263,3 +263,14 @@ def test_a_bad_date_is_a_400_with_the_reason(surface: Settings, path: str, day: 
 def test_the_first_and_last_viewable_days_answer(surface: Settings, day: str) -> None:
     status, _, figures = get(surface, f"/monitor/snapshot?date={day}", "tok-office")
     assert status == 200 and figures["date"] == day
+
+
+def test_the_backup_pages_answer_the_office_token_only(surface: Settings) -> None:
+    """A backup reads every table: no token is a 401, a unit's token a 403, the office's gets the rows."""
+    assert get(surface, "/backup/events")[0] == 401
+    assert get(surface, "/backup/events", "tok-yuhu")[0] == 403
+    status, _, listed = get(surface, "/backup/events", "tok-office")
+    assert status == 200 and [name for name, _ in listed["partitions"]] == ["201911"]
+    status, headers, native = get(surface, "/backup/events?partition=201911", "tok-office")
+    assert status == 200 and headers["X-Hotline-Rows"] == "1" and ORDER.encode() in native
+    assert get(surface, "/backup/system.users", "tok-office")[0] == 400

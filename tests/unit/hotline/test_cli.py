@@ -57,6 +57,8 @@ def test_every_command_module_is_assembled_in_the_order_help_lists_them() -> Non
         "generate",
         "demo",
         "status",
+        "backup",
+        "restore",
         "kafka",
         "deploy",
         "deadletters",
