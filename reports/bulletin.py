@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hotline import seed
-from hotline.reports import queries
+from hotline.reports import periods, queries
 from hotline.reports.checks import ProvincialChecks, build_checks
+from hotline.reports.periods import Period
 from hotline.reports.queries import Queryable
 from hotline.schemas import metrics as mc
 from hotline.schemas.metrics import DASH, Metric, Rate, Tally, rate
@@ -51,6 +52,7 @@ FEEDBACK_KEYS = tuple(m.name for m in TABLE if mc.needs_feedback(m))
 
 
 def month_key(month: str) -> int:
+    """``2019-11`` -> 201911 (the month partitions' key); a ValueError names the expected form."""
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
         raise ValueError(f"month must look like 2019-11, got {month!r}")
     return int(month.replace("-", ""))
@@ -94,7 +96,7 @@ class UnitCounts(Tally):
 
 @dataclass
 class Bulletin:
-    month: str
+    month: str  # the period's key (:attr:`Period.key`): 2019-11 for a month, 2019-W47, 2019-Q4, 2019, a range
     units: list[UnitCounts]
     total: UnitCounts
     headline: dict[str, Any]
@@ -106,12 +108,24 @@ class Bulletin:
     issue: Issue | None = None  # number, total number and date, once issued
     daily: DailySeries | None = None  # the month's days, for the Word file's chart
 
+    @property
+    def period(self) -> Period:
+        return periods.parse(self.month)
+
     def rows(self) -> list[dict[str, str]]:
         return [u.row() for u in self.units] + [self.total.row()]
 
     def to_json(self) -> dict[str, Any]:
+        period = self.period
         return {
             "month": self.month,
+            "period": {
+                "key": period.key,
+                "kind": period.kind.name.lower(),
+                "label": period.label,
+                "start": period.start.isoformat(),
+                "end": period.end.isoformat(),
+            },
             "columns": dict(COLUMNS),
             "units": [dict(u.row(), unit_id=u.unit_id) for u in self.units],
             "total": self.total.row(),
@@ -133,7 +147,7 @@ class Bulletin:
         return {key: part.to_json() for key, part in parts.items() if part is not None}
 
 
-def _unit_counts(db: Queryable, month: int, registry: Registry) -> list[UnitCounts]:
+def _unit_counts(db: Queryable, period: dict[str, Any], registry: Registry) -> list[UnitCounts]:
     units: dict[str, UnitCounts] = {}
 
     def get(unit_id: str) -> UnitCounts:
@@ -148,7 +162,7 @@ def _unit_counts(db: Queryable, month: int, registry: Registry) -> list[UnitCoun
         return units[unit_id]
 
     for sql, counted in queries.PER_UNIT:
-        for row in db.query_rows(sql, {"month": month}):
+        for row in db.query_rows(sql, period):
             u = get(str(row["unit_id"]))
             for m in counted:
                 u[m] = int(row[m.name])
@@ -174,8 +188,8 @@ def _one(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return rows[0]
 
 
-def _call_counts(db: Queryable, month: int) -> dict[str, int]:
-    return {name: int(n) for name, n in _one(db.query_rows(queries.CALLS, {"month": month})).items()}
+def _call_counts(db: Queryable, period: dict[str, Any]) -> dict[str, int]:
+    return {name: int(n) for name, n in _one(db.query_rows(queries.CALLS, period)).items()}
 
 
 def _calls(calls: dict[str, int], total: UnitCounts) -> dict[str, Any]:
@@ -192,19 +206,21 @@ def _calls(calls: dict[str, int], total: UnitCounts) -> dict[str, Any]:
     }
 
 
-def _headline(db: Queryable, month: int, units: list[UnitCounts], total: UnitCounts) -> dict[str, Any]:
-    calls = _call_counts(db, month)
+def _headline(db: Queryable, period: Period, units: list[UnitCounts], total: UnitCounts) -> dict[str, Any]:
+    bound = queries.period_parameters(period)
+    calls = _call_counts(db, bound)
     received = calls[mc.CALLS_RECEIVED.name]
-    types = {r["first_type"]: int(r["orders"]) for r in db.query_rows(queries.ORDER_TYPES, {"month": month})}
-    categories = [(r["category"], int(r["calls"])) for r in db.query_rows(queries.CATEGORIES, {"month": month})]
-    times = {str(r["times"]): int(r["orders"]) for r in db.query_rows(queries.TIMES_RETURNED, {"month": month})}
+    types = {r["first_type"]: int(r["orders"]) for r in db.query_rows(queries.ORDER_TYPES, bound)}
+    categories = [(r["category"], int(r["calls"])) for r in db.query_rows(queries.CATEGORIES, bound)]
+    returned = db.query_rows(queries.times_returned(period), bound)
+    times = {str(r["times"]): int(r["orders"]) for r in returned}
     with_feedback = [u for u in units if u.has_feedback and u.visits]
     not_replied = sorted((u for u in units if u.has_feedback and u.not_replied), key=lambda u: -u.not_replied)
     unsatisfied_after = sorted(
         (u for u in units if u.supervision_unsatisfied), key=lambda u: -u.supervision_unsatisfied
     )
     return {
-        "period": f"{str(month)[:4]}-{str(month)[4:]}",
+        "period": period.key,
         "calls": _calls(calls, total),
         "orders": {
             "completed": total.completed_on_time,
@@ -250,12 +266,15 @@ def _headline(db: Queryable, month: int, units: list[UnitCounts], total: UnitCou
     }
 
 
-def data_quality(headline: dict[str, Any], printed: dict[str, Any] | None, deadletters: int) -> list[str]:
-    """Where a printed figure differs from what the counts imply; plus what the pipeline refused this month."""
+def data_quality(
+    headline: dict[str, Any], printed: dict[str, Any] | None, deadletters: int, term: str = periods.Kind.MONTH.value
+) -> list[str]:
+    """Where a printed figure differs from what the counts imply; plus what the pipeline refused in the
+    period (``term``: how the period is called, 本月, 本周, …)."""
     notes: list[str] = []
     if deadletters:
         notes.append(
-            f"本月（{headline['period']}）死信队列中有 {deadletters} 条无法解析或校验失败的记录，未计入本期统计。"
+            f"{term}（{headline['period']}）死信队列中有 {deadletters} 条无法解析或校验失败的记录，未计入本期统计。"
         )
     if not printed:
         return notes
@@ -291,25 +310,34 @@ def printed_headline(month: str) -> dict[str, Any] | None:
     return next((data for data in seed.headlines() if data.get("period") == month), None)
 
 
+def period_of(period: str | Period) -> Period:
+    """A period as given: already one, or its key (``2019-11``, ``2019-W47``, …; ValueError otherwise)."""
+    return period if isinstance(period, Period) else periods.parse(period)
+
+
 def build_bulletin(
-    db: Queryable, month: str, registry: Registry | None = None, printed: dict[str, Any] | None = None
+    db: Queryable, period: str | Period, registry: Registry | None = None, printed: dict[str, Any] | None = None
 ) -> Bulletin:
-    key = month_key(month)
+    """The period's bulletin (a month by default: ``period`` is any :mod:`~hotline.reports.periods` key)."""
+    shown = period_of(period)
+    bound = queries.period_parameters(shown)
     registry = registry or default_registry()
-    units = _unit_counts(db, key, registry)
+    units = _unit_counts(db, bound, registry)
     total = total_of(units)
-    headline = _headline(db, key, units, total)
-    dead = int(_one(db.query_rows(queries.DEADLETTERS, {"month": key}))["deadletters"])
-    reference = printed if printed is not None else printed_headline(month)
-    checks = build_checks(db, key, registry, [u.unit_id for u in units])
-    return Bulletin(month, units, total, headline, data_quality(headline, reference, dead), checks)
+    headline = _headline(db, shown, units, total)
+    dead = int(_one(db.query_rows(queries.DEADLETTERS, bound))["deadletters"])
+    reference = printed if printed is not None else printed_headline(shown.key)
+    checks = build_checks(db, bound, registry, [u.unit_id for u in units])
+    notes = data_quality(headline, reference, dead, shown.kind.value)
+    return Bulletin(shown.key, units, total, headline, notes, checks)
 
 
-def build_rates(db: Queryable, month: str, registry: Registry | None = None) -> Bulletin:
-    """Only what the month's rates are computed from (the table's counts and the calls): the
-    previous month a bulletin compares itself with needs no more, and its reading is halved."""
-    key = month_key(month)
-    units = _unit_counts(db, key, registry or default_registry())
+def build_rates(db: Queryable, period: str | Period, registry: Registry | None = None) -> Bulletin:
+    """Only what the period's rates are computed from (the table's counts and the calls): the
+    period a bulletin compares itself with needs no more, and its reading is halved."""
+    shown = period_of(period)
+    bound = queries.period_parameters(shown)
+    units = _unit_counts(db, bound, registry or default_registry())
     total = total_of(units)
-    headline = {"period": month, "calls": _calls(_call_counts(db, key), total)}
-    return Bulletin(month, units, total, headline)
+    headline = {"period": shown.key, "calls": _calls(_call_counts(db, bound), total)}
+    return Bulletin(shown.key, units, total, headline)

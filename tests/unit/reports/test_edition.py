@@ -12,7 +12,7 @@ import csv
 import io
 import subprocess
 import zipfile
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 from pathlib import Path
@@ -29,6 +29,7 @@ from hotline.reports.bulletin import COLUMNS, Bulletin, build_bulletin
 from hotline.reports.charts import DailySeries
 from hotline.reports.compare import RATES, UNIT_RATES, Change, compare, half_up_hundredths, previous_month
 from hotline.reports.issued import Issue, LateData, LateUnit, differences
+from hotline.reports.periods import parse
 from hotline.reports.render import render, to_csv
 from hotline.schemas import metrics as mc
 from tests.unit.reports.test_documents import CANNED, FakeDB
@@ -57,7 +58,8 @@ def edition() -> Bulletin:
     bulletin = build_bulletin(FakeDB(CANNED), "2019-11")
     before = build_bulletin(FakeDB(_previous_rows()), "2019-10", printed={})
     bulletin.comparison = compare(bulletin, before)
-    days = charts._days_of("2019-11")
+    november = parse("2019-11")
+    days = tuple(november.start + timedelta(days=n) for n in range(november.days))
     bulletin.daily = DailySeries("2019-11", days, tuple(d.day % 7 for d in days), tuple(d.day % 2 for d in days))
     bulletin.late = LateData(
         "2019-10",
