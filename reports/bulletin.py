@@ -22,7 +22,8 @@ from hotline.schemas.registry import DISTRICT_GROUP, Registry, default_registry
 
 if TYPE_CHECKING:  # the edition's parts (hotline.reports.edition) import this module
     from hotline.reports.charts import DailySeries
-    from hotline.reports.compare import Comparison
+    from hotline.reports.compare import Comparison, Withheld
+    from hotline.reports.coverage import Coverage
     from hotline.reports.issued import Issue, LateData
 
 TYPE_LABELS = {"complaint": "投诉", "help": "求助", "suggestion": "建议", "consultation": "咨询", "other": "其他"}
@@ -102,8 +103,11 @@ class Bulletin:
     headline: dict[str, Any]
     data_quality: list[str] = field(default_factory=list)
     checks: ProvincialChecks = field(default_factory=ProvincialChecks)  # section 二: the province's checks
-    # What the office's edition adds (hotline.reports.edition.assemble); None for the bare month.
-    comparison: Comparison | None = None  # against the previous month
+    # What the office's edition adds (hotline.reports.edition.assemble); None for the bare period.
+    comparison: Comparison | None = None  # 环比: against the previous period, when both are complete
+    year_over_year: Comparison | None = None  # 同比: against the same period a year before, likewise
+    withheld: tuple[Withheld, ...] = ()  # the comparisons not made, and why
+    coverage: Coverage | None = None  # the days the store holds complete data for
     late: LateData | None = None  # 补录: the previous month's events that arrived after it was issued
     issue: Issue | None = None  # number, total number and date, once issued
     daily: DailySeries | None = None  # the month's days, for the Word file's chart
@@ -137,14 +141,25 @@ class Bulletin:
         }
 
     def edition_json(self) -> dict[str, Any]:
-        """The edition's parts, under keys of their own, only when present (the bare month's JSON is unchanged)."""
+        """The edition's parts, under keys of their own, only when present (the bare period's JSON is unchanged);
+        a comparison not made is listed with its reason under ``comparisons_withheld``."""
         parts = {
-            "month_over_month": self.comparison,
+            "period_over_period": self.comparison,
+            "year_over_year": self.year_over_year,
+            "coverage": self.coverage,
             "late_data": self.late,
             "issue": self.issue,
             "daily": self.daily,
         }
-        return {key: part.to_json() for key, part in parts.items() if part is not None}
+        out = {key: part.to_json() for key, part in parts.items() if part is not None}
+        if self.withheld:
+            out["comparisons_withheld"] = [w.to_json() for w in self.withheld]
+        return out
+
+    @property
+    def comparisons(self) -> tuple[Comparison, ...]:
+        """The comparisons made (环比, then 同比) that have any figure to compare."""
+        return tuple(c for c in (self.comparison, self.year_over_year) if c is not None and c.has_previous)
 
 
 def _unit_counts(db: Queryable, period: dict[str, Any], registry: Registry) -> list[UnitCounts]:

@@ -215,6 +215,14 @@ BULLETIN_ISSUES = Table(
     "ReplacingMergeTree ORDER BY (month, revision)",
     (f"issued_at {TS} DEFAULT now64(3)",),
 )
+# Coverage (hotline.reports.coverage): the day from which an office declares its imported
+# history complete, one row per declaration (the latest wins), for the bulletin's comparisons.
+COVERAGE_DECLARED = Table(
+    "coverage_declared",
+    (("source", "LowCardinality(String)"), ("complete_from", "Date"), ("note", "String")),
+    "ReplacingMergeTree(declared_at) ORDER BY source",
+    (f"declared_at {TS} DEFAULT now64(3)",),
+)
 ALL_TABLES = (
     EVENTS,
     DEADLETTER,
@@ -226,6 +234,7 @@ ALL_TABLES = (
     GENERATIONS,
     BULLETIN_ISSUES,
     PARTITION_CLAIMS,
+    COVERAGE_DECLARED,
 )
 TABLES = tuple(t.name for t in ALL_TABLES)
 
@@ -361,6 +370,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         6, "partition_claims: the group generation that claimed each source partition", (PARTITION_CLAIMS.ddl(),)
     ),
+    Migration(7, "coverage_declared: the day an office declares its history complete from", (COVERAGE_DECLARED.ddl(),)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version  # what this build writes and reads
 SCHEMA_VERSION_DDL = f"""CREATE TABLE IF NOT EXISTS {{db}}.schema_version (

@@ -116,7 +116,7 @@ def test_rounding_is_on_the_fraction_not_the_printed_rates() -> None:
 def test_every_format_carries_the_changes(edition: Bulletin) -> None:
     comparison = edition.comparison
     assert comparison is not None
-    sentence = prose.month_over_month(edition)
+    sentence = prose.period_over_period(edition)
     assert sentence.startswith("与10月相比，") and "接通率下降1.89个百分点" in sentence
     for change in comparison.headline:
         assert f"{change.metric.label}{change.text}" in sentence
@@ -125,7 +125,7 @@ def test_every_format_carries_the_changes(edition: Bulletin) -> None:
     assert sentence in md and prose.SECTION_CHANGES in md
     assert "下降3.75个百分点" in md and "下降3.75个百分点" in table
     data = render(edition, "json").decode()
-    assert '"month_over_month"' in data and '"points": "-3.75"' in data
+    assert '"period_over_period"' in data and '"points": "-3.75"' in data
 
     rows = list(csv.DictReader(io.StringIO(to_csv(edition).decode())))
     assert list(rows[0])[: len(COLUMNS)] == [key for key, _ in COLUMNS]
@@ -146,7 +146,7 @@ def test_the_bare_month_keeps_the_seed_csv_columns() -> None:
     bare = build_bulletin(FakeDB(CANNED), "2019-11")
     header = next(csv.reader(io.StringIO(to_csv(bare).decode())))
     assert header == [key for key, _ in COLUMNS]
-    assert "month_over_month" not in bare.to_json()
+    assert "period_over_period" not in bare.to_json()
 
 
 # --------------------------------------------------------------------------- 补录 and diff
