@@ -151,7 +151,7 @@ class Bulletin:
             "issue": self.issue,
             "daily": self.daily,
         }
-        out = {key: part.to_json() for key, part in parts.items() if part is not None}
+        out: dict[str, Any] = {key: part.to_json() for key, part in parts.items() if part is not None}
         if self.withheld:
             out["comparisons_withheld"] = [w.to_json() for w in self.withheld]
         return out
