@@ -168,3 +168,22 @@ def test_a_worker_without_a_broker_waits_with_backoff_and_says_so_once_per_try(
     lines = [line for line in result.stderr.splitlines() if line.startswith("waiting:")]
     assert len(lines) == 7 and all(f"no Kafka broker answers at {bootstrap}" in line for line in lines)
     assert "Traceback" not in result.stderr
+
+
+# -- hotline bulletin: a period that cannot be -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--period", "2019-W53"], "2019 has weeks 1 to 52, not 53"),
+        (["--month", "2019-W47"], "--month must look like 2019-11"),
+        (["--period", "2019-11", "--month", "2019-11"], "name one period"),
+        (["--from", "2019-11-04"], "--from and --to go together"),
+        (["--from", "2019-11-10", "--to", "2019-11-04"], "a period ends on or after its start"),
+    ],
+)
+def test_a_period_that_cannot_be_is_named_in_one_line(local: Settings, args: list[str], says: str) -> None:
+    result = CliRunner().invoke(cli.app, ["bulletin", *args])
+    assert result.exit_code == 1
+    assert len(_errors(result)) == 1 and says in _errors(result)[0]
