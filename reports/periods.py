@@ -98,8 +98,7 @@ class Period:
         """The days it holds: 2019年11月4日至11月10日 (the end's year only when it differs)."""
         end_year = f"{self.end.year}年" if self.end.year != self.start.year else ""
         return (
-            f"{self.start.year}年{self.start.month}月{self.start.day}日至"
-            f"{end_year}{self.end.month}月{self.end.day}日"
+            f"{self.start.year}年{self.start.month}月{self.start.day}日至{end_year}{self.end.month}月{self.end.day}日"
         )
 
     @property

@@ -134,3 +134,18 @@ def test_every_format_carries_both_comparisons(editions: dict[str, Bulletin], ke
     sheet = load_workbook(io.BytesIO(render(bulletin, "xlsx")))["环比同比"]
     assert [sheet.cell(row=i + 1, column=1).value for i in range(2)] == sentences
 
+
+def test_a_unit_is_compared_with_the_sum_of_its_lineage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the registry says a unit was two before (a merger), its earlier figures are their sum."""
+    from hotline.reports import compare as module
+    from hotline.reports.bulletin import UnitCounts, total_of
+    from hotline.schemas import metrics as mc
+
+    monkeypatch.setattr(module, "lineage", lambda unit_id, period: ("a", "b") if unit_id == "ab" else (unit_id,))
+    before = [UnitCounts(u, u, "", 1, dispatched=2, completed_on_time=n) for u, n in (("a", 1), ("b", 2))]
+    now = [UnitCounts("ab", "甲乙", "", 1, dispatched=4, completed_on_time=4)]
+    made = module.compare(
+        Bulletin("2019-11", now, total_of(now), {"calls": {}}),
+        Bulletin("2019-10", before, total_of(before), {"calls": {}}),
+    )
+    assert made.units[0].of(mc.ON_TIME_RATE).text == "提升25.00个百分点"  # 4/4 against (1+2)/(2+2)
