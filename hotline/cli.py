@@ -12,12 +12,14 @@ import typer
 
 from hotline.commands import backup as backup_commands
 from hotline.commands import bulletin, contract, deadletters, demo, deploy, events, history, kafka, services, units
+from hotline.commands.coverage import coverage_app
 
 app = typer.Typer(help="12345 热线工单数据管道 (12345 hotline work-order pipeline).", no_args_is_help=True)
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(deadletters.app, name="deadletters")
 app.add_typer(units.units_app, name="units")
+app.add_typer(coverage_app, name="coverage")
 
 
 def version() -> str:

@@ -20,8 +20,8 @@ from faust.web.drivers.aiohttp import Web as AiohttpWeb
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hotline.connections import IDLE_TIMEOUT_S, CappedRunner, ConnectionCap
-from hotline.reports.bulletin import month_key
 from hotline.reports.edition import assemble
+from hotline.reports.periods import parse
 from hotline.reports.render import FORMATS, MEDIA_TYPES, render
 from hotline.schemas.escaping import printable
 from hotline.sinks import backup
@@ -97,15 +97,17 @@ def register(pipeline: Pipeline) -> None:
     surface = Surface(pipeline.app)
     access = access_of(pipeline)
 
-    @surface.page("/bulletin/{month}")
-    async def bulletin(self: View, request: Request, month: str) -> Response:
+    @surface.page("/bulletin/{period}")
+    async def bulletin(self: View, request: Request, period: str) -> Response:
+        """Any period's bulletin: ``/bulletin/2019-11``, ``/bulletin/2019-W47``, ``/bulletin/2019-Q4``,
+        ``/bulletin/2019``, ``/bulletin/2019-11-04..2019-11-10``."""
         if denied := _office_only(self, request, access):
             return denied
         fmt = request.query.get("format", "json")
         if fmt not in FORMATS:
             return self.error(400, f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
         try:
-            month_key(month)
+            month = parse(period).key
         except ValueError as exc:
             return self.error(400, str(exc))
         body = await pipeline.in_store_thread(_render_bulletin, pipeline, month, fmt)
@@ -254,7 +256,8 @@ async def _backup_page(view: View, request: Request, pipeline: Pipeline, table: 
 
 
 def _render_bulletin(pipeline: Pipeline, month: str, fmt: str) -> bytes:
-    """The office's edition (month over month, 补录, charts), as ``hotline bulletin`` prints it."""
+    """The office's edition of the period ``month`` (环比 and 同比 when complete, 补录, charts),
+    as ``hotline bulletin`` prints it."""
     return render(assemble(pipeline.store, month, pipeline.registry), fmt)
 
 

@@ -15,8 +15,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from hotline import seed
-from hotline.reports import queries
+from hotline.reports import periods, queries
 from hotline.reports.checks import ProvincialChecks, build_checks
+from hotline.reports.periods import Period
 from hotline.reports.queries import Queryable
 from hotline.schemas import metrics as mc
 from hotline.schemas.metrics import DASH, Metric, Rate, Tally, rate
@@ -25,7 +26,8 @@ from hotline.schemas.registry import Registry, default_registry
 
 if TYPE_CHECKING:  # the edition's parts (hotline.reports.edition) import this module
     from hotline.reports.charts import DailySeries
-    from hotline.reports.compare import Comparison
+    from hotline.reports.compare import Comparison, Withheld
+    from hotline.reports.coverage import Coverage
     from hotline.reports.issued import Issue, LateData
 
 TYPE_LABELS = {"complaint": "投诉", "help": "求助", "suggestion": "建议", "consultation": "咨询", "other": "其他"}
@@ -55,6 +57,7 @@ FEEDBACK_KEYS = tuple(m.name for m in TABLE if mc.needs_feedback(m))
 
 
 def month_key(month: str) -> int:
+    """``2019-11`` -> 201911 (the month partitions' key); a ValueError names the expected form."""
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
         raise ValueError(f"month must look like 2019-11, got {month!r}")
     return int(month.replace("-", ""))
@@ -98,25 +101,40 @@ class UnitCounts(Tally):
 
 @dataclass
 class Bulletin:
-    month: str
+    month: str  # the period's key (:attr:`Period.key`): 2019-11 for a month, 2019-W47, 2019-Q4, 2019, a range
     units: list[UnitCounts]
     total: UnitCounts
     headline: dict[str, Any]
     data_quality: list[str] = field(default_factory=list)
     checks: ProvincialChecks = field(default_factory=ProvincialChecks)  # section 二: the province's checks
-    # What the office's edition adds (hotline.reports.edition.assemble); None for the bare month.
-    comparison: Comparison | None = None  # against the previous month
+    # What the office's edition adds (hotline.reports.edition.assemble); None for the bare period.
+    comparison: Comparison | None = None  # 环比: against the previous period, when both are complete
+    year_over_year: Comparison | None = None  # 同比: against the same period a year before, likewise
+    withheld: tuple[Withheld, ...] = ()  # the comparisons not made, and why
+    coverage: Coverage | None = None  # the days the store holds complete data for
     late: LateData | None = None  # 补录: the previous month's events that arrived after it was issued
     issue: Issue | None = None  # number, total number and date, once issued
     daily: DailySeries | None = None  # the month's days, for the Word file's chart
     office: Office = field(default_factory=current_office)  # whose bulletin: names, lists, standards, sections
 
+    @property
+    def period(self) -> Period:
+        return periods.parse(self.month)
+
     def rows(self) -> list[dict[str, str]]:
         return [u.row() for u in self.units] + [self.total.row()]
 
     def to_json(self) -> dict[str, Any]:
+        period = self.period
         return {
             "month": self.month,
+            "period": {
+                "key": period.key,
+                "kind": period.kind.name.lower(),
+                "label": period.label,
+                "start": period.start.isoformat(),
+                "end": period.end.isoformat(),
+            },
             "columns": dict(COLUMNS),
             "units": [dict(u.row(), unit_id=u.unit_id) for u in self.units],
             "total": self.total.row(),
@@ -129,14 +147,25 @@ class Bulletin:
         }
 
     def edition_json(self) -> dict[str, Any]:
-        """The edition's parts, under keys of their own, only when present (the bare month's JSON is unchanged)."""
+        """The edition's parts, under keys of their own, only when present (the bare period's JSON is unchanged);
+        a comparison not made is listed with its reason under ``comparisons_withheld``."""
         parts = {
-            "month_over_month": self.comparison,
+            "period_over_period": self.comparison,
+            "year_over_year": self.year_over_year,
+            "coverage": self.coverage,
             "late_data": self.late,
             "issue": self.issue,
             "daily": self.daily,
         }
-        return {key: part.to_json() for key, part in parts.items() if part is not None}
+        out: dict[str, Any] = {key: part.to_json() for key, part in parts.items() if part is not None}
+        if self.withheld:
+            out["comparisons_withheld"] = [w.to_json() for w in self.withheld]
+        return out
+
+    @property
+    def comparisons(self) -> tuple[Comparison, ...]:
+        """The comparisons made (环比, then 同比) that have any figure to compare."""
+        return tuple(c for c in (self.comparison, self.year_over_year) if c is not None and c.has_previous)
 
 
 def month_days(month: int) -> tuple[date, date]:
@@ -177,7 +206,7 @@ def below_standard(units: list[UnitCounts], office: Office) -> dict[str, dict[st
     return out
 
 
-def _unit_counts(db: Queryable, month: int, registry: Registry, office: Office) -> list[UnitCounts]:
+def _unit_counts(db: Queryable, period: dict[str, Any], registry: Registry, office: Office) -> list[UnitCounts]:
     units: dict[str, UnitCounts] = {}
 
     def get(unit_id: str) -> UnitCounts:
@@ -192,7 +221,7 @@ def _unit_counts(db: Queryable, month: int, registry: Registry, office: Office) 
         return units[unit_id]
 
     for sql, counted in queries.PER_UNIT:
-        for row in db.query_rows(sql, {"month": month}):
+        for row in db.query_rows(sql, period):
             u = get(str(row["unit_id"]))
             for m in counted:
                 u[m] = int(row[m.name])
@@ -219,8 +248,8 @@ def _one(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return rows[0]
 
 
-def _call_counts(db: Queryable, month: int) -> dict[str, int]:
-    return {name: int(n) for name, n in _one(db.query_rows(queries.CALLS, {"month": month})).items()}
+def _call_counts(db: Queryable, period: dict[str, Any]) -> dict[str, int]:
+    return {name: int(n) for name, n in _one(db.query_rows(queries.CALLS, period)).items()}
 
 
 def _calls(calls: dict[str, int], total: UnitCounts) -> dict[str, Any]:
@@ -248,18 +277,22 @@ def _satisfaction_lists(units: list[UnitCounts], office: Office) -> dict[str, li
     }
 
 
-def _headline(db: Queryable, month: int, units: list[UnitCounts], total: UnitCounts, office: Office) -> dict[str, Any]:
-    calls = _call_counts(db, month)
+def _headline(
+    db: Queryable, period: Period, units: list[UnitCounts], total: UnitCounts, office: Office
+) -> dict[str, Any]:
+    bound = queries.period_parameters(period)
+    calls = _call_counts(db, bound)
     received = calls[mc.CALLS_RECEIVED.name]
-    types = {r["first_type"]: int(r["orders"]) for r in db.query_rows(queries.ORDER_TYPES, {"month": month})}
-    categories = [(r["category"], int(r["calls"])) for r in db.query_rows(queries.CATEGORIES, {"month": month})]
-    times = {str(r["times"]): int(r["orders"]) for r in db.query_rows(queries.TIMES_RETURNED, {"month": month})}
+    types = {r["first_type"]: int(r["orders"]) for r in db.query_rows(queries.ORDER_TYPES, bound)}
+    categories = [(r["category"], int(r["calls"])) for r in db.query_rows(queries.CATEGORIES, bound)]
+    returned = db.query_rows(queries.times_returned(period), bound)
+    times = {str(r["times"]): int(r["orders"]) for r in returned}
     not_replied = sorted((u for u in units if u.has_feedback and u.not_replied), key=lambda u: -u.not_replied)
     unsatisfied_after = sorted(
         (u for u in units if u.supervision_unsatisfied), key=lambda u: -u.supervision_unsatisfied
     )
     return {
-        "period": f"{str(month)[:4]}-{str(month)[4:]}",
+        "period": period.key,
         "calls": _calls(calls, total),
         "orders": {
             "completed": total.completed_on_time,
@@ -303,12 +336,15 @@ def _headline(db: Queryable, month: int, units: list[UnitCounts], total: UnitCou
     }
 
 
-def data_quality(headline: dict[str, Any], printed: dict[str, Any] | None, deadletters: int) -> list[str]:
-    """Where a printed figure differs from what the counts imply; plus what the pipeline refused this month."""
+def data_quality(
+    headline: dict[str, Any], printed: dict[str, Any] | None, deadletters: int, term: str = periods.Kind.MONTH.value
+) -> list[str]:
+    """Where a printed figure differs from what the counts imply; plus what the pipeline refused in the
+    period (``term``: how the period is called, 本月, 本周, …)."""
     notes: list[str] = []
     if deadletters:
         notes.append(
-            f"本月（{headline['period']}）死信队列中有 {deadletters} 条无法解析或校验失败的记录，未计入本期统计。"
+            f"{term}（{headline['period']}）死信队列中有 {deadletters} 条无法解析或校验失败的记录，未计入本期统计。"
         )
     if not printed:
         return notes
@@ -347,36 +383,47 @@ def printed_headline(month: str, office: Office | None = None) -> dict[str, Any]
     return next((data for data in seed.headlines() if data.get("period") == month), None)
 
 
-def units_in_force(registry: Registry | None, month: int) -> Registry:
-    """The registry's units in force during the month (names as on its last day in force)."""
-    return (registry or default_registry()).during(*month_days(month))
+def period_of(period: str | Period) -> Period:
+    """A period as given: already one, or its key (``2019-11``, ``2019-W47``, …; ValueError otherwise)."""
+    return period if isinstance(period, Period) else periods.parse(period)
+
+
+def units_in_force(registry: Registry | None, period: Period) -> Registry:
+    """The registry's units in force during the period (names as on their last day in force in it)."""
+    return (registry or default_registry()).during(period.start, period.end)
 
 
 def build_bulletin(
     db: Queryable,
-    month: str,
+    period: str | Period,
     registry: Registry | None = None,
     printed: dict[str, Any] | None = None,
     office: Office | None = None,
 ) -> Bulletin:
-    key = month_key(month)
+    """The period's bulletin (a month by default: ``period`` is any :mod:`~hotline.reports.periods` key)."""
+    shown = period_of(period)
+    bound = queries.period_parameters(shown)
     office = office or current_office()
-    registry = units_in_force(registry, key)
-    units = _unit_counts(db, key, registry, office)
+    registry = units_in_force(registry, shown)
+    units = _unit_counts(db, bound, registry, office)
     total = total_of(units)
-    headline = _headline(db, key, units, total, office)
-    dead = int(_one(db.query_rows(queries.DEADLETTERS, {"month": key}))["deadletters"])
-    reference = printed if printed is not None else printed_headline(month, office)
-    checks = build_checks(db, key, registry, [u.unit_id for u in units], office)
-    return Bulletin(month, units, total, headline, data_quality(headline, reference, dead), checks, office=office)
+    headline = _headline(db, shown, units, total, office)
+    dead = int(_one(db.query_rows(queries.DEADLETTERS, bound))["deadletters"])
+    reference = printed if printed is not None else printed_headline(shown.key, office)
+    checks = build_checks(db, bound, registry, [u.unit_id for u in units], office)
+    notes = data_quality(headline, reference, dead, shown.kind.value)
+    return Bulletin(shown.key, units, total, headline, notes, checks, office=office)
 
 
-def build_rates(db: Queryable, month: str, registry: Registry | None = None, office: Office | None = None) -> Bulletin:
-    """Only what the month's rates are computed from (the table's counts and the calls): the
-    previous month a bulletin compares itself with needs no more, and its reading is halved."""
-    key = month_key(month)
+def build_rates(
+    db: Queryable, period: str | Period, registry: Registry | None = None, office: Office | None = None
+) -> Bulletin:
+    """Only what the period's rates are computed from (the table's counts and the calls): the
+    period a bulletin compares itself with needs no more, and its reading is halved."""
+    shown = period_of(period)
+    bound = queries.period_parameters(shown)
     office = office or current_office()
-    units = _unit_counts(db, key, units_in_force(registry, key), office)
+    units = _unit_counts(db, bound, units_in_force(registry, shown), office)
     total = total_of(units)
-    headline = {"period": month, "calls": _calls(_call_counts(db, key), total)}
-    return Bulletin(month, units, total, headline, office=office)
+    headline = {"period": shown.key, "calls": _calls(_call_counts(db, bound), total)}
+    return Bulletin(shown.key, units, total, headline, office=office)

@@ -11,11 +11,11 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from hotline.reports import queries
-from hotline.reports.bulletin import Bulletin, Queryable, month_key
+from hotline.reports import periods, queries
+from hotline.reports.bulletin import Bulletin, Queryable
 from hotline.reports.compare import unit_fraction
 from hotline.schemas import metrics as mc
 
@@ -66,32 +66,27 @@ class DailySeries:
 
 
 def daily_series(db: Queryable, month: str) -> DailySeries:
-    """The month's days from the cohort month's order states (one partition, one query).
+    """The period's days (``month``: a period's key, a month's by default) from the cohort days'
+    order states (the period's partitions, one query).
 
     Days are the cohort's: an order counts on the day of its first dispatch, and as 逾期 on that
     day when it was completed late or is still open past its deadline, as the table counts it.
     """
     sql = f"""
     SELECT cohort_day AS day, {queries.select_counts((mc.DISPATCHED, mc.OVERDUE))}
-    FROM ({queries.order_rows(where="toYYYYMM(cohort_day) = %(month)s")})
+    FROM ({queries.order_rows(where=f"cohort_day {queries.DAYS}")})
     GROUP BY day
     ORDER BY day
     """
-    rows = {r["day"]: r for r in db.query_rows(sql, {"month": month_key(month)})}
-    days = _days_of(month)
+    period = periods.parse(month)
+    rows = {r["day"]: r for r in db.query_rows(sql, queries.period_parameters(period))}
+    days = tuple(period.start + timedelta(days=n) for n in range(period.days))
     return DailySeries(
         month,
         days,
         tuple(int(rows[d][mc.DISPATCHED.name]) if d in rows else 0 for d in days),
         tuple(int(rows[d][mc.OVERDUE.name]) if d in rows else 0 for d in days),
     )
-
-
-def _days_of(month: str) -> tuple[date, ...]:
-    import calendar
-
-    year, mon = divmod(month_key(month), 100)
-    return tuple(date(year, mon, d) for d in range(1, calendar.monthrange(year, mon)[1] + 1))
 
 
 def cjk_family() -> tuple[str, int | str]:

@@ -110,11 +110,12 @@ def points_text(points: Decimal) -> str:
 
 
 def build_checks(
-    db: Queryable, month: int, registry: Registry, table_order: Sequence[str], office: Office | None = None
+    db: Queryable, period: dict[str, Any], registry: Registry, table_order: Sequence[str], office: Office | None = None
 ) -> ProvincialChecks:
-    """The month's checks; units in ``table_order`` (the attachment's unit ids) after most problems."""
+    """The period's checks (``period``: :func:`~hotline.reports.queries.period_parameters`); units in
+    ``table_order`` (the attachment's unit ids) after most problems."""
     checks = ProvincialChecks(most_deducted_share=(office or current_office()).bulletin.most_deducted_share)
-    for row in db.query_rows(queries.CHECK_UNITS, {"month": month}):
+    for row in db.query_rows(queries.CHECK_UNITS, period):
         unit_id = str(row["unit_id"])
         known = registry.by_id.get(unit_id)
         counts = SpotCounts(**{m.name: int(row[m.name]) for m in mc.UNIT_CHECK_COUNTS})
@@ -126,9 +127,9 @@ def build_checks(
         return (-u.problems, rank.get(u.unit_id, len(rank)), known.order if known else 10_000)
 
     checks.units.sort(key=order)
-    city = db.query_rows(queries.CHECK_CITY, {"month": month})
+    city = db.query_rows(queries.CHECK_CITY, period)
     checks.city = {m.name: int(city[0][m.name]) if city else 0 for m in mc.CITY_CHECK_COUNTS}
     for m in mc.CHECK_POINTS:
-        rows = db.query_rows(queries.check_points(m), {"month": month})
+        rows = db.query_rows(queries.check_points(m), period)
         checks.points[m.name] = {str(r["item"]): Decimal(str(r[m.name])) for r in rows}
     return checks

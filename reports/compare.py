@@ -1,11 +1,14 @@
-"""Month over month: every catalogue rate against the previous month, in percentage points.
+"""Comparisons: every catalogue rate against the previous period (环比) or the same period a year before (同比).
 
 The office writes "按期办结率、回访率较上月有所提升": the change is a difference of two rates,
 so it is computed here on the exact fractions behind them (``Rate.terms``), never on the
 printed ``99.53%`` strings, and rounded once, half up to hundredths of a point, like every
 printed rate (``hotline.schemas.metrics.rate``). Which rates exist is the catalogue's: the
 city-wide comparison takes every :class:`~hotline.schemas.metrics.Rate` whose terms the
-bulletin holds; per unit, the two the office ranks units by.
+bulletin holds; per unit, every rate of the attachment's table.
+
+Whether two periods may be compared at all (both complete) is decided before, by
+:mod:`hotline.reports.edition` with :mod:`hotline.reports.coverage`; this module only computes.
 """
 
 from __future__ import annotations
@@ -17,14 +20,18 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from hotline.reports.bulletin import Bulletin, UnitCounts, month_key
+from hotline.reports import periods
+from hotline.reports.bulletin import TABLE, Bulletin, UnitCounts, month_key, total_of
+from hotline.reports.periods import Period
 from hotline.schemas import metrics as mc
 from hotline.schemas.metrics import DASH, Rate
 
 # Every rate of the catalogue, in its order: the headline compares each one the bulletin can compute.
 RATES: tuple[Rate, ...] = tuple(m for m in mc.CATALOGUE if isinstance(m, Rate))
-# Per unit: the completion and satisfaction rates, by which the office ranks its units.
-UNIT_RATES: tuple[Rate, ...] = (mc.ON_TIME_RATE, mc.SATISFACTION_RATE)
+# Per unit: every rate of the attachment's table (按期办结率, 回访率, 回访满意率).
+UNIT_RATES: tuple[Rate, ...] = tuple(m for m in TABLE if isinstance(m, Rate))
+PERIOD_OVER_PERIOD = "环比"  # against the previous period of the same kind
+YEAR_OVER_YEAR = "同比"  # against the same period a year before
 CALL_PREFIX = "calls_"  # a call count's headline key is its name without it (calls_received -> received)
 UNCHANGED = "持平"
 
@@ -33,6 +40,26 @@ def previous_month(month: str) -> str:
     """``2019-11`` -> ``2019-10``, ``2020-01`` -> ``2019-12``."""
     year, mon = divmod(month_key(month), 100)
     return f"{year - (mon == 1)}-{(mon - 2) % 12 + 1:02d}"
+
+
+def lineage(unit_id: str, period: Period) -> tuple[str, ...]:
+    """The unit ids whose figures in ``period`` are this unit's (a renamed unit's earlier id, a merged
+    unit's predecessors): one place, so a registry with history can answer; today a unit is its id."""
+    del period  # the registry keeps no history yet: every unit is itself in every period
+    return (unit_id,)
+
+
+def counterpart(unit: UnitCounts, other: Bulletin) -> UnitCounts | None:
+    """``unit``'s counts in the other bulletin's period, summed over its :func:`lineage` there; None when absent."""
+    by_id = {u.unit_id: u for u in other.units}
+    found = [by_id[i] for i in lineage(unit.unit_id, other.period) if i in by_id]
+    if not found:
+        return None
+    if len(found) == 1:
+        return found[0]
+    merged = total_of(found)
+    merged.unit_id, merged.name, merged.group, merged.order = unit.unit_id, unit.name, unit.group, unit.order
+    return merged
 
 
 def half_up_hundredths(value: Fraction) -> Decimal:
@@ -155,13 +182,24 @@ class UnitChange:
 
 @dataclass(frozen=True)
 class Comparison:
-    """This month against the previous one: city-wide rates, then per unit in the table's order."""
+    """This period against another one: city-wide rates, then per unit in the table's order.
+
+    ``month`` and ``previous_month`` are the two periods' keys (months for a monthly bulletin)."""
 
     month: str
     previous_month: str
     headline: tuple[Change, ...]
     units: tuple[UnitChange, ...]
     total: UnitChange
+    kind: str = PERIOD_OVER_PERIOD
+
+    @property
+    def period(self) -> Period:
+        return periods.parse(self.month)
+
+    @property
+    def previous(self) -> Period:
+        return periods.parse(self.previous_month)
 
     @property
     def has_previous(self) -> bool:
@@ -173,8 +211,10 @@ class Comparison:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "kind": self.kind,
             "month": self.month,
             "previous_month": self.previous_month,
+            "previous_label": self.previous.label,
             "headline": [c.to_json() for c in self.headline],
             "units": [u.to_json() for u in self.units],
             "total": self.total.to_json(),
@@ -186,14 +226,32 @@ def _unit_change(current: UnitCounts, previous: UnitCounts | None) -> UnitChange
     return UnitChange(current.unit_id, current.name, changes)
 
 
-def compare(current: Bulletin, previous: Bulletin) -> Comparison:
-    """``current`` against ``previous`` (built the same way, for the month before)."""
+def compare(current: Bulletin, previous: Bulletin, kind: str = PERIOD_OVER_PERIOD) -> Comparison:
+    """``current`` against ``previous`` (built the same way, for the period before or a year before);
+    each unit against its :func:`lineage` there."""
     now, before = city_counts(current), city_counts(previous)
     headline = tuple(
         Change(m, _city_fraction(m, current, now), _city_fraction(m, previous, before))
         for m in RATES
         if set(mc.stored_names((m,))) <= set(now)
     )
-    last = {u.unit_id: u for u in previous.units}
-    units = tuple(_unit_change(u, last.get(u.unit_id)) for u in current.units)
-    return Comparison(current.month, previous.month, headline, units, _unit_change(current.total, previous.total))
+    units = tuple(_unit_change(u, counterpart(u, previous)) for u in current.units)
+    total = _unit_change(current.total, previous.total)
+    return Comparison(current.month, previous.month, headline, units, total, kind)
+
+
+@dataclass(frozen=True)
+class Withheld:
+    """A comparison the bulletin does not make, and why: a period it needs is incomplete."""
+
+    kind: str  # PERIOD_OVER_PERIOD or YEAR_OVER_YEAR
+    period: str  # the key of the period it would compare with
+    reasons: tuple[str, ...]  # 10月数据自10月8日起，不完整
+
+    @property
+    def text(self) -> str:
+        """``10月数据自10月8日起，不完整，不作比较。``"""
+        return "；".join(self.reasons) + "，不作比较。"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "period": self.period, "reasons": list(self.reasons), "text": self.text}

@@ -63,8 +63,8 @@ from hotline.reports.escaping import xml_text
 from hotline.reports.prose import (
     FIGURE_DAILY,
     FIGURE_SATISFACTION,
-    SECTION_CHANGES,
     change_table,
+    change_title,
     compose,
     period,
     table_cells,
@@ -193,11 +193,10 @@ def _font_table(doc: DocxDocument) -> None:
 
 
 def edition_date(bulletin: Bulletin) -> date:
-    """The document's date: the issue's, or the month's last day for a draft (never the clock)."""
+    """The document's date: the issue's, or the period's last day for a draft (never the clock)."""
     if bulletin.issue is not None:
         return bulletin.issue.date
-    year, month, last = period(bulletin)
-    return date(year, month, last)
+    return period(bulletin).end
 
 
 def stable_zip(data: bytes, when: date) -> bytes:
@@ -290,14 +289,14 @@ def to_docx(bulletin: Bulletin) -> bytes:
     notes = doc.add_paragraph()
     single_spaced(notes)
     styled_run(notes, text.table_notes, FONT_BODY, 10.5)
-    if bulletin.comparison is not None and bulletin.comparison.has_previous:
+    for comparison in bulletin.comparisons:
         changes = doc.add_paragraph()
         changes.alignment = WD_ALIGN_PARAGRAPH.CENTER
         single_spaced(changes)
         changes.paragraph_format.space_before = Pt(SIZE_3)
         changes.paragraph_format.page_break_before = True
-        styled_run(changes, SECTION_CHANGES, FONT_TITLE, SIZE_SMALL_2)
-        grid_table(doc, *change_table(bulletin.comparison, xml_text), AREA_H_MM)
+        styled_run(changes, change_title(comparison), FONT_TITLE, SIZE_SMALL_2)
+        grid_table(doc, *change_table(comparison, xml_text), AREA_H_MM)
 
     out = io.BytesIO()
     doc.save(out)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from hotline.reports.bulletin import COLUMNS, Bulletin
 from hotline.reports.escaping import md_text
-from hotline.reports.prose import SECTION_CHANGES, change_table, compose, table_cells
+from hotline.reports.prose import change_table, change_title, compose, table_cells
 
 
 def _md_table(bulletin: Bulletin) -> list[str]:
@@ -31,9 +31,9 @@ def to_markdown(bulletin: Bulletin) -> bytes:
         for paragraph in section.paragraphs:
             lines += [paragraph, ""]
     lines += [f"## {text.attachment_heading}", "", *_md_table(bulletin), "", text.table_notes, ""]
-    if bulletin.comparison is not None and bulletin.comparison.has_previous:
-        header, rows = change_table(bulletin.comparison, md_text)
-        lines += [f"## {SECTION_CHANGES}", "", "| " + " | ".join(header) + " |"]
+    for comparison in bulletin.comparisons:
+        header, rows = change_table(comparison, md_text)
+        lines += [f"## {change_title(comparison)}", "", "| " + " | ".join(header) + " |"]
         lines.append("| " + " | ".join([":---"] + ["---:"] * (len(header) - 1)) + " |")
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         lines.append("")

@@ -12,22 +12,24 @@ No figure is recomputed in this module.  Counts and rates are taken exactly as
 with the CSV and JSON outputs to the character.  The prose is built once by :func:`compose`
 and laid out by :mod:`hotline.reports.docx`, :mod:`hotline.reports.markdown` and the
 terminal's table (:func:`prose`), so the formats cannot drift apart; the attachment's cells
-(:func:`table_cells`) and the month-over-month table (:func:`change_table`) are shared the
-same way. What events wrote goes through the format's ``escape``
+(:func:`table_cells`) and the comparison tables (:func:`change_table`) are shared the
+same way. A bulletin covers any period (:mod:`hotline.reports.periods`): where the original
+says the month (11月份, 本月), a week's says 本周, a quarter's 本季度, a year's 本年度.
+What events wrote goes through the format's ``escape``
 (:mod:`hotline.reports.escaping`).
 """
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hotline.reports.bulletin import COLUMNS, DASH, TYPE_LABELS, Bulletin, list_keys, month_key
+from hotline.reports.bulletin import COLUMNS, DASH, TYPE_LABELS, Bulletin, list_keys
 from hotline.reports.checks import points_text
-from hotline.reports.compare import UNIT_RATES, Comparison
+from hotline.reports.compare import PERIOD_OVER_PERIOD, UNIT_RATES, YEAR_OVER_YEAR, Comparison
 from hotline.reports.escaping import EventText
+from hotline.reports.periods import Kind, Period
 from hotline.schemas import metrics as mc
 
 SECTION_BASICS = "一、热线运行基本情况"
@@ -43,7 +45,8 @@ SECTION_DATA_MONITORING = "（三）热线数据监测情况"
 SECTION_DATA_QUALITY = "数据质量说明"
 SECTION_LATE = "补录情况"
 SECTION_STANDARDS = "（六）最低标准达标情况"
-SECTION_CHANGES = "各成员单位按期办结率、回访满意率较上月变化"
+SECTION_CHANGES = f"各成员单位主要指标{PERIOD_OVER_PERIOD}变化"
+SECTION_CHANGES_YOY = f"各成员单位主要指标{YEAR_OVER_YEAR}变化"
 FIGURE_DAILY = "daily"
 FIGURE_SATISFACTION = "satisfaction"
 
@@ -53,6 +56,11 @@ _NOTES_REST = (
     "2. 回访、退单、督办按事件发生的月份统计，可能涉及上月交办的工单，故回访率可超过100%；"
     "3. “-”表示该单位本月没有回访、督办数据（数据未报送），或比率的分母为零。"
 )
+# The same notes for a period other than a month: events by their day, the period's own word.
+_RANGE_REST = (
+    "2. 回访、退单、督办按事件发生的日期统计，可能涉及此前交办的工单，故回访率可超过100%；"
+    "3. “-”表示该单位{term}没有回访、督办数据（数据未报送），或比率的分母为零。"
+)
 
 
 def table_notes(bulletin: Bulletin) -> str:
@@ -61,7 +69,9 @@ def table_notes(bulletin: Bulletin) -> str:
     order = (
         f"{groups}按行政区划顺序排列，其余成员单位按交办数从多到少排序" if groups else "成员单位按交办数从多到少排序"
     )
-    return f"备注：1. {order}；{_NOTES_REST}"
+    p = period(bulletin)
+    rest = _NOTES_REST if p.kind is Kind.MONTH else _RANGE_REST.format(term=p.term)
+    return f"备注：1. {order}；{rest}"
 
 
 @dataclass(frozen=True)
@@ -86,16 +96,18 @@ class Text:
     table_notes: str
 
 
-def period(bulletin: Bulletin) -> tuple[int, int, int]:
-    """Year, month and last day of the bulletin's month (validated like every other entry point)."""
-    key = month_key(bulletin.month)
-    year, month = divmod(key, 100)
-    return year, month, calendar.monthrange(year, month)[1]
+def period(bulletin: Bulletin) -> Period:
+    """The bulletin's period (validated like every other entry point)."""
+    return bulletin.period
+
+
+def within(p: Period) -> str:
+    """How a sentence opens on the period: ``11月份`` as the office writes a month, else 本周, 本季度, …."""
+    return f"{p.term}份" if p.kind is Kind.MONTH else p.term
 
 
 def table_title(bulletin: Bulletin) -> str:
-    year, month, _ = period(bulletin)
-    return f"{year}年{month}月{bulletin.office.names.table}"
+    return f"{period(bulletin).label}{bulletin.office.names.table}"
 
 
 def _cn_number(n: int) -> str:
@@ -125,11 +137,10 @@ def _with_share(text: str, share: str) -> str:
 
 
 def _basics(bulletin: Bulletin) -> str:
-    year, month, last = period(bulletin)
     h = bulletin.headline
     calls, orders, visits = h["calls"], h["orders"], h["visits"]
     return (
-        f"{year}年{month}月1日至{month}月{last}日，{bulletin.office.names.hotline}共接到群众各类来电{calls['received']}件，"
+        f"{period(bulletin).span}，{bulletin.office.names.hotline}共接到群众各类来电{calls['received']}件，"
         f"有效电话{calls['valid']}件，其中咨询建议类电话{calls['consult_or_suggest_answered_directly']}件，"
         f"交办各成员单位处理{calls['dispatched_to_units']}件，办结工单{orders['completed']}件，"
         f"逾期工单{orders['overdue']}件。"
@@ -144,36 +155,35 @@ def _basics(bulletin: Bulletin) -> str:
 def _order_types(bulletin: Bulletin) -> str:
     by_type: dict[str, dict[str, Any]] = bulletin.headline["dispatched_by_type"]
     if not bulletin.headline["calls"]["dispatched_to_units"]:
-        return "本月没有交办工单。"
+        return f"{period(bulletin).kind.value}没有交办工单。"
     parts = [_with_share(f"{TYPE_LABELS.get(t, t)}类{e['count']}个", e["share"]) for t, e in by_type.items()]
     return "；".join(parts) + "。"
 
 
 def _hotspots(bulletin: Bulletin, escape: EventText) -> str:
-    _, month, _ = period(bulletin)
+    when = within(period(bulletin))
     categories: list[dict[str, Any]] = bulletin.headline["top_categories_share_of_all_received_calls"]
     if not categories:
-        return f"{month}月份没有已分类的来电。"
+        return f"{when}没有已分类的来电。"
     parts = [
         f"{escape(c['category'])}{c['share']}" if c["share"] != DASH else f"{escape(c['category'])}{c['count']}件"
         for c in categories
     ]
     return (
-        f"{month}月份热线受理量列前{_cn_number(len(categories))}位的大类（占来电总数的比例）为："
+        f"{when}热线受理量列前{_cn_number(len(categories))}位的大类（占来电总数的比例）为："
         + "、".join(parts)
         + "。"
     )
 
 
 def _visits(bulletin: Bulletin, escape: EventText) -> tuple[str, ...]:
-    _, month, _ = period(bulletin)
     h = bulletin.headline
     v, lists, nr = h["visits"], h["satisfaction_lists"], h["not_replied_to_citizen"]
     office = bulletin.office
     cut = office.bulletin.satisfaction_lists
     high, low = list_keys(office)
     summary = (
-        f"{month}月共回访办结工单{v['visited_completed_orders']}件，其中有效回访工单数{v['valid_visits']}件，"
+        f"{period(bulletin).term}共回访办结工单{v['visited_completed_orders']}件，其中有效回访工单数{v['valid_visits']}件，"
         f"回访过程中市民未接、拒接、不愿做出评价等情况的工单{v['unreached']}件。"
         f"从回访工单的情况来看，满意工单{v['satisfied']}件、不满意工单{v['unsatisfied']}件，"
         f"{_rate('回访满意率为', v['satisfaction_rate'])}。"
@@ -190,9 +200,8 @@ def _visits(bulletin: Bulletin, escape: EventText) -> tuple[str, ...]:
 
 
 def _returns(bulletin: Bulletin) -> str:
-    _, month, _ = period(bulletin)
     r = bulletin.headline["returns"]
-    text = f"{month}月共接受各成员单位退单{r['return_events']}单次"
+    text = f"{period(bulletin).term}共接受各成员单位退单{r['return_events']}单次"
     if r["share_of_dispatched"] != DASH:
         text += f"，占交办工单数的{r['share_of_dispatched']}"
     times = sorted(((int(t), n) for t, n in r["orders_by_times_returned"].items()), reverse=True)
@@ -202,10 +211,9 @@ def _returns(bulletin: Bulletin) -> str:
 
 
 def _supervision(bulletin: Bulletin, escape: EventText) -> str:
-    _, month, _ = period(bulletin)
     s = bulletin.headline["supervision"]
     text = (
-        f"{month}月共电话督办{s['phone']['issued']}件，电话督办满意数{s['phone']['satisfied_after']}件；"
+        f"{period(bulletin).term}共电话督办{s['phone']['issued']}件，电话督办满意数{s['phone']['satisfied_after']}件；"
         f"书面督办{s['written']['issued']}件，书面督办满意数{s['written']['satisfied_after']}件"
     )
     # The original names the units with the most supervision (phone + written); the
@@ -231,14 +239,14 @@ def _supervision(bulletin: Bulletin, escape: EventText) -> str:
 
 def _spot_checks(bulletin: Bulletin, escape: EventText) -> str:
     """（一）: the province's revisits of our orders, units named by what went wrong."""
-    _, month, _ = period(bulletin)
+    when = within(period(bulletin))
     checks = bulletin.checks
     sampled = checks.total(mc.SPOT_CHECKED)
     if not sampled:
-        return f"{month}月份，省平台未对我市热线工单进行人工抽查回访。"
+        return f"{when}，省平台未对我市热线工单进行人工抽查回访。"
     not_reached, unsatisfied = checks.total(mc.SPOT_NOT_REACHED), checks.total(mc.SPOT_UNSATISFIED)
     text = (
-        f"{month}月份，省平台对我市随机抽取了{sampled}件热线工单进行回访，"
+        f"{when}，省平台对我市随机抽取了{sampled}件热线工单进行回访，"
         f"有{not_reached}件未回访，{unsatisfied}个回访不满意。"
     )
     named = [
@@ -251,17 +259,18 @@ def _spot_checks(bulletin: Bulletin, escape: EventText) -> str:
 
 def _test_calls(bulletin: Bulletin, escape: EventText) -> str:
     """（二）: the province's test calls, points lost by item."""
-    _, month, _ = period(bulletin)
+    p = period(bulletin)
+    when = within(p)
     checks = bulletin.checks
     calls = checks.total(mc.TEST_CALLS)
     if not calls:
-        return f"{month}月份省平台未对我市热线进行拨测。"
+        return f"{when}省平台未对我市热线进行拨测。"
     items = checks.items(mc.TEST_CALL_POINTS)
     if not items:
-        return f"{month}月份省平台对我市热线拨测{calls}次，未扣分。"
+        return f"{when}省平台对我市热线拨测{calls}次，未扣分。"
     return (
-        f"{month}月份我市在省平台随机拨测中，{'、'.join(map(escape, checks.most_deducted(mc.TEST_CALL_POINTS)))}"
-        f"扣分较多。本月省平台拨测{calls}次，共扣{points_text(checks.total_points(mc.TEST_CALL_POINTS))}分，其中"
+        f"{when}我市在省平台随机拨测中，{'、'.join(map(escape, checks.most_deducted(mc.TEST_CALL_POINTS)))}"
+        f"扣分较多。{p.kind.value}省平台拨测{calls}次，共扣{points_text(checks.total_points(mc.TEST_CALL_POINTS))}分，其中"
         + "、".join(f"{escape(item)}扣{points_text(p)}分" for item, p in items.items())
         + "。"
     )
@@ -269,25 +278,39 @@ def _test_calls(bulletin: Bulletin, escape: EventText) -> str:
 
 def _data_monitoring(bulletin: Bulletin, escape: EventText) -> str:
     """（三）: uploads the province found inaccurate, and the points they cost."""
-    _, month, _ = period(bulletin)
+    when = within(period(bulletin))
     checks = bulletin.checks
     flagged = checks.total(mc.UPLOADS_FLAGGED)
     if not flagged:
-        return f"{month}月份我市热线未出现数据上传不准确现象。"
+        return f"{when}我市热线未出现数据上传不准确现象。"
     cost = "、".join(f"{escape(item)}指标被扣{points_text(p)}分" for item, p in checks.items(mc.UPLOAD_POINTS).items())
-    return f"{month}月份我市热线出现{flagged}次数据上传不准确现象，{cost}。"
+    return f"{when}我市热线出现{flagged}次数据上传不准确现象，{cost}。"
 
 
-def month_over_month(bulletin: Bulletin) -> str:
-    """``与上月相比，按期办结率提升0.47个百分点，…。``; empty when no rate has last month's figure."""
-    comparison = bulletin.comparison
+def change_sentence(comparison: Comparison | None) -> str:
+    """``与10月相比，按期办结率提升0.47个百分点，…。`` (环比) or ``与上年同期（2018年11月）相比，…。``
+    (同比); empty when there is none or no rate has the other period's figure."""
     if comparison is None:
         return ""
     parts = [f"{c.metric.label}{c.text}" for c in comparison.headline if c.text]
     if not parts:
         return ""
-    _, previous = (int(x) for x in comparison.previous_month.split("-"))
-    return f"与{previous}月相比，" + "，".join(parts) + "。"
+    other = comparison.previous
+    head = f"与{other.short}相比，" if comparison.kind == PERIOD_OVER_PERIOD else f"与上年同期（{other.label}）相比，"
+    return head + "，".join(parts) + "。"
+
+
+def period_over_period(bulletin: Bulletin) -> str:
+    """The 环比 sentence (empty when withheld or without figures)."""
+    return change_sentence(bulletin.comparison)
+
+
+def comparison_sentences(bulletin: Bulletin) -> tuple[str, ...]:
+    """环比 and 同比 as made, then each comparison withheld with its reason
+    (``10月数据自10月8日起，不完整，不作比较。``), each reason once."""
+    made = tuple(s for s in (change_sentence(bulletin.comparison), change_sentence(bulletin.year_over_year)) if s)
+    withheld = tuple(dict.fromkeys(w.text for w in bulletin.withheld))
+    return made + withheld
 
 
 def _late(bulletin: Bulletin, escape: EventText) -> tuple[str, ...]:
@@ -326,9 +349,8 @@ def compose(bulletin: Bulletin, escape: EventText) -> Text:
     """The bulletin's prose, built once for every document format; what events wrote goes
     through the format's ``escape`` (:func:`~hotline.reports.escaping.xml_text`,
     :func:`~hotline.reports.escaping.md_text`, …)."""
-    year, month, _ = period(bulletin)
+    p = period(bulletin)
     title_of_table = table_title(bulletin)
-    changes = month_over_month(bulletin)
     late = _late(bulletin, escape)
     standards = _standards(bulletin, escape)
     checks = (
@@ -341,9 +363,9 @@ def compose(bulletin: Bulletin, escape: EventText) -> Text:
         Section(
             SECTION_BASICS,
             1,
-            (_basics(bulletin), *((changes,) if changes else ())),
+            (_basics(bulletin), *comparison_sentences(bulletin)),
             FIGURE_DAILY,
-            f"图1  {month}月每日{mc.DISPATCHED.label.removesuffix('数')}与{mc.OVERDUE.label.removesuffix('数')}工单"
+            f"图1  {p.term}每日{mc.DISPATCHED.label.removesuffix('数')}与{mc.OVERDUE.label.removesuffix('数')}工单"
             "（按交办日）",
         ),
         Section(SECTION_TYPES, 2, (_order_types(bulletin),)),
@@ -353,7 +375,7 @@ def compose(bulletin: Bulletin, escape: EventText) -> Text:
             2,
             _visits(bulletin, escape),
             FIGURE_SATISFACTION,
-            f"图2  {month}月各成员单位{mc.SATISFACTION_RATE.label}",
+            f"图2  {p.term}各成员单位{mc.SATISFACTION_RATE.label}",
         ),
         Section(SECTION_RETURNS, 2, (_returns(bulletin),)),
         Section(SECTION_SUPERVISION, 2, (_supervision(bulletin, escape),)),
@@ -364,7 +386,7 @@ def compose(bulletin: Bulletin, escape: EventText) -> Text:
         Section(SECTION_DATA_QUALITY, 1, _data_quality(bulletin)),
     )
     return Text(
-        title=f"{year}年{month}月{bulletin.office.names.city}{bulletin.office.names.title}",
+        title=f"{p.label}{bulletin.office.names.city}{bulletin.office.names.title}",
         sections=sections,
         attachment_heading=f"附件：{title_of_table}",
         table_title=title_of_table,
@@ -378,12 +400,28 @@ def table_cells(bulletin: Bulletin, escape: EventText) -> list[list[str]]:
     return [[escape(row[key]) if key == "unit" else row[key] for key, _ in COLUMNS] for row in bulletin.rows()]
 
 
+def _names(comparison: Comparison) -> tuple[str, str]:
+    """The two periods as a comparison's headers name them: 11月 and 10月 (环比), 2019年11月 and 2018年11月 (同比)."""
+    now, other = comparison.period, comparison.previous
+    if comparison.kind == PERIOD_OVER_PERIOD:
+        return now.short, other.short
+    return now.label, other.label
+
+
+def change_title(comparison: Comparison) -> str:
+    """``各成员单位主要指标环比变化（11月与10月）``."""
+    section = SECTION_CHANGES if comparison.kind == PERIOD_OVER_PERIOD else SECTION_CHANGES_YOY
+    now, other = _names(comparison)
+    return f"{section}（{now}与{other}）"
+
+
 def change_table(comparison: Comparison, escape: EventText) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the per-unit month-over-month table (units, then 总计), shared by every
+    """Header and rows of a per-unit comparison table (units, then 总计), shared by every
     format; each unit's name through the format's ``escape``."""
+    now, other = _names(comparison)
     header = [mc.UNIT_LABEL]
     for m in UNIT_RATES:
-        header += [f"{m.label}（本月）", f"{m.label}（上月）", f"{m.label}较上月"]
+        header += [f"{m.label}（{now}）", f"{m.label}（{other}）", f"{m.label}{comparison.kind}"]
     rows = []
     for unit in (*comparison.units, comparison.total):
         row = [escape(unit.name)]

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hotline.reports.bulletin import COLUMNS, Bulletin
-from hotline.reports.compare import UNIT_RATES
+from hotline.reports.compare import PERIOD_OVER_PERIOD, UNIT_RATES, YEAR_OVER_YEAR
 from hotline.schemas.escaping import printable
 
 FORMATS = ("table", "csv", "json", "xlsx", "docx", "md")
@@ -27,19 +27,26 @@ MEDIA_TYPES = {
 }
 
 
-CHANGE_SUFFIX = "_change"  # a rate's column of signed percentage points against the previous month
+# A rate's column of signed percentage points against the previous period (环比), a year before (同比).
+CHANGE_SUFFIX = "_change"
+SUFFIXES = {PERIOD_OVER_PERIOD: CHANGE_SUFFIX, YEAR_OVER_YEAR: "_yoy_change"}
 
 
 def change_columns(bulletin: Bulletin) -> list[dict[str, str]] | None:
-    """Per row of the table, each of the unit rates' change (``+0.47``; empty without last month's
-    figure); None when the previous month has no figure at all, so the CSV keeps the seed's columns."""
-    comparison = bulletin.comparison
-    if comparison is None or not comparison.has_previous:
+    """Per row of the table, each unit rate's change 环比 then 同比 (``+0.47``; empty without the other
+    period's figure, and every cell empty when the comparison is withheld: a period is incomplete);
+    None when the bulletin makes and withholds no comparison, so the CSV keeps the seed's columns."""
+    made = {c.kind: c for c in bulletin.comparisons}
+    kinds = [k for k in SUFFIXES if k in made or any(w.kind == k for w in bulletin.withheld)]
+    if not kinds:
         return None
-    return [
-        {f"{m.name}{CHANGE_SUFFIX}": unit.of(m).signed for m in UNIT_RATES}
-        for unit in (*comparison.units, comparison.total)
-    ]
+    rows: list[dict[str, str]] = [{} for _ in range(len(bulletin.units) + 1)]
+    for kind in kinds:
+        comparison = made.get(kind)
+        for i, row in enumerate(rows):
+            unit = None if comparison is None else (*comparison.units, comparison.total)[i]
+            row.update({f"{m.name}{SUFFIXES[kind]}": unit.of(m).signed if unit else "" for m in UNIT_RATES})
+    return rows
 
 
 BELOW_STANDARD = "below_standard"  # a unit's rates under the office's minimum standards (未达标)
@@ -57,8 +64,8 @@ def standard_column(bulletin: Bulletin) -> list[dict[str, str]] | None:
 
 def to_csv(bulletin: Bulletin) -> bytes:
     """The seed CSV's columns and formatting, one row per unit and the 总计 row; then, when the
-    office has minimum standards, the rates each unit is below (未达标); then, when the previous
-    month has figures, each unit rate's change against it in percentage points."""
+    office has minimum standards, the rates each unit is below (未达标); then, in an edition, each
+    unit rate's change 环比 and 同比 in percentage points (empty when the comparison is withheld)."""
     rows = bulletin.rows()
     keys = [key for key, _ in COLUMNS]
     standards = standard_column(bulletin)
@@ -87,7 +94,7 @@ def to_table(bulletin: Bulletin) -> bytes:
     (:func:`~hotline.logs.printable`; an ESC would drive the terminal, a newline forge a line),
     and nothing is read as rich's markup (``[/x]`` in a test call's item raised MarkupError).
     """
-    from hotline.reports.prose import SECTION_CHANGES, change_table, prose, table_cells, table_title
+    from hotline.reports.prose import change_table, change_title, prose, table_cells, table_title
 
     table = Table(title=table_title(bulletin), show_lines=False)
     for key, label in COLUMNS:
@@ -100,9 +107,9 @@ def to_table(bulletin: Bulletin) -> bytes:
     console = Console(file=io.StringIO(), width=width, force_terminal=False, color_system=None, markup=False)
     console.print(prose(bulletin, printable), highlight=False)
     console.print(table)
-    if bulletin.comparison is not None and bulletin.comparison.has_previous:
-        header, cells = change_table(bulletin.comparison, printable)
-        by_unit = Table(title=SECTION_CHANGES, show_lines=False)
+    for comparison in bulletin.comparisons:
+        header, cells = change_table(comparison, printable)
+        by_unit = Table(title=change_title(comparison), show_lines=False)
         for i, label in enumerate(header):
             by_unit.add_column(label, justify="left" if i == 0 else "right", overflow="fold")
         for i, cells_of_row in enumerate(cells):

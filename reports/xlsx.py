@@ -27,6 +27,9 @@ from hotline.reports.prose import (
     SECTION_SUPERVISION,
     SECTION_TYPES,
     SECTION_VISITS,
+    change_table,
+    change_title,
+    comparison_sentences,
     name_list,
     table_cells,
     table_notes,
@@ -36,6 +39,7 @@ from hotline.schemas import metrics as mc
 
 XLSX_TABLE_SHEET = "附件"
 XLSX_HEADLINE_SHEET = "一、基本情况"
+XLSX_CHANGES_SHEET = "环比同比"
 
 _INTEGER = re.compile(r"-?\d+")
 
@@ -210,13 +214,35 @@ def _headline_sheet(ws: Worksheet, bulletin: Bulletin) -> None:
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
 
 
+def _changes_sheet(ws: Worksheet, bulletin: Bulletin) -> None:
+    """环比 and 同比: the sentences (or why a comparison is withheld), then each per-unit table."""
+    row = 1
+    for sentence in comparison_sentences(bulletin):
+        ws.cell(row=row, column=1, value=sentence).font = Font(name=_XLSX_FONT)
+        row += 1
+    for comparison in bulletin.comparisons:
+        row += 1
+        ws.cell(row=row, column=1, value=change_title(comparison)).font = Font(name=_XLSX_FONT, bold=True)
+        header, cells = change_table(comparison, xml_text)
+        for r, values in enumerate([header, *cells], start=row + 1):
+            for c, value in enumerate(values, start=1):
+                cell = ws.cell(row=r, column=c, value=value)
+                cell.font = Font(name=_XLSX_FONT, bold=r == row + 1)
+                cell.border = _BORDER
+        row += len(cells) + 2
+    ws.column_dimensions["A"].width = 28
+
+
 def to_xlsx(bulletin: Bulletin) -> bytes:
-    """The attachment table (sheet 附件) and section 一's figures (sheet 一、基本情况)."""
+    """The attachment table (sheet 附件), section 一's figures (sheet 一、基本情况) and, in an edition,
+    the comparisons (sheet 环比同比: the changes, or why they are withheld)."""
     wb = Workbook()
     table = wb.active
     table.title = XLSX_TABLE_SHEET
     _table_sheet(table, bulletin, table_title(bulletin))
     _headline_sheet(wb.create_sheet(XLSX_HEADLINE_SHEET), bulletin)
+    if bulletin.comparisons or bulletin.withheld:
+        _changes_sheet(wb.create_sheet(XLSX_CHANGES_SHEET), bulletin)
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

@@ -72,6 +72,7 @@ ORDER = (
     "partition_claims",
     "bulletin_issues",
     "unit_registry",
+    "coverage_declared",
     "schema_version",
 )
 # Copied a month partition at a time: the largest table, and one whose copies need not be one

@@ -17,6 +17,7 @@ from hotline.sinks.base import RESTATE_PENDING, SchemaTooNew
 from hotline.sinks.tables import (
     BULLETIN_ISSUES,
     CHECK_COLUMNS,
+    COVERAGE_DECLARED,
     EVENTS,
     GENERATIONS,
     ORDER_RETURNS,
@@ -173,6 +174,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(8, "unit_registry: the unit registry with its history, by imported version", (UNIT_REGISTRY.ddl(),)),
+    Migration(9, "coverage_declared: the day an office declares its history complete from", (COVERAGE_DECLARED.ddl(),)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version  # what this build writes and reads
 SCHEMA_VERSION_DDL = f"""CREATE TABLE IF NOT EXISTS {{db}}.schema_version (

@@ -219,6 +219,14 @@ UNIT_REGISTRY = Table(
     "MergeTree ORDER BY (version, unit_id)",
     (f"imported_at {TS} DEFAULT now64(3)",),
 )
+# Coverage (hotline.reports.coverage): the day from which an office declares its imported
+# history complete, one row per declaration (the latest wins), for the bulletin's comparisons.
+COVERAGE_DECLARED = Table(
+    "coverage_declared",
+    (("source", "LowCardinality(String)"), ("complete_from", "Date"), ("note", "String")),
+    "ReplacingMergeTree(declared_at) ORDER BY source",
+    (f"declared_at {TS} DEFAULT now64(3)",),
+)
 ALL_TABLES = (
     EVENTS,
     DEADLETTER,
@@ -231,5 +239,6 @@ ALL_TABLES = (
     BULLETIN_ISSUES,
     PARTITION_CLAIMS,
     UNIT_REGISTRY,
+    COVERAGE_DECLARED,
 )
 TABLES = tuple(t.name for t in ALL_TABLES)

@@ -64,8 +64,14 @@ OVERDUE_COLUMN = column(mc.OVERDUE)
 
 
 def _sql(template: str) -> str:
-    """A bulletin query with Grafana's variables in place of the client-side parameters."""
-    return template.replace("{db}", "${database}").replace("%(month)s", MONTH_SQL).strip()
+    """A bulletin query with Grafana's variables in place of the client-side parameters (the period: the month)."""
+    first_day, last_day = "'${month}-01'", "toLastDayOfMonth(toDate('${month}-01'))"
+    bound = {"%(month)s": MONTH_SQL, "%(first_month)s": MONTH_SQL, "%(last_month)s": MONTH_SQL}
+    bound |= {"%(start)s": first_day, "%(end)s": last_day}
+    sql = template.replace("{db}", "${database}")
+    for parameter, value in bound.items():
+        sql = sql.replace(parameter, value)
+    return sql.strip()
 
 
 def _literal(value: str | int) -> str:

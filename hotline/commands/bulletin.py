@@ -30,7 +30,12 @@ class BulletinFormat(StrEnum):
 
 
 def bulletin(
-    month: Annotated[str, typer.Option(help="YYYY-MM, in the office's time zone")],
+    month: Annotated[str | None, typer.Option(help="A month, YYYY-MM (the same as --period YYYY-MM).")] = None,
+    period: Annotated[
+        str | None, typer.Option(help="2019-W47 (a week), 2019-11, 2019-Q4, 2019, or 2019-11-04..2019-11-10.")
+    ] = None,
+    from_day: Annotated[str | None, typer.Option("--from", help="With --to: any range of days, YYYY-MM-DD.")] = None,
+    to_day: Annotated[str | None, typer.Option("--to", help="The range's last day, included.")] = None,
     fmt: Annotated[BulletinFormat, typer.Option("--format")] = BulletinFormat.table,
     out: Annotated[Path | None, typer.Option(help="Write to a file (required for xlsx/docx on a terminal).")] = None,
     issue: Annotated[
@@ -47,10 +52,13 @@ def bulletin(
         bool, typer.Option("--diff", help="Current figures against the issued ones (only differing cells).")
     ] = False,
 ) -> None:
-    """The month's bulletin (通报): from the running worker, or from ClickHouse directly.
+    """The bulletin (通报) of a week, month, quarter, year or range of days: from the running worker,
+    or from ClickHouse directly. It compares with the previous period (环比) and the same period a
+    year before (同比) only when both are complete, and says why not otherwise.
 
     --issue, --issued and --diff read and write the issued bulletins in ClickHouse directly.
     """
+    month = _period_key(month, period, from_day, to_day)
     if sum((issue, issued, diff)) > 1:
         raise fail("choose one of --issue, --issued and --diff")
     settings = load_settings()
@@ -77,10 +85,30 @@ def _write(body: bytes, fmt: str, out: Path | None) -> None:
 
 
 def _valid_month(month: str) -> None:
-    from hotline.reports.bulletin import month_key
+    """A period's key (a month's, or any :mod:`hotline.reports.periods` form), or a clear failure."""
+    from hotline.reports.periods import parse
 
     try:
-        month_key(month)
+        parse(month)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+
+
+def _period_key(month: str | None, period: str | None, from_day: str | None, to_day: str | None) -> str:
+    """The one period the options name (--month is a month's --period), as its key."""
+    from hotline.reports.periods import between, parse
+
+    ranged = from_day is not None or to_day is not None
+    if sum((month is not None, period is not None, ranged)) != 1:
+        raise fail("name one period: --period (2019-W47, 2019-11, 2019-Q4, 2019), --month, or --from and --to")
+    try:
+        if ranged:
+            if from_day is None or to_day is None:
+                raise ValueError("--from and --to go together")
+            return between(date.fromisoformat(from_day), date.fromisoformat(to_day)).key
+        if month is not None and parse(month).kind.name != "MONTH":
+            raise ValueError(f"--month must look like 2019-11, got {month!r}")
+        return parse(str(month or period)).key
     except ValueError as exc:
         raise fail(str(exc)) from exc
 
@@ -165,7 +193,7 @@ def _issue(
     again = f", revision {revision} (the earlier issue stays on record)" if revision > 1 else ""
     err.print(
         f"issued {month} as {issue.numbering}, dated {issue.date_text}{again}: "
-        f"{', '.join(FORMATS)} frozen; `hotline bulletin --month {month} --issued --format docx` returns them",
+        f"{', '.join(FORMATS)} frozen; `hotline bulletin --period {month} --issued --format docx` returns them",
         markup=False,
         soft_wrap=True,
     )
@@ -183,7 +211,7 @@ def _issued(settings: Settings, month: str, fmt: str) -> bytes:
     finally:
         sink.close()
     if found is None:
-        raise fail(f"{month} has not been issued: issue it with `hotline bulletin --month {month} --issue ...`")
+        raise fail(f"{month} has not been issued: issue it with `hotline bulletin --period {month} --issue ...`")
     return found.documents[fmt]
 
 

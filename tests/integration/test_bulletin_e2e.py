@@ -62,6 +62,13 @@ def test_the_readme_demo_prints_the_published_table(isolated: Settings) -> None:
     assert_table_matches_seed(out)
 
 
+def test_the_demo_says_why_it_does_not_compare_with_october(isolated: Settings) -> None:
+    """The demo's October holds only the orders dispatched from 8 October: no 环比 with it, and the reason."""
+    out = "".join(hotline(isolated, "demo", "--format", "md").stdout.decode().split())
+    assert "10月数据自10月8日起，不完整，不作比较。" in out
+    assert "个百分点" not in out and "与10月相比" not in out
+
+
 def test_the_table_equals_counts_computed_directly_from_the_event_file(
     isolated: Settings, worker: Worker, month_file: Path
 ) -> None:

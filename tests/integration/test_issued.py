@@ -158,7 +158,7 @@ def test_month_over_month_over_two_generated_months(isolated: Settings, tmp_path
 
     dec = json.loads(_bulletin(isolated, "2019-12", "--format", "json"))
     nov = json.loads(_bulletin(isolated, "2019-11", "--format", "json"))
-    mom = dec["month_over_month"]
+    mom = dec["period_over_period"]
     assert mom["previous_month"] == "2019-11"
     now, before = _counts(dec), _counts(nov)
     checked = 0

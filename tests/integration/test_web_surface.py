@@ -248,6 +248,25 @@ def test_a_unit_cookie_on_a_bulletin_is_403_with_the_reason(surface: Settings) -
     assert status == 403 and "supervisor" in body["error"]
 
 
+@pytest.mark.parametrize(
+    ("period", "label"),
+    [
+        ("2019-W45", "2019年第45周"),
+        ("2019-Q4", "2019年第四季度"),
+        ("2019-11-04..2019-11-10", "2019年11月4日至11月10日"),
+    ],
+)
+def test_any_periods_bulletin_over_http(surface: Settings, period: str, label: str) -> None:
+    status, _, body = get(surface, f"/bulletin/{period}?format=json", "tok-office")
+    assert status == 200 and (body["period"]["key"], body["period"]["label"]) == (period, label)
+    assert body["counts"][0]["unit_id"] == "police" and body["counts"][0]["dispatched"] == 1
+
+
+def test_a_period_that_cannot_be_is_a_400_with_the_reason(surface: Settings) -> None:
+    status, _, body = get(surface, "/bulletin/2019-W53?format=json", "tok-office")
+    assert status == 400 and "2019 has weeks 1 to 52" in body["error"]
+
+
 # -- ?date= ---------------------------------------------------------------------------------
 
 

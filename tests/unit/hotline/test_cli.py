@@ -63,6 +63,7 @@ def test_every_command_module_is_assembled_in_the_order_help_lists_them() -> Non
         "deploy",
         "deadletters",
         "units",
+        "coverage",
     ]
     kafka, deploy = group.commands["kafka"], group.commands["deploy"]
     assert isinstance(kafka, TyperGroup) and isinstance(deploy, TyperGroup)

@@ -5,6 +5,7 @@ import pytest
 
 from hotline.reports import queries
 from hotline.reports.bulletin import DASH, UnitCounts, build_bulletin, month_key, rate, sort_units, total_of
+from hotline.reports.periods import parse
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import ClickHouseStore
 
@@ -94,7 +95,7 @@ def test_the_months_dead_letters_count_by_event_time_else_by_receipt(store: Clic
     _dead_letter(store, 2, "2019-12-01 07:30:00", "2019-11-30 23:00:00")  # December's, received in November
     _dead_letter(store, 3, None, "2019-11-01 00:10:00")  # no event time: received in November
     _dead_letter(store, 4, None, "2019-12-01 00:10:00")  # no event time: received in December
-    assert store.query(queries.DEADLETTERS, {"month": 201911}) == [(2,)]
+    assert store.query(queries.DEADLETTERS, queries.period_parameters(parse("2019-11"))) == [(2,)]
 
 
 def test_the_bulletin_notes_the_months_dead_letters(store: ClickHouseStore) -> None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import copy
 import csv
 import io
+import json
 import subprocess
 import zipfile
-from datetime import UTC, date, datetime
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 from pathlib import Path
@@ -28,7 +30,9 @@ from hotline.reports import charts, docx_style, docx_table, prose, queries
 from hotline.reports.bulletin import COLUMNS, Bulletin, build_bulletin
 from hotline.reports.charts import DailySeries
 from hotline.reports.compare import RATES, UNIT_RATES, Change, compare, half_up_hundredths, previous_month
+from hotline.reports.edition import assemble
 from hotline.reports.issued import Issue, LateData, LateUnit, differences
+from hotline.reports.periods import parse
 from hotline.reports.render import render, to_csv
 from hotline.schemas import metrics as mc
 from tests.unit.reports.test_documents import CANNED, FakeDB
@@ -57,7 +61,8 @@ def edition() -> Bulletin:
     bulletin = build_bulletin(FakeDB(CANNED), "2019-11")
     before = build_bulletin(FakeDB(_previous_rows()), "2019-10", printed={})
     bulletin.comparison = compare(bulletin, before)
-    days = charts._days_of("2019-11")
+    november = parse("2019-11")
+    days = tuple(november.start + timedelta(days=n) for n in range(november.days))
     bulletin.daily = DailySeries("2019-11", days, tuple(d.day % 7 for d in days), tuple(d.day % 2 for d in days))
     bulletin.late = LateData(
         "2019-10",
@@ -114,7 +119,7 @@ def test_rounding_is_on_the_fraction_not_the_printed_rates() -> None:
 def test_every_format_carries_the_changes(edition: Bulletin) -> None:
     comparison = edition.comparison
     assert comparison is not None
-    sentence = prose.month_over_month(edition)
+    sentence = prose.period_over_period(edition)
     assert sentence.startswith("与10月相比，") and "接通率下降1.89个百分点" in sentence
     for change in comparison.headline:
         assert f"{change.metric.label}{change.text}" in sentence
@@ -123,7 +128,7 @@ def test_every_format_carries_the_changes(edition: Bulletin) -> None:
     assert sentence in md and prose.SECTION_CHANGES in md
     assert "下降3.75个百分点" in md and "下降3.75个百分点" in table
     data = render(edition, "json").decode()
-    assert '"month_over_month"' in data and '"points": "-3.75"' in data
+    assert '"period_over_period"' in data and '"points": "-3.75"' in data
 
     rows = list(csv.DictReader(io.StringIO(to_csv(edition).decode())))
     assert list(rows[0])[: len(COLUMNS)] == [key for key, _ in COLUMNS]
@@ -144,7 +149,7 @@ def test_the_bare_month_keeps_the_seed_csv_columns() -> None:
     bare = build_bulletin(FakeDB(CANNED), "2019-11")
     header = next(csv.reader(io.StringIO(to_csv(bare).decode())))
     assert header == [key for key, _ in COLUMNS]
-    assert "month_over_month" not in bare.to_json()
+    assert "period_over_period" not in bare.to_json()
 
 
 # --------------------------------------------------------------------------- 补录 and diff
@@ -311,3 +316,75 @@ def test_libreoffice_lays_every_rate_on_one_line(edition: Bulletin, tmp_path: Pa
     for rate in ("100.00%", "90.00%", "40.00%"):
         assert rate in text
     assert "100.00\n" not in text and "\n%" not in text
+
+
+# ------------------------------------------------------- the demo: no comparison with a partial month
+
+DEMO_WHY = "10月数据自10月8日起，不完整，不作比较。"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bulletin]:
+    """The demo's November: the seed month generated as ``hotline demo`` does, imported; its October
+    holds only the orders dispatched from 8 October that carried into November."""
+    from hotline import seed
+    from hotline.generate import generate
+    from tests.unit.reports.conftest import imported
+
+    store = imported(tmp_path_factory.mktemp("demo"), list(generate(seed.TABLE, seed.HEADLINE, seed=2019)))
+    try:
+        yield assemble(store, "2019-11")
+    finally:
+        store.close()
+
+
+def test_the_demo_says_why_it_does_not_compare(demo: Bulletin) -> None:
+    assert demo.comparison is None and demo.year_over_year is None
+    assert demo.withheld[0].text == DEMO_WHY
+    assert prose.comparison_sentences(demo)[0] == DEMO_WHY
+
+
+@pytest.mark.parametrize("fmt", ["table", "md"])
+def test_the_demos_text_formats_print_the_reason_and_no_change(demo: Bulletin, fmt: str) -> None:
+    text = "".join(render(demo, fmt).decode().split())
+    assert DEMO_WHY in text and "个百分点" not in text and "与10月相比" not in text
+
+
+def test_the_demos_word_file_prints_the_reason_and_no_change(demo: Bulletin) -> None:
+    doc = Document(io.BytesIO(render(demo, "docx")))
+    text = "\n".join(p.text for p in doc.paragraphs)
+    assert DEMO_WHY in text and "个百分点" not in text and len(doc.tables) == 1  # no comparison table
+
+
+def test_the_demos_workbook_prints_the_reason_and_no_change(demo: Bulletin) -> None:
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(render(demo, "xlsx")))
+    values = [str(c.value) for sheet in book for row in sheet.iter_rows() for c in row if c.value is not None]
+    assert DEMO_WHY in values and not any("个百分点" in v for v in values)
+
+
+def test_the_demos_json_says_why_and_has_no_change(demo: Bulletin) -> None:
+    data = json.loads(render(demo, "json"))
+    assert "period_over_period" not in data and "year_over_year" not in data
+    withheld = {w["kind"]: w for w in data["comparisons_withheld"]}
+    assert withheld["环比"] == {
+        "kind": "环比",
+        "period": "2019-10",
+        "reasons": ["10月数据自10月8日起，不完整"],
+        "text": DEMO_WHY,
+    }
+    assert data["coverage"]["since"] == "2019-10-08"
+
+
+def test_the_demos_csv_keeps_its_change_columns_empty(demo: Bulletin) -> None:
+    rows = list(csv.DictReader(io.StringIO(to_csv(demo).decode())))
+    changes = [key for key in rows[0] if key.endswith("_change")]
+    assert len(changes) == 2 * len(UNIT_RATES) and {r[k] for r in rows for k in changes} == {""}
+
+
+def test_the_demos_figures_stay_the_published_month(demo: Bulletin) -> None:
+    from hotline import seed
+
+    published = list(csv.DictReader(io.StringIO(seed.TABLE.read_text(encoding="utf-8"))))
+    assert [{k: r[k] for k, _ in COLUMNS} for r in published] == [{k: r[k] for k, _ in COLUMNS} for r in demo.rows()]
