@@ -142,7 +142,8 @@ def build(dest: Destination, alerts: Sequence[Mapping[str, Any]], now: float) ->
         body = _json({"phones": list(dest.phones), "text": text(alerts), "alert_ids": ids})
         return _signed(dest, body, now, ids)
     if dest.channel == "wecom":
-        return Request(dest.url, _json({"msgtype": "markdown", "markdown": {"content": markdown(alerts)}}), json_headers)
+        body = _json({"msgtype": "markdown", "markdown": {"content": markdown(alerts)}})
+        return Request(dest.url, body, json_headers)
     if dest.channel == "dingtalk":
         url = dest.url
         if dest.secret:
