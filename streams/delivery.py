@@ -1,0 +1,404 @@
+"""Alerts delivered to people: one queue per destination, retried with backoff for as long as the
+alert matters, never past a destination's rate limit, and every step written to a delivery log.
+
+Why this shape:
+
+* **One queue and one task per destination** (a unit's robot, its SMS gateway): a receiver that is
+  down delays its own alerts only.
+* **Rate limit as the robots count it**: at most ``per_minute`` messages in any 60 s (a sliding
+  window, not a token bucket, which would allow twice that across a minute boundary). When the
+  queue holds more alerts than the window still allows messages, the next message is a *digest*
+  listing several alerts (up to the channel's :data:`~hotline.streams.channels.PER_MESSAGE`), so a
+  burst is delivered in fewer messages instead of being refused or dropped.
+* **Retried for as long as the alert matters**: a refused or failed message is tried again after
+  a backoff (doubling up to ``max_retry_s``) until it is taken, or until the alert is older than
+  ``ttl_s``; only then is it written off, as ``expired`` with the last error, and counted.
+* **The delivery log is the durable record** (:class:`DeliveryLog`, the ``alert_deliveries``
+  table): a row per destination and alert id, ``pending`` when the alert is queued (the notifier
+  commits its Kafka offsets only after those rows are written), then ``delivered`` or ``expired``.
+  At start the engine resumes every pending row and skips every alert id a destination already
+  has a row for. Hence at least once per destination; a repeat happens only when the process died
+  between a receiver taking a message and its ``delivered`` row, is of the same alert id, and is
+  counted (``hotline_notify_resent``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import aiohttp
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from hotline.streams.channels import PER_MESSAGE, Destination, Request, accepted, build
+
+log = logging.getLogger(__name__)
+
+PENDING, DELIVERED, EXPIRED = "pending", "delivered", "expired"
+WINDOW_S = 60.0  # the robots' rate limits are per minute
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """One destination's record of one alert: the delivery log's row (latest ``version`` wins)."""
+
+    destination: str
+    alert_id: str
+    unit_id: str
+    channel: str
+    status: str
+    attempts: int
+    first_try: float | None
+    last_try: float | None
+    delivered_at: float | None
+    last_error: str
+    alert: str  # the alert's JSON (alerts carry no personal data): what a resumed entry is sent from
+    version: int
+
+
+class DeliveryLog(Protocol):
+    """Where delivery rows are kept: ClickHouse in the notifier, a list in tests."""
+
+    def record(self, rows: list[LogRow]) -> None: ...
+
+    def load(self) -> list[LogRow]: ...
+
+
+@dataclass
+class MemoryLog:
+    """A delivery log held in memory (tests; what :class:`ClickHouseLog` keeps in a table)."""
+
+    rows: list[LogRow] = field(default_factory=list)
+
+    def record(self, rows: list[LogRow]) -> None:
+        self.rows.extend(rows)
+
+    def load(self) -> list[LogRow]:
+        latest: dict[tuple[str, str], LogRow] = {}
+        for row in self.rows:
+            key = (row.destination, row.alert_id)
+            if key not in latest or latest[key].version <= row.version:
+                latest[key] = row
+        return list(latest.values())
+
+
+_versions = itertools.count()
+
+
+def next_version() -> int:
+    """Monotonic within the process and, being time based, across restarts: the latest row wins."""
+    return time.time_ns() * 16 + next(_versions) % 16
+
+
+class DeliveryMetrics:
+    """The notifier's Prometheus metrics (its own registry, served at its ``/metrics``)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.messages = Counter(
+            "hotline_notify_messages",
+            "Messages sent to destinations, by channel and result (taken, or refused: an answer that was no, or none).",
+            ["channel", "result"],
+            registry=self.registry,
+        )
+        self.delivered = Counter(
+            "hotline_notify_alerts_delivered", "Alerts delivered, by channel.", ["channel"], registry=self.registry
+        )
+        self.digests = Counter(
+            "hotline_notify_digests",
+            "Messages that listed more than one alert (the rate limit would have been passed), by channel.",
+            ["channel"],
+            registry=self.registry,
+        )
+        self.skipped = Counter(
+            "hotline_notify_already_known",
+            "Alerts read again from the topic for a destination that already has them: not sent again, by channel.",
+            ["channel"],
+            registry=self.registry,
+        )
+        self.resent = Counter(
+            "hotline_notify_resent",
+            "Alerts sent again after a restart though an earlier attempt may have been taken (same alert id), "
+            "by channel.",
+            ["channel"],
+            registry=self.registry,
+        )
+        self.expired = Counter(
+            "hotline_notify_expired",
+            "Alerts written off undelivered once older than HOTLINE_NOTIFY_TTL_S, by channel.",
+            ["channel"],
+            registry=self.registry,
+        )
+        self.pending = Gauge(
+            "hotline_notify_pending", "Alerts queued and not yet delivered, by destination.", ["destination"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "hotline_notify_delivery_seconds",
+            "From an alert's emitted_at to the receiver taking it.",
+            registry=self.registry,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600),
+        )
+
+
+class Window:
+    """At most ``per_minute`` sends in any 60 s (sliding), as the robots count."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = max(1, per_minute)
+        self.sends: deque[float] = deque()
+
+    def available(self, now: float) -> int:
+        while self.sends and self.sends[0] <= now - WINDOW_S:
+            self.sends.popleft()
+        return self.per_minute - len(self.sends)
+
+    def wait_s(self, now: float) -> float:
+        """How long until one more send is allowed."""
+        if self.available(now) > 0:
+            return 0.0
+        return self.sends[0] + WINDOW_S - now
+
+    def take(self, now: float) -> None:
+        self.sends.append(now)
+
+
+@dataclass
+class Entry:
+    """One alert queued for one destination."""
+
+    alert: dict[str, Any]
+    emitted: float
+    attempts: int = 0
+    first_try: float | None = None
+    last_try: float | None = None
+    last_error: str = ""
+    resumed: bool = False  # read back from the log at start, with attempts before
+
+    @property
+    def alert_id(self) -> str:
+        return str(self.alert["alert_id"])
+
+
+def digest_size(queued: int, available: int, per_message: int) -> int:
+    """Alerts in the next message: one while the window allows a message per alert, else enough per
+    message for the queue to fit in the messages the window still allows (at most ``per_message``)."""
+    if queued <= available:
+        return 1
+    return max(1, min(per_message, math.ceil(queued / max(1, available))))
+
+
+def emitted_at(alert: Mapping[str, Any]) -> float:
+    return datetime.fromisoformat(str(alert["emitted_at"])).timestamp()
+
+
+Post = Callable[[Request], Awaitable[tuple[int, bytes]]]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Outbox:
+    """A destination's queue, window and backoff: the one task that talks to it."""
+
+    def __init__(self, dest: Destination, engine: Deliveries) -> None:
+        self.dest = dest
+        self.engine = engine
+        self.queue: dict[str, Entry] = {}
+        self.window = Window(dest.per_minute)
+        self.retry_at = 0.0
+        self.backoff = engine.first_retry_s
+        self.wakeup = asyncio.Event()
+
+    def put(self, entry: Entry) -> None:
+        self.queue[entry.alert_id] = entry
+        self.wakeup.set()
+
+    async def run(self) -> None:
+        while True:
+            if not self.queue:
+                self.wakeup.clear()
+                await self.wakeup.wait()
+            await self.step()
+
+    async def step(self) -> None:
+        """Expire what no longer matters, wait for the window or the backoff, then send one message."""
+        engine = self.engine
+        now = engine.clock()
+        await self._expire(now)
+        if not self.queue:
+            return
+        wait = max(self.retry_at - now, self.window.wait_s(now))
+        if wait > 0:
+            await engine.sleep(wait)
+            return
+        size = digest_size(len(self.queue), self.window.available(now), PER_MESSAGE[self.dest.channel])
+        batch = sorted(self.queue.values(), key=lambda e: (e.emitted, e.alert_id))[:size]
+        self.window.take(now)
+        ok, reason = await engine.send(self.dest, [e.alert for e in batch])
+        await self._settle(batch, ok, reason, now)
+
+    async def _settle(self, batch: list[Entry], ok: bool, reason: str, at: float) -> None:
+        engine, channel = self.engine, self.dest.channel
+        done = engine.clock()
+        for entry in batch:
+            entry.attempts += 1
+            entry.first_try = entry.first_try if entry.first_try is not None else at
+            entry.last_try = at
+            entry.last_error = reason or entry.last_error  # a delivered row keeps the last failure
+        engine.metrics.messages.labels(channel, "taken" if ok else "refused").inc()
+        if not ok:
+            self.retry_at = done + self.backoff
+            log.warning(
+                "%s: %d alert(s) not taken (%s); again in %.0fs", self.dest.name, len(batch), reason, self.backoff
+            )
+            self.backoff = min(self.backoff * 2, engine.max_retry_s)
+            await engine.record([engine.row(self.dest, e, PENDING) for e in batch])
+            return
+        self.backoff, self.retry_at = engine.first_retry_s, 0.0
+        if len(batch) > 1:
+            engine.metrics.digests.labels(channel).inc()
+        for entry in batch:
+            self.queue.pop(entry.alert_id, None)
+            engine.metrics.delivered.labels(channel).inc()
+            engine.metrics.latency.observe(max(0.0, done - entry.emitted))
+            if entry.resumed and entry.attempts > 1:
+                engine.metrics.resent.labels(channel).inc()
+        engine.metrics.pending.labels(self.dest.name).set(len(self.queue))
+        await engine.record([engine.row(self.dest, e, DELIVERED, delivered_at=done) for e in batch])
+
+    async def _expire(self, now: float) -> None:
+        gone = [e for e in self.queue.values() if now - e.emitted > self.engine.ttl_s]
+        if not gone:
+            return
+        for entry in gone:
+            self.queue.pop(entry.alert_id)
+            self.engine.metrics.expired.labels(self.dest.channel).inc()
+            log.error("%s: alert %s written off after %d attempts", self.dest.name, entry.alert_id, entry.attempts)
+        self.engine.metrics.pending.labels(self.dest.name).set(len(self.queue))
+        await self.engine.record([self.engine.row(self.dest, e, EXPIRED) for e in gone])
+
+
+class Deliveries:
+    """Every destination's outbox, fed with alerts and resumed from the delivery log."""
+
+    def __init__(
+        self,
+        destinations: Iterable[Destination],
+        delivery_log: DeliveryLog,
+        post: Post,
+        *,
+        ttl_s: float = 86_400.0,
+        first_retry_s: float = 1.0,
+        max_retry_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
+        sleep: Sleep = asyncio.sleep,
+        metrics: DeliveryMetrics | None = None,
+    ) -> None:
+        self.outboxes: dict[str, Outbox] = {}
+        self.log = delivery_log
+        self.post = post
+        self.ttl_s = ttl_s
+        self.first_retry_s = first_retry_s
+        self.max_retry_s = max_retry_s
+        self.clock = clock
+        self.sleep = sleep
+        self.metrics = metrics or DeliveryMetrics()
+        self.known: set[tuple[str, str]] = set()  # (destination, alert id) with a row in the log
+        for dest in destinations:
+            self.outboxes[dest.name] = Outbox(dest, self)
+
+    def resume(self) -> int:
+        """Read the log: every alert id a destination has is known; pending ones are queued again."""
+        resumed = 0
+        for row in self.log.load():
+            self.known.add((row.destination, row.alert_id))
+            outbox = self.outboxes.get(row.destination)
+            if row.status != PENDING or outbox is None:
+                continue
+            alert = json.loads(row.alert)
+            outbox.put(Entry(alert, emitted_at(alert), row.attempts, row.first_try, row.last_try, row.last_error, True))
+            resumed += 1
+        for outbox in self.outboxes.values():
+            self.metrics.pending.labels(outbox.dest.name).set(len(outbox.queue))
+        return resumed
+
+    def offer(self, alert: Mapping[str, Any]) -> list[LogRow]:
+        """Queue an alert for each destination of its unit and kind that does not have it yet; return
+        the ``pending`` rows to record before the alert's offset is committed."""
+        rows: list[LogRow] = []
+        for outbox in self.outboxes.values():
+            dest = outbox.dest
+            if dest.unit_id != alert["unit_id"] or not dest.takes(str(alert["type"])):
+                continue
+            key = (dest.name, str(alert["alert_id"]))
+            if key in self.known:
+                self.metrics.skipped.labels(dest.channel).inc()
+                continue
+            self.known.add(key)
+            entry = Entry(dict(alert), emitted_at(alert))
+            rows.append(self.row(dest, entry, PENDING))
+            outbox.put(entry)
+            self.metrics.pending.labels(dest.name).set(len(outbox.queue))
+        return rows
+
+    def queued(self) -> int:
+        return sum(len(o.queue) for o in self.outboxes.values())
+
+    async def run(self) -> None:
+        """One task per destination, until cancelled."""
+        await asyncio.gather(*(outbox.run() for outbox in self.outboxes.values()))
+
+    async def send(self, dest: Destination, alerts: list[dict[str, Any]]) -> tuple[bool, str]:
+        """One message; any failure is a reason (never the address, which may hold a key)."""
+        try:
+            status, body = await self.post(build(dest, alerts, self.clock()))
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:  # the receiver's, never the alert's
+            return False, type(exc).__name__
+        return accepted(dest.channel, status, body)
+
+    async def record(self, rows: list[LogRow]) -> None:
+        """Write rows to the log, retrying while it is unavailable: an infrastructure fault holds
+        this destination back (and says so), it never drops what was delivered."""
+        delay = self.first_retry_s
+        while True:
+            try:
+                self.log.record(rows)
+                return
+            except Exception as exc:
+                log.error("delivery log unavailable (%s); retrying in %.0fs", type(exc).__name__, delay)
+                await self.sleep(delay)
+                delay = min(delay * 2, self.max_retry_s)
+
+    def row(self, dest: Destination, entry: Entry, status: str, delivered_at: float | None = None) -> LogRow:
+        return LogRow(
+            destination=dest.name,
+            alert_id=entry.alert_id,
+            unit_id=dest.unit_id,
+            channel=dest.channel,
+            status=status,
+            attempts=entry.attempts,
+            first_try=entry.first_try,
+            last_try=entry.last_try,
+            delivered_at=delivered_at,
+            last_error=entry.last_error,
+            alert=json.dumps(entry.alert, ensure_ascii=False, sort_keys=True),
+            version=next_version(),
+        )
+
+
+def http_post(session: aiohttp.ClientSession) -> Post:
+    """Send a request with ``session``: its answer's status and body."""
+
+    async def post(request: Request) -> tuple[int, bytes]:
+        async with session.post(request.url, data=request.body, headers=request.headers) as response:
+            return response.status, await response.read()
+
+    return post
