@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.error
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -340,6 +341,26 @@ def store() -> None:
         run(settings)
     except Exception as exc:  # a chDB directory another process holds, a newer schema, a port taken
         raise _fail(f"the store did not start on {settings.store_listen_url}: {type(exc).__name__}: {exc}") from exc
+
+
+@app.command()
+def notify() -> None:
+    """Deliver alerts to people: read the alerts topic in its own group, send each to its unit's channels
+    (HOTLINE_ALERT_CHANNELS), retry until delivered, record every delivery in ClickHouse."""
+    import logging
+
+    from hotline.logs import install
+    from hotline.streams import notify as notifier
+
+    settings = _settings()
+    if not settings.alert_channels:
+        raise _fail("set HOTLINE_ALERT_CHANNELS: no unit has a channel to deliver to")
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+    install(logging.getLogger(), settings.log_repeat_interval_s)
+    _wait_for_kafka(settings)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as Ctrl-C does: the delivery log closed
+    with suppress(KeyboardInterrupt):
+        asyncio.run(notifier.run(settings))
 
 
 @app.command()

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,6 +21,17 @@ class KafkaNode(NamedTuple):
     node_id: int
     port: int
     controller_port: int
+
+
+class AlertChannel(BaseModel):
+    """One place a unit's alerts are delivered by ``hotline notify`` (``HOTLINE_ALERT_CHANNELS``)."""
+
+    channel: Literal["webhook", "wecom", "dingtalk", "feishu", "sms"]
+    url: str = Field(repr=False)  # a robot's address holds its key
+    secret: str = Field(default="", repr=False)
+    phones: list[str] = Field(default_factory=list, repr=False)  # sms only: never logged nor stored
+    kinds: list[str] = Field(default_factory=list)  # overdue, due_soon, supervision_due; empty: all
+    per_minute: int = Field(default=20, ge=1)
 
 
 class Settings(BaseSettings):
@@ -277,6 +288,28 @@ class Settings(BaseSettings):
         description='A webhook per unit, `{"<unit_id>": "https://…"}`: each alert of the unit is POSTed there as '
         "JSON (header `X-Hotline-Alert-Id`).",
     )
+    # Alert delivery to people (``hotline notify``): channels per unit, read from the alerts topic.
+    alert_channels: dict[str, list[AlertChannel]] = Field(
+        default_factory=dict,
+        description='Where `hotline notify` delivers each unit\'s alerts: `{"<unit_id>": [{"channel": "wecom", '
+        '"url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…"}, {"channel": "dingtalk", "url": …, '
+        '"secret": "SEC…"}, {"channel": "feishu", …}, {"channel": "webhook", …}, {"channel": "sms", "url": …, '
+        '"secret": …, "phones": ["…"], "kinds": ["overdue"]}]}`; optional `per_minute` (default 20). Never logged.',
+    )
+    notify_group: str = Field(
+        default="hotline-notify",
+        description="The consumer group of `hotline notify` on the alerts topic (apart from the workers').",
+    )
+    notify_ttl_s: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="How long after it was emitted an alert is still retried; then written off as `expired` in the "
+        "delivery log.",
+    )
+    notify_retry_max_s: float = Field(
+        default=300.0, gt=0, description="The longest backoff between two tries of one destination (1 s doubling)."
+    )
+    notify_port: int = Field(default=6071, description="The port of `hotline notify`'s `/metrics` (127.0.0.1).")
     webhook_attempts: int = Field(
         default=6,
         description="Attempts to POST one alert to a webhook, backing off exponentially between them (0.5 s "

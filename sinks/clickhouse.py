@@ -215,6 +215,27 @@ BULLETIN_ISSUES = Table(
     "ReplacingMergeTree ORDER BY (month, revision)",
     (f"issued_at {TS} DEFAULT now64(3)",),
 )
+# Alert delivery (hotline.streams.delivery): per destination and alert id, the latest row of its
+# delivery (pending, delivered, expired), which is also what `hotline notify` resumes from. The
+# destination is named unit/channel/index: no address, secret or phone number is ever stored.
+ALERT_DELIVERIES = Table(
+    "alert_deliveries",
+    (
+        ("destination", "String"),
+        ("alert_id", "String"),
+        ("unit_id", "LowCardinality(String)"),
+        ("channel", "LowCardinality(String)"),
+        ("status", "LowCardinality(String)"),
+        ("attempts", "UInt32"),
+        ("first_try", f"Nullable({TS})"),
+        ("last_try", f"Nullable({TS})"),
+        ("delivered_at", f"Nullable({TS})"),
+        ("last_error", "String"),
+        ("alert", "String"),
+        ("version", "UInt64"),
+    ),
+    "ReplacingMergeTree(version) ORDER BY (destination, alert_id)",
+)
 ALL_TABLES = (
     EVENTS,
     DEADLETTER,
@@ -226,6 +247,7 @@ ALL_TABLES = (
     GENERATIONS,
     BULLETIN_ISSUES,
     PARTITION_CLAIMS,
+    ALERT_DELIVERIES,
 )
 TABLES = tuple(t.name for t in ALL_TABLES)
 
@@ -361,6 +383,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         6, "partition_claims: the group generation that claimed each source partition", (PARTITION_CLAIMS.ddl(),)
     ),
+    Migration(7, "alert_deliveries: what hotline notify delivered, to whom, when", (ALERT_DELIVERIES.ddl(),)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version  # what this build writes and reads
 SCHEMA_VERSION_DDL = f"""CREATE TABLE IF NOT EXISTS {{db}}.schema_version (

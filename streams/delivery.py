@@ -25,7 +25,6 @@ Why this shape:
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import math
@@ -91,12 +90,14 @@ class MemoryLog:
         return list(latest.values())
 
 
-_versions = itertools.count()
+_last_version = [0]
 
 
 def next_version() -> int:
-    """Monotonic within the process and, being time based, across restarts: the latest row wins."""
-    return time.time_ns() * 16 + next(_versions) % 16
+    """Strictly increasing within the process and, being time based (µs), across restarts: the
+    latest row wins (a UInt64 for years to come)."""
+    _last_version[0] = max(_last_version[0] + 1, time.time_ns() // 1000)
+    return _last_version[0]
 
 
 class DeliveryMetrics:

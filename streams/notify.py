@@ -1,0 +1,221 @@
+"""``hotline notify``: delivers the alerts topic to people, as a process of its own.
+
+Why a process and not a task of the worker: the worker's hot path (and its exactly-once alert
+timer) stays as it is, a slow or dead robot cannot hold a worker back, and the notifier restarts
+on its own. It reads the alerts topic in its own consumer group (``HOTLINE_NOTIFY_GROUP``), so every
+alert reaches it once per group whichever worker sent it.
+
+Offsets are committed only once each alert read is *durably recorded*: queued for each of its
+unit's destinations as a ``pending`` row of the delivery log (``alert_deliveries``), or already
+there. Committing before delivery keeps one dead receiver from holding back the topic (and every
+other unit); the pending rows are what a restart resumes from, so nothing committed is lost. An
+alert read again after a crash (offsets not yet committed) finds its rows and is not queued twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer
+from prometheus_client import generate_latest
+
+from hotline.schemas.events import TZ, parse_event
+from hotline.settings import Settings
+from hotline.sinks.clickhouse import ALERT_DELIVERIES, ClickHouseStore
+from hotline.streams.channels import Destination
+from hotline.streams.delivery import Deliveries, DeliveryMetrics, LogRow, http_post
+
+log = logging.getLogger(__name__)
+
+READ_BATCH = 500  # alerts read, recorded pending and committed at a time
+REQUEST_TIMEOUT_S = 10.0
+
+
+def destinations(settings: Settings) -> list[Destination]:
+    """Every unit's configured channels, as destinations named ``unit/channel/index``."""
+    return [
+        Destination(
+            unit_id=unit,
+            channel=c.channel,
+            url=c.url,
+            secret=c.secret,
+            phones=tuple(c.phones),
+            kinds=frozenset(c.kinds),
+            per_minute=c.per_minute,
+            index=i,
+        )
+        for unit, channels in settings.alert_channels.items()
+        for i, c in enumerate(channels)
+    ]
+
+
+def log_settings(settings: Settings) -> Settings:
+    """Where the delivery log is kept: the ClickHouse server when there is one, else a chDB directory
+    of the notifier's own (one process holds a chDB directory, and the worker holds its own)."""
+    if settings.clickhouse_dsn:
+        return settings
+    return settings.model_copy(update={"clickhouse_dsn": f"chdb://{settings.var_path / 'notify-clickhouse'}"})
+
+
+def _at(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, TZ)
+
+
+def _ts(value: Any) -> float | None:
+    return None if value is None else float(value.timestamp())
+
+
+class ClickHouseLog:
+    """The delivery log in the ``alert_deliveries`` table (the latest version per destination and alert)."""
+
+    def __init__(self, store: ClickHouseStore) -> None:
+        self.store = store
+
+    def record(self, rows: list[LogRow]) -> None:
+        if rows:
+            self.store.insert(ALERT_DELIVERIES, [self._values(r) for r in rows])
+
+    @staticmethod
+    def _values(r: LogRow) -> list[Any]:
+        return [
+            r.destination,
+            r.alert_id,
+            r.unit_id,
+            r.channel,
+            r.status,
+            r.attempts,
+            _at(r.first_try),
+            _at(r.last_try),
+            _at(r.delivered_at),
+            r.last_error,
+            r.alert,
+            r.version,
+        ]
+
+    def load(self) -> list[LogRow]:
+        rows = self.store.query_rows(f"SELECT {', '.join(ALERT_DELIVERIES.names)} FROM {{db}}.alert_deliveries FINAL")
+        return [
+            LogRow(
+                destination=str(r["destination"]),
+                alert_id=str(r["alert_id"]),
+                unit_id=str(r["unit_id"]),
+                channel=str(r["channel"]),
+                status=str(r["status"]),
+                attempts=int(r["attempts"]),
+                first_try=_ts(r["first_try"]),
+                last_try=_ts(r["last_try"]),
+                delivered_at=_ts(r["delivered_at"]),
+                last_error=str(r["last_error"]),
+                alert=str(r["alert"]),
+                version=int(r["version"]),
+            )
+            for r in rows
+        ]
+
+
+def read_alert(value: bytes | None) -> dict[str, Any] | None:
+    """An alert of the topic as JSON, or None for anything else (skipped: never fatal)."""
+    try:
+        event = parse_event(value or b"")
+    except ValueError:
+        return None
+    if not event.type.startswith("alert."):
+        return None
+    alert: dict[str, Any] = event.model_dump(mode="json")
+    return alert
+
+
+class Notifier:
+    """The consumer of the alerts topic feeding the delivery engine."""
+
+    def __init__(self, settings: Settings, engine: Deliveries) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.skipped = 0
+
+    async def consume(self) -> None:
+        consumer = AIOKafkaConsumer(
+            self.settings.alerts_topic,
+            group_id=self.settings.notify_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            **self.settings.kafka_client_options(),
+        )
+        await consumer.start()
+        try:
+            while True:
+                batch = await consumer.getmany(timeout_ms=200, max_records=READ_BATCH)
+                if batch:
+                    await self.take([r.value for records in batch.values() for r in records])
+                    await consumer.commit()  # only now: every alert read is recorded pending (or known)
+        finally:
+            await consumer.stop()
+
+    async def take(self, values: Iterable[bytes | None]) -> None:
+        rows: list[LogRow] = []
+        for value in values:
+            alert = read_alert(value)
+            if alert is None:
+                self.skipped += 1
+                log.warning("a record of the alerts topic that is not an alert: skipped")
+                continue
+            rows.extend(self.engine.offer(alert))
+        await self.engine.record(rows)
+
+
+async def serve_metrics(metrics: DeliveryMetrics, port: int) -> web.AppRunner:
+    async def handle(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(metrics.registry), content_type="text/plain")
+
+    app = web.Application()
+    app.router.add_get("/metrics", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
+async def run(settings: Settings) -> None:
+    """Open the delivery log, resume what is pending, then consume and deliver until cancelled."""
+    store = ClickHouseStore(log_settings(settings))
+    await asyncio.to_thread(store.migrate)
+    metrics = DeliveryMetrics()
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        engine = Deliveries(
+            destinations(settings),
+            ClickHouseLog(store),
+            http_post(session),
+            ttl_s=settings.notify_ttl_s,
+            max_retry_s=settings.notify_retry_max_s,
+            metrics=metrics,
+        )
+        resumed = engine.resume()
+        log.info(
+            "notify: %d destinations (%s), %d alerts resumed pending",
+            len(engine.outboxes),
+            json.dumps(sorted(engine.outboxes)),
+            resumed,
+        )
+        runner = await serve_metrics(metrics, settings.notify_port)
+        tasks = [asyncio.create_task(engine.run()), asyncio.create_task(Notifier(settings, engine).consume())]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await runner.cleanup()
+            store.close()
