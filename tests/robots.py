@@ -7,6 +7,7 @@ One :class:`Robot` serves every channel on its own path (``/webhook``, ``/wecom`
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -38,6 +39,7 @@ class Robot:
     clock: Callable[[], float] = time.time
     per_minute: int = 20
     down: bool = False
+    delay_s: float = 0.0  # how long each answer takes (a slow robot keeps a burst in flight)
     messages: list[Message] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # why each refused request was refused
     sent: dict[str, deque[float]] = field(default_factory=dict)
@@ -68,6 +70,8 @@ class Robot:
             if self.down:
                 return web.Response(status=503)
             body = await request.read()
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
             check = getattr(self, f"_{channel}")
             problem, ids, payload = check(request, body)
             if problem is None and self._over_limit(channel):

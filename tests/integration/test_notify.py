@@ -1,0 +1,119 @@
+"""``hotline notify`` on the real broker: alerts on the topic reach a local receiver; the notifier
+SIGKILLed in the middle of a burst and restarted still delivers every alert, repeats only of the
+same alert id, and its delivery log holds every one as delivered."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from hotline.deploy.worker import settings_env
+from hotline.schemas.events import TZ, AlertOverdue, dump_event
+from hotline.settings import AlertChannel, Settings
+from hotline.sinks.clickhouse import ClickHouseStore
+from hotline.streams.alerts import alert_id
+from hotline.streams.notify import log_settings
+from tests.robots import ORDER_PREFIX, SECRET, Robot
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+ROBOT_PORT = 18310
+METRICS_PORT = 18311
+BURST = 300
+
+
+@pytest.fixture
+async def robot() -> AsyncIterator[Robot]:
+    r = await Robot(per_minute=100_000, delay_s=0.02).start(ROBOT_PORT)
+    yield r
+    await r.close()
+
+
+@pytest.fixture
+def notifying(isolated: Settings, robot: Robot) -> Settings:
+    webhook = AlertChannel(channel="webhook", url=robot.url("webhook"), secret=SECRET, per_minute=100_000)
+    channels = {"yuhu": [webhook]}
+    return isolated.model_copy(update={"alert_channels": channels, "notify_port": METRICS_PORT})
+
+
+def alerts(n: int) -> list[AlertOverdue]:
+    now = datetime.now(TZ)
+    made = []
+    for i in range(n):
+        aid = alert_id(f"O{i}", "yuhu", now.isoformat(), "overdue")
+        made.append(
+            AlertOverdue(
+                event_id=aid,
+                occurred_at=now,
+                alert_id=aid,
+                order_id=f"{ORDER_PREFIX}{aid}",
+                unit_id="yuhu",
+                due_at=now,
+                emitted_at=now,
+            )
+        )
+    return made
+
+
+async def publish(settings: Settings, batch: list[AlertOverdue]) -> None:
+    producer = AIOKafkaProducer(**settings.producer_options(), **settings.kafka_client_options())
+    await producer.start()
+    try:
+        for a in batch:
+            await producer.send(settings.alerts_topic, dump_event(a), key=a.unit_id.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def start(settings: Settings, log: Path) -> asyncio.subprocess.Process:
+    with log.open("ab") as out:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hotline", "notify", cwd=REPO, env=settings_env(settings), stdout=out, stderr=out
+        )
+
+
+async def until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout_s:.0f}s"
+        await asyncio.sleep(0.05)
+
+
+async def test_alerts_reach_the_receiver_through_a_sigkill_mid_burst(
+    notifying: Settings, robot: Robot, tmp_path: Path
+) -> None:
+    burst = alerts(BURST)
+    ids = {a.alert_id for a in burst}
+    await publish(notifying, burst)
+    log = tmp_path / "notify.log"
+    first = await start(notifying, log)
+    await until(lambda: len(robot.delivered_ids()) >= BURST // 3, 120, "a third of the burst delivered")
+    os.kill(first.pid, signal.SIGKILL)
+    await first.wait()
+    assert len(set(robot.delivered_ids())) < BURST, "killed after the burst: nothing was in flight"
+
+    second = await start(notifying, log)
+    try:
+        await until(lambda: set(robot.delivered_ids()) >= ids, 120, "every alert delivered after the restart")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.wait(), 60)
+    delivered = Counter(robot.delivered_ids())
+    assert set(delivered) == ids and robot.refused == []
+    assert sum(n - 1 for n in delivered.values()) <= 1  # one message at most was in flight at the kill
+
+    with ClickHouseStore(log_settings(notifying)) as store:
+        rows = store.query_rows("SELECT status, count() AS n FROM {db}.alert_deliveries FINAL GROUP BY status")
+    assert {r["status"]: r["n"] for r in rows} == {"delivered": BURST}, log.read_text()[-3000:]
