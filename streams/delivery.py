@@ -368,10 +368,12 @@ class Deliveries:
     async def record(self, rows: list[LogRow]) -> None:
         """Write rows to the log, retrying while it is unavailable: an infrastructure fault holds
         this destination back (and says so), it never drops what was delivered."""
+        if not rows:
+            return
         delay = self.first_retry_s
         while True:
             try:
-                self.log.record(rows)
+                await asyncio.to_thread(self.log.record, rows)  # a ClickHouse insert: off the event loop
                 return
             except Exception as exc:
                 log.error("delivery log unavailable (%s); retrying in %.0fs", type(exc).__name__, delay)

@@ -168,3 +168,25 @@ def test_a_worker_without_a_broker_waits_with_backoff_and_says_so_once_per_try(
     lines = [line for line in result.stderr.splitlines() if line.startswith("waiting:")]
     assert len(lines) == 7 and all(f"no Kafka broker answers at {bootstrap}" in line for line in lines)
     assert "Traceback" not in result.stderr
+
+
+# -- hotline notify ----------------------------------------------------------------------------------
+
+
+def test_notify_without_channels_says_what_to_set(local: Settings) -> None:
+    result = CliRunner().invoke(cli.app, ["notify"])
+    assert result.exit_code == 1
+    [line] = _errors(result)
+    assert "HOTLINE_ALERT_CHANNELS" in line
+
+
+def test_a_malformed_channel_names_its_variable_without_its_address_or_secret(
+    fresh_settings: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = '{"channel": "pager", "url": "https://x/send?key=' + SECRET + '", "secret": "' + SECRET + '"}'
+    channels = '{"yuhu": [' + entry + "]}"
+    monkeypatch.setenv("HOTLINE_ALERT_CHANNELS", channels)
+    result = CliRunner().invoke(cli.app, ["notify"])
+    assert result.exit_code == 2
+    [line] = _errors(result)
+    assert line.startswith("error: HOTLINE_ALERT_CHANNELS: ") and SECRET not in result.output
