@@ -12,7 +12,6 @@ import sys
 import time
 import urllib.error
 from collections.abc import Callable
-from contextlib import suppress
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -358,9 +357,7 @@ def notify() -> None:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
     install(logging.getLogger(), settings.log_repeat_interval_s)
     _wait_for_kafka(settings)
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as Ctrl-C does: the delivery log closed
-    with suppress(KeyboardInterrupt):
-        asyncio.run(notifier.run(settings))
+    asyncio.run(notifier.until_stopped(settings))  # SIGTERM and Ctrl-C stop it cleanly
 
 
 @app.command()

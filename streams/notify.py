@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -219,3 +220,16 @@ async def run(settings: Settings) -> None:
                     await task
             await runner.cleanup()
             store.close()
+
+
+async def until_stopped(settings: Settings) -> None:
+    """:func:`run` until SIGTERM or SIGINT, which cancel it inside the loop: the consumer then leaves
+    its group cleanly (a KeyboardInterrupt raised anywhere in the loop broke its connection, and the
+    leave timed out), and the delivery log is closed."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await run(settings)
