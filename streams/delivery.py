@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 PENDING, DELIVERED, EXPIRED = "pending", "delivered", "expired"
 WINDOW_S = 60.0  # the robots' rate limits are per minute
+FORGET_EVERY = 10_000  # alerts offered between two prunings of the ids known past the TTL
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,9 @@ class DeliveryLog(Protocol):
 
     def record(self, rows: list[LogRow]) -> None: ...
 
-    def load(self) -> list[LogRow]: ...
+    def load(self, since_version: int) -> list[LogRow]:
+        """The latest row of each destination and alert, of those written at ``since_version`` or later."""
+        ...
 
 
 @dataclass
@@ -81,13 +84,13 @@ class MemoryLog:
     def record(self, rows: list[LogRow]) -> None:
         self.rows.extend(rows)
 
-    def load(self) -> list[LogRow]:
+    def load(self, since_version: int) -> list[LogRow]:
         latest: dict[tuple[str, str], LogRow] = {}
         for row in self.rows:
             key = (row.destination, row.alert_id)
             if key not in latest or latest[key].version <= row.version:
                 latest[key] = row
-        return list(latest.values())
+        return [row for row in latest.values() if row.version >= since_version]
 
 
 _last_version = [0]
@@ -312,19 +315,24 @@ class Deliveries:
         self.clock = clock
         self.sleep = sleep
         self.metrics = metrics or DeliveryMetrics()
-        self.known: set[tuple[str, str]] = set()  # (destination, alert id) with a row in the log
+        # (destination, alert id) with a row in the log -> the alert's emitted_at; forgotten past the TTL
+        self.known: dict[tuple[str, str], float] = {}
+        self.offered = 0
         for dest in destinations:
             self.outboxes[dest.name] = Outbox(dest, self)
 
     def resume(self) -> int:
-        """Read the log: every alert id a destination has is known; pending ones are queued again."""
+        """Read the log: every alert id a destination has is known; pending ones are queued again.
+
+        Only rows written within the TTL (their version is their time in µs): an older alert is no
+        longer sent whatever its rows say, so the start-up read stays the size of one TTL."""
         resumed = 0
-        for row in self.log.load():
-            self.known.add((row.destination, row.alert_id))
+        for row in self.log.load(int((self.clock() - self.ttl_s) * 1_000_000)):
+            alert = json.loads(row.alert)
+            self.known[(row.destination, row.alert_id)] = emitted_at(alert)
             outbox = self.outboxes.get(row.destination)
             if row.status != PENDING or outbox is None:
                 continue
-            alert = json.loads(row.alert)
             outbox.put(Entry(alert, emitted_at(alert), row.attempts, row.first_try, row.last_try, row.last_error, True))
             resumed += 1
         for outbox in self.outboxes.values():
@@ -333,8 +341,14 @@ class Deliveries:
 
     def offer(self, alert: Mapping[str, Any]) -> list[LogRow]:
         """Queue an alert for each destination of its unit and kind that does not have it yet; return
-        the ``pending`` rows to record before the alert's offset is committed."""
+        the ``pending`` rows to record before the alert's offset is committed.
+
+        An alert already older than the TTL when read (a new consumer group reading the topic's
+        history) is not sent: it is recorded ``expired`` at once, so history never floods a unit."""
         rows: list[LogRow] = []
+        now, emitted = self.clock(), emitted_at(alert)
+        self._forget(now)
+        stale = now - emitted > self.ttl_s
         for outbox in self.outboxes.values():
             dest = outbox.dest
             if dest.unit_id != alert["unit_id"] or not dest.takes(str(alert["type"])):
@@ -343,12 +357,23 @@ class Deliveries:
             if key in self.known:
                 self.metrics.skipped.labels(dest.channel).inc()
                 continue
-            self.known.add(key)
-            entry = Entry(dict(alert), emitted_at(alert))
+            entry = Entry(dict(alert), emitted, last_error="older than the TTL when read" if stale else "")
+            if stale:
+                self.metrics.expired.labels(dest.channel).inc()
+                rows.append(self.row(dest, entry, EXPIRED))
+                continue
+            self.known[key] = emitted
             rows.append(self.row(dest, entry, PENDING))
             outbox.put(entry)
             self.metrics.pending.labels(dest.name).set(len(outbox.queue))
         return rows
+
+    def _forget(self, now: float) -> None:
+        """Every so many alerts, drop the ids older than the TTL: the set stays one TTL's worth."""
+        self.offered += 1
+        if self.offered % FORGET_EVERY:
+            return
+        self.known = {key: at for key, at in self.known.items() if now - at <= self.ttl_s}
 
     def queued(self) -> int:
         return sum(len(o.queue) for o in self.outboxes.values())

@@ -101,8 +101,12 @@ class ClickHouseLog:
             r.version,
         ]
 
-    def load(self) -> list[LogRow]:
-        rows = self.store.query_rows(f"SELECT {', '.join(ALERT_DELIVERIES.names)} FROM {{db}}.alert_deliveries FINAL")
+    def load(self, since_version: int) -> list[LogRow]:
+        rows = self.store.query_rows(
+            f"SELECT {', '.join(ALERT_DELIVERIES.names)} FROM {{db}}.alert_deliveries FINAL "
+            "WHERE version >= %(since)s",
+            {"since": since_version},
+        )
         return [
             LogRow(
                 destination=str(r["destination"]),

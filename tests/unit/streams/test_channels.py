@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 import pytest
 
+from hotline.schemas.events import TZ
 from hotline.streams.channels import CHANNELS, PER_MESSAGE, Channel, Destination, accepted, build, masked
 from tests.robots import SECRET, Robot
 
 DUE = "2019-11-20T17:00:00+08:00"
+EMITTED = datetime.now(TZ).isoformat()  # once per run: an alert built twice is the same alert
 
 
 def alert(n: int, unit: str = "yuhu", kind: str = "alert.overdue") -> dict[str, Any]:
@@ -23,7 +26,7 @@ def alert(n: int, unit: str = "yuhu", kind: str = "alert.overdue") -> dict[str, 
         "order_id": f"XT{aid}",
         "unit_id": unit,
         "due_at": DUE,
-        "emitted_at": DUE,
+        "emitted_at": EMITTED,
         "occurred_at": DUE,
     }
 

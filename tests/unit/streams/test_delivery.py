@@ -112,7 +112,7 @@ async def test_a_receiver_down_ten_minutes_loses_nothing(robot: Robot, clock: Si
         async with running(engine):
             await until(lambda: engine.queued() == 0)
     assert sorted(robot.delivered_ids()) == sorted(ids) and clock.now >= up_at
-    rows = log.load()
+    rows = log.load(0)
     assert {r.status for r in rows} == {DELIVERED} and all(r.delivered_at and r.delivered_at >= up_at for r in rows)
     assert {r.last_error for r in rows if r.attempts > 1} == {"HTTP 503"}
 
@@ -140,7 +140,7 @@ async def test_one_dead_receiver_delays_no_other_unit(robot: Robot, clock: SimCl
         async with running(engine):
             await until(lambda: len(robot.messages) == 5)
             assert len(engine.outboxes[dead.name].queue) == 5  # still retrying its own
-    delivered = [r for r in log.load() if r.status == DELIVERED]
+    delivered = [r for r in log.load(0) if r.status == DELIVERED]
     assert len(delivered) == 5 and all(r.unit_id == "yuhu" and r.attempts == 1 for r in delivered)
 
 
@@ -168,8 +168,22 @@ async def test_an_alert_that_stops_mattering_is_written_off_with_its_last_error(
         log.record(engine.offer(stamped(1, clock.now, unit="police")))
         async with running(engine):
             await until(lambda: engine.queued() == 0)
-    (row,) = log.load()
+    (row,) = log.load(0)
     assert row.status == EXPIRED and row.last_error == "ClientConnectorError" and row.attempts > 3
+
+
+def test_an_alert_older_than_the_ttl_when_read_is_recorded_expired_never_sent() -> None:
+    dest = Destination("yuhu", "wecom", "http://x")
+    engine = Deliveries([dest], MemoryLog(), http_post(None), ttl_s=3600)  # type: ignore[arg-type]
+    (row,) = engine.offer(stamped(1, time.time() - 3601))
+    assert (row.status, row.last_error) == (EXPIRED, "older than the TTL when read") and engine.queued() == 0
+
+
+def test_a_restart_reads_back_only_the_rows_of_one_ttl() -> None:
+    dest, log = Destination("yuhu", "wecom", "http://x"), MemoryLog()
+    log.record(Deliveries([dest], log, http_post(None), ttl_s=3600).offer(alert(1)))  # type: ignore[arg-type]
+    later = Deliveries([dest], log, http_post(None), ttl_s=3600, clock=lambda: time.time() + 7200)  # type: ignore[arg-type]
+    assert later.resume() == 0 and later.known == {}
 
 
 def test_only_the_units_destinations_of_that_kind_queue_an_alert() -> None:

@@ -39,10 +39,17 @@ def test_the_log_keeps_the_latest_row_of_each_destination_and_alert(store: Click
     log.record(engine.offer(alert(1)))
     entry = Entry(alert(1), 0.0, attempts=2, first_try=1_573_000_000.5, last_try=1_573_000_060.25)
     log.record([engine.row(dest, entry, DELIVERED, delivered_at=1_573_000_060.5)])
-    (row,) = log.load()
+    (row,) = log.load(0)
     assert (row.status, row.attempts) == (DELIVERED, 2)
     assert (row.first_try, row.delivered_at) == (1_573_000_000.5, 1_573_000_060.5)
     assert json.loads(row.alert) == alert(1)
+
+
+def test_the_log_reads_back_only_rows_written_since_a_version(store: ClickHouseStore) -> None:
+    log = ClickHouseLog(store)
+    (row,) = Deliveries([Destination("yuhu", "wecom", "http://x")], log, http_post(None)).offer(alert(1))  # type: ignore[arg-type]
+    log.record([row])
+    assert log.load(row.version) == [row] and log.load(row.version + 1) == []
 
 
 def test_a_restart_resumes_the_pending_rows_it_finds_in_clickhouse(store: ClickHouseStore) -> None:
