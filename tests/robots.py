@@ -40,6 +40,7 @@ class Robot:
     per_minute: int = 20
     down: bool = False
     delay_s: float = 0.0  # how long each answer takes (a slow robot keeps a burst in flight)
+    turned_away: int = 0  # requests answered 503 while down
     messages: list[Message] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # why each refused request was refused
     sent: dict[str, deque[float]] = field(default_factory=dict)
@@ -68,6 +69,7 @@ class Robot:
     def _handler(self, channel: str) -> Callable[[web.Request], Any]:
         async def handle(request: web.Request) -> web.Response:
             if self.down:
+                self.turned_away += 1
                 return web.Response(status=503)
             body = await request.read()
             if self.delay_s:
