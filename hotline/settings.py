@@ -30,8 +30,18 @@ class AlertChannel(BaseModel):
     url: str = Field(repr=False)  # a robot's address holds its key
     secret: str = Field(default="", repr=False)
     phones: list[str] = Field(default_factory=list, repr=False)  # sms only: never logged nor stored
-    kinds: list[str] = Field(default_factory=list)  # overdue, due_soon, supervision_due; empty: all
+    kinds: list[Literal["overdue", "due_soon", "supervision_due"]] = Field(default_factory=list)  # empty: all
     per_minute: int = Field(default=20, ge=1)
+
+    @model_validator(mode="after")
+    def _deliverable(self) -> AlertChannel:
+        """Refused at start, not at the first alert: an address that is no HTTP(S) URL, an SMS
+        channel without a phone number. The messages name neither (they are secrets)."""
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"a {self.channel} channel's url must start with http:// or https://")
+        if self.channel == "sms" and not self.phones:
+            raise ValueError("an sms channel needs phones")
+        return self
 
 
 class Settings(BaseSettings):

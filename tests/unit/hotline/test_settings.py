@@ -54,3 +54,16 @@ def test_min_insync_above_replication_is_refused() -> None:
 
 def test_producers_wait_for_every_in_sync_replica_and_are_idempotent() -> None:
     assert Settings.producer_options() == {"acks": "all", "enable_idempotence": True}
+
+
+@pytest.mark.parametrize(
+    ("channel", "why"),
+    [
+        ({"channel": "wecom", "url": "qyapi.weixin.qq.com/cgi-bin/webhook/send?key=K"}, "http:// or https://"),
+        ({"channel": "sms", "url": "https://gw/send"}, "needs phones"),
+        ({"channel": "webhook", "url": "https://x", "kinds": ["overdu"]}, "overdue"),
+    ],
+)
+def test_an_alert_channel_that_cannot_deliver_is_refused_at_start(channel: dict[str, object], why: str) -> None:
+    with pytest.raises(ValidationError, match=why):
+        Settings(alert_channels={"yuhu": [channel]})
