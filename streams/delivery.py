@@ -148,6 +148,13 @@ class DeliveryMetrics:
             "hotline_notify_pending", "Alerts queued and not yet delivered, by destination.", ["destination"],
             registry=self.registry,
         )
+        self.log_up = Gauge(
+            "hotline_notify_log_up",
+            "1 while the delivery log takes writes; 0 while it is unavailable and writes are retried (offsets are "
+            "not committed meanwhile: the notifier holds back, it loses nothing).",
+            registry=self.registry,
+        )
+        self.log_up.set(1)
         self.latency = Histogram(
             "hotline_notify_delivery_seconds",
             "From an alert's emitted_at to the receiver taking it.",
@@ -427,8 +434,10 @@ class Deliveries:
         while True:
             try:
                 await asyncio.to_thread(self.log.record, rows)  # a ClickHouse insert: off the event loop
+                self.metrics.log_up.set(1)
                 return
             except Exception as exc:
+                self.metrics.log_up.set(0)
                 log.error("delivery log unavailable (%s); retrying in %.0fs", type(exc).__name__, delay)
                 await self.sleep(delay)
                 delay = min(delay * 2, self.max_retry_s)

@@ -21,6 +21,7 @@ from hotline.streams.delivery import (
     EXPIRED,
     PENDING,
     Deliveries,
+    LogRow,
     MemoryLog,
     Window,
     digest_size,
@@ -217,3 +218,38 @@ def test_the_window_never_allows_more_than_its_limit_in_any_minute(gaps: list[fl
             window.take(now)
             sent.append(now)
     assert all(sum(1 for t in sent if s <= t < s + 60) <= 20 for s in sent)
+
+
+class FlakyLog(MemoryLog):
+    """A delivery log that is down for its first ``failures`` writes (ClickHouse restarting)."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def record(self, rows: list[LogRow]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("ClickHouse is restarting")
+        super().record(rows)
+
+
+async def test_a_log_outage_holds_the_writes_back_and_loses_none(clock: SimClock) -> None:
+    log = FlakyLog(failures=3)
+    dest = Destination("yuhu", "wecom", "http://x")
+    engine = Deliveries([dest], log, http_post(None), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    up: list[float | None] = []
+    clock.on_tick = lambda now: up.append(engine.metrics.registry.get_sample_value("hotline_notify_log_up"))
+    await engine.record(engine.offer(alert(1)))
+    assert [r.alert_id for r in log.load(0)] == [alert(1)["alert_id"]]
+    assert up == [0, 0, 0] and engine.metrics.registry.get_sample_value("hotline_notify_log_up") == 1
+
+
+@given(st.permutations([1, 2, 3, 4, 5, 1, 3, 5]))
+def test_each_alert_is_queued_once_per_destination_whatever_the_order_read(order: list[int]) -> None:
+    dests = [Destination("yuhu", "wecom", "http://x"), Destination("yuhu", "sms", "http://y", index=1)]
+    engine = Deliveries(dests, MemoryLog(), http_post(None))  # type: ignore[arg-type]
+    rows = [row for n in order for row in engine.offer(alert(n))]
+    assert sorted((r.destination, r.alert_id) for r in rows) == sorted(
+        (d.name, alert(n)["alert_id"]) for d in dests for n in {1, 2, 3, 4, 5}
+    )
