@@ -260,10 +260,19 @@ class AlertSupervisionDue(_Alert):
     unsatisfied_visits: Annotated[int, Field(ge=2)] = 2
 
 
+class AlertAcknowledged(_Event):
+    """A unit has seen an alert (签收): through the signed link its message carried. ``occurred_at``
+    is when; the event id is derived from the alert's, so a second click is recognised as such."""
+
+    type: Literal["alert.acknowledged"] = "alert.acknowledged"
+    alert_id: Id
+    unit_id: Id
+
+
 CallEvent = CallReceived | CallHandled
 OrderEvent = OrderDispatched | OrderReturned | OrderCompleted | OrderVisited | OrderSupervised | OrderSupervisionReplied
 CheckEvent = CheckSpotVisited | CheckTestCall | CheckUploadFlagged
-AlertEvent = AlertDueSoon | AlertOverdue | AlertSupervisionDue
+AlertEvent = AlertDueSoon | AlertOverdue | AlertSupervisionDue | AlertAcknowledged
 Event = Annotated[CallEvent | OrderEvent | CheckEvent | AlertEvent, Field(discriminator="type")]
 
 # Which source topic carries an event, by the prefix of its type: one table, read by the worker

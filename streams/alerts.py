@@ -29,7 +29,14 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import murmur2
 
-from hotline.schemas.events import AlertDueSoon, AlertOverdue, AlertSupervisionDue, dump_event, parse_event
+from hotline.schemas.events import (
+    AlertAcknowledged,
+    AlertDueSoon,
+    AlertOverdue,
+    AlertSupervisionDue,
+    dump_event,
+    parse_event,
+)
 from hotline.streams.deadlines import TZ
 
 log = logging.getLogger(__name__)
@@ -116,6 +123,7 @@ class AlertFeed:
         self.topic = topic
         self.options = consumer_options or {}
         self.sent: set[str] = set()
+        self.acknowledged: set[str] = set()  # alert ids a unit signed for (签收)
         self.recent: deque[dict[str, Any]] = deque(maxlen=recent)
         self.subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self.ready = asyncio.Event()
@@ -190,6 +198,9 @@ class AlertFeed:
             alert = parse_event(value or b"")
             if not alert.type.startswith("alert."):
                 raise ValueError(f"an event of type {alert.type!r}, not an alert")
+            if isinstance(alert, AlertAcknowledged):  # a unit's 签收 of an alert: not an alert itself
+                self.acknowledged.add(alert.alert_id)
+                return
             self.note(alert.model_dump(mode="json"))
         except Exception as exc:
             self.skipped += 1

@@ -154,3 +154,14 @@ def test_a_foreign_or_malformed_record_on_the_alerts_topic_is_skipped_and_counte
     feed._read(None, "alerts[0]@2")
     feed._read(_alert_record(1), "alerts[0]@3")
     assert feed.skipped == 3 and feed.sent == {"id1"}
+
+
+def test_an_acknowledgement_on_the_alerts_topic_is_remembered_not_fanned_out_as_an_alert() -> None:
+    from hotline.schemas.events import AlertAcknowledged, dump_event
+
+    feed = AlertFeed("alerts", {})
+    queue = feed.subscribe()
+    at = datetime(2019, 11, 11, 10, tzinfo=TZ)
+    ack = AlertAcknowledged(event_id="ack1", occurred_at=at, alert_id="id1", unit_id="yuhu")
+    feed._read(dump_event(ack), "alerts[0]@0")
+    assert feed.acknowledged == {"id1"} and feed.sent == set() and queue.empty() and feed.skipped == 0
