@@ -319,7 +319,24 @@ class Settings(BaseSettings):
     notify_retry_max_s: float = Field(
         default=300.0, gt=0, description="The longest backoff between two tries of one destination (1 s doubling)."
     )
-    notify_port: int = Field(default=6071, description="The port of `hotline notify`'s `/metrics` (127.0.0.1).")
+    notify_port: int = Field(
+        default=6071, description="The port of `hotline notify`'s HTTP: `/metrics` and the 签收 pages `/ack/…`."
+    )
+    notify_host: str = Field(
+        default="127.0.0.1",
+        description="The interface `hotline notify`'s HTTP listens on (`0.0.0.0` when units open its 签收 links "
+        "from their phones).",
+    )
+    ack_secret: str | None = Field(
+        default=None,
+        description="The key that signs the 签收 (acknowledgement) link each alert message carries; unset: messages "
+        "carry no link.",
+    )
+    ack_base_url: str = Field(
+        default="",
+        description="Where units reach `hotline notify`'s 签收 page, as the links say (e.g. "
+        "`https://hotline.example.gov.cn/notify`); empty: `http://<HOTLINE_NOTIFY_HOST>:<HOTLINE_NOTIFY_PORT>`.",
+    )
     webhook_attempts: int = Field(
         default=6,
         description="Attempts to POST one alert to a webhook, backing off exponentially between them (0.5 s "
@@ -402,6 +419,11 @@ class Settings(BaseSettings):
     def store_listen_url(self) -> str:
         """Where ``hotline store`` answers (what workers put in ``store_url``)."""
         return f"http://{self.store_host}:{self.store_port}"
+
+    @property
+    def ack_url(self) -> str:
+        """Where the 签收 links point: ``ack_base_url``, or ``hotline notify``'s own address."""
+        return (self.ack_base_url or f"http://{self.notify_host}:{self.notify_port}").rstrip("/")
 
     @property
     def web_url(self) -> str:

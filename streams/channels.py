@@ -27,7 +27,7 @@ import hashlib
 import hmac
 import json
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -39,6 +39,7 @@ CHANNELS: tuple[Channel, ...] = ("webhook", "wecom", "dingtalk", "feishu", "sms"
 # Alerts one message lists at most: a digest line is under 80 bytes, so each stays far inside
 # the channel's size limit (企业微信 markdown 4096 bytes, 钉钉 and 飞书 about 20 KB).
 PER_MESSAGE: dict[Channel, int] = {"webhook": 200, "wecom": 40, "dingtalk": 100, "feishu": 100, "sms": 20}
+LINKED_PER_MESSAGE: dict[Channel, int] = {"webhook": 200, "wecom": 15, "dingtalk": 60, "feishu": 60, "sms": 5}
 KIND_LABELS = {"alert.overdue": "已逾期", "alert.due_soon": "即将到期", "alert.supervision_due": "待督办"}
 SIGNATURE_HEADER = "X-Hotline-Signature"
 TIMESTAMP_HEADER = "X-Hotline-Timestamp"
@@ -91,13 +92,40 @@ def title(alerts: Sequence[Mapping[str, Any]]) -> str:
     return f"12345 工单提醒汇总 · {unit} · {len(alerts)} 条"
 
 
-def text(alerts: Sequence[Mapping[str, Any]]) -> str:
-    """The plain text of a message: the title, then one line per alert."""
-    return "\n".join([title(alerts), *(line(a) for a in alerts)])
+Link = Callable[[Mapping[str, Any]], str]  # an alert's signed 签收 link
 
 
-def markdown(alerts: Sequence[Mapping[str, Any]]) -> str:
-    return "\n".join([f"**{title(alerts)}**", *(f"> {line(a)}" for a in alerts)])
+def text(alerts: Sequence[Mapping[str, Any]], link: Link | None = None) -> str:
+    """The plain text of a message: the title, then one line per alert (with its 签收 link)."""
+    return "\n".join([title(alerts), *(line(a) + (f" 签收 {link(a)}" if link else "") for a in alerts)])
+
+
+def markdown(alerts: Sequence[Mapping[str, Any]], link: Link | None = None) -> str:
+    return "\n".join(
+        [f"**{title(alerts)}**", *(f"> {line(a)}" + (f" [签收]({link(a)})" if link else "") for a in alerts)]
+    )
+
+
+def ack_signature(secret: str, alert_id: str, unit_id: str) -> str:
+    """What a 签收 link is signed with: only the notifier that holds the secret can make one, so a
+    unit can sign for its own alerts and no one can sign for another's (128 bits of HMAC-SHA256)."""
+    return hmac.new(secret.encode(), f"{alert_id}|{unit_id}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def ack_links(base_url: str, secret: str) -> Link:
+    """The 签收 link of each alert: ``<base>/ack/<alert id>?unit=<unit>&sig=<signature>``."""
+
+    def link(alert: Mapping[str, Any]) -> str:
+        aid, unit = str(alert["alert_id"]), str(alert["unit_id"])
+        query = urllib.parse.urlencode({"unit": unit, "sig": ack_signature(secret, aid, unit)})
+        return f"{base_url}/ack/{urllib.parse.quote(aid)}?{query}"
+
+    return link
+
+
+def per_message(channel: Channel, linked: bool) -> int:
+    """Alerts one message lists at most; fewer with links (about 130 bytes each: 企业微信's 4096)."""
+    return min(PER_MESSAGE[channel], LINKED_PER_MESSAGE[channel]) if linked else PER_MESSAGE[channel]
 
 
 def hmac_signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -130,19 +158,21 @@ def _signed(dest: Destination, body: bytes, now: float, ids: Sequence[str]) -> R
     return Request(dest.url, body, headers)
 
 
-def build(dest: Destination, alerts: Sequence[Mapping[str, Any]], now: float) -> Request:
-    """The request that tells ``dest`` about ``alerts`` (one alert, or a digest of several), at ``now``."""
+def build(dest: Destination, alerts: Sequence[Mapping[str, Any]], now: float, link: Link | None = None) -> Request:
+    """The request that tells ``dest`` about ``alerts`` (one alert, or a digest of several), at ``now``;
+    with ``link``, each alert carries its 签收 link (the webhook's as ``ack_url``)."""
     if not alerts:
         raise ValueError("a message lists at least one alert")
     ids = [str(a["alert_id"]) for a in alerts]
     json_headers = {"Content-Type": "application/json"}
     if dest.channel == "webhook":
-        return _signed(dest, _json({"alerts": [dict(a) for a in alerts]}), now, ids)
+        listed = [{**a, "ack_url": link(a)} if link else dict(a) for a in alerts]
+        return _signed(dest, _json({"alerts": listed}), now, ids)
     if dest.channel == "sms":
-        body = _json({"phones": list(dest.phones), "text": text(alerts), "alert_ids": ids})
+        body = _json({"phones": list(dest.phones), "text": text(alerts, link), "alert_ids": ids})
         return _signed(dest, body, now, ids)
     if dest.channel == "wecom":
-        body = _json({"msgtype": "markdown", "markdown": {"content": markdown(alerts)}})
+        body = _json({"msgtype": "markdown", "markdown": {"content": markdown(alerts, link)}})
         return Request(dest.url, body, json_headers)
     if dest.channel == "dingtalk":
         url = dest.url
@@ -150,10 +180,10 @@ def build(dest: Destination, alerts: Sequence[Mapping[str, Any]], now: float) ->
             timestamp = str(int(now * 1000))
             query = urllib.parse.urlencode({"timestamp": timestamp, "sign": dingtalk_sign(dest.secret, timestamp)})
             url = f"{url}{'&' if '?' in url else '?'}{query}"
-        body = _json({"msgtype": "markdown", "markdown": {"title": title(alerts), "text": markdown(alerts)}})
+        body = _json({"msgtype": "markdown", "markdown": {"title": title(alerts), "text": markdown(alerts, link)}})
         return Request(url, body, json_headers)
     if dest.channel == "feishu":
-        payload: dict[str, Any] = {"msg_type": "text", "content": {"text": text(alerts)}}
+        payload: dict[str, Any] = {"msg_type": "text", "content": {"text": text(alerts, link)}}
         if dest.secret:
             timestamp = str(int(now))
             payload = {"timestamp": timestamp, "sign": feishu_sign(dest.secret, timestamp), **payload}

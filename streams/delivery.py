@@ -8,7 +8,7 @@ Why this shape:
 * **Rate limit as the robots count it**: at most ``per_minute`` messages in any 60 s (a sliding
   window, not a token bucket, which would allow twice that across a minute boundary). When the
   queue holds more alerts than the window still allows messages, the next message is a *digest*
-  listing several alerts (up to the channel's :data:`~hotline.streams.channels.PER_MESSAGE`), so a
+  listing several alerts (up to the channel's :func:`~hotline.streams.channels.per_message`), so a
   burst is delivered in fewer messages instead of being refused or dropped.
 * **Retried for as long as the alert matters**: a refused or failed message is tried again after
   a backoff (doubling up to ``max_retry_s``) until it is taken, or until the alert is older than
@@ -40,7 +40,7 @@ from typing import Any, Protocol
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from hotline.streams.channels import PER_MESSAGE, Destination, Request, accepted, build
+from hotline.streams.channels import Destination, Link, Request, accepted, build, per_message
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +252,8 @@ class Outbox:
         if wait > 0:
             await engine.sleep(wait)
             return
-        size = digest_size(len(self.queue), self.window.available(now), PER_MESSAGE[self.dest.channel])
+        most = per_message(self.dest.channel, linked=engine.link is not None)
+        size = digest_size(len(self.queue), self.window.available(now), most)
         batch = sorted(self.queue.values(), key=lambda e: (e.emitted, e.alert_id))[:size]
         self.window.take(now)
         ok, reason = await engine.send(self.dest, [e.alert for e in batch])
@@ -314,8 +315,10 @@ class Deliveries:
         clock: Callable[[], float] = time.time,
         sleep: Sleep = asyncio.sleep,
         metrics: DeliveryMetrics | None = None,
+        link: Link | None = None,
     ) -> None:
         self.outboxes: dict[str, Outbox] = {}
+        self.link = link  # each alert's signed 签收 link, when acknowledgements are on
         self.log = delivery_log
         self.post = post
         self.ttl_s = ttl_s
@@ -420,7 +423,7 @@ class Deliveries:
     async def send(self, dest: Destination, alerts: list[dict[str, Any]]) -> tuple[bool, str]:
         """One message; any failure is a reason (never the address, which may hold a key)."""
         try:
-            status, body = await self.post(build(dest, alerts, self.clock()))
+            status, body = await self.post(build(dest, alerts, self.clock(), self.link))
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:  # the receiver's, never the alert's
             return False, type(exc).__name__
         return accepted(dest.channel, status, body)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from datetime import datetime
 from typing import Any
@@ -10,10 +12,23 @@ import aiohttp
 import pytest
 
 from hotline.schemas.events import TZ
-from hotline.streams.channels import CHANNELS, PER_MESSAGE, Channel, Destination, accepted, build, masked
+from hotline.streams.channels import (
+    CHANNELS,
+    PER_MESSAGE,
+    Channel,
+    Destination,
+    accepted,
+    ack_links,
+    ack_signature,
+    build,
+    masked,
+    per_message,
+)
 from tests.robots import SECRET, Robot
 
 DUE = "2019-11-20T17:00:00+08:00"
+ACK_SECRET = "ack-secret"
+LINK = re.compile(r"https://hotline\.example/notify/ack/(\w+)\?unit=(\w+)&sig=(\w+)")
 EMITTED = datetime.now(TZ).isoformat()  # once per run: an alert built twice is the same alert
 
 
@@ -35,8 +50,11 @@ def destination(robot: Robot, channel: Channel, secret: str = SECRET) -> Destina
     return Destination("yuhu", channel, robot.url(channel), secret=secret, phones=("13800000000",))
 
 
-async def post(robot: Robot, channel: Channel, alerts: list[dict[str, Any]], now: float, secret: str = SECRET) -> bool:
-    request = build(destination(robot, channel, secret), alerts, now)
+async def post(
+    robot: Robot, channel: Channel, alerts: list[dict[str, Any]], now: float, secret: str = SECRET, linked: bool = False
+) -> bool:
+    link = ack_links("https://hotline.example/notify", ACK_SECRET) if linked else None
+    request = build(destination(robot, channel, secret), alerts, now, link)
     async with aiohttp.ClientSession() as session, session.post(
         request.url, data=request.body, headers=request.headers
     ) as response:
@@ -62,6 +80,15 @@ async def test_a_full_digest_is_taken_with_every_id(robot: Robot, channel: Chann
     alerts = [alert(n) for n in range(PER_MESSAGE[channel])]
     assert await post(robot, channel, alerts, time.time())
     assert robot.delivered_ids() == [a["alert_id"] for a in alerts]
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+async def test_a_full_digest_with_signed_acknowledgement_links_is_taken(robot: Robot, channel: Channel) -> None:
+    alerts = [alert(n) for n in range(per_message(channel, linked=True))]
+    assert await post(robot, channel, alerts, time.time(), linked=True)
+    links = LINK.findall(json.dumps(robot.messages[0].payload, ensure_ascii=False))
+    assert sorted(aid for aid, _, _ in links) == sorted(a["alert_id"] for a in alerts)
+    assert all(sig == ack_signature(ACK_SECRET, aid, unit) for aid, unit, sig in links)
 
 
 @pytest.mark.parametrize("channel", ["webhook", "dingtalk", "feishu", "sms"])
