@@ -25,13 +25,14 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import generate_latest
 
 from hotline.schemas.events import TZ, parse_event
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import ALERT_DELIVERIES, ClickHouseStore
-from hotline.streams.channels import Destination
+from hotline.streams.acks import Acknowledgements, Produce
+from hotline.streams.channels import Destination, ack_links
 from hotline.streams.delivery import Deliveries, DeliveryMetrics, LogRow, http_post
 
 log = logging.getLogger(__name__)
@@ -176,15 +177,19 @@ class Notifier:
         await self.engine.record(rows)
 
 
-async def serve_metrics(metrics: DeliveryMetrics, port: int) -> web.AppRunner:
+async def serve(metrics: DeliveryMetrics, acks: Acknowledgements | None, host: str, port: int) -> web.AppRunner:
+    """``/metrics``, and the 签收 pages when acknowledgements are on."""
+
     async def handle(_: web.Request) -> web.Response:
         return web.Response(body=generate_latest(metrics.registry), content_type="text/plain")
 
     app = web.Application()
     app.router.add_get("/metrics", handle)
-    runner = web.AppRunner(app)
+    if acks is not None:
+        acks.routes(app)
+    runner = web.AppRunner(app, access_log=None)  # a 签收 link's query is a credential: never logged
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.TCPSite(runner, host, port).start()
     return runner
 
 
@@ -194,14 +199,21 @@ async def run(settings: Settings) -> None:
     await asyncio.to_thread(store.migrate)
     metrics = DeliveryMetrics()
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+    secret = settings.ack_secret
+    producer = AIOKafkaProducer(**settings.producer_options(), **settings.kafka_client_options())
     async with aiohttp.ClientSession(timeout=timeout) as session:
+        if secret:
+            await producer.start()
+        delivery_log = ClickHouseLog(store)
+        acks = Acknowledgements(secret, _producing(producer, settings.alerts_topic), delivery_log) if secret else None
         engine = Deliveries(
             destinations(settings),
-            ClickHouseLog(store),
+            delivery_log,
             http_post(session),
             ttl_s=settings.notify_ttl_s,
             max_retry_s=settings.notify_retry_max_s,
             metrics=metrics,
+            link=ack_links(settings.ack_url, secret) if secret else None,
         )
         resumed = engine.resume()
         log.info(
@@ -210,7 +222,7 @@ async def run(settings: Settings) -> None:
             json.dumps(sorted(engine.outboxes)),
             resumed,
         )
-        runner = await serve_metrics(metrics, settings.notify_port)
+        runner = await serve(metrics, acks, settings.notify_host, settings.notify_port)
         tasks = [asyncio.create_task(engine.run()), asyncio.create_task(Notifier(settings, engine).consume())]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
@@ -223,7 +235,16 @@ async def run(settings: Settings) -> None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await runner.cleanup()
+            if secret:
+                await producer.stop()
             store.close()
+
+
+def _producing(producer: AIOKafkaProducer, topic: str) -> Produce:
+    async def produce(key: str, value: bytes) -> None:
+        await producer.send_and_wait(topic, value, key=key.encode())
+
+    return produce
 
 
 async def until_stopped(settings: Settings) -> None:
