@@ -5,6 +5,7 @@ same alert id, and its delivery log holds every one as delivered."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from hotline.deploy.worker import settings_env
 from hotline.schemas.events import TZ, AlertOverdue, dump_event
@@ -153,3 +154,44 @@ async def test_alerts_sent_while_the_receiver_is_down_arrive_once_it_is_up(
             "SELECT max(attempts) AS most, countIf(status = 'delivered') AS n FROM {db}.alert_deliveries FINAL"
         )
     assert rows[0]["n"] == 50 and rows[0]["most"] >= 3
+
+
+async def acknowledgements(settings: Settings, timeout_s: float) -> list[dict[str, object]]:
+    """The alert.acknowledged events on the alerts topic (read from its start)."""
+    consumer = AIOKafkaConsumer(
+        settings.alerts_topic, auto_offset_reset="earliest", enable_auto_commit=False, **settings.kafka_client_options()
+    )
+    await consumer.start()
+    found: list[dict[str, object]] = []
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not found and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            events = [json.loads(r.value or b"{}") for records in batch.values() for r in records]
+            found += [e for e in events if e.get("type") == "alert.acknowledged"]
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def test_a_unit_signs_for_an_alert_through_its_link_and_the_topic_has_it(
+    notifying: Settings, robot: Robot, tmp_path: Path
+) -> None:
+    settings = notifying.model_copy(update={"ack_secret": "ack-secret"})
+    (one,) = alerts(1)
+    await publish(settings, [one])
+    notifier = await start(settings, tmp_path / "notify.log")
+    try:
+        await until(lambda: bool(robot.messages), 120, "the alert delivered")
+        link = str(robot.messages[0].payload["alerts"][0]["ack_url"])
+        async with aiohttp.ClientSession() as session, session.post(link) as pressed:
+            assert pressed.status == 200, await pressed.text()
+        (ack,) = await acknowledgements(settings, 60)
+    finally:
+        notifier.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(notifier.wait(), 60)
+    assert (ack["alert_id"], ack["unit_id"]) == (one.alert_id, "yuhu")
+    with ClickHouseStore(log_settings(settings)) as store:
+        rows = store.query_rows("SELECT destination, status FROM {db}.alert_deliveries FINAL ORDER BY destination")
+    stored = [(r["destination"], r["status"]) for r in rows]
+    assert stored == [("yuhu/ack", "acknowledged"), ("yuhu/webhook/0", "delivered")]
