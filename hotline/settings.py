@@ -30,7 +30,8 @@ class AlertChannel(BaseModel):
     url: str = Field(repr=False)  # a robot's address holds its key
     secret: str = Field(default="", repr=False)
     phones: list[str] = Field(default_factory=list, repr=False)  # sms only: never logged nor stored
-    kinds: list[Literal["overdue", "due_soon", "supervision_due"]] = Field(default_factory=list)  # empty: all
+    # empty: every kind (a unit's channels: all but escalated; the supervisors' "*" channels: escalated)
+    kinds: list[Literal["overdue", "due_soon", "supervision_due", "escalated"]] = Field(default_factory=list)
     per_minute: int = Field(default=20, ge=1)
 
     @model_validator(mode="after")
@@ -236,6 +237,12 @@ class Settings(BaseSettings):
         description="How long before a deadline each `alert.due_soon` is sent, one alert per lead.",
     )
     alert_horizon_s: float = Field(default=86400.0, description="Older alert times are counted, not delivered.")
+    alert_escalate_after_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="An overdue alert its unit has not acknowledged (签收) this long after it was sent is escalated "
+        "once (`alert.escalated`, to the `*` channels of `HOTLINE_ALERT_CHANNELS`); 0: no escalation.",
+    )
     alert_tick_s: float = Field(
         default=0.05,
         description="The alert timer's tick: with nothing scheduled it looks this often, else it sleeps until the "

@@ -40,7 +40,14 @@ CHANNELS: tuple[Channel, ...] = ("webhook", "wecom", "dingtalk", "feishu", "sms"
 # the channel's size limit (企业微信 markdown 4096 bytes, 钉钉 and 飞书 about 20 KB).
 PER_MESSAGE: dict[Channel, int] = {"webhook": 200, "wecom": 40, "dingtalk": 100, "feishu": 100, "sms": 20}
 LINKED_PER_MESSAGE: dict[Channel, int] = {"webhook": 200, "wecom": 15, "dingtalk": 60, "feishu": 60, "sms": 5}
-KIND_LABELS = {"alert.overdue": "已逾期", "alert.due_soon": "即将到期", "alert.supervision_due": "待督办"}
+KIND_LABELS = {
+    "alert.overdue": "已逾期",
+    "alert.due_soon": "即将到期",
+    "alert.supervision_due": "待督办",
+    "alert.escalated": "逾期未签收",
+}
+SUPERVISORS = "*"  # the unit id of the supervisors' channels in HOTLINE_ALERT_CHANNELS
+ESCALATED = "escalated"
 SIGNATURE_HEADER = "X-Hotline-Signature"
 TIMESTAMP_HEADER = "X-Hotline-Timestamp"
 
@@ -64,7 +71,15 @@ class Destination:
         return f"{self.unit_id}/{self.channel}/{self.index}"
 
     def takes(self, alert_type: str) -> bool:
-        return not self.kinds or alert_type in self.kinds or alert_type.removeprefix("alert.") in self.kinds
+        """Its kinds; none listed: every kind but escalations for a unit, escalations for the supervisors."""
+        kind = alert_type.removeprefix("alert.")
+        if not self.kinds:
+            return (kind == ESCALATED) == (self.unit_id == SUPERVISORS)
+        return kind in self.kinds or alert_type in self.kinds
+
+    def receives(self, alert: Mapping[str, Any]) -> bool:
+        """An alert of its unit (the supervisors': of every unit) and of a kind it takes."""
+        return self.unit_id in (SUPERVISORS, alert["unit_id"]) and self.takes(str(alert["type"]))
 
 
 @dataclass(frozen=True)
@@ -82,11 +97,14 @@ def masked(text: str) -> str:
 def line(alert: Mapping[str, Any]) -> str:
     """One alert as one line: order, what, deadline (local time). Alerts carry no personal data."""
     due = datetime.fromisoformat(str(alert["due_at"])).astimezone(TZ).strftime("%Y-%m-%d %H:%M")
-    return f"{alert['order_id']} {KIND_LABELS.get(str(alert['type']), str(alert['type']))} 时限 {due}"
+    what = KIND_LABELS.get(str(alert["type"]), str(alert["type"]))
+    unit = f"{alert['unit_id']} " if alert["type"] == "alert.escalated" else ""  # for the supervisors
+    return f"{unit}{alert['order_id']} {what} 时限 {due}"
 
 
 def title(alerts: Sequence[Mapping[str, Any]]) -> str:
-    unit = alerts[0]["unit_id"]
+    units = {str(a["unit_id"]) for a in alerts}
+    unit = units.pop() if len(units) == 1 else f"{len(units)} 个单位"
     if len(alerts) == 1:
         return f"12345 工单提醒 · {unit}"
     return f"12345 工单提醒汇总 · {unit} · {len(alerts)} 条"

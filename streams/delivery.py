@@ -366,7 +366,7 @@ class Deliveries:
         stale = now - emitted > self.ttl_s
         for outbox in self.outboxes.values():
             dest = outbox.dest
-            if dest.unit_id != alert["unit_id"] or not dest.takes(str(alert["type"])):
+            if not dest.receives(alert):
                 continue
             key = (dest.name, str(alert["alert_id"]))
             if key in self.known:

@@ -130,6 +130,14 @@ def test_a_destination_takes_only_its_kinds() -> None:
     assert dest.takes("alert.overdue") and not dest.takes("alert.due_soon")
 
 
+def test_a_supervisors_digest_of_escalations_names_each_unit() -> None:
+    from hotline.streams.channels import text
+
+    escalated = [alert(1, kind="alert.escalated"), alert(2, unit="police", kind="alert.escalated")]
+    lines = text(escalated).splitlines()
+    assert "2 个单位" in lines[0] and lines[1].startswith("yuhu XT") and lines[2].startswith("police XT")
+
+
 def test_a_message_lists_at_least_one_alert() -> None:
     with pytest.raises(ValueError, match="at least one"):
         build(Destination("yuhu", "webhook", "http://x"), [], time.time())

@@ -196,6 +196,14 @@ def test_only_the_units_destinations_of_that_kind_queue_an_alert() -> None:
     assert [(r.destination, r.alert_id, r.status) for r in rows] == [(sms.name, alert(1)["alert_id"], PENDING)]
 
 
+def test_escalations_go_to_the_supervisors_channels_and_a_units_alerts_to_the_unit() -> None:
+    unit, office = Destination("yuhu", "wecom", "http://x"), Destination("*", "dingtalk", "http://y")
+    engine = Deliveries([unit, office], MemoryLog(), http_post(None))  # type: ignore[arg-type]
+    overdue = engine.offer(alert(1))
+    escalated = engine.offer({**alert(2, kind="alert.escalated"), "overdue_alert_id": alert(1)["alert_id"]})
+    assert [r.destination for r in overdue] == [unit.name] and [r.destination for r in escalated] == [office.name]
+
+
 def test_the_log_never_holds_an_address_secret_or_phone() -> None:
     dest = Destination("yuhu", "sms", "http://gw/send?key=K9", secret="S3CR3T", phones=("13912345678",))
     (row,) = Deliveries([dest], MemoryLog(), http_post(None)).offer(alert(1))  # type: ignore[arg-type]
