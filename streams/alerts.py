@@ -167,7 +167,10 @@ class AlertFeed:
             queue.put_nowait(alert)
 
     def _watch(self, alert: dict[str, Any]) -> None:
-        """An overdue alert is watched for its 签收 until acknowledged or escalated."""
+        """An overdue alert is watched for its 签收 until acknowledged or escalated (with escalation
+        on: without, nothing is kept)."""
+        if self.on_overdue is None:
+            return
         if alert["type"] == "alert.overdue" and alert["alert_id"] not in self.acknowledged:
             self.overdue[alert["alert_id"]] = alert
             if self.on_overdue is not None:
