@@ -127,14 +127,17 @@ class ClickHouseLog:
         ]
 
 
+ACKNOWLEDGEMENT = "alert.acknowledged"  # on the alerts topic, but nothing to deliver
+
+
 def read_alert(value: bytes | None) -> dict[str, Any] | None:
-    """An alert of the topic as JSON, or None for anything else (skipped: never fatal)."""
-    try:
-        event = parse_event(value or b"")
-    except ValueError:
+    """An alert to deliver, as JSON; None for an acknowledgement (签收: already stored by the
+    notifier that took it); ValueError for anything else (skipped and counted: never fatal)."""
+    event = parse_event(value or b"")
+    if event.type == ACKNOWLEDGEMENT:
         return None
     if not event.type.startswith("alert."):
-        return None
+        raise ValueError(f"an event of type {event.type!r}, not an alert")
     alert: dict[str, Any] = event.model_dump(mode="json")
     return alert
 
@@ -168,12 +171,14 @@ class Notifier:
     async def take(self, values: Iterable[bytes | None]) -> None:
         rows: list[LogRow] = []
         for value in values:
-            alert = read_alert(value)
-            if alert is None:
+            try:
+                alert = read_alert(value)
+            except ValueError as exc:
                 self.skipped += 1
-                log.warning("a record of the alerts topic that is not an alert: skipped")
+                log.warning("a record of the alerts topic skipped: %s", type(exc).__name__)
                 continue
-            rows.extend(self.engine.offer(alert))
+            if alert is not None:
+                rows.extend(self.engine.offer(alert))
         await self.engine.record(rows)
 
 
@@ -200,12 +205,15 @@ async def run(settings: Settings) -> None:
     metrics = DeliveryMetrics()
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     secret = settings.ack_secret
-    producer = AIOKafkaProducer(**settings.producer_options(), **settings.kafka_client_options())
+    # 签收 presses go to the alerts topic through a producer of their own (only with links on)
+    producer = AIOKafkaProducer(**settings.producer_options(), **settings.kafka_client_options()) if secret else None
     async with aiohttp.ClientSession(timeout=timeout) as session:
-        if secret:
+        if producer is not None:
             await producer.start()
         delivery_log = ClickHouseLog(store)
-        acks = Acknowledgements(secret, _producing(producer, settings.alerts_topic), delivery_log) if secret else None
+        acks = None
+        if secret and producer is not None:
+            acks = Acknowledgements(secret, _producing(producer, settings.alerts_topic), delivery_log)
         engine = Deliveries(
             destinations(settings),
             delivery_log,
@@ -235,7 +243,7 @@ async def run(settings: Settings) -> None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await runner.cleanup()
-            if secret:
+            if producer is not None:
                 await producer.stop()
             store.close()
 

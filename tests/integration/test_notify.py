@@ -11,13 +11,18 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
 
 from hotline.deploy.worker import settings_env
 from hotline.schemas.events import TZ, AlertOverdue, dump_event
@@ -25,6 +30,7 @@ from hotline.settings import AlertChannel, Settings
 from hotline.sinks.clickhouse import ClickHouseStore
 from hotline.streams.alerts import alert_id
 from hotline.streams.notify import log_settings
+from tests.integration.test_monitor import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS
 from tests.robots import ORDER_PREFIX, SECRET, Robot
 
 pytestmark = pytest.mark.integration
@@ -86,6 +92,13 @@ async def start(settings: Settings, log: Path) -> asyncio.subprocess.Process:
         )
 
 
+async def stop(notifier: asyncio.subprocess.Process, log: Path) -> None:
+    """SIGTERM and wait; a notifier that had already exited fails the test with its log."""
+    assert notifier.returncode is None, f"the notifier exited early:\n{log.read_text()[-3000:]}"
+    notifier.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(notifier.wait(), 60)
+
+
 async def possible_repeats() -> float:
     """The restarted notifier's count of alerts it may have repeated (its /metrics)."""
     async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{METRICS_PORT}/metrics") as r:
@@ -122,8 +135,7 @@ async def test_alerts_reach_the_receiver_through_a_sigkill_mid_burst(
         await until(lambda: set(robot.delivered_ids()) >= ids, 120, "every alert delivered after the restart")
         counted = await possible_repeats()
     finally:
-        second.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(second.wait(), 60)
+        await stop(second, log)
     delivered = Counter(robot.delivered_ids())
     repeated = {aid for aid, n in delivered.items() if n > 1}
     assert set(delivered) == ids and robot.refused == []
@@ -146,8 +158,7 @@ async def test_alerts_sent_while_the_receiver_is_down_arrive_once_it_is_up(
         robot.down = False
         await until(lambda: set(robot.delivered_ids()) >= {a.alert_id for a in burst}, 120, "every alert delivered")
     finally:
-        notifier.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(notifier.wait(), 60)
+        await stop(notifier, tmp_path / "notify.log")
     assert Counter(robot.delivered_ids()) == Counter(a.alert_id for a in burst)  # each once
     with ClickHouseStore(log_settings(notifying)) as store:
         rows = store.query_rows(
@@ -188,10 +199,49 @@ async def test_a_unit_signs_for_an_alert_through_its_link_and_the_topic_has_it(
             assert pressed.status == 200, await pressed.text()
         (ack,) = await acknowledgements(settings, 60)
     finally:
-        notifier.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(notifier.wait(), 60)
+        await stop(notifier, tmp_path / "notify.log")
     assert (ack["alert_id"], ack["unit_id"]) == (one.alert_id, "yuhu")
     with ClickHouseStore(log_settings(settings)) as store:
         rows = store.query_rows("SELECT destination, status FROM {db}.alert_deliveries FINAL ORDER BY destination")
     stored = [(r["destination"], r["status"]) for r in rows]
     assert stored == [("yuhu/ack", "acknowledged"), ("yuhu/webhook/0", "delivered")]
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    """Headless Debian Chromium with a fresh profile, as the monitor's browser tests use."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def press_ack(browser: WebDriver, link: str) -> str:
+    """Open the 签收 link as a duty officer's phone would, press the button, return what the page says."""
+    browser.get(link)
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.ID, "ack"))
+    browser.find_element(By.ID, "ack").click()
+    WebDriverWait(browser, 30).until(lambda d: "已签收" in d.find_element(By.ID, "what").text)
+    return str(browser.find_element(By.ID, "what").text)
+
+
+async def test_a_duty_officer_signs_for_an_alert_in_a_browser(
+    notifying: Settings, robot: Robot, tmp_path: Path, browser: WebDriver
+) -> None:
+    settings = notifying.model_copy(update={"ack_secret": "ack-secret"})
+    (one,) = alerts(1)
+    await publish(settings, [one])
+    notifier = await start(settings, tmp_path / "notify.log")
+    try:
+        await until(lambda: bool(robot.messages), 120, "the alert delivered")
+        link = str(robot.messages[0].payload["alerts"][0]["ack_url"])
+        said = await asyncio.to_thread(press_ack, browser, link)
+        (ack,) = await acknowledgements(settings, 60)
+    finally:
+        await stop(notifier, tmp_path / "notify.log")
+    assert one.alert_id in said and (ack["alert_id"], ack["unit_id"]) == (one.alert_id, "yuhu")

@@ -74,6 +74,19 @@ def test_the_log_is_a_chdb_of_its_own_unless_a_server_is_set(tmp_path: Path) -> 
     assert log_settings(Settings(clickhouse_dsn="http://ch:8123")).clickhouse_dsn == "http://ch:8123"
 
 
+async def test_an_acknowledgement_read_from_the_topic_is_neither_delivered_nor_a_skipped_record() -> None:
+    from datetime import datetime
+
+    from hotline.schemas.events import TZ, AlertAcknowledged, dump_event
+
+    log = MemoryLog()
+    engine = Deliveries(destinations(Settings(alert_channels=CHANNELS)), log, http_post(None))  # type: ignore[arg-type]
+    notifier = Notifier(Settings(), engine)
+    ack = AlertAcknowledged(event_id="k1", occurred_at=datetime.now(TZ), alert_id=alert(1)["alert_id"], unit_id="yuhu")
+    await notifier.take([dump_event(ack)])
+    assert notifier.skipped == 0 and log.rows == [] and engine.queued() == 0
+
+
 async def test_what_is_read_is_recorded_pending_and_what_is_not_an_alert_is_skipped() -> None:
     log = MemoryLog()
     engine = Deliveries(destinations(Settings(alert_channels=CHANNELS)), log, http_post(None))  # type: ignore[arg-type]
