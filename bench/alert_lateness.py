@@ -10,6 +10,9 @@ expected alert has arrived (or ``--timeout-s`` after the last one was due), then
 * emitted lateness: the alert's ``emitted_at`` − the time it was due
   (``due_at − lead`` for due-soon, ``due_at`` for overdue);
 * arrival lateness: the wall time this process received it − the time it was due;
+* receiver lateness: the wall time a local webhook receiver got it from ``hotline notify``
+  (run beside the worker, one webhook per unit, no rate limit in the way) − the time it was due:
+  deadline to the people, target p99 under 1 s;
 * duplicates (an alert id seen twice), missing, unexpected alerts, wrong key or due_at.
 
 Baseline, in the same run and process: the same schedule fired by bare
@@ -36,12 +39,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.common import (
     Summary,
     WorkerProcess,
     broker,
+    free_port,
     interrupt_on_sigterm,
     isolated,
     machine,
@@ -53,10 +58,11 @@ from bench.common import (
     wait_sunk_async,
     worker_process,
 )
+from hotline.deploy.worker import NotifyProcess
 from hotline.replay import Record, produce
 from hotline.schemas.events import OrderDispatched, dump_event
 from hotline.schemas.registry import default_registry
-from hotline.settings import Settings
+from hotline.settings import AlertChannel, Settings
 from hotline.streams.alerts import OVERDUE, alert_id
 from hotline.streams.deadlines import TZ
 
@@ -172,6 +178,35 @@ class Collector:
 
 
 @dataclass
+class Receiver:
+    """A webhook receiver on this machine: when each alert id first reached it, and how often."""
+
+    port: int
+    at: dict[str, float] = field(default_factory=dict)
+    ids: Counter[str] = field(default_factory=Counter)
+
+    async def start(self) -> web.AppRunner:
+        async def hook(request: web.Request) -> web.Response:
+            now = time.time()
+            for alert in (await request.json())["alerts"]:
+                self.ids[alert["alert_id"]] += 1
+                self.at.setdefault(alert["alert_id"], now)
+            return web.Response(status=204)
+
+        app = web.Application()
+        app.router.add_post("/hook", hook)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", self.port).start()
+        return runner
+
+    def channels(self, units: list[str]) -> dict[str, list[AlertChannel]]:
+        """Every unit's alerts to this receiver, with no rate limit in the way."""
+        url = f"http://127.0.0.1:{self.port}/hook"
+        return {u: [AlertChannel(channel="webhook", url=url, per_minute=1_000_000)] for u in units}
+
+
+@dataclass
 class Figures:
     """The results, as printed and as written by ``--json``."""
 
@@ -191,6 +226,8 @@ class Figures:
     unexpected: int
     wrong_key: int
     wrong_due: int
+    receiver_missing: int
+    receiver_duplicates: int
     lateness: dict[str, dict[str, float]]
     ratios: dict[str, dict[str, str]]
     worker: dict[str, float | None]
@@ -202,7 +239,7 @@ def _row(s: Summary) -> dict[str, float]:
     return {"count": s.count, "p50": s.p50, "p99": s.p99, "max": s.max, "min": s.min}
 
 
-def analyse(collector: Collector, plan_: Plan) -> dict[str, Any]:
+def analyse(collector: Collector, plan_: Plan, receiver: Receiver) -> dict[str, Any]:
     emitted: dict[str, list[float]] = {"all": [], "due_soon": [], "overdue": []}
     arrival: list[float] = []
     wrong_key = wrong_due = unexpected = 0
@@ -224,9 +261,13 @@ def analyse(collector: Collector, plan_: Plan) -> dict[str, Any]:
         emitted["all"].append(late)
         emitted["overdue" if exp.type == OVERDUE_TYPE else "due_soon"].append(late)
         arrival.append(r.at - exp.fire_at)
+    delivered = [at - plan_.expected[aid].fire_at for aid, at in receiver.at.items() if aid in plan_.expected]
     return {
         "emitted": {k: Summary.of(v) for k, v in emitted.items()},
         "arrival": Summary.of(arrival),
+        "receiver": Summary.of(delivered),
+        "receiver_missing": len(plan_.expected) - len(delivered),
+        "receiver_duplicates": sum(n - 1 for aid, n in receiver.ids.items() if n > 1 and aid in plan_.expected),
         "baseline": Summary.of(list(collector.baseline.values())),
         "unique": len(seen),
         "duplicates": sum(n - 1 for aid, n in collector.ids.items() if n > 1 and aid in plan_.expected),
@@ -257,11 +298,12 @@ async def _worker_figures(worker: WorkerProcess) -> dict[str, float | None]:
     }
 
 
-async def measure(settings: Settings, worker: WorkerProcess, args: argparse.Namespace) -> Figures:
+async def measure(settings: Settings, worker: WorkerProcess, receiver: Receiver, args: argparse.Namespace) -> Figures:
     collector = Collector()
     ready = asyncio.Event()
     follower = asyncio.create_task(collector.follow(settings, ready))
     timers: list[asyncio.TimerHandle] = []
+    receiving = await receiver.start()
     try:
         await asyncio.wait_for(ready.wait(), 60)
         say(f"planning {args.orders} orders ...")
@@ -286,7 +328,8 @@ async def measure(settings: Settings, worker: WorkerProcess, args: argparse.Name
         while True:
             now = time.time()
             have = sum(1 for aid in collector.ids if aid in p.expected)
-            if have >= len(p.expected) or now > deadline:
+            reached = sum(1 for aid in receiver.at if aid in p.expected)
+            if (have >= len(p.expected) and reached >= len(p.expected)) or now > deadline:
                 break
             if time.monotonic() >= next_report:
                 due = sum(1 for e in p.expected.values() if e.fire_at <= now)
@@ -297,7 +340,7 @@ async def measure(settings: Settings, worker: WorkerProcess, args: argparse.Name
                 ]
                 s = Summary.of(recent)
                 say(
-                    f"+{now - t0:5.0f}s  alerts {have}/{len(p.expected)} (due so far {due}), "
+                    f"+{now - t0:5.0f}s  alerts {have}/{len(p.expected)} (due so far {due}, received {reached}), "
                     f"baseline timers fired {len(collector.baseline)}; last 2000: p50 {ms(s.p50)} p99 {ms(s.p99)} "
                     f"max {ms(s.max)}"
                 )
@@ -316,24 +359,27 @@ async def measure(settings: Settings, worker: WorkerProcess, args: argparse.Name
         follower.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await follower
+        await receiving.cleanup()
 
-    a = analyse(collector, p)
+    a = analyse(collector, p, receiver)
     base: Summary = a["baseline"]
     lateness = {f"emitted_{k}": _row(v) for k, v in a["emitted"].items()}
     lateness["arrival_all"] = _row(a["arrival"])
+    lateness["receiver_all"] = _row(a["receiver"])
     lateness["baseline_call_at"] = _row(base)
     ratios = {
         name: {q: ratio(row[q], getattr(base, q)) for q in ("p50", "p99", "max")}
         for name, row in lateness.items()
         if name != "baseline_call_at"
     }
-    worst_p99 = max(a["emitted"]["all"].p99, a["arrival"].p99)
+    worst_p99 = max(a["emitted"]["all"].p99, a["arrival"].p99, a["receiver"].p99)
     ok = (
         a["duplicates"] == 0
         and a["missing"] == 0
         and a["unexpected"] == 0
         and a["wrong_key"] == 0
         and a["wrong_due"] == 0
+        and a["receiver_missing"] == 0
         and math.isfinite(worst_p99)
         and worst_p99 < args.target_p99_s
     )
@@ -354,6 +400,8 @@ async def measure(settings: Settings, worker: WorkerProcess, args: argparse.Name
         unexpected=a["unexpected"],
         wrong_key=a["wrong_key"],
         wrong_due=a["wrong_due"],
+        receiver_missing=a["receiver_missing"],
+        receiver_duplicates=a["receiver_duplicates"],
         lateness=lateness,
         ratios=ratios,
         worker=wf,
@@ -384,6 +432,7 @@ def report(f: Figures) -> str:
         "emitted_due_soon": "  due-soon",
         "emitted_overdue": "  overdue",
         "arrival_all": "received − due, all",
+        "receiver_all": "at the receiver − due (notify)",
         "baseline_call_at": "baseline: loop.call_at − due",
     }
     for key, label in names.items():
@@ -397,8 +446,10 @@ def report(f: Figures) -> str:
         "",
         f"alerts: expected {f.expected}, received {f.received} ({f.unique} distinct), duplicates {f.duplicates},"
         f" missing {f.missing}, unexpected {f.unexpected}, wrong key {f.wrong_key}, wrong due_at {f.wrong_due}",
+        f"receiver (hotline notify): missing {f.receiver_missing}, repeated {f.receiver_duplicates} (same alert id)",
         "worker: " + ", ".join(f"{k} {_num(v)}" for k, v in f.worker.items()),
-        f"target p99 < {f.target_p99_s:g} s (emitted and received): {'met' if f.ok else 'NOT MET (or alerts wrong)'}",
+        f"target p99 < {f.target_p99_s:g} s (emitted, received, at the receiver): "
+        f"{'met' if f.ok else 'NOT MET (or alerts wrong)'}",
     ]
     return "\n".join(lines)
 
@@ -423,10 +474,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("leads must be > 0 and the first due-soon alert at least 5 s away (--start-s > lead + 5)")
     interrupt_on_sigterm()
     base = broker()
-    settings = isolated(base, "alerts", alert_leads_s=list(args.leads))
+    receiver = Receiver(free_port())
+    units = [u.id for u in default_registry().units]
+    settings = isolated(
+        base, "alerts", alert_leads_s=list(args.leads), alert_channels=receiver.channels(units), notify_port=free_port()
+    )
     try:
         with run_dir(settings, args.keep), worker_process(settings) as worker:
-            figures = asyncio.run(measure(settings, worker, args))
+            notifier = NotifyProcess(settings).start()
+            try:
+                figures = asyncio.run(measure(settings, worker, receiver, args))
+            finally:
+                notifier.stop()
     except KeyboardInterrupt:
         say("interrupted: worker and topics cleaned up")
         return 130

@@ -118,3 +118,13 @@ class StoreProcess(WorkerProcess):
     @property
     def url(self) -> str:
         return self.settings.store_listen_url
+
+
+class NotifyProcess(WorkerProcess):
+    """``python -m hotline notify``: delivers the alerts topic to people; answers at its ``/metrics``."""
+
+    subcommand = "notify"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.notify_port}"

@@ -52,6 +52,7 @@ def _options(
 app.command()(contract.schema)
 app.command()(services.worker)
 app.command()(services.store)
+app.command()(services.notify)
 app.command()(events.replay)
 app.command()(bulletin.bulletin)
 app.command("import")(history.import_)

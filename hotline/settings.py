@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SEALING_KEY_BYTES = 32  # HOTLINE_DEADLETTER_KEY: an AES-256 key (hotline.sinks.originals)
@@ -37,6 +37,28 @@ class KafkaNode(NamedTuple):
     node_id: int
     port: int
     controller_port: int
+
+
+class AlertChannel(BaseModel):
+    """One place a unit's alerts are delivered by ``hotline notify`` (``HOTLINE_ALERT_CHANNELS``)."""
+
+    channel: Literal["webhook", "wecom", "dingtalk", "feishu", "sms"]
+    url: str = Field(repr=False)  # a robot's address holds its key
+    secret: str = Field(default="", repr=False)
+    phones: list[str] = Field(default_factory=list, repr=False)  # sms only: never logged nor stored
+    # empty: every kind (a unit's channels: all but escalated; the supervisors' "*" channels: escalated)
+    kinds: list[Literal["overdue", "due_soon", "supervision_due", "escalated"]] = Field(default_factory=list)
+    per_minute: int = Field(default=20, ge=1)
+
+    @model_validator(mode="after")
+    def _deliverable(self) -> AlertChannel:
+        """Refused at start, not at the first alert: an address that is no HTTP(S) URL, an SMS
+        channel without a phone number. The messages name neither (they are secrets)."""
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"a {self.channel} channel's url must start with http:// or https://")
+        if self.channel == "sms" and not self.phones:
+            raise ValueError("an sms channel needs phones")
+        return self
 
 
 class Settings(BaseSettings):
@@ -268,6 +290,12 @@ class Settings(BaseSettings):
         description="How long before a deadline each `alert.due_soon` is sent, one alert per lead.",
     )
     alert_horizon_s: float = Field(default=86400.0, description="Older alert times are counted, not delivered.")
+    alert_escalate_after_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="An overdue alert its unit has not acknowledged (签收) this long after it was sent is escalated "
+        "once (`alert.escalated`, to the `*` channels of `HOTLINE_ALERT_CHANNELS`); 0: no escalation.",
+    )
     alert_tick_s: float = Field(
         default=0.05,
         description="The alert timer's tick: with nothing scheduled it looks this often, else it sleeps until the "
@@ -329,6 +357,45 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='A webhook per unit, `{"<unit_id>": "https://…"}`: each alert of the unit is POSTed there as '
         "JSON (header `X-Hotline-Alert-Id`).",
+    )
+    # Alert delivery to people (``hotline notify``): channels per unit, read from the alerts topic.
+    alert_channels: dict[str, list[AlertChannel]] = Field(
+        default_factory=dict,
+        description='Where `hotline notify` delivers each unit\'s alerts: `{"<unit_id>": [{"channel": "wecom", '
+        '"url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…"}, {"channel": "dingtalk", "url": …, '
+        '"secret": "SEC…"}, {"channel": "feishu", …}, {"channel": "webhook", …}, {"channel": "sms", "url": …, '
+        '"secret": …, "phones": ["…"], "kinds": ["overdue"]}]}`; optional `per_minute` (default 20). Never logged.',
+    )
+    notify_group: str = Field(
+        default="hotline-notify",
+        description="The consumer group of `hotline notify` on the alerts topic (apart from the workers').",
+    )
+    notify_ttl_s: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="How long after it was emitted an alert is still retried; then written off as `expired` in the "
+        "delivery log.",
+    )
+    notify_retry_max_s: float = Field(
+        default=300.0, gt=0, description="The longest backoff between two tries of one destination (1 s doubling)."
+    )
+    notify_port: int = Field(
+        default=6071, description="The port of `hotline notify`'s HTTP: `/metrics` and the 签收 pages `/ack/…`."
+    )
+    notify_host: str = Field(
+        default="127.0.0.1",
+        description="The interface `hotline notify`'s HTTP listens on (`0.0.0.0` when units open its 签收 links "
+        "from their phones).",
+    )
+    ack_secret: str | None = Field(
+        default=None,
+        description="The key that signs the 签收 (acknowledgement) link each alert message carries; unset: messages "
+        "carry no link.",
+    )
+    ack_base_url: str = Field(
+        default="",
+        description="Where units reach `hotline notify`'s 签收 page, as the links say (e.g. "
+        "`https://hotline.example.gov.cn/notify`); empty: `http://<HOTLINE_NOTIFY_HOST>:<HOTLINE_NOTIFY_PORT>`.",
     )
     webhook_attempts: int = Field(
         default=6,
@@ -420,6 +487,11 @@ class Settings(BaseSettings):
     def store_listen_url(self) -> str:
         """Where ``hotline store`` answers (what workers put in ``store_url``)."""
         return f"http://{self.store_host}:{self.store_port}"
+
+    @property
+    def ack_url(self) -> str:
+        """Where the 签收 links point: ``ack_base_url``, or ``hotline notify``'s own address."""
+        return (self.ack_base_url or f"http://{self.notify_host}:{self.notify_port}").rstrip("/")
 
     @property
     def web_url(self) -> str:

@@ -18,6 +18,7 @@ from openpyxl.utils import get_column_letter  # type: ignore[import-untyped, unu
 from openpyxl.worksheet.worksheet import Worksheet  # type: ignore[import-untyped, unused-ignore]
 
 from hotline.reports.bulletin import COLUMNS, TYPE_LABELS, Bulletin, list_keys
+from hotline.reports.docx import edition_date, stable_zip
 from hotline.reports.escaping import xml_text
 from hotline.reports.prose import (
     SECTION_BASICS,
@@ -245,4 +246,4 @@ def to_xlsx(bulletin: Bulletin) -> bytes:
         _changes_sheet(wb.create_sheet(XLSX_CHANGES_SHEET), bulletin)
     out = io.BytesIO()
     wb.save(out)
-    return out.getvalue()
+    return stable_zip(out.getvalue(), edition_date(bulletin))  # the same figures, the same bytes

@@ -262,10 +262,27 @@ class AlertSupervisionDue(_Alert):
     unsatisfied_visits: Annotated[int, Field(ge=2)] = 2
 
 
+class AlertEscalated(_Alert):
+    """An overdue alert its unit did not acknowledge (签收) in time, escalated to the supervisors:
+    ``overdue_alert_id`` is the alert that went unacknowledged."""
+
+    type: Literal["alert.escalated"] = "alert.escalated"
+    overdue_alert_id: Id
+
+
+class AlertAcknowledged(_Event):
+    """A unit has seen an alert (签收): through the signed link its message carried. ``occurred_at``
+    is when; the event id is derived from the alert's, so a second click is recognised as such."""
+
+    type: Literal["alert.acknowledged"] = "alert.acknowledged"
+    alert_id: Id
+    unit_id: Id
+
+
 CallEvent = CallReceived | CallHandled
 OrderEvent = OrderDispatched | OrderReturned | OrderCompleted | OrderVisited | OrderSupervised | OrderSupervisionReplied
 CheckEvent = CheckSpotVisited | CheckTestCall | CheckUploadFlagged
-AlertEvent = AlertDueSoon | AlertOverdue | AlertSupervisionDue
+AlertEvent = AlertDueSoon | AlertOverdue | AlertSupervisionDue | AlertEscalated | AlertAcknowledged
 Event = Annotated[CallEvent | OrderEvent | CheckEvent | AlertEvent, Field(discriminator="type")]
 
 # Which source topic carries an event, by the prefix of its type: one table, read by the worker

@@ -73,6 +73,7 @@ ORDER = (
     "bulletin_issues",
     "unit_registry",
     "coverage_declared",
+    "alert_deliveries",
     "schema_version",
 )
 # Copied a month partition at a time: the largest table, and one whose copies need not be one

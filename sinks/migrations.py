@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from hotline.sinks.base import RESTATE_PENDING, SchemaTooNew
 from hotline.sinks.tables import (
+    ALERT_DELIVERIES,
     BULLETIN_ISSUES,
     CHECK_COLUMNS,
     COVERAGE_DECLARED,
@@ -175,6 +176,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(8, "unit_registry: the unit registry with its history, by imported version", (UNIT_REGISTRY.ddl(),)),
     Migration(9, "coverage_declared: the day an office declares its history complete from", (COVERAGE_DECLARED.ddl(),)),
+    Migration(10, "alert_deliveries: what hotline notify delivered, to whom, when", (ALERT_DELIVERIES.ddl(),)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version  # what this build writes and reads
 SCHEMA_VERSION_DDL = f"""CREATE TABLE IF NOT EXISTS {{db}}.schema_version (

@@ -227,6 +227,27 @@ COVERAGE_DECLARED = Table(
     "ReplacingMergeTree(declared_at) ORDER BY source",
     (f"declared_at {TS} DEFAULT now64(3)",),
 )
+# Alert delivery (hotline.streams.delivery): per destination and alert id, the latest row of its
+# delivery (pending, delivered, expired), which is also what `hotline notify` resumes from. The
+# destination is named unit/channel/index: no address, secret or phone number is ever stored.
+ALERT_DELIVERIES = Table(
+    "alert_deliveries",
+    (
+        ("destination", "String"),
+        ("alert_id", "String"),
+        ("unit_id", "LowCardinality(String)"),
+        ("channel", "LowCardinality(String)"),
+        ("status", "LowCardinality(String)"),
+        ("attempts", "UInt32"),
+        ("first_try", f"Nullable({TS})"),
+        ("last_try", f"Nullable({TS})"),
+        ("delivered_at", f"Nullable({TS})"),
+        ("last_error", "String"),
+        ("alert", "String"),
+        ("version", "UInt64"),
+    ),
+    "ReplacingMergeTree(version) ORDER BY (destination, alert_id)",
+)
 ALL_TABLES = (
     EVENTS,
     DEADLETTER,
@@ -240,5 +261,6 @@ ALL_TABLES = (
     PARTITION_CLAIMS,
     UNIT_REGISTRY,
     COVERAGE_DECLARED,
+    ALERT_DELIVERIES,
 )
 TABLES = tuple(t.name for t in ALL_TABLES)

@@ -44,6 +44,7 @@ class Alerting:
             settings.alert_leads_s,
             settings.alert_horizon_s,
             observe=observer.alert,
+            escalate_after_s=settings.alert_escalate_after_s,
         )
         self.webhooks = WebhookDelivery(settings.webhooks, settings.webhook_attempts)
         self._producer: AIOKafkaProducer | None = None

@@ -29,14 +29,27 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import murmur2
 
-from hotline.schemas.events import AlertDueSoon, AlertOverdue, AlertSupervisionDue, dump_event, parse_event
+from hotline.schemas.events import (
+    AlertAcknowledged,
+    AlertDueSoon,
+    AlertEscalated,
+    AlertOverdue,
+    AlertSupervisionDue,
+    dump_event,
+    parse_event,
+)
 from hotline.streams.deadlines import TZ
 
 log = logging.getLogger(__name__)
 
 OVERDUE = "overdue"
 SUPERVISION_DUE = "supervision_due"
-ALERT_TYPES = {OVERDUE: "alert.overdue", SUPERVISION_DUE: "alert.supervision_due"}  # others: alert.due_soon
+ESCALATED = "escalated"
+ALERT_TYPES = {  # others: alert.due_soon
+    OVERDUE: "alert.overdue",
+    SUPERVISION_DUE: "alert.supervision_due",
+    ESCALATED: "alert.escalated",
+}
 
 
 def alert_type(kind: str) -> str:
@@ -71,6 +84,15 @@ class Pending:
     due: str = field(compare=False)
     kind: str = field(compare=False)
     due_ts: float = field(compare=False)
+    overdue_id: str = field(default="", compare=False)  # an escalation: the overdue alert it escalates
+
+    @property
+    def alert_id(self) -> str:
+        """An escalation's id derives from its overdue alert's (one escalation per alert, whatever
+        the deadline's spelling); every other alert's from its order, unit, deadline and kind."""
+        if self.kind == ESCALATED:
+            return alert_id(self.overdue_id, "", "", ESCALATED)
+        return alert_id(self.order_id, self.unit_id, self.due, self.kind)
 
 
 def pending_alerts(order_id: str, state: Mapping[str, Any], leads_s: Iterable[float]) -> list[Pending]:
@@ -87,23 +109,25 @@ def pending_alerts(order_id: str, state: Mapping[str, Any], leads_s: Iterable[fl
     return owed + [Pending(at, order_id, state["unit"], state["due"], kind, due) for at, kind in kinds]
 
 
-def make_alert(p: Pending, now: float) -> AlertDueSoon | AlertOverdue | AlertSupervisionDue:
+def make_alert(p: Pending, now: float) -> AlertDueSoon | AlertOverdue | AlertSupervisionDue | AlertEscalated:
     emitted = datetime.fromtimestamp(now, TZ)
-    aid = alert_id(p.order_id, p.unit_id, p.due, p.kind)
+    aid = p.alert_id
+    fields: dict[str, Any] = {
+        "event_id": aid,
+        "occurred_at": emitted,
+        "alert_id": aid,
+        "order_id": p.order_id,
+        "unit_id": p.unit_id,
+        "due_at": datetime.fromisoformat(p.due),
+        "emitted_at": emitted,
+    }
+    if p.kind == ESCALATED:
+        return AlertEscalated(**fields, overdue_alert_id=p.overdue_id)
     classes: dict[str, type[AlertDueSoon | AlertOverdue | AlertSupervisionDue]] = {
         OVERDUE: AlertOverdue,
         SUPERVISION_DUE: AlertSupervisionDue,
     }
-    cls = classes.get(p.kind, AlertDueSoon)
-    return cls(
-        event_id=aid,
-        occurred_at=emitted,
-        alert_id=aid,
-        order_id=p.order_id,
-        unit_id=p.unit_id,
-        due_at=datetime.fromisoformat(p.due),
-        emitted_at=emitted,
-    )
+    return classes.get(p.kind, AlertDueSoon)(**fields)
 
 
 FEED_BATCH = 500  # records of the alerts topic read at a time
@@ -116,6 +140,10 @@ class AlertFeed:
         self.topic = topic
         self.options = consumer_options or {}
         self.sent: set[str] = set()
+        self.acknowledged: set[str] = set()  # alert ids a unit signed for (签收)
+        # Overdue alerts neither acknowledged nor escalated yet (anyone's): what escalation watches.
+        self.overdue: dict[str, dict[str, Any]] = {}
+        self.on_overdue: Callable[[dict[str, Any]], None] | None = None
         self.recent: deque[dict[str, Any]] = deque(maxlen=recent)
         self.subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self.ready = asyncio.Event()
@@ -130,12 +158,25 @@ class AlertFeed:
         if alert["alert_id"] in self.sent:
             return
         self.sent.add(alert["alert_id"])
+        self._watch(alert)
         self.recent.append(alert)
         for queue in list(self.subscribers):
             if queue.full():
                 queue.get_nowait()
                 self.overflowed += 1
             queue.put_nowait(alert)
+
+    def _watch(self, alert: dict[str, Any]) -> None:
+        """An overdue alert is watched for its 签收 until acknowledged or escalated (with escalation
+        on: without, nothing is kept)."""
+        if self.on_overdue is None:
+            return
+        if alert["type"] == "alert.overdue" and alert["alert_id"] not in self.acknowledged:
+            self.overdue[alert["alert_id"]] = alert
+            if self.on_overdue is not None:
+                self.on_overdue(alert)
+        elif alert["type"] == "alert.escalated":
+            self.overdue.pop(alert["overdue_alert_id"], None)
 
     def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=10_000)
@@ -190,6 +231,10 @@ class AlertFeed:
             alert = parse_event(value or b"")
             if not alert.type.startswith("alert."):
                 raise ValueError(f"an event of type {alert.type!r}, not an alert")
+            if isinstance(alert, AlertAcknowledged):  # a unit's 签收 of an alert: not an alert itself
+                self.acknowledged.add(alert.alert_id)
+                self.overdue.pop(alert.alert_id, None)
+                return
             self.note(alert.model_dump(mode="json"))
         except Exception as exc:
             self.skipped += 1
@@ -214,8 +259,12 @@ class AlertScheduler:
         horizon_s: float,
         clock: Callable[[], float] = time.time,
         observe: Callable[[str, float], None] | None = None,
+        escalate_after_s: float = 0.0,
     ) -> None:
         self.feed = feed
+        self.escalate_after_s = escalate_after_s
+        if escalate_after_s > 0:
+            feed.on_overdue = self.escalation
         self.lookup = lookup
         self.owns = owns
         self.send = send
@@ -234,11 +283,45 @@ class AlertScheduler:
 
     def rebuild(self, orders: Iterable[tuple[str, Mapping[str, Any] | None]]) -> None:
         self.heap = [p for order_id, state in orders for p in pending_alerts(order_id, state or {}, self.leads_s)]
+        if self.escalate_after_s > 0:  # the overdue alerts the feed watches: escalated by their owner
+            self.heap += [self._escalation_of(alert) for alert in self.feed.overdue.values()]
         heapq.heapify(self.heap)
         self.wakeup.set()
 
+    def escalation(self, overdue: Mapping[str, Any]) -> None:
+        """An overdue alert was sent (by any worker): its escalation falls due ``escalate_after_s``
+        later, and goes out then unless the unit acknowledged it (the owner of the order sends it)."""
+        heapq.heappush(self.heap, self._escalation_of(overdue))
+        self.wakeup.set()
+
+    def _escalation_of(self, overdue: Mapping[str, Any]) -> Pending:
+        emitted = datetime.fromisoformat(str(overdue["emitted_at"])).timestamp()
+        due = datetime.fromisoformat(str(overdue["due_at"]))
+        return Pending(
+            emitted + self.escalate_after_s,
+            str(overdue["order_id"]),
+            str(overdue["unit_id"]),
+            due.isoformat(),
+            ESCALATED,
+            due.timestamp(),
+            str(overdue["alert_id"]),
+        )
+
+    def _escalation_owed(self, p: Pending, state: Mapping[str, Any] | None) -> bool:
+        """Still open at the same unit and deadline (compared as instants), owned here, not acknowledged."""
+        return (
+            p.overdue_id not in self.feed.acknowledged
+            and is_open(state)
+            and state is not None
+            and state["unit"] == p.unit_id
+            and datetime.fromisoformat(state["due"]).timestamp() == p.due_ts
+            and self.owns(p.order_id)
+        )
+
     def still_owed(self, p: Pending) -> bool:
         state = self.lookup(p.order_id)
+        if p.kind == ESCALATED:
+            return self._escalation_owed(p, state)
         if p.kind == SUPERVISION_DUE:
             return (
                 awaiting_supervision(state)
@@ -261,7 +344,7 @@ class AlertScheduler:
         sent = 0
         while self.heap and self.heap[0].fire_at <= now:
             p = heapq.heappop(self.heap)
-            aid = alert_id(p.order_id, p.unit_id, p.due, p.kind)
+            aid = p.alert_id
             if aid in self.feed.sent or not self.still_owed(p):
                 continue
             if p.kind not in ALERT_TYPES and now >= p.due_ts:

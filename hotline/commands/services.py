@@ -91,3 +91,21 @@ def status() -> None:
         print(json.dumps(worker_get(load_settings(), "/status"), ensure_ascii=False, indent=2))
     except OSError as exc:
         raise fail(f"no worker answers at {load_settings().web_url}: {exc}") from exc
+
+
+def notify() -> None:
+    """Deliver alerts to people: read the alerts topic in its own group, send each to its unit's channels
+    (HOTLINE_ALERT_CHANNELS), retry until delivered, record every delivery in ClickHouse."""
+    import asyncio
+    import logging
+
+    from hotline.logs import install
+    from hotline.streams import notify as notifier
+
+    settings = load_settings()
+    if not settings.alert_channels:
+        raise fail("set HOTLINE_ALERT_CHANNELS: no unit has a channel to deliver to")
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+    install(logging.getLogger(), settings.log_repeat_interval_s)
+    _wait_for_kafka(settings)
+    asyncio.run(notifier.until_stopped(settings))  # SIGTERM and Ctrl-C stop it cleanly

@@ -10,7 +10,9 @@ import pytest
 UNITS = Path(__file__).resolve().parents[3] / "deploy" / "systemd"
 
 
-@pytest.mark.parametrize("unit", ["hotline-store.service", "hotline-worker@.service", "hotline-kafka@.service"])
+@pytest.mark.parametrize(
+    "unit", ["hotline-store.service", "hotline-worker@.service", "hotline-kafka@.service", "hotline-notify.service"]
+)
 def test_each_service_may_hold_more_descriptors_than_systemds_default(unit: str) -> None:
     parser = configparser.ConfigParser(strict=False, interpolation=None)
     parser.optionxform = str  # type: ignore[assignment,method-assign]

@@ -50,6 +50,7 @@ def test_every_command_module_is_assembled_in_the_order_help_lists_them() -> Non
         "schema",
         "worker",
         "store",
+        "notify",
         "replay",
         "bulletin",
         "import",

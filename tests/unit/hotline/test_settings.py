@@ -62,3 +62,16 @@ def test_a_malformed_deadletter_key_is_refused_when_the_settings_load() -> None:
 
     with pytest.raises(ValidationError, match="32 bytes in base64 are needed, not 5"):
         Settings(deadletter_key="c2hvcnQ=")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("channel", "why"),
+    [
+        ({"channel": "wecom", "url": "qyapi.weixin.qq.com/cgi-bin/webhook/send?key=K"}, "http:// or https://"),
+        ({"channel": "sms", "url": "https://gw/send"}, "needs phones"),
+        ({"channel": "webhook", "url": "https://x", "kinds": ["overdu"]}, "overdue"),
+    ],
+)
+def test_an_alert_channel_that_cannot_deliver_is_refused_at_start(channel: dict[str, object], why: str) -> None:
+    with pytest.raises(ValidationError, match=why):
+        Settings(alert_channels={"yuhu": [channel]})

@@ -154,3 +154,112 @@ def test_a_foreign_or_malformed_record_on_the_alerts_topic_is_skipped_and_counte
     feed._read(None, "alerts[0]@2")
     feed._read(_alert_record(1), "alerts[0]@3")
     assert feed.skipped == 3 and feed.sent == {"id1"}
+
+
+def test_an_acknowledgement_on_the_alerts_topic_is_remembered_not_fanned_out_as_an_alert() -> None:
+    from hotline.schemas.events import AlertAcknowledged, dump_event
+
+    feed = AlertFeed("alerts", {})
+    queue = feed.subscribe()
+    at = datetime(2019, 11, 11, 10, tzinfo=TZ)
+    ack = AlertAcknowledged(event_id="ack1", occurred_at=at, alert_id="id1", unit_id="yuhu")
+    feed._read(dump_event(ack), "alerts[0]@0")
+    assert feed.acknowledged == {"id1"} and feed.sent == set() and queue.empty() and feed.skipped == 0
+
+
+@pytest.fixture
+def escalating(world: dict[str, Any]) -> dict[str, Any]:
+    """The world with escalation after 60 s and a horizon long enough not to suppress it."""
+
+    async def send(unit: str, value: bytes) -> None:
+        world["sent"].append((unit, value))
+
+    world["scheduler"] = AlertScheduler(
+        AlertFeed("alerts", {}),
+        world["orders"].get,
+        lambda order_id: True,
+        send,
+        leads_s=[],
+        horizon_s=3600.0,
+        clock=world["clock"],
+        escalate_after_s=60.0,
+    )
+    return world
+
+
+def _types(sent: list[tuple[str, bytes]]) -> list[str]:
+    import json
+
+    return [json.loads(v)["type"] for _, v in sent]
+
+
+async def _overdue(w: dict[str, Any]) -> dict[str, Any]:
+    """O1 of yuhu due at T0 + 10, its overdue alert sent then."""
+    import json
+
+    w["orders"]["O1"] = state(due_in=10)
+    w["scheduler"].schedule("O1", w["orders"]["O1"])
+    w["clock"].now = T0 + 10
+    assert await w["scheduler"].fire_due() == 1
+    return dict(json.loads(w["sent"][-1][1]))
+
+
+async def test_an_overdue_alert_not_acknowledged_in_time_is_escalated_once(escalating: dict[str, Any]) -> None:
+    import json
+
+    overdue = await _overdue(escalating)
+    sched, clock = escalating["scheduler"], escalating["clock"]
+    clock.now = T0 + 69
+    assert await sched.fire_due() == 0
+    clock.now = T0 + 70
+    assert await sched.fire_due() == 1
+    clock.now = T0 + 500
+    assert await sched.fire_due() == 0
+    escalated = json.loads(escalating["sent"][-1][1])
+    assert _types(escalating["sent"]) == ["alert.overdue", "alert.escalated"]
+    assert escalated["overdue_alert_id"] == overdue["alert_id"] and escalated["unit_id"] == "yuhu"
+
+
+async def test_an_acknowledged_overdue_alert_is_not_escalated(escalating: dict[str, Any]) -> None:
+    from hotline.schemas.events import AlertAcknowledged, dump_event
+
+    overdue = await _overdue(escalating)
+    at = datetime.fromtimestamp(T0 + 30, TZ)
+    ack = AlertAcknowledged(event_id="ack", occurred_at=at, alert_id=overdue["alert_id"], unit_id="yuhu")
+    escalating["scheduler"].feed._read(dump_event(ack), "alerts[0]@9")
+    escalating["clock"].now = T0 + 100
+    assert await escalating["scheduler"].fire_due() == 0 and _types(escalating["sent"]) == ["alert.overdue"]
+
+
+async def test_a_completed_order_is_not_escalated(escalating: dict[str, Any]) -> None:
+    await _overdue(escalating)
+    escalating["orders"]["O1"] = state(due_in=10, completed=False)  # completed late, before the escalation
+    escalating["clock"].now = T0 + 100
+    assert await escalating["scheduler"].fire_due() == 0
+
+
+@pytest.mark.parametrize("escalated_before_the_crash", [True, False])
+async def test_a_restarted_worker_escalates_exactly_once_from_the_topic(
+    escalating: dict[str, Any], escalated_before_the_crash: bool
+) -> None:
+    """A new worker reads the alerts topic from its start (its feed), then owns the order again."""
+    await _overdue(escalating)
+    clock, sent = escalating["clock"], escalating["sent"]
+    if escalated_before_the_crash:
+        clock.now = T0 + 70
+        assert await escalating["scheduler"].fire_due() == 1
+    on_topic = [v for _, v in sent]
+
+    async def send(unit: str, value: bytes) -> None:
+        sent.append((unit, value))
+
+    again = AlertScheduler(
+        AlertFeed("alerts", {}), escalating["orders"].get, lambda o: True, send, [], 3600.0, clock=clock,
+        escalate_after_s=60.0,
+    )
+    for n, value in enumerate(on_topic):
+        again.feed._read(value, f"alerts[0]@{n}")
+    again.rebuild([("O1", escalating["orders"]["O1"])])
+    clock.now = T0 + 200
+    await again.fire_due()
+    assert _types(sent).count("alert.escalated") == 1

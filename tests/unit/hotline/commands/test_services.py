@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from hotline import cli, heap
 from hotline.commands import common
 from hotline.settings import Settings
+from tests.unit.hotline.commands.test_common import _errors
 
 
 def test_the_store_does_not_start_without_its_token(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,3 +58,22 @@ def test_a_worker_without_a_broker_waits_with_backoff_and_says_so_once_per_try(
     lines = [line for line in result.stderr.splitlines() if line.startswith("waiting:")]
     assert len(lines) == 7 and all(f"no Kafka broker answers at {bootstrap}" in line for line in lines)
     assert "Traceback" not in result.stderr
+
+
+def test_notify_without_channels_says_what_to_set(local: Settings) -> None:
+    result = CliRunner().invoke(cli.app, ["notify"])
+    assert result.exit_code == 1
+    [line] = _errors(result)
+    assert "HOTLINE_ALERT_CHANNELS" in line
+
+
+def test_a_malformed_channel_names_its_variable_without_its_address_or_secret(
+    fresh_settings: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "s3cr3t-robot-key"
+    entry = '{"channel": "pager", "url": "https://x/send?key=' + secret + '", "secret": "' + secret + '"}'
+    monkeypatch.setenv("HOTLINE_ALERT_CHANNELS", '{"yuhu": [' + entry + "]}")
+    result = CliRunner().invoke(cli.app, ["notify"])
+    assert result.exit_code == 2
+    [line] = _errors(result)
+    assert line.startswith("error: HOTLINE_ALERT_CHANNELS: ") and secret not in result.output
