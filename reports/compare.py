@@ -25,6 +25,7 @@ from hotline.reports.bulletin import TABLE, Bulletin, UnitCounts, month_key, tot
 from hotline.reports.periods import Period
 from hotline.schemas import metrics as mc
 from hotline.schemas.metrics import DASH, Rate
+from hotline.schemas.registry import Registry
 
 # Every rate of the catalogue, in its order: the headline compares each one the bulletin can compute.
 RATES: tuple[Rate, ...] = tuple(m for m in mc.CATALOGUE if isinstance(m, Rate))
@@ -42,17 +43,19 @@ def previous_month(month: str) -> str:
     return f"{year - (mon == 1)}-{(mon - 2) % 12 + 1:02d}"
 
 
-def lineage(unit_id: str, period: Period) -> tuple[str, ...]:
-    """The unit ids whose figures in ``period`` are this unit's (a renamed unit's earlier id, a merged
-    unit's predecessors): one place, so a registry with history can answer; today a unit is its id."""
-    del period  # the registry keeps no history yet: every unit is itself in every period
-    return (unit_id,)
+def lineage(unit_id: str, period: Period, registry: Registry | None = None) -> tuple[str, ...]:
+    """The unit ids whose figures in ``period`` are this unit's: a merged unit's predecessors (their
+    sum), a renamed unit's own id, as the registry's history says (``Registry.lineage``); without a
+    registry, the unit itself."""
+    if registry is None:
+        return (unit_id,)
+    return tuple(sorted(registry.lineage(unit_id, period.start, period.end))) or (unit_id,)
 
 
-def counterpart(unit: UnitCounts, other: Bulletin) -> UnitCounts | None:
+def counterpart(unit: UnitCounts, other: Bulletin, registry: Registry | None = None) -> UnitCounts | None:
     """``unit``'s counts in the other bulletin's period, summed over its :func:`lineage` there; None when absent."""
     by_id = {u.unit_id: u for u in other.units}
-    found = [by_id[i] for i in lineage(unit.unit_id, other.period) if i in by_id]
+    found = [by_id[i] for i in lineage(unit.unit_id, other.period, registry) if i in by_id]
     if not found:
         return None
     if len(found) == 1:
@@ -226,16 +229,18 @@ def _unit_change(current: UnitCounts, previous: UnitCounts | None) -> UnitChange
     return UnitChange(current.unit_id, current.name, changes)
 
 
-def compare(current: Bulletin, previous: Bulletin, kind: str = PERIOD_OVER_PERIOD) -> Comparison:
+def compare(
+    current: Bulletin, previous: Bulletin, kind: str = PERIOD_OVER_PERIOD, registry: Registry | None = None
+) -> Comparison:
     """``current`` against ``previous`` (built the same way, for the period before or a year before);
-    each unit against its :func:`lineage` there."""
+    each unit against its :func:`lineage` there (the registry's history: renames and merges)."""
     now, before = city_counts(current), city_counts(previous)
     headline = tuple(
         Change(m, _city_fraction(m, current, now), _city_fraction(m, previous, before))
         for m in RATES
         if set(mc.stored_names((m,))) <= set(now)
     )
-    units = tuple(_unit_change(u, counterpart(u, previous)) for u in current.units)
+    units = tuple(_unit_change(u, counterpart(u, previous, registry)) for u in current.units)
     total = _unit_change(current.total, previous.total)
     return Comparison(current.month, previous.month, headline, units, total, kind)
 

@@ -18,7 +18,7 @@ from hotline.reports.coverage import Coverage, coverage, issued
 from hotline.reports.issued import Issue, late_data
 from hotline.reports.periods import Kind, Period
 from hotline.schemas.office import Office
-from hotline.schemas.registry import Registry
+from hotline.schemas.registry import Registry, default_registry
 
 
 def incomplete(db: Queryable, held: Coverage, period: Period, name: str) -> str | None:
@@ -50,7 +50,7 @@ def compare_honestly(
         if reasons:
             withheld.append(Withheld(kind, other.key, reasons))
             continue
-        made = compare(bulletin, build_rates(db, other, registry, office), kind)
+        made = compare(bulletin, build_rates(db, other, registry, office), kind, registry or default_registry())
         if kind == PERIOD_OVER_PERIOD:
             bulletin.comparison = made
         else:

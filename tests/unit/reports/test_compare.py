@@ -135,17 +135,26 @@ def test_every_format_carries_both_comparisons(editions: dict[str, Bulletin], ke
     assert [sheet.cell(row=i + 1, column=1).value for i in range(2)] == sentences
 
 
-def test_a_unit_is_compared_with_the_sum_of_its_lineage(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Where the registry says a unit was two before (a merger), its earlier figures are their sum."""
+def test_a_merged_unit_is_compared_with_the_sum_of_its_predecessors_as_the_registry_says() -> None:
+    """The registry's history: 市水务局 and 市国土局 merged into 市资源局 on 1 July; July's 环比 is
+    against June's two, summed; a unit the registry gives no history is itself."""
     from hotline.reports import compare as module
     from hotline.reports.bulletin import UnitCounts, total_of
     from hotline.schemas import metrics as mc
+    from hotline.schemas.registry import parse_registry
+    from tests.unit.schemas.test_registry import REORGANISED
 
-    monkeypatch.setattr(module, "lineage", lambda unit_id, period: ("a", "b") if unit_id == "ab" else (unit_id,))
-    before = [UnitCounts(u, u, "", 1, dispatched=2, completed_on_time=n) for u, n in (("a", 1), ("b", 2))]
-    now = [UnitCounts("ab", "甲乙", "", 1, dispatched=4, completed_on_time=4)]
+    registry = parse_registry(REORGANISED)
+    before = [UnitCounts(u, u, "", 1, dispatched=2, completed_on_time=n) for u, n in (("water", 1), ("land", 2))]
+    now = [UnitCounts("resources", "市资源局", "", 1, dispatched=4, completed_on_time=4)]
     made = module.compare(
-        Bulletin("2019-11", now, total_of(now), {"calls": {}}),
-        Bulletin("2019-10", before, total_of(before), {"calls": {}}),
+        Bulletin("2023-07", now, total_of(now), {"calls": {}}),
+        Bulletin("2023-06", before, total_of(before), {"calls": {}}),
+        registry=registry,
     )
     assert made.units[0].of(mc.ON_TIME_RATE).text == "提升25.00个百分点"  # 4/4 against (1+2)/(2+2)
+    alone = module.compare(
+        Bulletin("2023-07", now, total_of(now), {"calls": {}}),
+        Bulletin("2023-06", before, total_of(before), {"calls": {}}),
+    )
+    assert alone.units[0].of(mc.ON_TIME_RATE).text != "提升25.00个百分点", "without the registry: no predecessor"
