@@ -27,7 +27,7 @@ from pydantic import SecretStr
 
 from hotline.client import worker_get
 from hotline.deploy.worker import settings_env
-from hotline.schemas.registry import DISTRICT_GROUP, REGISTRY_PATH
+from hotline.schemas.office import current_office
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import ClickHouseStore
 from hotline.sinks.originals import new_key
@@ -43,10 +43,12 @@ PHONE = "13912345690"
 
 def _registries(root: Path) -> tuple[Path, Path]:
     """The shipped registry, and the same with the new unit added."""
-    shipped = REGISTRY_PATH.read_text(encoding="utf-8")
+    office = current_office()
+    shipped = office.registry_path.read_text(encoding="utf-8")
+    group = office.bulletin.ordered_groups[0]
     before, after = root / "units-before.csv", root / "units-after.csv"
     before.write_text(shipped, encoding="utf-8")
-    after.write_text(shipped.rstrip("\n") + f"\n{NEW_UNIT},新区管委会,{DISTRICT_GROUP},999\n", encoding="utf-8")
+    after.write_text(shipped.rstrip("\n") + f"\n{NEW_UNIT},新区管委会,{group},999,,,\n", encoding="utf-8")
     return before, after
 
 
