@@ -253,7 +253,7 @@ def test_without_a_key_nothing_is_kept_and_the_redrive_reads_the_topic_while_it_
             ),
             "the redrive dead-lettered again",
         )
-        assert f"unknown unit_id '{NEW_UNIT}': not in the unit registry" in status
+        assert f"unknown unit_id '{NEW_UNIT}' on 2019-11-04: not in the unit registry" in status
         [second] = [i for i in _dead_lettered(settings, 2) if i != first]
         assert status.startswith(f"dead-lettered again as {second}:")
     finally:
