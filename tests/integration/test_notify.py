@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -226,8 +227,13 @@ def press_ack(browser: WebDriver, link: str) -> str:
     browser.get(link)
     WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.ID, "ack"))
     browser.find_element(By.ID, "ack").click()
-    WebDriverWait(browser, 30).until(lambda d: "已签收" in d.find_element(By.ID, "what").text)
-    return str(browser.find_element(By.ID, "what").text)
+    # The page replaces what it says once the acknowledgement is stored: an element read during the
+    # swap is stale, so the wait reads it afresh until the new text is there.
+    def signed(d: WebDriver) -> str | bool:
+        text = str(d.find_element(By.ID, "what").text)
+        return text if "已签收" in text else False
+
+    return str(WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,)).until(signed))
 
 
 async def test_a_duty_officer_signs_for_an_alert_in_a_browser(
