@@ -6,6 +6,7 @@ tests never see each other's events and the broker is shared.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import uuid
@@ -13,6 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.webdriver import WebDriver
 
 from hotline.deploy import kafka
 from hotline.deploy.worker import WorkerProcess, settings_env
@@ -82,3 +86,36 @@ def hotline(settings: Settings, *args: str, timeout: float = 900) -> subprocess.
     )
     assert result.returncode == 0, result.stderr.decode(errors="replace")[-3000:]
     return result
+
+
+# Headless Debian Chromium (Debian's packages only: nothing downloads a browser or driver), for
+# the pages a person uses: the live monitor and the 签收 link.
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1600,1250",
+    "--lang=zh-CN",
+)
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    """Headless Debian Chromium with a fresh profile; never a downloaded browser or driver."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)

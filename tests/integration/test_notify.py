@@ -11,16 +11,14 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -31,7 +29,6 @@ from hotline.settings import AlertChannel, Settings
 from hotline.sinks.clickhouse import ClickHouseStore
 from hotline.streams.alerts import alert_id
 from hotline.streams.notify import log_settings
-from tests.integration.test_monitor import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS
 from tests.robots import ORDER_PREFIX, SECRET, Robot
 
 pytestmark = pytest.mark.integration
@@ -206,20 +203,6 @@ async def test_a_unit_signs_for_an_alert_through_its_link_and_the_topic_has_it(
         rows = store.query_rows("SELECT destination, status FROM {db}.alert_deliveries FINAL ORDER BY destination")
     stored = [(r["destination"], r["status"]) for r in rows]
     assert stored == [("yuhu/ack", "acknowledged"), ("yuhu/webhook/0", "delivered")]
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    """Headless Debian Chromium with a fresh profile, as the monitor's browser tests use."""
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def press_ack(browser: WebDriver, link: str) -> str:
