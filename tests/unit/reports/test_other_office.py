@@ -33,6 +33,9 @@ from tests.factories import event, folded
 
 PROFILE = Path(__file__).resolve().parents[2] / "offices" / "suining" / "office.toml"
 MONTHS = ("2023-05", "2023-07", "2023-08")  # before and after a rename and a merge on 1 July
+# Periods of other kinds whose bounds split no order's events (every order lives inside its month):
+# a quarter, a year (across the rename and the merge) and a range of days.
+PERIODS = {"2023-Q3": ("2023-07", "2023-08"), "2023": MONTHS, "2023-07-01..2023-08-31": ("2023-07", "2023-08")}
 # What only the shipped demo office writes: none of it may reach another office's bulletin.
 DEMO_ONLY = ("湘潭", "市长热线", "县市区园区", "市 长 热 线")
 PROVINCIAL = "省12345监管平台"
@@ -120,6 +123,7 @@ class World:
     registry: Registry
     orders: dict[str, list[Order]]
     bulletins: dict[str, Bulletin]
+    periods: dict[str, Bulletin]
 
 
 @pytest.fixture(scope="module")
@@ -133,9 +137,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     try:
         sink.write(folded([ev for month in MONTHS for ev in _events(month, orders[month])], topic="t"))
         bulletins = {month: assemble(sink, month, registry, office=office) for month in MONTHS}
+        periods = {key: assemble(sink, key, registry, office=office) for key in PERIODS}
     finally:
         sink.close()  # chDB holds one path per process
-    yield World(office, registry, orders, bulletins)
+    yield World(office, registry, orders, bulletins, periods)
 
 
 @pytest.fixture(scope="module")
@@ -265,3 +270,41 @@ def test_the_word_files_masthead_and_author_are_the_offices(august: dict[str, st
     xml = august["docx"]
     assert "政 务 服 务 热 线" in xml
     assert "<dc:creator>市政务服务和大数据局</dc:creator>" in xml
+
+
+def _summed(months: tuple[str, ...], world: World, first: date, last: date) -> dict[str, Expected]:
+    """The months' independent counts added up per unit, named as the registry names them over the period."""
+    names = world.registry.during(first, last).by_id
+    out: dict[str, Expected] = {}
+    for month in months:
+        for unit, e in _expected(month, world.orders[month], world.registry).items():
+            total = out.setdefault(unit, Expected(names[unit].name))
+            total.dispatched += e.dispatched
+            total.on_time += e.on_time
+            total.visits += e.visits
+            total.satisfied += e.satisfied
+            total.feedback |= e.feedback
+    return out
+
+
+@pytest.mark.parametrize("key", list(PERIODS))
+def test_a_quarter_a_year_and_a_range_equal_the_sum_of_independent_counts(world: World, key: str) -> None:
+    bulletin = world.periods[key]
+    expected = _summed(PERIODS[key], world, bulletin.period.start, bulletin.period.end)
+    found = {
+        u.unit_id: Expected(u.name, u.dispatched, u.completed_on_time, u.visits, u.visits_satisfied, u.has_feedback)
+        for u in bulletin.units
+    }
+    assert found == expected
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("key", list(PERIODS))
+def test_every_period_in_every_format_carries_the_offices_names_and_no_demo_office(
+    world: World, key: str, fmt: str
+) -> None:
+    bulletin = world.periods[key]
+    text = _text(fmt, render(bulletin, fmt))
+    assert all(u.name in text for u in bulletin.units)
+    assert [word for word in DEMO_ONLY if word in text] == []
+
