@@ -11,25 +11,22 @@ So an order is evicted once it is completed, holds nothing for a dispatch, owes 
 and its latest event is older than ``HOTLINE_EVICT_AFTER_S`` (event time against the clock): it
 leaves the table with a tombstone in its changelog (the compacted topic then forgets it too).
 A later event for it reads its state back from ClickHouse and folds exactly as if it had
-stayed; :class:`KnownOrders` tells the worker which absent orders are worth that lookup.
+stayed; :func:`order_filter` tells the worker which absent orders are worth that lookup.
 
-Pure apart from :meth:`KnownOrders.load` (one query at start-up).
+Pure apart from :func:`order_filter` (one query on each assignment).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
-
-from rbloom import Bloom
 
 from hotline.sinks.base import Store
 from hotline.sinks.store import owned
+from hotline.streams.known import EveryId, KnownIds
 from hotline.streams.timeline import OrderState
 
 MICROS = 1_000_000
-FALSE_POSITIVES = 0.001
-MIN_CAPACITY = 1_000_000
 
 
 def latest_event_us(state: OrderState) -> int | None:
@@ -54,32 +51,15 @@ def due(orders: Iterable[tuple[str, Any]], now_us: int, after_s: float) -> list[
     return [order_id for order_id, state in orders if evictable(state, now_us, after_s)]
 
 
-class KnownOrders:
-    """A Bloom filter over the orders the store holds a state for: an order absent from the
-    table is looked up in ClickHouse only when it may be there (evicted, or written by another
-    worker of its partition before a rebalance); a new order is certainly new, with no query."""
-
-    def __init__(self, capacity: int = MIN_CAPACITY, every: bool = False) -> None:
-        self._bloom = Bloom(max(capacity, MIN_CAPACITY), FALSE_POSITIVES)
-        self._every = every  # through `hotline store`: no filter here, every absent order is asked for
-
-    @classmethod
-    def load(cls, store: Store) -> KnownOrders:
-        """Every order with a stored state, when this process owns the store; else no filter."""
-        if not owned(store):
-            return cls(every=True)
-        ids = [str(row[0]) for row in store.query("SELECT DISTINCT order_id FROM {db}.order_states")]
-        known = cls(2 * len(ids) + MIN_CAPACITY)
-        known.add(ids)
-        return known
-
-    def add(self, order_ids: Iterable[str]) -> None:
-        self._bloom.update(order_ids)
-
-    def maybe(self, order_ids: Iterable[str]) -> Iterator[str]:
-        """The orders the store may hold a state for (all it does hold, and a few it does not)."""
-        if self._every:
-            yield from order_ids
-            return
-        bloom = self._bloom
-        yield from (o for o in order_ids if o in bloom)
+def order_filter(store: Store) -> KnownIds | EveryId:
+    """The orders the store holds a state for, as the same Bloom filter as stored event ids
+    (``streams/known.py``): an order absent from the table is looked up in ClickHouse only when it
+    may be there (evicted, or written by another worker of its partition before a rebalance); a
+    new order is certainly new, with no query. Through ``hotline store`` there is no filter here:
+    every absent order is asked for."""
+    if not owned(store):
+        return EveryId()
+    ids = [str(row[0]) for row in store.query("SELECT DISTINCT order_id FROM {db}.order_states")]
+    known = KnownIds(2 * len(ids))
+    known.add(ids)
+    return known

@@ -27,7 +27,7 @@ from hotline.sinks.units import stored_registry
 from hotline.streams import history
 from hotline.streams.alerts import key_partition
 from hotline.streams.changelog import Changelog
-from hotline.streams.eviction import KnownOrders
+from hotline.streams.eviction import order_filter
 from hotline.streams.gauges import AgentFigures, AwaitingSupervision, OpenOrders
 from hotline.streams.known import EveryId, KnownIds, id_filter
 from hotline.streams.processing import OrderState, state_of
@@ -60,7 +60,7 @@ class WorkerState:
         self.registry: Registry = default_registry()  # the store's version replaces it once it opens
         self.registry_given = False  # a registry handed in (tests, tools) is kept as it is
         self.known: KnownIds | EveryId = KnownIds()  # loaded from the store when it opens
-        self.known_orders = KnownOrders(every=True)  # the orders the store holds: loaded on assignment
+        self.known_orders: KnownIds | EveryId = EveryId()  # the orders the store holds: loaded on assignment
         self.foreign: dict[str, OrderState] = {}  # open orders imported or restated, not yet in the table
         self.windows = Windows()
         self.open_orders = OpenOrders()
@@ -138,7 +138,7 @@ class WorkerState:
         store = self.store.store
         self.generation = await self.store.run(store.generation)
         if self.settings.evict_after_s:  # orders this partition's earlier owner evicted are among them
-            self.known_orders = await self.store.run(KnownOrders.load, store)
+            self.known_orders = await self.store.run(order_filter, store)
         loaded = await self.store.run(store.windows, "day >= %(since)s", {"since": since})
         months = set(await self.store.run(history.event_months, store))
         self.windows = Windows()

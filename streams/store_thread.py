@@ -41,10 +41,3 @@ class StoreThread:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on the store's thread, off the event loop, after every earlier call."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-
-    def close(self) -> None:
-        """Close the store if it was opened (a worker stopped before that has nothing to close)."""
-        with self._guard:
-            if self.opened is not None:
-                self.opened.close()
-        self._executor.shutdown(wait=False)

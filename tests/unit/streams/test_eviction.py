@@ -6,7 +6,8 @@ from datetime import datetime
 
 from hotline.schemas.events import parse_event
 from hotline.streams import timeline
-from hotline.streams.eviction import KnownOrders, evictable
+from hotline.streams.eviction import evictable
+from hotline.streams.known import EveryId, KnownIds
 from hotline.streams.processing import OrderState, state_from_events
 from tests.factories import event, raw
 
@@ -64,10 +65,10 @@ def test_the_window_counts_from_the_latest_event_not_the_completion() -> None:
 
 
 def test_known_orders_answer_certainly_new_for_orders_never_added() -> None:
-    known = KnownOrders()
+    known = KnownIds()
     known.add(["O1", "O2"])
     assert list(known.maybe(["O1", "O3", "O2"])) == ["O1", "O2"]
 
 
 def test_without_a_filter_every_absent_order_is_worth_a_lookup() -> None:
-    assert list(KnownOrders(every=True).maybe(["O1", "O3"])) == ["O1", "O3"]
+    assert list(EveryId().maybe(["O1", "O3"])) == ["O1", "O3"]
