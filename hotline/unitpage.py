@@ -222,12 +222,19 @@ class UnitPage:
 
     def routes(self, app: aioweb.Application) -> None:
         """The same routes on a plain aiohttp application (the tests')."""
-        app.router.add_get("/units/{unit_id}", lambda r: self.show(r, r.match_info["unit_id"]))
-        app.router.add_get("/units/{unit_id}/open", lambda r: self.listing(r, r.match_info["unit_id"]))
-        app.router.add_post(
-            "/units/{unit_id}/ack/{alert_id}",
-            lambda r: self.press(r, r.match_info["unit_id"], r.match_info["alert_id"]),
-        )
+
+        async def show(r: aioweb.Request) -> aioweb.Response:
+            return await self.show(r, r.match_info["unit_id"])
+
+        async def listing(r: aioweb.Request) -> aioweb.Response:
+            return await self.listing(r, r.match_info["unit_id"])
+
+        async def press(r: aioweb.Request) -> aioweb.Response:
+            return await self.press(r, r.match_info["unit_id"], r.match_info["alert_id"])
+
+        app.router.add_get("/units/{unit_id}", show)
+        app.router.add_get("/units/{unit_id}/open", listing)
+        app.router.add_post("/units/{unit_id}/ack/{alert_id}", press)
 
 
 def credential(request: aioweb.Request) -> Credential:
