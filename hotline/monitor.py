@@ -70,6 +70,7 @@ from hotline.streams.access import SUPERVISOR, TICKET_COOKIE, Access, Credential
 from hotline.streams.deadlines import TZ
 from hotline.streams.gauges import AgentFigures, AwaitingSupervision, OpenOrders
 from hotline.streams.processing import state_of
+from hotline.streams.tally import AlertTally, with_counts
 from hotline.streams.windows import Windows
 
 if TYPE_CHECKING:
@@ -152,14 +153,15 @@ def trend_answer(
     return 200, build_trend(figures or pipeline.figures, unit, days, now or datetime.now(TZ))
 
 
-def figures_for(snapshot: Snapshot, granted: str) -> Payload:
-    """A snapshot as one scope may see it.
+def figures_for(snapshot: Snapshot, granted: str, tally: AlertTally | None = None) -> Payload:
+    """A snapshot as one scope may see it, with each unit's alerts sent, acknowledged and waiting
+    (from the alert feed's ``tally``: the topic as read so far, whatever day is viewed).
 
     The bulletins are city-wide pages that need a supervisor once tokens exist (and the
     monitor is only reached with a token), so a unit's view carries no links it could
     not open, and ``bulletins_open`` tells the page to say why.
     """
-    payload = snapshot.to_json(visible_units(granted))
+    payload = with_counts(snapshot.to_json(visible_units(granted)), tally.counts() if tally else {})
     payload["bulletins_open"] = granted == SUPERVISOR
     if granted != SUPERVISOR:
         payload["bulletins"] = []
@@ -217,6 +219,7 @@ class Board:
     fingerprint: object = None
     computed_at: float = 0.0
     pushed_key: str | None = None
+    alerts_version: int = -1  # the alert tally's version its watchers were last offered
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def stale(self, fingerprint: object, now: float) -> bool:
@@ -229,9 +232,9 @@ class Board:
             return True
         return now - self.computed_at >= SAFETY_REFRESH_S
 
-    def payload_for(self, granted: str) -> Payload:
+    def payload_for(self, granted: str, tally: AlertTally | None = None) -> Payload:
         assert self.snapshot is not None
-        return figures_for(self.snapshot, granted)
+        return figures_for(self.snapshot, granted, tally)
 
 
 class StoreWide:
@@ -325,7 +328,7 @@ class LiveMonitor:
         async with board.lock:
             if board.snapshot is None:
                 await self._recompute(board, await self._fingerprint(force_remote=True))
-        watcher.offer_snapshot(board.payload_for(watcher.granted))
+        watcher.offer_snapshot(board.payload_for(watcher.granted, self.pipeline.feed.tally))
 
     # -- one-off reads --------------------------------------------------------------------
     async def snapshot(self, day: date | None) -> Snapshot:
@@ -361,6 +364,8 @@ class LiveMonitor:
         now = self.clock()
         for board in list(self.boards.values()):
             if now - board.computed_at < self.min_interval_s or not board.stale(fingerprint, now):
+                if board.snapshot is not None and board.alerts_version != self.pipeline.feed.tally.version:
+                    self._publish(board)  # an alert or a 签收: the counts moved, the figures need no read
                 continue
             async with board.lock:
                 await self._recompute(board, fingerprint)
@@ -377,17 +382,18 @@ class LiveMonitor:
         board.fingerprint = fingerprint
         board.computed_at = self.clock()
         key = figures_key(board.snapshot.to_json())
-        if key != board.pushed_key:
+        if key != board.pushed_key or board.alerts_version != self.pipeline.feed.tally.version:
             board.pushed_key = key
             self._publish(board)
 
-    @staticmethod
-    def _publish(board: Board) -> None:
+    def _publish(self, board: Board) -> None:
         """Each scope's view is built once per push, whatever the number of watchers."""
+        tally = self.pipeline.feed.tally
+        board.alerts_version = tally.version
         views: dict[str, Payload] = {}
         for watcher in list(board.watchers):
             if watcher.granted not in views:
-                views[watcher.granted] = board.payload_for(watcher.granted)
+                views[watcher.granted] = board.payload_for(watcher.granted, tally)
             watcher.offer_snapshot(views[watcher.granted])
 
     async def _forward_alerts(self) -> None:
@@ -532,7 +538,7 @@ def register(pipeline: Pipeline, access: Access, page: Callable[[str], Callable[
         if not isinstance(asked, tuple):
             return asked  # the refusal
         granted, day = asked
-        figures = figures_for(await monitor.snapshot(day), granted)
+        figures = figures_for(await monitor.snapshot(day), granted, pipeline.feed.tally)
         figures["alerts"] = recent_alerts(pipeline.feed.recent, granted)
         return self.json(figures)
 

@@ -78,8 +78,6 @@ def access_of(pipeline: Pipeline) -> Access:
     return Access.configure(s.access_tokens, s.ticket_secret, s.ticket_ttl_s)
 
 
-
-
 def bound_connections(app: Any, per_client: int) -> None:
     """Faust's web server closes idle connections after :data:`IDLE_TIMEOUT_S` (from the connection's
     start: one that never sends a request too) and holds at most ``per_client`` per client address.
@@ -163,6 +161,7 @@ def register(pipeline: Pipeline) -> None:
         return self.json(body)
 
     register_deadletters(pipeline, access, surface)
+
     @surface.page("/backup/{table}")
     async def backup_table(self: View, request: Request, table: str) -> Response:
         """``hotline backup`` while this worker holds ClickHouse: a table's partitions, or with
@@ -174,6 +173,9 @@ def register(pipeline: Pipeline) -> None:
     from hotline import monitor
 
     monitor.register(pipeline, access, surface.page)
+    from hotline import unitpage
+
+    unitpage.register(pipeline, access, surface.page)
     surface.close()
 
 

@@ -7,6 +7,8 @@ GET never acknowledges: link previews and scanners open links); pressing it puts
 ``alert.acknowledged`` event on the alerts topic (keyed by unit, as the alerts are) and records
 it in the delivery log (destination ``<unit>/ack``, status ``acknowledged``). The event's id is
 derived from the alert's, so a second press is the same event again, recognisable downstream.
+``hotline notify`` also records the acknowledgements it reads on the topic (:func:`topic_ack_row`),
+so one made on a unit's page on a worker is in the log too.
 Kafka unavailable: the page says to try again (503) and nothing is recorded.
 """
 
@@ -46,6 +48,38 @@ def ack_event_id(alert_id: str) -> str:
     return hashlib.sha1(f"ack|{alert_id}".encode()).hexdigest()[:32]
 
 
+def ack_row(event: AlertAcknowledged, version: int) -> LogRow:
+    """The delivery log's record of a 签收: destination ``<unit>/ack``, status ``acknowledged``, its
+    times the acknowledgement's own, the event's JSON as the row's content."""
+    at = event.occurred_at.timestamp()
+    return LogRow(
+        destination=f"{event.unit_id}/ack",
+        alert_id=event.alert_id,
+        unit_id=event.unit_id,
+        channel="ack",
+        status=ACKNOWLEDGED,
+        attempts=1,
+        first_try=at,
+        last_try=at,
+        delivered_at=at,
+        last_error="",
+        alert=json.dumps(event.model_dump(mode="json"), ensure_ascii=False, sort_keys=True),
+        version=version,
+    )
+
+
+def topic_ack_row(event: AlertAcknowledged) -> LogRow:
+    """The row ``hotline notify`` records for an acknowledgement it reads on the alerts topic,
+    whichever page made it (the signed link, or a unit's page on a worker).
+
+    The log keeps the latest ``version`` per destination and alert id. This row's version is the
+    acknowledgement's own instant in µs, not the time it is read: read again (offsets not yet
+    committed when the notifier died) it is the identical row, which the table collapses; it never
+    outranks the row the signed link's page wrote at the press (:func:`next_version` then, at or
+    after that instant); and, versions being µs times, a restart's read of one TTL finds it."""
+    return ack_row(event, int(event.occurred_at.timestamp() * 1_000_000))
+
+
 class Acknowledgements:
     """Checks 签收 links and turns a press into an ``alert.acknowledged`` event, stored."""
 
@@ -61,29 +95,14 @@ class Acknowledgements:
         return bool(unit_id) and hmac.compare_digest(signature, ack_signature(self.secret, alert_id, unit_id))
 
     async def acknowledge(self, alert_id: str, unit_id: str) -> AlertAcknowledged:
-        now = self.clock()
         event = AlertAcknowledged(
             event_id=ack_event_id(alert_id),
-            occurred_at=datetime.fromtimestamp(now, TZ),
+            occurred_at=datetime.fromtimestamp(self.clock(), TZ),
             alert_id=alert_id,
             unit_id=unit_id,
         )
         await self.produce(unit_id, dump_event(event))
-        row = LogRow(
-            destination=f"{unit_id}/ack",
-            alert_id=alert_id,
-            unit_id=unit_id,
-            channel="ack",
-            status=ACKNOWLEDGED,
-            attempts=1,
-            first_try=now,
-            last_try=now,
-            delivered_at=now,
-            last_error="",
-            alert=json.dumps(event.model_dump(mode="json"), ensure_ascii=False, sort_keys=True),
-            version=next_version(),
-        )
-        await asyncio.to_thread(self.log.record, [row])
+        await asyncio.to_thread(self.log.record, [ack_row(event, next_version())])
         log.info("alert %s acknowledged by unit %s", alert_id, unit_id)
         return event
 

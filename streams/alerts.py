@@ -39,6 +39,7 @@ from hotline.schemas.events import (
     parse_event,
 )
 from hotline.streams.deadlines import TZ
+from hotline.streams.tally import AlertTally
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,8 @@ class AlertFeed:
         self.ready = asyncio.Event()
         self.skipped = 0  # records on the topic that are not alerts (foreign or malformed)
         self.overflowed = 0  # alerts a slow subscriber lost (its oldest first)
+        self.tally = AlertTally()  # per unit: sent, acknowledged, waiting (the screen, the unit's page)
+        self.awaited: dict[str, asyncio.Event] = {}  # alert ids whose 签收 a page waits to read back
 
     def note(self, alert: dict[str, Any]) -> None:
         """Remember an alert (ours as we send it, anyone's as the topic shows it) and fan it out once.
@@ -158,6 +161,7 @@ class AlertFeed:
         if alert["alert_id"] in self.sent:
             return
         self.sent.add(alert["alert_id"])
+        self.tally.alert(alert)
         self._watch(alert)
         self.recent.append(alert)
         for queue in list(self.subscribers):
@@ -177,6 +181,19 @@ class AlertFeed:
                 self.on_overdue(alert)
         elif alert["type"] == "alert.escalated":
             self.overdue.pop(alert["overdue_alert_id"], None)
+
+    async def read_back(self, alert_id: str, timeout_s: float) -> bool:
+        """Whether the feed has read an acknowledgement of ``alert_id`` (waiting up to ``timeout_s``):
+        a unit's page answers a press once the open list it shows no longer has the alert."""
+        if alert_id in self.acknowledged:
+            return True
+        seen = self.awaited.setdefault(alert_id, asyncio.Event())
+        try:
+            await asyncio.wait_for(seen.wait(), timeout_s)
+        except TimeoutError:
+            self.awaited.pop(alert_id, None)
+            return False
+        return True
 
     def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=10_000)
@@ -234,6 +251,9 @@ class AlertFeed:
             if isinstance(alert, AlertAcknowledged):  # a unit's 签收 of an alert: not an alert itself
                 self.acknowledged.add(alert.alert_id)
                 self.overdue.pop(alert.alert_id, None)
+                self.tally.acknowledge(alert.alert_id)
+                if (seen := self.awaited.pop(alert.alert_id, None)) is not None:
+                    seen.set()
                 return
             self.note(alert.model_dump(mode="json"))
         except Exception as exc:

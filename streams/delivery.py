@@ -145,7 +145,9 @@ class DeliveryMetrics:
             registry=self.registry,
         )
         self.pending = Gauge(
-            "hotline_notify_pending", "Alerts queued and not yet delivered, by destination.", ["destination"],
+            "hotline_notify_pending",
+            "Alerts queued and not yet delivered, by destination.",
+            ["destination"],
             registry=self.registry,
         )
         self.log_up = Gauge(
@@ -211,7 +213,8 @@ def digest_size(queued: int, available: int, per_message: int) -> int:
 
 
 def emitted_at(alert: Mapping[str, Any]) -> float:
-    return datetime.fromisoformat(str(alert["emitted_at"])).timestamp()
+    """When an alert was emitted; for a 签收's row (the log keeps those too), when it was made."""
+    return datetime.fromisoformat(str(alert.get("emitted_at") or alert["occurred_at"])).timestamp()
 
 
 Post = Callable[[Request], Awaitable[tuple[int, bytes]]]
@@ -382,6 +385,15 @@ class Deliveries:
             outbox.put(entry)
             self.metrics.pending.labels(dest.name).set(len(outbox.queue))
         return rows
+
+    def once(self, row: LogRow) -> list[LogRow]:
+        """A row that is not a delivery (a 签收 read from the topic): to record unless its destination
+        and alert id already have one, in the log as read at start or since."""
+        key = (row.destination, row.alert_id)
+        if key in self.known:
+            return []
+        self.known[key] = emitted_at(json.loads(row.alert))
+        return [row]
 
     def _forget(self, now: float) -> None:
         """Every so many alerts, drop the ids older than the TTL: the set stays one TTL's worth."""

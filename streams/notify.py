@@ -10,6 +10,7 @@ unit's destinations as a ``pending`` row of the delivery log (``alert_deliveries
 there. Committing before delivery keeps one dead receiver from holding back the topic (and every
 other unit); the pending rows are what a restart resumes from, so nothing committed is lost. An
 alert read again after a crash (offsets not yet committed) finds its rows and is not queued twice.
+An acknowledgement (签收) on the topic is recorded too, once (``streams/acks.py``: ``topic_ack_row``).
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import generate_latest
 
-from hotline.schemas.events import TZ, parse_event
+from hotline.schemas.events import TZ, AlertAcknowledged, parse_event
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import ClickHouseStore
 from hotline.sinks.tables import ALERT_DELIVERIES
-from hotline.streams.acks import Acknowledgements, Produce
+from hotline.streams.acks import Acknowledgements, Produce, topic_ack_row
 from hotline.streams.channels import Destination, ack_links
 from hotline.streams.delivery import Deliveries, DeliveryMetrics, LogRow, http_post
 
@@ -105,8 +106,7 @@ class ClickHouseLog:
 
     def load(self, since_version: int) -> list[LogRow]:
         rows = self.store.query_rows(
-            f"SELECT {', '.join(ALERT_DELIVERIES.names)} FROM {{db}}.alert_deliveries FINAL "
-            "WHERE version >= %(since)s",
+            f"SELECT {', '.join(ALERT_DELIVERIES.names)} FROM {{db}}.alert_deliveries FINAL WHERE version >= %(since)s",
             {"since": since_version},
         )
         return [
@@ -128,15 +128,12 @@ class ClickHouseLog:
         ]
 
 
-ACKNOWLEDGEMENT = "alert.acknowledged"  # on the alerts topic, but nothing to deliver
-
-
-def read_alert(value: bytes | None) -> dict[str, Any] | None:
-    """An alert to deliver, as JSON; None for an acknowledgement (签收: already stored by the
-    notifier that took it); ValueError for anything else (skipped and counted: never fatal)."""
+def read_alert(value: bytes | None) -> dict[str, Any] | AlertAcknowledged:
+    """An alert to deliver, as JSON; an acknowledgement (签收) as the event, to record; ValueError
+    for anything else (skipped and counted: never fatal)."""
     event = parse_event(value or b"")
-    if event.type == ACKNOWLEDGEMENT:
-        return None
+    if isinstance(event, AlertAcknowledged):
+        return event
     if not event.type.startswith("alert."):
         raise ValueError(f"an event of type {event.type!r}, not an alert")
     alert: dict[str, Any] = event.model_dump(mode="json")
@@ -178,7 +175,9 @@ class Notifier:
                 self.skipped += 1
                 log.warning("a record of the alerts topic skipped: %s", type(exc).__name__)
                 continue
-            if alert is not None:
+            if isinstance(alert, AlertAcknowledged):  # made on a worker's unit page or by a link
+                rows.extend(self.engine.once(topic_ack_row(alert)))
+            else:
                 rows.extend(self.engine.offer(alert))
         await self.engine.record(rows)
 

@@ -26,6 +26,7 @@ from hotline.reports import live
 from hotline.reports.bulletin import build_bulletin
 from hotline.reports.live import Figures, Snapshot, UnitLive, build_live_snapshot, build_snapshot
 from hotline.schemas import metrics as mc
+from hotline.schemas.events import AlertAcknowledged, dump_event
 from hotline.schemas.office import current_office
 from hotline.schemas.registry import default_registry, parse_registry
 from hotline.settings import Settings
@@ -360,6 +361,27 @@ async def test_the_monitor_pushes_a_change_once_and_only_to_whom_it_concerns(sto
     monitor.unwatch(board, yuhu)
     monitor.unwatch(board, office)
     assert monitor.boards == {}
+
+
+async def test_an_acknowledgement_pushes_the_units_alert_counts_to_whom_it_concerns(store: ClickHouseStore) -> None:
+    """Counted from the alert feed: pushed at the next tick, with nothing sunk and nothing read."""
+    pipeline = FakePipeline(store, Loader(store))
+    monitor = LiveMonitor(pipeline, min_interval_s=0.0)  # type: ignore[arg-type]
+    pipeline.feed.note({"alert_id": "a1", "unit_id": "yuhu", "type": "alert.overdue"})
+    board, yuhu = monitor.watch(None, "yuhu")
+    _, police = monitor.watch(None, "police")
+    await monitor.prime(board, yuhu)
+    await monitor.prime(board, police)
+    (first,) = _snapshots(yuhu)
+    _snapshots(police)
+    assert first["units"][0]["alerts"] == {"sent": 1, "acknowledged": 0, "waiting": 1}
+    pipeline.feed._read(
+        dump_event(AlertAcknowledged(event_id="k1", occurred_at=datetime.now(TZ), alert_id="a1", unit_id="yuhu"))
+    )
+    await monitor.tick()
+    (pushed,) = _snapshots(yuhu)
+    assert pushed["units"][0]["alerts"] == {"sent": 1, "acknowledged": 1, "waiting": 0}
+    assert pushed["total"]["alerts"] == pushed["units"][0]["alerts"] and _snapshots(police) == []
 
 
 async def test_alerts_reach_only_the_screens_that_may_see_them(store: ClickHouseStore) -> None:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from hotline.schemas.events import TZ, AlertAcknowledged, dump_event
 from hotline.settings import Settings
 from hotline.sinks.clickhouse import ClickHouseStore
+from hotline.streams.acks import ACKNOWLEDGED, ack_event_id, ack_row, topic_ack_row
 from hotline.streams.channels import Destination
-from hotline.streams.delivery import DELIVERED, PENDING, Deliveries, Entry, MemoryLog, http_post
+from hotline.streams.delivery import DELIVERED, PENDING, Deliveries, Entry, MemoryLog, http_post, next_version
 from hotline.streams.notify import ClickHouseLog, Notifier, destinations, log_settings
 from tests.unit.streams.test_channels import alert
 
@@ -74,17 +77,49 @@ def test_the_log_is_a_chdb_of_its_own_unless_a_server_is_set(tmp_path: Path) -> 
     assert log_settings(Settings(clickhouse_dsn="http://ch:8123")).clickhouse_dsn == "http://ch:8123"
 
 
-async def test_an_acknowledgement_read_from_the_topic_is_neither_delivered_nor_a_skipped_record() -> None:
-    from datetime import datetime
+def _ack(alert_id: str, at: datetime | None = None) -> AlertAcknowledged:
+    return AlertAcknowledged(
+        event_id=ack_event_id(alert_id), occurred_at=at or datetime.now(TZ), alert_id=alert_id, unit_id="yuhu"
+    )
 
-    from hotline.schemas.events import TZ, AlertAcknowledged, dump_event
 
+async def test_an_acknowledgement_read_from_the_topic_is_recorded_and_not_delivered() -> None:
+    """Made on a worker's unit page (or by a signed link): the delivery log has it either way."""
     log = MemoryLog()
     engine = Deliveries(destinations(Settings(alert_channels=CHANNELS)), log, http_post(None))  # type: ignore[arg-type]
     notifier = Notifier(Settings(), engine)
-    ack = AlertAcknowledged(event_id="k1", occurred_at=datetime.now(TZ), alert_id=alert(1)["alert_id"], unit_id="yuhu")
-    await notifier.take([dump_event(ack)])
-    assert notifier.skipped == 0 and log.rows == [] and engine.queued() == 0
+    await notifier.take([dump_event(_ack(alert(1)["alert_id"]))])
+    assert [(r.destination, r.alert_id, r.status) for r in log.rows] == [
+        ("yuhu/ack", alert(1)["alert_id"], ACKNOWLEDGED)
+    ]
+    assert notifier.skipped == 0 and engine.queued() == 0
+
+
+async def test_an_acknowledgement_read_again_after_a_restart_is_not_recorded_again(store: ClickHouseStore) -> None:
+    log = ClickHouseLog(store)
+    value = dump_event(_ack(alert(1)["alert_id"]))
+    await Notifier(Settings(), Deliveries([], log, http_post(None))).take([value])  # type: ignore[arg-type]
+    again = Deliveries([], log, http_post(None))  # type: ignore[arg-type]
+    resumed = again.resume()
+    await Notifier(Settings(), again).take([value])
+    assert resumed == 0 and len(store.query_rows("SELECT * FROM {db}.alert_deliveries")) == 1
+
+
+def test_the_topics_copy_of_an_acknowledgement_is_one_row_however_often_written(store: ClickHouseStore) -> None:
+    """Its version is the acknowledgement's instant: a rewrite (offsets not committed) is the same row."""
+    log = ClickHouseLog(store)
+    ack = _ack(alert(1)["alert_id"], datetime(2019, 11, 4, 10, 0, 0, 123000, TZ))  # the log keeps ms
+    log.record([topic_ack_row(ack)])
+    log.record([topic_ack_row(ack)])
+    assert log.load(0) == [topic_ack_row(ack)]
+
+
+def test_the_links_own_row_outranks_the_topics_copy_of_the_same_acknowledgement(store: ClickHouseStore) -> None:
+    log = ClickHouseLog(store)
+    ack = _ack(alert(1)["alert_id"], datetime(2019, 11, 4, 10, 0, 0, 123000, TZ))
+    pressed = ack_row(ack, next_version())
+    log.record([pressed, topic_ack_row(ack)])
+    assert log.load(0) == [pressed]
 
 
 async def test_what_is_read_is_recorded_pending_and_what_is_not_an_alert_is_skipped() -> None:
