@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import ssl
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,22 @@ def sealing_key(text: str) -> bytes:
     if len(key) != SEALING_KEY_BYTES:
         raise ValueError(f"{SEALING_KEY_BYTES} bytes in base64 are needed, not {len(key)} ({MAKE_KEY})")
     return key
+
+
+RETIRED_WEBHOOKS_VARIABLE = "HOTLINE_WEBHOOKS"
+RETIRED_WEBHOOKS = (
+    "the worker's in-memory webhook is retired and HOTLINE_WEBHOOKS is no longer read (its alerts would go "
+    "nowhere): give each unit a webhook destination in HOTLINE_ALERT_CHANNELS instead, "
+    '\'{"<unit_id>": [{"channel": "webhook", "url": "https://…", "secret": "…"}]}\', run `hotline notify` '
+    "(signed, retried until taken, through crashes: docs/alerts.md), and unset HOTLINE_WEBHOOKS"
+)
+
+
+def _names_a_webhook(value: object) -> bool:
+    """Whether a ``HOTLINE_WEBHOOKS`` value configures anything: blank and ``{}`` do not."""
+    if isinstance(value, str):
+        return value.strip() not in ("", "{}")
+    return bool(value)
 
 
 class KafkaNode(NamedTuple):
@@ -352,12 +369,6 @@ class Settings(BaseSettings):
     # it for this long (workers renew every third of it, idle or not); then a claim of a lower group
     # generation may take them (a consumer group Kafka deleted and re-created starts again at 1).
     store_claim_lease_s: float = Field(default=300.0, gt=0, description="How long a silent worker's claim holds.")
-    # Optional webhook per unit: unit_id -> URL that receives each alert as a JSON POST.
-    webhooks: dict[str, str] = Field(
-        default_factory=dict,
-        description='A webhook per unit, `{"<unit_id>": "https://…"}`: each alert of the unit is POSTed there as '
-        "JSON (header `X-Hotline-Alert-Id`).",
-    )
     # Alert delivery to people (``hotline notify``): channels per unit, read from the alerts topic.
     alert_channels: dict[str, list[AlertChannel]] = Field(
         default_factory=dict,
@@ -397,11 +408,20 @@ class Settings(BaseSettings):
         description="Where units reach `hotline notify`'s 签收 page, as the links say (e.g. "
         "`https://hotline.example.gov.cn/notify`); empty: `http://<HOTLINE_NOTIFY_HOST>:<HOTLINE_NOTIFY_PORT>`.",
     )
-    webhook_attempts: int = Field(
-        default=6,
-        description="Attempts to POST one alert to a webhook, backing off exponentially between them (0.5 s "
-        "doubling to 30 s).",
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_retired_webhooks(cls, data: Any) -> Any:
+        """``HOTLINE_WEBHOOKS`` (the worker's in-memory webhook) is no longer read: ignored like any
+        unknown variable, it would stop every delivery to those receivers without a word. Naming a
+        unit there stops the process at start instead, saying what replaces it; empty or ``{}``
+        (the old example's line) delivered nothing and is let be."""
+        given = [value for name, value in os.environ.items() if name.upper() == RETIRED_WEBHOOKS_VARIABLE]
+        if isinstance(data, dict) and "webhooks" in data:  # a .env line (its extras come through) or an argument
+            given.append(data["webhooks"])
+        if any(_names_a_webhook(value) for value in given):
+            raise ValueError(RETIRED_WEBHOOKS)
+        return data
 
     @field_validator("deadletter_key")
     @classmethod

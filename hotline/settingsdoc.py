@@ -26,7 +26,7 @@ INTRO = """\
 All settings are environment variables with the prefix `HOTLINE_` (or lines of a `.env` file in
 the working directory), read in one place, `hotline/settings.py`: nothing else reads the
 environment. Durations (`…_S`) are in seconds; objects and lists are JSON, e.g.
-`HOTLINE_WEBHOOKS='{"yuhu": "https://…"}'`. *unset* means no value; a secret's default is
+`HOTLINE_ACCESS_TOKENS='{"<token>": "yuhu"}'`. *unset* means no value; a secret's default is
 shown as —. A value that cannot be read stops the command with one line naming the variable
 (never its value) and the form it takes.
 

@@ -1,5 +1,6 @@
 """Overdue alerts leave the worker here: their own producer, the scheduler over the orders'
-deadlines, the feed of what was already sent, and webhook delivery.
+deadlines and the feed of what was already sent. Delivery to people is ``hotline notify``'s
+(``streams/notify.py``), from the alerts topic: the worker POSTs nothing.
 
 The scheduler only reads order state (``streams/alerts.py``); the pipeline tells it when an order
 changed (:meth:`Alerting.track`) and when the order table was recovered (:meth:`Alerting.rebuild`).
@@ -8,7 +9,6 @@ changed (:meth:`Alerting.track`) and when the order table was recovered (:meth:`
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -19,13 +19,12 @@ from aiokafka import AIOKafkaProducer
 from hotline.settings import Settings
 from hotline.streams.alerts import AlertFeed, AlertScheduler
 from hotline.streams.observer import BatchObserver
-from hotline.streams.webhooks import WebhookDelivery
 
 log = logging.getLogger("hotline.streams.app")
 
 
 class Alerting:
-    """The alerts of the orders this worker owns: scheduled, sent once, delivered to webhooks."""
+    """The alerts of the orders this worker owns: scheduled and sent once, to the alerts topic."""
 
     def __init__(
         self,
@@ -46,14 +45,12 @@ class Alerting:
             observe=observer.alert,
             escalate_after_s=settings.alert_escalate_after_s,
         )
-        self.webhooks = WebhookDelivery(settings.webhooks, settings.webhook_attempts)
         self._producer: AIOKafkaProducer | None = None
 
     def register(self, app: faust.App) -> None:
-        """The feed, the scheduler and the webhooks run as the app's tasks."""
+        """The feed and the scheduler run as the app's tasks."""
         app.task(self.feed.run)
         app.task(self.run)
-        app.task(self.webhooks.run)
 
     def track(self, order_id: str, state: Mapping[str, Any] | None) -> None:
         """An order changed: the alerts it is owed follow its state."""
@@ -81,7 +78,6 @@ class Alerting:
         assert self._producer is not None, "scheduler not started"
         delivery = await self._producer.send(self.settings.alerts_topic, value=value, key=unit_id.encode())
         delivery.add_done_callback(_log_failed)
-        self.webhooks.offer(json.loads(value))
 
 
 def _log_failed(delivery: asyncio.Future[Any]) -> None:

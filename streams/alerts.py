@@ -310,7 +310,16 @@ class AlertScheduler:
 
     def escalation(self, overdue: Mapping[str, Any]) -> None:
         """An overdue alert was sent (by any worker): its escalation falls due ``escalate_after_s``
-        later, and goes out then unless the unit acknowledged it (the owner of the order sends it)."""
+        later, and goes out then unless the unit acknowledged it (the owner of the order sends it).
+
+        Exactly once across crashes, as the deadline alerts: the overdue alert, the 签收 and the
+        escalation are all on the alerts topic, which the feed reads from its start, so a restarted
+        worker watches the overdue alerts again (this, and :meth:`rebuild`) with their own
+        ``emitted_at`` (its escalation is not delayed by the crash but for the restart itself);
+        the escalation's id derives from the overdue alert's, so one already sent is in
+        ``feed.sent``; and the scheduler fires nothing before the feed is ``ready`` (read to the
+        topic's end as it was at start), so an escalation or a 签收 produced before the crash is
+        known before anything could repeat it (``tests/integration/test_escalation.py``)."""
         heapq.heappush(self.heap, self._escalation_of(overdue))
         self.wakeup.set()
 

@@ -43,7 +43,6 @@ def load_settings(make: Callable[[], Settings] | None = None) -> Settings:
 _UNPARSED = re.compile(r'field "(?P<field>\w+)" from source "(?P<source>\w+)"')
 _EXAMPLES = {  # settings whose default (empty) shows no shape
     "access_tokens": '{"<token>": "<unit_id, or * for a supervisor>"}',
-    "webhooks": '{"<unit_id>": "https://…"}',
 }
 
 

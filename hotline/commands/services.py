@@ -14,6 +14,9 @@ from hotline.settings import Settings
 
 def worker(loglevel: str = "info") -> None:
     """Run the pipeline: consume, keep state, sink to ClickHouse, serve HTTP."""
+    # First: importing the pipeline reads the settings (the office's profile), and a bad variable
+    # must stop the worker in one line, not in a traceback from an import.
+    settings = load_settings()
     import logging
 
     import faust
@@ -24,7 +27,7 @@ def worker(loglevel: str = "info") -> None:
     from hotline.streams.app import Pipeline
 
     heap.for_long_runs()
-    pipeline = Pipeline(load_settings())
+    pipeline = Pipeline(settings)
     web.register(pipeline)
     try:
         _ = pipeline.store  # open the store before joining Kafka: a locked chDB directory fails here, clearly
@@ -66,12 +69,12 @@ def _wait_for_kafka(settings: Settings) -> None:
 
 def store() -> None:
     """Own ClickHouse for every worker: open it, then serve the sink's calls over HTTP (HOTLINE_STORE_*)."""
+    settings = load_settings()  # before the imports that read it (see worker)
     import logging
 
     from hotline.logs import install
     from hotline.sinks.server import run
 
-    settings = load_settings()
     if not settings.store_token:
         raise fail("set HOTLINE_STORE_TOKEN (and the same on every worker, with HOTLINE_STORE_URL)")
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
@@ -96,13 +99,13 @@ def status() -> None:
 def notify() -> None:
     """Deliver alerts to people: read the alerts topic in its own group, send each to its unit's channels
     (HOTLINE_ALERT_CHANNELS), retry until delivered, record every delivery in ClickHouse."""
+    settings = load_settings()  # before the imports that read it (see worker)
     import asyncio
     import logging
 
     from hotline.logs import install
     from hotline.streams import notify as notifier
 
-    settings = load_settings()
     if not settings.alert_channels:
         raise fail("set HOTLINE_ALERT_CHANNELS: no unit has a channel to deliver to")
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")

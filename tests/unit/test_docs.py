@@ -91,6 +91,18 @@ def test_the_readme_links_to_pages_that_exist() -> None:
     assert sorted({p.name for p in _pages()} - linked) == [], "the README's list of pages misses these"
 
 
+def test_every_test_the_readme_names_as_proof_exists() -> None:
+    """The alerts table says which test proves each guarantee: a renamed or deleted test leaves it lying."""
+    named = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", README.read_text(encoding="utf-8"))
+    assert named, "the README's alerts table names its tests"
+    missing = [
+        f"{path}::{name}"
+        for path, name in named
+        if not re.search(rf"^(?:async )?def {name}\(", (REPO / path).read_text(encoding="utf-8"), re.MULTILINE)
+    ]
+    assert missing == []
+
+
 def test_the_layout_table_is_the_same_in_the_readme_and_the_overview() -> None:
     header = "| folder | imported as | job |"
     readme, overview = _table(README, header), _table(DOCS / "index.md", header)

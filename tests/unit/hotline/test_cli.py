@@ -70,3 +70,20 @@ def test_every_command_module_is_assembled_in_the_order_help_lists_them() -> Non
     assert isinstance(kafka, TyperGroup) and isinstance(deploy, TyperGroup)
     assert list(kafka.commands) == ["start", "node", "stop", "status"]
     assert list(deploy.commands) == ["clickhouse-ddl"]
+
+
+def test_python_m_hotline_names_what_replaces_the_retired_webhook(tmp_path: Path) -> None:
+    """An operator upgrading with ``HOTLINE_WEBHOOKS`` set learns it at start, in one line, not from lost alerts."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOTLINE_VAR_DIR": str(tmp_path / "var"),
+        "HOTLINE_WEBHOOKS": '{"yuhu": "https://receiver.example/alerts"}',
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "hotline", "worker"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: the HOTLINE_ settings: the worker's in-memory webhook is retired")
+    assert "HOTLINE_ALERT_CHANNELS" in done.stderr and "hotline notify" in done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert "receiver.example" not in done.stderr

@@ -1,6 +1,9 @@
-"""Settings: the local cluster's port rule, replication following the cluster, producer reliability."""
+"""Settings: the local cluster's port rule, replication following the cluster, producer reliability, retired
+variables refused."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -75,3 +78,28 @@ def test_a_malformed_deadletter_key_is_refused_when_the_settings_load() -> None:
 def test_an_alert_channel_that_cannot_deliver_is_refused_at_start(channel: dict[str, object], why: str) -> None:
     with pytest.raises(ValidationError, match=why):
         Settings(alert_channels={"yuhu": [channel]})
+
+
+WEBHOOKS = '{"yuhu": "https://receiver.example/alerts"}'
+
+
+def test_a_retired_hotline_webhooks_stops_the_start_naming_its_replacement(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOTLINE_WEBHOOKS", WEBHOOKS)
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    message = str(refused.value)
+    assert "HOTLINE_ALERT_CHANNELS" in message and '"channel": "webhook"' in message and "hotline notify" in message
+
+
+def test_a_retired_hotline_webhooks_in_the_env_file_is_refused_too(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"HOTLINE_WEBHOOKS={WEBHOOKS}\n", encoding="utf-8")
+    with pytest.raises(ValidationError, match="HOTLINE_ALERT_CHANNELS"):
+        Settings(_env_file=env_file)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("value", ["{}", "", " {} "])
+def test_a_hotline_webhooks_naming_no_unit_is_let_be(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """The old deploy/hotline.env.example's line, ``HOTLINE_WEBHOOKS={}``, delivered nothing: no reason to stop."""
+    monkeypatch.setenv("HOTLINE_WEBHOOKS", value)
+    assert Settings(_env_file=None).alert_channels == {}  # type: ignore[call-arg]

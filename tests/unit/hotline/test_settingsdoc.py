@@ -60,7 +60,7 @@ def test_defaults_are_written_as_in_the_environment() -> None:
     assert _row("session_timeout_s")[1] == "`10`", "a whole number of seconds, not 10.0"
     assert _row("alert_leads_s")[1] == "`[86400, 7200]`", "a JSON list"
     assert _row("deadline_days")[1] == "`{}`", "a JSON object"
-    assert _row("webhooks")[1] == "`{}`"
+    assert _row("alert_channels")[1] == "`{}`"
     assert _row("store_url")[1] == "*unset*"
     assert _row("web_bind")[1] == "*empty*"
 
