@@ -238,8 +238,9 @@ class Settings(BaseSettings):
     changelog_segment_s: float = Field(
         default=3600.0,
         gt=0,
-        description="How often the order table's changelog topic starts a new segment (`segment.ms`): Kafka "
-        "compacts closed segments only, so this bounds how long evicted orders' records stay in it. Applies "
+        description="The order table's changelog topic's compaction period: it starts a new segment this often "
+        "(`segment.ms`), a dirty segment is compacted within it (`max.compaction.lag.ms`) and a tombstone kept as "
+        "long (`delete.retention.ms`), so an evicted order's records leave it within about three periods. Applies "
         "when the topic is created.",
     )
     deadletter_key: SecretStr | None = Field(

@@ -188,14 +188,27 @@ class ClickHouseStore:
 
     def event_ids(self) -> Iterator[list[str]]:
         """Every stored event id, a month at a time (a year of history is millions)."""
+        return self._by_month("events", "event_id", "occurred_at")
+
+    def order_count(self) -> int:
+        """Stored order states, each version until merged: at least as many as orders."""
+        return int(self.query_rows("SELECT count() AS n FROM {db}.order_states")[0]["n"])
+
+    def order_ids(self) -> Iterator[list[str]]:
+        """Every order with a stored state, a cohort month at a time (an order may repeat, unmerged)."""
+        return self._by_month("order_states", "order_id", "cohort_day")
+
+    def _by_month(self, table: str, column: str, day: str) -> Iterator[list[str]]:
+        """One column of a table partitioned by month, a partition per read: no read (and no
+        result in memory) grows with history."""
         months = self.query_rows(
-            "SELECT DISTINCT partition FROM system.parts WHERE database = %(db)s AND table = 'events' AND active",
-            {"db": self.db},
+            "SELECT DISTINCT partition FROM system.parts WHERE database = %(db)s AND table = %(t)s AND active",
+            {"db": self.db, "t": table},
         )
         for month in sorted(str(r["partition"]) for r in months):
-            where = "toYYYYMM(occurred_at) = %(m)s" if month.isdigit() else "1"
+            where = f"toYYYYMM({day}) = %(m)s" if month.isdigit() else "1"
             rows = self.query(
-                f"SELECT event_id FROM {{db}}.events WHERE {where}", {"m": int(month) if month.isdigit() else 0}
+                f"SELECT {column} FROM {{db}}.{table} WHERE {where}", {"m": int(month) if month.isdigit() else 0}
             )
             yield [str(r[0]) for r in rows]
 

@@ -20,7 +20,7 @@ from hotline.sinks.base import Generation, Store
 from hotline.streams.alerting import Alerting
 from hotline.streams.assignment import Assignment
 from hotline.streams.batches import CALLS, ORDERS, Batches
-from hotline.streams.changelog import Changelog
+from hotline.streams.changelog import Changelog, topic_configs
 from hotline.streams.deadlines import limits_of
 from hotline.streams.faustapp import ledger_app
 from hotline.streams.gauges import AgentFigures
@@ -66,12 +66,7 @@ class Pipeline:
             key_type=str,
             partitions=settings.partitions,
             use_partitioner=True,
-            # Segments roll, so compaction can drop evicted orders' records (streams/eviction.py), and
-            # their tombstones an hour later: a restart replays the open and recent orders, not history.
-            extra_topic_configs={
-                "segment.ms": str(int(settings.changelog_segment_s * 1000)),
-                "delete.retention.ms": str(3600 * 1000),
-            },
+            extra_topic_configs=topic_configs(settings.changelog_segment_s),
         )
         producer = {"linger_ms": 5, **settings.producer_options(), **settings.kafka_client_options()}
         changelog = Changelog(self.orders, settings.partitions, producer)

@@ -30,6 +30,20 @@ from aiokafka import AIOKafkaProducer
 from hotline.streams.alerts import key_partition
 
 
+def topic_configs(segment_s: float) -> dict[str, str]:
+    """The changelog topic's compaction, so a restart replays the open and recent orders, not history.
+
+    An evicted order leaves a tombstone (``streams/eviction.py``). Kafka's cleaner compacts closed
+    segments only (``segment.ms`` rolls them), and without ``max.compaction.lag.ms`` a log is
+    cleaned only once half of it is dirty; a tombstone itself is dropped on a pass more than
+    ``delete.retention.ms`` after the pass that first kept it. All three at one period bound how
+    long an evicted order's records stay: about three periods. A short ``delete.retention.ms`` is
+    safe here: a restart that misses a tombstone (dropped while it read) keeps the order's last
+    state, the one ClickHouse holds, and the next eviction sweep removes it again."""
+    period_ms = str(int(segment_s * 1000))
+    return {"segment.ms": period_ms, "max.compaction.lag.ms": period_ms, "delete.retention.ms": period_ms}
+
+
 class Changelog:
     """Table writes for one batch: stored at once, their changelog records sent in bulk."""
 

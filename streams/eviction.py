@@ -59,7 +59,4 @@ def order_filter(store: Store) -> KnownIds | EveryId:
     every absent order is asked for."""
     if not owned(store):
         return EveryId()
-    ids = [str(row[0]) for row in store.query("SELECT DISTINCT order_id FROM {db}.order_states")]
-    known = KnownIds(2 * len(ids))
-    known.add(ids)
-    return known
+    return KnownIds.of(store.order_count(), store.order_ids())

@@ -39,8 +39,13 @@ class KnownIds:
     @classmethod
     def load(cls, store: IdSource) -> KnownIds:
         """Every id the store holds, with room for as many again before false positives grow."""
-        known = cls(2 * store.event_count() + MIN_CAPACITY)
-        for ids in store.event_ids():
+        return cls.of(store.event_count(), store.event_ids())
+
+    @classmethod
+    def of(cls, count: int, chunks: Iterable[list[str]]) -> KnownIds:
+        """``count`` ids (at most), given a chunk at a time, with room for as many again."""
+        known = cls(2 * count + MIN_CAPACITY)
+        for ids in chunks:
             known.add(ids)
         return known
 

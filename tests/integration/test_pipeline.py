@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from hotline.client import worker_get
 from hotline.settings import Settings
@@ -132,3 +135,32 @@ def test_bulletin_works_without_a_worker(isolated: Settings, worker: Worker, tmp
     direct = hotline(isolated, "bulletin", "--month", "2019-11", "--format", "csv").stdout
     assert direct == through_worker
     assert direct.decode().splitlines()[0].startswith("unit,dispatched,completed_on_time")
+
+
+def _topic_configs(settings: Settings, topic: str, timeout_s: float = 60) -> dict[str, str]:
+    """The topic's configuration, once the broker knows the topic (the worker creates it as it starts)."""
+
+    async def describe() -> dict[str, str]:
+        admin = AIOKafkaAdminClient(**settings.kafka_client_options())
+        await admin.start()
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                (response,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+                ((error, _, _, _, entries),) = response.resources
+                if error == 0 or time.monotonic() > deadline:
+                    return {entry[0]: entry[1] for entry in entries}
+                await asyncio.sleep(0.2)
+        finally:
+            await admin.close()
+
+    return asyncio.run(describe())
+
+
+def test_the_order_tables_changelog_is_created_to_drop_evicted_orders_within_its_period(
+    isolated: Settings, worker: Worker
+) -> None:
+    configs = _topic_configs(isolated, f"{isolated.app_id}-order-state-changelog")
+    period_ms = str(int(isolated.changelog_segment_s * 1000))
+    assert configs["cleanup.policy"] == "compact"
+    assert [configs[name] for name in ("segment.ms", "max.compaction.lag.ms", "delete.retention.ms")] == [period_ms] * 3
