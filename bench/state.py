@@ -24,12 +24,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bench.common import broker, isolated, machine, publish, run_dir, say, worker_process
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from bench.common import WorkerProcess, broker, isolated, machine, publish, run_dir, say, worker_process
 from bench.peers import ID_FIELDS
 from hotline.generate import generate, route
 from hotline.replay import Record, produce, wait_until_sunk
@@ -49,20 +52,44 @@ def _shifted(value: object, by: timedelta) -> object:
     return value
 
 
-def history(month: list[bytes], months: int) -> list[tuple[str, bytes, bytes]]:
-    """``months`` copies of the month, in order: copy k re-keyed with ``-k`` and 28·k days later."""
+def copy(month: list[bytes], k: int) -> list[tuple[str, bytes, bytes]]:
+    """Copy k of the month: re-keyed with ``-k`` and 28·k days later."""
     out = []
-    for k in range(months):
-        for raw in month:
-            event = json.loads(raw)
-            for name in ID_FIELDS:
-                if event.get(name) is not None:
-                    event[name] = f"{event[name]}-{k}"
-            event = {name: _shifted(value, SHIFT * k) for name, value in event.items()}
-            value = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
-            topic, key = route(value)
-            out.append((topic, key.encode(), value))
+    for raw in month:
+        event = json.loads(raw)
+        for name in ID_FIELDS:
+            if event.get(name) is not None:
+                event[name] = f"{event[name]}-{k}"
+        event = {name: _shifted(value, SHIFT * k) for name, value in event.items()}
+        value = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+        topic, key = route(value)
+        out.append((topic, key.encode(), value))
     return out
+
+
+def history(month: list[bytes], months: int) -> list[tuple[str, bytes, bytes]]:
+    """``months`` copies of the month, in order."""
+    return [row for k in range(months) for row in copy(month, k)]
+
+
+async def changelog_census(settings: Settings) -> tuple[int, int]:
+    """The order table's changelog as a restart reads it: (records, of which tombstones)."""
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **settings.kafka_client_options())
+    await consumer.start()
+    try:
+        topic = f"{settings.app_id}-order-state-changelog"
+        tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        records = tombstones = 0
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            for batch in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
+                records += len(batch)
+                tombstones += sum(r.value is None for r in batch)
+        return records, tombstones
+    finally:
+        await consumer.stop()
 
 
 def _records(rows: list[tuple[str, bytes, bytes]], settings: Settings) -> list[Record]:
@@ -77,6 +104,9 @@ class Point:
     peak_rss_mib: float
     restart_s: float
     evicted: float
+    changelog: int = 0  # records a restart replays
+    tombstones: int = 0
+    running_rss_mib: float = 0.0  # the restarted worker's peak over one more month of traffic
 
 
 @dataclass
@@ -98,25 +128,66 @@ def _one_record(settings: Settings, tag: str) -> list[Record]:
     return [Record(settings.calls_topic, call_id.encode(), json.dumps(call).encode())]
 
 
+def _restart(worker: WorkerProcess, settings: Settings, tag: str) -> float:
+    """SIGKILL (but the first time: already killed), start, one record: seconds to it in the ledger."""
+    if worker.alive():
+        worker.kill()
+    started = time.monotonic()
+    worker.start()
+    last = asyncio.run(produce(_one_record(settings, tag), settings))
+    wait_until_sunk(last, settings, timeout=1800)
+    return time.monotonic() - started
+
+
 def run_one(base: Settings, month: list[bytes], months: int, args: argparse.Namespace) -> Point:
     settings = isolated(base, f"state{months}", changelog_segment_s=args.segment_s, evict_sweep_s=args.sweep_s)
     rows = history(month, months)
     with run_dir(settings, args.keep), worker_process(settings) as worker:
         say(f"{months} month(s): producing {len(rows):,} records")
-        last = asyncio.run(produce(_records(rows, settings), settings))
+        if args.history_rate:  # at a pace the worker keeps up with: its memory is its state, not a backlog
+            asyncio.run(trickle(_records(rows, settings), settings, len(rows) / args.history_rate))
+            last = asyncio.run(produce(_one_record(settings, f"{months}-history"), settings))
+        else:
+            last = asyncio.run(produce(_records(rows, settings), settings))
         wait_until_sunk(last, settings, timeout=3600)
         peak = (worker.status_kib("VmHWM") or 0) / 1024
         evicted = worker.metrics().get("hotline_orders_evicted_total", 0.0)
         say(f"{months} month(s): stored; peak RSS {peak:.0f} MiB, {evicted:.0f} orders evicted")
-        time.sleep(args.compact_wait_s)  # Kafka's cleaner runs on its own schedule: give it the time
+        # Time passes and the city keeps calling: the next month's first records, a few a second, so
+        # the changelog's segments keep rolling and Kafka's cleaner keeps passing over them, as in
+        # the months a real history takes (a quiet topic is never cleaned again).
+        following = copy(month, months)
+        trickled = int(args.trickle_rate * args.compact_wait_s)
+        asyncio.run(trickle(_records(following[:trickled], settings), settings, args.compact_wait_s))
         worker.kill()
-        started = time.monotonic()
-        worker.start()
-        last = asyncio.run(produce(_one_record(settings, str(months)), settings))
+        changelog, tombstones = asyncio.run(changelog_census(settings))
+        restarts = [_restart(worker, settings, f"{months}-{i}") for i in range(args.restarts)]
+        restart = statistics.median(restarts)
+        say(
+            f"{months} month(s): restart to first batch {', '.join(f'{r:.1f}' for r in restarts)} s"
+            f" ({changelog:,} changelog records replayed)"
+        )
+        last = asyncio.run(produce(_records(following[trickled:], settings), settings))
         wait_until_sunk(last, settings, timeout=1800)
-        restart = time.monotonic() - started
-        say(f"{months} month(s): restart to first batch {restart:.1f}s")
-    return Point(months, len(rows), peak, restart, evicted)
+        running = (worker.status_kib("VmHWM") or 0) / 1024
+        say(f"{months} month(s): one more month after the restart; peak RSS {running:.0f} MiB")
+    return Point(months, len(rows), peak, restart, evicted, changelog, tombstones, running)
+
+
+async def trickle(records: list[Record], settings: Settings, seconds: float) -> None:
+    """Send ``records`` evenly over ``seconds``, a second's share at a time."""
+    producer = AIOKafkaProducer(**settings.producer_options(), **settings.kafka_client_options())
+    await producer.start()
+    try:
+        per_second = max(1, round(len(records) / seconds))
+        for start in range(0, len(records), per_second):
+            began = time.monotonic()
+            for r in records[start : start + per_second]:
+                await producer.send(r.topic, r.value, key=r.key)
+            await producer.flush()
+            await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - began)))
+    finally:
+        await producer.stop()
 
 
 def _ratio(value: float, baseline: float) -> str:
@@ -127,12 +198,16 @@ def report(f: Figures) -> str:
     base = f.points[0]
     lines = [
         f"state vs history ({f.machine}); ratios against {base.months} month(s) in the same run",
-        f"{'months':>6} {'records':>10} {'peak RSS':>10} {'ratio':>7} {'restart':>9} {'ratio':>7} {'evicted':>9}",
+        f"{'months':>6} {'records':>10} {'running RSS':>11} {'ratio':>7} {'restart':>9} {'ratio':>7}"
+        f" {'stream RSS':>10} {'ratio':>7} {'evicted':>9} {'changelog':>10} {'tombstones':>10}",
     ]
     for p in f.points:
         lines.append(
-            f"{p.months:>6} {p.records:>10,} {p.peak_rss_mib:>7.0f} MiB {_ratio(p.peak_rss_mib, base.peak_rss_mib):>7}"
-            f" {p.restart_s:>8.1f}s {_ratio(p.restart_s, base.restart_s):>7} {p.evicted:>9,.0f}"
+            f"{p.months:>6} {p.records:>10,} {p.running_rss_mib:>7.0f} MiB"
+            f" {_ratio(p.running_rss_mib, base.running_rss_mib):>7}"
+            f" {p.restart_s:>8.1f}s {_ratio(p.restart_s, base.restart_s):>7}"
+            f" {p.peak_rss_mib:>6.0f} MiB {_ratio(p.peak_rss_mib, base.peak_rss_mib):>7}"
+            f" {p.evicted:>9,.0f} {p.changelog:>10,} {p.tombstones:>10,}"
         )
     return "\n".join(lines)
 
@@ -140,7 +215,12 @@ def report(f: Figures) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.state", description=__doc__.split("\n")[0])
     parser.add_argument("--months", default="1,12,36", help="history lengths, comma-separated (first: baseline)")
-    parser.add_argument("--segment-s", type=float, default=10.0, help="the changelog's segment.ms, in seconds")
+    parser.add_argument(
+        "--history-rate", type=float, default=8000.0, help="records a second of the history (0: all at once)"
+    )
+    parser.add_argument("--restarts", type=int, default=3, help="restarts per history length (median)")
+    parser.add_argument("--trickle-rate", type=float, default=200.0, help="records a second after the history")
+    parser.add_argument("--segment-s", type=float, default=1.0, help="the changelog's segment.ms, in seconds")
     parser.add_argument("--sweep-s", type=float, default=1.0, help="the eviction sweep period, in seconds")
     parser.add_argument("--compact-wait-s", type=float, default=30.0, help="time left to Kafka's log cleaner")
     parser.add_argument("--seed", type=int, default=2019)
