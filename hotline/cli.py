@@ -12,9 +12,15 @@ import typer
 
 from hotline.commands import backup as backup_commands
 from hotline.commands import bulletin, contract, deadletters, demo, deploy, events, history, kafka, services, units
+from hotline.commands.common import configuration_error, fail
 from hotline.commands.coverage import coverage_app
 
-app = typer.Typer(help="12345 热线工单数据管道 (12345 hotline work-order pipeline).", no_args_is_help=True)
+# A crash's traceback never lists its frames' variables: they hold settings, tokens, webhook URLs.
+app = typer.Typer(
+    help="12345 热线工单数据管道 (12345 hotline work-order pipeline).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(deadletters.app, name="deadletters")
@@ -67,4 +73,13 @@ app.command("restore")(backup_commands.restore)
 
 
 def main() -> None:
-    app()
+    """Run the command; a configuration error it meets (a bad setting, an office profile that
+    cannot be loaded) is one line on stderr and exit 2 whichever command met it, and wherever:
+    never pydantic's traceback, which would print the value (a token, a webhook's URL)."""
+    try:
+        app()
+    except Exception as exc:
+        message = configuration_error(exc)
+        if message is None:
+            raise
+        raise SystemExit(fail(message, code=2).exit_code) from None

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, create_model, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SEALING_KEY_BYTES = 32  # HOTLINE_DEADLETTER_KEY: an AES-256 key (hotline.sinks.originals)
@@ -528,3 +528,24 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+class _OneSetting(BaseSettings):
+    """Where a single setting is read from: the environment and ``.env``, as :class:`Settings` reads it."""
+
+    model_config = Settings.model_config
+
+
+def office_setting() -> Path | None:
+    """``HOTLINE_OFFICE`` alone, under its declaration in :class:`Settings`.
+
+    What an import needs: the office's time zone is a constant of ``schemas/events.py``, read
+    when the module is imported. Validating every other setting then would stop any command
+    with pydantic's traceback (which prints the offending value: a token, a webhook's URL)
+    before the command could say what is wrong in one line (``hotline.commands.common``)."""
+    declared = Settings.model_fields["office"]
+    annotation: Any = declared.annotation  # its type, as declared there (not spelled again here)
+    # Named as the whole: an error in it is reported as any setting's (hotline.commands.common).
+    only = create_model("Settings", __base__=_OneSetting, office=(annotation, declared))
+    value: Path | None = only().office  # type: ignore[attr-defined]
+    return value

@@ -188,7 +188,10 @@ def load_office(path: Path | str | None = None) -> Office:
 
 @lru_cache(maxsize=1)
 def current_office() -> Office:
-    """The office this process serves: ``HOTLINE_OFFICE``'s profile, else the shipped one."""
-    from hotline.settings import get_settings
+    """The office this process serves: ``HOTLINE_OFFICE``'s profile, else the shipped one.
 
-    return load_office(get_settings().office)
+    Read at import (the time zone): that one setting only, so a bad other one is said by the
+    command that loads the settings, in one line, not by a traceback from an import."""
+    from hotline.settings import office_setting
+
+    return load_office(office_setting())

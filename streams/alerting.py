@@ -44,6 +44,7 @@ class Alerting:
             settings.alert_horizon_s,
             observe=observer.alert,
             escalate_after_s=settings.alert_escalate_after_s,
+            refused=observer.alert_refused,
         )
         self._producer: AIOKafkaProducer | None = None
 
@@ -73,13 +74,11 @@ class Alerting:
         finally:
             await self._producer.stop()
 
-    async def send(self, unit_id: str, value: bytes) -> None:
-        """Queue the alert and return; a failed delivery is logged (the restart's feed resends it)."""
+    async def send(self, unit_id: str, value: bytes) -> asyncio.Future[Any]:
+        """Queue the alert and return its delivery: the scheduler notes it sent once Kafka has it,
+        and owes it again if Kafka refuses it (``AlertScheduler.failed``)."""
         assert self._producer is not None, "scheduler not started"
-        delivery = await self._producer.send(self.settings.alerts_topic, value=value, key=unit_id.encode())
-        delivery.add_done_callback(_log_failed)
-
-
-def _log_failed(delivery: asyncio.Future[Any]) -> None:
-    if not delivery.cancelled() and delivery.exception() is not None:
-        log.error("alert not delivered to Kafka: %r", delivery.exception())
+        delivery: asyncio.Future[Any] = await self._producer.send(
+            self.settings.alerts_topic, value=value, key=unit_id.encode()
+        )
+        return delivery

@@ -10,6 +10,9 @@ alerts topic itself: every worker follows that topic from the beginning (the
 :class:`AlertFeed`), so after a crash or a rebalance the worker that owns an
 order knows which of its alerts already went out, and sends only the others.
 Alert ids are deterministic, so a consumer can also tell repeats apart.
+
+A send Kafka refuses or times out (a broker down for a minute) does not lose the alert: it is
+owed again and fired on a later tick, with back-off (:meth:`AlertScheduler.failed`).
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ import heapq
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
 from hotline.schemas.events import (
@@ -86,6 +90,13 @@ class Pending:
     kind: str = field(compare=False)
     due_ts: float = field(compare=False)
     overdue_id: str = field(default="", compare=False)  # an escalation: the overdue alert it escalates
+    attempt: int = field(default=0, compare=False)  # sends Kafka refused so far
+    owed_since: float | None = field(default=None, compare=False)  # a retry: when it first fell due
+
+    @property
+    def owed_from(self) -> float:
+        """When the alert first fell due: its lateness counts from there, whatever its retries."""
+        return self.fire_at if self.owed_since is None else self.owed_since
 
     @property
     def alert_id(self) -> str:
@@ -110,7 +121,10 @@ def pending_alerts(order_id: str, state: Mapping[str, Any], leads_s: Iterable[fl
     return owed + [Pending(at, order_id, state["unit"], state["due"], kind, due) for at, kind in kinds]
 
 
-def make_alert(p: Pending, now: float) -> AlertDueSoon | AlertOverdue | AlertSupervisionDue | AlertEscalated:
+Alert = AlertDueSoon | AlertOverdue | AlertSupervisionDue | AlertEscalated
+
+
+def make_alert(p: Pending, now: float) -> Alert:
     emitted = datetime.fromtimestamp(now, TZ)
     aid = p.alert_id
     fields: dict[str, Any] = {
@@ -263,7 +277,11 @@ class AlertFeed:
 
 StateLookup = Callable[[str], Mapping[str, Any] | None]
 Owns = Callable[[str], bool]
-Send = Callable[[str, bytes], Any]
+# Queues one alert (unit, value) on Kafka; returns the delivery's future, or None once delivered.
+Send = Callable[[str, bytes], Awaitable["asyncio.Future[Any] | None"]]
+
+RETRY_FIRST_S = 1.0  # a refused alert is tried again after this, doubling per refusal
+RETRY_MAX_S = 30.0  # ... up to this: a broker down for long is asked twice a minute
 
 
 class AlertScheduler:
@@ -280,6 +298,8 @@ class AlertScheduler:
         clock: Callable[[], float] = time.time,
         observe: Callable[[str, float], None] | None = None,
         escalate_after_s: float = 0.0,
+        refused: Callable[[str], None] | None = None,
+        retry_s: tuple[float, float] = (RETRY_FIRST_S, RETRY_MAX_S),
     ) -> None:
         self.feed = feed
         self.escalate_after_s = escalate_after_s
@@ -295,6 +315,11 @@ class AlertScheduler:
         self.wakeup = asyncio.Event()
         self.suppressed = 0
         self.observe = observe
+        self.refused = refused  # counts a send Kafka refused (by kind)
+        self.retry_s = retry_s
+        self.sending: set[str] = set()  # alert ids queued on Kafka, not yet acknowledged nor refused
+        self.retrying: set[str] = set()  # alert ids refused, their retry in the heap
+        self.held_until = 0.0  # after a refusal nothing is sent before this: a dead broker is not hammered
 
     def schedule(self, order_id: str, state: Mapping[str, Any] | None) -> None:
         for p in pending_alerts(order_id, state or {}, self.leads_s):
@@ -302,7 +327,9 @@ class AlertScheduler:
         self.wakeup.set()
 
     def rebuild(self, orders: Iterable[tuple[str, Mapping[str, Any] | None]]) -> None:
+        retries = [p for p in self.heap if p.attempt]  # owed again after a refusal: kept, with their back-off
         self.heap = [p for order_id, state in orders for p in pending_alerts(order_id, state or {}, self.leads_s)]
+        self.heap += retries
         if self.escalate_after_s > 0:  # the overdue alerts the feed watches: escalated by their owner
             self.heap += [self._escalation_of(alert) for alert in self.feed.overdue.values()]
         heapq.heapify(self.heap)
@@ -368,38 +395,101 @@ class AlertScheduler:
         )
 
     async def fire_due(self) -> int:
-        """Send every alert whose time has come; return how many went out."""
+        """Queue every alert whose time has come on Kafka; return how many were queued."""
         now = self.clock()
-        sent = 0
-        while self.heap and self.heap[0].fire_at <= now:
+        queued = 0
+        while self.heap and self.heap[0].fire_at <= now and now >= self.held_until:
             p = heapq.heappop(self.heap)
             aid = p.alert_id
-            if aid in self.feed.sent or not self.still_owed(p):
+            if p.attempt:
+                self.retrying.discard(aid)
+            elif aid in self.retrying:
+                continue  # refused before: its retry stands for it, with its back-off
+            if aid in self.feed.sent or aid in self.sending or not self.still_owed(p):
                 continue
             if p.kind not in ALERT_TYPES and now >= p.due_ts:
                 continue  # past the deadline a "due soon" says nothing the overdue alert does not
-            if now - p.fire_at > self.horizon_s:
+            if not p.attempt and now - p.fire_at > self.horizon_s:  # a retry is no history: it is owed
                 self.suppressed += 1  # history being replayed: counted overdue, not delivered
                 if self.observe:
                     self.observe("suppressed", now - p.fire_at)
                 continue
             emitted = self.clock()  # per alert: in a burst the last one really goes out later
-            alert = make_alert(p, emitted)
-            self.feed.note(alert.model_dump(mode="json"))
-            await self.send(p.unit_id, dump_event(alert))
-            if self.observe:
-                self.observe(p.kind, emitted - p.fire_at)
-            log.debug("alert %s for order %s of unit %s (due %s)", p.kind, p.order_id, p.unit_id, p.due)
-            sent += 1
-        if sent:
-            log.info("sent %d alerts (%d still scheduled)", sent, len(self.heap))
-        return sent
+            if not await self._send(p, make_alert(p, emitted), emitted):
+                break  # Kafka refuses now: the others wait for the back-off, not for each its own timeout
+            queued += 1
+        if queued:
+            log.info("queued %d alerts (%d still scheduled)", queued, len(self.heap))
+        return queued
+
+    async def _send(self, p: Pending, made: Alert, emitted: float) -> bool:
+        """Queue one alert on Kafka; whether Kafka took it in (its delivery settles later)."""
+        self.sending.add(p.alert_id)
+        alert = made.model_dump(mode="json")
+        try:
+            delivery = await self.send(p.unit_id, dump_event(made))
+        except KafkaError as exc:  # no metadata for the topic in time, the producer closed
+            self.failed(p, exc)
+            return False
+        if delivery is None:
+            self.delivered(p, alert, emitted)
+        else:
+            delivery.add_done_callback(lambda done: self._settled(p, alert, emitted, done))
+        return True
+
+    def _settled(self, p: Pending, alert: dict[str, Any], emitted: float, done: asyncio.Future[Any]) -> None:
+        if done.cancelled():
+            self.failed(p, asyncio.CancelledError())
+        elif (exc := done.exception()) is not None:
+            self.failed(p, exc)
+        else:
+            self.delivered(p, alert, emitted)
+
+    def delivered(self, p: Pending, alert: dict[str, Any], emitted: float) -> None:
+        """Kafka has the alert: only now is it noted as sent, so the feed's subscribers and the
+        units' tally see it once, and only an alert that is on the topic (a refused one never was)."""
+        self.sending.discard(p.alert_id)
+        self.feed.note(alert)
+        if self.observe:
+            self.observe(p.kind, emitted - p.owed_from)
+        log.debug("alert %s %s for order %s of unit %s (due %s)", p.kind, p.alert_id, p.order_id, p.unit_id, p.due)
+
+    def failed(self, p: Pending, exc: BaseException) -> None:
+        """Kafka refused the alert or did not answer in time: it is owed again, fired on a later
+        tick after a back-off (doubling per refusal, capped), held back and said, never dropped.
+
+        Still exactly once for the readers of the topic, though not on it: a send whose record
+        reached Kafka but whose acknowledgement was lost is sent again, and the topic then holds the
+        alert twice. The alert id is the idempotency key downstream: ``hotline notify`` delivers
+        an id once, the feeds and the units' tally count it once. The retry is skipped if the
+        feed has read the first one back meanwhile (its id is then in ``feed.sent``)."""
+        self.sending.discard(p.alert_id)
+        first, most = self.retry_s
+        backoff = min(most, first * 2**p.attempt)
+        retry_at = self.clock() + backoff
+        self.held_until = max(self.held_until, retry_at)
+        self.retrying.add(p.alert_id)
+        heapq.heappush(self.heap, replace(p, fire_at=retry_at, attempt=p.attempt + 1, owed_since=p.owed_from))
+        self.wakeup.set()
+        if self.refused:
+            self.refused(p.kind)
+        log.warning(
+            "alert %s %s for order %s of unit %s not taken by Kafka (%s): owed again, retry %d in %.0fs",
+            p.kind,
+            p.alert_id,
+            p.order_id,
+            p.unit_id,
+            type(exc).__name__,
+            p.attempt + 1,
+            backoff,
+        )
 
     async def run(self, tick_s: float = 0.05) -> None:
         await self.feed.ready.wait()
         while True:
             await self.fire_due()
             self.wakeup.clear()
-            delay = tick_s if not self.heap else max(0.0, min(tick_s * 20, self.heap[0].fire_at - self.clock()))
+            next_at = max(self.heap[0].fire_at, self.held_until) if self.heap else 0.0
+            delay = tick_s if not self.heap else max(0.0, min(tick_s * 20, next_at - self.clock()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), timeout=max(delay, 0.001))

@@ -91,7 +91,16 @@ class Metrics:
             registry=self.registry,
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 60),
         )
-        self.alerts = Counter("hotline_alerts_sent", "Alerts sent, by type.", ["type"], registry=self.registry)
+        self.alerts = Counter(
+            "hotline_alerts_sent", "Alerts Kafka acknowledged, by type.", ["type"], registry=self.registry
+        )
+        self.alerts_refused = Counter(
+            "hotline_alerts_refused",
+            "Alert sends Kafka refused or did not acknowledge in time: each alert owed again and sent on a later"
+            " tick (after a back-off), by type.",
+            ["type"],
+            registry=self.registry,
+        )
         self.alerts_suppressed = Counter(
             "hotline_alerts_suppressed",
             "Alerts older than the horizon: counted, not delivered.",

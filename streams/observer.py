@@ -61,6 +61,10 @@ class BatchObserver:
         self.metrics.alerts.labels(alert_type(kind)).inc()
         self.metrics.alert_lateness.observe(lateness_s)
 
+    def alert_refused(self, kind: str) -> None:
+        """A send Kafka refused: the alert is owed again (the scheduler logs it with its order and unit)."""
+        self.metrics.alerts_refused.labels(alert_type(kind)).inc()
+
 
 def ranges(records: Sequence[Record]) -> str:
     """``topic[partition] first-last`` of a batch: where to look when a figure is questioned."""

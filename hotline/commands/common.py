@@ -40,6 +40,21 @@ def load_settings(make: Callable[[], Settings] | None = None) -> Settings:
         raise fail(_misconfigured(exc), code=2) from None
 
 
+def configuration_error(exc: BaseException) -> str | None:
+    """The one line for a configuration error that escaped a command, or None for any other error.
+
+    :func:`load_settings` says a bad setting where a command loads its settings; this is for what
+    is read elsewhere: the office profile (``HOTLINE_OFFICE``) an import reads for the time zone,
+    a setting read past :func:`load_settings`. ``hotline.cli.main`` asks it of whatever escapes."""
+    from hotline.schemas.office import OfficeError
+
+    if isinstance(exc, SettingsError) or (isinstance(exc, ValidationError) and exc.title == Settings.__name__):
+        return _misconfigured(exc)
+    if isinstance(exc, OfficeError):
+        return f"{_variable('office')}: {exc}"
+    return None
+
+
 _UNPARSED = re.compile(r'field "(?P<field>\w+)" from source "(?P<source>\w+)"')
 _EXAMPLES = {  # settings whose default (empty) shows no shape
     "access_tokens": '{"<token>": "<unit_id, or * for a supervisor>"}',

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from hotline.settings import KafkaNode, Settings
+from hotline.settings import KafkaNode, Settings, office_setting
 
 
 def test_a_single_node_listens_on_the_bootstrap_and_controller_ports() -> None:
@@ -103,3 +103,10 @@ def test_a_hotline_webhooks_naming_no_unit_is_let_be(monkeypatch: pytest.MonkeyP
     """The old deploy/hotline.env.example's line, ``HOTLINE_WEBHOOKS={}``, delivered nothing: no reason to stop."""
     monkeypatch.setenv("HOTLINE_WEBHOOKS", value)
     assert Settings(_env_file=None).alert_channels == {}  # type: ignore[call-arg]
+
+
+def test_the_office_is_read_alone_whatever_the_other_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What an import reads (the office's time zone): a bad other setting is the command's to say."""
+    monkeypatch.setenv("HOTLINE_OFFICE", str(tmp_path / "office.toml"))
+    monkeypatch.setenv("HOTLINE_PARTITIONS", "abc")
+    assert office_setting() == tmp_path / "office.toml"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 import pytest
 
-from hotline.streams.alerts import AlertFeed, AlertScheduler, alert_id, pending_alerts
+from hotline.schemas.events import dump_event
+from hotline.streams.alerts import AlertFeed, AlertScheduler, alert_id, make_alert, pending_alerts
 from hotline.streams.deadlines import TZ
+from tests.doubles import FlakyProducer, settle
 from tests.factories import event, raw
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=TZ).timestamp()
@@ -254,7 +257,13 @@ async def test_a_restarted_worker_escalates_exactly_once_from_the_topic(
         sent.append((unit, value))
 
     again = AlertScheduler(
-        AlertFeed("alerts", {}), escalating["orders"].get, lambda o: True, send, [], 3600.0, clock=clock,
+        AlertFeed("alerts", {}),
+        escalating["orders"].get,
+        lambda o: True,
+        send,
+        [],
+        3600.0,
+        clock=clock,
         escalate_after_s=60.0,
     )
     for n, value in enumerate(on_topic):
@@ -263,3 +272,120 @@ async def test_a_restarted_worker_escalates_exactly_once_from_the_topic(
     clock.now = T0 + 200
     await again.fire_due()
     assert _types(sent).count("alert.escalated") == 1
+
+
+def _flaky(world: dict[str, Any], producer: FlakyProducer) -> AlertScheduler:
+    """The world's scheduler sending through ``producer`` (back-off 1 s doubling to 4 s)."""
+    return AlertScheduler(
+        AlertFeed("alerts", {}),
+        world["orders"].get,
+        lambda order_id: True,
+        producer.send_alert,
+        leads_s=[],
+        horizon_s=60.0,
+        clock=world["clock"],
+        retry_s=(1.0, 4.0),
+    )
+
+
+async def _fire(sched: AlertScheduler) -> int:
+    """One tick, and the deliveries it queued settled."""
+    queued = await sched.fire_due()
+    await settle()
+    return queued
+
+
+async def test_a_refused_alert_is_owed_again_and_sent_on_a_later_tick(world: dict[str, Any]) -> None:
+    producer = FlakyProducer(refusals=1)
+    sched = _flaky(world, producer)
+    world["orders"]["O1"] = state(due_in=10)
+    sched.schedule("O1", world["orders"]["O1"])
+    world["clock"].now = T0 + 10
+    await _fire(sched)
+    assert producer.taken == [] and sched.feed.sent == set()
+    world["clock"].now = T0 + 11
+    await _fire(sched)
+    assert [json.loads(v)["type"] for _, v in producer.taken] == ["alert.overdue"]
+
+
+async def test_a_refused_alert_waits_for_its_back_off(world: dict[str, Any]) -> None:
+    """A dead broker is asked again after 1 s, 2 s, 4 s (the cap), 4 s: not at every tick."""
+    producer = FlakyProducer(refusals=10)
+    sched = _flaky(world, producer)
+    world["orders"]["O1"] = state(due_in=10)
+    sched.schedule("O1", world["orders"]["O1"])
+    tries = []
+    for tick in range(0, 120):  # 12 s of 0.1 s ticks from the deadline on
+        world["clock"].now = T0 + 10 + tick / 10
+        before = producer.refused
+        await _fire(sched)
+        if producer.refused > before:
+            tries.append(tick / 10)
+    assert tries == [0.0, 1.0, 3.0, 7.0, 11.0]
+
+
+async def test_a_send_raising_holds_back_the_other_due_alerts(world: dict[str, Any]) -> None:
+    """Kafka refusing at once (no metadata in time): the tick stops, not one timeout per alert."""
+    producer = FlakyProducer(refusals=1, at_once=True)
+    sched = _flaky(world, producer)
+    for order in ("O1", "O2"):
+        world["orders"][order] = state(due_in=10)
+        sched.schedule(order, world["orders"][order])
+    world["clock"].now = T0 + 10
+    assert await _fire(sched) == 0 and producer.refused == 1 and producer.taken == []
+    world["clock"].now = T0 + 11
+    assert await _fire(sched) == 2
+
+
+async def test_a_retried_alert_is_fanned_out_and_tallied_once(world: dict[str, Any]) -> None:
+    producer = FlakyProducer(refusals=2)
+    sched = _flaky(world, producer)
+    queue = sched.feed.subscribe()
+    world["orders"]["O1"] = state(due_in=10)
+    sched.schedule("O1", world["orders"]["O1"])
+    for at in (10, 11, 13, 20):
+        world["clock"].now = T0 + at
+        await _fire(sched)
+    assert queue.qsize() == 1 and len(producer.taken) == 1
+    assert sched.feed.tally.counts() == {"yuhu": {"sent": 1, "acknowledged": 0, "waiting": 1}}
+
+
+async def test_a_refused_alert_the_feed_reads_back_is_not_sent_again(world: dict[str, Any]) -> None:
+    """Kafka wrote it but its acknowledgement was lost: once the feed has read it, it is not owed."""
+    producer = FlakyProducer(refusals=1)
+    sched = _flaky(world, producer)
+    world["orders"]["O1"] = state(due_in=10)
+    sched.schedule("O1", world["orders"]["O1"])
+    world["clock"].now = T0 + 10
+    await _fire(sched)
+    written = make_alert(sched.heap[0], T0 + 10)
+    sched.feed._read(dump_event(written), "alerts[0]@0")
+    world["clock"].now = T0 + 11
+    assert await _fire(sched) == 0 and producer.taken == []
+
+
+async def test_a_refused_alert_stays_owed_through_a_rebuild(world: dict[str, Any]) -> None:
+    """A rebalance rebuilds the schedule from the order table, long after the deadline: the retry
+    goes out, and its deadline's first firing is not counted suppressed as history."""
+    producer = FlakyProducer(refusals=1)
+    sched = _flaky(world, producer)
+    world["orders"]["O1"] = state(due_in=10)
+    sched.schedule("O1", world["orders"]["O1"])
+    world["clock"].now = T0 + 10
+    await _fire(sched)
+    world["clock"].now = T0 + 100  # past the 60 s horizon
+    sched.rebuild([("O1", world["orders"]["O1"])])
+    assert await _fire(sched) == 1 and sched.suppressed == 0 and len(producer.taken) == 1
+
+
+async def test_a_broker_down_longer_than_the_horizon_delays_the_alert_but_does_not_drop_it(
+    world: dict[str, Any],
+) -> None:
+    producer = FlakyProducer(refusals=20)
+    sched = _flaky(world, producer)
+    world["orders"]["O1"] = state(due_in=10)
+    sched.schedule("O1", world["orders"]["O1"])
+    for at in range(10, 200):  # a tick a second; the refusals end some 80 s after the deadline
+        world["clock"].now = T0 + at
+        await _fire(sched)
+    assert producer.refused == 20 and len(producer.taken) == 1 and sched.suppressed == 0
