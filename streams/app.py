@@ -127,7 +127,7 @@ class Pipeline:
         return reader
 
     def _schedule(self) -> None:
-        """The agents, the timers and the start-up task, as Faust runs them."""
+        """The agents, the timers and the store's opening, as Faust runs them."""
         settings = self.settings
         self.orders.on_recover(self._on_recover)
         self.alerting.register(self.app)
@@ -138,7 +138,7 @@ class Pipeline:
             self.app.timer(min(settings.evict_sweep_s, max(0.5, settings.evict_after_s / 4)))(self.sweeps.evictions)
         self.app.agent(self.calls_topic, name="calls")(self._calls_agent)
         self.app.agent(self.orders_topic, name="orders")(self._orders_agent)
-        self.app.task(self.state.open)
+        self.app.starting = self.state.open
 
     @property
     def store(self) -> Store:

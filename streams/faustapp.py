@@ -61,6 +61,15 @@ class LedgerApp(faust.App):
     """
 
     resume_at: Callable[[Positions], Awaitable[Positions]] | None = None
+    # Begun as the app starts, before it joins the group: a restarted worker waits there up to the
+    # session timeout for its killed predecessor to leave, time in which the store opens and the
+    # filters of stored ids load (Faust starts its own tasks only once the table is recovered).
+    starting: Callable[[], Awaitable[None]] | None = None
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        if self.starting is not None:
+            self.add_future(self.starting())
 
     def _new_consumer(self) -> ConsumerT:
         consumer: Any = super()._new_consumer()  # faust's Consumer: seek_to_committed is not in ConsumerT

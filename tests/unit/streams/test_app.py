@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from hotline.schemas.registry import default_registry
 from hotline.settings import Settings
 from hotline.sinks.base import Batch, StoreRaced
 from hotline.sinks.fencing import Fence, StoreFenced
@@ -656,3 +657,17 @@ async def test_after_a_restore_an_order_the_store_lacks_is_folded_again_from_wha
     store = _memory(pipeline)
     assert _stored_ids(store) == [dispatched["event_id"]]
     assert _window_totals(store) == {"dispatched": 1}
+
+
+async def test_the_store_opens_as_the_app_starts_not_once_the_group_is_joined() -> None:
+    """A restarted worker waits for its killed predecessor's session to lapse before it joins:
+    the store opens (and its filters load) meanwhile, not after the table's recovery."""
+    p = Pipeline(Settings(app_id="hotline-unit-start"), store=MemoryStore(), registry=default_registry())
+
+    async def no_broker() -> None:
+        """The changelog's producer: no broker here."""
+
+    p.state.changelog.start = no_broker  # type: ignore[method-assign]
+    await p.app.on_start()
+    await asyncio.wait_for(p.state.ready.wait(), timeout=10)
+    assert p.state.ready.is_set()  # open, though no consumer ever started (none runs in this test)
