@@ -26,8 +26,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient
-
 from hotline.client import worker_get
 from hotline.deploy import kafka
 from hotline.deploy import worker as deploy_worker
@@ -101,23 +99,15 @@ def create_topics(settings: Settings) -> None:
     kafka.ensure_topics(settings, kafka.pipeline_topics(settings))
 
 
-async def _delete_topics(settings: Settings) -> list[str]:
-    admin = AIOKafkaAdminClient(request_timeout_ms=30_000, **kafka.client_options(settings))
-    await admin.start()
-    try:
-        prefixes = (settings.app_id, settings.calls_topic.rsplit(".", 1)[0] + ".")
-        ours = [t for t in await admin.list_topics() if t.startswith(prefixes)]
-        if ours:
-            await admin.delete_topics(ours, timeout_ms=30_000)
-        return ours
-    finally:
-        await admin.close()
+def run_prefixes(settings: Settings) -> tuple[str, ...]:
+    """The names of a run's topics start so: Faust's internal ones with the app id, ours with the run's tag."""
+    return (settings.app_id, settings.calls_topic.rsplit(".", 1)[0] + ".")
 
 
 def delete_topics(settings: Settings) -> list[str]:
     """The run's topics, and Faust's internal ones (``<app_id>-…``); nothing else."""
     try:
-        return asyncio.run(_delete_topics(settings))
+        return kafka.delete_topics(settings, run_prefixes(settings))
     except Exception as exc:  # cleanup is best effort: say so, don't hide the run's own error
         say(f"could not delete the run's topics: {exc!r}")
         return []

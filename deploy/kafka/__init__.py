@@ -22,6 +22,8 @@ CLI: ``hotline kafka start|stop|status|node N``.
 from hotline.deploy.kafka.admin import (
     answers,
     client_options,
+    delete_topics,
+    delete_topics_async,
     ensure_topics,
     ensure_topics_async,
     group_members,
@@ -54,6 +56,8 @@ __all__ = [
     "Node",
     "answers",
     "client_options",
+    "delete_topics",
+    "delete_topics_async",
     "ensure_jars",
     "ensure_topics",
     "ensure_topics_async",

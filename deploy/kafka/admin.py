@@ -133,6 +133,25 @@ def ensure_topics(settings: Settings, topics: dict[str, int]) -> list[str]:
     return run(lambda: ensure_topics_async(settings, topics))
 
 
+async def delete_topics_async(settings: Settings, prefixes: tuple[str, ...], timeout: float = 30) -> list[str]:
+    """Delete every topic whose name starts with one of ``prefixes``; return their names."""
+    admin = _admin(settings, timeout)
+    try:
+        await admin.start()
+        ours = [t for t in await admin.list_topics() if t.startswith(prefixes)]
+        if ours:
+            await admin.delete_topics(ours, timeout_ms=int(timeout * 1000))
+        return ours
+    finally:
+        await admin.close()
+
+
+def delete_topics(settings: Settings, prefixes: tuple[str, ...]) -> list[str]:
+    """Sync wrapper of :func:`delete_topics_async`: what runs and tests made on a shared broker,
+    gone afterwards (a broker that keeps thousands of partitions runs out of heap)."""
+    return run(lambda: delete_topics_async(settings, prefixes))
+
+
 async def _members_async(settings: Settings, timeout: float) -> list[str]:
     admin = _admin(settings, timeout)
     try:

@@ -27,11 +27,19 @@ from tests.integration.seed import write_month
 REPO = Path(__file__).resolve().parents[2]
 
 
+MADE: list[Settings] = []  # every test's settings: their topics go at the end of the session
+
+
 @pytest.fixture(scope="session")
-def broker() -> Settings:
+def broker() -> Iterator[Settings]:
+    """The local broker, started if needed; the topics the session made are deleted at its end
+    (thousands of leftover partitions run a developer's broker out of heap)."""
     settings = Settings()
     kafka.start(settings)
-    return settings
+    yield settings
+    prefixes = tuple(p for s in MADE for p in (s.app_id, s.calls_topic.rsplit(".", 1)[0] + "."))
+    if prefixes and kafka.answers(settings):
+        kafka.delete_topics(settings, prefixes)
 
 
 Worker = WorkerProcess
@@ -53,6 +61,7 @@ def isolated_settings(broker: Settings, var_root: Path, **extra: object) -> Sett
         }
     )
     kafka.ensure_topics(settings, kafka.pipeline_topics(settings))
+    MADE.append(settings)
     return settings
 
 
