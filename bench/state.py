@@ -2,19 +2,25 @@
 
 For each history length (``--months``, default 1, 12 and 36), a fresh worker streams that many
 months of the seed city in order (the seed month, copy k re-keyed with ``-k`` and moved 28·k
-days later, so weekdays keep their pattern), with the order table's eviction on as shipped
-(``HOTLINE_EVICT_AFTER_S``). Measured, each as a ratio against the one-month run of the same
-invocation:
+days later, so weekdays keep their pattern), at a pace it keeps up with (``--history-rate``: its
+memory is then its state, not a backlog of unread records), with the order table's eviction on
+as shipped (``HOTLINE_EVICT_AFTER_S``). Then the city keeps calling: the next month's first
+records trickle in (``--trickle-rate``) for ``--compact-wait-s``, time in which Kafka's cleaner
+compacts the changelog as it would have over the months a real history takes (a topic nobody
+writes to is never cleaned again). Measured, each as a ratio against the one-month run of the
+same invocation:
 
-- the worker's peak RSS (``VmHWM``) over the whole stream;
-- its restart: SIGKILL once everything is stored, then a new worker started and one new record
-  produced; the time from the start to that record in the ledger (Faust's recovery of the order
-  table from its changelog, the filters of stored ids, the assignment and the first batch).
+- the restart: SIGKILL, a new worker started and one new record produced; the time from the
+  start to that record in the ledger (the group join, Faust's recovery of the order table from
+  its changelog, the filters of stored ids, the assignment and the first batch), the median of
+  ``--restarts``; the changelog's records and tombstones are counted before it;
+- the running worker's peak RSS (``VmHWM``): the restarted worker's, over the rest of the next
+  month produced at once (the same month for every history length);
+- the streaming worker's peak RSS over the history itself.
 
 Time is compressed (a month streams in seconds), so the periods are too: the eviction sweep runs
-every ``--sweep-s`` (shipped: 30 s), the changelog's segments roll every ``--segment-s`` (shipped:
-an hour, which would never close one within a run), and the run waits ``--compact-wait-s`` after
-the stream so Kafka's cleaner may compact them, as it would have in the months a real history takes.
+every ``--sweep-s`` (shipped: 30 s) and the changelog's compaction period is ``--segment-s``
+(shipped: an hour, which would never close a segment within a run).
 
     python -m bench.state [--months 1,12,36] [--json FILE]
 """
@@ -220,9 +226,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--restarts", type=int, default=3, help="restarts per history length (median)")
     parser.add_argument("--trickle-rate", type=float, default=200.0, help="records a second after the history")
-    parser.add_argument("--segment-s", type=float, default=1.0, help="the changelog's segment.ms, in seconds")
+    parser.add_argument("--segment-s", type=float, default=10.0, help="the changelog's compaction period (HOTLINE_CHANGELOG_SEGMENT_S)")
     parser.add_argument("--sweep-s", type=float, default=1.0, help="the eviction sweep period, in seconds")
-    parser.add_argument("--compact-wait-s", type=float, default=30.0, help="time left to Kafka's log cleaner")
+    parser.add_argument(
+        "--compact-wait-s", type=float, default=60.0, help="time left to Kafka's log cleaner, the city trickling"
+    )
     parser.add_argument("--seed", type=int, default=2019)
     parser.add_argument("--keep", action="store_true", help="keep each run's var dir")
     parser.add_argument("--json", type=Path)
