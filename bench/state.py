@@ -226,7 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--restarts", type=int, default=3, help="restarts per history length (median)")
     parser.add_argument("--trickle-rate", type=float, default=200.0, help="records a second after the history")
-    parser.add_argument("--segment-s", type=float, default=10.0, help="the changelog's compaction period (HOTLINE_CHANGELOG_SEGMENT_S)")
+    parser.add_argument(
+        "--segment-s", type=float, default=10.0, help="the changelog's compaction period (HOTLINE_CHANGELOG_SEGMENT_S)"
+    )
     parser.add_argument("--sweep-s", type=float, default=1.0, help="the eviction sweep period, in seconds")
     parser.add_argument(
         "--compact-wait-s", type=float, default=60.0, help="time left to Kafka's log cleaner, the city trickling"
