@@ -34,11 +34,11 @@ from aiokafka import AIOKafkaProducer
 from faust.web import Request, View
 
 from hotline.monitor import signed_in
-from hotline.schemas.events import AlertAcknowledged, dump_event
+from hotline.schemas.events import dump_event
 from hotline.schemas.registry import Registry
 from hotline.settings import Settings
 from hotline.streams.access import Access, Credential, Denied, bearer
-from hotline.streams.acks import ack_event_id
+from hotline.streams.acks import ack_event_id, acknowledgement
 from hotline.streams.alerts import AlertFeed
 from hotline.streams.channels import KIND_LABELS
 from hotline.streams.deadlines import TZ
@@ -211,12 +211,7 @@ class UnitPage:
         )
 
     async def _acknowledge(self, alert_id: str, unit_id: str) -> None:
-        event = AlertAcknowledged(
-            event_id=ack_event_id(alert_id),
-            occurred_at=datetime.fromtimestamp(self.clock(), TZ),
-            alert_id=alert_id,
-            unit_id=unit_id,
-        )
+        event = acknowledgement(alert_id, unit_id, self.clock())
         await self.produce(unit_id, dump_event(event))
         log.info("alert %s acknowledged on the page of unit %s", alert_id, unit_id)
 

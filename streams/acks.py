@@ -48,6 +48,13 @@ def ack_event_id(alert_id: str) -> str:
     return hashlib.sha1(f"ack|{alert_id}".encode()).hexdigest()[:32]
 
 
+def acknowledgement(alert_id: str, unit_id: str, now: float) -> AlertAcknowledged:
+    """A unit's 签收 of an alert at ``now`` (a signed link or the unit's page: the same event)."""
+    return AlertAcknowledged(
+        event_id=ack_event_id(alert_id), occurred_at=datetime.fromtimestamp(now, TZ), alert_id=alert_id, unit_id=unit_id
+    )
+
+
 def ack_row(event: AlertAcknowledged, version: int) -> LogRow:
     """The delivery log's record of a 签收: destination ``<unit>/ack``, status ``acknowledged``, its
     times the acknowledgement's own, the event's JSON as the row's content."""
@@ -95,12 +102,7 @@ class Acknowledgements:
         return bool(unit_id) and hmac.compare_digest(signature, ack_signature(self.secret, alert_id, unit_id))
 
     async def acknowledge(self, alert_id: str, unit_id: str) -> AlertAcknowledged:
-        event = AlertAcknowledged(
-            event_id=ack_event_id(alert_id),
-            occurred_at=datetime.fromtimestamp(self.clock(), TZ),
-            alert_id=alert_id,
-            unit_id=unit_id,
-        )
+        event = acknowledgement(alert_id, unit_id, self.clock())
         await self.produce(unit_id, dump_event(event))
         await asyncio.to_thread(self.log.record, [ack_row(event, next_version())])
         log.info("alert %s acknowledged by unit %s", alert_id, unit_id)
