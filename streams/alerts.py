@@ -155,7 +155,6 @@ class AlertFeed:
         self.topic = topic
         self.options = consumer_options or {}
         self.sent: set[str] = set()
-        self.acknowledged: set[str] = set()  # alert ids a unit signed for (签收)
         # Overdue alerts neither acknowledged nor escalated yet (anyone's): what escalation watches.
         self.overdue: dict[str, dict[str, Any]] = {}
         self.on_overdue: Callable[[dict[str, Any]], None] | None = None
@@ -165,6 +164,7 @@ class AlertFeed:
         self.skipped = 0  # records on the topic that are not alerts (foreign or malformed)
         self.overflowed = 0  # alerts a slow subscriber lost (its oldest first)
         self.tally = AlertTally()  # per unit: sent, acknowledged, waiting (the screen, the unit's page)
+        self.acknowledged = self.tally.acked  # alert ids a unit signed for (签收): the tally's, one set
         self.awaited: dict[str, asyncio.Event] = {}  # alert ids whose 签收 a page waits to read back
 
     def note(self, alert: dict[str, Any]) -> None:
@@ -263,9 +263,8 @@ class AlertFeed:
             if not alert.type.startswith("alert."):
                 raise ValueError(f"an event of type {alert.type!r}, not an alert")
             if isinstance(alert, AlertAcknowledged):  # a unit's 签收 of an alert: not an alert itself
-                self.acknowledged.add(alert.alert_id)
+                self.tally.acknowledge(alert.alert_id)  # into ``acknowledged``
                 self.overdue.pop(alert.alert_id, None)
-                self.tally.acknowledge(alert.alert_id)
                 if (seen := self.awaited.pop(alert.alert_id, None)) is not None:
                     seen.set()
                 return
