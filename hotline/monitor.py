@@ -66,7 +66,7 @@ from hotline.reports.live import (
     today,
 )
 from hotline.streams import history
-from hotline.streams.access import SUPERVISOR, TICKET_COOKIE, Access, Credential, Denied, bearer
+from hotline.streams.access import SUPERVISOR, TICKET_COOKIE, Access, Denied, credential
 from hotline.streams.deadlines import TZ
 from hotline.streams.gauges import AgentFigures, AwaitingSupervision, OpenOrders
 from hotline.streams.processing import state_of
@@ -443,14 +443,10 @@ async def stream(request: Any, monitor: LiveMonitor, day: date | None, granted: 
     return response
 
 
-def _credential(request: Request) -> Credential:
-    return bearer(request.headers, request.query, request.cookies)
-
-
 def _scope_and_day(view: View, request: Request, access: Access) -> tuple[str, date | None] | Response:
     """Who asks and for which day, or the JSON refusal (401/403 for the token first, then 400 for the date)."""
     try:
-        return access.scope(_credential(request)), parse_day(request.query.get("date"))
+        return access.scope(credential(request)), parse_day(request.query.get("date"))
     except Denied as exc:
         return view.json({"error": exc.reason}, status=exc.status)
     except ValueError as exc:
@@ -503,7 +499,7 @@ def register(pipeline: Pipeline, access: Access, page: Callable[[str], Callable[
 
     @page("/monitor")
     async def monitor_page(self: View, request: Request) -> Any:
-        presented = _credential(request)
+        presented = credential(request)
         try:
             granted = access.scope(presented)
         except Denied as exc:
@@ -545,7 +541,7 @@ def register(pipeline: Pipeline, access: Access, page: Callable[[str], Callable[
     @page("/monitor/trend")
     async def trend(self: View, request: Request) -> Response:
         try:
-            granted = access.scope(_credential(request))
+            granted = access.scope(credential(request))
         except Denied as exc:
             return self.json({"error": exc.reason}, status=exc.status)
         status, body = trend_answer(pipeline, granted, request.query, figures=await monitor.figures())
@@ -554,7 +550,7 @@ def register(pipeline: Pipeline, access: Access, page: Callable[[str], Callable[
     @page("/monitor/static/echarts.min.js")
     async def echarts(self: View, request: Request) -> Any:
         try:
-            access.scope(_credential(request))
+            access.scope(credential(request))
         except Denied as exc:
             return self.json({"error": exc.reason}, status=exc.status)
         return aioweb.Response(

@@ -37,11 +37,12 @@ from hotline.monitor import signed_in
 from hotline.schemas.events import dump_event
 from hotline.schemas.registry import Registry
 from hotline.settings import Settings
-from hotline.streams.access import Access, Credential, Denied, bearer
+from hotline.streams.access import Access, Denied, credential
 from hotline.streams.acks import ack_event_id, acknowledgement
 from hotline.streams.alerts import AlertFeed
 from hotline.streams.channels import KIND_LABELS
 from hotline.streams.deadlines import TZ
+from hotline.streams.tally import counts_of
 
 if TYPE_CHECKING:
     from hotline.streams.app import Pipeline
@@ -178,7 +179,7 @@ class UnitPage:
         except Denied as exc:
             return aioweb.json_response({"error": exc.reason}, status=exc.status)
         alerts = [open_json(a) for a in self.feed.tally.open_alerts(unit_id)]
-        counts = self.feed.tally.counts({unit_id}).get(unit_id, {"sent": 0, "acknowledged": 0, "waiting": 0})
+        counts = self.feed.tally.counts({unit_id}).get(unit_id, counts_of(0, 0))
         return aioweb.json_response({"unit_id": unit_id, "open": alerts, "counts": counts}, headers=HEADERS)
 
     async def press(self, request: aioweb.Request, unit_id: str, alert_id: str) -> aioweb.Response:
@@ -230,10 +231,6 @@ class UnitPage:
         app.router.add_get("/units/{unit_id}", show)
         app.router.add_get("/units/{unit_id}/open", listing)
         app.router.add_post("/units/{unit_id}/ack/{alert_id}", press)
-
-
-def credential(request: aioweb.Request) -> Credential:
-    return bearer(request.headers, request.query, request.cookies)
 
 
 def _message(status: int, text: str) -> aioweb.Response:

@@ -27,7 +27,7 @@ from hotline.schemas.escaping import printable
 from hotline.sinks import backup
 from hotline.sinks.backup import FINGERPRINT_HEADER, LEDGER_HEADER, ROWS_HEADER
 from hotline.sinks.store import owned
-from hotline.streams.access import SUPERVISOR, Access, Credential, Denied, bearer
+from hotline.streams.access import SUPERVISOR, Access, Denied, credential
 
 if TYPE_CHECKING:
     from hotline.streams.app import Pipeline
@@ -222,11 +222,6 @@ def register_deadletters(pipeline: Pipeline, access: Access, surface: Surface) -
         if found is None:
             return self.json({"error": f"no dead letter {letter_id}"}, status=404)
         return self.json(found)
-
-
-def credential(request: Request) -> Credential:
-    """What the request presents: a token (header or ``?token=``) or the sign-in cookie."""
-    return bearer(request.headers, request.query, request.cookies)
 
 
 def _office_only(view: View, request: Request, access: Access) -> Response | None:

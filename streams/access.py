@@ -19,6 +19,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 SUPERVISOR = "*"
 TICKET_COOKIE = "hotline_ticket"
@@ -42,6 +43,22 @@ class Credential:
 
     token: str | None = None
     ticket: str | None = None
+
+
+class Presenting(Protocol):
+    """A web request, as aiohttp's and Faust's both are: what it carries that may prove who asks."""
+
+    @property
+    def headers(self) -> Any: ...
+    @property
+    def query(self) -> Any: ...
+    @property
+    def cookies(self) -> Any: ...
+
+
+def credential(request: Presenting) -> Credential:
+    """What a request presents: a token (header or ``?token=``) or the sign-in cookie."""
+    return bearer(request.headers, request.query, request.cookies)
 
 
 def bearer(
