@@ -60,7 +60,7 @@ class WorkerState:
         self.registry: Registry = default_registry()  # the store's version replaces it once it opens
         self.registry_given = False  # a registry handed in (tests, tools) is kept as it is
         self.known: KnownIds | EveryId = KnownIds()  # loaded from the store when it opens
-        self.known_orders: KnownIds | EveryId = EveryId()  # the orders the store holds: loaded on assignment
+        self.known_orders: KnownIds | EveryId = EveryId()  # the orders the store holds: loaded when it opens
         self.foreign: dict[str, OrderState] = {}  # open orders imported or restated, not yet in the table
         self.windows = Windows()
         self.open_orders = OpenOrders()
@@ -98,6 +98,8 @@ class WorkerState:
         else:
             self.generation = generation
         self.known = id_filter(store)
+        if self.settings.evict_after_s:  # the orders worth a read-back: once, as the stored ids, then told
+            self.known_orders = order_filter(store)  # every order stored or evicted since (only we write here)
         if not self.registry_given:
             self.registry = stored_registry(store, self.registry)
 
@@ -137,8 +139,6 @@ class WorkerState:
         since = history.today() - timedelta(days=LIVE_DAYS)
         store = self.store.store
         self.generation = await self.store.run(store.generation)
-        if self.settings.evict_after_s:  # orders this partition's earlier owner evicted are among them
-            self.known_orders = await self.store.run(order_filter, store)
         loaded = await self.store.run(store.windows, "day >= %(since)s", {"since": since})
         months = set(await self.store.run(history.event_months, store))
         self.windows = Windows()
