@@ -57,6 +57,14 @@ _READ_SETTINGS = {
     "max_execution_time": 60,
 }
 
+# A lookup by key (a batch's event ids, the orders it touches, the windows it misses) has a
+# condition never seen again. ClickHouse's query condition cache (25.3 on) keeps, per part and
+# per condition, which granules matched: for these it only fills, an entry per part per lookup,
+# until its size limit (100 MiB), and the more months stored the more parts each lookup visits.
+# That was the streaming worker's memory growing with history (bench.state). Lookups skip it;
+# a server too old to know the setting has no such cache, and is sent nothing.
+_UNCACHED_CONDITION = "use_query_condition_cache"
+
 
 class ClickHouseStore:
     """Owns the one client of this process; a lock serialises chDB calls across threads."""
@@ -70,6 +78,9 @@ class ClickHouseStore:
         self.client = client or connect(settings)
         self.schema_version: int | None = None  # known once :meth:`migrate` has run
         self.deadletter_key = originals.key_of(settings.deadletter_key)  # seals dead letters' originals
+        known = getattr(self.client, "server_settings", None) or {}  # every setting this server knows
+        uncached = {_UNCACHED_CONDITION: 0} if _UNCACHED_CONDITION in known else {}
+        self._lookup_settings = {**_READ_SETTINGS, **uncached}
 
     def migrate(self) -> None:
         """Bring the database to this build's schema version (``hotline.sinks.migrations``).
@@ -170,7 +181,7 @@ class ClickHouseStore:
         (the caller asks only for the ids a ``streams.known.KnownIds`` filter may hold)."""
         if not event_ids:
             return {}
-        rows = self.query_rows(
+        rows = self._lookup_rows(
             "SELECT event_id, payload, source_topic, source_partition, source_offset "
             "FROM {db}.events WHERE event_id IN %(ids)s",
             {"ids": list(set(event_ids))},
@@ -217,7 +228,7 @@ class ClickHouseStore:
         ids = list(set(order_ids))
         if not ids:
             return {}
-        rows = self.query_rows(
+        rows = self._lookup_rows(
             f"SELECT {', '.join(ORDER_STATES.names)} FROM {{db}}.order_states FINAL "
             "WHERE order_id IN %(ids)s AND unit_id != ''",
             {"ids": ids},
@@ -243,7 +254,7 @@ class ClickHouseStore:
 
     def windows(self, where: str, parameters: dict[str, Any] | None = None) -> list[WindowRow]:
         """Day windows, latest version of each, selected by a condition over the table's columns."""
-        rows = self.query_rows(
+        rows = self._lookup_rows(
             f"SELECT {', '.join(UNIT_WINDOWS.names)} FROM {{db}}.unit_windows FINAL WHERE {where}", parameters
         )
         return [_window_row(r) for r in rows]
@@ -280,8 +291,15 @@ class ClickHouseStore:
 
     def query_rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Rows as dicts, read by column name."""
+        return self._rows(sql, parameters, _READ_SETTINGS)
+
+    def _lookup_rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Rows of a lookup by key, whose condition is not cached (see ``_UNCACHED_CONDITION``)."""
+        return self._rows(sql, parameters, self._lookup_settings)
+
+    def _rows(self, sql: str, parameters: dict[str, Any] | None, settings: dict[str, Any]) -> list[dict[str, Any]]:
         with self._lock:
-            result = self.client.query(sql.replace("{db}", self.db), parameters=parameters, settings=_READ_SETTINGS)
+            result = self.client.query(sql.replace("{db}", self.db), parameters=parameters, settings=settings)
             return [dict(zip(result.column_names, r, strict=True)) for r in result.result_rows]
 
     def progress(self) -> dict[tuple[str, int], int]:

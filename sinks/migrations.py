@@ -25,6 +25,7 @@ from hotline.sinks.tables import (
     ORDER_STATES,
     PARTITION_CLAIMS,
     POINTS,
+    SERIAL_PART_REMOVAL,
     TS,
     UNIT_REGISTRY,
     UNIT_WINDOWS,
@@ -129,6 +130,16 @@ def _windows_pending(store: ClickHouseStore) -> None:
         store.record_generation(RESTATE_PENDING, "events stored before day windows and order states: restate them")
 
 
+def _remove_parts_serially(store: ClickHouseStore) -> None:
+    """Every table of the database, whichever version made it, removes merged-away parts on one thread
+    (``hotline.sinks.tables.SERIAL_PART_REMOVAL``); a later migration creating a table runs this again."""
+    tables = store.query_rows(
+        "SELECT name FROM system.tables WHERE database = %(db)s AND endsWith(engine, 'MergeTree')", {"db": store.db}
+    )
+    for table in tables:
+        store.command(f"ALTER TABLE {{db}}.{table['name']} MODIFY SETTING {SERIAL_PART_REMOVAL}")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, deadletter, sink_offsets, unit_counters", _V1),
     Migration(
@@ -177,6 +188,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "unit_registry: the unit registry with its history, by imported version", (UNIT_REGISTRY.ddl(),)),
     Migration(9, "coverage_declared: the day an office declares its history complete from", (COVERAGE_DECLARED.ddl(),)),
     Migration(10, "alert_deliveries: what hotline notify delivered, to whom, when", (ALERT_DELIVERIES.ddl(),)),
+    Migration(11, "every table removes merged-away parts on one thread", (), (_remove_parts_serially,)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version  # what this build writes and reads
 SCHEMA_VERSION_DDL = f"""CREATE TABLE IF NOT EXISTS {{db}}.schema_version (

@@ -20,6 +20,12 @@ POINTS = "Decimal(9, 2)"  # points the province deducts, to hundredths
 CHECK_COLUMNS = ("reached", "points", "indicator", "deduction_items", "deduction_points")  # events, version 5
 
 
+# Outdated parts (merged away) are removed in parallel once more than 100 wait, on a pool of up to
+# 128 threads that then stays, idle: ~120 threads and ~40 MiB of the worker's memory for good, once
+# a few months are stored (bench.state). One thread keeps up: removing a part is unlinking a directory.
+SERIAL_PART_REMOVAL = "concurrent_part_removal_threshold = 1000000000"
+
+
 @dataclass(frozen=True)
 class Table:
     """A table's columns, defined once: its DDL and every insert's column names and types derive

@@ -113,3 +113,26 @@ def test_the_store_reports_itself_unhealthy_when_a_table_is_missing(store: Click
     assert store.healthy()
     store.query("DROP TABLE {db}.unit_counters")
     assert not store.healthy()
+
+
+def _cached_conditions(store: ClickHouseStore) -> int:
+    return int(store.query("SELECT count() FROM system.query_condition_cache")[0][0])
+
+
+def test_lookups_by_key_leave_nothing_in_the_query_condition_cache(store: ClickHouseStore) -> None:
+    """A lookup's condition never repeats: cached, it would only fill memory, more with every month stored."""
+    store.write(_month_batch())
+    before = _cached_conditions(store)
+    for n in range(5):
+        store.stored([f"E{n}", "never-sent"])
+        store.order_states([f"O{n}", "O1"])
+        store.windows("unit_id = %(u)s", {"u": f"unit-{n}"})
+    assert _cached_conditions(store) == before
+
+
+def test_a_report_query_still_uses_the_query_condition_cache(store: ClickHouseStore) -> None:
+    """The contrast that shows the cache is seen at all: a plain read's condition is kept."""
+    store.write(_month_batch())
+    before = _cached_conditions(store)
+    store.query_rows("SELECT count() AS n FROM {db}.events WHERE event_id IN %(ids)s", {"ids": ["E1", "E2"]})
+    assert _cached_conditions(store) > before

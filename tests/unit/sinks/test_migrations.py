@@ -11,7 +11,7 @@ from hotline.settings import Settings
 from hotline.sinks.base import SchemaTooNew
 from hotline.sinks.clickhouse import ClickHouseStore
 from hotline.sinks.migrations import MIGRATIONS, SCHEMA_VERSION
-from hotline.sinks.tables import ALL_TABLES, TS
+from hotline.sinks.tables import ALL_TABLES, SERIAL_PART_REMOVAL, TS
 
 # The previous release's schema, verbatim (sinks/clickhouse.py at 2cabc23^): no schema_version
 # table. Its MIGRATIONS also ran the two deadletter ALTERs; a directory from before those
@@ -171,6 +171,20 @@ def test_a_fresh_directory_gets_the_latest_version_directly(store: ClickHouseSto
     _assert_current_shape(store)
     assert _versions(store) == [(m.version, m.description) for m in MIGRATIONS]
     assert store.schema_version == SCHEMA_VERSION
+
+
+@pytest.mark.parametrize("previous", [[], PREVIOUS_MIGRATIONS], ids=["fresh", "previous"])
+def test_every_table_removes_merged_away_parts_on_one_thread(store: ClickHouseStore, previous: list[str]) -> None:
+    """Not on a pool of 128 threads that stays once a hundred parts wait (bench.state: ~40 MiB)."""
+    _run(store, previous)
+    store.migrate()
+    rows = store.query_rows(
+        "SELECT name, engine_full FROM system.tables WHERE database = %(db)s AND endsWith(engine, 'MergeTree')",
+        {"db": store.db},
+    )
+    assert {r["name"] for r in rows} >= {t.name for t in ALL_TABLES}
+    setting = SERIAL_PART_REMOVAL.replace(" ", "")
+    assert [r["name"] for r in rows if setting not in r["engine_full"].replace(" ", "")] == []
 
 
 def test_a_newer_version_refuses_to_open_and_says_what_to_do(store: ClickHouseStore, tmp_path: Path) -> None:
