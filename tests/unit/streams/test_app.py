@@ -285,7 +285,8 @@ async def test_a_record_the_store_refuses_is_a_dead_letter_and_the_rest_is_store
     assert [(d.source_offset, d.error) for d in dead] == [(1, reason)]
     assert pipeline.health.as_json() == {"ok": True}
     assert _sample(pipeline, "hotline_store_retries_total") == 0
-    assert store.recorded == {("hotline.calls", 0): 3}
+    # The progress is recorded after the batch is stored, while the next one is read: wait for it.
+    await _wait_for(lambda: store.recorded == {("hotline.calls", 0): 3}, "progress recorded")
 
 
 class ProgressOutageStore(MemoryStore):
