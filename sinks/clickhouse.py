@@ -78,7 +78,7 @@ class ClickHouseStore:
         self.client = client or connect(settings)
         self.schema_version: int | None = None  # known once :meth:`migrate` has run
         self.deadletter_key = originals.key_of(settings.deadletter_key)  # seals dead letters' originals
-        known = getattr(self.client, "server_settings", None) or {}  # every setting this server knows
+        known = self.client.server_settings  # every setting this server knows
         uncached = {_UNCACHED_CONDITION: 0} if _UNCACHED_CONDITION in known else {}
         self._lookup_settings = {**_READ_SETTINGS, **uncached}
 
